@@ -1,0 +1,423 @@
+// Package config loads and validates hookrelay's YAML configuration file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/itchyny/gojq"
+	"gopkg.in/yaml.v3"
+
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Listen is the ingest listener (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// AdminListen is the admin API listener (default 127.0.0.1:8081); not for the internet.
+	AdminListen string `yaml:"admin_listen"`
+	// DataDir holds the embedded JetStream's files (default ./data).
+	DataDir string `yaml:"data_dir"`
+	// MaxBody caps a request body in bytes (default 1 MiB).
+	MaxBody int64 `yaml:"max_body"`
+	// PublishTimeout bounds how long ingest waits for JetStream (default 5s).
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	NATS           NATS          `yaml:"nats"`
+	Sources        []Source      `yaml:"sources"`
+	Destinations   []Destination `yaml:"destinations"`
+	Routes         []Route       `yaml:"routes"`
+}
+
+// NATS selects the JetStream server.
+type NATS struct {
+	// URL of an external NATS cluster; empty runs the embedded server.
+	URL string `yaml:"url"`
+	// Replicas of each stream (default 1; 3 on a 3-node cluster).
+	Replicas int `yaml:"replicas"`
+	// SyncAlways makes the embedded server fsync every write.
+	SyncAlways bool `yaml:"sync_always"`
+}
+
+// Source is a vendor that posts webhooks to /hooks/{name}.
+type Source struct {
+	Name   string `yaml:"name"`
+	Verify Verify `yaml:"verify"`
+	// DeliveryIDHeader names the header carrying the vendor's delivery id,
+	// used to drop the vendor's retries (default X-Request-Id).
+	DeliveryIDHeader string `yaml:"delivery_id_header"`
+}
+
+// Verify says how a source proves who it is.
+type Verify struct {
+	// Scheme is the verification scheme; "token" for now.
+	Scheme string `yaml:"scheme"`
+	// Secret is the shared secret.
+	Secret string `yaml:"secret"`
+	// Secrets are further accepted secrets, for rotation without downtime.
+	Secrets []string `yaml:"secrets"`
+}
+
+// AllSecrets returns Secret and Secrets, without empty ones.
+func (v Verify) AllSecrets() []string {
+	var out []string
+	for _, s := range append([]string{v.Secret}, v.Secrets...) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Destination is a Teams channel (or any JSON webhook receiver).
+type Destination struct {
+	Name string `yaml:"name"`
+	// URL is a secret: logs, metrics and traces name the destination instead.
+	URL string `yaml:"url"`
+	// Format is messagecard or adaptive (default messagecard).
+	Format string `yaml:"format"`
+	// Rate is the sustained requests per second (default 4).
+	Rate float64 `yaml:"rate"`
+	// Burst is how many requests may go back to back (default 1).
+	Burst int `yaml:"burst"`
+	// Timeout of one HTTP request (default 10s).
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts before a delivery is dead-lettered (default 10).
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxAge of a delivery before it is dead-lettered as expired (default 24h).
+	MaxAge time.Duration `yaml:"max_age"`
+	// AllowPrivate allows http URLs and private addresses (simulator, internal receivers).
+	AllowPrivate bool `yaml:"allow_private"`
+}
+
+// Route sends a source's events to destinations.
+type Route struct {
+	// Name identifies the route (default "SOURCE-N").
+	Name   string `yaml:"name"`
+	Source string `yaml:"source"`
+	// Filter is a jq expression; the route applies when it yields true.
+	Filter string   `yaml:"filter"`
+	To     []string `yaml:"to"`
+}
+
+// Defaults.
+const (
+	DefaultListen           = "127.0.0.1:8080"
+	DefaultAdminListen      = "127.0.0.1:8081"
+	DefaultDataDir          = "data"
+	DefaultMaxBody          = 1 << 20
+	DefaultPublishTimeout   = 5 * time.Second
+	DefaultDeliveryIDHeader = "X-Request-Id"
+	DefaultRate             = 4
+	DefaultBurst            = 1
+	DefaultTimeout          = 10 * time.Second
+	DefaultMaxAttempts      = 10
+	DefaultMaxAge           = 24 * time.Hour
+)
+
+// Load reads, expands, parses and validates a configuration file.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} with the environment variable; an unset variable
+// is an error naming its line, so a missing secret never becomes "".
+func expandEnv(raw []byte) ([]byte, error) {
+	var errs []error
+	lines := bytes.Split(raw, []byte("\n"))
+	for i, line := range lines {
+		lines[i] = envRef.ReplaceAllFunc(line, func(m []byte) []byte {
+			name := string(envRef.FindSubmatch(m)[1])
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				errs = append(errs, fmt.Errorf("line %d: environment variable %s is not set", i+1, name))
+				return m
+			}
+			return []byte(v)
+		})
+	}
+	return bytes.Join(lines, []byte("\n")), errors.Join(errs...)
+}
+
+// Parse expands ${ENV} references, decodes the YAML strictly, applies
+// defaults and validates. Errors name the line and field.
+func Parse(raw []byte) (*Config, error) {
+	expanded, err := expandEnv(raw)
+	if err != nil {
+		return nil, err
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(expanded, &root); err != nil {
+		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	cfg.applyDefaults()
+	if err := cfg.validate(&root); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = DefaultAdminListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.DeliveryIDHeader == "" {
+			s.DeliveryIDHeader = DefaultDeliveryIDHeader
+		}
+	}
+	for i := range c.Destinations {
+		d := &c.Destinations[i]
+		if d.Format == "" {
+			d.Format = schemas.FormatMessageCard
+		}
+		if d.Rate == 0 {
+			d.Rate = DefaultRate
+		}
+		if d.Burst == 0 {
+			d.Burst = DefaultBurst
+		}
+		if d.Timeout == 0 {
+			d.Timeout = DefaultTimeout
+		}
+		if d.MaxAttempts == 0 {
+			d.MaxAttempts = DefaultMaxAttempts
+		}
+		if d.MaxAge == 0 {
+			d.MaxAge = DefaultMaxAge
+		}
+	}
+	for i := range c.Routes {
+		if c.Routes[i].Name == "" {
+			c.Routes[i].Name = fmt.Sprintf("%s-%d", c.Routes[i].Source, i+1)
+		}
+	}
+}
+
+// nameRE keeps names usable as NATS subject tokens and in URLs.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Schemes ingest knows.
+var knownSchemes = map[string]bool{"token": true}
+
+func (c *Config) validate(root *yaml.Node) error {
+	var errs []error
+	fail := func(path, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if line := lineOf(root, path); line > 0 {
+			errs = append(errs, fmt.Errorf("line %d: %s: %s", line, path, msg))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %s", path, msg))
+		}
+	}
+	if c.MaxBody < 0 {
+		fail("max_body", "must be positive, got %d", c.MaxBody)
+	}
+	sources := map[string]bool{}
+	for i, s := range c.Sources {
+		p := fmt.Sprintf("sources[%d]", i)
+		switch {
+		case !nameRE.MatchString(s.Name):
+			fail(p+".name", "%q must be 1-64 letters, digits, '-' or '_'", s.Name)
+		case sources[s.Name]:
+			fail(p+".name", "source %q is defined twice", s.Name)
+		}
+		sources[s.Name] = true
+		switch {
+		case s.Verify.Scheme == "":
+			fail(p+".verify.scheme", "is required (one of: token)")
+		case !knownSchemes[s.Verify.Scheme]:
+			fail(p+".verify.scheme", "unknown scheme %q (one of: token)", s.Verify.Scheme)
+		case len(s.Verify.AllSecrets()) == 0:
+			fail(p+".verify.secret", "is required: a source without a secret would accept anyone")
+		}
+	}
+	dests := map[string]bool{}
+	for i, d := range c.Destinations {
+		p := fmt.Sprintf("destinations[%d]", i)
+		switch {
+		case !nameRE.MatchString(d.Name):
+			fail(p+".name", "%q must be 1-64 letters, digits, '-' or '_'", d.Name)
+		case dests[d.Name]:
+			fail(p+".name", "destination %q is defined twice", d.Name)
+		}
+		dests[d.Name] = true
+		if err := checkURL(d.URL, d.AllowPrivate); err != nil {
+			fail(p+".url", "%v", err)
+		}
+		if d.Format != schemas.FormatMessageCard && d.Format != schemas.FormatAdaptive {
+			fail(p+".format", "unknown format %q (messagecard or adaptive)", d.Format)
+		}
+		if d.Rate < 0 {
+			fail(p+".rate", "must be positive, got %v", d.Rate)
+		}
+		if d.Burst < 0 {
+			fail(p+".burst", "must be positive, got %d", d.Burst)
+		}
+		if d.Timeout < 0 {
+			fail(p+".timeout", "must be positive, got %v", d.Timeout)
+		}
+		if d.MaxAttempts < 0 {
+			fail(p+".max_attempts", "must be positive, got %d", d.MaxAttempts)
+		}
+		if d.MaxAge < 0 {
+			fail(p+".max_age", "must be positive, got %v", d.MaxAge)
+		}
+	}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if !sources[r.Source] {
+			fail(p+".source", "unknown source %q", r.Source)
+		}
+		if len(r.To) == 0 {
+			fail(p+".to", "names no destination")
+		}
+		for j, to := range r.To {
+			if !dests[to] {
+				fail(fmt.Sprintf("%s.to[%d]", p, j), "unknown destination %q", to)
+			}
+		}
+		if r.Filter != "" {
+			if _, err := CompileFilter(r.Filter); err != nil {
+				fail(p+".filter", "%v", err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CompileFilter compiles a route's jq filter.
+func CompileFilter(expr string) (*gojq.Code, error) {
+	q, err := gojq.Parse(expr)
+	if err != nil {
+		return nil, fmt.Errorf("jq filter %q: %w", expr, err)
+	}
+	code, err := gojq.Compile(q)
+	if err != nil {
+		return nil, fmt.Errorf("jq filter %q: %w", expr, err)
+	}
+	return code, nil
+}
+
+// checkURL accepts https URLs, and http ones only with allowPrivate. Whether
+// the host resolves to a public address is checked at connect time by dispatch.
+func checkURL(raw string, allowPrivate bool) error {
+	if raw == "" {
+		return errors.New("is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("is not a valid URL")
+	}
+	if u.Host == "" {
+		return errors.New("has no host")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !allowPrivate {
+			return errors.New("must be https (set allow_private: true for an internal receiver)")
+		}
+	default:
+		return fmt.Errorf("scheme %q is not https", u.Scheme)
+	}
+	return nil
+}
+
+// lineOf finds the line of a path like "destinations[1].url" in the YAML tree,
+// falling back to the nearest existing parent.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range strings.Split(path, ".") {
+		key, idx := part, -1
+		if k, rest, ok := strings.Cut(part, "["); ok {
+			key = k
+			fmt.Sscanf(rest, "%d]", &idx)
+		}
+		next := mapValue(n, key)
+		if next == nil {
+			return line
+		}
+		n, line = next, next.Line
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// Destination returns the named destination.
+func (c *Config) Destination(name string) (Destination, bool) {
+	for _, d := range c.Destinations {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Destination{}, false
+}
+
+// Source returns the named source.
+func (c *Config) Source(name string) (Source, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Source{}, false
+}

@@ -1,0 +1,45 @@
+// Package natstest starts a real embedded JetStream for tests: a random port on
+// 127.0.0.1 and a temp dir, with hookrelay's streams created.
+package natstest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/natsembed"
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// Env is a running test JetStream.
+type Env struct {
+	Server *natsembed.Server
+	Conn   *nats.Conn
+	JS     jetstream.JetStream
+}
+
+// Start starts the server, connects over TCP and creates the streams. Everything
+// is stopped when the test ends.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatalf("connect to %s: %v", srv.ClientURL(), err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	if err := queue.EnsureStreams(context.Background(), js, queue.StreamOptions{}); err != nil {
+		t.Fatalf("ensure streams: %v", err)
+	}
+	return &Env{Server: srv, Conn: nc, JS: js}
+}

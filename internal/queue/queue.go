@@ -1,0 +1,112 @@
+// Package queue names hookrelay's JetStream streams, subjects and headers, and
+// creates the streams. It is the only thing the stages share.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	StreamIn   = "RELAY_IN"
+	StreamOut  = "RELAY_OUT"
+	StreamDead = "RELAY_DEAD"
+)
+
+// Message headers set by hookrelay (besides nats' Nats-Msg-Id and W3C traceparent).
+const (
+	HeaderEventID    = "Hookrelay-Event-Id"
+	HeaderDeliveryID = "Hookrelay-Delivery-Id"
+	HeaderSource     = "Hookrelay-Source"
+	HeaderReason     = "Hookrelay-Reason"
+)
+
+// InSubject is where ingest stores events of a source.
+func InSubject(source string) string { return "relay.in." + source }
+
+// OutSubject is where transform stores deliveries for a destination.
+func OutSubject(destination string) string { return "relay.out." + destination }
+
+// DeadSubject is where dispatch stores dead letters of a destination.
+func DeadSubject(destination string) string { return "relay.dead." + destination }
+
+// Wildcards covering every source / destination.
+const (
+	InAll   = "relay.in.>"
+	OutAll  = "relay.out.>"
+	DeadAll = "relay.dead.>"
+)
+
+// StreamOptions tune the streams; zero values take the defaults.
+type StreamOptions struct {
+	// Replicas is the number of copies in a JetStream cluster (default 1).
+	Replicas int
+	// InRetention is how long RELAY_IN keeps events for replay (default 7 days).
+	InRetention time.Duration
+	// DedupWindow is how long a vendor delivery id is remembered (default 1 h).
+	DedupWindow time.Duration
+	// DeadRetention is how long dead letters are kept (default 30 days).
+	DeadRetention time.Duration
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.InRetention == 0 {
+		o.InRetention = 7 * 24 * time.Hour
+	}
+	if o.DedupWindow == 0 {
+		o.DedupWindow = time.Hour
+	}
+	if o.DeadRetention == 0 {
+		o.DeadRetention = 30 * 24 * time.Hour
+	}
+	return o
+}
+
+// StreamConfigs returns the configuration of the three streams.
+func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
+	o = o.withDefaults()
+	return []jetstream.StreamConfig{
+		{
+			// RELAY_IN is a log, not a work queue: events stay for replay from
+			// source after the transform consumer acked them.
+			Name: StreamIn, Subjects: []string{InAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention,
+			Duplicates: o.DedupWindow, Replicas: o.Replicas,
+		},
+		{
+			// RELAY_OUT is a work queue: a delivery is gone once acked.
+			Name: StreamOut, Subjects: []string{OutAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.WorkQueuePolicy, Duplicates: o.DedupWindow, Replicas: o.Replicas,
+		},
+		{
+			Name: StreamDead, Subjects: []string{DeadAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: o.DeadRetention,
+			Duplicates: o.DedupWindow, Replicas: o.Replicas,
+		},
+	}
+}
+
+// EnsureStreams creates the streams, or updates them to the configuration.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	for _, cfg := range StreamConfigs(o) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// IsUnavailable reports whether err means the store could not be reached in
+// time (as opposed to a refusal), so a caller should answer 503.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
