@@ -35,12 +35,12 @@ const (
 type Delivery struct {
 	// ID is deterministic (event id and destination), so a transform retry is
 	// stored once and a receiver can drop duplicates.
-	ID          string    `json:"id"`
-	EventID     string    `json:"event_id"`
-	Source      string    `json:"source"`
-	Route       string    `json:"route"`
-	Destination string    `json:"destination"`
-	Format      string    `json:"format"`
+	ID          string `json:"id"`
+	EventID     string `json:"event_id"`
+	Source      string `json:"source"`
+	Route       string `json:"route"`
+	Destination string `json:"destination"`
+	Format      string `json:"format"`
 	// Card is the exact JSON body POSTed to the destination.
 	Card      []byte    `json:"card"`
 	CreatedAt time.Time `json:"created_at"`
