@@ -93,6 +93,18 @@ type Destination struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// MaxAge of a delivery before it is dead-lettered as expired (default 24h).
 	MaxAge time.Duration `yaml:"max_age"`
+	// Backoff is the first retry delay (default 1s); it doubles per attempt
+	// with jitter up to MaxBackoff (default 5m), never below Retry-After.
+	Backoff    time.Duration `yaml:"backoff"`
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// Breaker opens after BreakerFailures consecutive transient failures
+	// (default 5) and stays open for BreakerOpenFor (default 30s) before a
+	// half-open probe; while open, deliveries wait without using attempts.
+	BreakerFailures int           `yaml:"breaker_failures"`
+	BreakerOpenFor  time.Duration `yaml:"breaker_open_for"`
+	// Limits is the receiver's rate ladder, enforced on top of rate/burst
+	// (default: the "teams" preset for Teams URLs, none otherwise).
+	Limits Limits `yaml:"limits"`
 	// AllowPrivate allows http URLs and private addresses (simulator, internal receivers).
 	AllowPrivate bool `yaml:"allow_private"`
 }
@@ -120,6 +132,10 @@ const (
 	DefaultTimeout          = 10 * time.Second
 	DefaultMaxAttempts      = 10
 	DefaultMaxAge           = 24 * time.Hour
+	DefaultBackoff          = time.Second
+	DefaultMaxBackoff       = 5 * time.Minute
+	DefaultBreakerFailures  = 5
+	DefaultBreakerOpenFor   = 30 * time.Second
 )
 
 // Load reads, expands, parses and validates a configuration file.
@@ -222,6 +238,21 @@ func (c *Config) applyDefaults() {
 		if d.MaxAge == 0 {
 			d.MaxAge = DefaultMaxAge
 		}
+		if d.Backoff == 0 {
+			d.Backoff = DefaultBackoff
+		}
+		if d.MaxBackoff == 0 {
+			d.MaxBackoff = DefaultMaxBackoff
+		}
+		if d.BreakerFailures == 0 {
+			d.BreakerFailures = DefaultBreakerFailures
+		}
+		if d.BreakerOpenFor == 0 {
+			d.BreakerOpenFor = DefaultBreakerOpenFor
+		}
+		if d.Limits == nil && IsTeamsURL(d.URL) {
+			d.Limits = TeamsLimits()
+		}
 	}
 	for i := range c.Routes {
 		if c.Routes[i].Name == "" {
@@ -298,6 +329,17 @@ func (c *Config) validate(root *yaml.Node) error {
 		}
 		if d.MaxAge < 0 {
 			fail(p+".max_age", "must be positive, got %v", d.MaxAge)
+		}
+		if d.Backoff < 0 || d.MaxBackoff < d.Backoff {
+			fail(p+".backoff", "must be positive and at most max_backoff (%v), got %v", d.MaxBackoff, d.Backoff)
+		}
+		if d.BreakerFailures < 0 || d.BreakerOpenFor < 0 {
+			fail(p+".breaker_failures", "breaker_failures and breaker_open_for must be positive")
+		}
+		for j, l := range d.Limits {
+			if l.Per <= 0 || l.Max <= 0 {
+				fail(fmt.Sprintf("%s.limits[%d]", p, j), "per and max must be positive, got per %v max %d", l.Per, l.Max)
+			}
 		}
 	}
 	for i, r := range c.Routes {

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookrelay/hookrelay/deadletter"
+	"github.com/hookrelay/hookrelay/dispatch"
+	"github.com/hookrelay/hookrelay/ingest"
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/natsembed"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/transform"
+)
+
+// roles a process can play; "all" runs every stage.
+var roles = map[string]bool{"all": true, "ingest": true, "transform": true, "dispatch": true}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "hookrelay.yaml", "configuration `file`")
+	role := fs.String("role", "all", "stage to run: all, ingest, transform or dispatch")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !roles[*role] {
+		return fmt.Errorf("--role %q: want all, ingest, transform or dispatch", *role)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, *role, logger)
+}
+
+// serve runs the configured stages until ctx is cancelled, then drains: ingest
+// stops accepting and finishes its requests first, then the stages finish
+// what they hold, then the queue connection is drained.
+func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Logger) error {
+	nc, shutdownNATS, err := connect(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer shutdownNATS()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := queue.EnsureStreams(setupCtx, js, queue.StreamOptions{Replicas: cfg.NATS.Replicas}); err != nil {
+		return fmt.Errorf("%w (is NATS reachable and JetStream enabled?)", err)
+	}
+
+	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
+	stagesCtx, stopStages := context.WithCancel(stagesCtx)
+	defer stopStages()
+	if role == "all" || role == "transform" {
+		t, err := transform.New(js, cfg, logger)
+		if err != nil {
+			return err
+		}
+		stages.Go(func() error { return t.Run(stagesCtx) })
+	}
+	var disp *dispatch.Dispatcher
+	if role == "all" || role == "dispatch" {
+		disp, err = dispatch.New(setupCtx, js, cfg.Destinations, logger)
+		if err != nil {
+			return err
+		}
+		stages.Go(func() error { return disp.Run(stagesCtx) })
+	}
+
+	servers, serversCtx := errgroup.WithContext(ctx)
+	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminHandler(nc, js, disp, logger), ReadHeaderTimeout: 10 * time.Second}
+	startServer(servers, serversCtx, admin, "admin", logger)
+	if role == "all" || role == "ingest" {
+		h, err := ingest.New(cfg, js, logger)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Addr: cfg.Listen, Handler: h, ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		startServer(servers, serversCtx, srv, "ingest", logger)
+	}
+	logger.Info("hookrelay serving", "role", role, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
+		"sources", len(cfg.Sources), "destinations", len(cfg.Destinations), "routes", len(cfg.Routes))
+
+	serveErr := servers.Wait()
+	logger.Info("draining")
+	stopStages()
+	stageErr := stages.Wait()
+	logger.Info("stopped")
+	return errors.Join(serveErr, stageErr)
+}
+
+// startServer listens at once (so a bad address fails start-up) and shuts the
+// server down gracefully when ctx is cancelled.
+func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger) {
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		g.Go(func() error { return fmt.Errorf("%s listener %s: %w", name, srv.Addr, err) })
+		return
+	}
+	logger.Info("listening", "listener", name, "addr", ln.Addr().String())
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("%s listener: %w", name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+}
+
+// connect opens the queue: the embedded server unless nats.url is set.
+func connect(cfg *config.Config, logger *slog.Logger) (*nats.Conn, func(), error) {
+	if cfg.NATS.URL != "" {
+		nc, err := nats.Connect(cfg.NATS.URL, nats.Name("hookrelay"), nats.MaxReconnects(-1),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("nats disconnected", "err", err) }),
+			nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }))
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to NATS: %w (check nats.url)", err)
+		}
+		return nc, func() { _ = nc.Drain() }, nil
+	}
+	srv, err := natsembed.Start(natsembed.Options{
+		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), DontListen: true, SyncAlways: cfg.NATS.SyncAlways,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded NATS in %s: %w", cfg.DataDir, err)
+	}
+	nc, err := srv.Connect()
+	if err != nil {
+		srv.Shutdown()
+		return nil, nil, err
+	}
+	logger.Info("embedded NATS started", "data_dir", cfg.DataDir)
+	return nc, func() {
+		_ = nc.Drain()
+		srv.Shutdown()
+	}, nil
+}
+
+// adminHandler serves the admin API, health and readiness.
+func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatcher, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := js.AccountInfo(ctx); err != nil || !nc.IsConnected() {
+			http.Error(w, "event store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	dl := deadletter.NewHandler(deadletter.NewStore(js), logger)
+	mux.Handle("/api/v1/deadletters", dl)
+	mux.Handle("/api/v1/deadletters/", dl)
+	_ = disp
+	return mux
+}

@@ -1,0 +1,127 @@
+package dispatch
+
+import (
+	"sync"
+	"time"
+)
+
+// Window is one rung of a receiver's rate ladder: at most Max requests in any
+// interval of length Per.
+type Window struct {
+	Per time.Duration
+	Max int
+}
+
+// budget decides when the next request to one destination may leave.
+//
+// Receivers count requests in windows whose alignment nobody outside knows,
+// so the only safe reading of "N per T" is "at most N in any interval of
+// length T" as the receiver sees arrivals. budget therefore keeps, per window,
+// the send times of the last Max requests, and lets a request go only when the
+// oldest of them is more than Per (plus a margin for network jitter) ago. A
+// token bucket (rate, burst) spaces requests on top of the windows.
+type budget struct {
+	mu       sync.Mutex
+	interval time.Duration // 1/rate, stretched by the margin
+	burst    int
+	tokens   float64
+	last     time.Time // when tokens was computed
+	windows  []window
+}
+
+type window struct {
+	Window
+	sent []time.Time // ring of the last Max send times, grown lazily
+	next int
+}
+
+// margin stretches every interval so that jitter between our clock and the
+// receiver's arrival times cannot squeeze one more request into a window.
+func margin(d time.Duration) time.Duration {
+	m := d / 50
+	if m < 20*time.Millisecond {
+		m = 20 * time.Millisecond
+	}
+	return d + m
+}
+
+func newBudget(rate float64, burst int, windows []Window) *budget {
+	b := &budget{burst: max(burst, 1), tokens: float64(max(burst, 1))}
+	if rate > 0 {
+		b.interval = margin(time.Duration(float64(time.Second) / rate))
+	}
+	for _, w := range windows {
+		if w.Max > 0 && w.Per > 0 {
+			b.windows = append(b.windows, window{Window: Window{Per: margin(w.Per), Max: w.Max}})
+		}
+	}
+	return b
+}
+
+// reserve returns how long to wait before sending at now. When it returns 0
+// the send is recorded and the caller must send at once.
+func (b *budget) reserve(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var wait time.Duration
+	if b.interval > 0 {
+		b.refill(now)
+		if b.tokens < 1 {
+			wait = time.Duration((1 - b.tokens) * float64(b.interval))
+		}
+	}
+	for i := range b.windows {
+		w := &b.windows[i]
+		if len(w.sent) < w.Max {
+			continue
+		}
+		// w.sent[w.next] is the oldest of the last Max sends.
+		if d := w.sent[w.next].Add(w.Per).Sub(now); d > wait {
+			wait = d
+		}
+	}
+	if wait > 0 {
+		return wait
+	}
+	if b.interval > 0 {
+		b.tokens--
+	}
+	for i := range b.windows {
+		w := &b.windows[i]
+		if len(w.sent) < w.Max {
+			w.sent = append(w.sent, now)
+			continue
+		}
+		w.sent[w.next] = now
+		w.next = (w.next + 1) % w.Max
+	}
+	return 0
+}
+
+func (b *budget) refill(now time.Time) {
+	if b.last.IsZero() {
+		b.last = now
+		return
+	}
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = min(float64(b.burst), b.tokens+float64(el)/float64(b.interval))
+		b.last = now
+	}
+}
+
+// left reports, per window, how many requests could go now.
+func (b *budget) left(now time.Time) []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]int, len(b.windows))
+	for i, w := range b.windows {
+		used := 0
+		for _, t := range w.sent {
+			if now.Sub(t) < w.Per {
+				used++
+			}
+		}
+		out[i] = w.Max - used
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+package dispatch
+
+import (
+	"github.com/hookrelay/hookrelay/internal/config"
+	"testing"
+	"time"
+)
+
+// sendAll drives a budget with a fake clock for span and returns send times.
+func sendAll(b *budget, start time.Time, span time.Duration) []time.Time {
+	var sent []time.Time
+	now := start
+	for now.Before(start.Add(span)) {
+		if w := b.reserve(now); w > 0 {
+			now = now.Add(w)
+			continue
+		}
+		sent = append(sent, now)
+	}
+	return sent
+}
+
+// maxIn returns the most sends in any interval of length per.
+func maxIn(sent []time.Time, per time.Duration) int {
+	best, j := 0, 0
+	for i := range sent {
+		for sent[i].Sub(sent[j]) >= per {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+func TestBudgetNeverExceedsAnyWindow(t *testing.T) {
+	tests := []struct {
+		name    string
+		rate    float64
+		burst   int
+		windows []Window
+		span    time.Duration
+		// wantMin is the least number of sends expected over span: the budget
+		// must not be needlessly slow either.
+		wantMin int
+	}{
+		{"rate 4 burst 1", 4, 1, nil, 10 * time.Second, 38},
+		{"rate 4 burst 4", 4, 4, []Window{{time.Second, 4}}, 10 * time.Second, 38},
+		{"teams ladder unlimited rate", 0, 1, teamsLadder(), 3 * time.Hour, 150},
+		{"teams ladder with rate 4", 4, 1, teamsLadder(), 2 * time.Minute, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBudget(tt.rate, tt.burst, tt.windows)
+			sent := sendAll(b, time.Unix(1_700_000_000, 0), tt.span)
+			if len(sent) < tt.wantMin {
+				t.Errorf("sent %d in %v, want at least %d", len(sent), tt.span, tt.wantMin)
+			}
+			windows := append([]Window{{Per: time.Second, Max: int(tt.rate)}}, tt.windows...)
+			if tt.rate == 0 {
+				windows = tt.windows
+			}
+			for _, w := range windows {
+				if got := maxIn(sent, w.Per); got > w.Max {
+					t.Errorf("%d sends in some %v interval, limit %d", got, w.Per, w.Max)
+				}
+			}
+		})
+	}
+}
+
+func TestBudgetLeft(t *testing.T) {
+	b := newBudget(0, 1, []Window{{Per: time.Second, Max: 4}})
+	now := time.Unix(1_700_000_000, 0)
+	for range 3 {
+		if w := b.reserve(now); w != 0 {
+			t.Fatalf("reserve waited %v with budget left", w)
+		}
+	}
+	if got := b.left(now)[0]; got != 1 {
+		t.Errorf("left = %d, want 1", got)
+	}
+	if got := b.left(now.Add(2 * time.Second))[0]; got != 4 {
+		t.Errorf("left after the window = %d, want 4", got)
+	}
+}
+
+func teamsLadder() []Window {
+	return limitsOf(config.Destination{Limits: config.TeamsLimits()})
+}

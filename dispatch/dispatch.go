@@ -1,0 +1,432 @@
+// Package dispatch delivers rendered cards from RELAY_OUT to their
+// destinations: one worker per destination, each with its own budget (rate
+// ladder), circuit breaker, retries and timeouts, so that one destination's
+// trouble never delays another's deliveries.
+//
+// A delivery stays unacknowledged on RELAY_OUT until it was delivered or
+// dead-lettered; while it waits (budget, backoff, open breaker) the worker
+// tells JetStream it is still in progress, so the queue never hands it to a
+// second worker and a crash only causes a redelivery.
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// Option configures a Dispatcher.
+type Option func(*options)
+
+type options struct {
+	fetchWait time.Duration
+}
+
+// WithFetchWait bounds how long an idle worker's pull request waits before it
+// is renewed. Default 10s; shutdown does not wait for it.
+func WithFetchWait(d time.Duration) Option {
+	return func(o *options) { o.fetchWait = d }
+}
+
+// Dispatcher runs one worker per destination.
+type Dispatcher struct {
+	js      jetstream.JetStream
+	logger  *slog.Logger
+	workers []*worker
+}
+
+// ConsumerName is the durable RELAY_OUT consumer of a destination. Every relay
+// instance pulls from the same consumer; a pinned priority group lets one
+// instance at a time own the destination, so its budget holds in total.
+func ConsumerName(destination string) string { return "dispatch-" + destination }
+
+// priorityGroup is the pinned group every instance pulls in.
+const priorityGroup = "dispatch"
+
+// New builds workers for the destinations. It refuses destinations whose URL
+// names a non-public address without allow_private.
+func New(ctx context.Context, js jetstream.JetStream, dests []config.Destination, logger *slog.Logger, opts ...Option) (*Dispatcher, error) {
+	o := options{fetchWait: 10 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	d := &Dispatcher{js: js, logger: logger}
+	guarded, open := newClient(false), newClient(true)
+	for _, dest := range dests {
+		if err := CheckDestination(ctx, dest.URL, dest.AllowPrivate); err != nil {
+			return nil, fmt.Errorf("destination %q: %w (set allow_private: true for an internal receiver)", dest.Name, err)
+		}
+		client := guarded
+		if dest.AllowPrivate {
+			client = open
+		}
+		d.workers = append(d.workers, newWorker(js, dest, client, logger, o))
+	}
+	return d, nil
+}
+
+// Run dispatches until ctx is cancelled. Requests in flight finish (bounded by
+// their timeout) and are acknowledged; deliveries waiting for a retry are
+// released to the queue at once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, w := range d.workers {
+		g.Go(func() error { return w.run(ctx) })
+	}
+	return g.Wait()
+}
+
+// worker owns one destination.
+type worker struct {
+	js     jetstream.JetStream
+	dest   config.Destination
+	client *http.Client
+	logger *slog.Logger
+	opts   options
+	budget *budget
+	cb     *gobreaker.CircuitBreaker[outcome]
+
+	mu       sync.Mutex
+	openedAt time.Time // when the breaker last opened
+	isGone   bool      // the URL answered as a removed webhook
+}
+
+func newWorker(js jetstream.JetStream, dest config.Destination, client *http.Client, logger *slog.Logger, o options) *worker {
+	w := &worker{
+		js: js, dest: dest, client: client, opts: o,
+		logger: logger.With("destination", dest.Name),
+		budget: newBudget(dest.Rate, dest.Burst, limitsOf(dest)),
+	}
+	w.cb = gobreaker.NewCircuitBreaker[outcome](gobreaker.Settings{
+		Name:    dest.Name,
+		Timeout: dest.BreakerOpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= uint32(dest.BreakerFailures)
+		},
+		// Only transient failures say the destination is unwell; a refused
+		// card or a 429 from our own excess say nothing about its health.
+		IsSuccessful: func(err error) bool {
+			var f *failure
+			return err == nil || (errors.As(err, &f) && f.verdict != retry)
+		},
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			w.mu.Lock()
+			if to == gobreaker.StateOpen {
+				w.openedAt = time.Now()
+			}
+			w.mu.Unlock()
+			w.logger.Warn("breaker state changed", "from", from.String(), "to", to.String())
+		},
+	})
+	return w
+}
+
+func limitsOf(d config.Destination) []Window {
+	out := make([]Window, 0, len(d.Limits))
+	for _, l := range d.Limits {
+		out = append(out, Window{Per: l.Per, Max: l.Max})
+	}
+	return out
+}
+
+// failure carries a non-delivered outcome through the breaker.
+type failure struct{ outcome }
+
+func (f *failure) Error() string {
+	if f.err != nil {
+		return f.err.Error()
+	}
+	return fmt.Sprintf("%s: HTTP %d", f.verdict, f.status)
+}
+
+func (w *worker) run(ctx context.Context) error {
+	cons, err := w.consumer(ctx)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		msg, err := cons.Next(jetstream.FetchMaxWait(w.opts.fetchWait), jetstream.FetchContext(ctx),
+			jetstream.FetchPriorityGroup(priorityGroup))
+		switch {
+		case err == nil:
+			w.handle(ctx, msg)
+		case ctx.Err() != nil:
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+		default:
+			w.logger.Warn("fetch delivery", "err", err)
+			if !sleep(ctx, time.Second) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// consumer creates or updates the destination's durable consumer.
+func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, queue.StreamOut, jetstream.ConsumerConfig{
+		Durable:       ConsumerName(w.dest.Name),
+		FilterSubject: queue.OutSubject(w.dest.Name),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		// The ack deadline always exceeds one request; longer waits send
+		// progress, so a delivery in flight is never handed to a second worker.
+		AckWait:        w.ackWait(),
+		MaxDeliver:     -1,
+		MaxAckPending:  1,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{priorityGroup},
+		PinnedTTL:      w.ackWait(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("destination %q: create consumer: %w", w.dest.Name, err)
+	}
+	return cons, nil
+}
+
+func (w *worker) ackWait() time.Duration { return w.dest.Timeout + 30*time.Second }
+
+// attempts tracks one delivery's tries. Only failures while the breaker was
+// closed count towards max_attempts: a half-open probe that fails says the
+// destination is down, not that this delivery is bad.
+type attempts struct {
+	tried, counted int
+	first, last    time.Time
+	lastOutcome    outcome
+}
+
+func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
+	var dl schemas.Delivery
+	if err := json.Unmarshal(msg.Data(), &dl); err != nil {
+		w.logger.Error("malformed delivery, terminating it", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	log := w.logger.With("delivery_id", dl.ID, "event_id", dl.EventID)
+	var at attempts
+	for {
+		now := time.Now()
+		if now.After(dl.NotAfter) {
+			w.deadLetter(ctx, msg, dl, at, schemas.ReasonExpired, log)
+			return
+		}
+		if w.gone() && dl.Replays == 0 {
+			// A removed webhook is not asked again for every event; a replay
+			// asks once, and its success resumes the destination.
+			at.lastOutcome.err = errors.New("destination answered as a removed webhook earlier")
+			w.deadLetter(ctx, msg, dl, at, schemas.ReasonGone, log)
+			return
+		}
+		if wait := w.breakerWait(now); wait > 0 {
+			if !w.wait(ctx, msg, wait) {
+				return
+			}
+			continue
+		}
+		if wait := w.budget.reserve(now); wait > 0 {
+			if !w.wait(ctx, msg, wait) {
+				return
+			}
+			continue
+		}
+		probe := w.cb.State() == gobreaker.StateHalfOpen
+		o, err := w.cb.Execute(func() (outcome, error) {
+			o := w.post(ctx, dl)
+			if o.verdict != delivered {
+				return o, &failure{o}
+			}
+			return o, nil
+		})
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			continue // the breaker changed under us; breakerWait parks the delivery
+		}
+		var f *failure
+		if errors.As(err, &f) {
+			o = f.outcome
+		}
+		at.tried++
+		at.last = time.Now()
+		if at.first.IsZero() {
+			at.first = at.last
+		}
+		at.lastOutcome = o
+		switch o.verdict {
+		case delivered:
+			w.setGone(false)
+			if err := msg.DoubleAck(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("ack delivered card; it may be delivered again", "err", err)
+			}
+			log.Debug("delivered", "status", o.status, "attempts", at.tried)
+			return
+		case gone:
+			w.setGone(true)
+			log.Error("destination answers as a removed webhook; its deliveries dead-letter until its URL changes", "status", o.status)
+			w.deadLetter(ctx, msg, dl, at, schemas.ReasonGone, log)
+			return
+		case rejected:
+			w.deadLetter(ctx, msg, dl, at, schemas.ReasonRejected, log)
+			return
+		}
+		if !probe {
+			at.counted++
+		}
+		if at.counted >= w.dest.MaxAttempts {
+			w.deadLetter(ctx, msg, dl, at, schemas.ReasonExhausted, log)
+			return
+		}
+		wait := max(w.backoff(at.counted), o.retryAfter)
+		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", wait)
+		if !w.wait(ctx, msg, wait) {
+			return
+		}
+	}
+}
+
+// post makes one HTTP request. It finishes even when ctx is cancelled (bounded
+// by the destination's timeout), so shutdown does not abandon a request Teams
+// may already have accepted.
+func (w *worker) post(ctx context.Context, dl schemas.Delivery) outcome {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.dest.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.dest.URL, bytes.NewReader(dl.Card))
+	if err != nil {
+		return outcome{verdict: rejected, err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hookrelay-Delivery-Id", dl.ID)
+	resp, err := w.client.Do(req)
+	if err != nil {
+		// Connection errors, DNS failures and timeouts are transient, except
+		// a destination the guard refuses: that never gets better.
+		if errors.Is(err, ErrPrivateAddress) {
+			return outcome{verdict: rejected, err: err}
+		}
+		return outcome{verdict: retry, err: redactURL(err)}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return classify(resp.StatusCode, resp.Header, body, time.Now())
+}
+
+// redactURL drops the URL from an error: destination URLs are credentials.
+func redactURL(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return fmt.Errorf("post: %w", inner)
+		}
+	}
+	return errors.New("post failed")
+}
+
+// backoff is exponential with full jitter in [d/2, d].
+func (w *worker) backoff(attempt int) time.Duration {
+	d := w.dest.Backoff << min(attempt-1, 30)
+	if d <= 0 || d > w.dest.MaxBackoff {
+		d = w.dest.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (w *worker) breakerWait(now time.Time) time.Duration {
+	if w.cb.State() != gobreaker.StateOpen {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(w.openedAt.Add(w.dest.BreakerOpenFor).Sub(now), 10*time.Millisecond)
+}
+
+func (w *worker) gone() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.isGone
+}
+
+func (w *worker) setGone(v bool) {
+	w.mu.Lock()
+	w.isGone = v
+	w.mu.Unlock()
+}
+
+// wait holds a delivery for d, telling JetStream it is still in progress. It
+// returns false when ctx was cancelled; the delivery is then released to the
+// queue for whoever runs next.
+func (w *worker) wait(ctx context.Context, msg jetstream.Msg, d time.Duration) bool {
+	tick := w.ackWait() / 3
+	for d > 0 {
+		step := min(d, tick)
+		if !sleep(ctx, step) {
+			_ = msg.Nak()
+			return false
+		}
+		d -= step
+		if d > 0 {
+			_ = msg.InProgress()
+		}
+	}
+	return true
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// deadLetter stores the delivery on RELAY_DEAD, then acks it on RELAY_OUT. If
+// the store refuses, the delivery stays on RELAY_OUT and is tried again later.
+func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.Delivery, at attempts, reason string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	dead := schemas.DeadLetter{
+		Delivery: dl, Reason: reason, Attempts: at.tried,
+		LastStatus: at.lastOutcome.status, ResponseExcerpt: at.lastOutcome.excerpt,
+		FirstAttempt: at.first, LastAttempt: at.last, DeadAt: time.Now().UTC(),
+	}
+	if at.lastOutcome.err != nil {
+		dead.LastError = at.lastOutcome.err.Error()
+	}
+	data, err := json.Marshal(dead)
+	if err != nil {
+		log.Error("encode dead letter", "err", err)
+		return
+	}
+	m := nats.NewMsg(queue.DeadSubject(dl.Destination))
+	m.Data = data
+	m.Header.Set(queue.HeaderDeliveryID, dl.ID)
+	m.Header.Set(queue.HeaderEventID, dl.EventID)
+	m.Header.Set(queue.HeaderReason, reason)
+	if _, err := w.js.PublishMsg(ctx, m, jetstream.WithMsgID("dead."+dl.ID+"."+strconv.Itoa(dl.Replays))); err != nil {
+		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err)
+		_ = msg.NakWithDelay(w.dest.MaxBackoff)
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("ack dead-lettered delivery", "err", err)
+	}
+	log.Warn("dead-lettered", "reason", reason, "status", at.lastOutcome.status, "attempts", at.tried)
+}

@@ -1,0 +1,100 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"syscall"
+	"time"
+)
+
+// ErrPrivateAddress is returned when a destination URL resolves to an
+// address that is not public and the destination did not set allow_private.
+var ErrPrivateAddress = errors.New("destination resolves to a non-public address")
+
+// publicOnly refuses connections to loopback, private, link-local and other
+// non-public addresses. It runs at connect time, after DNS, so a name that
+// changes its answer cannot reach an internal service.
+func publicOnly(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("guard: parse %q: %w", address, err)
+	}
+	if !isPublic(ap.Addr()) {
+		return fmt.Errorf("%w: %s", ErrPrivateAddress, ap.Addr())
+	}
+	return nil
+}
+
+func isPublic(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
+		!cgnat.Contains(a) && !a.IsUnspecified()
+}
+
+// cgnat is the carrier-grade NAT range, private in practice.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// newClient returns the HTTP client for destinations. Redirects are not
+// followed: a webhook that redirects is misconfigured, and following one could
+// leave the destination guard's intent.
+func newClient(allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !allowPrivate {
+		dialer.Control = publicOnly
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1000,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// CheckDestination resolves a destination URL's host and refuses it when it
+// names a non-public address. A name that does not resolve now is let through:
+// DNS may be down at start-up, and the connect-time guard still applies.
+func CheckDestination(ctx context.Context, rawURL string, allowPrivate bool) error {
+	if allowPrivate {
+		return nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("parse URL: %w", err)
+	}
+	if u.Scheme != "https" {
+		return fmt.Errorf("scheme %q: only https is allowed without allow_private", u.Scheme)
+	}
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !isPublic(a) {
+			return fmt.Errorf("%w: %s", ErrPrivateAddress, a)
+		}
+		return nil
+	}
+	if host == "localhost" {
+		return fmt.Errorf("%w: localhost", ErrPrivateAddress)
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if !isPublic(a) {
+			return fmt.Errorf("%w: %s resolves to %s", ErrPrivateAddress, host, a)
+		}
+	}
+	return nil
+}
