@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -16,9 +17,12 @@ type Server struct {
 	URL string
 	*Handler
 
-	srv    *http.Server
-	cancel context.CancelFunc
-	done   chan struct{}
+	srv      *http.Server
+	cancel   context.CancelFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
 }
 
 // NewServer starts a simulated Teams endpoint on 127.0.0.1 and a free port. It
@@ -37,7 +41,7 @@ func NewServer(opts ...Option) *Server {
 		done:    make(chan struct{}),
 	}
 	s.srv = &http.Server{
-		Handler:           s.Handler,
+		Handler:           http.HandlerFunc(s.serve),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
@@ -50,14 +54,29 @@ func NewServer(opts ...Option) *Server {
 	return s
 }
 
-// Close stops the server, cutting short any fault latency, and waits for the
-// requests in progress to be answered.
-func (s *Server) Close() {
-	s.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		s.srv.Close()
+// serve counts the requests in progress so Close can wait for them.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "teamstest: server closed", http.StatusServiceUnavailable)
+		return
 	}
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
+	s.Handler.ServeHTTP(w, r)
+}
+
+// Close stops the server: it cuts short any fault latency, closes every
+// connection and waits until no request is being handled. What was received
+// stays readable.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.srv.Close()
+	s.inflight.Wait()
 	<-s.done
 }

@@ -208,6 +208,9 @@ func (h *Handler) filter(path string, acceptedOnly bool) []Received {
 // paths), accepted or not, that arrived within any interval of length per:
 // arrivals exactly per apart are not in the same interval, as with the limits.
 func (h *Handler) MaxInWindow(path string, per time.Duration) int {
+	if per <= 0 {
+		return 0
+	}
 	recs := h.Received(path)
 	at := make([]time.Time, len(recs))
 	for i, rec := range recs {
