@@ -1,0 +1,265 @@
+package deadletter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// DefaultListLimit caps a list request that names no limit: entries carry
+// cards of up to 28 KB each.
+const DefaultListLimit = 100
+
+// maxBody bounds a replay or purge request body.
+const maxBody = 1 << 20
+
+// NewHandler serves the dead-letter admin API on full paths, so it can be
+// mounted as is on the admin mux under /api/v1/deadletters:
+//
+//	GET  /api/v1/deadletters?destination=&source=&reason=&status=&since=&until=&id=&limit=
+//	GET  /api/v1/deadletters/{id}
+//	POST /api/v1/deadletters/replay  {"ids":[…],"destination":…,"dry_run":false,"all":false}
+//	POST /api/v1/deadletters/purge   {"ids":[…],"destination":…,"all":false}
+//
+// since and until take RFC 3339 or a duration meaning that long ago ("2h").
+// Authentication is the admin listener's business, not this handler's.
+func NewHandler(s *Store, logger *slog.Logger) http.Handler {
+	h := &handler{store: s, log: logger, now: time.Now}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/deadletters", h.list)
+	mux.HandleFunc("GET /api/v1/deadletters/{id}", h.get)
+	mux.HandleFunc("POST /api/v1/deadletters/replay", h.replay)
+	mux.HandleFunc("POST /api/v1/deadletters/purge", h.purge)
+	return mux
+}
+
+type handler struct {
+	store *Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// ListResponse is the body of a list answer.
+type ListResponse struct {
+	DeadLetters []Entry `json:"deadletters"`
+	Count       int     `json:"count"`
+}
+
+// ReplayResponse is the body of a replay answer.
+type ReplayResponse struct {
+	ReplayResult
+	Count int `json:"count"`
+}
+
+// PurgeResponse is the body of a purge answer.
+type PurgeResponse struct {
+	Purged int `json:"purged"`
+}
+
+// ActionRequest is the body of a replay or purge request. Unknown fields are
+// refused, so a misspelt field cannot widen the selection.
+type ActionRequest struct {
+	IDs         []string `json:"ids,omitempty"`
+	Destination string   `json:"destination,omitempty"`
+	Source      string   `json:"source,omitempty"`
+	Reason      string   `json:"reason,omitempty"`
+	Status      int      `json:"status,omitempty"`
+	// Since and Until are RFC 3339 times or durations meaning that long ago.
+	Since  string `json:"since,omitempty"`
+	Until  string `json:"until,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+	All    bool   `json:"all,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+var listParams = map[string]bool{
+	"id": true, "destination": true, "source": true, "reason": true,
+	"status": true, "since": true, "until": true, "limit": true,
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	f, err := h.queryFilter(r.URL.Query())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	entries, err := h.store.List(r.Context(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ListResponse{DeadLetters: entries, Count: len(entries)})
+}
+
+func (h *handler) queryFilter(q url.Values) (Filter, error) {
+	for k := range q {
+		if !listParams[k] {
+			return Filter{}, fmt.Errorf("%w: unknown parameter %q", ErrInvalidFilter, k)
+		}
+	}
+	var f Filter
+	for _, v := range q["id"] {
+		for id := range strings.SplitSeq(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				f.IDs = append(f.IDs, id)
+			}
+		}
+	}
+	f.Destination, f.Source, f.Reason = q.Get("destination"), q.Get("source"), q.Get("reason")
+	var err error
+	if f.Status, err = atoi("status", q.Get("status")); err != nil {
+		return Filter{}, err
+	}
+	if f.Limit, err = atoi("limit", q.Get("limit")); err != nil {
+		return Filter{}, err
+	}
+	if !q.Has("limit") {
+		f.Limit = DefaultListLimit
+	}
+	if f.Since, err = ParseTime(q.Get("since"), h.now()); err != nil {
+		return Filter{}, err
+	}
+	if f.Until, err = ParseTime(q.Get("until"), h.now()); err != nil {
+		return Filter{}, err
+	}
+	return f, nil
+}
+
+func atoi(name, v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: %s %q is not a non-negative number", ErrInvalidFilter, name, v)
+	}
+	return n, nil
+}
+
+// ParseTime reads an RFC 3339 time, or a duration meaning that long before
+// now ("2h", "90m"). Empty means no bound (the zero time).
+func ParseTime(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%w: %q is neither an RFC 3339 time nor a duration like 2h", ErrInvalidFilter, v)
+	}
+	return now.Add(-d), nil
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	e, err := h.store.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (h *handler) readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, Filter, error) {
+	var req ActionRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, Filter{}, fmt.Errorf("%w: request body: %v", errBadRequest, err)
+	}
+	f := Filter{
+		IDs: req.IDs, Destination: req.Destination, Source: req.Source, Reason: req.Reason,
+		Status: req.Status, Limit: req.Limit, All: req.All,
+	}
+	var err error
+	if f.Since, err = ParseTime(req.Since, h.now()); err != nil {
+		return req, Filter{}, err
+	}
+	if f.Until, err = ParseTime(req.Until, h.now()); err != nil {
+		return req, Filter{}, err
+	}
+	return req, f, nil
+}
+
+func (h *handler) replay(w http.ResponseWriter, r *http.Request) {
+	req, f, err := h.readAction(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res, err := h.store.Replay(r.Context(), f, req.DryRun)
+	if err != nil {
+		// Some may have been replayed before the failure: say which.
+		if len(res.Replayed) > 0 && !req.DryRun {
+			err = fmt.Errorf("%w (replayed before the failure: %s)", err, strings.Join(res.Replayed, ","))
+		}
+		h.fail(w, r, err)
+		return
+	}
+	if !req.DryRun && len(res.Replayed) > 0 {
+		h.log.InfoContext(r.Context(), "replayed dead letters", "count", len(res.Replayed), "skipped", len(res.Skipped))
+	}
+	writeJSON(w, http.StatusOK, ReplayResponse{ReplayResult: res, Count: len(res.Replayed)})
+}
+
+func (h *handler) purge(w http.ResponseWriter, r *http.Request) {
+	req, f, err := h.readAction(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if req.DryRun {
+		h.fail(w, r, fmt.Errorf("%w: purge has no dry run; list with the same filter instead", errBadRequest))
+		return
+	}
+	n, err := h.store.Purge(r.Context(), f)
+	if err != nil {
+		if n > 0 {
+			err = fmt.Errorf("%w (purged before the failure: %d)", err, n)
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "purged dead letters", "count", n)
+	writeJSON(w, http.StatusOK, PurgeResponse{Purged: n})
+}
+
+var errBadRequest = errors.New("bad request")
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrInvalidFilter), errors.Is(err, ErrEmptyFilter), errors.Is(err, errBadRequest):
+		status = http.StatusBadRequest
+	case queue.IsUnavailable(err):
+		status = http.StatusServiceUnavailable
+	}
+	if status >= 500 {
+		h.log.ErrorContext(r.Context(), "dead-letter admin request", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	writeJSON(w, status, ErrorResponse{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to tell it
+}

@@ -1,0 +1,436 @@
+// Package deadletter reads, replays and purges the dead letters that dispatch
+// and transform store on RELAY_DEAD, and serves them on the admin API.
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrNotFound means no dead letter has the id (never stored, replayed or
+	// purged).
+	ErrNotFound = errors.New("dead letter not found")
+	// ErrInvalidFilter means a filter field cannot be used as given.
+	ErrInvalidFilter = errors.New("invalid filter")
+	// ErrEmptyFilter means Replay or Purge was asked to act on every dead
+	// letter without Filter.All saying so.
+	ErrEmptyFilter = errors.New("empty filter: name ids, a destination or another field, or set all to act on every dead letter")
+)
+
+// Entry is one dead letter as stored on RELAY_DEAD.
+type Entry struct {
+	// ID is the stable id of the entry: its RELAY_DEAD stream sequence as a
+	// decimal string.
+	ID string `json:"id"`
+	// Seq is the same sequence as a number.
+	Seq uint64 `json:"seq"`
+	schemas.DeadLetter
+}
+
+// Filter selects dead letters. Zero fields match everything; set fields must
+// all match.
+type Filter struct {
+	// IDs restricts the selection to these entries.
+	IDs []string
+	// Destination, Source and Reason must equal the dead letter's.
+	Destination string
+	Source      string
+	Reason      string
+	// Status must equal the last HTTP status the destination answered.
+	Status int
+	// Since and Until bound DeadAt: Since <= DeadAt < Until.
+	Since, Until time.Time
+	// Limit caps the number of entries, oldest first; 0 means no cap.
+	Limit int
+	// All confirms that an otherwise empty filter means every dead letter.
+	// Replay and Purge refuse an empty filter without it, so a typo cannot
+	// act on everything. Limit alone does not make a filter non-empty.
+	All bool
+}
+
+// Empty reports whether f selects by nothing at all.
+func (f Filter) Empty() bool {
+	return len(f.IDs) == 0 && f.Destination == "" && f.Source == "" && f.Reason == "" &&
+		f.Status == 0 && f.Since.IsZero() && f.Until.IsZero()
+}
+
+func (f Filter) match(e Entry) bool {
+	switch {
+	case f.Destination != "" && e.Delivery.Destination != f.Destination,
+		f.Source != "" && e.Delivery.Source != f.Source,
+		f.Reason != "" && e.Reason != f.Reason,
+		f.Status != 0 && e.LastStatus != f.Status,
+		!f.Since.IsZero() && e.DeadAt.Before(f.Since),
+		!f.Until.IsZero() && !e.DeadAt.Before(f.Until):
+		return false
+	}
+	return true
+}
+
+func (f Filter) validate() error {
+	if f.Destination != "" && strings.ContainsAny(f.Destination, ".*> \t\r\n") {
+		return fmt.Errorf("%w: destination %q is not a destination name", ErrInvalidFilter, f.Destination)
+	}
+	if f.Limit < 0 {
+		return fmt.Errorf("%w: limit %d is negative", ErrInvalidFilter, f.Limit)
+	}
+	for _, id := range f.IDs {
+		if _, err := parseID(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseID(id string) (uint64, error) {
+	seq, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || seq == 0 {
+		return 0, fmt.Errorf("%w: id %q is not a dead-letter id (a positive decimal number)", ErrInvalidFilter, id)
+	}
+	return seq, nil
+}
+
+// Store reads and changes RELAY_DEAD. It holds no state of its own, so any
+// number of Stores (in any number of processes) may work on the stream at once.
+type Store struct {
+	js  jetstream.JetStream
+	now func() time.Time
+}
+
+// NewStore returns a Store on js; the streams must exist (queue.EnsureStreams).
+func NewStore(js jetstream.JetStream) *Store {
+	return &Store{js: js, now: time.Now}
+}
+
+// List returns the dead letters matching f, oldest first.
+func (s *Store) List(ctx context.Context, f Filter) ([]Entry, error) {
+	st, err := s.stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entries := []Entry{}
+	err = each(ctx, st, f, func(e Entry) error {
+		entries = append(entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// Get returns one dead letter, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Entry, error) {
+	seq, err := parseID(id)
+	if err != nil {
+		return Entry{}, err
+	}
+	st, err := s.stream(ctx)
+	if err != nil {
+		return Entry{}, err
+	}
+	return getEntry(ctx, st, seq)
+}
+
+func (s *Store) stream(ctx context.Context) (jetstream.Stream, error) {
+	st, err := s.js.Stream(ctx, queue.StreamDead)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", queue.StreamDead, err)
+	}
+	return st, nil
+}
+
+func getEntry(ctx context.Context, st jetstream.Stream, seq uint64) (Entry, error) {
+	m, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Entry{}, fmt.Errorf("dead letter %d: %w", seq, ErrNotFound)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("get dead letter %d: %w", seq, err)
+	}
+	return decode(m.Subject, m.Sequence, m.Data)
+}
+
+func decode(subject string, seq uint64, data []byte) (Entry, error) {
+	e := Entry{ID: strconv.FormatUint(seq, 10), Seq: seq}
+	if err := json.Unmarshal(data, &e.DeadLetter); err != nil {
+		return Entry{}, fmt.Errorf("dead letter %d on %s: decode: %w", seq, subject, err)
+	}
+	// The subject is where the dead letter was filed, so it names the
+	// destination even when the delivery itself does not (a failed transform).
+	if e.Delivery.Destination == "" {
+		e.Delivery.Destination = strings.TrimPrefix(subject, strings.TrimSuffix(queue.DeadAll, ">"))
+	}
+	return e, nil
+}
+
+// each calls fn for every entry of st matching f, oldest first, up to f.Limit. It
+// only visits entries stored before it started, so a replayed delivery that
+// is dead-lettered again meanwhile is not replayed twice by one call.
+func each(ctx context.Context, st jetstream.Stream, f Filter, fn func(Entry) error) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	n := 0
+	visit := func(e Entry) (more bool, err error) {
+		if !f.match(e) {
+			return true, nil
+		}
+		if err := fn(e); err != nil {
+			return false, err
+		}
+		n++
+		return f.Limit == 0 || n < f.Limit, nil
+	}
+	if len(f.IDs) > 0 {
+		return eachID(ctx, st, f.IDs, visit)
+	}
+	return eachScan(ctx, st, f, visit)
+}
+
+func eachID(ctx context.Context, st jetstream.Stream, ids []string, visit func(Entry) (bool, error)) error {
+	seqs := make([]uint64, 0, len(ids))
+	for _, id := range ids {
+		seq, _ := parseID(id) // validated by Filter.validate
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range slices.Compact(seqs) {
+		e, err := getEntry(ctx, st, seq)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if more, err := visit(e); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// skewMargin allows for the clock of the process that stamped DeadAt running
+// ahead of the NATS server's, when Since is used to skip old messages.
+const skewMargin = 5 * time.Minute
+
+func eachScan(ctx context.Context, st jetstream.Stream, f Filter, visit func(Entry) (bool, error)) error {
+	last := st.CachedInfo().State.LastSeq
+	subject := queue.DeadAll
+	if f.Destination != "" {
+		subject = queue.DeadSubject(f.Destination)
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, InactiveThreshold: time.Minute}
+	if !f.Since.IsZero() {
+		// A dead letter is stored after it is stamped, so nothing older than
+		// Since (less the margin) can match.
+		start := f.Since.Add(-skewMargin)
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	}
+	cons, err := st.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read %s: create consumer: %w", subject, err)
+	}
+	defer func() {
+		// Best effort: the inactive threshold removes it anyway.
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			_ = st.DeleteConsumer(dctx, info.Name)
+		}
+	}()
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		return nil
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", subject, err)
+	}
+	defer it.Stop()
+	for {
+		m, err := next(ctx, it, cons)
+		if errors.Is(err, errEnd) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", subject, err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: metadata: %w", subject, err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > last {
+			return nil
+		}
+		e, err := decode(m.Subject(), seq, m.Data())
+		if err != nil {
+			return err
+		}
+		if more, err := visit(e); err != nil || !more {
+			return err
+		}
+		if meta.NumPending == 0 || seq == last {
+			return nil
+		}
+	}
+}
+
+var errEnd = errors.New("end of dead letters")
+
+// idleCheck is how long next waits for a message before it asks the server
+// whether any remain: the tail may have been deleted by a concurrent replay or
+// purge after the last message said more were pending.
+const idleCheck = time.Second
+
+func next(ctx context.Context, it jetstream.MessagesContext, cons jetstream.Consumer) (jetstream.Msg, error) {
+	for {
+		wait, cancel := context.WithTimeout(ctx, idleCheck)
+		m, err := it.Next(jetstream.NextContext(wait))
+		cancel()
+		if err == nil {
+			return m, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return nil, err
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("consumer info: %w", err)
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			return nil, errEnd
+		}
+	}
+}
+
+// Skip is a dead letter Replay left alone, and why.
+type Skip struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// ReplayResult says what Replay did (or, in a dry run, would do).
+type ReplayResult struct {
+	// Replayed are the ids re-published to RELAY_OUT and removed from RELAY_DEAD.
+	Replayed []string `json:"replayed"`
+	// Skipped are the matching ids that cannot be replayed.
+	Skipped []Skip `json:"skipped,omitempty"`
+	// DryRun is true when nothing was changed.
+	DryRun bool `json:"dry_run"`
+}
+
+// ReplayMsgIDPrefix starts the Nats-Msg-Id of a replayed delivery; the rest is
+// the dead letter's sequence, so JetStream stores one replay of a dead letter
+// however many replays of it race.
+const ReplayMsgIDPrefix = "replay."
+
+// Replay re-publishes the delivery of every dead letter matching f to
+// RELAY_OUT and deletes the dead letter. The delivery gets a fresh lifetime as
+// long as its first one and one more replay counted; dispatch counts attempts
+// afresh. A dead letter already replayed by a concurrent call counts as
+// replayed. With dryRun, Replay only reports what it would do.
+func (s *Store) Replay(ctx context.Context, f Filter, dryRun bool) (ReplayResult, error) {
+	res := ReplayResult{Replayed: []string{}, DryRun: dryRun}
+	if f.Empty() && !f.All {
+		return res, ErrEmptyFilter
+	}
+	st, err := s.stream(ctx)
+	if err != nil {
+		return res, err
+	}
+	err = each(ctx, st, f, func(e Entry) error {
+		if e.Reason == schemas.ReasonTransform && len(e.Delivery.Card) == 0 {
+			res.Skipped = append(res.Skipped, Skip{ID: e.ID, Reason: "no card was rendered; replay from source after fixing the mapping"})
+			return nil
+		}
+		if !dryRun {
+			if err := s.replay(ctx, st, e); err != nil {
+				return err
+			}
+		}
+		res.Replayed = append(res.Replayed, e.ID)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error {
+	d := e.Delivery
+	now := s.now().UTC()
+	d.Replays++
+	if life := d.NotAfter.Sub(d.CreatedAt); !d.NotAfter.IsZero() && life > 0 {
+		d.NotAfter = now.Add(life)
+	} else {
+		// No usable lifetime to repeat: leave the deadline to dispatch's max_age.
+		d.NotAfter = time.Time{}
+	}
+	d.CreatedAt = now
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("dead letter %s: encode delivery: %w", e.ID, err)
+	}
+	msg := nats.NewMsg(queue.OutSubject(d.Destination))
+	msg.Data = data
+	msg.Header.Set(queue.HeaderDeliveryID, d.ID)
+	if d.EventID != "" {
+		msg.Header.Set(queue.HeaderEventID, d.EventID)
+	}
+	if d.Source != "" {
+		msg.Header.Set(queue.HeaderSource, d.Source)
+	}
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgIDPrefix+e.ID)); err != nil {
+		return fmt.Errorf("dead letter %s: publish to %s: %w", e.ID, msg.Subject, err)
+	}
+	return deleteMsg(ctx, st, e.Seq)
+}
+
+// deleteMsg deletes a dead letter; one already gone (a concurrent replay or
+// purge got there first) is not an error.
+func deleteMsg(ctx context.Context, st jetstream.Stream, seq uint64) error {
+	err := st.DeleteMsg(ctx, seq)
+	if err == nil {
+		return nil
+	}
+	if _, gerr := st.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	return fmt.Errorf("delete dead letter %d: %w", seq, err)
+}
+
+// Purge deletes the dead letters matching f and returns how many it deleted.
+func (s *Store) Purge(ctx context.Context, f Filter) (int, error) {
+	if f.Empty() && !f.All {
+		return 0, ErrEmptyFilter
+	}
+	st, err := s.stream(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = each(ctx, st, f, func(e Entry) error {
+		if err := deleteMsg(ctx, st, e.Seq); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,470 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// now is the fixed clock of the tests; dead letters are stamped relative to it.
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// fixture describes one dead letter the tests store.
+type fixture struct {
+	dest, source, reason string
+	status               int
+	age                  time.Duration // DeadAt = testNow - age
+	noCard               bool
+}
+
+// fixtures are stored in this order, so entry i has id i+1.
+var fixtures = []fixture{
+	{dest: "ops", source: "github", reason: schemas.ReasonRejected, status: 400, age: 3 * time.Hour},
+	{dest: "ops", source: "stripe", reason: schemas.ReasonExhausted, status: 503, age: 90 * time.Minute},
+	{dest: "sales", source: "github", reason: schemas.ReasonExpired, age: 30 * time.Minute},
+	{dest: "sales", source: "github", reason: schemas.ReasonTransform, age: 10 * time.Minute, noCard: true},
+	{dest: "ops", source: "github", reason: schemas.ReasonGone, status: 410, age: time.Minute},
+}
+
+func deadLetter(i int, fx fixture) schemas.DeadLetter {
+	created := testNow.Add(-fx.age - time.Hour)
+	d := schemas.Delivery{
+		ID: fmt.Sprintf("dlv-%d", i), EventID: fmt.Sprintf("evt-%d", i), Source: fx.source,
+		Route: fx.source + "-1", Destination: fx.dest, Format: schemas.FormatAdaptive,
+		Card:      []byte(fmt.Sprintf(`{"type":"message","n":%d}`, i)),
+		CreatedAt: created, NotAfter: created.Add(24 * time.Hour),
+	}
+	if fx.noCard {
+		d.Card = nil
+	}
+	return schemas.DeadLetter{
+		Delivery: d, Reason: fx.reason, Attempts: 3, LastStatus: fx.status,
+		LastError: "destination said no", FirstAttempt: created, LastAttempt: testNow.Add(-fx.age),
+		DeadAt: testNow.Add(-fx.age),
+	}
+}
+
+// publishDead stores a dead letter the way dispatch does and returns its id.
+func publishDead(t *testing.T, js jetstream.JetStream, dl schemas.DeadLetter) string {
+	t.Helper()
+	data, err := json.Marshal(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(queue.DeadSubject(dl.Delivery.Destination))
+	msg.Data = data
+	msg.Header.Set(queue.HeaderDeliveryID, dl.Delivery.ID)
+	msg.Header.Set(queue.HeaderReason, dl.Reason)
+	ack, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID("dead."+dl.Delivery.ID))
+	if err != nil {
+		t.Fatalf("publish dead letter: %v", err)
+	}
+	return strconv.FormatUint(ack.Sequence, 10)
+}
+
+// setup starts JetStream, stores the fixtures and returns a Store on a fixed clock.
+func setup(t *testing.T) (*Store, jetstream.JetStream) {
+	t.Helper()
+	env := natstest.Start(t)
+	for i, fx := range fixtures {
+		if id := publishDead(t, env.JS, deadLetter(i+1, fx)); id != strconv.Itoa(i+1) {
+			t.Fatalf("fixture %d stored as %s", i+1, id)
+		}
+	}
+	s := NewStore(env.JS)
+	s.now = func() time.Time { return testNow }
+	return s, env.JS
+}
+
+func ids(entries []Entry) []string {
+	out := []string{}
+	for _, e := range entries {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestList(t *testing.T) {
+	s, _ := setup(t)
+	ctx := ctxT(t)
+	tests := []struct {
+		name string
+		f    Filter
+		want []string
+	}{
+		{"all", Filter{}, []string{"1", "2", "3", "4", "5"}},
+		{"destination", Filter{Destination: "ops"}, []string{"1", "2", "5"}},
+		{"unknown destination", Filter{Destination: "nobody"}, []string{}},
+		{"source", Filter{Source: "stripe"}, []string{"2"}},
+		{"reason", Filter{Reason: schemas.ReasonTransform}, []string{"4"}},
+		{"status", Filter{Status: 410}, []string{"5"}},
+		{"since", Filter{Since: testNow.Add(-time.Hour)}, []string{"3", "4", "5"}},
+		{"until", Filter{Until: testNow.Add(-time.Hour)}, []string{"1", "2"}},
+		{"since and until", Filter{Since: testNow.Add(-2 * time.Hour), Until: testNow.Add(-5 * time.Minute)}, []string{"2", "3", "4"}},
+		{"destination and source", Filter{Destination: "sales", Source: "github", Reason: schemas.ReasonExpired}, []string{"3"}},
+		{"ids in any order, repeated, missing", Filter{IDs: []string{"5", "2", "5", "99"}}, []string{"2", "5"}},
+		{"ids and destination", Filter{IDs: []string{"1", "3"}, Destination: "ops"}, []string{"1"}},
+		{"limit keeps the oldest", Filter{Destination: "ops", Limit: 2}, []string{"1", "2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.List(ctx, tt.f)
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			if !slices.Equal(ids(got), tt.want) {
+				t.Errorf("List(%+v) = %v, want %v", tt.f, ids(got), tt.want)
+			}
+		})
+	}
+}
+
+func TestListInvalidFilter(t *testing.T) {
+	s, _ := setup(t)
+	for _, f := range []Filter{
+		{Destination: "ops.x"}, {Destination: "*"}, {Destination: ">"},
+		{IDs: []string{"abc"}}, {IDs: []string{"0"}}, {Limit: -1},
+	} {
+		if _, err := s.List(ctxT(t), f); !errors.Is(err, ErrInvalidFilter) {
+			t.Errorf("List(%+v) error = %v, want ErrInvalidFilter", f, err)
+		}
+	}
+}
+
+func TestListMany(t *testing.T) {
+	// More entries than one pull batch, to prove the scan reads to the end.
+	env := natstest.Start(t)
+	const n = 1234
+	for i := range n {
+		dest := "a"
+		if i%2 == 1 {
+			dest = "b"
+		}
+		publishDead(t, env.JS, deadLetter(i, fixture{dest: dest, reason: schemas.ReasonExhausted}))
+	}
+	s := NewStore(env.JS)
+	all, err := s.List(ctxT(t), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n {
+		t.Fatalf("listed %d, want %d", len(all), n)
+	}
+	for i, e := range all {
+		if e.Seq != uint64(i+1) || e.ID != strconv.Itoa(i+1) {
+			t.Fatalf("entry %d has seq %d id %s: not oldest first", i, e.Seq, e.ID)
+		}
+	}
+	b, err := s.List(ctxT(t), Filter{Destination: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != n/2 {
+		t.Fatalf("listed %d for b, want %d", len(b), n/2)
+	}
+}
+
+func TestGet(t *testing.T) {
+	s, _ := setup(t)
+	e, err := s.Get(ctxT(t), "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := deadLetter(2, fixtures[1])
+	if e.ID != "2" || e.Seq != 2 || e.Delivery.ID != want.Delivery.ID || e.Reason != want.Reason ||
+		e.LastStatus != 503 || !e.DeadAt.Equal(want.DeadAt) || string(e.Delivery.Card) != string(want.Delivery.Card) {
+		t.Errorf("Get(2) = %+v, want %+v", e, want)
+	}
+	if _, err := s.Get(ctxT(t), "42"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(42) error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Get(ctxT(t), "x"); !errors.Is(err, ErrInvalidFilter) {
+		t.Errorf("Get(x) error = %v, want ErrInvalidFilter", err)
+	}
+}
+
+// outMsgs returns every message on RELAY_OUT, oldest first.
+func outMsgs(t *testing.T, js jetstream.JetStream) []*jetstream.RawStreamMsg {
+	t.Helper()
+	st, err := js.Stream(context.Background(), queue.StreamOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := uint64(1); ; seq++ {
+		m, err := st.GetMsg(context.Background(), seq, jetstream.WithGetMsgSubject(queue.OutAll))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read RELAY_OUT: %v", err)
+		}
+		out = append(out, m)
+		seq = m.Sequence
+	}
+}
+
+func TestReplay(t *testing.T) {
+	tests := []struct {
+		name        string
+		f           Filter
+		replayed    []string
+		skipped     []string
+		left        []string // ids still dead afterwards
+		outSubjects []string
+	}{
+		{
+			name: "by ids", f: Filter{IDs: []string{"5", "1"}},
+			replayed: []string{"1", "5"}, left: []string{"2", "3", "4"},
+			outSubjects: []string{"relay.out.ops", "relay.out.ops"},
+		},
+		{
+			name: "by destination skips a transform failure without card", f: Filter{Destination: "sales"},
+			replayed: []string{"3"}, skipped: []string{"4"}, left: []string{"1", "2", "4", "5"},
+			outSubjects: []string{"relay.out.sales"},
+		},
+		{
+			name: "by reason and since", f: Filter{Reason: schemas.ReasonExhausted, Since: testNow.Add(-2 * time.Hour)},
+			replayed: []string{"2"}, left: []string{"1", "3", "4", "5"},
+			outSubjects: []string{"relay.out.ops"},
+		},
+		{
+			name: "all", f: Filter{All: true},
+			replayed: []string{"1", "2", "3", "5"}, skipped: []string{"4"}, left: []string{"4"},
+			outSubjects: []string{"relay.out.ops", "relay.out.ops", "relay.out.sales", "relay.out.ops"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, js := setup(t)
+			ctx := ctxT(t)
+			res, err := s.Replay(ctx, tt.f, false)
+			if err != nil {
+				t.Fatalf("Replay: %v", err)
+			}
+			if !slices.Equal(res.Replayed, tt.replayed) {
+				t.Errorf("replayed %v, want %v", res.Replayed, tt.replayed)
+			}
+			var skipped []string
+			for _, sk := range res.Skipped {
+				skipped = append(skipped, sk.ID)
+				if sk.Reason == "" {
+					t.Errorf("skipped %s without a reason", sk.ID)
+				}
+			}
+			if !slices.Equal(skipped, tt.skipped) {
+				t.Errorf("skipped %v, want %v", skipped, tt.skipped)
+			}
+			left, err := s.List(ctx, Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(left), tt.left) {
+				t.Errorf("left dead %v, want %v", ids(left), tt.left)
+			}
+			out := outMsgs(t, js)
+			var subjects []string
+			for i, m := range out {
+				subjects = append(subjects, m.Subject)
+				checkReplayed(t, m, tt.replayed[i])
+			}
+			if !slices.Equal(subjects, tt.outSubjects) {
+				t.Errorf("RELAY_OUT subjects %v, want %v", subjects, tt.outSubjects)
+			}
+		})
+	}
+}
+
+// checkReplayed checks a RELAY_OUT message is the replay of fixture id.
+func checkReplayed(t *testing.T, m *jetstream.RawStreamMsg, id string) {
+	t.Helper()
+	n, _ := strconv.Atoi(id)
+	orig := deadLetter(n, fixtures[n-1]).Delivery
+	var d schemas.Delivery
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		t.Fatalf("replayed delivery: %v", err)
+	}
+	if got := m.Header.Get(jetstream.MsgIDHeader); got != "replay."+id {
+		t.Errorf("Nats-Msg-Id = %q, want replay.%s", got, id)
+	}
+	if got := m.Header.Get(queue.HeaderDeliveryID); got != orig.ID {
+		t.Errorf("delivery id header = %q, want %q", got, orig.ID)
+	}
+	if d.ID != orig.ID || d.Destination != orig.Destination || string(d.Card) != string(orig.Card) {
+		t.Errorf("replayed delivery %+v does not carry the original %+v", d, orig)
+	}
+	if d.Replays != orig.Replays+1 {
+		t.Errorf("replays = %d, want %d", d.Replays, orig.Replays+1)
+	}
+	if !d.CreatedAt.Equal(testNow) {
+		t.Errorf("created_at = %v, want now %v", d.CreatedAt, testNow)
+	}
+	if want := testNow.Add(orig.NotAfter.Sub(orig.CreatedAt)); !d.NotAfter.Equal(want) {
+		t.Errorf("not_after = %v, want a fresh lifetime ending %v", d.NotAfter, want)
+	}
+}
+
+func TestReplayDryRunChangesNothing(t *testing.T) {
+	s, js := setup(t)
+	ctx := ctxT(t)
+	res, err := s.Replay(ctx, Filter{Destination: "sales"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.DryRun || !slices.Equal(res.Replayed, []string{"3"}) || len(res.Skipped) != 1 {
+		t.Errorf("dry run result %+v, want 3 replayable and 4 skipped", res)
+	}
+	left, err := s.List(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != len(fixtures) {
+		t.Errorf("dry run left %d dead letters, want %d", len(left), len(fixtures))
+	}
+	if out := outMsgs(t, js); len(out) != 0 {
+		t.Errorf("dry run published %d deliveries", len(out))
+	}
+}
+
+func TestReplayConcurrentStoresOnce(t *testing.T) {
+	env := natstest.Start(t)
+	const n = 20
+	var all []string
+	for i := range n {
+		all = append(all, publishDead(t, env.JS, deadLetter(i, fixture{dest: "ops", reason: schemas.ReasonExhausted})))
+	}
+	s := NewStore(env.JS)
+	ctx := ctxT(t)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for g := range errs {
+		wg.Go(func() {
+			<-start
+			// One goroutine by ids, the other by destination: both see every entry.
+			f := Filter{IDs: all}
+			if g == 1 {
+				f = Filter{Destination: "ops"}
+			}
+			_, errs[g] = s.Replay(ctx, f, false)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for g, err := range errs {
+		if err != nil {
+			t.Errorf("replay %d: %v", g, err)
+		}
+	}
+	out := outMsgs(t, env.JS)
+	if len(out) != n {
+		t.Fatalf("RELAY_OUT holds %d deliveries, want %d (one per dead letter)", len(out), n)
+	}
+	seen := map[string]bool{}
+	for _, m := range out {
+		id := m.Header.Get(jetstream.MsgIDHeader)
+		if seen[id] {
+			t.Errorf("%s stored twice", id)
+		}
+		seen[id] = true
+	}
+	left, err := s.List(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("%d dead letters left after replay", len(left))
+	}
+}
+
+func TestReplayAgainAfterReplayIsNoop(t *testing.T) {
+	s, js := setup(t)
+	ctx := ctxT(t)
+	for range 2 {
+		if _, err := s.Replay(ctx, Filter{IDs: []string{"1"}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := outMsgs(t, js); len(out) != 1 {
+		t.Errorf("RELAY_OUT holds %d deliveries, want 1", len(out))
+	}
+}
+
+func TestEmptyFilterRefused(t *testing.T) {
+	s, js := setup(t)
+	ctx := ctxT(t)
+	if _, err := s.Replay(ctx, Filter{}, false); !errors.Is(err, ErrEmptyFilter) {
+		t.Errorf("Replay(empty) error = %v, want ErrEmptyFilter", err)
+	}
+	if _, err := s.Replay(ctx, Filter{Limit: 3}, true); !errors.Is(err, ErrEmptyFilter) {
+		t.Errorf("Replay(limit only) error = %v, want ErrEmptyFilter", err)
+	}
+	if _, err := s.Purge(ctx, Filter{}); !errors.Is(err, ErrEmptyFilter) {
+		t.Errorf("Purge(empty) error = %v, want ErrEmptyFilter", err)
+	}
+	left, err := s.List(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != len(fixtures) || len(outMsgs(t, js)) != 0 {
+		t.Errorf("a refused empty filter changed something")
+	}
+}
+
+func TestPurge(t *testing.T) {
+	tests := []struct {
+		name   string
+		f      Filter
+		purged int
+		left   []string
+	}{
+		{"by reason", Filter{Reason: schemas.ReasonGone}, 1, []string{"1", "2", "3", "4"}},
+		{"by destination", Filter{Destination: "ops"}, 3, []string{"3", "4"}},
+		{"by ids", Filter{IDs: []string{"2", "4", "77"}}, 2, []string{"1", "3", "5"}},
+		{"by until with limit", Filter{Until: testNow, Limit: 2}, 2, []string{"3", "4", "5"}},
+		{"all", Filter{All: true}, 5, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, js := setup(t)
+			ctx := ctxT(t)
+			n, err := s.Purge(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.purged {
+				t.Errorf("purged %d, want %d", n, tt.purged)
+			}
+			left, err := s.List(ctx, Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(left), tt.left) {
+				t.Errorf("left %v, want %v", ids(left), tt.left)
+			}
+			if len(outMsgs(t, js)) != 0 {
+				t.Errorf("purge published deliveries")
+			}
+		})
+	}
+}
