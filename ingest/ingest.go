@@ -1,0 +1,285 @@
+// Package ingest is the HTTP front door: it verifies a vendor's webhook, stores
+// it on the RELAY_IN stream and answers 2xx only once JetStream acknowledged
+// the write.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// retryAfter is what a 503 asks the vendor to wait, in seconds: long enough
+// for a NATS reconnect or leader election, short enough not to pile up.
+const retryAfter = 5
+
+// Handler receives webhooks at POST /hooks/{source} and
+// POST /hooks/{source}/{token} and stores them on RELAY_IN.
+type Handler struct {
+	mux            *http.ServeMux
+	js             jetstream.JetStream
+	log            *slog.Logger
+	maxBody        int64
+	publishTimeout time.Duration
+	sources        map[string]*source
+}
+
+// source is a configured source, ready to verify requests.
+type source struct {
+	name             string
+	scheme           string
+	deliveryIDHeader string // canonical
+	verifier         Verifier
+}
+
+// New builds the ingest handler for cfg's sources, publishing to js. A source
+// whose verification cannot be built (unknown scheme, no secret) is an error.
+// A nil logger discards logs.
+func New(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger) (*Handler, error) {
+	if cfg == nil || js == nil {
+		return nil, errors.New("ingest: config and JetStream are required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{
+		mux:            http.NewServeMux(),
+		js:             js,
+		log:            logger,
+		maxBody:        cfg.MaxBody,
+		publishTimeout: cfg.PublishTimeout,
+		sources:        make(map[string]*source, len(cfg.Sources)),
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = config.DefaultMaxBody
+	}
+	if h.publishTimeout <= 0 {
+		h.publishTimeout = config.DefaultPublishTimeout
+	}
+	for _, s := range cfg.Sources {
+		v, err := NewVerifier(s.Verify)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: source %q: %w", s.Name, err)
+		}
+		idHeader := s.DeliveryIDHeader
+		if idHeader == "" {
+			idHeader = config.DefaultDeliveryIDHeader
+		}
+		h.sources[s.Name] = &source{
+			name:             s.Name,
+			scheme:           s.Verify.Scheme,
+			deliveryIDHeader: textproto.CanonicalMIMEHeaderKey(idHeader),
+			verifier:         v,
+		}
+	}
+	// No method in the patterns: ingest answers other methods itself, with
+	// a JSON body like every other refusal.
+	h.mux.HandleFunc("/hooks/{source}", h.receive)
+	h.mux.HandleFunc("/hooks/{source}/{token}", h.receive)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.refuse(w, "", http.StatusNotFound, "no such path: webhooks are posted to /hooks/{source}", "unknown path")
+	})
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
+	src, ok := h.sources[r.PathValue("source")]
+	if !ok {
+		h.refuse(w, r.PathValue("source"), http.StatusNotFound,
+			"unknown source: check the webhook URL configured at the sender", "unknown source")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.refuse(w, src.name, http.StatusMethodNotAllowed, "method not allowed: send webhooks with POST", "method "+r.Method)
+		return
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+			h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("body larger than %d bytes: send a smaller event or raise max_body", h.maxBody), "body too large")
+			return
+		}
+		h.refuse(w, src.name, http.StatusBadRequest, "could not read the request body: retry", "read body: "+err.Error())
+		return
+	}
+	if len(body) == 0 {
+		h.refuse(w, src.name, http.StatusBadRequest, "empty body: send the event as the request body", "empty body")
+		return
+	}
+	if err := src.verifier.Verify(r, body); err != nil {
+		h.refuse(w, src.name, http.StatusUnauthorized,
+			"not verified ("+err.Error()+"): check the secret configured for this source", "verify: "+err.Error())
+		return
+	}
+
+	ev := schemas.Event{
+		ID:          uuid.Must(uuid.NewV7()).String(),
+		Source:      src.name,
+		ReceivedAt:  time.Now().UTC(),
+		ContentType: r.Header.Get("Content-Type"),
+		DeliveryID:  r.Header.Get(src.deliveryIDHeader),
+		Verified:    src.scheme,
+		Headers:     selectHeaders(r.Header, src.deliveryIDHeader),
+		Body:        body,
+	}
+	id, duplicate, err := h.store(r.Context(), &ev, r.Header.Get("Traceparent"))
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
+			"event larger than the event store accepts: send a smaller event", "store: "+err.Error())
+		return
+	case err != nil:
+		h.log.Error("ingest: event not stored", "source", src.name, "event_id", ev.ID, "status", http.StatusServiceUnavailable, "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "event store unavailable, retry later"})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, accepted{ID: id, Duplicate: duplicate})
+}
+
+// readBody reads at most h.maxBody bytes of the request body.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
+	defer rd.Close()
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= h.maxBody {
+		buf.Grow(int(n))
+	}
+	if _, err := buf.ReadFrom(rd); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// store publishes ev to RELAY_IN and waits for the acknowledgement. It returns
+// the stored event's id: ev.ID, or the original's id when JetStream already
+// holds this delivery.
+func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent string) (id string, duplicate bool, err error) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return "", false, fmt.Errorf("encode event: %w", err)
+	}
+	msg := nats.NewMsg(queue.InSubject(ev.Source))
+	msg.Data = data
+	msg.Header.Set(queue.HeaderEventID, ev.ID)
+	msg.Header.Set(queue.HeaderSource, ev.Source)
+	if traceparent != "" {
+		msg.Header.Set("traceparent", traceparent)
+	}
+	msgID := ev.ID
+	if ev.DeliveryID != "" {
+		msgID = ev.Source + ":" + ev.DeliveryID
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, h.publishTimeout)
+	defer cancel()
+	ack, err := h.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(queue.StreamIn))
+	if err != nil {
+		return "", false, fmt.Errorf("publish to %s: %w", msg.Subject, err)
+	}
+	if !ack.Duplicate {
+		return ev.ID, false, nil
+	}
+	// The original is stored, so the answer is 2xx whatever happens next;
+	// its id is a courtesy to the sender.
+	orig, err := h.originalID(ctx, ack)
+	if err != nil {
+		h.log.Warn("ingest: duplicate delivery, original id not found", "source", ev.Source, "seq", ack.Sequence, "err", err)
+	}
+	return orig, true, nil
+}
+
+// originalID reads the event id of the message a duplicate publish refers to.
+func (h *Handler) originalID(ctx context.Context, ack *jetstream.PubAck) (string, error) {
+	stream, err := h.js.Stream(ctx, ack.Stream)
+	if err != nil {
+		return "", fmt.Errorf("stream %s: %w", ack.Stream, err)
+	}
+	m, err := stream.GetMsg(ctx, ack.Sequence)
+	if err != nil {
+		return "", fmt.Errorf("stream %s: get message %d: %w", ack.Stream, ack.Sequence, err)
+	}
+	return m.Header.Get(queue.HeaderEventID), nil
+}
+
+// selectHeaders keeps the headers that identify the sender and the event
+// type, and the source's delivery id header; never credentials.
+func selectHeaders(in http.Header, deliveryIDHeader string) map[string]string {
+	out := make(map[string]string, 4)
+	for k, vs := range in {
+		if len(vs) > 0 && vs[0] != "" && (keptHeader(k) || k == deliveryIDHeader) && !credentialHeader(k) {
+			out[k] = vs[0]
+		}
+	}
+	return out
+}
+
+// keptHeader reports whether a canonical header key is stored with events.
+func keptHeader(k string) bool {
+	switch k {
+	case "User-Agent",
+		"X-Github-Event", "X-Github-Delivery", "X-Github-Hook-Id",
+		"X-Gitlab-Event", "X-Gitlab-Event-Uuid", "X-Gitlab-Instance",
+		"X-Zendesk-Webhook-Id", "X-Zendesk-Webhook-Invocation-Id",
+		"X-Event-Type", "X-Event-Key", "Sentry-Hook-Resource",
+		"Webhook-Id", "Webhook-Timestamp":
+		return true
+	}
+	return false
+}
+
+// credentialHeader reports whether a canonical header key carries a secret or
+// a signature; those are never stored, even when a source names one as its
+// delivery id header.
+func credentialHeader(k string) bool {
+	switch k {
+	case "Authorization", "Proxy-Authorization", "Cookie",
+		"X-Hub-Signature", "X-Hub-Signature-256", "X-Gitlab-Token",
+		"X-Zendesk-Webhook-Signature", "Webhook-Signature", "X-Slack-Signature",
+		"X-Pagerduty-Signature", "X-Grafana-Alerting-Signature", "Sentry-Hook-Signature":
+		return true
+	}
+	return false
+}
+
+// refuse answers a request that will not be stored, and logs why. reason is
+// for the log and must not contain the body or a secret.
+func (h *Handler) refuse(w http.ResponseWriter, source string, status int, msg, reason string) {
+	h.log.Info("ingest: refused", "source", source, "status", status, "reason", reason)
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+type accepted struct {
+	ID        string `json:"id,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,441 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/ingest"
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+const testConfig = `
+max_body: 1024
+publish_timeout: 500ms
+sources:
+  - name: alpha
+    verify: {scheme: token, secret: alpha-secret, secrets: [alpha-next]}
+  - name: beta
+    verify: {scheme: token, secret: beta-secret}
+    delivery_id_header: X-GitHub-Delivery
+`
+
+// secrets are every secret in testConfig; none may ever reach a log.
+var secrets = []string{"alpha-secret", "alpha-next", "beta-secret"}
+
+// syncBuffer is a log sink the test can read while the server writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type fixture struct {
+	env  *natstest.Env
+	url  string
+	logs *syncBuffer
+}
+
+// start runs a real JetStream and the ingest handler on 127.0.0.1.
+func start(t testing.TB) *fixture {
+	t.Helper()
+	env := natstest.Start(t)
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatalf("parse config: %v", err)
+	}
+	logs := &syncBuffer{}
+	h, err := ingest.New(cfg, env.JS, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatalf("ingest.New: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &fixture{env: env, url: srv.URL, logs: logs}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+// do sends one request; body may be nil.
+func do(t *testing.T, method, url string, header map[string]string, body io.Reader) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, body)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("%s %s: Content-Type %q, want application/json (body %q)", method, url, ct, raw)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s %s: response %q is not JSON: %v", method, url, raw, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: m}
+}
+
+// stored counts the messages in RELAY_IN.
+func stored(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), queue.StreamIn)
+	if err != nil {
+		t.Fatalf("stream %s: %v", queue.StreamIn, err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatalf("stream %s info: %v", queue.StreamIn, err)
+	}
+	return info.State.Msgs
+}
+
+// last reads the newest stored message of a source.
+func last(t *testing.T, js jetstream.JetStream, source string) *jetstream.RawStreamMsg {
+	t.Helper()
+	s, err := js.Stream(t.Context(), queue.StreamIn)
+	if err != nil {
+		t.Fatalf("stream %s: %v", queue.StreamIn, err)
+	}
+	m, err := s.GetLastMsgForSubject(t.Context(), queue.InSubject(source))
+	if err != nil {
+		t.Fatalf("last message of %s: %v", source, err)
+	}
+	return m
+}
+
+func TestRefused(t *testing.T) {
+	t.Parallel()
+	const body = `{"marker":"BODY-MUST-NOT-BE-LOGGED"}`
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		header map[string]string
+		body   io.Reader
+		want   int
+	}{
+		{"unknown source", "POST", "/hooks/nope/alpha-secret", nil, strings.NewReader(body), 404},
+		{"unknown path", "POST", "/elsewhere", nil, strings.NewReader(body), 404},
+		{"too many segments", "POST", "/hooks/alpha/alpha-secret/x", nil, strings.NewReader(body), 404},
+		{"GET", "GET", "/hooks/alpha/alpha-secret", nil, nil, 405},
+		{"PUT", "PUT", "/hooks/alpha", map[string]string{"Authorization": "Bearer alpha-secret"}, strings.NewReader(body), 405},
+		{"body too large", "POST", "/hooks/alpha/alpha-secret", nil, bytes.NewReader(make([]byte, 1025)), 413},
+		// A reader of unknown length makes the client send chunked, so
+		// only the body limit, not Content-Length, can catch it.
+		{"body too large, chunked", "POST", "/hooks/alpha/alpha-secret", nil, io.MultiReader(bytes.NewReader(make([]byte, 4096))), 413},
+		{"empty body", "POST", "/hooks/alpha/alpha-secret", nil, nil, 400},
+		{"wrong path token", "POST", "/hooks/alpha/wrong-token", nil, strings.NewReader(body), 401},
+		{"wrong bearer", "POST", "/hooks/alpha", map[string]string{"Authorization": "Bearer wrong-token"}, strings.NewReader(body), 401},
+		{"secret with a suffix", "POST", "/hooks/alpha/alpha-secretX", nil, strings.NewReader(body), 401},
+		{"secret prefix", "POST", "/hooks/alpha/alpha-", nil, strings.NewReader(body), 401},
+		{"missing token", "POST", "/hooks/alpha", nil, strings.NewReader(body), 401},
+		{"secret not as bearer", "POST", "/hooks/alpha", map[string]string{"Authorization": "Basic alpha-secret"}, strings.NewReader(body), 401},
+		{"token of another source in path", "POST", "/hooks/alpha/beta-secret", nil, strings.NewReader(body), 401},
+		{"token of another source as bearer", "POST", "/hooks/beta", map[string]string{"Authorization": "Bearer alpha-secret"}, strings.NewReader(body), 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := start(t)
+			got := do(t, tt.method, f.url+tt.path, tt.header, tt.body)
+			if got.status != tt.want {
+				t.Fatalf("status %d, want %d (body %v)", got.status, tt.want, got.body)
+			}
+			if msg, _ := got.body["error"].(string); msg == "" {
+				t.Errorf("response %v has no error message", got.body)
+			}
+			if tt.want == 405 && got.header.Get("Allow") != "POST" {
+				t.Errorf("Allow %q, want POST", got.header.Get("Allow"))
+			}
+			if n := stored(t, f.env.JS); n != 0 {
+				t.Errorf("%d messages stored in %s for a refused request", n, queue.StreamIn)
+			}
+			logs := f.logs.String()
+			if !strings.Contains(logs, "status="+strconv.Itoa(tt.want)) {
+				t.Errorf("refusal not logged with its status: %q", logs)
+			}
+			for _, leak := range append([]string{"BODY-MUST-NOT-BE-LOGGED", "wrong-token"}, secrets...) {
+				if strings.Contains(logs, leak) {
+					t.Errorf("log contains %q: %s", leak, logs)
+				}
+			}
+		})
+	}
+}
+
+func TestAccepted(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		source string
+		path   string
+		header map[string]string
+	}{
+		{"path token", "alpha", "/hooks/alpha/alpha-secret", nil},
+		{"bearer", "alpha", "/hooks/alpha", map[string]string{"Authorization": "Bearer alpha-secret"}},
+		{"bearer, lower-case scheme", "alpha", "/hooks/alpha", map[string]string{"Authorization": "bearer alpha-secret"}},
+		{"rotated second secret in path", "alpha", "/hooks/alpha/alpha-next", nil},
+		{"rotated second secret as bearer", "alpha", "/hooks/alpha", map[string]string{"Authorization": "Bearer alpha-next"}},
+		{"other source", "beta", "/hooks/beta/beta-secret", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := start(t)
+			got := do(t, "POST", f.url+tt.path, tt.header, strings.NewReader(`{"ok":true}`))
+			if got.status != http.StatusAccepted {
+				t.Fatalf("status %d, want 202 (body %v)", got.status, got.body)
+			}
+			id, _ := got.body["id"].(string)
+			if u, err := uuid.Parse(id); err != nil || u.Version() != 7 {
+				t.Fatalf("id %q is not a UUIDv7 (%v)", id, err)
+			}
+			if _, dup := got.body["duplicate"]; dup {
+				t.Errorf("first delivery answered as duplicate: %v", got.body)
+			}
+			if n := stored(t, f.env.JS); n != 1 {
+				t.Fatalf("%d messages stored, want 1", n)
+			}
+			m := last(t, f.env.JS, tt.source)
+			if h := m.Header.Get(queue.HeaderEventID); h != id {
+				t.Errorf("stored %s %q, answered id %q", queue.HeaderEventID, h, id)
+			}
+			// Without a delivery id, the event id is the dedup key.
+			if h := m.Header.Get(jetstream.MsgIDHeader); h != id {
+				t.Errorf("stored %s %q, want the event id %q", jetstream.MsgIDHeader, h, id)
+			}
+		})
+	}
+}
+
+func TestStoredEvent(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	// Not valid UTF-8 and with a trailing newline: stored exactly as sent.
+	body := []byte("{\"a\":1}\xff\xfe\x00\r\n")
+	header := map[string]string{
+		"Authorization":       "Bearer alpha-secret",
+		"Content-Type":        "application/json; charset=utf-8",
+		"User-Agent":          "GitHub-Hookshot/abc123",
+		"X-GitHub-Event":      "push",
+		"X-Request-Id":        "req-42",
+		"X-Hub-Signature-256": "sha256=deadbeef",
+		"Cookie":              "session=secret",
+		"X-Unlisted":          "dropped",
+		"traceparent":         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	}
+	before := time.Now()
+	got := do(t, "POST", f.url+"/hooks/alpha", header, bytes.NewReader(body))
+	after := time.Now()
+	if got.status != http.StatusAccepted {
+		t.Fatalf("status %d, want 202 (body %v)", got.status, got.body)
+	}
+	id := got.body["id"].(string)
+
+	m := last(t, f.env.JS, "alpha")
+	wantHeaders := map[string]string{
+		queue.HeaderEventID:    id,
+		queue.HeaderSource:     "alpha",
+		"traceparent":          header["traceparent"],
+		jetstream.MsgIDHeader:  "alpha:req-42",
+		"Nats-Expected-Stream": queue.StreamIn,
+	}
+	for k, want := range wantHeaders {
+		if got := m.Header.Get(k); got != want {
+			t.Errorf("NATS header %s = %q, want %q", k, got, want)
+		}
+	}
+
+	var ev schemas.Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatalf("stored event is not JSON: %v", err)
+	}
+	if !bytes.Equal(ev.Body, body) {
+		t.Errorf("stored body %q, want %q", ev.Body, body)
+	}
+	if ev.ID != id || ev.Source != "alpha" || ev.ContentType != header["Content-Type"] ||
+		ev.DeliveryID != "req-42" || ev.Verified != "token" {
+		t.Errorf("stored event %+v", ev)
+	}
+	if ev.ReceivedAt.Before(before.Add(-time.Second)) || ev.ReceivedAt.After(after.Add(time.Second)) {
+		t.Errorf("received_at %v outside [%v, %v]", ev.ReceivedAt, before, after)
+	}
+	wantKept := map[string]string{
+		"User-Agent":     "GitHub-Hookshot/abc123",
+		"X-Github-Event": "push",
+		"X-Request-Id":   "req-42",
+	}
+	if len(ev.Headers) != len(wantKept) {
+		t.Errorf("stored headers %v, want %v", ev.Headers, wantKept)
+	}
+	for k, want := range wantKept {
+		if ev.Headers[k] != want {
+			t.Errorf("stored header %s = %q, want %q", k, ev.Headers[k], want)
+		}
+	}
+	for _, secret := range []string{"alpha-secret", "deadbeef", "session=secret"} {
+		if bytes.Contains(m.Data, []byte(secret)) {
+			t.Errorf("stored event contains credential %q", secret)
+		}
+	}
+}
+
+func TestDuplicateDelivery(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	post := func(path, headerName, deliveryID string) response {
+		t.Helper()
+		got := do(t, "POST", f.url+path, map[string]string{headerName: deliveryID}, strings.NewReader(`{"n":1}`))
+		if got.status != http.StatusAccepted {
+			t.Fatalf("status %d, want 202 (body %v)", got.status, got.body)
+		}
+		return got
+	}
+
+	first := post("/hooks/alpha/alpha-secret", "X-Request-Id", "delivery-1")
+	again := post("/hooks/alpha/alpha-next", "X-Request-Id", "delivery-1")
+	if again.body["duplicate"] != true {
+		t.Errorf("retry answered %v, want duplicate:true", again.body)
+	}
+	if again.body["id"] != first.body["id"] {
+		t.Errorf("retry answered id %v, want the original %v", again.body["id"], first.body["id"])
+	}
+	if n := stored(t, f.env.JS); n != 1 {
+		t.Fatalf("%d messages stored after a retry, want 1", n)
+	}
+
+	// The dedup key is per delivery id and per source.
+	other := post("/hooks/alpha/alpha-secret", "X-Request-Id", "delivery-2")
+	beta := post("/hooks/beta/beta-secret", "X-GitHub-Delivery", "delivery-1")
+	for _, r := range []response{other, beta} {
+		if r.body["duplicate"] != nil || r.body["id"] == first.body["id"] {
+			t.Errorf("distinct delivery answered %v", r.body)
+		}
+	}
+	if n := stored(t, f.env.JS); n != 3 {
+		t.Fatalf("%d messages stored, want 3", n)
+	}
+}
+
+func TestStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		breakStore func(*natstest.Env)
+	}{
+		{"server stopped", func(e *natstest.Env) { e.Server.Shutdown() }},
+		{"connection closed", func(e *natstest.Env) { e.Conn.Close() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := start(t)
+			tt.breakStore(f.env)
+			began := time.Now()
+			got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(`{"n":1}`))
+			if got.status != http.StatusServiceUnavailable {
+				t.Fatalf("status %d, want 503 (body %v)", got.status, got.body)
+			}
+			if took := time.Since(began); took > 500*time.Millisecond+2*time.Second {
+				t.Errorf("503 after %v, want within the 500ms publish timeout", took)
+			}
+			if got.header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			if got.body["error"] != "event store unavailable, retry later" {
+				t.Errorf("body %v", got.body)
+			}
+		})
+	}
+}
+
+func TestNewRefusesUnverifiableSources(t *testing.T) {
+	t.Parallel()
+	env := natstest.Start(t)
+	tests := []struct {
+		name   string
+		verify config.Verify
+	}{
+		{"unknown scheme", config.Verify{Scheme: "nonsense", Secret: "s"}},
+		{"no scheme", config.Verify{Secret: "s"}},
+		{"no secret", config.Verify{Scheme: "token"}},
+		{"only empty secrets", config.Verify{Scheme: "token", Secrets: []string{""}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &config.Config{Sources: []config.Source{{Name: "s", Verify: tt.verify}}}
+			if h, err := ingest.New(cfg, env.JS, nil); err == nil {
+				t.Fatalf("New accepted %+v: %v", tt.verify, h)
+			}
+		})
+	}
+}
+
+// TestPublishUsesRequestContext checks the publish gives up with the request:
+// a client that hangs up does not keep a publish waiting for the timeout.
+func TestPublishUsesRequestContext(t *testing.T) {
+	t.Parallel()
+	env := natstest.Start(t)
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PublishTimeout = time.Minute
+	h, err := ingest.New(cfg, env.JS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Server.Shutdown()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, "POST", "/hooks/alpha/alpha-secret", strings.NewReader("x"))
+	rec := httptest.NewRecorder()
+	began := time.Now()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", rec.Code)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("publish outlived its request by %v", took)
+	}
+}
