@@ -1,0 +1,256 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// Render maps ev with the generic mapping and renders it as format
+// (schemas.FormatMessageCard or schemas.FormatAdaptive): the exact JSON body to
+// POST, at most schemas.MaxCardBytes.
+func Render(ev schemas.Event, format string) ([]byte, error) {
+	s, err := Generic(ev)
+	if err != nil {
+		return nil, fmt.Errorf("event %s: map: %w", ev.ID, err)
+	}
+	return RenderSummary(s, format)
+}
+
+// RenderSummary renders s as the JSON body of format. A card that would exceed
+// schemas.MaxCardBytes is rendered again with shorter text, fewer facts and
+// shorter values, each cut visibly with Truncated, until it fits.
+func RenderSummary(s Summary, format string) ([]byte, error) {
+	build, err := builder(format)
+	if err != nil {
+		return nil, err
+	}
+	for l := startLimits(); ; {
+		card, err := marshal(build(s.bounded(l)))
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", format, err)
+		}
+		if len(card) <= schemas.MaxCardBytes {
+			return card, nil
+		}
+		var ok bool
+		if l, ok = l.shrink(); !ok {
+			return nil, fmt.Errorf("render %s: %d bytes at the smallest: %w", format, len(card), schemas.ErrTooLarge)
+		}
+	}
+}
+
+// builder returns the function that spells a Summary in format. Formats differ
+// only here; bounding, escaping rules and the size limit are shared.
+func builder(format string) (func(Summary) any, error) {
+	switch format {
+	case schemas.FormatMessageCard:
+		return messageCard, nil
+	case schemas.FormatAdaptive:
+		return adaptiveCard, nil
+	}
+	return nil, fmt.Errorf("unknown card format %q (want %s or %s)", format, schemas.FormatMessageCard, schemas.FormatAdaptive)
+}
+
+// limits bound a Summary's parts, in runes (facts and links: in count).
+type limits struct {
+	title, subtitle, text, excerpt, factName, factValue, facts, links int
+}
+
+// startLimits are generous: a typical card stays far below 28 KB with them.
+func startLimits() limits {
+	return limits{title: 250, subtitle: 200, text: 6000, excerpt: 8000, factName: 100, factValue: 500, facts: 20, links: 5}
+}
+
+// shrink gives up the least important content first: the long texts, then
+// fact values, then facts and links, then the title's tail. It reports false
+// when nothing is left to give up.
+func (l limits) shrink() (limits, bool) {
+	half := func(n, floor int) int { return max(n/2, floor) }
+	switch {
+	case l.text > 0 || l.excerpt > 0:
+		l.text, l.excerpt = half(l.text, 0), half(l.excerpt, 0)
+		if l.text < 64 {
+			l.text = 0
+		}
+		if l.excerpt < 64 {
+			l.excerpt = 0
+		}
+	case l.factValue > 40:
+		l.factValue, l.factName = half(l.factValue, 40), half(l.factName, 40)
+	case l.facts > 0 || l.links > 0:
+		l.facts, l.links = l.facts/2, l.links/2
+	case l.title > 60 || l.subtitle > 60:
+		l.title, l.subtitle = half(l.title, 60), half(l.subtitle, 60)
+	default:
+		return l, false
+	}
+	return l, true
+}
+
+// bounded returns s cut to l, with a visible marker wherever something was cut.
+func (s Summary) bounded(l limits) Summary {
+	out := Summary{
+		Title:    cut(s.Title, l.title),
+		Subtitle: cut(s.Subtitle, l.subtitle),
+		Text:     cut(s.Text, l.text),
+		Excerpt:  cut(s.Excerpt, l.excerpt),
+		Severity: s.Severity,
+	}
+	if strings.TrimSpace(out.Title) == "" {
+		// Teams refuses a card without summary or text.
+		out.Title = "(untitled event)"
+	}
+	for i, f := range s.Facts {
+		if i == l.facts {
+			out.Facts = append(out.Facts, Fact{Name: "…", Value: fmt.Sprintf("%d more facts %s", len(s.Facts)-i, Truncated)})
+			break
+		}
+		out.Facts = append(out.Facts, Fact{Name: cut(f.Name, l.factName), Value: cut(f.Value, l.factValue)})
+	}
+	for _, k := range s.Links {
+		if len(out.Links) == l.links {
+			break
+		}
+		if safeURL(k.URL) {
+			out.Links = append(out.Links, Link{Title: cut(oneLine(k.Title), 40), URL: k.URL})
+		}
+	}
+	return out
+}
+
+// safeURL accepts absolute http(s) URLs of sane length, the only ones a card
+// may open.
+func safeURL(raw string) bool {
+	if len(raw) > 2048 || !utf8.ValidString(raw) || strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return false
+	}
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(clean(s)), " ") }
+
+// marshal encodes a card without Go's HTML escaping (\u003c), which would
+// only make cards larger.
+func marshal(card any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(card); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// messageCard spells s as an Office 365 connector MessageCard.
+func messageCard(s Summary) any {
+	e := entityEscaper()
+	var text []string
+	if s.Text != "" {
+		text = append(text, e.text(s.Text, "\n\n"))
+	}
+	if s.Excerpt != "" {
+		text = append(text, "<pre>"+e.code(s.Excerpt, "\n", " ")+"</pre>")
+	}
+	sec := schemas.MessageSection{
+		ActivitySubtitle: e.line(s.Subtitle),
+		Text:             strings.Join(text, "\n\n"),
+		Markdown:         true,
+	}
+	for _, f := range s.Facts {
+		sec.Facts = append(sec.Facts, schemas.MessageFact{Name: e.line(f.Name), Value: e.line(f.Value)})
+	}
+	card := schemas.MessageCard{
+		Type:    schemas.MessageCardType,
+		Context: schemas.MessageCardContext,
+		// summary is the plain-text notification line; it is never rendered as markup.
+		Summary:    oneLine(s.Title),
+		Title:      e.line(s.Title),
+		ThemeColor: themeColor(s.Severity),
+		Sections:   []schemas.MessageSection{sec},
+	}
+	for _, k := range s.Links {
+		card.PotentialAction = append(card.PotentialAction, schemas.MessageCardAction{
+			Type: schemas.ActionOpenURI, Name: k.Title,
+			Targets: []schemas.OpenURITarget{{OS: "default", URI: k.URL}},
+		})
+	}
+	return card
+}
+
+// adaptiveCard spells s as an Adaptive Card 1.4 in the Teams Workflows envelope.
+func adaptiveCard(s Summary) any {
+	e := backslashEscaper()
+	header := []schemas.AdaptiveElement{{
+		Type: schemas.ElementTextBlock, Text: e.line(s.Title), Weight: "Bolder", Size: "Medium", Wrap: true,
+	}}
+	if s.Subtitle != "" {
+		header = append(header, schemas.AdaptiveElement{
+			Type: schemas.ElementTextBlock, Text: e.line(s.Subtitle), IsSubtle: true, Size: "Small", Spacing: "None", Wrap: true,
+		})
+	}
+	body := []schemas.AdaptiveElement{{
+		Type: schemas.ElementContainer, Style: containerStyle(s.Severity), Bleed: true, Items: header,
+	}}
+	if s.Text != "" {
+		// A blank line is the line break every Teams client honours.
+		body = append(body, schemas.AdaptiveElement{Type: schemas.ElementTextBlock, Text: e.text(s.Text, "\n\n"), Wrap: true})
+	}
+	if len(s.Facts) > 0 {
+		fs := schemas.AdaptiveElement{Type: schemas.ElementFactSet}
+		for _, f := range s.Facts {
+			fs.Facts = append(fs.Facts, schemas.AdaptiveFact{Title: e.line(f.Name), Value: e.line(f.Value)})
+		}
+		body = append(body, fs)
+	}
+	if s.Excerpt != "" {
+		// Markdown collapses spaces; no-break spaces keep the indentation.
+		body = append(body, schemas.AdaptiveElement{
+			Type: schemas.ElementTextBlock, Text: e.code(s.Excerpt, "\n\n", "\u00a0"),
+			FontType: "Monospace", Size: "Small", Wrap: true, Separator: true,
+		})
+	}
+	card := schemas.AdaptiveCard{
+		Schema: schemas.AdaptiveSchemaURL, Type: schemas.AdaptiveCardType, Version: schemas.AdaptiveVersion,
+		Body: body, MSTeams: &schemas.MSTeams{Width: "Full"},
+	}
+	for _, k := range s.Links {
+		card.Actions = append(card.Actions, schemas.AdaptiveAction{Type: schemas.ActionOpenURL, Title: k.Title, URL: k.URL})
+	}
+	return schemas.WorkflowsMessage{
+		Type: schemas.WorkflowsMessageType,
+		Attachments: []schemas.WorkflowAttachment{{
+			ContentType: schemas.AdaptiveContentType, Content: card,
+		}},
+	}
+}
+
+func themeColor(sev Severity) string {
+	switch sev {
+	case SeverityGood:
+		return "2EB886"
+	case SeverityWarning:
+		return "DAA038"
+	case SeverityCritical:
+		return "D00000"
+	}
+	return "0076D7"
+}
+
+func containerStyle(sev Severity) string {
+	switch sev {
+	case SeverityGood:
+		return "good"
+	case SeverityWarning:
+		return "warning"
+	case SeverityCritical:
+		return "attention"
+	}
+	return "emphasis"
+}

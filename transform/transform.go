@@ -1,0 +1,481 @@
+// Package transform is the stage between RELAY_IN and RELAY_OUT: it routes each
+// stored event through the configured routes' jq filters, renders one Teams
+// card per destination and stores it as a schemas.Delivery, then acks the event.
+//
+// Rendering is split in two so that new vendors are data, not code: a Mapping
+// turns an event into a format-neutral Summary, and RenderSummary spells any
+// Summary in any card format within Teams' size limit.
+package transform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/itchyny/gojq"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// ConsumerName is the durable consumer of RELAY_IN shared by every transform
+// instance, so each event is transformed by one of them.
+const ConsumerName = "transform"
+
+// Consumer and processing settings.
+const (
+	// ackWait exceeds messageTimeout, so a message being worked on is not
+	// redelivered to another instance meanwhile.
+	ackWait        = 60 * time.Second
+	messageTimeout = 30 * time.Second
+	maxAckPending  = 1000
+	// filterTimeout stops a jq filter that loops forever; the event is then
+	// dead-lettered instead of blocking the stage.
+	filterTimeout = 2 * time.Second
+	maxNakDelay   = 30 * time.Second
+)
+
+// traceparentHeader is the W3C trace context header, copied from event to delivery.
+const traceparentHeader = "traceparent"
+
+// Transformer is the transform stage. Create it with New and start it with Run.
+type Transformer struct {
+	js      jetstream.JetStream
+	log     *slog.Logger
+	routes  map[string][]route // by source, in configuration order
+	dests   map[string]config.Destination
+	mapping Mapping
+	workers int
+	stats   counters
+}
+
+// route is a config.Route with its filter compiled.
+type route struct {
+	name   string
+	expr   string
+	filter *gojq.Code // nil: the route takes every event
+	to     []string
+}
+
+// Option configures a Transformer.
+type Option func(*Transformer)
+
+// WithWorkers sets how many events are transformed concurrently (default 8).
+// One worker keeps RELAY_OUT in RELAY_IN's order; more trade order for
+// throughput when filters or publishing are slow.
+func WithWorkers(n int) Option {
+	return func(t *Transformer) {
+		if n > 0 {
+			t.workers = n
+		}
+	}
+}
+
+// WithMapping replaces the generic mapping used for every event (default
+// Generic). It is the hook for vendor mappings.
+func WithMapping(m Mapping) Option {
+	return func(t *Transformer) {
+		if m != nil {
+			t.mapping = m
+		}
+	}
+}
+
+// New prepares the stage: it compiles every route's filter and checks that
+// routes name known destinations. A nil logger discards logs.
+func New(js jetstream.JetStream, cfg *config.Config, logger *slog.Logger, opts ...Option) (*Transformer, error) {
+	if js == nil || cfg == nil {
+		return nil, errors.New("transform: JetStream and configuration are required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Transformer{
+		js:      js,
+		log:     logger.With("stage", "transform"),
+		routes:  map[string][]route{},
+		dests:   map[string]config.Destination{},
+		mapping: Generic,
+		workers: 8,
+	}
+	for _, d := range cfg.Destinations {
+		if d.Format == "" {
+			d.Format = schemas.FormatMessageCard
+		}
+		if d.MaxAge <= 0 {
+			d.MaxAge = config.DefaultMaxAge
+		}
+		t.dests[d.Name] = d
+	}
+	for i, r := range cfg.Routes {
+		name := r.Name
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", r.Source, i+1)
+		}
+		rt := route{name: name, expr: r.Filter, to: r.To}
+		if r.Filter != "" {
+			code, err := config.CompileFilter(r.Filter)
+			if err != nil {
+				return nil, fmt.Errorf("transform: route %q: %w", name, err)
+			}
+			rt.filter = code
+		}
+		for _, to := range r.To {
+			if _, ok := t.dests[to]; !ok {
+				return nil, fmt.Errorf("transform: route %q: unknown destination %q", name, to)
+			}
+		}
+		t.routes[r.Source] = append(t.routes[r.Source], rt)
+	}
+	for _, o := range opts {
+		o(t)
+	}
+	return t, nil
+}
+
+// Run consumes RELAY_IN until ctx is cancelled, then lets the events in flight
+// finish and returns nil. It returns an error when the consumer cannot be
+// created or the subscription ends for another reason.
+func (t *Transformer) Run(ctx context.Context) error {
+	cons, err := t.js.CreateOrUpdateConsumer(ctx, queue.StreamIn, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		FilterSubject: queue.InAll,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: maxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("transform: create consumer %s on %s: %w", ConsumerName, queue.StreamIn, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * t.workers))
+	if err != nil {
+		return fmt.Errorf("transform: subscribe to %s: %w", queue.StreamIn, err)
+	}
+	defer it.Stop()
+
+	// Events in flight finish even after ctx is cancelled: abandoning them
+	// would only delay them by AckWait.
+	workCtx := context.WithoutCancel(ctx)
+	work := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range t.workers {
+		wg.Go(func() {
+			for msg := range work {
+				t.handle(workCtx, msg)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(work)
+
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				handBack(it)
+				return nil
+			}
+			return fmt.Errorf("transform: next event from %s: %w", queue.StreamIn, err)
+		}
+		select {
+		case work <- msg:
+		case <-ctx.Done():
+			_ = msg.Nak()
+			handBack(it)
+			return nil
+		}
+	}
+}
+
+// handBack naks the events the iterator fetched but nobody started, so another
+// instance gets them at once rather than after AckWait.
+func handBack(it jetstream.MessagesContext) {
+	it.Drain()
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if err != nil {
+			return
+		}
+		_ = msg.Nak()
+	}
+}
+
+// output is one message the stage stores for an event: a delivery on
+// RELAY_OUT or a dead letter on RELAY_DEAD.
+type output struct {
+	subject  string
+	msgID    string
+	reason   string // set for a dead letter
+	delivery schemas.Delivery
+	payload  any // schemas.Delivery or schemas.DeadLetter
+}
+
+// handle transforms one event and settles its message: ack when every output
+// is stored, nak (retry) when storing failed, term when it can never succeed.
+func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(ctx, messageTimeout)
+	defer cancel()
+
+	var ev schemas.Event
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.ID == "" || ev.Source == "" {
+		if err == nil {
+			err = errors.New("id or source missing")
+		}
+		t.log.Error("malformed event; terminated, it stays in RELAY_IN for inspection",
+			"subject", msg.Subject(), "error", err)
+		t.stats.malformed.Add(1)
+		if err := msg.Term(); err != nil {
+			t.log.Warn("term malformed event", "subject", msg.Subject(), "error", err)
+		}
+		return
+	}
+	log := t.log.With("event_id", ev.ID, "source", ev.Source)
+
+	outs := t.plan(ctx, ev)
+	if len(outs) == 0 {
+		log.Debug("event matches no route")
+		t.stats.unrouted.Add(1)
+		t.ack(log, msg)
+		return
+	}
+	if err := t.publish(ctx, msg.Headers().Get(traceparentHeader), outs); err != nil {
+		delay := nakDelay(msg)
+		log.Warn("store outputs failed; event will be retried", "retry_in", delay, "error", err)
+		t.stats.retried.Add(1)
+		if err := msg.NakWithDelay(delay); err != nil {
+			log.Warn("nak event", "error", err)
+		}
+		return
+	}
+	for _, o := range outs {
+		if o.reason != "" {
+			t.stats.deadLetters.Add(1)
+			log.Warn("event dead-lettered", "route", o.delivery.Route, "destination", o.delivery.Destination, "reason", o.reason)
+		} else {
+			t.stats.deliveries.Add(1)
+		}
+	}
+	t.ack(log, msg)
+}
+
+func (t *Transformer) ack(log *slog.Logger, msg jetstream.Msg) {
+	if err := msg.Ack(); err != nil {
+		// The event comes back after AckWait; its outputs are deduplicated by id.
+		log.Warn("ack event", "error", err)
+		return
+	}
+	t.stats.events.Add(1)
+}
+
+// nakDelay backs off exponentially with the number of deliveries, up to maxNakDelay.
+func nakDelay(msg jetstream.Msg) time.Duration {
+	n := uint64(1)
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 0 {
+		n = md.NumDelivered
+	}
+	if n > 6 {
+		return maxNakDelay
+	}
+	return min(time.Second<<(n-1), maxNakDelay)
+}
+
+// plan routes ev and renders its outputs. Each destination gets at most one
+// output per event: the first route that claims it wins.
+func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
+	var (
+		outs    []output
+		claimed = map[string]bool{}
+		input   any
+		decoded bool
+		summary *Summary
+		mapErr  error
+		cards   = map[string][]byte{}
+	)
+	for _, r := range t.routes[ev.Source] {
+		var pending []string
+		for _, to := range r.to {
+			if !claimed[to] {
+				pending = append(pending, to)
+				claimed[to] = true
+			}
+		}
+		if len(pending) == 0 {
+			continue
+		}
+		if r.filter != nil && !decoded {
+			input, decoded = filterInput(ev.Body), true
+		}
+		ok, err := r.matches(ctx, input)
+		if err != nil {
+			for _, to := range pending {
+				outs = append(outs, t.deadLetter(ev, r.name, to,
+					fmt.Sprintf("event %s: route %q: filter %s: %v", ev.ID, r.name, r.expr, err)))
+			}
+			continue
+		}
+		if !ok {
+			for _, to := range pending {
+				delete(claimed, to)
+			}
+			continue
+		}
+		if summary == nil && mapErr == nil {
+			s, err := t.mapping(ev)
+			summary, mapErr = &s, err
+		}
+		for _, to := range pending {
+			d := t.dests[to]
+			card, ok := cards[d.Format]
+			err := mapErr
+			if !ok && err == nil {
+				if card, err = RenderSummary(*summary, d.Format); err == nil {
+					cards[d.Format] = card
+				}
+			}
+			if err != nil {
+				outs = append(outs, t.deadLetter(ev, r.name, to,
+					fmt.Sprintf("event %s: route %q: render %s card: %v", ev.ID, r.name, d.Format, err)))
+				continue
+			}
+			outs = append(outs, t.delivery(ev, r.name, d, card))
+		}
+	}
+	return outs
+}
+
+// filterInput is what a route's jq filter sees: the decoded JSON body, or the
+// body as a string when it is not JSON.
+func filterInput(body []byte) any {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return string(body)
+	}
+	return v
+}
+
+// matches runs the filter; the route applies when its first value is truthy
+// (neither false nor null). A filter that yields nothing does not match.
+func (r route) matches(ctx context.Context, input any) (bool, error) {
+	if r.filter == nil {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, filterTimeout)
+	defer cancel()
+	v, ok := r.filter.RunWithContext(ctx, input).Next()
+	if !ok {
+		return false, nil
+	}
+	if err, isErr := v.(error); isErr {
+		return false, err
+	}
+	return v != nil && v != false, nil
+}
+
+func (t *Transformer) baseDelivery(ev schemas.Event, routeName string, d config.Destination) schemas.Delivery {
+	return schemas.Delivery{
+		ID:          ev.ID + "." + d.Name,
+		EventID:     ev.ID,
+		Source:      ev.Source,
+		Route:       routeName,
+		Destination: d.Name,
+		Format:      d.Format,
+		CreatedAt:   time.Now().UTC(),
+		NotAfter:    ev.ReceivedAt.Add(d.MaxAge),
+	}
+}
+
+func (t *Transformer) delivery(ev schemas.Event, routeName string, d config.Destination, card []byte) output {
+	del := t.baseDelivery(ev, routeName, d)
+	del.Card = card
+	return output{subject: queue.OutSubject(d.Name), msgID: del.ID, delivery: del, payload: del}
+}
+
+func (t *Transformer) deadLetter(ev schemas.Event, routeName, dest, lastErr string) output {
+	del := t.baseDelivery(ev, routeName, t.dests[dest])
+	dl := schemas.DeadLetter{
+		Delivery:  del,
+		Reason:    schemas.ReasonTransform,
+		LastError: lastErr,
+		DeadAt:    time.Now().UTC(),
+	}
+	return output{subject: queue.DeadSubject(dest), msgID: "dead." + del.ID, reason: dl.Reason, delivery: del, payload: dl}
+}
+
+// publish stores every output and waits for all acknowledgements. Ids make a
+// retry store each output once (within RELAY_OUT's deduplication window).
+func (t *Transformer) publish(ctx context.Context, traceparent string, outs []output) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(outs))
+	for _, o := range outs {
+		data, err := json.Marshal(o.payload)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", o.msgID, err)
+		}
+		m := nats.NewMsg(o.subject)
+		m.Data = data
+		m.Header.Set(queue.HeaderEventID, o.delivery.EventID)
+		m.Header.Set(queue.HeaderDeliveryID, o.delivery.ID)
+		m.Header.Set(queue.HeaderSource, o.delivery.Source)
+		if o.reason != "" {
+			m.Header.Set(queue.HeaderReason, o.reason)
+		}
+		if traceparent != "" {
+			m.Header.Set(traceparentHeader, traceparent)
+		}
+		f, err := t.js.PublishMsgAsync(m, jetstream.WithMsgID(o.msgID))
+		if err != nil {
+			return fmt.Errorf("publish %s to %s: %w", o.msgID, o.subject, err)
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("store %s on %s: %w", outs[i].msgID, outs[i].subject, err)
+		case <-ctx.Done():
+			return fmt.Errorf("store %s on %s: %w", outs[i].msgID, outs[i].subject, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Stats counts what a Transformer did since it was created.
+type Stats struct {
+	// Events were settled (acked) after their outputs were stored.
+	Events uint64
+	// Deliveries were stored on RELAY_OUT.
+	Deliveries uint64
+	// DeadLetters were stored on RELAY_DEAD (filter or rendering failed).
+	DeadLetters uint64
+	// Unrouted events matched no route and were acked without output.
+	Unrouted uint64
+	// Retried events could not be stored and were handed back for a retry.
+	Retried uint64
+	// Malformed messages were not events and were terminated.
+	Malformed uint64
+}
+
+type counters struct {
+	events, deliveries, deadLetters, unrouted, retried, malformed atomic.Uint64
+}
+
+// Stats returns the counters so far.
+func (t *Transformer) Stats() Stats {
+	return Stats{
+		Events:      t.stats.events.Load(),
+		Deliveries:  t.stats.deliveries.Load(),
+		DeadLetters: t.stats.deadLetters.Load(),
+		Unrouted:    t.stats.unrouted.Load(),
+		Retried:     t.stats.retried.Load(),
+		Malformed:   t.stats.malformed.Load(),
+	}
+}
