@@ -41,6 +41,7 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads what MarshalJSON writes, and the plain encoding too.
+// A card given as JSON is kept compacted.
 func (e *Entry) UnmarshalJSON(data []byte) error {
 	var in entryJSON
 	if err := json.Unmarshal(data, &in); err != nil {
@@ -54,7 +55,12 @@ func (e *Entry) UnmarshalJSON(data []byte) error {
 	case card[0] == '"':
 		return json.Unmarshal(card, &e.Delivery.Card)
 	default:
-		e.Delivery.Card = card
+		// Whoever printed the entry may have indented the card too.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, card); err != nil {
+			return err
+		}
+		e.Delivery.Card = buf.Bytes()
 	}
 	return nil
 }

@@ -32,7 +32,11 @@ const maxBody = 1 << 20
 // since and until take RFC 3339 or a duration meaning that long ago ("2h").
 // Authentication is the admin listener's business, not this handler's.
 func NewHandler(s *Store, logger *slog.Logger) http.Handler {
-	h := &handler{store: s, log: logger, now: time.Now}
+	return newHandler(s, logger, time.Now)
+}
+
+func newHandler(s *Store, logger *slog.Logger, now func() time.Time) http.Handler {
+	h := &handler{store: s, log: logger, now: now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/deadletters", h.list)
 	mux.HandleFunc("GET /api/v1/deadletters/{id}", h.get)

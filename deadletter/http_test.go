@@ -1,0 +1,268 @@
+package deadletter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// serve starts the admin API over the fixtures on a loopback server.
+func serve(t *testing.T) (*httptest.Server, jetstream.JetStream) {
+	t.Helper()
+	s, js := setup(t)
+	srv := httptest.NewServer(newTestHandler(s))
+	t.Cleanup(srv.Close)
+	return srv, js
+}
+
+// newTestHandler is NewHandler on the tests' fixed clock, so "since=2h" is
+// relative to testNow.
+func newTestHandler(s *Store) http.Handler {
+	return newHandler(s, slog.New(slog.DiscardHandler), func() time.Time { return testNow })
+}
+
+func TestClient(t *testing.T) {
+	srv, js := serve(t)
+	ctx := ctxT(t)
+	c := &Client{BaseURL: srv.URL + "/", HTTP: srv.Client()}
+
+	list := []struct {
+		name string
+		f    Filter
+		want []string
+	}{
+		{"default", Filter{}, []string{"1", "2", "3", "4", "5"}},
+		{"destination", Filter{Destination: "ops"}, []string{"1", "2", "5"}},
+		{"source reason status", Filter{Source: "stripe", Reason: "exhausted", Status: 503}, []string{"2"}},
+		{"since until", Filter{Since: testNow.Add(-2 * time.Hour), Until: testNow.Add(-20 * time.Minute)}, []string{"2", "3"}},
+		{"ids", Filter{IDs: []string{"4", "1"}}, []string{"1", "4"}},
+		{"limit", Filter{Limit: 1}, []string{"1"}},
+	}
+	for _, tt := range list {
+		t.Run("list "+tt.name, func(t *testing.T) {
+			got, err := c.List(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(got), tt.want) {
+				t.Errorf("List(%+v) = %v, want %v", tt.f, ids(got), tt.want)
+			}
+		})
+	}
+
+	t.Run("get", func(t *testing.T) {
+		e, err := c.Get(ctx, "3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := deadLetter(3, fixtures[2])
+		if e.ID != "3" || e.Delivery.ID != want.Delivery.ID || !e.DeadAt.Equal(want.DeadAt) ||
+			string(e.Delivery.Card) != string(want.Delivery.Card) {
+			t.Errorf("Get(3) = %+v, want %+v", e, want)
+		}
+		if _, err := c.Get(ctx, "404"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(404) error = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("empty filter refused", func(t *testing.T) {
+		if _, err := c.Replay(ctx, Filter{}, false); !errors.Is(err, ErrEmptyFilter) {
+			t.Errorf("Replay(empty) error = %v, want ErrEmptyFilter", err)
+		}
+		if _, err := c.Purge(ctx, Filter{Limit: 10}); !errors.Is(err, ErrEmptyFilter) {
+			t.Errorf("Purge(limit only) error = %v, want ErrEmptyFilter", err)
+		}
+	})
+
+	t.Run("replay dry run", func(t *testing.T) {
+		res, err := c.Replay(ctx, Filter{Destination: "ops"}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.DryRun || !slices.Equal(res.Replayed, []string{"1", "2", "5"}) {
+			t.Errorf("dry run = %+v", res)
+		}
+		if n := len(outMsgs(t, js)); n != 0 {
+			t.Errorf("dry run published %d", n)
+		}
+	})
+
+	t.Run("replay", func(t *testing.T) {
+		res, err := c.Replay(ctx, Filter{Destination: "sales"}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.DryRun || !slices.Equal(res.Replayed, []string{"3"}) || len(res.Skipped) != 1 || res.Skipped[0].ID != "4" {
+			t.Errorf("replay = %+v, want 3 replayed and 4 skipped", res)
+		}
+		out := outMsgs(t, js)
+		if len(out) != 1 || out[0].Subject != "relay.out.sales" {
+			t.Fatalf("RELAY_OUT = %d messages, want one on relay.out.sales", len(out))
+		}
+		checkReplayed(t, out[0], "3")
+	})
+
+	t.Run("purge", func(t *testing.T) {
+		n, err := c.Purge(ctx, Filter{Destination: "ops", Since: testNow.Add(-2 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("purged %d, want 2", n)
+		}
+		left, err := c.List(ctx, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(left), []string{"1", "4"}) {
+			t.Errorf("left %v, want [1 4]", ids(left))
+		}
+	})
+}
+
+func TestClientToken(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"missing token"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := &Client{BaseURL: srv.URL, Token: "s3cret"}
+	_, err := c.List(ctxT(t), Filter{})
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized || apiErr.Message != "missing token" {
+		t.Errorf("error = %v, want an APIError 401 saying missing token", err)
+	}
+	if got != "Bearer s3cret" {
+		t.Errorf("Authorization = %q, want the bearer token", got)
+	}
+}
+
+func TestHandlerErrors(t *testing.T) {
+	srv, js := serve(t)
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		errHas                   string
+	}{
+		{"missing", "GET", "/api/v1/deadletters/99", "", 404, "not found"},
+		{"bad id", "GET", "/api/v1/deadletters/abc", "", 400, "abc"},
+		{"unknown parameter", "GET", "/api/v1/deadletters?destinaton=ops", "", 400, "destinaton"},
+		{"bad since", "GET", "/api/v1/deadletters?since=yesterday", "", 400, "yesterday"},
+		{"bad status", "GET", "/api/v1/deadletters?status=x", "", 400, "status"},
+		{"bad destination", "GET", "/api/v1/deadletters?destination=a.b", "", 400, "a.b"},
+		{"empty replay", "POST", "/api/v1/deadletters/replay", `{}`, 400, "empty filter"},
+		{"empty purge", "POST", "/api/v1/deadletters/purge", `{"dry_run":false}`, 400, "empty filter"},
+		{"misspelt field", "POST", "/api/v1/deadletters/replay", `{"destinaton":"ops"}`, 400, "destinaton"},
+		{"not json", "POST", "/api/v1/deadletters/purge", `ids=1`, 400, "request body"},
+		{"bad until in body", "POST", "/api/v1/deadletters/replay", `{"until":"soon"}`, 400, "soon"},
+		{"purge dry run", "POST", "/api/v1/deadletters/purge", `{"ids":["1"],"dry_run":true}`, 400, "no dry run"},
+		{"wrong method", "DELETE", "/api/v1/deadletters", "", 405, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctxT(t), tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if tt.errHas == "" {
+				return
+			}
+			var e ErrorResponse
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatalf("error body: %v", err)
+			}
+			if !strings.Contains(e.Error, tt.errHas) {
+				t.Errorf("error %q does not mention %q", e.Error, tt.errHas)
+			}
+		})
+	}
+	if n := len(outMsgs(t, js)); n != 0 {
+		t.Errorf("refused requests published %d deliveries", n)
+	}
+}
+
+func TestHandlerDurationsAndShape(t *testing.T) {
+	srv, _ := serve(t)
+	get := func(path string) map[string]any {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	// since=2h means two hours before (the fixed) now: entries 2..5.
+	v := get("/api/v1/deadletters?since=2h&until=" + testNow.Add(-5*time.Minute).Format(time.RFC3339) + "&id=2,3&id=5")
+	if v["count"] != float64(2) {
+		t.Errorf("count = %v, want 2 (ids 2 and 3 within since/until)", v["count"])
+	}
+
+	// One entry reads flat, with the card as JSON rather than base64.
+	e := get("/api/v1/deadletters/1")
+	for _, k := range []string{"id", "seq", "reason", "attempts", "last_status", "dead_at", "delivery"} {
+		if _, ok := e[k]; !ok {
+			t.Errorf("entry JSON lacks %q: %v", k, e)
+		}
+	}
+	card, _ := e["delivery"].(map[string]any)["card"].(map[string]any)
+	if card["type"] != "message" {
+		t.Errorf("card is not shown as JSON: %v", e["delivery"])
+	}
+}
+
+func TestEntryJSONRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		card []byte
+	}{
+		{"json card", []byte(`{"type":"message","attachments":[]}`)},
+		{"no card", nil},
+		{"card that is not json", []byte{0xff, 'x'}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Entry{ID: "7", Seq: 7, DeadLetter: deadLetter(7, fixtures[0])}
+			in.Delivery.Card = tt.card
+			data, err := json.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out Entry
+			if err := json.Unmarshal(data, &out); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Delivery.Card, tt.card) || out.ID != "7" || out.Reason != in.Reason || out.Delivery.ID != in.Delivery.ID {
+				t.Errorf("round trip of %s gave %+v", data, out)
+			}
+		})
+	}
+}
