@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hookrelay/hookrelay/deadletter"
+)
+
+const dlqUsage = `Inspect, replay and purge dead letters through the admin API.
+
+Usage:
+  hookrelay dlq list    [FILTER] [--limit N] [-o table|json]
+  hookrelay dlq show    ID
+  hookrelay dlq replay  FILTER [--dry-run]
+  hookrelay dlq purge   FILTER [--yes]
+
+FILTER is any of:
+  --id ID (repeatable)  --destination D  --source S  --reason R  --status CODE
+  --since T  --until T  (RFC 3339, or a duration meaning that long ago: 2h)
+  --all                 (replay and purge refuse an empty filter without it)
+
+Every command takes --admin URL (default $HOOKRELAY_ADMIN or http://127.0.0.1:8081);
+a bearer token is sent from $HOOKRELAY_ADMIN_TOKEN when set.
+`
+
+const defaultAdmin = "http://127.0.0.1:8081"
+
+// runDLQ runs `hookrelay dlq …`.
+func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := dlqCmd{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
+	return c.run(ctx, args)
+}
+
+// dlqCmd holds what the dlq commands read and write, so tests can supply them.
+type dlqCmd struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+}
+
+func (c dlqCmd) run(ctx context.Context, args []string) error {
+	admin := c.getenv("HOOKRELAY_ADMIN")
+	if admin == "" {
+		admin = defaultAdmin
+	}
+	top := flag.NewFlagSet("dlq", flag.ContinueOnError)
+	top.SetOutput(c.stderr)
+	top.Usage = func() { fmt.Fprint(c.stderr, dlqUsage) }
+	top.StringVar(&admin, "admin", admin, "admin API base URL")
+	if err := top.Parse(args); err != nil {
+		return err
+	}
+	if top.NArg() == 0 {
+		top.Usage()
+		return flag.ErrHelp
+	}
+	sub, rest := top.Arg(0), top.Args()[1:]
+
+	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(c.stderr, dlqUsage+"\nFlags of "+sub+":\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&admin, "admin", admin, "admin API base URL")
+	client := func() *deadletter.Client {
+		return &deadletter.Client{
+			BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"),
+			HTTP: &http.Client{Timeout: 5 * time.Minute},
+		}
+	}
+
+	switch sub {
+	case "list":
+		ff := c.filterFlags(fs)
+		limit := fs.Int("limit", deadletter.DefaultListLimit, "show at most this many, oldest first")
+		output := fs.String("o", "table", "output format: table or json")
+		if err := parseNoArgs(fs, rest); err != nil {
+			return err
+		}
+		f, err := ff.filter()
+		if err != nil {
+			return err
+		}
+		f.Limit = *limit
+		if *output != "table" && *output != "json" {
+			return fmt.Errorf("dlq list: -o %q: choose table or json", *output)
+		}
+		entries, err := client().List(ctx, f)
+		if err != nil {
+			return explain(err)
+		}
+		if *output == "json" {
+			return writeIndented(c.stdout, entries)
+		}
+		if err := writeTable(c.stdout, entries); err != nil {
+			return err
+		}
+		if len(entries) == *limit && *limit > 0 {
+			fmt.Fprintf(c.stderr, "showing the oldest %d; raise --limit or narrow the filter to see more\n", *limit)
+		}
+		return nil
+
+	case "show":
+		pos, err := parseInterspersed(fs, rest)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return fmt.Errorf("dlq show: want exactly one ID (from hookrelay dlq list), got %d", len(pos))
+		}
+		e, err := client().Get(ctx, pos[0])
+		if err != nil {
+			return explain(err)
+		}
+		return writeIndented(c.stdout, e)
+
+	case "replay":
+		ff := c.filterFlags(fs)
+		dryRun := fs.Bool("dry-run", false, "only say what would be replayed")
+		if err := parseNoArgs(fs, rest); err != nil {
+			return err
+		}
+		f, err := ff.requiredFilter()
+		if err != nil {
+			return err
+		}
+		res, err := client().Replay(ctx, f, *dryRun)
+		if err != nil {
+			return explain(err)
+		}
+		verb := "replayed"
+		if res.DryRun {
+			verb = "would replay"
+		}
+		fmt.Fprintf(c.stdout, "%s %d dead letter(s)", verb, len(res.Replayed))
+		if len(res.Replayed) > 0 {
+			fmt.Fprintf(c.stdout, ": %s", strings.Join(res.Replayed, ", "))
+		}
+		fmt.Fprintln(c.stdout)
+		for _, s := range res.Skipped {
+			fmt.Fprintf(c.stdout, "skipped %s: %s\n", s.ID, s.Reason)
+		}
+		return nil
+
+	case "purge":
+		ff := c.filterFlags(fs)
+		yes := fs.Bool("yes", false, "do not ask for confirmation")
+		if err := parseNoArgs(fs, rest); err != nil {
+			return err
+		}
+		f, err := ff.requiredFilter()
+		if err != nil {
+			return err
+		}
+		if !*yes {
+			ok, err := c.confirm(fmt.Sprintf("Delete every dead letter matching %s? This cannot be undone. [y/N] ", ff.describe()))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("dlq purge: cancelled, nothing deleted")
+			}
+		}
+		n, err := client().Purge(ctx, f)
+		if err != nil {
+			return explain(err)
+		}
+		fmt.Fprintf(c.stdout, "purged %d dead letter(s)\n", n)
+		return nil
+
+	case "help", "-h", "--help":
+		fmt.Fprint(c.stdout, dlqUsage)
+		return nil
+	default:
+		top.Usage()
+		return fmt.Errorf("dlq: unknown command %q (list, show, replay or purge)", sub)
+	}
+}
+
+// filterFlags are the FILTER flags as given, before they become a Filter.
+type filterFlags struct {
+	now                                       func() time.Time
+	ids                                       stringList
+	destination, source, reason, since, until string
+	status                                    int
+	all                                       bool
+}
+
+func (c dlqCmd) filterFlags(fs *flag.FlagSet) *filterFlags {
+	ff := &filterFlags{now: c.now}
+	fs.Var(&ff.ids, "id", "a dead-letter id (repeatable, or comma-separated)")
+	fs.StringVar(&ff.destination, "destination", "", "only this destination")
+	fs.StringVar(&ff.source, "source", "", "only this source")
+	fs.StringVar(&ff.reason, "reason", "", "only this reason (rejected, gone, exhausted, expired, transform)")
+	fs.IntVar(&ff.status, "status", 0, "only this last HTTP status")
+	fs.StringVar(&ff.since, "since", "", "dead since: RFC 3339 or a duration ago (2h)")
+	fs.StringVar(&ff.until, "until", "", "dead before: RFC 3339 or a duration ago (30m)")
+	fs.BoolVar(&ff.all, "all", false, "with replay or purge: act on every dead letter matching the rest (even nothing)")
+	return ff
+}
+
+func (ff *filterFlags) filter() (deadletter.Filter, error) {
+	f := deadletter.Filter{
+		IDs: ff.ids, Destination: ff.destination, Source: ff.source, Reason: ff.reason,
+		Status: ff.status, All: ff.all,
+	}
+	var err error
+	if f.Since, err = deadletter.ParseTime(ff.since, ff.now()); err != nil {
+		return f, fmt.Errorf("--since: %w", err)
+	}
+	if f.Until, err = deadletter.ParseTime(ff.until, ff.now()); err != nil {
+		return f, fmt.Errorf("--until: %w", err)
+	}
+	return f, nil
+}
+
+// requiredFilter is filter for commands that change things: an empty one
+// needs --all, checked here too so the user is told before being asked.
+func (ff *filterFlags) requiredFilter() (deadletter.Filter, error) {
+	f, err := ff.filter()
+	if err == nil && f.Empty() && !f.All {
+		err = errors.New("name what to act on (--id, --destination, --source, --reason, --status, --since, --until), or --all for every dead letter")
+	}
+	return f, err
+}
+
+func (ff *filterFlags) describe() string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("id", strings.Join(ff.ids, ","))
+	add("destination", ff.destination)
+	add("source", ff.source)
+	add("reason", ff.reason)
+	if ff.status != 0 {
+		add("status", strconv.Itoa(ff.status))
+	}
+	add("since", ff.since)
+	add("until", ff.until)
+	if len(parts) == 0 {
+		return "anything (--all)"
+	}
+	return strings.Join(parts, " ")
+}
+
+// stringList is a repeatable flag; each value may hold several comma-separated ids.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// parseInterspersed parses flags anywhere among the arguments (flag stops at
+// the first non-flag) and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%s: unexpected argument %q (filters are flags, e.g. --id %s)", fs.Name(), pos[0], pos[0])
+	}
+	return nil
+}
+
+func (c dlqCmd) confirm(prompt string) (bool, error) {
+	fmt.Fprint(c.stderr, prompt)
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read confirmation: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// explain adds what to do next to the admin API errors a user can fix.
+func explain(err error) error {
+	var apiErr *deadletter.APIError
+	if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%w (set HOOKRELAY_ADMIN_TOKEN to the admin token)", err)
+	}
+	return err
+}
+
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// maxErrorColumn cuts the ERROR column so a table row stays one line.
+const maxErrorColumn = 60
+
+func writeTable(w io.Writer, entries []deadletter.Entry) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDEAD AT\tDESTINATION\tSOURCE\tREASON\tSTATUS\tATTEMPTS\tERROR")
+	for _, e := range entries {
+		status := "-"
+		if e.LastStatus != 0 {
+			status = strconv.Itoa(e.LastStatus)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+			e.ID, e.DeadAt.UTC().Format("2006-01-02 15:04:05Z"), dash(e.Delivery.Destination), dash(e.Delivery.Source),
+			e.Reason, status, e.Attempts, cut(e.LastError, maxErrorColumn))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cut puts s on one line and shortens it to n runes, marking the cut.
+func cut(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
