@@ -245,8 +245,8 @@ func TestDeliversOneCardPerDestination(t *testing.T) {
 func TestFilters(t *testing.T) {
 	for _, tc := range []struct {
 		name, source, filter, body string
-		delivered, dead             bool
-		errPart                     string
+		delivered, dead            bool
+		errPart                    string
 	}{
 		{name: "true", source: "github", filter: `.action == "opened"`, body: `{"action":"opened"}`, delivered: true},
 		{name: "false", source: "github", filter: `.action == "opened"`, body: `{"action":"closed"}`},
