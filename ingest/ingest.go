@@ -76,9 +76,14 @@ func New(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger) (*Hand
 		if err != nil {
 			return nil, fmt.Errorf("ingest: source %q: %w", s.Name, err)
 		}
+		// A preset knows where its vendor puts the delivery id, unless
+		// the source names another header than the default.
 		idHeader := s.DeliveryIDHeader
-		if idHeader == "" {
+		if idHeader == "" || idHeader == config.DefaultDeliveryIDHeader {
 			idHeader = config.DefaultDeliveryIDHeader
+			if vendor := vendorDeliveryIDHeader(s.Verify.Scheme); vendor != "" {
+				idHeader = vendor
+			}
 		}
 		h.sources[s.Name] = &source{
 			name:             s.Name,
@@ -239,9 +244,9 @@ func keptHeader(k string) bool {
 	switch k {
 	case "User-Agent",
 		"X-Github-Event", "X-Github-Delivery", "X-Github-Hook-Id",
-		"X-Gitlab-Event", "X-Gitlab-Event-Uuid", "X-Gitlab-Instance",
+		"X-Gitlab-Event", "X-Gitlab-Event-Uuid", "X-Gitlab-Webhook-Uuid", "X-Gitlab-Instance", "Idempotency-Key",
 		"X-Zendesk-Webhook-Id", "X-Zendesk-Webhook-Invocation-Id",
-		"X-Event-Type", "X-Event-Key", "Sentry-Hook-Resource",
+		"X-Event-Type", "X-Event-Key", "Sentry-Hook-Resource", "X-Slack-Retry-Num",
 		"Webhook-Id", "Webhook-Timestamp":
 		return true
 	}

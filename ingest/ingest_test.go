@@ -3,6 +3,9 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -437,5 +440,70 @@ func TestPublishUsesRequestContext(t *testing.T) {
 	}
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("publish outlived its request by %v", took)
+	}
+}
+
+func TestSignedSource(t *testing.T) {
+	t.Parallel()
+	env := natstest.Start(t)
+	cfg, err := config.Parse([]byte(`
+sources:
+  - name: gh
+    verify: {scheme: github, secret: old-secret, secrets: [gh-secret]}
+`))
+	if err != nil {
+		t.Fatalf("parse config: %v", err)
+	}
+	h, err := ingest.New(cfg, env.JS, nil)
+	if err != nil {
+		t.Fatalf("ingest.New: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	body := `{"zen":"Design for failure."}`
+	mac := hmac.New(sha256.New, []byte("gh-secret"))
+	mac.Write([]byte(body))
+	signature := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	header := func(sig string) map[string]string {
+		return map[string]string{
+			"X-Hub-Signature-256": sig,
+			"X-GitHub-Delivery":   "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+			"X-GitHub-Event":      "ping",
+		}
+	}
+
+	for _, sig := range []string{"", "sha256=" + strings.Repeat("0", 64), strings.Replace(signature, "a", "b", 1)} {
+		if got := do(t, "POST", srv.URL+"/hooks/gh", header(sig), strings.NewReader(body)); got.status != http.StatusUnauthorized {
+			t.Fatalf("signature %q: status %d, want 401", sig, got.status)
+		}
+	}
+	if n := stored(t, env.JS); n != 0 {
+		t.Fatalf("%d messages stored for forged requests", n)
+	}
+
+	first := do(t, "POST", srv.URL+"/hooks/gh", header(signature), strings.NewReader(body))
+	if first.status != http.StatusAccepted {
+		t.Fatalf("status %d, want 202 (body %v)", first.status, first.body)
+	}
+	// GitHub's redelivery keeps X-GitHub-Delivery: the preset makes it the
+	// dedup key without any delivery_id_header setting.
+	again := do(t, "POST", srv.URL+"/hooks/gh", header(signature), strings.NewReader(body))
+	if again.status != http.StatusAccepted || again.body["duplicate"] != true || again.body["id"] != first.body["id"] {
+		t.Fatalf("redelivery answered %d %v, want 202 duplicate of %v", again.status, again.body, first.body["id"])
+	}
+	m := last(t, env.JS, "gh")
+	if got := m.Header.Get(jetstream.MsgIDHeader); got != "gh:72d3162e-cc78-11e3-81ab-4c9367dc0958" {
+		t.Errorf("%s = %q, want the source and X-GitHub-Delivery", jetstream.MsgIDHeader, got)
+	}
+	var ev schemas.Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Verified != "github" || string(ev.Body) != body || ev.Headers["X-Hub-Signature-256"] != "" {
+		t.Errorf("stored event %+v", ev)
+	}
+	if n := stored(t, env.JS); n != 1 {
+		t.Fatalf("%d messages stored, want 1", n)
 	}
 }

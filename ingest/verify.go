@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 )
@@ -20,25 +21,69 @@ type Verifier interface {
 }
 
 // NewVerifier builds the Verifier for a source's verification config. An
-// unknown scheme or a missing secret is an error, never a Verifier that
-// accepts everything.
+// unknown scheme, a missing secret or an unusable setting is an error, never a
+// Verifier that accepts everything.
 func NewVerifier(v config.Verify) (Verifier, error) {
+	return newVerifier(v, time.Now)
+}
+
+// newVerifier is NewVerifier with the clock that timestamped schemes check
+// against.
+func newVerifier(v config.Verify, now func() time.Time) (Verifier, error) {
 	secrets := v.AllSecrets()
 	if len(secrets) == 0 {
 		return nil, fmt.Errorf("scheme %q: no secret configured", v.Scheme)
 	}
+	var (
+		verifier Verifier
+		err      error
+	)
 	switch v.Scheme {
 	case "token":
-		return newTokenVerifier(secrets), nil
+		verifier = newTokenVerifier(secrets)
+	case "hmac":
+		verifier, err = newGenericHMAC(v, secrets, now)
+	case "github":
+		verifier = newGitHub(secrets)
+	case "gitlab":
+		verifier = newGitLab(secrets)
+	case "zendesk":
+		verifier = newZendesk(secrets, now)
+	case "standard-webhooks":
+		verifier, err = newStandardWebhooks(secrets, now)
+	case "slack":
+		verifier = newSlack(secrets, now)
 	default:
 		return nil, fmt.Errorf("unknown verification scheme %q", v.Scheme)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("scheme %q: %w", v.Scheme, err)
+	}
+	return verifier, nil
 }
 
-// errNoCredential and errMismatch are the two ways a verification fails.
+// vendorDeliveryIDHeader names the header in which a preset's vendor sends
+// the id that stays the same across its retries, or "" if it sends none.
+func vendorDeliveryIDHeader(scheme string) string {
+	switch scheme {
+	case "github":
+		return githubDeliveryHeader
+	case "gitlab":
+		return gitlabDeliveryHeader
+	case "zendesk":
+		return zendeskDeliveryHeader
+	case "standard-webhooks":
+		return standardWebhooksIDHeader
+	}
+	return ""
+}
+
+// The ways a verification fails. Each is answered 401.
 var (
 	errNoCredential = errors.New("no credential")
 	errMismatch     = errors.New("credential does not match")
+	errMalformed    = errors.New("malformed credential")
+	errStale        = errors.New("timestamp outside the accepted window")
 )
 
 // secretSet holds SHA-256 digests of accepted secrets, so a comparison takes

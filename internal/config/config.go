@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,12 +59,24 @@ type Source struct {
 
 // Verify says how a source proves who it is.
 type Verify struct {
-	// Scheme is the verification scheme; "token" for now.
+	// Scheme is the verification scheme: token, hmac, or a vendor preset
+	// (github, gitlab, zendesk, standard-webhooks, slack).
 	Scheme string `yaml:"scheme"`
 	// Secret is the shared secret.
 	Secret string `yaml:"secret"`
 	// Secrets are further accepted secrets, for rotation without downtime.
 	Secrets []string `yaml:"secrets"`
+	// Header carries the signature (scheme hmac).
+	Header string `yaml:"header"`
+	// Algorithm of the HMAC: sha1, sha256 (default) or sha512 (scheme hmac).
+	Algorithm string `yaml:"algorithm"`
+	// Encoding of the signature: hex (default) or base64 (scheme hmac).
+	Encoding string `yaml:"encoding"`
+	// Prefix precedes the signature in the header, e.g. "sha256=" (scheme hmac).
+	Prefix string `yaml:"prefix"`
+	// TimestampHeader, if set, carries a Unix or RFC 3339 timestamp that is
+	// signed as "timestamp.body" and must be within 5 minutes (scheme hmac).
+	TimestampHeader string `yaml:"timestamp_header"`
 }
 
 // AllSecrets returns Secret and Secrets, without empty ones.
@@ -265,7 +279,15 @@ func (c *Config) applyDefaults() {
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Schemes ingest knows.
-var knownSchemes = map[string]bool{"token": true}
+var knownSchemes = map[string]bool{
+	"token": true, "hmac": true,
+	"github": true, "gitlab": true, "zendesk": true, "standard-webhooks": true, "slack": true,
+}
+
+// schemeList names the known schemes for error messages.
+func schemeList() string {
+	return strings.Join(slices.Sorted(maps.Keys(knownSchemes)), ", ")
+}
 
 func (c *Config) validate(root *yaml.Node) error {
 	var errs []error
@@ -292,9 +314,9 @@ func (c *Config) validate(root *yaml.Node) error {
 		sources[s.Name] = true
 		switch {
 		case s.Verify.Scheme == "":
-			fail(p+".verify.scheme", "is required (one of: token)")
+			fail(p+".verify.scheme", "is required (one of: %s)", schemeList())
 		case !knownSchemes[s.Verify.Scheme]:
-			fail(p+".verify.scheme", "unknown scheme %q (one of: token)", s.Verify.Scheme)
+			fail(p+".verify.scheme", "unknown scheme %q (one of: %s)", s.Verify.Scheme, schemeList())
 		case len(s.Verify.AllSecrets()) == 0:
 			fail(p+".verify.secret", "is required: a source without a secret would accept anyone")
 		}
