@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -344,8 +345,8 @@ const ReplayMsgIDPrefix = "replay."
 
 // Replay re-publishes the delivery of every dead letter matching f to
 // RELAY_OUT and deletes the dead letter. The delivery gets a fresh lifetime as
-// long as its first one and one more replay counted; dispatch counts attempts
-// afresh. A dead letter already replayed by a concurrent call counts as
+// long as its first one (config.DefaultMaxAge when it had none) and one more
+// replay counted; dispatch counts attempts afresh. A dead letter already replayed by a concurrent call counts as
 // replayed. With dryRun, Replay only reports what it would do.
 func (s *Store) Replay(ctx context.Context, f Filter, dryRun bool) (ReplayResult, error) {
 	res := ReplayResult{Replayed: []string{}, DryRun: dryRun}
@@ -376,12 +377,13 @@ func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error 
 	d := e.Delivery
 	now := s.now().UTC()
 	d.Replays++
-	if life := d.NotAfter.Sub(d.CreatedAt); !d.NotAfter.IsZero() && life > 0 {
-		d.NotAfter = now.Add(life)
-	} else {
-		// No usable lifetime to repeat: leave the deadline to dispatch's max_age.
-		d.NotAfter = time.Time{}
+	life := d.NotAfter.Sub(d.CreatedAt)
+	if d.NotAfter.IsZero() || d.CreatedAt.IsZero() || life <= 0 {
+		// Created already expired (a backlog older than max_age) or without a
+		// deadline: dispatch would expire it again at once.
+		life = config.DefaultMaxAge
 	}
+	d.NotAfter = now.Add(life)
 	d.CreatedAt = now
 	data, err := json.Marshal(d)
 	if err != nil {

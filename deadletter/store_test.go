@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
@@ -464,6 +465,40 @@ func TestPurge(t *testing.T) {
 			}
 			if len(outMsgs(t, js)) != 0 {
 				t.Errorf("purge published deliveries")
+			}
+		})
+	}
+}
+
+func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
+	env := natstest.Start(t)
+	tests := []struct {
+		name     string
+		created  time.Time
+		notAfter time.Time
+		want     time.Duration
+	}{
+		{"created after its deadline", testNow.Add(-time.Hour), testNow.Add(-2 * time.Hour), config.DefaultMaxAge},
+		{"no deadline", testNow.Add(-time.Hour), time.Time{}, config.DefaultMaxAge},
+		{"ordinary", testNow.Add(-time.Hour), testNow.Add(-time.Hour + 90*time.Minute), 90 * time.Minute},
+	}
+	s := NewStore(env.JS)
+	s.now = func() time.Time { return testNow }
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dl := deadLetter(100+i, fixture{dest: "ops", reason: schemas.ReasonExpired})
+			dl.Delivery.CreatedAt, dl.Delivery.NotAfter = tt.created, tt.notAfter
+			id := publishDead(t, env.JS, dl)
+			if _, err := s.Replay(ctxT(t), Filter{IDs: []string{id}}, false); err != nil {
+				t.Fatal(err)
+			}
+			out := outMsgs(t, env.JS)
+			var d schemas.Delivery
+			if err := json.Unmarshal(out[len(out)-1].Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if got := d.NotAfter.Sub(testNow); got != tt.want {
+				t.Errorf("replayed lifetime %v, want %v", got, tt.want)
 			}
 		})
 	}
