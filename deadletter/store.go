@@ -163,20 +163,25 @@ func getEntry(ctx context.Context, st jetstream.Stream, seq uint64) (Entry, erro
 	if err != nil {
 		return Entry{}, fmt.Errorf("get dead letter %d: %w", seq, err)
 	}
-	return decode(m.Subject, m.Sequence, m.Data)
+	return decode(m.Subject, m.Sequence, m.Data), nil
 }
 
-func decode(subject string, seq uint64, data []byte) (Entry, error) {
+// ReasonUndecodable marks an entry whose stored message is not a dead letter
+// JSON: it is listed (with the decode error as LastError) and can be purged,
+// but not replayed, so one bad message does not block the others.
+const ReasonUndecodable = "undecodable"
+
+func decode(subject string, seq uint64, data []byte) Entry {
 	e := Entry{ID: strconv.FormatUint(seq, 10), Seq: seq}
 	if err := json.Unmarshal(data, &e.DeadLetter); err != nil {
-		return Entry{}, fmt.Errorf("dead letter %d on %s: decode: %w", seq, subject, err)
+		e.DeadLetter = schemas.DeadLetter{Reason: ReasonUndecodable, LastError: "decode dead letter: " + err.Error()}
 	}
 	// The subject is where the dead letter was filed, so it names the
 	// destination even when the delivery itself does not (a failed transform).
 	if e.Delivery.Destination == "" {
 		e.Delivery.Destination = strings.TrimPrefix(subject, strings.TrimSuffix(queue.DeadAll, ">"))
 	}
-	return e, nil
+	return e
 }
 
 // each calls fn for every entry of st matching f, oldest first, up to f.Limit. It
@@ -278,11 +283,7 @@ func eachScan(ctx context.Context, st jetstream.Stream, f Filter, visit func(Ent
 		if seq > last {
 			return nil
 		}
-		e, err := decode(m.Subject(), seq, m.Data())
-		if err != nil {
-			return err
-		}
-		if more, err := visit(e); err != nil || !more {
+		if more, err := visit(decode(m.Subject(), seq, m.Data())); err != nil || !more {
 			return err
 		}
 		if meta.NumPending == 0 || seq == last {
@@ -358,8 +359,15 @@ func (s *Store) Replay(ctx context.Context, f Filter, dryRun bool) (ReplayResult
 		return res, err
 	}
 	err = each(ctx, st, f, func(e Entry) error {
-		if e.Reason == schemas.ReasonTransform && len(e.Delivery.Card) == 0 {
+		switch {
+		case e.Reason == ReasonUndecodable:
+			res.Skipped = append(res.Skipped, Skip{ID: e.ID, Reason: "the stored dead letter cannot be decoded; purge it"})
+			return nil
+		case e.Reason == schemas.ReasonTransform && len(e.Delivery.Card) == 0:
 			res.Skipped = append(res.Skipped, Skip{ID: e.ID, Reason: "no card was rendered; replay from source after fixing the mapping"})
+			return nil
+		case len(e.Delivery.Card) == 0:
+			res.Skipped = append(res.Skipped, Skip{ID: e.ID, Reason: "it holds no card to send"})
 			return nil
 		}
 		if !dryRun {

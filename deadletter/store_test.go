@@ -503,3 +503,30 @@ func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
 		})
 	}
 }
+
+func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
+	s, js := setup(t)
+	ctx := ctxT(t)
+	ack, err := js.Publish(ctx, queue.DeadSubject("ops"), []byte("not json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strconv.FormatUint(ack.Sequence, 10)
+	got, err := s.List(ctx, Filter{Reason: ReasonUndecodable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != bad || got[0].Delivery.Destination != "ops" || got[0].LastError == "" {
+		t.Fatalf("undecodable entry listed as %+v", got)
+	}
+	res, err := s.Replay(ctx, Filter{Destination: "ops"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Replayed, []string{"1", "2", "5"}) || len(res.Skipped) != 1 || res.Skipped[0].ID != bad {
+		t.Errorf("replay = %+v, want 1, 2, 5 replayed and %s skipped", res, bad)
+	}
+	if n, err := s.Purge(ctx, Filter{Reason: ReasonUndecodable}); err != nil || n != 1 {
+		t.Errorf("purge undecodable = %d, %v", n, err)
+	}
+}
