@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -397,5 +398,28 @@ func TestCut(t *testing.T) {
 		if got := cut(tc.in, tc.n); got != tc.want {
 			t.Errorf("cut(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 		}
+	}
+}
+
+func TestGenericFormPayload(t *testing.T) {
+	for _, tc := range []struct {
+		name, contentType, body, wantTitle string
+		wantFacts                          int
+	}{
+		{"github form", "application/x-www-form-urlencoded", "payload=" + url.QueryEscape(`{"action":"opened","number":1}`), "src: opened", 2},
+		{"form without payload", "application/x-www-form-urlencoded", "a=1&b=2", "src: a=1&b=2", 0},
+		{"payload field but JSON content type", "application/json", "payload=" + url.QueryEscape(`{"action":"opened"}`), "src: payload=%7B%22action%22%3A%22opened%22%7D", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := testEvent("src", []byte(tc.body))
+			ev.ContentType = tc.contentType
+			s, err := Generic(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Title != tc.wantTitle || len(s.Facts) != tc.wantFacts {
+				t.Errorf("title %q with %d facts, want %q with %d", s.Title, len(s.Facts), tc.wantTitle, tc.wantFacts)
+			}
+		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"mime"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -79,19 +81,16 @@ func Generic(ev schemas.Event) (Summary, error) {
 		Subtitle: fmt.Sprintf("Event %s · received %s", ev.ID, ev.ReceivedAt.UTC().Format(time.RFC3339)),
 		Severity: SeverityInfo,
 	}
-	body := bytes.TrimSpace(ev.Body)
-	fields, isObject := topLevelFields(body)
 	guess := ""
-	switch {
-	case isObject:
-		guess = guessTitle(fields)
-		s.Facts, s.Links = factsAndLinks(fields)
-		s.Severity = guessSeverity(fields)
-		s.Excerpt = prettyJSON(body)
-	case json.Valid(body):
-		s.Excerpt = prettyJSON(body)
-	default:
-		text := strings.ToValidUTF8(string(body), "\uFFFD")
+	if doc, ok := jsonDocument(ev); ok {
+		s.Excerpt = prettyJSON(doc)
+		if fields, isObject := topLevelFields(doc); isObject {
+			guess = guessTitle(fields)
+			s.Facts, s.Links = factsAndLinks(fields)
+			s.Severity = guessSeverity(fields)
+		}
+	} else {
+		text := strings.ToValidUTF8(string(ev.Body), "\uFFFD")
 		guess = firstLine(text)
 		s.Excerpt = cut(text, maxExcerpt)
 	}
@@ -100,6 +99,27 @@ func Generic(ev schemas.Event) (Summary, error) {
 	}
 	s.Title = ev.Source + ": " + cut(guess, maxTitleGuess)
 	return s, nil
+}
+
+// jsonDocument returns the event's JSON document: the body itself, or the
+// payload field of a form-encoded body (GitHub's and Slack's form content
+// type). False when the event carries no JSON.
+func jsonDocument(ev schemas.Event) ([]byte, bool) {
+	body := bytes.TrimSpace(ev.Body)
+	if len(body) > 0 && json.Valid(body) {
+		return body, true
+	}
+	if mt, _, err := mime.ParseMediaType(ev.ContentType); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, false
+	}
+	if p := []byte(form.Get("payload")); len(p) > 0 && json.Valid(p) {
+		return p, true
+	}
+	return nil, false
 }
 
 // field is a top-level member of a JSON object, in document order.

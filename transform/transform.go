@@ -215,6 +215,7 @@ type output struct {
 	subject  string
 	msgID    string
 	reason   string // set for a dead letter
+	err      string // why, for a dead letter
 	delivery schemas.Delivery
 	payload  any // schemas.Delivery or schemas.DeadLetter
 }
@@ -259,7 +260,8 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 	for _, o := range outs {
 		if o.reason != "" {
 			t.stats.deadLetters.Add(1)
-			log.Warn("event dead-lettered", "route", o.delivery.Route, "destination", o.delivery.Destination, "reason", o.reason)
+			log.Warn("event dead-lettered", "route", o.delivery.Route, "destination", o.delivery.Destination,
+				"reason", o.reason, "error", o.err)
 		} else {
 			t.stats.deliveries.Add(1)
 		}
@@ -312,7 +314,7 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 			continue
 		}
 		if r.filter != nil && !decoded {
-			input, decoded = filterInput(ev.Body), true
+			input, decoded = filterInput(ev), true
 		}
 		ok, err := r.matches(ctx, input)
 		if err != nil {
@@ -352,14 +354,14 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 	return outs
 }
 
-// filterInput is what a route's jq filter sees: the decoded JSON body, or the
-// body as a string when it is not JSON.
-func filterInput(body []byte) any {
+// filterInput is what a route's jq filter sees: the event's JSON document
+// decoded, or the body as a string when there is none.
+func filterInput(ev schemas.Event) any {
 	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return string(body)
+	if doc, ok := jsonDocument(ev); ok && json.Unmarshal(doc, &v) == nil {
+		return v
 	}
-	return v
+	return string(ev.Body)
 }
 
 // matches runs the filter; the route applies when its first value is truthy
@@ -407,7 +409,7 @@ func (t *Transformer) deadLetter(ev schemas.Event, routeName, dest, lastErr stri
 		LastError: lastErr,
 		DeadAt:    time.Now().UTC(),
 	}
-	return output{subject: queue.DeadSubject(dest), msgID: "dead." + del.ID, reason: dl.Reason, delivery: del, payload: dl}
+	return output{subject: queue.DeadSubject(dest), msgID: "dead." + del.ID, reason: dl.Reason, err: lastErr, delivery: del, payload: dl}
 }
 
 // publish stores every output and waits for all acknowledgements. Ids make a

@@ -245,7 +245,7 @@ func TestDeliversOneCardPerDestination(t *testing.T) {
 func TestFilters(t *testing.T) {
 	for _, tc := range []struct {
 		name, source, filter, body string
-		delivered, dead            bool
+		delivered, dead, form      bool
 		errPart                    string
 	}{
 		{name: "true", source: "github", filter: `.action == "opened"`, body: `{"action":"opened"}`, delivered: true},
@@ -256,6 +256,8 @@ func TestFilters(t *testing.T) {
 		{name: "no value", source: "github", filter: `empty`, body: `{}`},
 		{name: "non-JSON body is a string", source: "plain", filter: `startswith("build")`, body: "build 12 failed", delivered: true},
 		{name: "non-JSON body no match", source: "plain", filter: `test("ok$")`, body: "build 12 failed"},
+		{name: "form payload is decoded", source: "github", filter: `.action == "opened"`, form: true,
+			body: "payload=%7B%22action%22%3A%22opened%22%7D", delivered: true},
 		{name: "runtime error", source: "github", filter: `.action | tonumber`, body: `{"action":"opened"}`, dead: true, errPart: "tonumber"},
 		{name: "error()", source: "github", filter: `error("boom")`, body: `{}`, dead: true, errPart: "boom"},
 		{name: "object field on a string body", source: "plain", filter: `.action == "x"`, body: "text", dead: true, errPart: "expected an object"},
@@ -263,7 +265,11 @@ func TestFilters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := natstest.Start(t)
 			tr := startStage(t, env, `  - {name: filtered, source: `+tc.source+`, filter: '`+tc.filter+`', to: [ops]}`)
-			waitSettled(t, env.JS, publishEvent(t, env.JS, event("ev-f", tc.source, tc.body), "in-f", nil))
+			ev := event("ev-f", tc.source, tc.body)
+			if tc.form {
+				ev.ContentType = "application/x-www-form-urlencoded"
+			}
+			waitSettled(t, env.JS, publishEvent(t, env.JS, ev, "in-f", nil))
 
 			_, delivered := deliveries(t, env.JS)["ops"]
 			dl, dead := deadLetters(t, env.JS)["ops"]
