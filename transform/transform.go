@@ -318,6 +318,8 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 		}
 		ok, err := r.matches(ctx, input)
 		if err != nil {
+			// The destinations stay claimed: a later, broader route must not
+			// deliver what this route might have filtered out.
 			for _, to := range pending {
 				outs = append(outs, t.deadLetter(ev, r.name, to,
 					fmt.Sprintf("event %s: route %q: filter %s: %v", ev.ID, r.name, r.expr, err)))
