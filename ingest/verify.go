@@ -53,6 +53,16 @@ func newVerifier(v config.Verify, now func() time.Time) (Verifier, error) {
 		verifier, err = newStandardWebhooks(secrets, now)
 	case "slack":
 		verifier = newSlack(secrets, now)
+	case "pagerduty":
+		verifier = newPagerDuty(secrets)
+	case "teams-outgoing":
+		verifier, err = newTeamsOutgoing(secrets)
+	case "sentry":
+		verifier = newSentry(secrets)
+	case "grafana":
+		verifier = newGrafana(v, secrets, now)
+	case "basic":
+		verifier, err = newBasic(secrets)
 	default:
 		return nil, fmt.Errorf("unknown verification scheme %q", v.Scheme)
 	}

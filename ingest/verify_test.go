@@ -90,6 +90,7 @@ func hmacSHA256(key, msg []byte) []byte {
 // signedCase is a correctly signed request for one scheme, from which the
 // test derives the refusals every scheme must produce.
 type signedCase struct {
+	name   string
 	scheme string
 	verify config.Verify // Secret is the vendor's; the test adds rotations
 	header map[string]string
@@ -111,6 +112,7 @@ func signedCases(t *testing.T) []signedCase {
 
 	gh := vector(t, "github_signature_test_vector.txt")
 	cases = append(cases, signedCase{
+		name:     "github vendor vector",
 		scheme:   "github",
 		verify:   config.Verify{Scheme: "github", Secret: gh["secret"]},
 		header:   map[string]string{"X-Hub-Signature-256": gh["x-hub-signature-256"]},
@@ -119,6 +121,7 @@ func signedCases(t *testing.T) []signedCase {
 	})
 	// The generic scheme, set up as GitHub, accepts GitHub's vector.
 	cases = append(cases, signedCase{
+		name:   "hmac set up as github, github vector",
 		scheme: "hmac",
 		verify: config.Verify{Scheme: "hmac", Secret: gh["secret"],
 			Header: "X-Hub-Signature-256", Prefix: "sha256=", Algorithm: "sha256", Encoding: "hex"},
@@ -130,6 +133,7 @@ func signedCases(t *testing.T) []signedCase {
 	pdHeaders := vector(t, "pagerduty_v3_signed_body_go-pagerduty.headers.txt")
 	pdSecret := strings.TrimSpace(strings.TrimPrefix(mustLine(t, "pagerduty_v3_signed_body_go-pagerduty.headers.txt", "# secret"), "# secret (used as raw ASCII key bytes):"))
 	cases = append(cases, signedCase{
+		name:     "hmac set up as pagerduty, pagerduty vector",
 		scheme:   "hmac",
 		verify:   config.Verify{Scheme: "hmac", Secret: pdSecret, Header: "X-PagerDuty-Signature", Prefix: "v1="},
 		header:   map[string]string{"X-PagerDuty-Signature": pdHeaders["x-pagerduty-signature"]},
@@ -143,6 +147,7 @@ func signedCases(t *testing.T) []signedCase {
 		t.Fatalf("slack vector timestamp: %v", err)
 	}
 	cases = append(cases, signedCase{
+		name:   "slack vendor vector",
 		scheme: "slack",
 		verify: config.Verify{Scheme: "slack", Secret: sl["signing_secret"]},
 		header: map[string]string{
@@ -161,6 +166,7 @@ func signedCases(t *testing.T) []signedCase {
 		t.Fatalf("standard webhooks vector timestamp: %v", err)
 	}
 	cases = append(cases, signedCase{
+		name:   "standard-webhooks vendor vector",
 		scheme: "standard-webhooks",
 		verify: config.Verify{Scheme: "standard-webhooks", Secret: strings.Fields(sw["secret"])[0]},
 		header: map[string]string{
@@ -180,6 +186,7 @@ func signedCases(t *testing.T) []signedCase {
 	zdTime := time.Date(2025, 1, 8, 10, 12, 8, 0, time.UTC)
 	zdStamp := zdTime.Format(time.RFC3339)
 	cases = append(cases, signedCase{
+		name:   "zendesk documented formula",
 		scheme: "zendesk",
 		verify: config.Verify{Scheme: "zendesk", Secret: "dGhpcyBpcyBhIHNhbXBsZSBzZWNyZXQ="},
 		header: map[string]string{
@@ -194,6 +201,7 @@ func signedCases(t *testing.T) []signedCase {
 	})
 
 	cases = append(cases, signedCase{
+		name:         "gitlab token",
 		scheme:       "gitlab",
 		verify:       config.Verify{Scheme: "gitlab", Secret: "glpat-like-secret-token"},
 		header:       map[string]string{"X-Gitlab-Token": "glpat-like-secret-token"},
@@ -202,10 +210,83 @@ func signedCases(t *testing.T) []signedCase {
 		bodyUnsigned: true,
 	})
 
+	pdBody := payload(t, "pagerduty_v3_signed_body_go-pagerduty.json")
+	cases = append(cases, signedCase{
+		name:     "pagerduty vendor vector",
+		scheme:   "pagerduty",
+		verify:   config.Verify{Scheme: "pagerduty", Secret: pdSecret},
+		header:   map[string]string{"X-PagerDuty-Signature": pdHeaders["x-pagerduty-signature"]},
+		body:     pdBody,
+		required: []string{"X-PagerDuty-Signature"},
+	}, signedCase{
+		name: "pagerduty two v1 entries while rotating",
+		// While PagerDuty rotates a secret it sends one entry per secret.
+		scheme:   "pagerduty",
+		verify:   config.Verify{Scheme: "pagerduty", Secret: pdSecret},
+		header:   map[string]string{"X-PagerDuty-Signature": "v1=" + strings.Repeat("ab", 32) + "," + pdHeaders["x-pagerduty-signature"]},
+		body:     pdBody,
+		required: []string{"X-PagerDuty-Signature"},
+	})
+
+	const teamsFile = "teams_outgoing_webhook_inbound_message.headers.txt"
+	_, teamsKey, _ := strings.Cut(mustLine(t, teamsFile, "# Shared secret"), "): ")
+	cases = append(cases, signedCase{
+		name:     "teams-outgoing vendor vector",
+		scheme:   "teams-outgoing",
+		verify:   config.Verify{Scheme: "teams-outgoing", Secret: strings.TrimSpace(teamsKey)},
+		header:   map[string]string{"Authorization": vector(t, teamsFile)["authorization"]},
+		body:     payload(t, "teams_outgoing_webhook_inbound_message.json"),
+		required: []string{"Authorization"},
+	})
+
+	// Sentry and Grafana document the formula; signatures computed from it.
+	sentryBody := payload(t, "sentry_issue_alert_event_alert.json")
+	cases = append(cases, signedCase{
+		name:     "sentry documented formula",
+		scheme:   "sentry",
+		verify:   config.Verify{Scheme: "sentry", Secret: "sentry-client-secret"},
+		header:   map[string]string{"Sentry-Hook-Signature": hex.EncodeToString(hmacSHA256([]byte("sentry-client-secret"), sentryBody))},
+		body:     sentryBody,
+		required: []string{"Sentry-Hook-Signature"},
+	})
+	grafanaBody := payload(t, "grafana_alerting_webhook_firing.json")
+	cases = append(cases, signedCase{
+		name:     "grafana body only",
+		scheme:   "grafana",
+		verify:   config.Verify{Scheme: "grafana", Secret: "grafana-secret"},
+		header:   map[string]string{"X-Grafana-Alerting-Signature": hex.EncodeToString(hmacSHA256([]byte("grafana-secret"), grafanaBody))},
+		body:     grafanaBody,
+		required: []string{"X-Grafana-Alerting-Signature"},
+	}, signedCase{
+		name:   "grafana with timestamp header",
+		scheme: "grafana",
+		verify: config.Verify{Scheme: "grafana", Secret: "grafana-secret", TimestampHeader: "X-Grafana-Alerting-Signature-Timestamp"},
+		header: map[string]string{
+			"X-Grafana-Alerting-Signature-Timestamp": "1700000000",
+			"X-Grafana-Alerting-Signature": hex.EncodeToString(hmacSHA256([]byte("grafana-secret"),
+				append([]byte("1700000000:"), grafanaBody...))),
+		},
+		body:     grafanaBody,
+		now:      time.Unix(1700000000, 0),
+		required: []string{"X-Grafana-Alerting-Signature-Timestamp", "X-Grafana-Alerting-Signature"},
+		stamped:  "X-Grafana-Alerting-Signature-Timestamp",
+	})
+
+	cases = append(cases, signedCase{
+		name:         "basic auth",
+		scheme:       "basic",
+		verify:       config.Verify{Scheme: "basic", Secret: "alertmanager:s3cret"},
+		header:       map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("alertmanager:s3cret"))},
+		body:         payload(t, "alertmanager_v4_firing_prometheus-msteams.json"),
+		required:     []string{"Authorization"},
+		bodyUnsigned: true,
+	})
+
 	// The generic scheme with a signed timestamp: hex HMAC-SHA256 of
 	// "timestamp.body".
 	genTime := time.Unix(1700000000, 0)
 	cases = append(cases, signedCase{
+		name:   "hmac with timestamp",
 		scheme: "hmac",
 		verify: config.Verify{Scheme: "hmac", Secret: "generic-secret", Header: "X-Signature", Prefix: "sha256=",
 			TimestampHeader: "X-Timestamp"},
@@ -244,7 +325,7 @@ func (c signedCase) request(t *testing.T, header map[string]string, body []byte)
 
 func TestPresets(t *testing.T) {
 	for _, c := range signedCases(t) {
-		t.Run(c.scheme+"/"+c.required[0], func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			clock := func(d time.Duration) func() time.Time {
 				return func() time.Time {
 					if c.now.IsZero() {
@@ -326,8 +407,13 @@ func TestPresets(t *testing.T) {
 // wrongSecret is a secret of the right shape for the scheme, but not the
 // vendor's.
 func wrongSecret(scheme string) string {
-	if scheme == "standard-webhooks" {
+	switch scheme {
+	case "standard-webhooks":
 		return "whsec_" + base64.StdEncoding.EncodeToString([]byte("not the vendor's key at all"))
+	case "teams-outgoing":
+		return base64.StdEncoding.EncodeToString([]byte("not the vendor's key at all"))
+	case "basic":
+		return "someone:else"
 	}
 	return "not the vendor's secret"
 }
@@ -350,6 +436,14 @@ func TestMalformedSignatures(t *testing.T) {
 		{"standard-webhooks too many entries", config.Verify{Scheme: "standard-webhooks", Secret: "whsec_c2VjcmV0"},
 			map[string]string{"webhook-id": "m", "webhook-timestamp": "1700000000",
 				"webhook-signature": strings.Repeat("v1,AAAA ", maxSignatures+1)}},
+		{"pagerduty entry not hex", config.Verify{Scheme: "pagerduty", Secret: "s"},
+			map[string]string{"X-PagerDuty-Signature": "v1=zz"}},
+		{"pagerduty without v1 entry", config.Verify{Scheme: "pagerduty", Secret: "s"},
+			map[string]string{"X-PagerDuty-Signature": "v2=00"}},
+		{"teams-outgoing bearer instead of HMAC", config.Verify{Scheme: "teams-outgoing", Secret: "c2VjcmV0"},
+			map[string]string{"Authorization": "Bearer abc"}},
+		{"basic with a bearer", config.Verify{Scheme: "basic", Secret: "u:p"},
+			map[string]string{"Authorization": "Bearer abc"}},
 		{"zendesk not base64", config.Verify{Scheme: "zendesk", Secret: "s"},
 			map[string]string{"X-Zendesk-Webhook-Signature": "!!", "X-Zendesk-Webhook-Signature-Timestamp": "1700000000"}},
 	}
@@ -381,6 +475,8 @@ func TestVerifierConfigErrors(t *testing.T) {
 		{"hmac unknown algorithm", config.Verify{Scheme: "hmac", Secret: "s", Header: "X-Sig", Algorithm: "md5"}},
 		{"hmac unknown encoding", config.Verify{Scheme: "hmac", Secret: "s", Header: "X-Sig", Encoding: "base32"}},
 		{"standard-webhooks secret not base64", config.Verify{Scheme: "standard-webhooks", Secret: "whsec_!!!"}},
+		{"teams-outgoing secret not base64", config.Verify{Scheme: "teams-outgoing", Secret: "!!!"}},
+		{"basic secret without a colon", config.Verify{Scheme: "basic", Secret: "password-only"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,14 +59,15 @@ type Source struct {
 
 // Verify says how a source proves who it is.
 type Verify struct {
-	// Scheme is the verification scheme: token, hmac, or a vendor preset
-	// (github, gitlab, zendesk, standard-webhooks, slack).
+	// Scheme is the verification scheme: token, basic, hmac, or a vendor
+	// preset (github, gitlab, zendesk, standard-webhooks, slack, pagerduty,
+	// teams-outgoing, sentry, grafana).
 	Scheme string `yaml:"scheme"`
 	// Secret is the shared secret.
 	Secret string `yaml:"secret"`
 	// Secrets are further accepted secrets, for rotation without downtime.
 	Secrets []string `yaml:"secrets"`
-	// Header carries the signature (scheme hmac).
+	// Header carries the signature (scheme hmac; grafana if not the default).
 	Header string `yaml:"header"`
 	// Algorithm of the HMAC: sha1, sha256 (default) or sha512 (scheme hmac).
 	Algorithm string `yaml:"algorithm"`
@@ -75,7 +76,8 @@ type Verify struct {
 	// Prefix precedes the signature in the header, e.g. "sha256=" (scheme hmac).
 	Prefix string `yaml:"prefix"`
 	// TimestampHeader, if set, carries a Unix or RFC 3339 timestamp that is
-	// signed as "timestamp.body" and must be within 5 minutes (scheme hmac).
+	// signed with the body and must be within 5 minutes (schemes hmac, as
+	// "timestamp.body", and grafana, as "timestamp:body").
 	TimestampHeader string `yaml:"timestamp_header"`
 }
 
@@ -282,6 +284,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 var knownSchemes = map[string]bool{
 	"token": true, "hmac": true,
 	"github": true, "gitlab": true, "zendesk": true, "standard-webhooks": true, "slack": true,
+	"pagerduty": true, "teams-outgoing": true, "sentry": true, "grafana": true, "basic": true,
 }
 
 // schemeList names the known schemes for error messages.
