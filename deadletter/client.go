@@ -47,8 +47,8 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// List returns the dead letters matching f, oldest first. A zero f.Limit
-// takes the server's default (DefaultListLimit). f.All is not needed to list.
+// List returns the dead letters matching f, oldest first, as Store.List does:
+// a zero f.Limit means no cap. f.All is not needed to list.
 func (c *Client) List(ctx context.Context, f Filter) ([]Entry, error) {
 	q := url.Values{}
 	for _, id := range f.IDs {
@@ -67,9 +67,7 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Entry, error) {
 	}
 	set("since", formatTime(f.Since))
 	set("until", formatTime(f.Until))
-	if f.Limit != 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
+	q.Set("limit", strconv.Itoa(f.Limit))
 	var out ListResponse
 	if err := c.do(ctx, http.MethodGet, "/api/v1/deadletters?"+q.Encode(), nil, &out); err != nil {
 		return nil, err

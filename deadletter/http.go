@@ -30,6 +30,7 @@ const maxBody = 1 << 20
 //	POST /api/v1/deadletters/purge   {"ids":[…],"destination":…,"all":false}
 //
 // since and until take RFC 3339 or a duration meaning that long ago ("2h").
+// A list without limit returns at most DefaultListLimit entries; limit=0 all.
 // Authentication is the admin listener's business, not this handler's.
 func NewHandler(s *Store, logger *slog.Logger) http.Handler {
 	return newHandler(s, logger, time.Now)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/natstest"
 )
 
 // serve starts the admin API over the fixtures on a loopback server.
@@ -264,5 +266,33 @@ func TestEntryJSONRoundTrip(t *testing.T) {
 				t.Errorf("round trip of %s gave %+v", data, out)
 			}
 		})
+	}
+}
+
+func TestHandlerDefaultLimit(t *testing.T) {
+	env := natstest.Start(t)
+	const n = DefaultListLimit + 7
+	for i := range n {
+		publishDead(t, env.JS, deadLetter(i, fixture{dest: "ops", reason: "exhausted"}))
+	}
+	srv := httptest.NewServer(newTestHandler(NewStore(env.JS)))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		query string
+		want  int
+	}{{"", DefaultListLimit}, {"?limit=0", n}, {"?limit=3", 3}} {
+		resp, err := srv.Client().Get(srv.URL + "/api/v1/deadletters" + tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out ListResponse
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Count != tt.want || len(out.DeadLetters) != tt.want {
+			t.Errorf("list%s: count %d (%d entries), want %d", tt.query, out.Count, len(out.DeadLetters), tt.want)
+		}
 	}
 }

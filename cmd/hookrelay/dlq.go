@@ -86,7 +86,7 @@ func (c dlqCmd) run(ctx context.Context, args []string) error {
 	switch sub {
 	case "list":
 		ff := c.filterFlags(fs)
-		limit := fs.Int("limit", deadletter.DefaultListLimit, "show at most this many, oldest first")
+		limit := fs.Int("limit", deadletter.DefaultListLimit, "show at most this many, oldest first (0: all)")
 		output := fs.String("o", "table", "output format: table or json")
 		if err := parseNoArgs(fs, rest); err != nil {
 			return err
