@@ -163,13 +163,14 @@ func (w *worker) run(ctx context.Context) error {
 		return err
 	}
 	for ctx.Err() == nil {
-		msg, err := cons.Next(jetstream.FetchMaxWait(w.opts.fetchWait), jetstream.FetchContext(ctx),
-			jetstream.FetchPriorityGroup(priorityGroup))
+		fetchCtx, cancel := context.WithTimeout(ctx, w.opts.fetchWait)
+		msg, err := cons.Next(jetstream.FetchContext(fetchCtx), jetstream.FetchPriorityGroup(priorityGroup))
+		cancel()
 		switch {
 		case err == nil:
 			w.handle(ctx, msg)
 		case ctx.Err() != nil:
-		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.DeadlineExceeded):
 		default:
 			w.logger.Warn("fetch delivery", "err", err)
 			if !sleep(ctx, time.Second) {
@@ -292,6 +293,11 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 		wait := max(w.backoff(at.counted), o.retryAfter)
+		if o.status == http.StatusTooManyRequests {
+			// Teams' wrapped 429 carries no Retry-After; its shortest window
+			// is one second.
+			wait = max(wait, time.Second)
+		}
 		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", wait)
 		if !w.wait(ctx, msg, wait) {
 			return

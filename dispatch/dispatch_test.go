@@ -1,0 +1,318 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/teamstest"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// dest returns a destination on the simulator with fast retries.
+func dest(sim *teamstest.Server, name string, mod ...func(*config.Destination)) config.Destination {
+	d := config.Destination{
+		Name: name, URL: sim.URL + "/" + name, Format: schemas.FormatMessageCard, AllowPrivate: true,
+		Rate: 50, Burst: 1, Timeout: 2 * time.Second, MaxAttempts: 5, MaxAge: time.Hour,
+		Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		BreakerFailures: 100, BreakerOpenFor: time.Second,
+	}
+	for _, m := range mod {
+		m(&d)
+	}
+	return d
+}
+
+// card is a minimal valid MessageCard naming n.
+func card(n int) []byte {
+	return fmt.Appendf(nil, `{"@type":"MessageCard","@context":"https://schema.org/extensions","summary":"event %d","text":"event %d"}`, n, n)
+}
+
+// publish stores deliveries for d on RELAY_OUT.
+func publish(t *testing.T, js jetstream.JetStream, d string, from, to int, mod ...func(*schemas.Delivery)) {
+	t.Helper()
+	for n := from; n < to; n++ {
+		dl := schemas.Delivery{
+			ID: fmt.Sprintf("ev%d.%s", n, d), EventID: fmt.Sprintf("ev%d", n), Source: "test", Destination: d,
+			Format: schemas.FormatMessageCard, Card: card(n), CreatedAt: time.Now(), NotAfter: time.Now().Add(time.Hour),
+		}
+		for _, m := range mod {
+			m(&dl)
+		}
+		data, err := json.Marshal(dl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(context.Background(), queue.OutSubject(d), data, jetstream.WithMsgID(dl.ID)); err != nil {
+			t.Fatalf("publish delivery: %v", err)
+		}
+	}
+}
+
+// start runs a dispatcher until the test ends.
+func start(t *testing.T, js jetstream.JetStream, dests ...config.Destination) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := New(ctx, js, dests, slog.New(slog.NewTextHandler(io.Discard, nil)), WithFetchWait(time.Second))
+	if err != nil {
+		t.Fatalf("new dispatcher: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("dispatcher run: %v", err)
+		}
+	})
+}
+
+// waitDead reads n dead letters for destination d.
+func waitDead(t *testing.T, js jetstream.JetStream, d string, n int) []schemas.DeadLetter {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, queue.StreamDead, jetstream.OrderedConsumerConfig{FilterSubjects: []string{queue.DeadSubject(d)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []schemas.DeadLetter
+	for len(out) < n {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatalf("dead letters for %s: got %d of %d: %v", d, len(out), n, err)
+		}
+		var dl schemas.DeadLetter
+		if err := json.Unmarshal(msg.Data(), &dl); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, dl)
+	}
+	return out
+}
+
+func deadCount(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), queue.StreamDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func waitAccepted(t *testing.T, sim *teamstest.Server, path string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := sim.WaitAccepted(ctx, path, n); err != nil {
+		t.Fatalf("%s: accepted %d of %d: %v", path, len(sim.Accepted(path)), n, err)
+	}
+}
+
+func TestDeliversInOrderAndAcks(t *testing.T) {
+	env := natstest.Start(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	publish(t, env.JS, "a", 0, 8)
+	start(t, env.JS, dest(sim, "a", func(d *config.Destination) { d.Rate = 4 }))
+	waitAccepted(t, sim, "/a", 8)
+	for i, r := range sim.Accepted("/a") {
+		if want := fmt.Sprintf("ev%d.a", i); r.DeliveryID != want {
+			t.Errorf("delivery %d has id %q, want %q (in order)", i, r.DeliveryID, want)
+		}
+	}
+	if got := sim.MaxInWindow("/a", time.Second); got > 4 {
+		t.Errorf("simulator saw %d requests in one second, limit 4", got)
+	}
+	if n := len(sim.Received("/a")); n != 8 {
+		t.Errorf("simulator received %d requests, want 8 (no throttling, no duplicates)", n)
+	}
+}
+
+func TestRetriesTransientFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault teamstest.Fault
+		bare  bool
+	}{
+		{"500 twice", teamstest.Fault{Status: 500, Count: 2, Path: "/r"}, false},
+		{"503 twice", teamstest.Fault{Status: 503, Count: 2, Path: "/r"}, false},
+		{"408 once", teamstest.Fault{Status: 408, Count: 1, Path: "/r"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := natstest.Start(t)
+			sim := teamstest.NewServer()
+			defer sim.Close()
+			sim.SetFault(tt.fault)
+			publish(t, env.JS, "r", 0, 1)
+			start(t, env.JS, dest(sim, "r"))
+			waitAccepted(t, sim, "/r", 1)
+			if got, want := len(sim.Received("/r")), tt.fault.Count+1; got != want {
+				t.Errorf("received %d requests, want %d", got, want)
+			}
+			if n := deadCount(t, env.JS); n != 0 {
+				t.Errorf("%d dead letters, want 0", n)
+			}
+		})
+	}
+}
+
+func TestWrapped429IsRetriedNotDelivered(t *testing.T) {
+	env := natstest.Start(t)
+	// The simulator's own ladder answers the fifth request in a second with a
+	// 429 wrapped in a 200; a relay that does not keep the budget would read
+	// that as a delivery. Here the relay thinks it may send 50/s.
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	publish(t, env.JS, "w", 0, 6)
+	start(t, env.JS, dest(sim, "w"))
+	waitAccepted(t, sim, "/w", 6)
+	throttled := 0
+	for _, r := range sim.Received("/w") {
+		if r.Status == 429 {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("no request was throttled: the test did not exercise a wrapped 429")
+	}
+	if n := deadCount(t, env.JS); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	tests := []struct {
+		name         string
+		fault        teamstest.Fault
+		mod          func(*schemas.Delivery)
+		wantReason   string
+		wantAttempts int
+		wantStatus   int
+	}{
+		{"permanent 400 wrapped in 200", teamstest.Fault{}, func(d *schemas.Delivery) { d.Card = []byte(`{"@type":"MessageCard"}`) },
+			schemas.ReasonRejected, 1, 400},
+		{"403 bare", teamstest.Fault{Status: 403}, nil, schemas.ReasonRejected, 1, 403},
+		{"500 until exhausted", teamstest.Fault{Status: 500}, nil, schemas.ReasonExhausted, 5, 500},
+		{"expired before any attempt", teamstest.Fault{}, func(d *schemas.Delivery) { d.NotAfter = time.Now().Add(-time.Second) },
+			schemas.ReasonExpired, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := natstest.Start(t)
+			sim := teamstest.NewServer()
+			defer sim.Close()
+			if tt.fault.Status != 0 {
+				sim.SetFault(tt.fault)
+			}
+			var mods []func(*schemas.Delivery)
+			if tt.mod != nil {
+				mods = append(mods, tt.mod)
+			}
+			publish(t, env.JS, "x", 0, 1, mods...)
+			start(t, env.JS, dest(sim, "x"))
+			dead := waitDead(t, env.JS, "x", 1)[0]
+			if dead.Reason != tt.wantReason || dead.Attempts != tt.wantAttempts || dead.LastStatus != tt.wantStatus {
+				t.Errorf("dead letter reason %q attempts %d status %d, want %q %d %d",
+					dead.Reason, dead.Attempts, dead.LastStatus, tt.wantReason, tt.wantAttempts, tt.wantStatus)
+			}
+			if dead.Delivery.ID != "ev0.x" {
+				t.Errorf("dead letter holds delivery %q, want ev0.x", dead.Delivery.ID)
+			}
+			if got := len(sim.Received("/x")); got != tt.wantAttempts {
+				t.Errorf("simulator received %d requests, want %d", got, tt.wantAttempts)
+			}
+		})
+	}
+}
+
+func TestGoneDestinationStopsAsking(t *testing.T) {
+	env := natstest.Start(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	sim.Remove("/g")
+	publish(t, env.JS, "g", 0, 5)
+	start(t, env.JS, dest(sim, "g"))
+	dead := waitDead(t, env.JS, "g", 5)
+	for _, d := range dead {
+		if d.Reason != schemas.ReasonGone {
+			t.Errorf("dead letter %s reason %q, want gone", d.Delivery.ID, d.Reason)
+		}
+	}
+	if got := len(sim.Received("/g")); got != 1 {
+		t.Errorf("a removed webhook was asked %d times for 5 events, want 1", got)
+	}
+}
+
+func TestOpenBreakerParksWithoutBurningAttempts(t *testing.T) {
+	env := natstest.Start(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	// Twelve failures in a row: far more than max_attempts (3), but the
+	// breaker opens after two, so the rest are probes that do not count.
+	sim.SetFault(teamstest.Fault{Status: 503, Count: 12, Path: "/p"})
+	publish(t, env.JS, "p", 0, 3)
+	start(t, env.JS, dest(sim, "p", func(d *config.Destination) {
+		d.MaxAttempts, d.BreakerFailures, d.BreakerOpenFor = 3, 2, 20*time.Millisecond
+	}))
+	waitAccepted(t, sim, "/p", 3)
+	if n := deadCount(t, env.JS); n != 0 {
+		t.Errorf("%d dead letters while the breaker parked deliveries, want 0", n)
+	}
+}
+
+func TestSickDestinationDoesNotDelayHealthyOne(t *testing.T) {
+	env := natstest.Start(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	sim.SetFault(teamstest.Fault{Latency: 30 * time.Second, Path: "/slow"})
+	publish(t, env.JS, "slow", 0, 3)
+	publish(t, env.JS, "fast", 0, 10)
+	start(t, env.JS,
+		dest(sim, "slow", func(d *config.Destination) { d.Timeout = 20 * time.Second }),
+		dest(sim, "fast", func(d *config.Destination) { d.Rate = 4 }))
+	waitAccepted(t, sim, "/fast", 10)
+	if n := len(sim.Accepted("/slow")); n != 0 {
+		t.Errorf("slow destination accepted %d before the healthy one finished; the test proves nothing", n)
+	}
+}
+
+func TestRefusesPrivateDestinations(t *testing.T) {
+	tests := []struct {
+		url     string
+		private bool
+		wantErr string
+	}{
+		{"https://127.0.0.1/hook", false, "non-public"},
+		{"https://10.1.2.3/hook", false, "non-public"},
+		{"https://[::1]/hook", false, "non-public"},
+		{"https://169.254.169.254/latest", false, "non-public"},
+		{"https://localhost/hook", false, "non-public"},
+		{"http://example.com/hook", false, "only https"},
+		{"https://127.0.0.1/hook", true, ""},
+		{"https://93.184.215.14/hook", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			err := CheckDestination(context.Background(), tt.url, tt.private)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("CheckDestination = %v, want error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
