@@ -16,6 +16,9 @@ const (
 	StreamIn   = "RELAY_IN"
 	StreamOut  = "RELAY_OUT"
 	StreamDead = "RELAY_DEAD"
+	// StreamHistory keeps a small record of every step of every event, for
+	// the admin API's event timeline (see internal/history).
+	StreamHistory = "RELAY_HISTORY"
 )
 
 // Message headers set by hookrelay (besides nats' Nats-Msg-Id and W3C traceparent).
@@ -24,6 +27,13 @@ const (
 	HeaderDeliveryID = "Hookrelay-Delivery-Id"
 	HeaderSource     = "Hookrelay-Source"
 	HeaderReason     = "Hookrelay-Reason"
+	// HeaderReplay marks an event re-published to RELAY_IN by a replay from
+	// source; its value is the replay's id, which transform adds to the
+	// delivery ids so the replay is not dropped as a duplicate.
+	HeaderReplay = "Hookrelay-Replay"
+	// HeaderReplayRoutes, on a replayed event, names the only routes (comma
+	// separated) transform may apply to it.
+	HeaderReplayRoutes = "Hookrelay-Replay-Routes"
 )
 
 // InSubject is where ingest stores events of a source.
@@ -35,18 +45,23 @@ func OutSubject(destination string) string { return "relay.out." + destination }
 // DeadSubject is where dispatch stores dead letters of a destination.
 func DeadSubject(destination string) string { return "relay.dead." + destination }
 
+// HistorySubject is where the records of one event's history are stored.
+func HistorySubject(eventID string) string { return "relay.history." + eventID }
+
 // Wildcards covering every source / destination.
 const (
-	InAll   = "relay.in.>"
-	OutAll  = "relay.out.>"
-	DeadAll = "relay.dead.>"
+	InAll      = "relay.in.>"
+	OutAll     = "relay.out.>"
+	DeadAll    = "relay.dead.>"
+	HistoryAll = "relay.history.>"
 )
 
 // StreamOptions tune the streams; zero values take the defaults.
 type StreamOptions struct {
 	// Replicas is the number of copies in a JetStream cluster (default 1).
 	Replicas int
-	// InRetention is how long RELAY_IN keeps events for replay (default 7 days).
+	// InRetention is how long RELAY_IN keeps events for replay, and
+	// RELAY_HISTORY their history (default 7 days).
 	InRetention time.Duration
 	// DedupWindow is how long a vendor delivery id is remembered (default 1 h).
 	DedupWindow time.Duration
@@ -70,7 +85,7 @@ func (o StreamOptions) withDefaults() StreamOptions {
 	return o
 }
 
-// StreamConfigs returns the configuration of the three streams.
+// StreamConfigs returns the configuration of the streams.
 func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 	o = o.withDefaults()
 	return []jetstream.StreamConfig{
@@ -90,6 +105,12 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			Name: StreamDead, Subjects: []string{DeadAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, MaxAge: o.DeadRetention,
 			Duplicates: o.DedupWindow, Replicas: o.Replicas,
+		},
+		{
+			// RELAY_HISTORY lives as long as the events it describes. Records
+			// carry no Nats-Msg-Id: a repeated step is recorded as it happened.
+			Name: StreamHistory, Subjects: []string{HistoryAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention, Replicas: o.Replicas,
 		},
 	}
 }
