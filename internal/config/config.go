@@ -36,6 +36,19 @@ type Config struct {
 	Sources        []Source      `yaml:"sources"`
 	Destinations   []Destination `yaml:"destinations"`
 	Routes         []Route       `yaml:"routes"`
+
+	// AdminToken is the bearer token the admin API requires (usually
+	// ${HOOKRELAY_ADMIN_TOKEN}). Empty is allowed only while admin_listen is
+	// a loopback address; hookrelay serve refuses to start otherwise.
+	AdminToken string    `yaml:"admin_token"`
+	Retention  Retention `yaml:"retention"`
+}
+
+// Retention says how long stored data is kept.
+type Retention struct {
+	// Events is how long RELAY_IN keeps events for replay from source, and
+	// RELAY_HISTORY their history (default 168h, 7 days).
+	Events time.Duration `yaml:"events"`
 }
 
 // NATS selects the JetStream server.
@@ -142,6 +155,7 @@ const (
 	DefaultDataDir          = "data"
 	DefaultMaxBody          = 1 << 20
 	DefaultPublishTimeout   = 5 * time.Second
+	DefaultEventRetention   = 7 * 24 * time.Hour
 	DefaultDeliveryIDHeader = "X-Request-Id"
 	DefaultRate             = 4
 	DefaultBurst            = 1
@@ -228,6 +242,9 @@ func (c *Config) applyDefaults() {
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
 	}
+	if c.Retention.Events == 0 {
+		c.Retention.Events = DefaultEventRetention
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.DeliveryIDHeader == "" {
@@ -304,6 +321,9 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if c.MaxBody < 0 {
 		fail("max_body", "must be positive, got %d", c.MaxBody)
+	}
+	if c.Retention.Events < time.Hour {
+		fail("retention.events", "must be at least 1h, got %v", c.Retention.Events)
 	}
 	sources := map[string]bool{}
 	for i, s := range c.Sources {
