@@ -202,7 +202,9 @@ func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
-func (w *worker) ackWait() time.Duration { return w.dest.Timeout + 30*time.Second }
+// ackWait exceeds one request by a margin for the ack itself; it is also how
+// long a delivery held by a crashed instance waits to be redone.
+func (w *worker) ackWait() time.Duration { return w.dest.Timeout + 5*time.Second }
 
 // attempts tracks one delivery's tries. Only failures while the breaker was
 // closed count towards max_attempts: a half-open probe that fails says the

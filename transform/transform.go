@@ -33,9 +33,10 @@ const ConsumerName = "transform"
 // Consumer and processing settings.
 const (
 	// ackWait exceeds messageTimeout, so a message being worked on is not
-	// redelivered to another instance meanwhile.
-	ackWait        = 60 * time.Second
-	messageTimeout = 30 * time.Second
+	// redelivered to another instance meanwhile; it is short because it is
+	// also how long an event held by a crashed instance waits to be redone.
+	ackWait        = 15 * time.Second
+	messageTimeout = 10 * time.Second
 	maxAckPending  = 1000
 	// filterTimeout stops a jq filter that loops forever; the event is then
 	// dead-lettered instead of blocking the stage.

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/teamstest"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// The end-to-end tests run the real binary: `hookrelay serve` with its
+// embedded JetStream in a temp dir, listeners on 127.0.0.1 random ports, and
+// the Teams simulator as every destination.
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// binary builds hookrelay once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hookrelay-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "hookrelay")
+		out, err := exec.Command("go", "build", "-race", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+// relay is one running `hookrelay serve` process.
+type relay struct {
+	cmd         *exec.Cmd
+	ingest      string // http://host:port
+	admin       string
+	exited      chan struct{}
+	exitErr     error
+	stderrLines atomic.Int64
+}
+
+// startRelay starts serve on cfg and waits until both listeners reported
+// their addresses on the JSON log.
+func startRelay(t *testing.T, cfgPath string) *relay {
+	t.Helper()
+	cmd := exec.Command(binary(t), "serve", "--config", cfgPath)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start serve: %v", err)
+	}
+	r := &relay{cmd: cmd, exited: make(chan struct{})}
+	addrs := make(chan [2]string, 4)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			r.stderrLines.Add(1)
+			var line struct{ Msg, Listener, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				addrs <- [2]string{line.Listener, "http://" + line.Addr}
+			} else if testing.Verbose() {
+				t.Logf("serve: %s", sc.Bytes())
+			}
+		}
+		r.exitErr = cmd.Wait()
+		close(r.exited)
+	}()
+	t.Cleanup(func() { r.kill(); <-r.exited })
+	deadline := time.After(60 * time.Second)
+	for r.ingest == "" || r.admin == "" {
+		select {
+		case a := <-addrs:
+			switch a[0] {
+			case "ingest":
+				r.ingest = a[1]
+			case "admin":
+				r.admin = a[1]
+			}
+		case <-r.exited:
+			t.Fatalf("serve exited during start-up: %v", r.exitErr)
+		case <-deadline:
+			t.Fatal("serve did not report its listeners within 60s")
+		}
+	}
+	return r
+}
+
+func (r *relay) kill() { _ = r.cmd.Process.Signal(syscall.SIGKILL) }
+
+// writeConfig writes a config with the given destinations YAML and routes.
+func writeConfig(t *testing.T, dataDir, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hookrelay.yaml")
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\n"+
+		"sources:\n  - name: app\n    verify: {scheme: token, secret: s3cret}\n%s", dataDir, body)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// send posts one event and returns the HTTP status.
+func send(ctx context.Context, client *http.Client, ingest string, body string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ingest+"/hooks/app/s3cret", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+func waitAccepted(t *testing.T, sim *teamstest.Server, path string, n int, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := sim.WaitAccepted(ctx, path, n); err != nil {
+		t.Fatalf("%s: %d of %d cards accepted: %v", path, len(sim.Accepted(path)), n, err)
+	}
+}
+
+func TestServeRelays200EventsWithinLimits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs the binary for about 10s")
+	}
+	sim := teamstest.NewServer() // Teams' ladder, connector-style wrapped errors
+	defer sim.Close()
+	const dests, perDest = 10, 20
+	var b strings.Builder
+	b.WriteString("destinations:\n")
+	for i := range dests {
+		format := schemas.FormatMessageCard
+		if i%2 == 1 {
+			format = schemas.FormatAdaptive
+		}
+		fmt.Fprintf(&b, "  - {name: d%d, url: %q, format: %s, allow_private: true}\n", i, fmt.Sprintf("%s/d%d", sim.URL, i), format)
+	}
+	b.WriteString("routes:\n")
+	for i := range dests {
+		fmt.Fprintf(&b, "  - {source: app, filter: '.dest == \"d%d\"', to: [d%d]}\n", i, i)
+	}
+	r := startRelay(t, writeConfig(t, t.TempDir(), b.String()))
+
+	ctx := context.Background()
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for n := range jobs {
+				body := fmt.Sprintf(`{"dest":"d%d","title":"build %d finished","n":%d}`, n%dests, n, n)
+				if code, err := send(ctx, http.DefaultClient, r.ingest, body); err != nil || code != http.StatusAccepted {
+					t.Errorf("event %d: status %d, err %v", n, code, err)
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	for n := range dests * perDest {
+		jobs <- n
+	}
+	close(jobs)
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.FailNow()
+	}
+
+	validator, err := schemas.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range dests {
+		path := fmt.Sprintf("/d%d", i)
+		waitAccepted(t, sim, path, perDest, 60*time.Second)
+		kind := schemas.FormatMessageCard
+		if i%2 == 1 {
+			kind = schemas.FormatAdaptive
+		}
+		for _, rec := range sim.Received(path) {
+			if !rec.Accepted {
+				t.Errorf("%s: a request was answered %d; want no throttled or refused answer", path, rec.Status)
+			}
+			if len(rec.Body) > schemas.MaxCardBytes {
+				t.Errorf("%s: card of %d bytes", path, len(rec.Body))
+			}
+			if err := validator.Validate(kind, rec.Body); err != nil {
+				t.Errorf("%s: invalid %s card: %v", path, kind, err)
+			}
+		}
+		if got := len(sim.Received(path)); got != perDest {
+			t.Errorf("%s received %d requests, want %d", path, got, perDest)
+		}
+		if got := sim.MaxInWindow(path, time.Second); got > 4 {
+			t.Errorf("%s: %d requests arrived within one second, limit 4", path, got)
+		}
+	}
+}
+
+func TestCrashLosesNoAcceptedEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: kills and restarts the binary")
+	}
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	dataDir := t.TempDir()
+	cfg := writeConfig(t, dataDir, fmt.Sprintf(`destinations:
+  - {name: fast, url: %q, rate: 100, burst: 10, limits: none, allow_private: true}
+routes:
+  - {source: app, to: [fast]}
+`, sim.URL+"/fast"))
+	r := startRelay(t, cfg)
+
+	// Senders post until the relay dies; only 202s count as promises.
+	var mu sync.Mutex
+	var accepted []string
+	var total atomic.Int64
+	killed := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for s := range 4 {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				marker := fmt.Sprintf("mk%dx%dzz", s, n)
+				code, err := send(context.Background(), client, r.ingest, fmt.Sprintf(`{"marker":%q}`, marker))
+				if err != nil {
+					return // the relay is gone
+				}
+				if code == http.StatusAccepted {
+					mu.Lock()
+					accepted = append(accepted, marker)
+					mu.Unlock()
+					if total.Add(1) == 300 {
+						close(killed)
+					}
+				}
+			}
+		})
+	}
+	<-killed
+	r.kill()
+	<-r.exited
+	wg.Wait()
+	if got := len(sim.Accepted("/fast")); got >= len(accepted) {
+		t.Logf("all %d events were delivered before the kill; the restart proves less", got)
+	}
+
+	startRelay(t, cfg)
+	missing := func() []string {
+		var all []byte
+		for _, rec := range sim.Accepted("/fast") {
+			all = append(all, rec.Body...)
+		}
+		var out []string
+		for _, m := range accepted {
+			if !bytes.Contains(all, []byte(m)) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		m := missing()
+		if len(m) == 0 {
+			break
+		}
+		// Wait for at least one more card, then look again.
+		if err := sim.WaitAccepted(ctx, "/fast", len(sim.Accepted("/fast"))+1); err != nil {
+			t.Fatalf("%d of %d accepted events never reached Teams, e.g. %v", len(m), len(accepted), m[:min(5, len(m))])
+		}
+	}
+	t.Logf("%d events accepted before SIGKILL, all delivered after restart (%d cards in all, duplicates allowed)",
+		len(accepted), len(sim.Accepted("/fast")))
+}
+
+func TestOutageRecoversAndDeadLettersReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: outage and dead-letter replay through the binary")
+	}
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	sim.SetFault(teamstest.Fault{Status: 500, For: 2 * time.Second, Path: "/flaky"})
+	sim.SetFault(teamstest.Fault{Status: 404, Path: "/gone"})
+	cfg := writeConfig(t, t.TempDir(), fmt.Sprintf(`destinations:
+  - {name: flaky, url: %q, allow_private: true, max_attempts: 4, backoff: 50ms, max_backoff: 400ms, breaker_failures: 3, breaker_open_for: 300ms}
+  - {name: gone, url: %q, allow_private: true}
+routes:
+  - {source: app, filter: '.to == "flaky"', to: [flaky]}
+  - {source: app, filter: '.to == "gone"', to: [gone]}
+`, sim.URL+"/flaky", sim.URL+"/gone"))
+	r := startRelay(t, cfg)
+	ctx := context.Background()
+	for n := range 5 {
+		for _, to := range []string{"flaky", "gone"} {
+			if code, err := send(ctx, http.DefaultClient, r.ingest, fmt.Sprintf(`{"to":%q,"n":%d}`, to, n)); err != nil || code != 202 {
+				t.Fatalf("send: %d %v", code, err)
+			}
+		}
+	}
+	waitAccepted(t, sim, "/flaky", 5, 60*time.Second)
+	if failed := len(sim.Received("/flaky")) - len(sim.Accepted("/flaky")); failed == 0 {
+		t.Error("the outage refused nothing; the test proves nothing")
+	}
+
+	// The 404 destination's events are dead letters, listed by the CLI.
+	listGone := func() []map[string]any {
+		var out bytes.Buffer
+		if err := runDLQ(ctx, []string{"list", "--admin", r.admin, "--destination", "gone", "-o", "json"}, &out, io.Discard); err != nil {
+			t.Fatalf("dlq list: %v", err)
+		}
+		var resp []map[string]any
+		if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+			t.Fatalf("dlq list -o json: %v\n%s", err, out.String())
+		}
+		return resp
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(listGone()) < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dlq list shows %d dead letters for gone, want 5", len(listGone()))
+		}
+		// The relay is another process: there is no signal to wait on but
+		// its admin API, so poll it briefly.
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, d := range listGone() {
+		if d["reason"] != schemas.ReasonGone {
+			t.Errorf("dead letter reason %v, want gone", d["reason"])
+		}
+	}
+
+	sim.ClearFaults()
+	if err := runDLQ(ctx, []string{"replay", "--admin", r.admin, "--destination", "gone"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("dlq replay: %v", err)
+	}
+	waitAccepted(t, sim, "/gone", 5, 30*time.Second)
+	if n := len(listGone()); n != 0 {
+		t.Errorf("%d dead letters left after a successful replay", n)
+	}
+
+	// SIGTERM drains and exits 0.
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.exited:
+		if r.exitErr != nil {
+			t.Errorf("serve exited with %v after SIGTERM, want 0", r.exitErr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not exit within 30s of SIGTERM")
+	}
+}
