@@ -1,0 +1,454 @@
+package history
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrNotFound means neither the event nor any history of it is stored
+	// (never received, or older than the retention).
+	ErrNotFound = errors.New("event not found")
+	// ErrInvalid means a request cannot be carried out as given.
+	ErrInvalid = errors.New("invalid request")
+)
+
+// MaxRecords bounds the history read for one event.
+const MaxRecords = 1000
+
+// Store reads RELAY_IN and RELAY_HISTORY, and replays events from source. It
+// holds no state of its own: any number of Stores may work at once.
+type Store struct {
+	js      jetstream.JetStream
+	rec     *Recorder
+	sources map[string][]string // source → its route names; nil: not checked
+	now     func() time.Time
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithRecorder records a "replayed" step for every event replayed from
+// source. Default none.
+func WithRecorder(r *Recorder) Option { return func(s *Store) { s.rec = r } }
+
+// WithConfig makes Replay refuse a source that is not configured or has no
+// route, and route names that are not the source's. Default: nothing is
+// checked, and transform ignores what it does not know.
+func WithConfig(cfg *config.Config) Option {
+	return func(s *Store) {
+		s.sources = map[string][]string{}
+		for _, src := range cfg.Sources {
+			s.sources[src.Name] = []string{}
+		}
+		for _, r := range cfg.Routes {
+			s.sources[r.Source] = append(s.sources[r.Source], r.Name)
+		}
+	}
+}
+
+// NewStore returns a Store on js; the streams must exist (queue.EnsureStreams).
+func NewStore(js jetstream.JetStream, opts ...Option) *Store {
+	s := &Store{js: js, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// History returns the records of one event, in the order the steps
+// happened; none (and no error) when nothing was recorded.
+func (s *Store) History(ctx context.Context, eventID string) ([]Record, error) {
+	recs := []Record{}
+	if !ValidEventID(eventID) {
+		return recs, fmt.Errorf("%w: %q is not an event id", ErrInvalid, eventID)
+	}
+	st, err := s.js.Stream(ctx, queue.StreamHistory)
+	if err != nil {
+		return recs, fmt.Errorf("open stream %s: %w", queue.StreamHistory, err)
+	}
+	subject := queue.HistorySubject(eventID)
+	last, err := st.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return recs, nil
+	}
+	if err != nil {
+		return recs, fmt.Errorf("history of %s: %w", eventID, err)
+	}
+	// One direct lookup per record ("next message on this subject"): an
+	// event has tens of records, and no consumer needs creating.
+	for seq := uint64(1); seq <= last.Sequence && len(recs) < MaxRecords; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return recs, fmt.Errorf("history of %s: record at %d: %w", eventID, seq, err)
+		}
+		var r Record
+		if json.Unmarshal(m.Data, &r) == nil {
+			recs = append(recs, r)
+		}
+		seq = m.Sequence + 1
+	}
+	// Stages in different goroutines and processes publish in the order
+	// their records reach the server, not the order things happened.
+	slices.SortStableFunc(recs, func(a, b Record) int { return a.At.Compare(b.At) })
+	return recs, nil
+}
+
+// StoredEvent is an event as stored on RELAY_IN. In JSON its body is the
+// JSON document it is, or a string when it is not JSON.
+type StoredEvent struct {
+	// Seq is the event's sequence on RELAY_IN.
+	Seq uint64 `json:"seq"`
+	schemas.Event
+	Body json.RawMessage `json:"body"`
+}
+
+func storedEvent(seq uint64, ev schemas.Event) *StoredEvent {
+	out := &StoredEvent{Seq: seq, Event: ev}
+	if json.Valid(ev.Body) {
+		out.Body = ev.Body
+	} else {
+		out.Body, _ = json.Marshal(string(ev.Body)) // a string always encodes
+	}
+	return out
+}
+
+// View is one event with its history.
+type View struct {
+	ID string `json:"id"`
+	// Event is nil when it is no longer (or was never) on RELAY_IN.
+	Event   *StoredEvent `json:"event,omitempty"`
+	History []Record     `json:"history"`
+}
+
+// Get returns the event and its history, or ErrNotFound when neither is stored.
+func (s *Store) Get(ctx context.Context, eventID string) (View, error) {
+	v := View{ID: eventID}
+	recs, err := s.History(ctx, eventID)
+	if err != nil {
+		return v, err
+	}
+	v.History = recs
+	ev, err := s.event(ctx, eventID, recs)
+	if err != nil {
+		return v, err
+	}
+	v.Event = ev
+	if ev == nil && len(recs) == 0 {
+		return v, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+	}
+	return v, nil
+}
+
+// eventScanMargin is how far around an event id's time event looks for it
+// when no history says where it is: ids are stamped just before the store.
+const eventScanMargin = time.Minute
+
+// event finds the stored event: at the sequence its received record names,
+// else by scanning RELAY_IN around the time in its UUIDv7 id.
+func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*StoredEvent, error) {
+	st, err := s.js.Stream(ctx, queue.StreamIn)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", queue.StreamIn, err)
+	}
+	for _, r := range recs {
+		if r.Kind != KindReceived || r.Seq == 0 {
+			continue
+		}
+		m, err := st.GetMsg(ctx, r.Seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("event %s: get %s message %d: %w", eventID, queue.StreamIn, r.Seq, err)
+		}
+		var ev schemas.Event
+		if json.Unmarshal(m.Data, &ev) == nil && ev.ID == eventID {
+			return storedEvent(m.Sequence, ev), nil
+		}
+	}
+	id, err := uuid.Parse(eventID)
+	if err != nil || id.Version() != 7 {
+		return nil, nil
+	}
+	at := time.Unix(id.Time().UnixTime())
+	var found *StoredEvent
+	err = scan(ctx, st, queue.InAll, at.Add(-eventScanMargin), func(m jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
+		if md.Timestamp.After(at.Add(eventScanMargin)) {
+			return false, nil
+		}
+		if m.Headers().Get(queue.HeaderEventID) != eventID || m.Headers().Get(queue.HeaderReplay) != "" {
+			return true, nil
+		}
+		var ev schemas.Event
+		if json.Unmarshal(m.Data(), &ev) == nil && ev.ID == eventID {
+			found = storedEvent(md.Sequence.Stream, ev)
+			return false, nil
+		}
+		return true, nil
+	})
+	return found, err
+}
+
+// scan calls fn for the messages of st on subject stored from start on (all
+// when start is zero) until fn says stop, up to the stream's last message
+// when the scan began.
+func scan(ctx context.Context, st jetstream.Stream, subject string, start time.Time,
+	fn func(jetstream.Msg, *jetstream.MsgMetadata) (more bool, err error)) error {
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", subject, err)
+	}
+	last := info.State.LastSeq
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, InactiveThreshold: time.Minute}
+	if !start.IsZero() {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	}
+	cons, err := st.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read %s: create consumer: %w", subject, err)
+	}
+	defer func() {
+		// Best effort: the inactive threshold removes it anyway.
+		if ci := cons.CachedInfo(); ci != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			_ = st.DeleteConsumer(dctx, ci.Name)
+		}
+	}()
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		return nil
+	}
+	for {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", subject, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("read %s: metadata: %w", subject, err)
+			}
+			if md.Sequence.Stream > last {
+				return nil
+			}
+			if more, err := fn(m, md); err != nil || !more {
+				return err
+			}
+			if md.NumPending == 0 || md.Sequence.Stream == last {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("read %s: %w", subject, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if n == 0 {
+			// The rest may have aged out since the last message said more
+			// were pending.
+			ci, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("read %s: consumer info: %w", subject, err)
+			}
+			if ci.NumPending == 0 {
+				return nil
+			}
+		}
+	}
+}
+
+// ReplayRequest selects stored events of one source to run through transform
+// again.
+type ReplayRequest struct {
+	// Source is required.
+	Source string `json:"source"`
+	// Since is required: events received at or after it. Until, if set,
+	// excludes events received at or after it.
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until,omitzero"`
+	// Routes, if set, are the only routes the events go through again.
+	Routes []string `json:"routes,omitempty"`
+	// DryRun only lists the events.
+	DryRun bool `json:"dry_run,omitempty"`
+	// ID names the replay (letters, digits, '-' and '_'; default: made from
+	// the time). The deliveries it makes carry it, so they are not dropped
+	// as duplicates of the first ones; the same ID twice replays once.
+	ID string `json:"replay_id,omitempty"`
+}
+
+// EventSummary names one stored event.
+type EventSummary struct {
+	ID         string    `json:"id"`
+	Seq        uint64    `json:"seq"`
+	ReceivedAt time.Time `json:"received_at"`
+	Size       int       `json:"size"`
+}
+
+// MaxListed bounds ReplayResult.Events; Count counts them all.
+const MaxListed = 1000
+
+// ReplayResult says what Replay did, or in a dry run would do.
+type ReplayResult struct {
+	ID     string         `json:"replay_id"`
+	DryRun bool           `json:"dry_run"`
+	Count  int            `json:"count"`
+	Events []EventSummary `json:"events"`
+	// Truncated says Events lists only the first MaxListed of Count.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+var replayIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+func (s *Store) checkReplay(req ReplayRequest) error {
+	switch {
+	case req.Source == "" || strings.ContainsAny(req.Source, ".*> \t\r\n"):
+		return fmt.Errorf("%w: name the source whose events to replay (got %q)", ErrInvalid, req.Source)
+	case req.Since.IsZero():
+		return fmt.Errorf("%w: since is required: replay events received since when?", ErrInvalid)
+	case !req.Until.IsZero() && !req.Until.After(req.Since):
+		return fmt.Errorf("%w: until (%s) is not after since (%s)", ErrInvalid, req.Until.Format(time.RFC3339), req.Since.Format(time.RFC3339))
+	case req.ID != "" && !replayIDRE.MatchString(req.ID):
+		return fmt.Errorf("%w: replay id %q must be 1-32 letters, digits, '-' or '_'", ErrInvalid, req.ID)
+	}
+	if s.sources == nil {
+		return nil
+	}
+	routes, ok := s.sources[req.Source]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: source %q is not configured", ErrInvalid, req.Source)
+	case len(routes) == 0:
+		return fmt.Errorf("%w: no route takes events of source %q: nothing would be delivered", ErrInvalid, req.Source)
+	}
+	for _, r := range req.Routes {
+		if !slices.Contains(routes, r) {
+			return fmt.Errorf("%w: route %q is not a route of source %q (its routes: %s)", ErrInvalid, r, req.Source, strings.Join(routes, ", "))
+		}
+	}
+	return nil
+}
+
+// ResendMsgIDPrefix starts the Nats-Msg-Id of an event re-published by a
+// replay from source: resend.<event id>.<replay id>.
+const ResendMsgIDPrefix = "resend."
+
+// Replay re-publishes the stored events of req.Source received in
+// [Since, Until) to RELAY_IN, marked as replays (queue.HeaderReplay), so
+// transform runs them through the current routes and mappings again. Events
+// that are themselves replays are not replayed again. The deliveries then go
+// through each destination's normal budget.
+func (s *Store) Replay(ctx context.Context, req ReplayRequest) (ReplayResult, error) {
+	if req.ID == "" {
+		req.ID = strconv.FormatInt(s.now().UnixMilli(), 36)
+	}
+	res := ReplayResult{ID: req.ID, DryRun: req.DryRun, Events: []EventSummary{}}
+	if err := s.checkReplay(req); err != nil {
+		return res, err
+	}
+	st, err := s.js.Stream(ctx, queue.StreamIn)
+	if err != nil {
+		return res, fmt.Errorf("open stream %s: %w", queue.StreamIn, err)
+	}
+	var pending []jetstream.PubAckFuture
+	wait := func() error {
+		for _, f := range pending {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("replay %s: store %s: %w", req.ID, f.Msg().Header.Get(queue.HeaderEventID), err)
+			case <-ctx.Done():
+				return fmt.Errorf("replay %s: %w", req.ID, ctx.Err())
+			}
+		}
+		pending = pending[:0]
+		return nil
+	}
+	seen := map[string]bool{}
+	// Stored just after it was received, so nothing older than Since (less
+	// a margin for clocks) can match.
+	err = scan(ctx, st, queue.InSubject(req.Source), req.Since.Add(-eventScanMargin), func(m jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
+		if m.Headers().Get(queue.HeaderReplay) != "" {
+			return true, nil
+		}
+		var ev schemas.Event
+		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.ID == "" || seen[ev.ID] {
+			return true, nil
+		}
+		if ev.ReceivedAt.Before(req.Since) || (!req.Until.IsZero() && !ev.ReceivedAt.Before(req.Until)) {
+			return true, nil
+		}
+		seen[ev.ID] = true
+		res.Count++
+		if len(res.Events) < MaxListed {
+			res.Events = append(res.Events, EventSummary{ID: ev.ID, Seq: md.Sequence.Stream, ReceivedAt: ev.ReceivedAt, Size: len(ev.Body)})
+		} else {
+			res.Truncated = true
+		}
+		if req.DryRun {
+			return true, nil
+		}
+		f, err := s.js.PublishMsgAsync(resend(m, req), jetstream.WithMsgID(ResendMsgIDPrefix+ev.ID+"."+req.ID),
+			jetstream.WithExpectStream(queue.StreamIn))
+		if err != nil {
+			return false, fmt.Errorf("replay %s: publish %s: %w", req.ID, ev.ID, err)
+		}
+		pending = append(pending, f)
+		s.rec.Record(Record{EventID: ev.ID, Stage: StageReplay, Kind: KindReplayed, Source: ev.Source,
+			Detail: replayDetail(req)})
+		if len(pending) >= 256 {
+			return true, wait()
+		}
+		return true, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	return res, wait()
+}
+
+func resend(m jetstream.Msg, req ReplayRequest) *nats.Msg {
+	out := nats.NewMsg(m.Subject())
+	out.Data = m.Data()
+	for k, vs := range m.Headers() {
+		if strings.HasPrefix(k, "Nats-") {
+			continue
+		}
+		out.Header[k] = vs
+	}
+	out.Header.Set(queue.HeaderReplay, req.ID)
+	if len(req.Routes) > 0 {
+		out.Header.Set(queue.HeaderReplayRoutes, strings.Join(req.Routes, ","))
+	}
+	return out
+}
+
+func replayDetail(req ReplayRequest) string {
+	d := "replayed from source (replay " + req.ID + ")"
+	if len(req.Routes) > 0 {
+		d += " through route " + strings.Join(req.Routes, ", ")
+	}
+	return d
+}
