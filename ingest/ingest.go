@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"path"
 	"strconv"
 	"time"
 
@@ -103,7 +104,16 @@ func New(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger) (*Hand
 }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// ServeMux would redirect an unclean path (a doubled or trailing
+	// slash, a dot segment); a sender is better told plainly.
+	if p := r.URL.Path; p == "" || path.Clean(p) != p {
+		h.refuse(w, "", http.StatusNotFound,
+			"no such path: webhooks are posted to /hooks/{source}, without a trailing slash", "unclean path")
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
 
 func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	src, ok := h.sources[r.PathValue("source")]

@@ -160,6 +160,8 @@ func TestRefused(t *testing.T) {
 		{"unknown source", "POST", "/hooks/nope/alpha-secret", nil, strings.NewReader(body), 404},
 		{"unknown path", "POST", "/elsewhere", nil, strings.NewReader(body), 404},
 		{"too many segments", "POST", "/hooks/alpha/alpha-secret/x", nil, strings.NewReader(body), 404},
+		{"trailing slash", "POST", "/hooks/alpha/", map[string]string{"Authorization": "Bearer alpha-secret"}, strings.NewReader(body), 404},
+		{"dot segment", "POST", "/hooks/x/../alpha/alpha-secret", nil, strings.NewReader(body), 404},
 		{"GET", "GET", "/hooks/alpha/alpha-secret", nil, nil, 405},
 		{"PUT", "PUT", "/hooks/alpha", map[string]string{"Authorization": "Bearer alpha-secret"}, strings.NewReader(body), 405},
 		{"body too large", "POST", "/hooks/alpha/alpha-secret", nil, bytes.NewReader(make([]byte, 1025)), 413},
