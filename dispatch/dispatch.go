@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -38,12 +39,19 @@ type Option func(*options)
 
 type options struct {
 	fetchWait time.Duration
+	history   *history.Recorder
 }
 
 // WithFetchWait bounds how long an idle worker's pull request waits before it
 // is renewed. Default 10s; shutdown does not wait for it.
 func WithFetchWait(d time.Duration) Option {
 	return func(o *options) { o.fetchWait = d }
+}
+
+// WithHistory records every attempt, delivery and dead letter in the events'
+// history. Default none; recording never delays a delivery.
+func WithHistory(r *history.Recorder) Option {
+	return func(o *options) { o.history = r }
 }
 
 // Dispatcher runs one worker per destination.
@@ -270,8 +278,10 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 			at.first = at.last
 		}
 		at.lastOutcome = o
+		w.record(dl, history.KindAttempt, at.tried, o.status, o.describe())
 		switch o.verdict {
 		case delivered:
+			w.record(dl, history.KindDelivered, at.tried, o.status, "")
 			w.setGone(false)
 			if err := msg.DoubleAck(context.WithoutCancel(ctx)); err != nil {
 				log.Warn("ack delivered card; it may be delivered again", "err", err)
@@ -433,8 +443,30 @@ func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.D
 		_ = msg.NakWithDelay(w.dest.MaxBackoff)
 		return
 	}
+	w.record(dl, history.KindDeadLettered, at.tried, at.lastOutcome.status, reason+": "+dead.LastError)
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.Warn("ack dead-lettered delivery", "err", err)
 	}
 	log.Warn("dead-lettered", "reason", reason, "status", at.lastOutcome.status, "attempts", at.tried)
+}
+
+// record adds a step of dl to its event's history.
+func (w *worker) record(dl schemas.Delivery, kind history.Kind, attempt, status int, detail string) {
+	w.opts.history.Record(history.Record{
+		EventID: dl.EventID, Stage: history.StageDispatch, Kind: kind, Route: dl.Route,
+		Destination: dl.Destination, DeliveryID: dl.ID, Attempt: attempt, Status: status, Detail: detail,
+	})
+}
+
+// describe says what an attempt got, for the history: the error, else the
+// start of the answer.
+func (o outcome) describe() string {
+	d := o.verdict.String()
+	if o.err != nil {
+		return d + ": " + o.err.Error()
+	}
+	if o.excerpt != "" {
+		return d + ": " + o.excerpt
+	}
+	return d
 }
