@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -56,6 +59,7 @@ type Transformer struct {
 	mapping Mapping
 	workers int
 	stats   counters
+	history *history.Recorder
 }
 
 // route is a config.Route with its filter compiled.
@@ -88,6 +92,13 @@ func WithMapping(m Mapping) Option {
 			t.mapping = m
 		}
 	}
+}
+
+// WithHistory records in the events' history which destinations each event
+// was routed to, or that no route took it. Default none; recording never
+// delays the stage.
+func WithHistory(r *history.Recorder) Option {
+	return func(t *Transformer) { t.history = r }
 }
 
 // New prepares the stage: it compiles every route's filter and checks that
@@ -243,9 +254,14 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 	log := t.log.With("event_id", ev.ID, "source", ev.Source)
 
 	outs := t.plan(ctx, ev)
+	if replay := msg.Headers().Get(queue.HeaderReplay); replay != "" {
+		outs = replayed(outs, replay, msg.Headers().Get(queue.HeaderReplayRoutes))
+	}
 	if len(outs) == 0 {
 		log.Debug("event matches no route")
 		t.stats.unrouted.Add(1)
+		t.history.Record(history.Record{EventID: ev.ID, Stage: history.StageTransform, Kind: history.KindFiltered,
+			Source: ev.Source, Detail: "no route took the event"})
 		t.ack(log, msg)
 		return
 	}
@@ -263,11 +279,45 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 			t.stats.deadLetters.Add(1)
 			log.Warn("event dead-lettered", "route", o.delivery.Route, "destination", o.delivery.Destination,
 				"reason", o.reason, "error", o.err)
+			t.record(o, history.KindDeadLettered, o.reason+": "+o.err)
 		} else {
 			t.stats.deliveries.Add(1)
+			t.record(o, history.KindRouted, "")
 		}
 	}
 	t.ack(log, msg)
+}
+
+// record adds an output to its event's history, at the time the delivery was
+// made: dispatch may already be trying it when the record is written.
+func (t *Transformer) record(o output, kind history.Kind, detail string) {
+	d := o.delivery
+	t.history.Record(history.Record{EventID: d.EventID, At: d.CreatedAt, Stage: history.StageTransform, Kind: kind,
+		Source: d.Source, Route: d.Route, Destination: d.Destination, DeliveryID: d.ID, Detail: detail})
+}
+
+// replayed adapts the outputs of an event replayed from source
+// (queue.HeaderReplay): only the routes the replay names, if any, apply, and
+// the ids carry the replay's id, so the new deliveries are not dropped as
+// duplicates of the first ones.
+func replayed(outs []output, replayID, routes string) []output {
+	var keep []output
+	for _, o := range outs {
+		if routes != "" && !slices.Contains(strings.Split(routes, ","), o.delivery.Route) {
+			continue
+		}
+		o.delivery.ID += ".replay-" + replayID
+		switch p := o.payload.(type) {
+		case schemas.Delivery:
+			p.ID = o.delivery.ID
+			o.payload, o.msgID = p, p.ID
+		case schemas.DeadLetter:
+			p.Delivery.ID = o.delivery.ID
+			o.payload, o.msgID = p, "dead."+p.Delivery.ID
+		}
+		keep = append(keep, o)
+	}
+	return keep
 }
 
 func (t *Transformer) ack(log *slog.Logger, msg jetstream.Msg) {
