@@ -1,0 +1,91 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// scrapeTimeout bounds how long a scrape waits for the queue.
+const scrapeTimeout = 3 * time.Second
+
+// backlogCollector reports the backlog at scrape time.
+type backlogCollector struct {
+	count, age *prometheus.Desc
+
+	mu   sync.Mutex
+	read BacklogFunc
+}
+
+func (c *backlogCollector) setRead(read BacklogFunc) {
+	c.mu.Lock()
+	c.read = read
+	c.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.count
+	ch <- c.age
+}
+
+// Collect implements prometheus.Collector.
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	read := c.read
+	c.mu.Unlock()
+	if read == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	backlogs, err := read(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.count, fmt.Errorf("read backlog: %w", err))
+		return
+	}
+	for _, b := range backlogs {
+		ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(b.Messages), b.Destination)
+		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, b.OldestAge.Seconds(), b.Destination)
+	}
+}
+
+// QueueBacklog reads the backlog of destinations from RELAY_OUT: it is a work
+// queue, so whatever is stored on relay.out.<destination> waits for delivery.
+func QueueBacklog(js jetstream.JetStream, destinations []string) BacklogFunc {
+	return func(ctx context.Context) ([]Backlog, error) {
+		st, err := js.Stream(ctx, queue.StreamOut)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", queue.StreamOut, err)
+		}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(queue.OutAll))
+		if err != nil {
+			return nil, fmt.Errorf("stream %s info: %w", queue.StreamOut, err)
+		}
+		now := time.Now()
+		out := make([]Backlog, 0, len(destinations))
+		for _, d := range destinations {
+			b := Backlog{Destination: d, Messages: info.State.Subjects[queue.OutSubject(d)]}
+			if b.Messages > 0 {
+				m, err := st.GetMsg(ctx, info.State.FirstSeq, jetstream.WithGetMsgSubject(queue.OutSubject(d)))
+				switch {
+				case err == nil:
+					b.OldestAge = max(now.Sub(m.Time), 0)
+				case errors.Is(err, jetstream.ErrMsgNotFound):
+					// Delivered between the two reads.
+				default:
+					return nil, fmt.Errorf("stream %s: oldest of %s: %w", queue.StreamOut, d, err)
+				}
+			}
+			out = append(out, b)
+		}
+		return out, nil
+	}
+}

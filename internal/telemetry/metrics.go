@@ -1,0 +1,278 @@
+package telemetry
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metric family names as /metrics shows them. docs/OBSERVABILITY.md documents
+// each; the Grafana dashboard and the alert rules in deploy/ use only these.
+const (
+	MetricIngestRequests   = "hookrelay_ingest_requests_total"
+	MetricPublishDuration  = "hookrelay_publish_duration_seconds"
+	MetricTransformEvents  = "hookrelay_transform_events_total"
+	MetricBacklog          = "hookrelay_backlog_messages"
+	MetricBacklogAge       = "hookrelay_backlog_age_seconds"
+	MetricDeliveries       = "hookrelay_deliveries_total"
+	MetricDeliveryDuration = "hookrelay_delivery_duration_seconds"
+	MetricRetries          = "hookrelay_delivery_retries_total"
+	MetricBreakerState     = "hookrelay_breaker_state"
+	MetricBudgetLeft       = "hookrelay_budget_left"
+	MetricDigests          = "hookrelay_digests_total"
+	MetricDigestEvents     = "hookrelay_digest_events_total"
+	MetricDeadLetters      = "hookrelay_dead_letters_total"
+	MetricReplays          = "hookrelay_replays_total"
+)
+
+// Families returns every hookrelay metric family name.
+func Families() []string {
+	return []string{
+		MetricIngestRequests, MetricPublishDuration, MetricTransformEvents, MetricBacklog, MetricBacklogAge,
+		MetricDeliveries, MetricDeliveryDuration, MetricRetries, MetricBreakerState, MetricBudgetLeft,
+		MetricDigests, MetricDigestEvents, MetricDeadLetters, MetricReplays,
+	}
+}
+
+// Breaker states as MetricBreakerState reports them.
+const (
+	BreakerClosed   = 0
+	BreakerHalfOpen = 1
+	BreakerOpen     = 2
+)
+
+// Delivery attempt outcomes for Metrics.Delivery.
+const (
+	OutcomeDelivered = "delivered" // the destination accepted the card
+	OutcomeFailed    = "failed"    // transient failure (5xx, 429, timeout): retried later
+	OutcomeRejected  = "rejected"  // permanent refusal (4xx, card refused)
+	OutcomeGone      = "gone"      // the webhook was removed
+)
+
+// unknownLabel stands for a label value the caller could not name (an unknown
+// source in a request path), so strangers cannot create series at will.
+const unknownLabel = "unknown"
+
+// Metrics holds every hookrelay instrument. Labels carry source and
+// destination names, never URLs: a destination URL is a credential.
+//
+// A nil *Metrics is valid and records nothing, so stages built without
+// telemetry need no checks.
+type Metrics struct {
+	reg              *prometheus.Registry
+	ingestRequests   *prometheus.CounterVec
+	publishDuration  *prometheus.HistogramVec
+	transformEvents  *prometheus.CounterVec
+	deliveries       *prometheus.CounterVec
+	deliveryDuration *prometheus.HistogramVec
+	retries          *prometheus.CounterVec
+	breakerState     *prometheus.GaugeVec
+	budgetLeft       *prometheus.GaugeVec
+	digests          *prometheus.CounterVec
+	digestEvents     *prometheus.CounterVec
+	deadLetters      *prometheus.CounterVec
+	replays          *prometheus.CounterVec
+	backlog          *backlogCollector
+}
+
+// NewMetrics creates the instruments on a fresh registry that also holds the
+// Go runtime and process collectors.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+		f(c)
+		return c
+	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+		f(g)
+		return g
+	}
+	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+		f(h)
+		return h
+	}
+	m := &Metrics{
+		reg: reg,
+		ingestRequests: counter(MetricIngestRequests,
+			"Webhook requests answered by ingest, by source and HTTP status code.", "source", "code"),
+		publishDuration: histogram(MetricPublishDuration,
+			"Time from publishing a message to JetStream's acknowledgement, by stream.",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "stream"),
+		transformEvents: counter(MetricTransformEvents,
+			"Events settled by transform, by source and outcome (routed, unrouted, retried, malformed).", "source", "outcome"),
+		deliveries: counter(MetricDeliveries,
+			"Delivery attempts, by destination and outcome (delivered, failed, rejected, gone).", "destination", "outcome"),
+		deliveryDuration: histogram(MetricDeliveryDuration,
+			"Duration of one HTTP delivery attempt, by destination.",
+			[]float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30}, "destination"),
+		retries: counter(MetricRetries,
+			"Deliveries scheduled for another attempt after a transient failure, by destination.", "destination"),
+		breakerState: gauge(MetricBreakerState,
+			"Circuit breaker state per destination: 0 closed, 1 half-open, 2 open.", "destination"),
+		budgetLeft: gauge(MetricBudgetLeft,
+			"Requests a destination's rate window still allows now, by destination and window.", "destination", "window"),
+		digests: counter(MetricDigests,
+			"Digest cards sent, each coalescing several deliveries, by destination.", "destination"),
+		digestEvents: counter(MetricDigestEvents,
+			"Deliveries coalesced into digest cards, by destination.", "destination"),
+		deadLetters: counter(MetricDeadLetters,
+			"Deliveries stored on RELAY_DEAD, by destination and reason.", "destination", "reason"),
+		replays: counter(MetricReplays,
+			"Dead letters replayed to RELAY_OUT, by destination.", "destination"),
+		backlog: &backlogCollector{
+			count: prometheus.NewDesc(MetricBacklog,
+				"Deliveries waiting on RELAY_OUT, by destination.", []string{"destination"}, nil),
+			age: prometheus.NewDesc(MetricBacklogAge,
+				"Age of the oldest delivery waiting on RELAY_OUT, by destination (0 when none waits).", []string{"destination"}, nil),
+		},
+	}
+	f(m.backlog)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry is the registry the instruments live on, for tests and for
+// registering further collectors.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.reg
+}
+
+// IngestRequest counts a webhook request answered with code. An empty source
+// (the path named no configured source) is counted as "unknown".
+func (m *Metrics) IngestRequest(source string, code int) {
+	if m == nil {
+		return
+	}
+	if source == "" {
+		source = unknownLabel
+	}
+	m.ingestRequests.WithLabelValues(source, strconv.Itoa(code)).Inc()
+}
+
+// PublishLatency records how long JetStream took to acknowledge a write to stream.
+func (m *Metrics) PublishLatency(stream string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.publishDuration.WithLabelValues(stream).Observe(d.Seconds())
+}
+
+// TransformEvent counts an event transform settled with outcome.
+func (m *Metrics) TransformEvent(source, outcome string) {
+	if m == nil {
+		return
+	}
+	if source == "" {
+		source = unknownLabel
+	}
+	m.transformEvents.WithLabelValues(source, outcome).Inc()
+}
+
+// Delivery counts one delivery attempt to dest and its outcome (Outcome…).
+func (m *Metrics) Delivery(dest, outcome string) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(dest, outcome).Inc()
+}
+
+// DeliveryLatency records the duration of one HTTP delivery attempt.
+func (m *Metrics) DeliveryLatency(dest string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.deliveryDuration.WithLabelValues(dest).Observe(d.Seconds())
+}
+
+// Retry counts a delivery to dest scheduled for another attempt.
+func (m *Metrics) Retry(dest string) {
+	if m == nil {
+		return
+	}
+	m.retries.WithLabelValues(dest).Inc()
+}
+
+// BreakerState records dest's circuit breaker state (Breaker…).
+func (m *Metrics) BreakerState(dest string, state int) {
+	if m == nil {
+		return
+	}
+	m.breakerState.WithLabelValues(dest).Set(float64(state))
+}
+
+// BudgetLeft records how many requests dest's rate window of length per
+// still allows.
+func (m *Metrics) BudgetLeft(dest string, per time.Duration, left int) {
+	if m == nil {
+		return
+	}
+	m.budgetLeft.WithLabelValues(dest, per.String()).Set(float64(left))
+}
+
+// Digest counts a digest card to dest that coalesced events deliveries.
+func (m *Metrics) Digest(dest string, events int) {
+	if m == nil {
+		return
+	}
+	m.digests.WithLabelValues(dest).Inc()
+	m.digestEvents.WithLabelValues(dest).Add(float64(events))
+}
+
+// DeadLetter counts a delivery to dest stored on RELAY_DEAD for reason.
+func (m *Metrics) DeadLetter(dest, reason string) {
+	if m == nil {
+		return
+	}
+	m.deadLetters.WithLabelValues(dest, reason).Inc()
+}
+
+// Replay counts a dead letter replayed to dest.
+func (m *Metrics) Replay(dest string) {
+	if m == nil {
+		return
+	}
+	m.replays.WithLabelValues(dest).Inc()
+}
+
+// Backlog is one destination's waiting deliveries.
+type Backlog struct {
+	Destination string
+	// Messages waiting (including one being attempted).
+	Messages uint64
+	// OldestAge is the age of the oldest; zero when none waits.
+	OldestAge time.Duration
+}
+
+// BacklogFunc reads the backlog of every destination. It is called on each
+// scrape with a bounded context.
+type BacklogFunc func(ctx context.Context) ([]Backlog, error)
+
+// WatchBacklog makes each scrape report the backlog that read returns. The
+// backlog is read from the queue, not counted in process, so every instance
+// reports the same truth.
+func (m *Metrics) WatchBacklog(read BacklogFunc) {
+	if m == nil {
+		return
+	}
+	m.backlog.setRead(read)
+}
