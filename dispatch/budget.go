@@ -30,9 +30,10 @@ type budget struct {
 }
 
 type window struct {
-	Window
-	sent []time.Time // ring of the last Max send times, grown lazily
-	next int
+	Window                 // Per includes the margin
+	declared time.Duration // Per as configured
+	sent     []time.Time   // ring of the last Max send times, grown lazily
+	next     int
 }
 
 // margin stretches every interval so that jitter between our clock and the
@@ -52,7 +53,7 @@ func newBudget(rate float64, burst int, windows []Window) *budget {
 	}
 	for _, w := range windows {
 		if w.Max > 0 && w.Per > 0 {
-			b.windows = append(b.windows, window{Window: Window{Per: margin(w.Per), Max: w.Max}})
+			b.windows = append(b.windows, window{Window: Window{Per: margin(w.Per), Max: w.Max}, declared: w.Per})
 		}
 	}
 	return b

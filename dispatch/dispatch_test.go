@@ -316,3 +316,46 @@ func TestRefusesPrivateDestinations(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
+	env := natstest.Start(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	sim.SetFault(teamstest.Fault{Status: 500, Path: "/s"})
+	publish(t, env.JS, "s", 0, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := New(ctx, env.JS, []config.Destination{
+		dest(sim, "s", func(d *config.Destination) {
+			d.BreakerFailures, d.BreakerOpenFor, d.Limits = 1, time.Hour, config.TeamsLimits()
+		}),
+		dest(sim, "idle"),
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// The dispatcher runs on its own; read its status until the breaker opened.
+	var st []DestinationStatus
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if st, err = d.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st[0].Breaker == "open" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st[0].Name != "s" || st[0].Breaker != "open" || st[0].Backlog != 3 {
+		t.Errorf("status of s = %+v, want open breaker and backlog 3 (parked, not dropped)", st[0])
+	}
+	if len(st[0].Budget) != 5 || st[0].Budget[2].Per != "1h0m0s" || st[0].Budget[2].Left != 99 {
+		t.Errorf("budget of s = %+v, want the teams ladder with 99 of 100 left in the 1h window", st[0].Budget)
+	}
+	if st[1].Name != "idle" || st[1].Breaker != "closed" || st[1].Backlog != 0 {
+		t.Errorf("status of idle = %+v", st[1])
+	}
+}

@@ -184,6 +184,8 @@ func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatch
 	dl := deadletter.NewHandler(deadletter.NewStore(js), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)
-	_ = disp
+	if disp != nil {
+		mux.Handle("GET /api/v1/destinations", disp.Handler())
+	}
 	return mux
 }
