@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -38,6 +39,16 @@ type Handler struct {
 	maxBody        int64
 	publishTimeout time.Duration
 	sources        map[string]*source
+	history        *history.Recorder
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithHistory records every stored event (source, scheme, size) in the events'
+// history. Default none; recording never delays the answer.
+func WithHistory(r *history.Recorder) Option {
+	return func(h *Handler) { h.history = r }
 }
 
 // source is a configured source, ready to verify requests.
@@ -51,7 +62,7 @@ type source struct {
 // New builds the ingest handler for cfg's sources, publishing to js. A source
 // whose verification cannot be built (unknown scheme, no secret) is an error.
 // A nil logger discards logs.
-func New(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger) (*Handler, error) {
+func New(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, opts ...Option) (*Handler, error) {
 	if cfg == nil || js == nil {
 		return nil, errors.New("ingest: config and JetStream are required")
 	}
@@ -65,6 +76,9 @@ func New(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger) (*Hand
 		maxBody:        cfg.MaxBody,
 		publishTimeout: cfg.PublishTimeout,
 		sources:        make(map[string]*source, len(cfg.Sources)),
+	}
+	for _, o := range opts {
+		o(h)
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = config.DefaultMaxBody
@@ -213,6 +227,9 @@ func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent stri
 		return "", false, fmt.Errorf("publish to %s: %w", msg.Subject, err)
 	}
 	if !ack.Duplicate {
+		h.history.Record(history.Record{EventID: ev.ID, At: ev.ReceivedAt, Stage: history.StageIngest,
+			Kind: history.KindReceived, Source: ev.Source, Seq: ack.Sequence,
+			Detail: fmt.Sprintf("verified by %s, %d bytes", ev.Verified, len(ev.Body))})
 		return ev.ID, false, nil
 	}
 	// The original is stored, so the answer is 2xx whatever happens next;
