@@ -111,18 +111,18 @@ func (b *budget) refill(now time.Time) {
 }
 
 // left reports, per window, how many requests could go now.
-func (b *budget) left(now time.Time) []int {
+func (b *budget) left(now time.Time) []BudgetLeft {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]int, len(b.windows))
-	for i, w := range b.windows {
+	out := make([]BudgetLeft, 0, len(b.windows))
+	for _, w := range b.windows {
 		used := 0
 		for _, t := range w.sent {
 			if now.Sub(t) < w.Per {
 				used++
 			}
 		}
-		out[i] = w.Max - used
+		out = append(out, BudgetLeft{Per: w.declared.String(), Max: w.Max, Left: w.Max - used})
 	}
 	return out
 }

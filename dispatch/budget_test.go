@@ -76,10 +76,10 @@ func TestBudgetLeft(t *testing.T) {
 			t.Fatalf("reserve waited %v with budget left", w)
 		}
 	}
-	if got := b.left(now)[0]; got != 1 {
+	if got := b.left(now)[0].Left; got != 1 {
 		t.Errorf("left = %d, want 1", got)
 	}
-	if got := b.left(now.Add(2 * time.Second))[0]; got != 4 {
+	if got := b.left(now.Add(2 * time.Second))[0].Left; got != 4 {
 		t.Errorf("left after the window = %d, want 4", got)
 	}
 }

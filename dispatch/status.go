@@ -44,11 +44,7 @@ func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
 	for _, w := range d.workers {
 		s := DestinationStatus{
 			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone(),
-			Backlog: backlog[w.dest.Name], Budget: []BudgetLeft{},
-		}
-		left := w.budget.left(now)
-		for i, win := range w.budget.windows {
-			s.Budget = append(s.Budget, BudgetLeft{Per: win.declared.String(), Max: win.Max, Left: left[i]})
+			Backlog: backlog[w.dest.Name], Budget: w.budget.left(now),
 		}
 		out = append(out, s)
 	}
