@@ -164,6 +164,8 @@ func TestHandlerErrors(t *testing.T) {
 		{"bad since", "GET", "/api/v1/deadletters?since=yesterday", "", 400, "yesterday"},
 		{"bad status", "GET", "/api/v1/deadletters?status=x", "", 400, "status"},
 		{"bad destination", "GET", "/api/v1/deadletters?destination=a.b", "", 400, "a.b"},
+		{"unknown reason", "GET", "/api/v1/deadletters?reason=gnoe", "", 400, "gone"},
+		{"until before since", "GET", "/api/v1/deadletters?since=1h&until=2h", "", 400, "not after"},
 		{"empty replay", "POST", "/api/v1/deadletters/replay", `{}`, 400, "empty filter"},
 		{"empty purge", "POST", "/api/v1/deadletters/purge", `{"dry_run":false}`, 400, "empty filter"},
 		{"misspelt field", "POST", "/api/v1/deadletters/replay", `{"destinaton":"ops"}`, 400, "destinaton"},

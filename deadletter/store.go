@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -89,6 +90,13 @@ func (f Filter) validate() error {
 	if f.Limit < 0 {
 		return fmt.Errorf("%w: limit %d is negative", ErrInvalidFilter, f.Limit)
 	}
+	if f.Reason != "" && !slices.Contains(Reasons, f.Reason) {
+		return fmt.Errorf("%w: reason %q is not one of %s", ErrInvalidFilter, f.Reason, strings.Join(Reasons, ", "))
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return fmt.Errorf("%w: until (%s) is not after since (%s)", ErrInvalidFilter,
+			f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
+	}
 	for _, id := range f.IDs {
 		if _, err := parseID(id); err != nil {
 			return err
@@ -105,16 +113,37 @@ func parseID(id string) (uint64, error) {
 	return seq, nil
 }
 
+// Reasons are the reasons a filter can name: the schemas' reasons and
+// ReasonUndecodable.
+var Reasons = []string{
+	schemas.ReasonRejected, schemas.ReasonGone, schemas.ReasonExhausted,
+	schemas.ReasonExpired, schemas.ReasonTransform, ReasonUndecodable,
+}
+
 // Store reads and changes RELAY_DEAD. It holds no state of its own, so any
 // number of Stores (in any number of processes) may work on the stream at once.
 type Store struct {
-	js  jetstream.JetStream
-	now func() time.Time
+	js      jetstream.JetStream
+	now     func() time.Time
+	history *history.Recorder
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithHistory records every replay in the replayed event's history. Default
+// none.
+func WithHistory(r *history.Recorder) Option {
+	return func(s *Store) { s.history = r }
 }
 
 // NewStore returns a Store on js; the streams must exist (queue.EnsureStreams).
-func NewStore(js jetstream.JetStream) *Store {
-	return &Store{js: js, now: time.Now}
+func NewStore(js jetstream.JetStream, opts ...Option) *Store {
+	s := &Store{js: js, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // List returns the dead letters matching f, oldest first.
@@ -406,8 +435,14 @@ func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error 
 	if d.Source != "" {
 		msg.Header.Set(queue.HeaderSource, d.Source)
 	}
-	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgIDPrefix+e.ID)); err != nil {
+	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgIDPrefix+e.ID))
+	if err != nil {
 		return fmt.Errorf("dead letter %s: publish to %s: %w", e.ID, msg.Subject, err)
+	}
+	if !ack.Duplicate {
+		s.history.Record(history.Record{EventID: d.EventID, At: now, Stage: history.StageDeadLetter,
+			Kind: history.KindReplayed, Source: d.Source, Route: d.Route, Destination: d.Destination,
+			DeliveryID: d.ID, Detail: fmt.Sprintf("dead letter %s (%s) replayed", e.ID, e.Reason)})
 	}
 	return deleteMsg(ctx, st, e.Seq)
 }

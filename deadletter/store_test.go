@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
@@ -118,6 +120,9 @@ func TestList(t *testing.T) {
 		{"unknown destination", Filter{Destination: "nobody"}, []string{}},
 		{"source", Filter{Source: "stripe"}, []string{"2"}},
 		{"reason", Filter{Reason: schemas.ReasonTransform}, []string{"4"}},
+		{"reason gone", Filter{Reason: schemas.ReasonGone}, []string{"5"}},
+		{"reason and status", Filter{Reason: schemas.ReasonExhausted, Status: 503}, []string{"2"}},
+		{"reason with no entry", Filter{Reason: ReasonUndecodable}, []string{}},
 		{"status", Filter{Status: 410}, []string{"5"}},
 		{"since", Filter{Since: testNow.Add(-time.Hour)}, []string{"3", "4", "5"}},
 		{"until", Filter{Until: testNow.Add(-time.Hour)}, []string{"1", "2"}},
@@ -145,6 +150,8 @@ func TestListInvalidFilter(t *testing.T) {
 	for _, f := range []Filter{
 		{Destination: "ops.x"}, {Destination: "*"}, {Destination: ">"},
 		{IDs: []string{"abc"}}, {IDs: []string{"0"}}, {Limit: -1},
+		{Reason: "gnoe"}, {Reason: "Gone"},
+		{Since: testNow, Until: testNow}, {Since: testNow, Until: testNow.Add(-time.Hour)},
 	} {
 		if _, err := s.List(ctxT(t), f); !errors.Is(err, ErrInvalidFilter) {
 			t.Errorf("List(%+v) error = %v, want ErrInvalidFilter", f, err)
@@ -528,5 +535,50 @@ func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
 	}
 	if n, err := s.Purge(ctx, Filter{Reason: ReasonUndecodable}); err != nil || n != 1 {
 		t.Errorf("purge undecodable = %d, %v", n, err)
+	}
+}
+
+func TestReplayIsRecordedInHistory(t *testing.T) {
+	s, js := setup(t)
+	s.history = history.NewRecorder(js, nil)
+	ctx := ctxT(t)
+	for range 2 { // the second replay finds nothing and records nothing
+		if _, err := s.Replay(ctx, Filter{IDs: []string{"1"}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Replay(ctx, Filter{IDs: []string{"2"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	hs := history.NewStore(js)
+	// Replaying 3 afterwards and waiting for its record orders the wait:
+	// one connection's records are stored in the order they were made.
+	if _, err := s.Replay(ctx, Filter{IDs: []string{"3"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		recs, err := hs.History(ctx, "evt-3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no history recorded for the replay of dead letter 3")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	recs, err := hs.History(ctx, "evt-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Kind != history.KindReplayed || recs[0].Destination != "ops" ||
+		recs[0].DeliveryID != "dlv-1" || !strings.Contains(recs[0].Detail, "dead letter 1") {
+		t.Errorf("history of evt-1: %+v, want one replayed record", recs)
+	}
+	if recs, _ := hs.History(ctx, "evt-2"); len(recs) != 0 {
+		t.Errorf("a dry run was recorded: %+v", recs)
 	}
 }
