@@ -30,6 +30,9 @@ func RenderSummary(s Summary, format string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if card, ok := s.Cards[format]; ok && len(card) <= schemas.MaxCardBytes {
+		return card, nil
+	}
 	for l := startLimits(); ; {
 		card, err := marshal(build(s.bounded(l)))
 		if err != nil {
@@ -134,6 +137,13 @@ func safeURL(raw string) bool {
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
+// markdownURL percent-encodes what would end or break a markdown link
+// target; safeURL already refused spaces and control characters.
+func markdownURL(u string) string {
+	return strings.NewReplacer("(", "%28", ")", "%29", "<", "%3C", ">", "%3E", "[", "%5B", "]", "%5D",
+		"`", "%60", "\"", "%22", "'", "%27", "*", "%2A", "_", "%5F").Replace(u)
+}
+
 func oneLine(s string) string { return strings.Join(strings.Fields(clean(s)), " ") }
 
 // marshal encodes a card without Go's HTML escaping (\u003c), which would
@@ -157,6 +167,14 @@ func messageCard(s Summary) any {
 	}
 	if s.Excerpt != "" {
 		text = append(text, "<pre>"+e.code(s.Excerpt, "\n", " ")+"</pre>")
+	}
+	if len(s.Links) > 0 {
+		// Teams Workflows show a MessageCard's text but not its buttons.
+		var ls []string
+		for _, k := range s.Links {
+			ls = append(ls, "["+e.line(k.Title)+"]("+markdownURL(k.URL)+")")
+		}
+		text = append(text, strings.Join(ls, " · "))
 	}
 	sec := schemas.MessageSection{
 		ActivitySubtitle: e.line(s.Subtitle),

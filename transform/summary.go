@@ -34,6 +34,11 @@ type Summary struct {
 	Links []Link
 	// Severity colours the card.
 	Severity Severity
+	// Cards holds cards a mapping wrote whole (a jq mapping whose output is a
+	// MessageCard or a Workflows message), by format. RenderSummary sends such
+	// a card as written when the destination wants its format and it fits;
+	// otherwise it renders the fields above, which the mapping read from it.
+	Cards map[string][]byte
 }
 
 // Fact is a name/value row of a card.

@@ -52,14 +52,17 @@ const traceparentHeader = "traceparent"
 
 // Transformer is the transform stage. Create it with New and start it with Run.
 type Transformer struct {
-	js      jetstream.JetStream
-	log     *slog.Logger
-	routes  map[string][]route // by source, in configuration order
-	dests   map[string]config.Destination
-	mapping Mapping
-	workers int
-	stats   counters
-	history *history.Recorder
+	js     jetstream.JetStream
+	log    *slog.Logger
+	routes map[string][]route // by source, in configuration order
+	dests  map[string]config.Destination
+	// mappings by spec ("auto", "github", "x.jq"); override, set by
+	// WithMapping, is used for every event instead.
+	mappings map[string]Mapping
+	override Mapping
+	workers  int
+	stats    counters
+	history  *history.Recorder
 }
 
 // route is a config.Route with its filter compiled.
@@ -68,6 +71,8 @@ type route struct {
 	expr   string
 	filter *gojq.Code // nil: the route takes every event
 	to     []string
+	// mapping is the spec of the route's mapping: its own or its source's.
+	mapping string
 }
 
 // Option configures a Transformer.
@@ -84,12 +89,12 @@ func WithWorkers(n int) Option {
 	}
 }
 
-// WithMapping replaces the generic mapping used for every event (default
-// Generic). It is the hook for vendor mappings.
+// WithMapping maps every event with m, whatever the sources and routes name
+// (default: the configured mappings, auto where none is named).
 func WithMapping(m Mapping) Option {
 	return func(t *Transformer) {
 		if m != nil {
-			t.mapping = m
+			t.override = m
 		}
 	}
 }
@@ -101,8 +106,9 @@ func WithHistory(r *history.Recorder) Option {
 	return func(t *Transformer) { t.history = r }
 }
 
-// New prepares the stage: it compiles every route's filter and checks that
-// routes name known destinations. A nil logger discards logs.
+// New prepares the stage: it compiles every route's filter, loads every
+// mapping a source or route names (compiling jq mapping files), and checks
+// that routes name known destinations. A nil logger discards logs.
 func New(js jetstream.JetStream, cfg *config.Config, logger *slog.Logger, opts ...Option) (*Transformer, error) {
 	if js == nil || cfg == nil {
 		return nil, errors.New("transform: JetStream and configuration are required")
@@ -111,16 +117,16 @@ func New(js jetstream.JetStream, cfg *config.Config, logger *slog.Logger, opts .
 		logger = slog.New(slog.DiscardHandler)
 	}
 	t := &Transformer{
-		js:      js,
-		log:     logger.With("stage", "transform"),
-		routes:  map[string][]route{},
-		dests:   map[string]config.Destination{},
-		mapping: Generic,
-		workers: 8,
+		js:       js,
+		log:      logger.With("stage", "transform"),
+		routes:   map[string][]route{},
+		dests:    map[string]config.Destination{},
+		mappings: map[string]Mapping{},
+		workers:  8,
 	}
 	for _, d := range cfg.Destinations {
-		if d.Format == "" {
-			d.Format = schemas.FormatMessageCard
+		if d.Format == "" || d.Format == config.FormatAuto {
+			d.Format = config.FormatForURL(d.URL)
 		}
 		if d.MaxAge <= 0 {
 			d.MaxAge = config.DefaultMaxAge
@@ -132,7 +138,22 @@ func New(js jetstream.JetStream, cfg *config.Config, logger *slog.Logger, opts .
 		if name == "" {
 			name = fmt.Sprintf("%s-%d", r.Source, i+1)
 		}
-		rt := route{name: name, expr: r.Filter, to: r.To}
+		spec := r.Mapping
+		if spec == "" {
+			src, _ := cfg.Source(r.Source)
+			spec = src.Mapping
+		}
+		if spec == "" {
+			spec = config.MappingAuto
+		}
+		if _, ok := t.mappings[spec]; !ok {
+			m, err := LoadMapping(spec)
+			if err != nil {
+				return nil, fmt.Errorf("transform: route %q: %w", name, err)
+			}
+			t.mappings[spec] = m
+		}
+		rt := route{name: name, expr: r.Filter, to: r.To, mapping: spec}
 		if r.Filter != "" {
 			code, err := config.CompileFilter(r.Filter)
 			if err != nil {
@@ -349,9 +370,10 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 		claimed = map[string]bool{}
 		input   any
 		decoded bool
-		summary *Summary
-		mapErr  error
-		cards   = map[string][]byte{}
+		// An event is mapped once per mapping and rendered once per mapping
+		// and format, however many routes and destinations share them.
+		mapped = map[string]mapResult{}
+		cards  = map[string][]byte{}
 	)
 	for _, r := range t.routes[ev.Source] {
 		var pending []string
@@ -383,17 +405,19 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 			}
 			continue
 		}
-		if summary == nil && mapErr == nil {
-			s, err := t.mapping(ev)
-			summary, mapErr = &s, err
+		res, ok := mapped[r.mapping]
+		if !ok {
+			res = t.mapEvent(r.mapping, ev)
+			mapped[r.mapping] = res
 		}
 		for _, to := range pending {
 			d := t.dests[to]
-			card, ok := cards[d.Format]
-			err := mapErr
+			key := r.mapping + "\x00" + d.Format
+			card, ok := cards[key]
+			err := res.err
 			if !ok && err == nil {
-				if card, err = RenderSummary(*summary, d.Format); err == nil {
-					cards[d.Format] = card
+				if card, err = RenderSummary(res.summary, d.Format); err == nil {
+					cards[key] = card
 				}
 			}
 			if err != nil {
@@ -405,6 +429,22 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 		}
 	}
 	return outs
+}
+
+// mapResult is an event mapped by one mapping.
+type mapResult struct {
+	summary Summary
+	err     error
+}
+
+// mapEvent maps ev with the mapping called spec, or WithMapping's.
+func (t *Transformer) mapEvent(spec string, ev schemas.Event) mapResult {
+	m := t.override
+	if m == nil {
+		m = t.mappings[spec]
+	}
+	s, err := m(ev)
+	return mapResult{summary: s, err: err}
 }
 
 // filterInput is what a route's jq filter sees: the event's JSON document

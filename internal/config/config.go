@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,6 +43,10 @@ type Config struct {
 	// a loopback address; hookrelay serve refuses to start otherwise.
 	AdminToken string    `yaml:"admin_token"`
 	Retention  Retention `yaml:"retention"`
+
+	// Dir is the configuration file's directory, against which relative
+	// mapping paths are resolved; Load sets it ("" means the working directory).
+	Dir string `yaml:"-"`
 }
 
 // Retention says how long stored data is kept.
@@ -68,13 +73,17 @@ type Source struct {
 	// DeliveryIDHeader names the header carrying the vendor's delivery id,
 	// used to drop the vendor's retries (default X-Request-Id).
 	DeliveryIDHeader string `yaml:"delivery_id_header"`
+	// Mapping turns the source's events into cards: auto (default) recognises
+	// the vendor, a built-in name picks one (see BuiltinMappings), and a path
+	// ending in .jq, relative to the configuration file, is a jq mapping.
+	Mapping string `yaml:"mapping"`
 }
 
 // Verify says how a source proves who it is.
 type Verify struct {
 	// Scheme is the verification scheme: token, basic, hmac, or a vendor
 	// preset (github, gitlab, zendesk, standard-webhooks, slack, pagerduty,
-	// teams-outgoing, sentry, grafana).
+	// teams-outgoing, sentry, grafana, graph).
 	Scheme string `yaml:"scheme"`
 	// Secret is the shared secret.
 	Secret string `yaml:"secret"`
@@ -110,7 +119,8 @@ type Destination struct {
 	Name string `yaml:"name"`
 	// URL is a secret: logs, metrics and traces name the destination instead.
 	URL string `yaml:"url"`
-	// Format is messagecard or adaptive (default messagecard).
+	// Format is messagecard, adaptive, or auto (default), which picks by the
+	// URL's host (see FormatForURL); after Parse it is never auto.
 	Format string `yaml:"format"`
 	// Rate is the sustained requests per second (default 4).
 	Rate float64 `yaml:"rate"`
@@ -146,6 +156,8 @@ type Route struct {
 	// Filter is a jq expression; the route applies when it yields true.
 	Filter string   `yaml:"filter"`
 	To     []string `yaml:"to"`
+	// Mapping overrides the source's mapping for this route's destinations.
+	Mapping string `yaml:"mapping"`
 }
 
 // Defaults.
@@ -174,7 +186,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(raw)
+	cfg, err := parse(raw, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -205,6 +217,11 @@ func expandEnv(raw []byte) ([]byte, error) {
 // Parse expands ${ENV} references, decodes the YAML strictly, applies
 // defaults and validates. Errors name the line and field.
 func Parse(raw []byte) (*Config, error) {
+	return parse(raw, "")
+}
+
+// parse is Parse with relative mapping paths resolved against dir.
+func parse(raw []byte, dir string) (*Config, error) {
 	expanded, err := expandEnv(raw)
 	if err != nil {
 		return nil, err
@@ -213,7 +230,7 @@ func Parse(raw []byte) (*Config, error) {
 	if err := yaml.Unmarshal(expanded, &root); err != nil {
 		return nil, fmt.Errorf("parse YAML: %w", err)
 	}
-	var cfg Config
+	cfg := Config{Dir: dir}
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
@@ -250,11 +267,12 @@ func (c *Config) applyDefaults() {
 		if s.DeliveryIDHeader == "" {
 			s.DeliveryIDHeader = DefaultDeliveryIDHeader
 		}
+		s.Mapping = c.mappingPath(s.Mapping, MappingAuto)
 	}
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
-		if d.Format == "" {
-			d.Format = schemas.FormatMessageCard
+		if d.Format == "" || d.Format == FormatAuto {
+			d.Format = FormatForURL(d.URL)
 		}
 		if d.Rate == 0 {
 			d.Rate = DefaultRate
@@ -291,6 +309,7 @@ func (c *Config) applyDefaults() {
 		if c.Routes[i].Name == "" {
 			c.Routes[i].Name = fmt.Sprintf("%s-%d", c.Routes[i].Source, i+1)
 		}
+		c.Routes[i].Mapping = c.mappingPath(c.Routes[i].Mapping, "")
 	}
 }
 
@@ -301,7 +320,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 var knownSchemes = map[string]bool{
 	"token": true, "hmac": true,
 	"github": true, "gitlab": true, "zendesk": true, "standard-webhooks": true, "slack": true,
-	"pagerduty": true, "teams-outgoing": true, "sentry": true, "grafana": true, "basic": true,
+	"pagerduty": true, "teams-outgoing": true, "sentry": true, "grafana": true, "basic": true, "graph": true,
 }
 
 // schemeList names the known schemes for error messages.
@@ -343,6 +362,9 @@ func (c *Config) validate(root *yaml.Node) error {
 		case len(s.Verify.AllSecrets()) == 0:
 			fail(p+".verify.secret", "is required: a source without a secret would accept anyone")
 		}
+		if err := checkMapping(s.Mapping); err != nil {
+			fail(p+".mapping", "%v", err)
+		}
 	}
 	dests := map[string]bool{}
 	for i, d := range c.Destinations {
@@ -358,7 +380,7 @@ func (c *Config) validate(root *yaml.Node) error {
 			fail(p+".url", "%v", err)
 		}
 		if d.Format != schemas.FormatMessageCard && d.Format != schemas.FormatAdaptive {
-			fail(p+".format", "unknown format %q (messagecard or adaptive)", d.Format)
+			fail(p+".format", "unknown format %q (auto, messagecard or adaptive)", d.Format)
 		}
 		if d.Rate < 0 {
 			fail(p+".rate", "must be positive, got %v", d.Rate)
@@ -403,6 +425,11 @@ func (c *Config) validate(root *yaml.Node) error {
 		if r.Filter != "" {
 			if _, err := CompileFilter(r.Filter); err != nil {
 				fail(p+".filter", "%v", err)
+			}
+		}
+		if r.Mapping != "" {
+			if err := checkMapping(r.Mapping); err != nil {
+				fail(p+".mapping", "%v", err)
 			}
 		}
 	}
