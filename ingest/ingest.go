@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/textproto"
@@ -141,6 +142,14 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, src.name, http.StatusMethodNotAllowed, "method not allowed: send webhooks with POST", "method "+r.Method)
 		return
 	}
+	if src.scheme == "graph" {
+		// Graph validates a subscription URL before using it: echo the
+		// token at once, as text; the request carries no secret.
+		if token, ok := validationToken(r.URL.Query()); ok {
+			h.validate(w, src, token)
+			return
+		}
+	}
 	body, err := h.readBody(w, r)
 	if err != nil {
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
@@ -183,7 +192,30 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "event store unavailable, retry later"})
 		return
 	}
+	if src.scheme == "teams-outgoing" {
+		// Teams shows the answer to an @mention in the channel.
+		text := "Accepted as event " + id + "."
+		if duplicate {
+			text = "Already accepted as event " + id + "."
+		}
+		writeJSON(w, http.StatusOK, teamsReply{Type: "message", Text: text})
+		return
+	}
 	writeJSON(w, http.StatusAccepted, accepted{ID: id, Duplicate: duplicate})
+}
+
+// validate answers a Microsoft Graph or SharePoint subscription validation.
+func (h *Handler) validate(w http.ResponseWriter, src *source, token string) {
+	if token == "" || len(token) > maxValidationToken {
+		h.refuse(w, src.name, http.StatusBadRequest,
+			fmt.Sprintf("validation token must be 1 to %d bytes", maxValidationToken), "bad validation token")
+		return
+	}
+	h.log.Info("ingest: subscription validated", "source", src.name)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, token)
 }
 
 // readBody reads at most h.maxBody bytes of the request body.
@@ -303,6 +335,12 @@ func (h *Handler) refuse(w http.ResponseWriter, source string, status int, msg, 
 
 type errorBody struct {
 	Error string `json:"error"`
+}
+
+// teamsReply is the message a Teams outgoing webhook posts back to the channel.
+type teamsReply struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
 }
 
 type accepted struct {

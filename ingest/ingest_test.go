@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -508,4 +511,87 @@ sources:
 	if n := stored(t, env.JS); n != 1 {
 		t.Fatalf("%d messages stored, want 1", n)
 	}
+}
+
+func TestMicrosoftHandshakes(t *testing.T) {
+	t.Parallel()
+	env := natstest.Start(t)
+	teamsKey := []byte("teams outgoing webhook key bytes")
+	cfg, err := config.Parse([]byte(`
+sources:
+  - name: graph
+    verify: {scheme: graph, secret: secretClientValue}
+  - name: teams
+    verify: {scheme: teams-outgoing, secret: ` + base64.StdEncoding.EncodeToString(teamsKey) + `}
+  - name: alpha
+    verify: {scheme: token, secret: alpha-secret}
+`))
+	if err != nil {
+		t.Fatalf("parse config: %v", err)
+	}
+	h, err := ingest.New(cfg, env.JS, nil)
+	if err != nil {
+		t.Fatalf("ingest.New: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	t.Run("validation", func(t *testing.T) {
+		tests := []struct{ name, query, want string }{
+			{"graph", "validationToken=Validation%3A%20Testing%20client%20application%20at%202016-05-28T22%3A33%3A08.9400000%2B00%3A00",
+				"Validation: Testing client application at 2016-05-28T22:33:08.9400000+00:00"},
+			{"sharepoint spelling", "validationtoken=3a1b0c4e-sp-token", "3a1b0c4e-sp-token"},
+		}
+		for _, tt := range tests {
+			resp, err := http.Post(srv.URL+"/hooks/graph?"+tt.query, "text/plain", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(got) != tt.want ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+				t.Errorf("%s: answered %d %q (%s), want 200 %q as text/plain", tt.name, resp.StatusCode, got, resp.Header.Get("Content-Type"), tt.want)
+			}
+		}
+		// Only a graph source echoes: anywhere else it is an unverified request.
+		if got := do(t, "POST", srv.URL+"/hooks/alpha?validationToken=x", nil, strings.NewReader("x")); got.status != http.StatusUnauthorized {
+			t.Errorf("token source answered a validation request with %d, want 401", got.status)
+		}
+		if n := stored(t, env.JS); n != 0 {
+			t.Fatalf("%d messages stored by validation requests", n)
+		}
+	})
+
+	t.Run("graph notifications", func(t *testing.T) {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "shared", "payloads", "msgraph_change_notification_message_created.json"))
+		if err != nil {
+			t.Skipf("SKIPPED: Graph sample notification not found: %v", err)
+		}
+		forged := bytes.Replace(raw, []byte("secretClientValue"), []byte("guessedClientValue"), 1)
+		if got := do(t, "POST", srv.URL+"/hooks/graph", nil, bytes.NewReader(forged)); got.status != http.StatusUnauthorized {
+			t.Fatalf("wrong clientState answered %d, want 401", got.status)
+		}
+		if n := stored(t, env.JS); n != 0 {
+			t.Fatalf("%d messages stored for a wrong clientState", n)
+		}
+		if got := do(t, "POST", srv.URL+"/hooks/graph", nil, bytes.NewReader(raw)); got.status != http.StatusAccepted {
+			t.Fatalf("notification answered %d %v, want 202", got.status, got.body)
+		}
+	})
+
+	t.Run("teams outgoing reply", func(t *testing.T) {
+		body := []byte(`{"type":"message","text":"<at>relay</at> deploy finished"}`)
+		mac := hmac.New(sha256.New, teamsKey)
+		mac.Write(body)
+		auth := "HMAC " + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+		got := do(t, "POST", srv.URL+"/hooks/teams", map[string]string{"Authorization": auth}, bytes.NewReader(body))
+		if got.status != http.StatusOK || got.body["type"] != "message" {
+			t.Fatalf("answered %d %v, want 200 and a Teams message", got.status, got.body)
+		}
+		id := last(t, env.JS, "teams").Header.Get(queue.HeaderEventID)
+		if text, _ := got.body["text"].(string); id == "" || !strings.Contains(text, id) {
+			t.Errorf("reply %q does not name the stored event %q", text, id)
+		}
+	})
 }

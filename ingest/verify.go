@@ -63,6 +63,8 @@ func newVerifier(v config.Verify, now func() time.Time) (Verifier, error) {
 		verifier = newGrafana(v, secrets, now)
 	case "basic":
 		verifier, err = newBasic(secrets)
+	case "graph":
+		verifier = newGraph(secrets)
 	default:
 		return nil, fmt.Errorf("unknown verification scheme %q", v.Scheme)
 	}
