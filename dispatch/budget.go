@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -107,6 +108,36 @@ func (b *budget) refill(now time.Time) {
 	if el := now.Sub(b.last); el > 0 {
 		b.tokens = min(float64(b.burst), b.tokens+float64(el)/float64(b.interval))
 		b.last = now
+	}
+}
+
+// merge adds sends made elsewhere (by the instance that owned the
+// destination before) to the windows, and spends the token bucket as if the
+// latest of them had been ours.
+func (b *budget) merge(now time.Time, sends []time.Time) {
+	if len(sends) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.windows {
+		w := &b.windows[i]
+		all := append(append([]time.Time(nil), w.sent...), sends...)
+		slices.SortFunc(all, time.Time.Compare)
+		all = slices.CompactFunc(all, time.Time.Equal)
+		all = slices.DeleteFunc(all, func(t time.Time) bool { return now.Sub(t) >= w.Per })
+		if len(all) > w.Max {
+			all = all[len(all)-w.Max:]
+		}
+		// Oldest first, so when the ring is full w.next (0) points at it.
+		w.sent, w.next = all, 0
+	}
+	if b.interval > 0 {
+		latest := slices.MaxFunc(sends, time.Time.Compare)
+		if el := now.Sub(latest); el < time.Duration(float64(b.interval)*b.tokens) {
+			b.tokens = max(float64(el)/float64(b.interval), 0)
+			b.last = now
+		}
 	}
 }
 

@@ -87,3 +87,28 @@ func TestBudgetLeft(t *testing.T) {
 func teamsLadder() []Window {
 	return limitsOf(config.Destination{Limits: config.TeamsLimits()})
 }
+
+func TestBudgetMergeInheritsAnotherInstancesSends(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	// The previous owner sent 6 in the last 5 seconds; the window allows 6 in 20 s.
+	var theirs []time.Time
+	for i := range 6 {
+		theirs = append(theirs, now.Add(time.Duration(i-6)*800*time.Millisecond))
+	}
+	b := newBudget(4, 1, []Window{{Per: 20 * time.Second, Max: 6}})
+	b.merge(now, theirs)
+	wait := b.reserve(now)
+	if want := theirs[0].Add(margin(20 * time.Second)).Sub(now); wait != want {
+		t.Errorf("first send after takeover waits %v, want %v (until the oldest inherited send leaves the window)", wait, want)
+	}
+	if got := b.left(now)[0].Left; got != 0 {
+		t.Errorf("left = %d after inheriting a full window, want 0", got)
+	}
+	// Merging our own sends again changes nothing.
+	b2 := newBudget(0, 1, []Window{{Per: time.Second, Max: 4}})
+	b2.reserve(now)
+	b2.merge(now, []time.Time{now})
+	if got := b2.left(now)[0].Left; got != 3 {
+		t.Errorf("left = %d after merging a send we made ourselves, want 3", got)
+	}
+}

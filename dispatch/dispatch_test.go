@@ -359,3 +359,41 @@ func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
 		t.Errorf("status of idle = %+v", st[1])
 	}
 }
+
+func TestTakeoverInheritsBudget(t *testing.T) {
+	env := natstest.Start(t)
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	d := dest(sim, "h", func(d *config.Destination) {
+		d.Limits = config.Limits{{Per: time.Second, Max: 4}, {Per: 10 * time.Second, Max: 6}}
+	})
+	publish(t, env.JS, "h", 0, 12)
+
+	// Instance A sends what the 10 s window allows, then stops.
+	ctxA, stopA := context.WithCancel(context.Background())
+	a, err := New(ctxA, env.JS, []config.Destination{d}, slog.New(slog.NewTextHandler(io.Discard, nil)), WithFetchWait(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.Run(ctxA) }()
+	waitAccepted(t, sim, "/h", 6)
+	stopA()
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+
+	// Instance B takes the destination over and must not start a fresh window.
+	start(t, env.JS, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if err := sim.WaitAccepted(ctx, "/h", 12); err != nil {
+		t.Fatalf("accepted %d of 12 after takeover: %v", len(sim.Accepted("/h")), err)
+	}
+	if got := sim.MaxInWindow("/h", 10*time.Second); got > 6 {
+		t.Errorf("%d requests arrived within 10 s across the takeover, limit 6", got)
+	}
+	if got := sim.MaxInWindow("/h", time.Second); got > 4 {
+		t.Errorf("%d requests arrived within 1 s, limit 4", got)
+	}
+}

@@ -19,6 +19,9 @@ const (
 	// StreamHistory keeps a small record of every step of every event, for
 	// the admin API's event timeline (see internal/history).
 	StreamHistory = "RELAY_HISTORY"
+	// StreamSent logs when each destination was sent to, so that the
+	// instance taking a destination over inherits its budget.
+	StreamSent = "RELAY_SENT"
 )
 
 // Message headers set by hookrelay (besides nats' Nats-Msg-Id and W3C traceparent).
@@ -48,12 +51,20 @@ func DeadSubject(destination string) string { return "relay.dead." + destination
 // HistorySubject is where the records of one event's history are stored.
 func HistorySubject(eventID string) string { return "relay.history." + eventID }
 
+// SentSubject logs sends to a destination.
+func SentSubject(destination string) string { return "relay.sent." + destination }
+
+// SentRetention is how far back the sent log reaches: the longest window of
+// Teams' ladder (24 h) with a margin.
+const SentRetention = 25 * time.Hour
+
 // Wildcards covering every source / destination.
 const (
 	InAll      = "relay.in.>"
 	OutAll     = "relay.out.>"
 	DeadAll    = "relay.dead.>"
 	HistoryAll = "relay.history.>"
+	SentAll    = "relay.sent.>"
 )
 
 // StreamOptions tune the streams; zero values take the defaults.
@@ -111,6 +122,12 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			// carry no Nats-Msg-Id: a repeated step is recorded as it happened.
 			Name: StreamHistory, Subjects: []string{HistoryAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention, Replicas: o.Replicas,
+		},
+		{
+			// Only the last sends matter: Teams' largest window holds 1800.
+			Name: StreamSent, Subjects: []string{SentAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: SentRetention, MaxMsgsPerSubject: 2048,
+			Discard: jetstream.DiscardOld, Replicas: o.Replicas,
 		},
 	}
 }

@@ -1,0 +1,695 @@
+package dispatch_test
+
+// Benchmarks of dispatch against the Teams simulator on a real JetStream.
+// Each measurement takes seconds to minutes, so every benchmark runs it once
+// per b.N and reports its own metrics (deliveries/s, ratios, bytes per
+// destination); ns/op means nothing here and is suppressed. How to run them,
+// and what they measured, is in docs/BENCHMARKS.md:
+//
+//	go test -run '^$' -bench . -benchtime 1x ./dispatch/
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/dispatch"
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/natsembed"
+	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/teamstest"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// BenchmarkThroughput1000Destinations measures aggregate deliveries/s to 1000
+// destinations on a simulator without latency or limits, against a baseline
+// of the same POSTs sent straight from 1000 goroutines. Rates are read from
+// the simulator's arrival times between the 10th and 90th percentile, so
+// start-up (1000 consumers) and the tail do not count.
+//
+// HOOKRELAY_BENCH_PER_DEST sets deliveries per destination (default 20).
+func BenchmarkThroughput1000Destinations(b *testing.B) {
+	const dests = 1000
+	perDest := envInt(b, "HOOKRELAY_BENCH_PER_DEST", 20)
+	var relay, direct, direct4 float64
+	for range b.N {
+		direct += postDirect(b, dests, perDest, dests)
+		direct4 += postDirect(b, dests, perDest, 4)
+		relay += relayThroughput(b, dests, perDest)
+	}
+	n := float64(b.N)
+	b.ReportMetric(relay/n, "deliveries/s")
+	b.ReportMetric(direct/n, "direct-posts/s")
+	b.ReportMetric(direct4/n, "direct-4idle-posts/s")
+	b.ReportMetric(relay/direct, "relay/direct")
+	b.ReportMetric(0, "ns/op")
+}
+
+// postDirect sends perDest cards from each of dests goroutines straight to a
+// fresh simulator, with at most idlePerHost pooled connections, and returns
+// the steady rate the simulator saw.
+func postDirect(b *testing.B, dests, perDest, idlePerHost int) float64 {
+	b.Helper()
+	h := teamstest.NewHandler(teamstest.WithLimits(nil))
+	srv, _ := countingServer(h, dests*perDest)
+	defer srv.Close()
+	tr := &http.Transport{MaxIdleConns: dests, MaxIdleConnsPerHost: idlePerHost}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range dests {
+		url := fmt.Sprintf("%s/d%04d", srv.URL, i)
+		wg.Go(func() {
+			for n := range perDest {
+				if !postCard(client, url, card(n)) {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("direct POSTs: %d of %d not accepted", f, dests*perDest)
+	}
+	return steadyRate(arrivals(h.Accepted("")))
+}
+
+// postCard POSTs one card and reports whether the simulator accepted it.
+func postCard(client *http.Client, url string, body []byte) bool {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode == http.StatusOK && string(got) == "1"
+}
+
+// relayThroughput stores perDest deliveries for each of dests destinations,
+// runs a dispatcher until the simulator accepted them all, and returns the
+// steady rate the simulator saw.
+func relayThroughput(b *testing.B, dests, perDest int) float64 {
+	b.Helper()
+	env := natstest.Start(b)
+	h := teamstest.NewHandler(teamstest.WithLimits(nil))
+	srv, all := countingServer(h, dests*perDest)
+	defer srv.Close()
+	var ds []config.Destination
+	var names []string
+	for i := range dests {
+		d := benchDest(srv.URL, fmt.Sprintf("d%04d", i), func(d *config.Destination) {
+			// No budget worth the name: the relay's own overhead is measured.
+			d.Rate, d.Burst, d.Limits = 1e6, 1e6, config.Limits{}
+		})
+		ds = append(ds, d)
+		names = append(names, d.Name)
+	}
+	preload(b, env.JS, names, perDest)
+	stop := runDispatcher(b, env.JS, ds)
+	defer stop()
+	select {
+	case <-all:
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("relay: %d of %d deliveries accepted after 10 minutes", len(h.Accepted("")), dests*perDest)
+	}
+	if got := len(h.Received("")); got != dests*perDest {
+		b.Logf("relay: the simulator received %d requests for %d deliveries", got, dests*perDest)
+	}
+	return steadyRate(arrivals(h.Accepted("")))
+}
+
+// BenchmarkSaturatedDestination keeps one destination (rate 4/s, burst 1,
+// limit 4 in any 1 s) saturated with a backlog and reports achieved ÷ allowed
+// arrivals over a window starting at the first arrival, measured by the
+// simulator, which enforces the same limit. Also reported: the most requests
+// the simulator saw in any 1 s, and how many it refused (both must stay at
+// most 4 and 0).
+//
+// HOOKRELAY_BENCH_SATURATE sets the window (default 15s; 2m for the full run).
+func BenchmarkSaturatedDestination(b *testing.B) {
+	window := envDuration(b, "HOOKRELAY_BENCH_SATURATE", 15*time.Second)
+	limit := teamstest.Limit{Per: time.Second, Max: 4}
+	var ratio float64
+	var maxIn, refused int
+	for range b.N {
+		env := natstest.Start(b)
+		sim := teamstest.NewServer(teamstest.WithLimits([]teamstest.Limit{limit}))
+		d := benchDest(sim.URL, "busy", func(d *config.Destination) {
+			d.Rate, d.Burst, d.Limits = 4, 1, config.Limits{{Per: limit.Per, Max: limit.Max}}
+		})
+		allowed := float64(limit.Max) * window.Seconds() / limit.Per.Seconds()
+		preload(b, env.JS, []string{d.Name}, int(allowed)+40)
+		stop := runDispatcher(b, env.JS, []config.Destination{d})
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := sim.WaitAccepted(ctx, "/busy", 1)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := sim.Accepted("/busy")[0].At
+		end := t0.Add(window)
+		// The window is the measurement, not a synchronisation: wait it out.
+		<-time.After(time.Until(end) + 100*time.Millisecond)
+		stop()
+		sim.Close()
+
+		in := 0
+		for _, r := range sim.Received("/busy") {
+			if r.At.Before(end) {
+				in++
+			}
+			if !r.Accepted {
+				refused++
+			}
+		}
+		ratio += float64(in) / allowed
+		maxIn = max(maxIn, sim.MaxInWindow("/busy", limit.Per))
+	}
+	b.ReportMetric(ratio/float64(b.N), "achieved/allowed")
+	b.ReportMetric(float64(maxIn), "max-in-1s")
+	b.ReportMetric(float64(refused), "refused")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkIdleDestinations measures what idle destinations cost once the
+// dispatcher settled: Go heap in use and goroutines per destination, the
+// time to set up their consumers, and the CPU the process spends idling.
+// With nats=child the JetStream server runs in a child process, so the heap
+// is the dispatcher's (and the NATS client's) alone, and the server's
+// resident memory per consumer is reported from /proc when available; with
+// nats=in-process it shares the process, as in `hookrelay serve`.
+//
+// HOOKRELAY_BENCH_IDLE lists the sizes (default "1000,10000").
+func BenchmarkIdleDestinations(b *testing.B) {
+	var sizes []int
+	for _, s := range strings.Split(envString("HOOKRELAY_BENCH_IDLE", "1000,10000"), ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			b.Fatalf("HOOKRELAY_BENCH_IDLE: %q is not a positive count", s)
+		}
+		sizes = append(sizes, n)
+	}
+	for _, where := range []string{"child", "in-process"} {
+		for _, n := range sizes {
+			b.Run(fmt.Sprintf("nats=%s/n=%d", where, n), func(b *testing.B) {
+				for range b.N {
+					measureIdle(b, where, n)
+				}
+			})
+		}
+	}
+}
+
+func measureIdle(b *testing.B, where string, n int) {
+	b.Helper()
+	var js jetstream.JetStream
+	var serverRSS func() int64
+	if where == "child" {
+		js, serverRSS = childJetStream(b)
+	} else {
+		js = natstest.Start(b).JS
+	}
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	ds := make([]config.Destination, n)
+	for i := range ds {
+		ds[i] = benchDest(sim.URL, fmt.Sprintf("idle%05d", i))
+	}
+
+	heap0, g0 := settledHeap(), runtime.NumGoroutine()
+	var rss0 int64
+	if serverRSS != nil {
+		rss0 = serverRSS()
+	}
+	start := time.Now()
+	stop := runDispatcher(b, js, ds)
+	defer stop()
+	waitConsumers(b, js, n, 15*time.Minute)
+	setup := time.Since(start)
+	// Let every worker issue its first pull request before measuring.
+	<-time.After(3 * time.Second)
+	heap1, g1 := settledHeap(), runtime.NumGoroutine()
+
+	const idleFor = 10 * time.Second
+	cpu0 := cpuSeconds()
+	<-time.After(idleFor)
+	cpu := cpuSeconds() - cpu0
+
+	b.ReportMetric(float64(int64(heap1)-int64(heap0))/float64(n), "heap-B/dest")
+	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/dest")
+	b.ReportMetric(setup.Seconds(), "setup-s")
+	b.ReportMetric(100*cpu/idleFor.Seconds(), "idle-cpu-%")
+	if serverRSS != nil {
+		if rss1 := serverRSS(); rss0 > 0 && rss1 > 0 {
+			b.ReportMetric(float64(rss1-rss0)/float64(n), "nats-rss-B/dest")
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// settledHeap returns the bytes of heap in use after two collections.
+func settledHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// cpuSeconds is the Go runtime's estimate of CPU time the process used
+// (total available minus idle): good enough to compare idle loads.
+func cpuSeconds() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64() - s[1].Value.Float64()
+}
+
+// waitConsumers polls RELAY_OUT until it has n consumers: there is no signal
+// for a consumer created by another goroutine.
+func waitConsumers(b *testing.B, js jetstream.JetStream, n int, within time.Duration) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s, err := js.Stream(ctx, queue.StreamOut)
+		if err == nil {
+			var info *jetstream.StreamInfo
+			if info, err = s.Info(ctx); err == nil && info.State.Consumers >= n {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			b.Fatalf("RELAY_OUT has fewer than %d consumers after %v (last error: %v)", n, within, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// childJetStream starts JetStream in a child process (this test binary, in
+// TestBenchNATSProcess) and connects to it. The second result reads the
+// child's resident memory in bytes, or 0 where /proc is unavailable.
+func childJetStream(b *testing.B) (jetstream.JetStream, func() int64) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchNATSProcess$")
+	cmd.Env = append(os.Environ(), "HOOKRELAY_BENCH_NATS_DIR="+b.TempDir())
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start NATS child process: %v", err)
+	}
+	b.Cleanup(func() {
+		stdin.Close() // the child shuts its server down on EOF
+		_ = cmd.Wait()
+	})
+	var url string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "nats-url "); ok {
+			url = u
+			break
+		}
+	}
+	if url == "" {
+		b.Fatal("NATS child process did not report its URL")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatalf("connect to %s: %v", url, err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := queue.EnsureStreams(context.Background(), js, queue.StreamOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	return js, func() int64 { return residentBytes(pid) }
+}
+
+// residentBytes reads VmRSS of a process from /proc, or returns 0.
+func residentBytes(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// TestBenchNATSProcess is the child process of childJetStream, not a test: it
+// runs JetStream until its stdin closes.
+func TestBenchNATSProcess(t *testing.T) {
+	dir := os.Getenv("HOOKRELAY_BENCH_NATS_DIR")
+	if dir == "" {
+		t.Skip("the NATS child process of BenchmarkIdleDestinations")
+	}
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	fmt.Printf("nats-url %s\n", srv.ClientURL())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// BenchmarkIsolation measures delivery latency (publish to arrival at the
+// simulator) of 100 healthy destinations, each sent one delivery per second,
+// without and then with 5 sick destinations under the same load: one in
+// outage (500), one throttled (429), one answering after 20 s (timeout 25 s),
+// one removed (410) and one whose port refuses connections.
+//
+// HOOKRELAY_BENCH_ISOLATION sets how long deliveries are published in each
+// run (default 20s).
+func BenchmarkIsolation(b *testing.B) {
+	run := envDuration(b, "HOOKRELAY_BENCH_ISOLATION", 20*time.Second)
+	var calm, sick []time.Duration
+	for range b.N {
+		calm = append(calm, healthyLatencies(b, run, false)...)
+		sick = append(sick, healthyLatencies(b, run, true)...)
+	}
+	c50, c99 := percentile(calm, 0.50), percentile(calm, 0.99)
+	s50, s99 := percentile(sick, 0.50), percentile(sick, 0.99)
+	b.ReportMetric(ms(c50), "calm-p50-ms")
+	b.ReportMetric(ms(c99), "calm-p99-ms")
+	b.ReportMetric(ms(s50), "sick-p50-ms")
+	b.ReportMetric(ms(s99), "sick-p99-ms")
+	b.ReportMetric(ms(s50)/ms(c50), "p50-sick/calm")
+	b.ReportMetric(ms(s99)/ms(c99), "p99-sick/calm")
+	b.ReportMetric(0, "ns/op")
+}
+
+func healthyLatencies(b *testing.B, run time.Duration, withSick bool) []time.Duration {
+	b.Helper()
+	env := natstest.Start(b)
+	limit := teamstest.Limit{Per: time.Second, Max: 4}
+	sim := teamstest.NewServer(teamstest.WithLimits([]teamstest.Limit{limit}))
+	defer sim.Close()
+	budget := func(d *config.Destination) {
+		d.Rate, d.Burst, d.Limits = 4, 1, config.Limits{{Per: limit.Per, Max: limit.Max}}
+	}
+	var ds []config.Destination
+	for i := range 100 {
+		ds = append(ds, benchDest(sim.URL, fmt.Sprintf("ok%03d", i), budget))
+	}
+	if withSick {
+		sim.SetFault(teamstest.Fault{Path: "/sick-outage", Status: http.StatusInternalServerError})
+		sim.SetFault(teamstest.Fault{Path: "/sick-throttled", Status: http.StatusTooManyRequests})
+		sim.SetFault(teamstest.Fault{Path: "/sick-slow", Latency: 20 * time.Second})
+		sim.Remove("/sick-gone")
+		ds = append(ds,
+			benchDest(sim.URL, "sick-outage", budget),
+			benchDest(sim.URL, "sick-throttled", budget),
+			benchDest(sim.URL, "sick-slow", budget, func(d *config.Destination) { d.Timeout = 25 * time.Second }),
+			benchDest(sim.URL, "sick-gone", budget),
+			benchDest(refusingURL(b), "sick-unreachable", budget),
+		)
+	}
+	stop := runDispatcher(b, env.JS, ds)
+	defer stop()
+	waitConsumers(b, env.JS, len(ds), time.Minute)
+
+	// One delivery per destination per second, spread evenly over the second.
+	ctx := context.Background()
+	sent := map[string]time.Time{}
+	want := map[string]int{}
+	tick := time.NewTicker(time.Second / time.Duration(len(ds)))
+	defer tick.Stop()
+	for i, end := 0, time.Now().Add(run); time.Now().Before(end); i++ {
+		<-tick.C
+		d := ds[i%len(ds)]
+		data, id := delivery(d.Name, i/len(ds))
+		sent[id] = time.Now()
+		if _, err := env.JS.Publish(ctx, queue.OutSubject(d.Name), data, jetstream.WithMsgID(id)); err != nil {
+			b.Fatalf("publish delivery: %v", err)
+		}
+		want[d.Name]++
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, d := range ds[:100] {
+		if err := sim.WaitAccepted(wctx, "/"+d.Name, want[d.Name]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var lat []time.Duration
+	for _, r := range sim.Accepted("") {
+		if strings.HasPrefix(r.Path, "/ok") {
+			lat = append(lat, r.At.Sub(sent[r.DeliveryID]))
+		}
+	}
+	return lat
+}
+
+// refusingURL returns an http URL on a loopback port nobody listens on.
+func refusingURL(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close()
+	return url
+}
+
+// benchDest is a destination on the simulator with every field at its
+// configuration default (rate 4, burst 1, no limits), changed by mod.
+func benchDest(base, name string, mod ...func(*config.Destination)) config.Destination {
+	d := config.Destination{
+		Name: name, URL: base + "/" + name, Format: schemas.FormatMessageCard, AllowPrivate: true,
+		Rate: config.DefaultRate, Burst: config.DefaultBurst, Timeout: config.DefaultTimeout,
+		MaxAttempts: config.DefaultMaxAttempts, MaxAge: config.DefaultMaxAge,
+		Backoff: config.DefaultBackoff, MaxBackoff: config.DefaultMaxBackoff,
+		BreakerFailures: config.DefaultBreakerFailures, BreakerOpenFor: config.DefaultBreakerOpenFor,
+		Limits: config.Limits{},
+	}
+	for _, m := range mod {
+		m(&d)
+	}
+	return d
+}
+
+// card is a small valid MessageCard, like a short notification.
+func card(n int) []byte {
+	return fmt.Appendf(nil, `{"@type":"MessageCard","@context":"https://schema.org/extensions","summary":"build %d finished","title":"build %d finished","text":"status: passed, duration 42s, branch main"}`, n, n)
+}
+
+// delivery encodes the n-th delivery for a destination and returns it with its id.
+func delivery(dest string, n int) ([]byte, string) {
+	now := time.Now()
+	dl := schemas.Delivery{
+		ID: fmt.Sprintf("ev%d.%s", n, dest), EventID: fmt.Sprintf("ev%d", n), Source: "bench", Destination: dest,
+		Format: schemas.FormatMessageCard, Card: card(n), CreatedAt: now, NotAfter: now.Add(time.Hour),
+	}
+	data, err := json.Marshal(dl)
+	if err != nil {
+		panic(err) // a Delivery always encodes
+	}
+	return data, dl.ID
+}
+
+// preload stores perDest deliveries for each destination on RELAY_OUT.
+func preload(b *testing.B, js jetstream.JetStream, dests []string, perDest int) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var pending []jetstream.PubAckFuture
+	flush := func() {
+		for _, f := range pending {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				b.Fatalf("publish delivery: %v", err)
+			case <-ctx.Done():
+				b.Fatalf("publish deliveries: %v", ctx.Err())
+			}
+		}
+		pending = pending[:0]
+	}
+	for n := range perDest {
+		for _, d := range dests {
+			data, id := delivery(d, n)
+			f, err := js.PublishAsync(queue.OutSubject(d), data, jetstream.WithMsgID(id))
+			if err != nil {
+				b.Fatalf("publish delivery: %v", err)
+			}
+			if pending = append(pending, f); len(pending) == 1000 {
+				flush()
+			}
+		}
+	}
+	flush()
+}
+
+// runDispatcher runs a dispatcher with default options; stop cancels it and
+// waits until it returned.
+func runDispatcher(b *testing.B, js jetstream.JetStream, dests []config.Destination) (stop func()) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := dispatch.New(ctx, js, dests, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatalf("new dispatcher: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				b.Errorf("dispatcher: %v", err)
+			}
+		})
+	}
+	b.Cleanup(stop)
+	return stop
+}
+
+// countingServer serves h on loopback and closes the returned channel once
+// want requests were accepted: a signal that costs nothing per request, unlike
+// scanning the simulator's records.
+func countingServer(h http.Handler, want int) (*httptest.Server, <-chan struct{}) {
+	done := make(chan struct{})
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &sniffWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.accepted() && n.Add(1) == int64(want) {
+			close(done)
+		}
+	}))
+	return srv, done
+}
+
+// sniffWriter remembers the status and the first body byte of an answer.
+type sniffWriter struct {
+	http.ResponseWriter
+	status int
+	first  byte
+}
+
+func (w *sniffWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *sniffWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if w.first == 0 && len(p) > 0 {
+		w.first = p[0]
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// accepted reports a Teams success: 202, or 200 with the body "1" (a
+// connector's failures also travel in a 200).
+func (w *sniffWriter) accepted() bool {
+	return w.status == http.StatusAccepted || (w.status == http.StatusOK && w.first == '1')
+}
+
+// arrivals returns the arrival times of rs.
+func arrivals(rs []teamstest.Received) []time.Time {
+	at := make([]time.Time, len(rs))
+	for i, r := range rs {
+		at[i] = r.At
+	}
+	return at
+}
+
+// steadyRate is arrivals per second between the 10th and 90th percentile of
+// the arrival times: the rate once running, without start-up and tail.
+func steadyRate(at []time.Time) float64 {
+	slices.SortFunc(at, time.Time.Compare)
+	lo, hi := len(at)/10, len(at)*9/10
+	if hi <= lo || !at[hi].After(at[lo]) {
+		return 0
+	}
+	return float64(hi-lo) / at[hi].Sub(at[lo]).Seconds()
+}
+
+// percentile returns the q-quantile of ds by nearest rank.
+func percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func envString(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	b.Helper()
+	n, err := strconv.Atoi(envString(name, strconv.Itoa(def)))
+	if err != nil || n <= 0 {
+		b.Fatalf("%s: want a positive integer, got %q", name, os.Getenv(name))
+	}
+	return n
+}
+
+func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
+	b.Helper()
+	d, err := time.ParseDuration(envString(name, def.String()))
+	if err != nil || d <= 0 {
+		b.Fatalf("%s: want a positive duration like 2m, got %q", name, os.Getenv(name))
+	}
+	return d
+}
