@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/natsembed"
+	"github.com/hookrelay/hookrelay/internal/teamstest"
+)
+
+func TestTwoInstancesShareDestinationsAndSurviveAKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: two relay processes and a standalone nats-server")
+	}
+	nats, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), ServerName: "standalone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nats.Shutdown()
+	sim := teamstest.NewServer() // Teams' ladder
+	defer sim.Close()
+	const dests = 4
+	body := fmt.Sprintf("nats: {url: %q}\ndestinations:\n", nats.ClientURL())
+	for i := range dests {
+		body += fmt.Sprintf("  - {name: d%d, url: %q, timeout: 3s, limits: teams, allow_private: true}\n", i, fmt.Sprintf("%s/d%d", sim.URL, i))
+	}
+	body += "routes:\n"
+	for i := range dests {
+		body += fmt.Sprintf("  - {source: app, filter: '.d == %d', to: [d%d]}\n", i, i)
+	}
+	a := startRelay(t, writeConfig(t, t.TempDir(), body))
+	b := startRelay(t, writeConfig(t, t.TempDir(), body))
+
+	ctx := context.Background()
+	var sent []string
+	post := func(r *relay, from, to int) {
+		t.Helper()
+		for n := from; n < to; n++ {
+			marker := fmt.Sprintf("mk%dzz", n)
+			code, err := send(ctx, http.DefaultClient, r.ingest, fmt.Sprintf(`{"d":%d,"marker":%q}`, n%dests, marker))
+			if err != nil || code != http.StatusAccepted {
+				t.Fatalf("event %d: %d %v", n, code, err)
+			}
+			sent = append(sent, marker)
+		}
+	}
+	post(a, 0, 20)
+	post(b, 20, 40)
+	waitAccepted(t, sim, "/d0", 3, 30*time.Second)
+	a.kill()
+	<-a.exited
+	killedAt := time.Now()
+	post(b, 40, 60)
+
+	// Every accepted event arrives, within 30 s of the kill plus the time the
+	// budget needs for the backlog (15 per destination at 4/s).
+	deadline, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	for i := range dests {
+		path := fmt.Sprintf("/d%d", i)
+		if err := sim.WaitAccepted(deadline, path, 15); err != nil {
+			t.Fatalf("%s: %d of 15 accepted %v after the kill: %v", path, len(sim.Accepted(path)), time.Since(killedAt), err)
+		}
+	}
+	var all []byte
+	for i := range dests {
+		path := fmt.Sprintf("/d%d", i)
+		for _, rec := range sim.Received(path) {
+			if !rec.Accepted {
+				t.Errorf("%s answered %d: the two instances together exceeded the budget", path, rec.Status)
+			}
+			all = append(all, rec.Body...)
+		}
+		if got := sim.MaxInWindow(path, time.Second); got > 4 {
+			t.Errorf("%s: %d requests in one second, limit 4", path, got)
+		}
+	}
+	for _, m := range sent {
+		if !bytes.Contains(all, []byte(m)) {
+			t.Errorf("event %s was accepted but never delivered", m)
+		}
+	}
+	t.Logf("all %d events delivered; the surviving instance finished %v after the kill", len(sent), time.Since(killedAt))
+}
