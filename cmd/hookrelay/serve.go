@@ -19,7 +19,9 @@ import (
 	"github.com/hookrelay/hookrelay/deadletter"
 	"github.com/hookrelay/hookrelay/dispatch"
 	"github.com/hookrelay/hookrelay/ingest"
+	"github.com/hookrelay/hookrelay/internal/adminui"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/transform"
@@ -56,6 +58,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 // stops accepting and finishes its requests first, then the stages finish
 // what they hold, then the queue connection is drained.
 func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Logger) error {
+	if err := checkAdminToken(cfg, logger); err != nil {
+		return err
+	}
 	nc, shutdownNATS, err := connect(cfg, logger)
 	if err != nil {
 		return err
@@ -67,15 +72,17 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := queue.EnsureStreams(setupCtx, js, queue.StreamOptions{Replicas: cfg.NATS.Replicas}); err != nil {
+	if err := queue.EnsureStreams(setupCtx, js, queue.StreamOptions{Replicas: cfg.NATS.Replicas, InRetention: cfg.Retention.Events}); err != nil {
 		return fmt.Errorf("%w (is NATS reachable and JetStream enabled?)", err)
 	}
+
+	rec := history.NewRecorder(js, logger)
 
 	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
 	stagesCtx, stopStages := context.WithCancel(stagesCtx)
 	defer stopStages()
 	if role == "all" || role == "transform" {
-		t, err := transform.New(js, cfg, logger)
+		t, err := transform.New(js, cfg, logger, transform.WithHistory(rec))
 		if err != nil {
 			return err
 		}
@@ -83,7 +90,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}
 	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
-		disp, err = dispatch.New(setupCtx, js, cfg.Destinations, logger)
+		disp, err = dispatch.New(setupCtx, js, cfg.Destinations, logger, dispatch.WithHistory(rec))
 		if err != nil {
 			return err
 		}
@@ -91,10 +98,10 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}
 
 	servers, serversCtx := errgroup.WithContext(ctx)
-	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminHandler(nc, js, disp, logger), ReadHeaderTimeout: 10 * time.Second}
+	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminHandler(nc, js, disp, cfg, rec, logger), ReadHeaderTimeout: 10 * time.Second}
 	startServer(servers, serversCtx, admin, "admin", logger)
 	if role == "all" || role == "ingest" {
-		h, err := ingest.New(cfg, js, logger)
+		h, err := ingest.New(cfg, js, logger, ingest.WithHistory(rec))
 		if err != nil {
 			return err
 		}
@@ -165,8 +172,30 @@ func connect(cfg *config.Config, logger *slog.Logger) (*nats.Conn, func(), error
 	}, nil
 }
 
-// adminHandler serves the admin API, health and readiness.
-func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatcher, logger *slog.Logger) http.Handler {
+// checkAdminToken refuses to serve the admin API without a token anywhere but
+// on loopback, where only this machine's users reach it.
+func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
+	if cfg.AdminToken != "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.AdminListen)
+	if err != nil {
+		return fmt.Errorf("admin_listen %q: %w", cfg.AdminListen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("admin_token is required when admin_listen (%s) is not a loopback address: "+
+			"set admin_token: ${HOOKRELAY_ADMIN_TOKEN} and export a long random HOOKRELAY_ADMIN_TOKEN", cfg.AdminListen)
+	}
+	logger.Warn("admin API without a token: anyone on this machine can replay and purge dead letters; set admin_token",
+		"admin_listen", cfg.AdminListen)
+	return nil
+}
+
+// adminHandler serves the admin API, the admin page, health and readiness;
+// everything but health, readiness, metrics and the static page needs the
+// admin token.
+func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatcher, cfg *config.Config,
+	rec *history.Recorder, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
@@ -181,11 +210,16 @@ func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatch
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	dl := deadletter.NewHandler(deadletter.NewStore(js), logger)
+	dl := deadletter.NewHandler(deadletter.NewStore(js, deadletter.WithHistory(rec)), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)
+	mux.Handle("/api/v1/events/", history.NewHandler(
+		history.NewStore(js, history.WithConfig(cfg), history.WithRecorder(rec)), logger))
+	page := adminui.Handler()
+	mux.Handle(adminui.PagePath, page)
+	mux.Handle("GET /{$}", page)
 	if disp != nil {
 		mux.Handle("GET /api/v1/destinations", disp.Handler())
 	}
-	return mux
+	return adminui.RequireToken(cfg.AdminToken, mux)
 }
