@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/textproto"
 	"path"
@@ -20,10 +21,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -41,6 +44,7 @@ type Handler struct {
 	publishTimeout time.Duration
 	sources        map[string]*source
 	history        *history.Recorder
+	metrics        *telemetry.Metrics
 }
 
 // Option configures a Handler.
@@ -52,12 +56,20 @@ func WithHistory(r *history.Recorder) Option {
 	return func(h *Handler) { h.history = r }
 }
 
+// WithMetrics counts every answer by source and status code and times
+// JetStream's acknowledgements. Default none.
+func WithMetrics(m *telemetry.Metrics) Option {
+	return func(h *Handler) { h.metrics = m }
+}
+
 // source is a configured source, ready to verify requests.
 type source struct {
 	name             string
 	scheme           string
 	deliveryIDHeader string // canonical
 	verifier         Verifier
+	limiter          *rate.Limiter // nil: no rate limit
+	inFlight         chan struct{} // a semaphore; nil: no cap
 }
 
 // New builds the ingest handler for cfg's sources, publishing to js. A source
@@ -107,6 +119,16 @@ func New(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, opts .
 			deliveryIDHeader: textproto.CanonicalMIMEHeaderKey(idHeader),
 			verifier:         v,
 		}
+		if s.RateLimit > 0 {
+			burst := s.Burst
+			if burst <= 0 {
+				burst = int(math.Ceil(s.RateLimit))
+			}
+			h.sources[s.Name].limiter = rate.NewLimiter(rate.Limit(s.RateLimit), burst)
+		}
+		if s.MaxInFlight > 0 {
+			h.sources[s.Name].inFlight = make(chan struct{}, s.MaxInFlight)
+		}
 	}
 	// No method in the patterns: ingest answers other methods itself, with
 	// a JSON body like every other refusal.
@@ -150,6 +172,19 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if src.inFlight != nil {
+		// Before the body is read: the cap bounds the memory a source's
+		// requests hold.
+		select {
+		case src.inFlight <- struct{}{}:
+			defer func() { <-src.inFlight }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			h.refuse(w, src.name, http.StatusTooManyRequests,
+				"too many requests of this source in progress: retry later", "max_in_flight")
+			return
+		}
+	}
 	body, err := h.readBody(w, r)
 	if err != nil {
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
@@ -167,6 +202,13 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	if err := src.verifier.Verify(r, body); err != nil {
 		h.refuse(w, src.name, http.StatusUnauthorized,
 			"not verified ("+err.Error()+"): check the secret configured for this source", "verify: "+err.Error())
+		return
+	}
+	// After verification, so forged requests cannot use up the vendor's rate.
+	if wait, ok := allow(src.limiter); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		h.refuse(w, src.name, http.StatusTooManyRequests,
+			"rate limit of this source exceeded: retry after the time in Retry-After", "rate_limit")
 		return
 	}
 
@@ -189,6 +231,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		h.log.Error("ingest: event not stored", "source", src.name, "event_id", ev.ID, "status", http.StatusServiceUnavailable, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		h.count(src.name, http.StatusServiceUnavailable)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "event store unavailable, retry later"})
 		return
 	}
@@ -198,9 +241,11 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		if duplicate {
 			text = "Already accepted as event " + id + "."
 		}
+		h.count(src.name, http.StatusOK)
 		writeJSON(w, http.StatusOK, teamsReply{Type: "message", Text: text})
 		return
 	}
+	h.count(src.name, http.StatusAccepted)
 	writeJSON(w, http.StatusAccepted, accepted{ID: id, Duplicate: duplicate})
 }
 
@@ -214,6 +259,7 @@ func (h *Handler) validate(w http.ResponseWriter, src *source, token string) {
 	h.log.Info("ingest: subscription validated", "source", src.name)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h.count(src.name, http.StatusOK)
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, token)
 }
@@ -254,10 +300,12 @@ func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent stri
 
 	ctx, cancel := context.WithTimeout(ctx, h.publishTimeout)
 	defer cancel()
+	began := time.Now()
 	ack, err := h.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(queue.StreamIn))
 	if err != nil {
 		return "", false, fmt.Errorf("publish to %s: %w", msg.Subject, err)
 	}
+	h.metrics.PublishLatency(queue.StreamIn, time.Since(began))
 	if !ack.Duplicate {
 		h.history.Record(history.Record{EventID: ev.ID, At: ev.ReceivedAt, Stage: history.StageIngest,
 			Kind: history.KindReceived, Source: ev.Source, Seq: ack.Sequence,
@@ -330,7 +378,31 @@ func credentialHeader(k string) bool {
 // for the log and must not contain the body or a secret.
 func (h *Handler) refuse(w http.ResponseWriter, source string, status int, msg, reason string) {
 	h.log.Info("ingest: refused", "source", source, "status", status, "reason", reason)
+	h.count(source, status)
 	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// count records an answer. A source name that is not configured is counted
+// as unknown, so strangers cannot create metric series.
+func (h *Handler) count(source string, status int) {
+	if _, ok := h.sources[source]; !ok {
+		source = ""
+	}
+	h.metrics.IngestRequest(source, status)
+}
+
+// allow takes a token from lim (nil: no limit), or says how long until one
+// is free.
+func allow(lim *rate.Limiter) (time.Duration, bool) {
+	if lim == nil {
+		return 0, true
+	}
+	res := lim.Reserve()
+	if wait := res.Delay(); wait > 0 {
+		res.Cancel()
+		return wait, false
+	}
+	return 0, true
 }
 
 type errorBody struct {

@@ -27,6 +27,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -594,4 +595,140 @@ sources:
 			t.Errorf("reply %q does not name the stored event %q", text, id)
 		}
 	})
+}
+
+func TestSourceLimits(t *testing.T) {
+	t.Parallel()
+	env := natstest.Start(t)
+	cfg, err := config.Parse([]byte(`
+sources:
+  - name: limited
+    verify: {scheme: token, secret: limited-secret}
+    rate_limit: 0.001
+    burst: 2
+  - name: capped
+    verify: {scheme: token, secret: capped-secret}
+    max_in_flight: 1
+`))
+	if err != nil {
+		t.Fatalf("parse config: %v", err)
+	}
+	h, err := ingest.New(cfg, env.JS, nil)
+	if err != nil {
+		t.Fatalf("ingest.New: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	t.Run("rate limit", func(t *testing.T) {
+		// Forged requests do not use up the vendor's budget.
+		for range 5 {
+			if got := do(t, "POST", srv.URL+"/hooks/limited/forged", nil, strings.NewReader("{}")); got.status != http.StatusUnauthorized {
+				t.Fatalf("forged request answered %d, want 401", got.status)
+			}
+		}
+		for i := range 2 {
+			if got := do(t, "POST", srv.URL+"/hooks/limited/limited-secret", nil, strings.NewReader("{}")); got.status != http.StatusAccepted {
+				t.Fatalf("request %d within the burst answered %d, want 202", i+1, got.status)
+			}
+		}
+		got := do(t, "POST", srv.URL+"/hooks/limited/limited-secret", nil, strings.NewReader("{}"))
+		if got.status != http.StatusTooManyRequests {
+			t.Fatalf("request over the limit answered %d %v, want 429", got.status, got.body)
+		}
+		// One request per 1000 s: the wait is long, and said so.
+		if s, err := strconv.Atoi(got.header.Get("Retry-After")); err != nil || s < 900 {
+			t.Errorf("Retry-After %q, want about 1000 seconds", got.header.Get("Retry-After"))
+		}
+	})
+
+	t.Run("requests in flight", func(t *testing.T) {
+		// The first request holds the only slot while its body is unfinished.
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		first := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/capped/capped-secret", pr)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				first <- 0
+				return
+			}
+			resp.Body.Close()
+			first <- resp.StatusCode
+		}()
+		if _, err := pw.Write([]byte(`{"slow":`)); err != nil {
+			t.Fatal(err)
+		}
+		// Probe with a wrong token until the slot is seen taken: a probe
+		// that gets the slot itself is refused 401 and frees it.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := do(t, "POST", srv.URL+"/hooks/capped/probe", nil, strings.NewReader("{}"))
+			if got.status == http.StatusTooManyRequests {
+				if got.header.Get("Retry-After") == "" {
+					t.Error("429 without Retry-After")
+				}
+				break
+			}
+			if got.status != http.StatusUnauthorized || time.Now().After(deadline) {
+				t.Fatalf("probe answered %d; the slot was never seen taken", got.status)
+			}
+		}
+		pw.Write([]byte(`true}`))
+		pw.Close()
+		if code := <-first; code != http.StatusAccepted {
+			t.Fatalf("the slow request answered %d, want 202", code)
+		}
+		// The slot is free again.
+		if got := do(t, "POST", srv.URL+"/hooks/capped/capped-secret", nil, strings.NewReader("{}")); got.status != http.StatusAccepted {
+			t.Fatalf("after the slow request: %d, want 202", got.status)
+		}
+	})
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	env := natstest.Start(t)
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := telemetry.NewMetrics()
+	h, err := ingest.New(cfg, env.JS, nil, ingest.WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, p := range []string{"/hooks/alpha/alpha-secret", "/hooks/alpha/alpha-secret", "/hooks/alpha/wrong", "/hooks/stranger-name/x"} {
+		do(t, "POST", srv.URL+p, nil, strings.NewReader("{}"))
+	}
+
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != telemetry.MetricIngestRequests {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["source"]+" "+labels["code"]] = s.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{"alpha 202": 2, "alpha 401": 1, "unknown 404": 1}
+	if len(got) != len(want) {
+		t.Errorf("%s = %v, want %v", telemetry.MetricIngestRequests, got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s{%s} = %v, want %v", telemetry.MetricIngestRequests, k, got[k], v)
+		}
+	}
 }

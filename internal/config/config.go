@@ -77,6 +77,14 @@ type Source struct {
 	// the vendor, a built-in name picks one (see BuiltinMappings), and a path
 	// ending in .jq, relative to the configuration file, is a jq mapping.
 	Mapping string `yaml:"mapping"`
+	// RateLimit caps the verified requests per second ingest accepts from the
+	// source (0: no limit); Burst is how many may arrive at once (default:
+	// RateLimit rounded up). Above it, ingest answers 429 with Retry-After.
+	RateLimit float64 `yaml:"rate_limit"`
+	Burst     int     `yaml:"burst"`
+	// MaxInFlight caps the source's requests being handled at once, each
+	// holding up to max_body bytes (0: no limit); above it, 429.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Verify says how a source proves who it is.
@@ -141,6 +149,11 @@ type Destination struct {
 	// half-open probe; while open, deliveries wait without using attempts.
 	BreakerFailures int           `yaml:"breaker_failures"`
 	BreakerOpenFor  time.Duration `yaml:"breaker_open_for"`
+	// Digest coalesces a backlog that cannot drain within DigestAfter
+	// (default 30s) at the current budget into digest cards, so the channel
+	// gets every event with fewer requests (default: on with the teams limits).
+	Digest      *bool         `yaml:"digest"`
+	DigestAfter time.Duration `yaml:"digest_after"`
 	// Limits is the receiver's rate ladder, enforced on top of rate/burst
 	// (default: the "teams" preset for Teams URLs, none otherwise).
 	Limits Limits `yaml:"limits"`
@@ -178,6 +191,7 @@ const (
 	DefaultMaxBackoff       = 5 * time.Minute
 	DefaultBreakerFailures  = 5
 	DefaultBreakerOpenFor   = 30 * time.Second
+	DefaultDigestAfter      = 30 * time.Second
 )
 
 // Load reads, expands, parses and validates a configuration file.
@@ -304,6 +318,13 @@ func (c *Config) applyDefaults() {
 		if d.Limits == nil && IsTeamsURL(d.URL) {
 			d.Limits = TeamsLimits()
 		}
+		if d.Digest == nil {
+			on := slices.Equal(d.Limits, TeamsLimits())
+			d.Digest = &on
+		}
+		if d.DigestAfter == 0 {
+			d.DigestAfter = DefaultDigestAfter
+		}
 	}
 	for i := range c.Routes {
 		if c.Routes[i].Name == "" {
@@ -364,6 +385,9 @@ func (c *Config) validate(root *yaml.Node) error {
 		}
 		if err := checkMapping(s.Mapping); err != nil {
 			fail(p+".mapping", "%v", err)
+		}
+		if s.RateLimit < 0 || s.Burst < 0 || s.MaxInFlight < 0 {
+			fail(p+".rate_limit", "rate_limit, burst and max_in_flight must be positive")
 		}
 	}
 	dests := map[string]bool{}
