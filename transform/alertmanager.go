@@ -60,7 +60,7 @@ func mapAlertmanager(ev schemas.Event) (Summary, error) {
 		}
 	}
 	if len(g.Alerts) > 0 {
-		l.add("Open source", g.Alerts[0].GeneratorURL.String())
+		l.add("Open query", g.Alerts[0].GeneratorURL.String())
 	}
 	s.Links = l
 	return s, nil

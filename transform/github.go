@@ -51,6 +51,10 @@ type githubPayload struct {
 		HTMLURL  text `json:"html_url"`
 	} `json:"repository"`
 	Sender githubUser `json:"sender"`
+	// Workflow names a workflow_run's workflow when the run does not.
+	Workflow struct {
+		Name text `json:"name"`
+	} `json:"workflow"`
 
 	// push
 	Ref     text       `json:"ref"`
@@ -217,10 +221,11 @@ func mapGitHub(ev schemas.Event) (Summary, error) {
 	case event == "workflow_run" && g.WorkflowRun != nil:
 		r := g.WorkflowRun
 		outcome := firstText(r.Conclusion, r.Status)
-		s.Title = fmt.Sprintf("[%s] Workflow %s #%s %s on %s", repo, r.Name, r.RunNumber, strings.ReplaceAll(outcome, "_", " "), r.HeadBranch)
+		name := firstText(r.Name, g.Workflow.Name)
+		s.Title = fmt.Sprintf("[%s] Workflow %s #%s %s on %s", repo, name, r.RunNumber, strings.ReplaceAll(outcome, "_", " "), r.HeadBranch)
 		s.Text = r.DisplayTitle.String()
 		s.Severity = githubConclusion(string(r.Conclusion))
-		f.add("Workflow", r.Name.String())
+		f.add("Workflow", name)
 		f.add("Result", outcome)
 		f.add("Branch", r.HeadBranch.String())
 		f.add("Commit", short(string(r.HeadSHA)))

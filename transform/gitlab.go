@@ -163,8 +163,6 @@ func gitlabVerb(action string) string {
 		return "updated"
 	case "merge":
 		return "merged"
-	case "approved", "unapproved", "approval", "unapproval":
-		return action
 	}
 	return action
 }

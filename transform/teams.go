@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -18,7 +19,8 @@ import (
 
 func isTeamsCard(p probe) bool {
 	return p.str("@type") == schemas.MessageCardType ||
-		(p.str("type") == schemas.WorkflowsMessageType && p.has("attachments")) ||
+		(p.str("type") == schemas.WorkflowsMessageType &&
+			bytes.Contains(p.top["attachments"], []byte(schemas.AdaptiveContentType))) ||
 		p.str("type") == schemas.AdaptiveCardType
 }
 
