@@ -13,6 +13,9 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
+// Collectors that read state when scraped: the queue's backlog and the
+// dispatcher's rate budgets.
+
 // scrapeTimeout bounds how long a scrape waits for the queue.
 const scrapeTimeout = 3 * time.Second
 
@@ -54,6 +57,36 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, b := range backlogs {
 		ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(b.Messages), b.Destination)
 		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, b.OldestAge.Seconds(), b.Destination)
+	}
+}
+
+// budgetCollector reports rate budgets at scrape time.
+type budgetCollector struct {
+	left *prometheus.Desc
+
+	mu   sync.Mutex
+	read func() []Budget
+}
+
+func (c *budgetCollector) setRead(read func() []Budget) {
+	c.mu.Lock()
+	c.read = read
+	c.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (c *budgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.left }
+
+// Collect implements prometheus.Collector.
+func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	read := c.read
+	c.mu.Unlock()
+	if read == nil {
+		return
+	}
+	for _, b := range read() {
+		ch <- prometheus.MustNewConstMetric(c.left, prometheus.GaugeValue, float64(b.Left), b.Destination, b.Window)
 	}
 }
 

@@ -72,12 +72,12 @@ type Metrics struct {
 	deliveryDuration *prometheus.HistogramVec
 	retries          *prometheus.CounterVec
 	breakerState     *prometheus.GaugeVec
-	budgetLeft       *prometheus.GaugeVec
 	digests          *prometheus.CounterVec
 	digestEvents     *prometheus.CounterVec
 	deadLetters      *prometheus.CounterVec
 	replays          *prometheus.CounterVec
 	backlog          *backlogCollector
+	budget           *budgetCollector
 }
 
 // NewMetrics creates the instruments on a fresh registry that also holds the
@@ -119,8 +119,6 @@ func NewMetrics() *Metrics {
 			"Deliveries scheduled for another attempt after a transient failure, by destination.", "destination"),
 		breakerState: gauge(MetricBreakerState,
 			"Circuit breaker state per destination: 0 closed, 1 half-open, 2 open.", "destination"),
-		budgetLeft: gauge(MetricBudgetLeft,
-			"Requests a destination's rate window still allows now, by destination and window.", "destination", "window"),
 		digests: counter(MetricDigests,
 			"Digest cards sent, each coalescing several deliveries, by destination.", "destination"),
 		digestEvents: counter(MetricDigestEvents,
@@ -136,7 +134,11 @@ func NewMetrics() *Metrics {
 				"Age of the oldest delivery waiting on RELAY_OUT, by destination (0 when none waits).", []string{"destination"}, nil),
 		},
 	}
+	m.budget = &budgetCollector{left: prometheus.NewDesc(MetricBudgetLeft,
+		"Requests a destination's rate window still allows now, by destination and window.",
+		[]string{"destination", "window"}, nil)}
 	f(m.backlog)
+	f(m.budget)
 	return m
 }
 
@@ -220,13 +222,21 @@ func (m *Metrics) BreakerState(dest string, state int) {
 	m.breakerState.WithLabelValues(dest).Set(float64(state))
 }
 
-// BudgetLeft records how many requests dest's rate window of length per
-// still allows.
-func (m *Metrics) BudgetLeft(dest string, per time.Duration, left int) {
+// Budget is what one rate window of a destination still allows.
+type Budget struct {
+	Destination string
+	// Window names the window by its length, e.g. "1s", "1h0m0s".
+	Window string
+	Left   int
+}
+
+// WatchBudget makes each scrape report the budgets read returns. Budgets
+// refill as time passes, so they are read when scraped, not when spent.
+func (m *Metrics) WatchBudget(read func() []Budget) {
 	if m == nil {
 		return
 	}
-	m.budgetLeft.WithLabelValues(dest, per.String()).Set(float64(left))
+	m.budget.setRead(read)
 }
 
 // Digest counts a digest card to dest that coalesced events deliveries.

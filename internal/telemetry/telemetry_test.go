@@ -252,7 +252,7 @@ func TestMetricsFamilies(t *testing.T) {
 	m.DeliveryLatency("ops", 20*time.Millisecond)
 	m.Retry("ops")
 	m.BreakerState("ops", telemetry.BreakerOpen)
-	m.BudgetLeft("ops", time.Second, 3)
+	m.WatchBudget(func() []telemetry.Budget { return []telemetry.Budget{{Destination: "ops", Window: "1s", Left: 3}} })
 	m.Digest("ops", 5)
 	m.DeadLetter("ops", "exhausted")
 	m.Replay("ops")
