@@ -421,8 +421,12 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 				}
 			}
 			if err != nil {
+				step := "render " + d.Format + " card"
+				if res.err != nil {
+					step = "map"
+				}
 				outs = append(outs, t.deadLetter(ev, r.name, to,
-					fmt.Sprintf("event %s: route %q: render %s card: %v", ev.ID, r.name, d.Format, err)))
+					fmt.Sprintf("event %s: route %q: %s: %v", ev.ID, r.name, step, err)))
 				continue
 			}
 			outs = append(outs, t.delivery(ev, r.name, d, card))

@@ -1,0 +1,298 @@
+package transform
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// writeMapping writes a jq mapping into a temporary directory.
+func writeMapping(t *testing.T, name, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func loadJQ(t *testing.T, src string) *JQMapping {
+	t.Helper()
+	m, err := LoadJQ(writeMapping(t, "m.jq", src))
+	if err != nil {
+		t.Fatalf("LoadJQ: %v", err)
+	}
+	return m
+}
+
+func TestJQIntermediate(t *testing.T) {
+	v := newValidator(t)
+	m := loadJQ(t, `# A ticket system's webhook.
+{
+  title: "Ticket #\(.ticket.id): \(.ticket.subject)",
+  subtitle: "via \($event.headers["User-Agent"] // "unknown") · \($event.source)",
+  text: .ticket.body,
+  facts: [{name: "Status", value: .ticket.status}, {name: "Count", value: .ticket.count}],
+  links: {"Open ticket": .ticket.url, "Bad": "javascript:alert(1)"},
+  severity: (if .ticket.status == "urgent" then "critical" else "info" end)
+}`)
+	ev := testEvent("desk", []byte(`{"ticket":{"id":9,"subject":"Printer <at>Bob</at> on fire","body":"**now**","status":"urgent","count":3,"url":"https://desk.example/t/9"}}`))
+	ev.Headers = map[string]string{"User-Agent": "Desk/1.0"}
+	s, err := m.Map(ev)
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	want := Summary{
+		Title: "Ticket #9: Printer <at>Bob</at> on fire", Subtitle: "via Desk/1.0 · desk", Text: "**now**",
+		Facts:    []Fact{{"Status", "urgent"}, {"Count", "3"}},
+		Links:    []Link{{"Bad", "javascript:alert(1)"}, {"Open ticket", "https://desk.example/t/9"}},
+		Severity: SeverityCritical,
+	}
+	got, _ := json.Marshal(s)
+	wantJSON, _ := json.Marshal(want)
+	if string(got) != string(wantJSON) {
+		t.Fatalf("summary\n got %s\nwant %s", got, wantJSON)
+	}
+	for _, format := range formats {
+		card, err := RenderSummary(s, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Validate(format, card); err != nil {
+			t.Errorf("%s: %v", format, err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(card, &doc); err != nil {
+			t.Fatal(err)
+		}
+		delete(doc, "summary") // plain text, never rendered as markup
+		rest, _ := json.Marshal(doc)
+		if strings.Contains(string(rest), "<at>") || strings.Contains(string(rest), "javascript:") {
+			t.Errorf("%s card carries payload markup or an unsafe link: %s", format, card)
+		}
+	}
+}
+
+func TestJQWholeCards(t *testing.T) {
+	v := newValidator(t)
+	for _, tc := range []struct {
+		name, src, format string
+	}{
+		{"messagecard", `{"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": .msg, "title": .msg,
+		  "potentialAction": [{"@type": "OpenUri", "name": "Open", "targets": [{"os": "default", "uri": .url}]}]}`, schemas.FormatMessageCard},
+		{"workflows message", `{type: "message", attachments: [{contentType: "application/vnd.microsoft.card.adaptive", contentUrl: null,
+		  content: {type: "AdaptiveCard", version: "1.4", body: [{type: "TextBlock", text: .msg, wrap: true}],
+		  actions: [{type: "Action.OpenUrl", title: "Open", url: .url}]}}]}`, schemas.FormatAdaptive},
+		{"bare adaptive card", `{type: "AdaptiveCard", version: "1.4", body: [{type: "TextBlock", text: .msg}],
+		  actions: [{type: "Action.OpenUrl", title: "Open", url: .url}]}`, schemas.FormatAdaptive},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := loadJQ(t, tc.src)
+			s, err := m.Map(testEvent("src", []byte(`{"msg":"Deploy 42 done","url":"https://deploy.example/42"}`)))
+			if err != nil {
+				t.Fatalf("Map: %v", err)
+			}
+			if s.Title != "Deploy 42 done" || len(s.Links) != 1 || s.Links[0].URL != "https://deploy.example/42" {
+				t.Errorf("card read back as %+v", s)
+			}
+			for _, format := range formats {
+				card, err := RenderSummary(s, format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Validate(format, card); err != nil {
+					t.Errorf("%s: %v\n%s", format, err, card)
+				}
+				// The card as written goes to destinations of its format.
+				if asWritten := format == tc.format; asWritten != (string(card) == string(s.Cards[tc.format])) {
+					t.Errorf("%s: card sent as written = %v, want %v", format, !asWritten, asWritten)
+				}
+				if !strings.Contains(string(card), "Deploy 42 done") {
+					t.Errorf("%s card lost the text: %s", format, card)
+				}
+			}
+		})
+	}
+}
+
+// TestJQBrokenMappings: every way a mapping can fail names the file, and the
+// line where jq knows it, or the event when it fails at run time.
+func TestJQBrokenMappings(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		load      bool     // fails when loaded (at start-up), not per event
+		want      []string // in the error, besides the file
+	}{
+		{"syntax error", "{\n  title: .a,\n  text: .b |||\n}", true, []string{":3:"}},
+		{"undefined function", "{\n  title: .a\n}\n| nosuchfn(1)", true, []string{":4:3:", "nosuchfn/1"}},
+		{"undefined variable", "{title: $nope}", true, []string{":1:9:", "$nope"}},
+		{"runtime error", `{title: (.a | tonumber)}`, false, []string{"ev-broken", "tonumber cannot be applied"}},
+		{"error()", `if .a == "x" then error("unsupported payload \(.a)") else {title: .a} end`, false, []string{"ev-broken", "unsupported payload x"}},
+		{"no output", `empty`, false, []string{"ev-broken", "produced no output"}},
+		{"not an object", `.a`, false, []string{"ev-broken", "output is a string"}},
+		{"unknown field", `{title: .a, colour: "red"}`, false, []string{".colour: unknown field"}},
+		{"missing title", `{text: .a}`, false, []string{".title: is required"}},
+		{"bad severity", `{title: .a, severity: "purple"}`, false, []string{".severity:", "purple"}},
+		{"bad facts", `{title: .a, facts: "x"}`, false, []string{".facts: is a string"}},
+		{"invalid whole card", `{"@type": "MessageCard", "@context": "https://schema.org/extensions", "themeColor": 5}`, false, []string{"not a valid messagecard"}},
+		{"adaptive 1.5", `{type: "AdaptiveCard", version: "1.5", body: []}`, false, []string{"not a valid adaptive"}},
+		{"endless loop", `def f: f; {title: f}`, false, []string{"stopped after"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeMapping(t, "broken.jq", tc.src)
+			m, err := LoadJQ(path)
+			if tc.load {
+				if err == nil {
+					t.Fatal("loaded a broken mapping")
+				}
+				assertMentions(t, err, append([]string{path}, tc.want...))
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadJQ: %v", err)
+			}
+			_, err = m.Map(schemas.Event{ID: "ev-broken", Source: "src", Body: []byte(`{"a":"x"}`)})
+			if err == nil {
+				t.Fatal("a broken mapping mapped the event")
+			}
+			assertMentions(t, err, append([]string{path}, tc.want...))
+		})
+	}
+}
+
+func assertMentions(t *testing.T, err error, want []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+}
+
+// runStage runs a Transformer for cfg until the returned stop is called.
+func runStage(t *testing.T, env *natstest.Env, cfg *config.Config) (stop func()) {
+	t.Helper()
+	tr, err := New(env.JS, cfg, nil, WithWorkers(2))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return tr.Run(ctx) })
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestBrokenJQMappingDeadLettersThenReplays: an event a mapping cannot map is
+// dead-lettered with reason transform and an error naming the file and the
+// event; after the mapping is fixed, replaying the event from source
+// delivers it. A route's mapping overrides its source's.
+func TestBrokenJQMappingDeadLettersThenReplays(t *testing.T) {
+	env := natstest.Start(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "desk.jq")
+	if err := os.WriteFile(path, []byte("{title: (.ticket | tonumber)}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte(`
+sources:
+  - {name: desk, verify: {scheme: token, secret: s}, mapping: desk.jq}
+destinations:
+  - {name: ops, url: "https://prod-01.westeurope.logic.azure.com/workflows/abc"}
+  - {name: audit, url: "https://audit.example/hook"}
+routes:
+  - {source: desk, to: [ops]}
+  - {source: desk, to: [audit], mapping: generic}
+`)
+	cfgPath := filepath.Join(dir, "hookrelay.yaml")
+	if err := os.WriteFile(cfgPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	ev := event("ev-desk-1", "desk", `{"ticket":"T-77"}`)
+
+	stop := runStage(t, env, cfg)
+	waitSettled(t, env.JS, publishEvent(t, env.JS, ev, "in-desk-1", nil))
+	stop()
+
+	dead := deadLetters(t, env.JS)
+	dl, ok := dead["ops"]
+	if !ok || len(dead) != 1 {
+		t.Fatalf("dead letters = %v, want one for ops", dead)
+	}
+	if dl.Reason != schemas.ReasonTransform || dl.Delivery.EventID != ev.ID {
+		t.Errorf("dead letter = %+v", dl)
+	}
+	assertMentionsText(t, dl.LastError, path, "ev-desk-1", "tonumber cannot be applied")
+	got := deliveries(t, env.JS)
+	if d, ok := got["audit"]; !ok || d.Format != schemas.FormatMessageCard || !strings.Contains(string(d.Card), "T-77") {
+		t.Fatalf("the generic route override did not deliver to audit: %v", got)
+	}
+
+	// Fix the mapping, restart, replay the event from source.
+	if err := os.WriteFile(path, []byte("{title: \"Ticket \\(.ticket)\", severity: \"warning\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = config.Load(cfgPath)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	runStage(t, env, cfg)
+	waitSettled(t, env.JS, publishEvent(t, env.JS, ev, "replay-1", nats.Header{
+		queue.HeaderReplay: {"r1"}, queue.HeaderReplayRoutes: {cfg.Routes[0].Name},
+	}))
+	var ops []schemas.Delivery
+	for _, m := range stored(t, env.JS, queue.StreamOut, queue.OutSubject("ops")) {
+		var d schemas.Delivery
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, d)
+	}
+	if len(ops) != 1 {
+		t.Fatalf("%d deliveries to ops after the replay, want 1", len(ops))
+	}
+	if ops[0].Format != schemas.FormatAdaptive {
+		t.Errorf("format auto gave %q for a Workflows URL", ops[0].Format)
+	}
+	if err := newValidator(t).Validate(ops[0].Format, ops[0].Card); err != nil {
+		t.Error(err)
+	}
+	if !strings.Contains(string(ops[0].Card), "Ticket T-77") {
+		t.Errorf("replayed card lacks the fixed title: %s", ops[0].Card)
+	}
+}
+
+func assertMentionsText(t *testing.T, s string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			t.Errorf("%q does not mention %q", s, w)
+		}
+	}
+}
