@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/hookrelay/hookrelay/internal/config"
@@ -45,6 +46,7 @@ type Handler struct {
 	sources        map[string]*source
 	history        *history.Recorder
 	metrics        *telemetry.Metrics
+	tel            *telemetry.Telemetry
 }
 
 // Option configures a Handler.
@@ -60,6 +62,14 @@ func WithHistory(r *history.Recorder) Option {
 // JetStream's acknowledgements. Default none.
 func WithMetrics(m *telemetry.Metrics) Option {
 	return func(h *Handler) { h.metrics = m }
+}
+
+// WithTelemetry traces each stored event: a producer span for the publish to
+// RELAY_IN, whose context travels in the message's traceparent header, as a
+// child of the request's span (telemetry.HTTPHandler) or of the vendor's
+// traceparent. Default none: the vendor's traceparent is passed on as is.
+func WithTelemetry(t *telemetry.Telemetry) Option {
+	return func(h *Handler) { h.tel = t }
 }
 
 // source is a configured source, ready to verify requests.
@@ -290,9 +300,11 @@ func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent stri
 	msg.Data = data
 	msg.Header.Set(queue.HeaderEventID, ev.ID)
 	msg.Header.Set(queue.HeaderSource, ev.Source)
-	if traceparent != "" {
-		msg.Header.Set("traceparent", traceparent)
-	}
+	ctx = telemetry.WithRemoteParent(ctx, traceparent)
+	trace.SpanFromContext(ctx).SetAttributes(telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
+	ctx, span := h.tel.StartPublish(ctx, msg.Subject, msg.Header,
+		telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
+	defer func() { telemetry.EndSpan(span, err) }()
 	msgID := ev.ID
 	if ev.DeliveryID != "" {
 		msgID = ev.Source + ":" + ev.DeliveryID

@@ -32,6 +32,8 @@ const (
 
 var natsSystem = semconv.MessagingSystemKey.String("nats")
 
+func httpRoute(route string) attribute.KeyValue { return semconv.HTTPRoute(route) }
+
 // StartIngest starts the server span of a webhook request to route (the
 // pattern, e.g. "/hooks/{source}": the path itself may carry a token). A
 // traceparent the vendor sent becomes the parent.
@@ -45,7 +47,6 @@ func (t *Telemetry) StartIngest(r *http.Request, route string) (context.Context,
 		}
 		attrs := []attribute.KeyValue{
 			semconv.HTTPRequestMethodKey.String(r.Method),
-			semconv.HTTPRoute(route),
 			semconv.URLScheme(scheme),
 			semconv.NetworkProtocolVersion(strconv.Itoa(r.ProtoMajor) + "." + strconv.Itoa(r.ProtoMinor)),
 		}
@@ -54,6 +55,9 @@ func (t *Telemetry) StartIngest(r *http.Request, route string) (context.Context,
 			if port > 0 {
 				attrs = append(attrs, semconv.ServerPort(port))
 			}
+		}
+		if route != "" {
+			attrs = append(attrs, httpRoute(route))
 		}
 		if ua := r.UserAgent(); ua != "" {
 			attrs = append(attrs, semconv.UserAgentOriginal(ua))
