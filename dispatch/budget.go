@@ -141,6 +141,28 @@ func (b *budget) merge(now time.Time, sends []time.Time) {
 	}
 }
 
+// exceeds reports whether sending n requests from now would take longer than
+// limit at this budget. It simulates the budget on a copy.
+func (b *budget) exceeds(n int, now time.Time, limit time.Duration) bool {
+	b.mu.Lock()
+	c := &budget{interval: b.interval, burst: b.burst, tokens: b.tokens, last: b.last}
+	for _, w := range b.windows {
+		w.sent = append([]time.Time(nil), w.sent...)
+		c.windows = append(c.windows, w)
+	}
+	b.mu.Unlock()
+	t := now
+	for range n {
+		for w := c.reserve(t); w > 0; w = c.reserve(t) {
+			t = t.Add(w)
+		}
+		if t.Sub(now) > limit {
+			return true
+		}
+	}
+	return false
+}
+
 // left reports, per window, how many requests could go now.
 func (b *budget) left(now time.Time) []BudgetLeft {
 	b.mu.Lock()

@@ -112,3 +112,27 @@ func TestBudgetMergeInheritsAnotherInstancesSends(t *testing.T) {
 		t.Errorf("left = %d after merging a send we made ourselves, want 3", got)
 	}
 }
+
+func TestBudgetExceeds(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	teams := newBudget(4, 1, teamsLadder())
+	tests := []struct {
+		n     int
+		limit time.Duration
+		want  bool
+	}{
+		{10, 30 * time.Second, false}, // 10 at 4/s: under 3 s
+		{60, 30 * time.Second, false}, // the 30 s window holds 60
+		{61, 30 * time.Second, true},  // the 61st waits for the window
+		{101, time.Hour, true},        // the hour holds 100
+		{100, 2 * time.Minute, false}, // 60 now, 40 after 30 s
+	}
+	for _, tt := range tests {
+		if got := teams.exceeds(tt.n, now, tt.limit); got != tt.want {
+			t.Errorf("exceeds(%d, %v) = %v, want %v", tt.n, tt.limit, got, tt.want)
+		}
+	}
+	if got := teams.left(now)[0].Left; got != 4 {
+		t.Errorf("exceeds spent the real budget: %d of 4 left", got)
+	}
+}

@@ -175,23 +175,100 @@ func (w *worker) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// held are deliveries this worker holds unacknowledged, in queue order:
+	// usually one, more while a backlog is coalesced into digests.
+	var held []pending
+	defer func() {
+		for _, p := range held {
+			_ = p.msg.Nak() // released at once to whoever runs next
+		}
+	}()
 	for ctx.Err() == nil {
-		fetchCtx, cancel := context.WithTimeout(ctx, w.opts.fetchWait)
-		msg, err := cons.Next(jetstream.FetchContext(fetchCtx), jetstream.FetchPriorityGroup(priorityGroup))
-		cancel()
-		switch {
-		case err == nil:
-			w.handle(ctx, msg)
-		case ctx.Err() != nil:
-		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.DeadlineExceeded):
-		default:
-			w.logger.Warn("fetch delivery", "err", err)
-			if !sleep(ctx, time.Second) {
-				return nil
+		if len(held) == 0 {
+			fetchCtx, cancel := context.WithTimeout(ctx, w.opts.fetchWait)
+			msg, err := cons.Next(jetstream.FetchContext(fetchCtx), jetstream.FetchPriorityGroup(priorityGroup))
+			cancel()
+			switch {
+			case err == nil:
+				if p, ok := w.decode(msg); ok {
+					held = append(held, p)
+				}
+			case ctx.Err() != nil:
+			case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.DeadlineExceeded):
+			default:
+				w.logger.Warn("fetch delivery", "err", err)
+				if !sleep(ctx, time.Second) {
+					return nil
+				}
 			}
+			continue
+		}
+		n, card := w.group(ctx, cons, &held)
+		if w.handle(ctx, held[:n], card, held) {
+			held = held[n:]
 		}
 	}
 	return nil
+}
+
+// pending is a delivery held unacknowledged.
+type pending struct {
+	msg jetstream.Msg
+	dl  schemas.Delivery
+}
+
+func (w *worker) decode(msg jetstream.Msg) (pending, bool) {
+	var dl schemas.Delivery
+	if err := json.Unmarshal(msg.Data(), &dl); err != nil {
+		w.logger.Error("malformed delivery, terminating it", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return pending{}, false
+	}
+	return pending{msg: msg, dl: dl}, true
+}
+
+// group decides what to send next: the first held delivery alone, or — when
+// the backlog cannot drain within digest_after at the current budget — a
+// digest of the consecutive deliveries from the same source. It returns how
+// many held deliveries go, and the card that carries them.
+func (w *worker) group(ctx context.Context, cons jetstream.Consumer, held *[]pending) (int, []byte) {
+	first := (*held)[0]
+	if !*w.dest.Digest || first.dl.Replays > 0 {
+		return 1, first.dl.Card
+	}
+	backlog := len(*held)
+	if meta, err := (*held)[len(*held)-1].msg.Metadata(); err == nil {
+		backlog += int(meta.NumPending)
+	}
+	if backlog < 2 || !w.budget.exceeds(backlog, time.Now(), w.dest.DigestAfter) {
+		return 1, first.dl.Card
+	}
+	if want := min(backlog, digestMax) - len(*held); want > 0 {
+		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(200*time.Millisecond), jetstream.FetchPriorityGroup(priorityGroup))
+		if err == nil {
+			for msg := range batch.Messages() {
+				if p, ok := w.decode(msg); ok {
+					*held = append(*held, p)
+				}
+			}
+		}
+	}
+	var cards [][]byte
+	now := time.Now()
+	for _, p := range *held {
+		if p.dl.Source != first.dl.Source || p.dl.Format != first.dl.Format || p.dl.Replays > 0 || now.After(p.dl.NotAfter) {
+			break
+		}
+		cards = append(cards, p.dl.Card)
+	}
+	card, n, err := buildDigest(first.dl.Format, first.dl.Source, cards)
+	if err != nil || n < 2 {
+		if err != nil {
+			w.logger.Warn("build digest; sending one by one", "err", err)
+		}
+		return 1, first.dl.Card
+	}
+	return n, card
 }
 
 // consumer creates or updates the destination's durable consumer.
@@ -204,7 +281,7 @@ func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		// progress, so a delivery in flight is never handed to a second worker.
 		AckWait:        w.ackWait(),
 		MaxDeliver:     -1,
-		MaxAckPending:  1,
+		MaxAckPending:  w.maxAckPending(),
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{priorityGroup},
 		PinnedTTL:      w.ackWait(),
@@ -213,6 +290,15 @@ func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, fmt.Errorf("destination %q: create consumer: %w", w.dest.Name, err)
 	}
 	return cons, nil
+}
+
+// maxAckPending is 1 (one delivery in flight, in order) unless digests may
+// need to hold a backlog's front.
+func (w *worker) maxAckPending() int {
+	if *w.dest.Digest {
+		return digestMax
+	}
+	return 1
 }
 
 // ackWait exceeds one request by a margin for the ack itself; it is also how
@@ -228,14 +314,25 @@ type attempts struct {
 	lastOutcome    outcome
 }
 
-func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
-	var dl schemas.Delivery
-	if err := json.Unmarshal(msg.Data(), &dl); err != nil {
-		w.logger.Error("malformed delivery, terminating it", "subject", msg.Subject(), "err", err)
-		_ = msg.Term()
-		return
+// handle sends group (one delivery, or several as one digest card) until it is
+// delivered or dead-lettered, holding every delivery in held meanwhile. On
+// shutdown it returns false, leaving the group unsettled.
+func (w *worker) handle(ctx context.Context, group []pending, card []byte, held []pending) (settled bool) {
+	dl := group[0].dl
+	id := dl.ID
+	if len(group) > 1 {
+		id = fmt.Sprintf("digest.%s.%d", dl.ID, len(group))
 	}
 	log := w.logger.With("delivery_id", dl.ID, "event_id", dl.EventID)
+	if len(group) > 1 {
+		log = log.With("digest_of", len(group))
+	}
+	notAfter := dl.NotAfter
+	for _, p := range group[1:] {
+		if p.dl.NotAfter.Before(notAfter) {
+			notAfter = p.dl.NotAfter
+		}
+	}
 	if now := time.Now(); now.Sub(w.lastMsgAt) > w.ackWait()/2 {
 		w.inheritBudget(ctx, now, log)
 	}
@@ -243,33 +340,33 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 	var at attempts
 	for {
 		now := time.Now()
-		if now.After(dl.NotAfter) {
-			w.deadLetter(ctx, msg, dl, at, schemas.ReasonExpired, log)
-			return
+		if now.After(notAfter) {
+			w.deadLetterAll(ctx, group, at, schemas.ReasonExpired, log)
+			return true
 		}
 		if w.gone() && dl.Replays == 0 {
 			// A removed webhook is not asked again for every event; a replay
 			// asks once, and its success resumes the destination.
 			at.lastOutcome.err = errors.New("destination answered as a removed webhook earlier")
-			w.deadLetter(ctx, msg, dl, at, schemas.ReasonGone, log)
-			return
+			w.deadLetterAll(ctx, group, at, schemas.ReasonGone, log)
+			return true
 		}
 		if wait := w.breakerWait(now); wait > 0 {
-			if !w.wait(ctx, msg, wait) {
-				return
+			if !w.wait(ctx, held, wait) {
+				return false
 			}
 			continue
 		}
 		if wait := w.budget.reserve(now); wait > 0 {
-			if !w.wait(ctx, msg, wait) {
-				return
+			if !w.wait(ctx, held, wait) {
+				return false
 			}
 			continue
 		}
 		w.logSend(now, log)
 		probe := w.cb.State() == gobreaker.StateHalfOpen
 		o, err := w.cb.Execute(func() (outcome, error) {
-			o := w.post(ctx, dl)
+			o := w.post(ctx, id, card)
 			if o.verdict != delivered {
 				return o, &failure{o}
 			}
@@ -288,31 +385,35 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 			at.first = at.last
 		}
 		at.lastOutcome = o
-		w.record(dl, history.KindAttempt, at.tried, o.status, o.describe())
+		for _, p := range group {
+			w.record(p.dl, history.KindAttempt, at.tried, o.status, o.describe())
+		}
 		switch o.verdict {
 		case delivered:
-			w.record(dl, history.KindDelivered, at.tried, o.status, "")
 			w.setGone(false)
-			if err := msg.DoubleAck(context.WithoutCancel(ctx)); err != nil {
-				log.Warn("ack delivered card; it may be delivered again", "err", err)
+			for _, p := range group {
+				w.record(p.dl, history.KindDelivered, at.tried, o.status, "")
+				if err := p.msg.DoubleAck(context.WithoutCancel(ctx)); err != nil {
+					log.Warn("ack delivered card; it may be delivered again", "err", err)
+				}
 			}
 			log.Debug("delivered", "status", o.status, "attempts", at.tried)
-			return
+			return true
 		case gone:
 			w.setGone(true)
 			log.Error("destination answers as a removed webhook; its deliveries dead-letter until its URL changes", "status", o.status)
-			w.deadLetter(ctx, msg, dl, at, schemas.ReasonGone, log)
-			return
+			w.deadLetterAll(ctx, group, at, schemas.ReasonGone, log)
+			return true
 		case rejected:
-			w.deadLetter(ctx, msg, dl, at, schemas.ReasonRejected, log)
-			return
+			w.deadLetterAll(ctx, group, at, schemas.ReasonRejected, log)
+			return true
 		}
 		if !probe {
 			at.counted++
 		}
 		if at.counted >= w.dest.MaxAttempts {
-			w.deadLetter(ctx, msg, dl, at, schemas.ReasonExhausted, log)
-			return
+			w.deadLetterAll(ctx, group, at, schemas.ReasonExhausted, log)
+			return true
 		}
 		wait := max(w.backoff(at.counted), o.retryAfter)
 		if o.status == http.StatusTooManyRequests {
@@ -321,8 +422,8 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 			wait = max(wait, time.Second)
 		}
 		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", wait)
-		if !w.wait(ctx, msg, wait) {
-			return
+		if !w.wait(ctx, held, wait) {
+			return false
 		}
 	}
 }
@@ -396,15 +497,15 @@ func readSent(ctx context.Context, js jetstream.JetStream, destination string, s
 // post makes one HTTP request. It finishes even when ctx is cancelled (bounded
 // by the destination's timeout), so shutdown does not abandon a request Teams
 // may already have accepted.
-func (w *worker) post(ctx context.Context, dl schemas.Delivery) outcome {
+func (w *worker) post(ctx context.Context, deliveryID string, card []byte) outcome {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.dest.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.dest.URL, bytes.NewReader(dl.Card))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.dest.URL, bytes.NewReader(card))
 	if err != nil {
 		return outcome{verdict: rejected, err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Hookrelay-Delivery-Id", dl.ID)
+	req.Header.Set("X-Hookrelay-Delivery-Id", deliveryID)
 	resp, err := w.client.Do(req)
 	if err != nil {
 		// Connection errors, DNS failures and timeouts are transient, except
@@ -462,19 +563,19 @@ func (w *worker) setGone(v bool) {
 }
 
 // wait holds a delivery for d, telling JetStream it is still in progress. It
-// returns false when ctx was cancelled; the delivery is then released to the
-// queue for whoever runs next.
-func (w *worker) wait(ctx context.Context, msg jetstream.Msg, d time.Duration) bool {
+// returns false when ctx was cancelled.
+func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool {
 	tick := w.ackWait() / 3
 	for d > 0 {
 		step := min(d, tick)
 		if !sleep(ctx, step) {
-			_ = msg.Nak()
 			return false
 		}
 		d -= step
 		if d > 0 {
-			_ = msg.InProgress()
+			for _, p := range held {
+				_ = p.msg.InProgress()
+			}
 		}
 	}
 	return true
@@ -488,6 +589,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// deadLetterAll dead-letters every delivery of a group on its own, so a
+// failed digest lists each original event.
+func (w *worker) deadLetterAll(ctx context.Context, group []pending, at attempts, reason string, log *slog.Logger) {
+	for _, p := range group {
+		w.deadLetter(ctx, p.msg, p.dl, at, reason, log.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
 	}
 }
 
@@ -519,7 +628,11 @@ func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.D
 		_ = msg.NakWithDelay(w.dest.MaxBackoff)
 		return
 	}
-	w.record(dl, history.KindDeadLettered, at.tried, at.lastOutcome.status, reason+": "+dead.LastError)
+	detail := reason
+	if dead.LastError != "" {
+		detail += ": " + dead.LastError
+	}
+	w.record(dl, history.KindDeadLettered, at.tried, at.lastOutcome.status, detail)
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.Warn("ack dead-lettered delivery", "err", err)
 	}

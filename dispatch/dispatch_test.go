@@ -25,7 +25,7 @@ func dest(sim *teamstest.Server, name string, mod ...func(*config.Destination)) 
 		Name: name, URL: sim.URL + "/" + name, Format: schemas.FormatMessageCard, AllowPrivate: true,
 		Rate: 50, Burst: 1, Timeout: 2 * time.Second, MaxAttempts: 5, MaxAge: time.Hour,
 		Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		BreakerFailures: 100, BreakerOpenFor: time.Second,
+		BreakerFailures: 100, BreakerOpenFor: time.Second, Digest: new(bool), DigestAfter: 30 * time.Second,
 	}
 	for _, m := range mod {
 		m(&d)
