@@ -16,13 +16,14 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/deadletter"
+	"github.com/hookrelay/hookrelay/internal/history"
 )
 
 const dlqUsage = `Inspect, replay and purge dead letters through the admin API.
 
 Usage:
   hookrelay dlq list    [FILTER] [--limit N] [-o table|json]
-  hookrelay dlq show    ID
+  hookrelay dlq show    ID [-o text|json]
   hookrelay dlq replay  FILTER [--dry-run]
   hookrelay dlq purge   FILTER [--yes]
 
@@ -115,6 +116,7 @@ func (c dlqCmd) run(ctx context.Context, args []string) error {
 		return nil
 
 	case "show":
+		output := fs.String("o", "text", "output format: text or json")
 		pos, err := parseInterspersed(fs, rest)
 		if err != nil {
 			return err
@@ -122,11 +124,29 @@ func (c dlqCmd) run(ctx context.Context, args []string) error {
 		if len(pos) != 1 {
 			return fmt.Errorf("dlq show: want exactly one ID (from hookrelay dlq list), got %d", len(pos))
 		}
+		if *output != "text" && *output != "json" {
+			return fmt.Errorf("dlq show: -o %q: choose text or json", *output)
+		}
 		e, err := client().Get(ctx, pos[0])
 		if err != nil {
 			return explain(err)
 		}
-		return writeIndented(c.stdout, e)
+		// The attempts and the original event are in the event's history;
+		// a dead letter is worth showing without them.
+		var view *history.View
+		var viewErr error
+		if e.Delivery.EventID != "" {
+			v, err := c.eventsClient(admin).Get(ctx, e.Delivery.EventID)
+			if err == nil {
+				view = &v
+			} else {
+				viewErr = explain(err)
+			}
+		}
+		if *output == "json" {
+			return writeShowJSON(c.stdout, e, view)
+		}
+		return writeDeadLetter(c.stdout, e, view, viewErr)
 
 	case "replay":
 		ff := c.filterFlags(fs)
@@ -316,8 +336,14 @@ func (c dlqCmd) confirm(prompt string) (bool, error) {
 
 // explain adds what to do next to the admin API errors a user can fix.
 func explain(err error) error {
-	var apiErr *deadletter.APIError
-	if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden) {
+	status := 0
+	if apiErr, ok := errors.AsType[*deadletter.APIError](err); ok {
+		status = apiErr.StatusCode
+	}
+	if apiErr, ok := errors.AsType[*history.APIError](err); ok {
+		status = apiErr.StatusCode
+	}
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		return fmt.Errorf("%w (set HOOKRELAY_ADMIN_TOKEN to the admin token)", err)
 	}
 	return err
@@ -361,4 +387,109 @@ func cut(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// writeShowJSON prints the entry as `dlq list -o json` does, with the event's
+// history and stored event added as "history" and "event".
+func writeShowJSON(w io.Writer, e deadletter.Entry, view *history.View) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(data, &out); err != nil {
+		return err
+	}
+	if view != nil {
+		if out["history"], err = json.Marshal(view.History); err != nil {
+			return err
+		}
+		if view.Event != nil {
+			if out["event"], err = json.Marshal(view.Event); err != nil {
+				return err
+			}
+		}
+	}
+	return writeIndented(w, out)
+}
+
+// writeDeadLetter prints a dead letter for a person: what failed and why,
+// every attempt, the card, and the original event.
+func writeDeadLetter(w io.Writer, e deadletter.Entry, view *history.View, viewErr error) error {
+	d := e.Delivery
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	stamp := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	row("Dead letter", e.ID)
+	row("Reason", e.Reason)
+	row("Dead at", stamp(e.DeadAt))
+	row("Destination", d.Destination)
+	row("Source", d.Source)
+	row("Route", d.Route)
+	row("Event", d.EventID)
+	row("Delivery", d.ID)
+	row("Attempts", fmt.Sprintf("%d (first %s, last %s)", e.Attempts, dash(stamp(e.FirstAttempt)), dash(stamp(e.LastAttempt))))
+	if e.LastStatus != 0 {
+		row("Last status", strconv.Itoa(e.LastStatus))
+	}
+	row("Last error", e.LastError)
+	row("Response", cut(e.ResponseExcerpt, 200))
+	if d.Replays > 0 {
+		row("Replays", strconv.Itoa(d.Replays))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nAttempts:")
+	switch {
+	case viewErr != nil:
+		fmt.Fprintf(w, "  not available: %v\n", viewErr)
+	case view == nil:
+		fmt.Fprintln(w, "  not available: the dead letter names no event")
+	default:
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  AT\tATTEMPT\tSTATUS\tRESPONSE")
+		n := 0
+		for _, r := range view.History {
+			if r.Kind != history.KindAttempt || r.Destination != d.Destination {
+				continue
+			}
+			n++
+			status := "-"
+			if r.Status > 0 {
+				status = strconv.Itoa(r.Status)
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", r.At.UTC().Format("2006-01-02 15:04:05.000Z"), r.Attempt, status, cut(r.Detail, 100))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if n == 0 {
+			fmt.Fprintln(w, "  none recorded")
+		}
+	}
+
+	fmt.Fprintln(w, "\nCard:")
+	if len(d.Card) == 0 {
+		fmt.Fprintln(w, "  none rendered")
+	} else if err := writeJSONBlock(w, d.Card); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	if view == nil {
+		fmt.Fprintln(w, "Original event: not available")
+		return nil
+	}
+	return writeView(w, *view, d.Destination)
 }

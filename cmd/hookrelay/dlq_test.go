@@ -110,7 +110,7 @@ func TestDLQList(t *testing.T) {
 
 func TestDLQShow(t *testing.T) {
 	admin, _ := dlqEnv(t)
-	out, err := dlq(t, admin, "", "show", "2")
+	out, err := dlq(t, admin, "", "show", "-o", "json", "2")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@
 //
 //	hookrelay serve --config hookrelay.yaml   run every stage (embedded NATS by default)
 //	hookrelay dlq list|show|replay|purge      inspect and replay dead letters
+//	hookrelay events show|replay              an event's history; replay from source
+//	hookrelay destinations                    breaker, backlog and budget per destination
 //	hookrelay teams-sim --listen ADDR         run the Teams webhook simulator
 package main
 
@@ -22,6 +24,8 @@ const usage = `hookrelay relays vendor webhooks to Microsoft Teams through a dur
 Usage:
   hookrelay serve [--config FILE] [--role all|ingest|transform|dispatch]
   hookrelay dlq list|show|replay|purge [flags]    (talks to the admin API)
+  hookrelay events show|replay [flags]            (an event's history; replay from source)
+  hookrelay destinations [-o json]                (breaker, backlog and budget)
   hookrelay teams-sim [--listen ADDR]             (a Teams webhook simulator)
 
 Run "hookrelay COMMAND -h" for a command's flags.
@@ -48,6 +52,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, rest, stderr)
 	case "dlq":
 		return runDLQ(ctx, rest, stdout, stderr)
+	case "events":
+		return runEvents(ctx, rest, stdout, stderr)
+	case "destinations":
+		return runDestinations(ctx, rest, stdout, stderr)
 	case "teams-sim":
 		return runTeamsSim(ctx, rest, stdout)
 	case "help", "-h", "--help":

@@ -118,12 +118,14 @@ func (s *Store) History(ctx context.Context, eventID string) ([]Record, error) {
 type StoredEvent struct {
 	// Seq is the event's sequence on RELAY_IN.
 	Seq uint64 `json:"seq"`
+	// Size is the body's length as received, in bytes.
+	Size int `json:"size"`
 	schemas.Event
 	Body json.RawMessage `json:"body"`
 }
 
 func storedEvent(seq uint64, ev schemas.Event) *StoredEvent {
-	out := &StoredEvent{Seq: seq, Event: ev}
+	out := &StoredEvent{Seq: seq, Size: len(ev.Body), Event: ev}
 	if json.Valid(ev.Body) {
 		out.Body = ev.Body
 	} else {

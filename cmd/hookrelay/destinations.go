@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const destinationsUsage = `Show every destination's breaker, backlog and budget through the admin API.
+
+Usage:
+  hookrelay destinations [-o table|json] [--admin URL]
+
+--admin defaults to $HOOKRELAY_ADMIN or http://127.0.0.1:8081; a bearer token
+is sent from $HOOKRELAY_ADMIN_TOKEN when set.
+`
+
+// destination is one entry of GET /api/v1/destinations.
+type destination struct {
+	Name       string `json:"name"`
+	Breaker    string `json:"breaker"`
+	Gone       bool   `json:"gone"`
+	Backlog    uint64 `json:"backlog"`
+	BudgetLeft []struct {
+		Per  string `json:"per"`
+		Max  int    `json:"max"`
+		Left int    `json:"left"`
+	} `json:"budget_left"`
+}
+
+// runDestinations runs `hookrelay destinations`.
+func runDestinations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := dlqCmd{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
+	return c.runDestinations(ctx, args)
+}
+
+func (c dlqCmd) runDestinations(ctx context.Context, args []string) error {
+	admin := c.getenv("HOOKRELAY_ADMIN")
+	if admin == "" {
+		admin = defaultAdmin
+	}
+	fs := flag.NewFlagSet("destinations", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(c.stderr, destinationsUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&admin, "admin", admin, "admin API base URL")
+	output := fs.String("o", "table", "output format: table or json")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if *output != "table" && *output != "json" {
+		return fmt.Errorf("destinations: -o %q: choose table or json", *output)
+	}
+	dests, err := c.destinations(ctx, admin)
+	if err != nil {
+		return err
+	}
+	if *output == "json" {
+		return writeIndented(c.stdout, dests)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tBREAKER\tGONE\tBACKLOG\tBUDGET LEFT")
+	for _, d := range dests {
+		var budget []string
+		for _, b := range d.BudgetLeft {
+			budget = append(budget, fmt.Sprintf("%d/%d per %s", b.Left, b.Max, b.Per))
+		}
+		gone := "no"
+		if d.Gone {
+			gone = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", d.Name, d.Breaker, gone, d.Backlog, dash(strings.Join(budget, ", ")))
+	}
+	return tw.Flush()
+}
+
+func (c dlqCmd) destinations(ctx context.Context, admin string) ([]destination, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(admin, "/")+"/api/v1/destinations", nil)
+	if err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	if tok := c.getenv("HOOKRELAY_ADMIN_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin API %s: %w (is hookrelay running? set --admin or HOOKRELAY_ADMIN)", admin, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("admin API: read destinations: %w", err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, errors.New("admin API: 401 Unauthorized (set HOOKRELAY_ADMIN_TOKEN to the admin token)")
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, errors.New("admin API: no destinations here: this relay does not run the dispatch role")
+	case resp.StatusCode/100 != 2:
+		return nil, fmt.Errorf("admin API: %s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	// The answer is {"destinations":[…]}; a bare list is read too.
+	var wrapped struct {
+		Destinations []destination `json:"destinations"`
+	}
+	if err := json.Unmarshal(data, &wrapped); err == nil && wrapped.Destinations != nil {
+		return wrapped.Destinations, nil
+	}
+	var list []destination
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("admin API: decode destinations: %w", err)
+	}
+	return list, nil
+}
