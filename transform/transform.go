@@ -22,10 +22,12 @@ import (
 	"github.com/itchyny/gojq"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -63,6 +65,7 @@ type Transformer struct {
 	workers  int
 	stats    counters
 	history  *history.Recorder
+	tel      *telemetry.Telemetry
 }
 
 // route is a config.Route with its filter compiled.
@@ -104,6 +107,14 @@ func WithMapping(m Mapping) Option {
 // delays the stage.
 func WithHistory(r *history.Recorder) Option {
 	return func(t *Transformer) { t.history = r }
+}
+
+// WithTelemetry traces each event (a consumer span continuing the trace in
+// the event's traceparent, a producer span per delivery or dead letter, whose
+// context travels on in the message's traceparent) and counts outcomes, dead
+// letters and publish latency. Default none: traceparent is passed on as is.
+func WithTelemetry(tel *telemetry.Telemetry) Option {
+	return func(t *Transformer) { t.tel = tel }
 }
 
 // New prepares the stage: it compiles every route's filter, loads every
@@ -258,6 +269,8 @@ type output struct {
 func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 	ctx, cancel := context.WithTimeout(ctx, messageTimeout)
 	defer cancel()
+	ctx, span := t.tel.StartProcess(ctx, msg.Subject(), msg.Headers())
+	defer span.End()
 
 	var ev schemas.Event
 	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.ID == "" || ev.Source == "" {
@@ -267,12 +280,14 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 		t.log.Error("malformed event; terminated, it stays in RELAY_IN for inspection",
 			"subject", msg.Subject(), "error", err)
 		t.stats.malformed.Add(1)
+		t.tel.Metrics().TransformEvent("", "malformed")
 		if err := msg.Term(); err != nil {
 			t.log.Warn("term malformed event", "subject", msg.Subject(), "error", err)
 		}
 		return
 	}
-	log := t.log.With("event_id", ev.ID, "source", ev.Source)
+	log := telemetry.WithTraceID(ctx, t.log.With("event_id", ev.ID, "source", ev.Source))
+	span.SetAttributes(telemetry.AttrEventID.String(ev.ID), telemetry.AttrSource.String(ev.Source))
 
 	outs := t.plan(ctx, ev)
 	if replay := msg.Headers().Get(queue.HeaderReplay); replay != "" {
@@ -281,6 +296,7 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 	if len(outs) == 0 {
 		log.Debug("event matches no route")
 		t.stats.unrouted.Add(1)
+		t.tel.Metrics().TransformEvent(ev.Source, "unrouted")
 		t.history.Record(history.Record{EventID: ev.ID, Stage: history.StageTransform, Kind: history.KindFiltered,
 			Source: ev.Source, Detail: "no route took the event"})
 		t.ack(log, msg)
@@ -290,6 +306,7 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 		delay := nakDelay(msg)
 		log.Warn("store outputs failed; event will be retried", "retry_in", delay, "error", err)
 		t.stats.retried.Add(1)
+		t.tel.Metrics().TransformEvent(ev.Source, "retried")
 		if err := msg.NakWithDelay(delay); err != nil {
 			log.Warn("nak event", "error", err)
 		}
@@ -298,6 +315,7 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 	for _, o := range outs {
 		if o.reason != "" {
 			t.stats.deadLetters.Add(1)
+			t.tel.Metrics().DeadLetter(o.delivery.Destination, o.reason)
 			log.Warn("event dead-lettered", "route", o.delivery.Route, "destination", o.delivery.Destination,
 				"reason", o.reason, "error", o.err)
 			t.record(o, history.KindDeadLettered, o.reason+": "+o.err)
@@ -306,6 +324,7 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 			t.record(o, history.KindRouted, "")
 		}
 	}
+	t.tel.Metrics().TransformEvent(ev.Source, "routed")
 	t.ack(log, msg)
 }
 
@@ -513,6 +532,14 @@ func (t *Transformer) deadLetter(ev schemas.Event, routeName, dest, lastErr stri
 // retry store each output once (within RELAY_OUT's deduplication window).
 func (t *Transformer) publish(ctx context.Context, traceparent string, outs []output) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(outs))
+	spans := make([]trace.Span, 0, len(outs))
+	defer func() {
+		for _, s := range spans {
+			s.End() // no-op for those already ended
+		}
+	}()
+	ctx = telemetry.WithRemoteParent(ctx, traceparent)
+	began := time.Now()
 	for _, o := range outs {
 		data, err := json.Marshal(o.payload)
 		if err != nil {
@@ -526,9 +553,9 @@ func (t *Transformer) publish(ctx context.Context, traceparent string, outs []ou
 		if o.reason != "" {
 			m.Header.Set(queue.HeaderReason, o.reason)
 		}
-		if traceparent != "" {
-			m.Header.Set(traceparentHeader, traceparent)
-		}
+		_, span := t.tel.StartPublish(ctx, o.subject, m.Header, telemetry.AttrDeliveryID.String(o.delivery.ID),
+			telemetry.AttrDestination.String(o.delivery.Destination), telemetry.AttrRoute.String(o.delivery.Route))
+		spans = append(spans, span)
 		f, err := t.js.PublishMsgAsync(m, jetstream.WithMsgID(o.msgID))
 		if err != nil {
 			return fmt.Errorf("publish %s to %s: %w", o.msgID, o.subject, err)
@@ -538,7 +565,14 @@ func (t *Transformer) publish(ctx context.Context, traceparent string, outs []ou
 	for i, f := range futures {
 		select {
 		case <-f.Ok():
+			stream := queue.StreamOut
+			if outs[i].reason != "" {
+				stream = queue.StreamDead
+			}
+			t.tel.Metrics().PublishLatency(stream, time.Since(began))
+			spans[i].End()
 		case err := <-f.Err():
+			telemetry.EndSpan(spans[i], err)
 			return fmt.Errorf("store %s on %s: %w", outs[i].msgID, outs[i].subject, err)
 		case <-ctx.Done():
 			return fmt.Errorf("store %s on %s: %w", outs[i].msgID, outs[i].subject, ctx.Err())

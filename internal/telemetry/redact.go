@@ -175,3 +175,12 @@ func URLSecrets(raw string) []string {
 	}
 	return out
 }
+
+// WithTraceID returns log with the trace_id of ctx's span, if it has one, for
+// loggers that are not called with a context.
+func WithTraceID(ctx context.Context, log *slog.Logger) *slog.Logger {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return log.With("trace_id", sc.TraceID().String())
+	}
+	return log
+}
