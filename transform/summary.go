@@ -245,7 +245,7 @@ func severityOf(v string) Severity {
 	})
 	for _, w := range words {
 		switch {
-		case w == "down" || w == "high" || w == "p1" || hasAnyPrefix(w, "crit", "fail", "error", "fatal", "firing", "emerg"):
+		case w == "down" || w == "high" || w == "urgent" || w == "p1" || hasAnyPrefix(w, "crit", "fail", "error", "fatal", "firing", "emerg"):
 			return SeverityCritical
 		case w == "medium" || w == "p2" || hasAnyPrefix(w, "warn", "degraded", "unstable"):
 			return SeverityWarning

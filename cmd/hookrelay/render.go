@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/textproto"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/schemas"
+	"github.com/hookrelay/hookrelay/transform"
+)
+
+// headerFlags collects repeated --header 'Name: value' flags.
+type headerFlags map[string]string
+
+func (h headerFlags) String() string { return "" }
+
+func (h headerFlags) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return fmt.Errorf("%q: want 'Name: value'", v)
+	}
+	// Canonical, as ingest stores them: X-GitHub-Event becomes X-Github-Event.
+	h[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = strings.TrimSpace(value)
+	return nil
+}
+
+// runRender prints the card a payload would become, without a queue: the
+// source's mapping (or --route's, or --mapping) renders it in the format of
+// the source's first destination (or --format).
+func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "hookrelay.yaml", "configuration `file`")
+	source := fs.String("source", "", "source `name` the payload is posted to (required)")
+	file := fs.String("file", "", "payload `file`: the request body as the vendor sends it (required)")
+	format := fs.String("format", "", "messagecard or adaptive (default: the format of the source's first destination)")
+	route := fs.String("route", "", "use this route's mapping and first destination's format")
+	mapping := fs.String("mapping", "", "use this mapping instead: auto, a built-in name, or a .jq file")
+	contentType := fs.String("content-type", "application/json", "the request's Content-Type")
+	headers := headerFlags{}
+	fs.Var(headers, "header", "a request header, 'Name: value' (repeatable), e.g. 'X-GitHub-Event: push'")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: hookrelay render --source NAME --file payload.json [--format messagecard|adaptive] [--header 'Name: value']…")
+		fmt.Fprintln(stderr, "Prints the card a payload would become (a dry run: no queue, nothing is sent).")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *source == "" || *file == "" {
+		fs.Usage()
+		return errors.New("render: --source and --file are required")
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	src, ok := cfg.Source(*source)
+	if !ok {
+		return fmt.Errorf("render: no source %q in %s", *source, *configPath)
+	}
+	spec, dest := src.Mapping, ""
+	for _, r := range cfg.Routes {
+		if r.Source != src.Name || (*route != "" && r.Name != *route) {
+			continue
+		}
+		if r.Mapping != "" {
+			spec = r.Mapping
+		}
+		if len(r.To) > 0 {
+			dest = r.To[0]
+		}
+		break
+	}
+	if *route != "" && dest == "" {
+		return fmt.Errorf("render: source %q has no route %q", src.Name, *route)
+	}
+	if *mapping != "" {
+		spec = *mapping
+	}
+	if *format == "" {
+		*format = schemas.FormatAdaptive
+		if d, ok := cfg.Destination(dest); ok {
+			*format = d.Format
+		}
+	}
+	body, err := os.ReadFile(*file)
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	ev := schemas.Event{
+		ID: "dry-run", Source: src.Name, ReceivedAt: time.Now().UTC(),
+		ContentType: *contentType, Headers: headers, Body: body,
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m, err := transform.LoadMapping(spec)
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	used := spec
+	if spec == config.MappingAuto {
+		used = "auto → " + transform.Detect(ev)
+	}
+	s, err := m(ev)
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	card, err := transform.RenderSummary(s, *format)
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	if err := schemas.Validate(*format, card); err != nil {
+		return fmt.Errorf("render: the card would be refused: %w", err)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, card, "", "  "); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	pretty.WriteByte('\n')
+	if _, err := stdout.Write(pretty.Bytes()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "source %s · mapping %s · %s · %d bytes (limit %d)\n", src.Name, used, *format, len(card), schemas.MaxCardBytes)
+	return nil
+}
