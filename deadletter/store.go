@@ -18,6 +18,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -126,6 +127,7 @@ type Store struct {
 	js      jetstream.JetStream
 	now     func() time.Time
 	history *history.Recorder
+	tel     *telemetry.Telemetry
 }
 
 // Option configures a Store.
@@ -411,6 +413,8 @@ func (s *Store) Replay(ctx context.Context, f Filter, dryRun bool) (ReplayResult
 }
 
 func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error {
+	ctx, span := s.replaySpan(ctx, st, e)
+	defer span.End()
 	d := e.Delivery
 	now := s.now().UTC()
 	d.Replays++
@@ -435,11 +439,16 @@ func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error 
 	if d.Source != "" {
 		msg.Header.Set(queue.HeaderSource, d.Source)
 	}
+	_, pub := s.tel.StartPublish(ctx, msg.Subject, msg.Header, telemetry.AttrDeliveryID.String(d.ID),
+		telemetry.AttrDestination.String(d.Destination))
 	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgIDPrefix+e.ID))
+	telemetry.EndSpan(pub, err)
 	if err != nil {
+		telemetry.EndSpan(span, err)
 		return fmt.Errorf("dead letter %s: publish to %s: %w", e.ID, msg.Subject, err)
 	}
 	if !ack.Duplicate {
+		s.tel.Metrics().Replay(d.Destination)
 		s.history.Record(history.Record{EventID: d.EventID, At: now, Stage: history.StageDeadLetter,
 			Kind: history.KindReplayed, Source: d.Source, Route: d.Route, Destination: d.Destination,
 			DeliveryID: d.ID, Detail: fmt.Sprintf("dead letter %s (%s) replayed", e.ID, e.Reason)})
