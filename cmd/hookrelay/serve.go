@@ -24,6 +24,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/transform"
 )
 
@@ -58,9 +59,22 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 // stops accepting and finishes its requests first, then the stages finish
 // what they hold, then the queue connection is drained.
 func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Logger) error {
+	// Source secrets, destination URLs and the admin token never reach the log.
+	logger = slog.New(telemetry.Redact(logger.Handler(), telemetry.ConfigSecrets(cfg)))
 	if err := checkAdminToken(cfg, logger); err != nil {
 		return err
 	}
+	tel, shutdownTelemetry, err := telemetry.Setup(ctx, "hookrelay")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTelemetry(flushCtx); err != nil {
+			logger.Warn("flush traces", "err", err)
+		}
+	}()
 	nc, shutdownNATS, err := connect(cfg, logger)
 	if err != nil {
 		return err
@@ -77,12 +91,18 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}
 
 	rec := history.NewRecorder(js, logger)
+	destinations := make([]string, 0, len(cfg.Destinations))
+	for _, d := range cfg.Destinations {
+		destinations = append(destinations, d.Name)
+	}
+	tel.Metrics().Preset(destinations)
+	tel.Metrics().WatchBacklog(telemetry.QueueBacklog(js, destinations))
 
 	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
 	stagesCtx, stopStages := context.WithCancel(stagesCtx)
 	defer stopStages()
 	if role == "all" || role == "transform" {
-		t, err := transform.New(js, cfg, logger, transform.WithHistory(rec))
+		t, err := transform.New(js, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
@@ -98,14 +118,18 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}
 
 	servers, serversCtx := errgroup.WithContext(ctx)
-	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminHandler(nc, js, disp, cfg, rec, logger), ReadHeaderTimeout: 10 * time.Second}
+	adminMux := http.NewServeMux()
+	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
+	adminMux.Handle("/", adminHandler(nc, js, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
+	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
 	startServer(servers, serversCtx, admin, "admin", logger)
 	if role == "all" || role == "ingest" {
-		h, err := ingest.New(cfg, js, logger, ingest.WithHistory(rec))
+		h, err := ingest.New(cfg, js, logger, ingest.WithHistory(rec),
+			ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Addr: cfg.Listen, Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		srv := &http.Server{Addr: cfg.Listen, Handler: tel.HTTPHandler(h), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		startServer(servers, serversCtx, srv, "ingest", logger)
 	}
@@ -195,7 +219,7 @@ func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
 // everything but health, readiness, metrics and the static page needs the
 // admin token.
 func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatcher, cfg *config.Config,
-	rec *history.Recorder, logger *slog.Logger) http.Handler {
+	rec *history.Recorder, logger *slog.Logger, storeOpts ...deadletter.Option) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
@@ -210,7 +234,7 @@ func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatch
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	dl := deadletter.NewHandler(deadletter.NewStore(js, deadletter.WithHistory(rec)), logger)
+	dl := deadletter.NewHandler(deadletter.NewStore(js, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)
 	mux.Handle("/api/v1/events/", history.NewHandler(

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookrelay/hookrelay/schemas"
 )
 
 // Metric family names as /metrics shows them. docs/OBSERVABILITY.md documents
@@ -140,6 +142,28 @@ func NewMetrics() *Metrics {
 	f(m.backlog)
 	f(m.budget)
 	return m
+}
+
+// Preset creates the series of every configured destination at zero, so
+// that dashboards and alerts see them before the first event (increase() over
+// a counter that appears at 1 misses that first increment).
+func (m *Metrics) Preset(destinations []string) {
+	if m == nil {
+		return
+	}
+	for _, d := range destinations {
+		for _, o := range []string{OutcomeDelivered, OutcomeFailed, OutcomeRejected, OutcomeGone} {
+			m.deliveries.WithLabelValues(d, o)
+		}
+		for _, r := range []string{schemas.ReasonRejected, schemas.ReasonGone, schemas.ReasonExhausted,
+			schemas.ReasonExpired, schemas.ReasonTransform} {
+			m.deadLetters.WithLabelValues(d, r)
+		}
+		m.retries.WithLabelValues(d)
+		m.digests.WithLabelValues(d)
+		m.digestEvents.WithLabelValues(d)
+		m.replays.WithLabelValues(d)
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.

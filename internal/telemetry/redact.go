@@ -127,12 +127,12 @@ func (h *redactHandler) anyValue(v slog.Value) slog.Value {
 	return v
 }
 
-// ConfigSecrets lists what must never appear in logs for cfg: every source
-// secret and every destination URL, with the parts of a URL that carry its
-// credential on their own (path, query parameter values, user info) and its
-// escaped form.
+// ConfigSecrets lists what must never appear in logs for cfg: the admin
+// token, every source secret and every destination URL, with the parts of a
+// URL that carry its credential on their own (path, query parameter values,
+// user info) and its escaped form.
 func ConfigSecrets(cfg *config.Config) []string {
-	var out []string
+	out := []string{cfg.AdminToken}
 	for _, s := range cfg.Sources {
 		out = append(out, s.Verify.AllSecrets()...)
 	}
