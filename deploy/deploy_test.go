@@ -263,11 +263,12 @@ func TestConfigsLoad(t *testing.T) {
 		replicas int
 	}{
 		{filepath.Join("compose", "hookrelay.yaml"), map[string]string{
-			"ZENDESK_SECRET": "s1", "GENERIC_TOKEN": "s2",
+			"ZENDESK_SECRET": "s1", "GENERIC_TOKEN": "s2", "HOOKRELAY_ADMIN_TOKEN": "t",
 			"TEAMS_OPS_URL": "http://teams-sim:9090/a?sig=x", "TEAMS_ENG_URL": "http://teams-sim:9090/b",
 		}, 3},
 		{filepath.Join("kubernetes", "hookrelay.yaml"), map[string]string{
 			"ZENDESK_SECRET": "s1", "TEAMS_OPS_URL": "https://example.logic.azure.com/workflows/a?sig=x",
+			"HOOKRELAY_ADMIN_TOKEN": "t",
 		}, 3},
 	}
 	for _, tt := range tests {
@@ -281,6 +282,9 @@ func TestConfigsLoad(t *testing.T) {
 			}
 			if cfg.NATS.URL == "" || cfg.NATS.Replicas != tt.replicas {
 				t.Errorf("nats = %+v, want an external cluster with %d replicas", cfg.NATS, tt.replicas)
+			}
+			if cfg.AdminToken == "" {
+				t.Error("no admin_token: serve refuses an admin listener off loopback without one")
 			}
 			if !strings.HasSuffix(cfg.AdminListen, ":8081") || !strings.HasSuffix(cfg.Listen, ":8080") {
 				t.Errorf("listeners %s, %s: the manifests expect ingest on 8080 and admin on 8081", cfg.Listen, cfg.AdminListen)
