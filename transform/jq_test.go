@@ -296,3 +296,38 @@ func assertMentionsText(t *testing.T, s string, want ...string) {
 		}
 	}
 }
+
+// TestExampleMappings runs the jq mappings shipped in examples/mappings.
+func TestExampleMappings(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "examples", "mappings", "*.jq"))
+	if err != nil || len(files) == 0 {
+		t.Skipf("SKIPPING: no examples/mappings/*.jq (%v)", err)
+	}
+	v := newValidator(t)
+	body := `{"title":"CPU high on web-1","body":"CPU above 95% for 10m","transition":"Triggered","priority":"P1",` +
+		`"host":"web-1","tags":"env:prod","url":"https://app.datadoghq.com/event/event?id=1","id":"123"}`
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			m, err := LoadJQ(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := m.Map(testEvent("datadog", []byte(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(s.Title, "CPU high on web-1") || len(s.Links) != 1 {
+				t.Errorf("summary = %+v", s)
+			}
+			for _, format := range formats {
+				card, err := RenderSummary(s, format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Validate(format, card); err != nil {
+					t.Errorf("%s: %v", format, err)
+				}
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -129,4 +130,69 @@ func TestRenderErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRenderEveryVendor renders transform's fixtures through
+// examples/vendors.yaml, one source per built-in mapping, in both formats.
+func TestRenderEveryVendor(t *testing.T) {
+	cfg := filepath.Join("..", "..", "examples", "vendors.yaml")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`\$\{([A-Z_]+)\}`).FindAllStringSubmatch(string(raw), -1) {
+		t.Setenv(m[1], "https://prod-1.westeurope.logic.azure.com/workflows/"+strings.ToLower(m[1]))
+	}
+	fixtures := filepath.Join("..", "..", "transform", "testdata", "fixtures")
+	for _, tc := range []struct {
+		source, fixture, header, title string
+	}{
+		{"zendesk", "zendesk_ticket_created", "", "Ticket #4242 created"},
+		{"jenkins", "jenkins_notification_failure", "", "Jenkins payments-service #311 failed"},
+		{"jenkins", "jenkins_o365_messagecard", "", "Jenkins nightly-e2e #88 is unstable"},
+		{"github", "github_pull_request", "X-GitHub-Event: pull_request", "Pull request #512 merged"},
+		{"gitlab", "gitlab_pipeline", "X-Gitlab-Event: Pipeline Hook", "Pipeline #77001 failed"},
+		{"alertmanager", "alertmanager_firing", "", "[FIRING:2] DiskWillFillIn4Hours"},
+		{"grafana", "grafana_firing", "", "[FIRING:1] HighLatencyP99"},
+		{"sentry", "sentry_issue", "Sentry-Hook-Resource: issue", "Sentry issue CHECKOUT-3F created"},
+		{"pagerduty", "pagerduty_incident_triggered", "", "Incident #1893 triggered"},
+		{"azure", "azure_monitor_log_alert", "", "[Fired] Sev1 api-5xx-spike"},
+		{"legacy-cards", "teams_messagecard", "", "Deployment of **shop-web**"},
+		{"anything", "generic", "", "anything: Backup finished"},
+	} {
+		for _, format := range []string{schemas.FormatMessageCard, schemas.FormatAdaptive} {
+			t.Run(tc.fixture+"/"+format, func(t *testing.T) {
+				args := []string{"--config", cfg, "--source", tc.source, "--file", filepath.Join(fixtures, tc.fixture+".json"), "--format", format}
+				if tc.header != "" {
+					args = append(args, "--header", tc.header)
+				}
+				var stdout, stderr bytes.Buffer
+				if err := runRender(context.Background(), args, &stdout, &stderr); err != nil {
+					t.Fatalf("render: %v", err)
+				}
+				var card map[string]any
+				if err := json.Unmarshal(stdout.Bytes(), &card); err != nil {
+					t.Fatal(err)
+				}
+				title := cardTitle(card)
+				if !strings.Contains(title, strings.NewReplacer("[", "", "]", "", "*", "").Replace(tc.title)) {
+					t.Errorf("title %q does not name %q", title, tc.title)
+				}
+			})
+		}
+	}
+}
+
+// cardTitle returns a card's title as a reader sees it, markup escapes undone.
+func cardTitle(card map[string]any) string {
+	title, _ := card["summary"].(string)
+	if atts, ok := card["attachments"].([]any); ok {
+		content := atts[0].(map[string]any)["content"].(map[string]any)
+		first := content["body"].([]any)[0].(map[string]any)
+		if items, ok := first["items"].([]any); ok { // hookrelay's coloured header
+			first = items[0].(map[string]any)
+		}
+		title, _ = first["text"].(string)
+	}
+	return strings.NewReplacer(`\`, "", "[", "", "]", "", "*", "").Replace(title)
 }
