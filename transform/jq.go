@@ -203,7 +203,8 @@ func jqSeverity(v string) (Severity, error) {
 	return "", fmt.Errorf("%q is not info, good, warning or critical", v)
 }
 
-// jqFacts accepts {"name": value} (in key order) or [{name, value}].
+// jqFacts accepts {"name": value} (sorted by name) or [{name, value}]; a
+// fact whose value is null or empty is left out.
 func jqFacts(v any) ([]Fact, error) {
 	var out []Fact
 	switch v := v.(type) {
@@ -215,7 +216,9 @@ func jqFacts(v any) ([]Fact, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%q: %w", k, err)
 			}
-			out = append(out, Fact{Name: k, Value: val})
+			if val != "" {
+				out = append(out, Fact{Name: k, Value: val})
+			}
 		}
 	case []any:
 		for i, e := range v {
@@ -228,7 +231,9 @@ func jqFacts(v any) ([]Fact, error) {
 			if err := errors.Join(err1, err2); err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
-			out = append(out, Fact{Name: name, Value: val})
+			if val != "" {
+				out = append(out, Fact{Name: name, Value: val})
+			}
 		}
 	default:
 		return nil, fmt.Errorf("is %s, want an object or an array of {name, value}", jqType(v))

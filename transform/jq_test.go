@@ -43,7 +43,7 @@ func TestJQIntermediate(t *testing.T) {
   title: "Ticket #\(.ticket.id): \(.ticket.subject)",
   subtitle: "via \($event.headers["User-Agent"] // "unknown") · \($event.source)",
   text: .ticket.body,
-  facts: [{name: "Status", value: .ticket.status}, {name: "Count", value: .ticket.count}],
+  facts: [{name: "Status", value: .ticket.status}, {name: "Count", value: .ticket.count}, {name: "Owner", value: .ticket.owner}],
   links: {"Open ticket": .ticket.url, "Bad": "javascript:alert(1)"},
   severity: (if .ticket.status == "urgent" then "critical" else "info" end)
 }`)

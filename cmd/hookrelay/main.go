@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runEvents(ctx, rest, stdout, stderr)
 	case "destinations":
 		return runDestinations(ctx, rest, stdout, stderr)
+	case "render":
+		return runRender(ctx, rest, stdout, stderr)
 	case "teams-sim":
 		return runTeamsSim(ctx, rest, stdout)
 	case "help", "-h", "--help":
