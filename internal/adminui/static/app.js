@@ -26,6 +26,11 @@ async function api(method, path, body) {
   return data;
 }
 
+// when shortens an RFC 3339 time to milliseconds, UTC.
+function when(s) {
+  return s ? String(s).replace("T", " ").replace(/(\.\d{3})\d*Z$/, "$1Z") : "";
+}
+
 function cell(tr, text, cls) {
   const td = document.createElement("td");
   td.textContent = text === undefined || text === null || text === "" ? "-" : String(text);
@@ -88,7 +93,9 @@ function actionBody(f) {
   return body;
 }
 
-async function loadDeadLetters() {
+// loadDeadLetters lists the dead letters matching the filter; note, if
+// given, says what was just done and stays in the status line.
+async function loadDeadLetters(note) {
   const q = new URLSearchParams(filter());
   const rows = $("dl-rows");
   try {
@@ -99,7 +106,7 @@ async function loadDeadLetters() {
       tr.dataset.id = e.id;
       const d = e.delivery || {};
       cell(tr, e.id);
-      cell(tr, e.dead_at);
+      cell(tr, when(e.dead_at));
       cell(tr, d.destination);
       cell(tr, d.source);
       cell(tr, e.reason);
@@ -113,7 +120,7 @@ async function loadDeadLetters() {
       if (d.event_id) button(td, "History", "history", () => { $("ev-id").value = d.event_id; loadEvent(); });
       rows.appendChild(tr);
     }
-    say(`${data.count} dead letter(s)`);
+    say((typeof note === "string" ? note + "; " : "") + `${data.count} dead letter(s) listed`);
   } catch (e) {
     say("dead letters: " + e.message, true);
   }
@@ -123,9 +130,9 @@ async function replay(body, dryRun) {
   try {
     const res = await api("POST", "/api/v1/deadletters/replay", Object.assign({}, body, { dry_run: dryRun }));
     const skipped = (res.skipped || []).map((s) => `${s.id} (${s.reason})`).join(", ");
-    say(`${dryRun ? "would replay" : "replayed"} ${res.count}: ${res.replayed.join(", ") || "none"}` +
-      (skipped ? `; skipped ${skipped}` : ""));
-    if (!dryRun) await loadDeadLetters();
+    const msg = `${dryRun ? "would replay" : "replayed"} ${res.count}: ${res.replayed.join(", ") || "none"}` +
+      (skipped ? `; skipped ${skipped}` : "");
+    if (dryRun) say(msg); else await loadDeadLetters(msg);
   } catch (e) {
     say("replay: " + e.message, true);
   }
@@ -135,8 +142,7 @@ async function purge(body, what) {
   if (!window.confirm(`Delete ${what}? This cannot be undone.`)) return;
   try {
     const res = await api("POST", "/api/v1/deadletters/purge", body);
-    say(`purged ${res.purged}`);
-    await loadDeadLetters();
+    await loadDeadLetters(`purged ${res.purged}`);
   } catch (e) {
     say("purge: " + e.message, true);
   }
@@ -163,7 +169,7 @@ async function loadEvent() {
     for (const r of v.history) {
       const tr = document.createElement("tr");
       tr.dataset.kind = r.kind;
-      cell(tr, r.at);
+      cell(tr, when(r.at));
       cell(tr, r.stage);
       cell(tr, r.kind);
       cell(tr, r.destination);
