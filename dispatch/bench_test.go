@@ -498,16 +498,14 @@ func refusingURL(b *testing.B) string {
 }
 
 // benchDest is a destination on the simulator with every field at its
-// configuration default (rate 4, burst 1, no limits), changed by mod.
+// configuration default as config.Parse fills it (rate 4, burst 1), without
+// limits or digests, changed by mod.
 func benchDest(base, name string, mod ...func(*config.Destination)) config.Destination {
-	d := config.Destination{
-		Name: name, URL: base + "/" + name, Format: schemas.FormatMessageCard, AllowPrivate: true,
-		Rate: config.DefaultRate, Burst: config.DefaultBurst, Timeout: config.DefaultTimeout,
-		MaxAttempts: config.DefaultMaxAttempts, MaxAge: config.DefaultMaxAge,
-		Backoff: config.DefaultBackoff, MaxBackoff: config.DefaultMaxBackoff,
-		BreakerFailures: config.DefaultBreakerFailures, BreakerOpenFor: config.DefaultBreakerOpenFor,
-		Limits: config.Limits{},
+	cfg, err := config.Parse(fmt.Appendf(nil, "destinations:\n  - {name: %s, url: %q, format: messagecard, allow_private: true, limits: none, digest: false}\n", name, base+"/"+name))
+	if err != nil {
+		panic(fmt.Sprintf("destination %s: %v", name, err)) // the YAML above is fixed
 	}
+	d := cfg.Destinations[0]
 	for _, m := range mod {
 		m(&d)
 	}

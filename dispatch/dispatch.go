@@ -59,6 +59,7 @@ func WithHistory(r *history.Recorder) Option {
 type Dispatcher struct {
 	js      jetstream.JetStream
 	logger  *slog.Logger
+	members *membership
 	workers []*worker
 }
 
@@ -77,7 +78,7 @@ func New(ctx context.Context, js jetstream.JetStream, dests []config.Destination
 	for _, opt := range opts {
 		opt(&o)
 	}
-	d := &Dispatcher{js: js, logger: logger}
+	d := &Dispatcher{js: js, logger: logger, members: newMembership(logger)}
 	guarded, open := newClient(false), newClient(true)
 	for _, dest := range dests {
 		if err := CheckDestination(ctx, dest.URL, dest.AllowPrivate); err != nil {
@@ -97,8 +98,9 @@ func New(ctx context.Context, js jetstream.JetStream, dests []config.Destination
 // released to the queue at once.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.members.run(ctx, d.js) })
 	for _, w := range d.workers {
-		g.Go(func() error { return w.run(ctx) })
+		g.Go(func() error { return w.run(ctx, d.members) })
 	}
 	return g.Wait()
 }
@@ -120,6 +122,7 @@ type worker struct {
 	mu       sync.Mutex
 	openedAt time.Time // when the breaker last opened
 	isGone   bool      // the URL answered as a removed webhook
+	owned    bool      // this instance is the one pulling for the destination
 }
 
 func newWorker(js jetstream.JetStream, dest config.Destination, client *http.Client, logger *slog.Logger, o options) *worker {
@@ -170,7 +173,7 @@ func (f *failure) Error() string {
 	return fmt.Sprintf("%s: HTTP %d", f.verdict, f.status)
 }
 
-func (w *worker) run(ctx context.Context) error {
+func (w *worker) run(ctx context.Context, members *membership) error {
 	cons, err := w.consumer(ctx)
 	if err != nil {
 		return err
@@ -185,6 +188,17 @@ func (w *worker) run(ctx context.Context) error {
 	}()
 	for ctx.Err() == nil {
 		if len(held) == 0 {
+			// Leave a destination another live instance is preferred for; the
+			// pin moves to it once this worker stops pulling.
+			if mine, changed := members.prefers(w.dest.Name); !mine {
+				w.setOwned(false)
+				select {
+				case <-ctx.Done():
+				case <-changed:
+				}
+				continue
+			}
+			w.setOwned(true)
 			fetchCtx, cancel := context.WithTimeout(ctx, w.opts.fetchWait)
 			msg, err := cons.Next(jetstream.FetchContext(fetchCtx), jetstream.FetchPriorityGroup(priorityGroup))
 			cancel()
@@ -554,6 +568,18 @@ func (w *worker) gone() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.isGone
+}
+
+func (w *worker) setOwned(v bool) {
+	w.mu.Lock()
+	w.owned = v
+	w.mu.Unlock()
+}
+
+func (w *worker) isOwned() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.owned
 }
 
 func (w *worker) setGone(v bool) {

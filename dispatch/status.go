@@ -18,6 +18,9 @@ type DestinationStatus struct {
 	Name string `json:"name"`
 	// Breaker is closed, half-open or open (as seen by this instance).
 	Breaker string `json:"breaker"`
+	// Owned says whether this instance dispatches the destination (another
+	// live instance may be preferred for it).
+	Owned bool `json:"owned"`
 	// Gone is set once the URL answered as a removed webhook.
 	Gone bool `json:"gone"`
 	// Backlog counts deliveries waiting on RELAY_OUT, the one in flight included.
@@ -43,7 +46,7 @@ func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
 	out := make([]DestinationStatus, 0, len(d.workers))
 	for _, w := range d.workers {
 		s := DestinationStatus{
-			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone(),
+			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone(), Owned: w.isOwned(),
 			Backlog: backlog[w.dest.Name], Budget: w.budget.left(now),
 		}
 		out = append(out, s)
