@@ -33,6 +33,7 @@ type budget struct {
 type window struct {
 	Window                 // Per includes the margin
 	declared time.Duration // Per as configured
+	last     int           // index in sent of the latest send
 	sent     []time.Time   // ring of the last Max send times, grown lazily
 	next     int
 }
@@ -92,12 +93,33 @@ func (b *budget) reserve(now time.Time) time.Duration {
 		w := &b.windows[i]
 		if len(w.sent) < w.Max {
 			w.sent = append(w.sent, now)
+			w.last = len(w.sent) - 1
 			continue
 		}
 		w.sent[w.next] = now
+		w.last = w.next
 		w.next = (w.next + 1) % w.Max
 	}
 	return 0
+}
+
+// settle records when the request reserved last was answered. The receiver
+// saw it arrive somewhere between the reservation and the answer; counting
+// it at the answer keeps every window safe however long the request took,
+// where counting it at the start would let a slow request and a fast one
+// land closer together than the budget allows.
+func (b *budget) settle(answered time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.windows {
+		w := &b.windows[i]
+		if len(w.sent) > 0 && answered.After(w.sent[w.last]) {
+			w.sent[w.last] = answered
+		}
+	}
+	if answered.After(b.last) {
+		b.last = answered // no tokens accrue while a request is out
+	}
 }
 
 func (b *budget) refill(now time.Time) {

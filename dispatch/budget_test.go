@@ -136,3 +136,27 @@ func TestBudgetExceeds(t *testing.T) {
 		t.Errorf("exceeds spent the real budget: %d of 4 left", got)
 	}
 }
+
+func TestBudgetCountsASlowRequestAtItsAnswer(t *testing.T) {
+	// Four sends one at a time; the first takes 600 ms to answer. Teams may
+	// have seen it arrive just before the answer, so the fifth may leave only
+	// a second after that answer, not a second after the first send began.
+	b := newBudget(0, 1, []Window{{Per: time.Second, Max: 4}})
+	start := time.Unix(1_700_000_000, 0)
+	now := start
+	for i := range 4 {
+		if w := b.reserve(now); w != 0 {
+			t.Fatalf("send %d waited %v", i, w)
+		}
+		if i == 0 {
+			now = now.Add(600 * time.Millisecond)
+		} else {
+			now = now.Add(10 * time.Millisecond)
+		}
+		b.settle(now)
+	}
+	firstAnswer := start.Add(600 * time.Millisecond)
+	if w := b.reserve(now); now.Add(w).Before(firstAnswer.Add(time.Second)) {
+		t.Errorf("fifth send may leave at +%v, before the first answer +1s (+1.6s)", now.Add(w).Sub(start))
+	}
+}

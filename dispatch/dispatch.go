@@ -377,7 +377,6 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			}
 			continue
 		}
-		w.logSend(now, log)
 		probe := w.cb.State() == gobreaker.StateHalfOpen
 		o, err := w.cb.Execute(func() (outcome, error) {
 			o := w.post(ctx, id, card)
@@ -386,6 +385,9 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			}
 			return o, nil
 		})
+		answered := time.Now()
+		w.budget.settle(answered)
+		w.logSend(answered, log)
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			continue // the breaker changed under us; breakerWait parks the delivery
 		}
