@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,9 +226,9 @@ func BenchmarkIdleDestinations(b *testing.B) {
 func measureIdle(b *testing.B, where string, n int) {
 	b.Helper()
 	var js jetstream.JetStream
-	var serverRSS func() int64
+	serverPID := "self"
 	if where == "child" {
-		js, serverRSS = childJetStream(b)
+		js, serverPID = childJetStream(b)
 	} else {
 		js = natstest.Start(b).JS
 	}
@@ -241,10 +240,7 @@ func measureIdle(b *testing.B, where string, n int) {
 	}
 
 	heap0, g0 := settledHeap(), runtime.NumGoroutine()
-	var rss0 int64
-	if serverRSS != nil {
-		rss0 = serverRSS()
-	}
+	rss0 := residentBytes(serverPID)
 	start := time.Now()
 	stop := runDispatcher(b, js, ds)
 	defer stop()
@@ -255,16 +251,21 @@ func measureIdle(b *testing.B, where string, n int) {
 	heap1, g1 := settledHeap(), runtime.NumGoroutine()
 
 	const idleFor = 10 * time.Second
-	cpu0 := cpuSeconds()
+	cpu0, serverCPU0 := cpuSeconds("self"), cpuSeconds(serverPID)
 	<-time.After(idleFor)
-	cpu := cpuSeconds() - cpu0
+	cpu, serverCPU := cpuSeconds("self")-cpu0, cpuSeconds(serverPID)-serverCPU0
 
 	b.ReportMetric(float64(int64(heap1)-int64(heap0))/float64(n), "heap-B/dest")
 	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/dest")
 	b.ReportMetric(setup.Seconds(), "setup-s")
-	b.ReportMetric(100*cpu/idleFor.Seconds(), "idle-cpu-%")
-	if serverRSS != nil {
-		if rss1 := serverRSS(); rss0 > 0 && rss1 > 0 {
+	if cpu0 >= 0 {
+		b.ReportMetric(100*cpu/idleFor.Seconds(), "idle-cpu-%")
+	}
+	if serverPID != "self" {
+		if serverCPU0 >= 0 {
+			b.ReportMetric(100*serverCPU/idleFor.Seconds(), "nats-idle-cpu-%")
+		}
+		if rss1 := residentBytes(serverPID); rss0 > 0 && rss1 > 0 {
 			b.ReportMetric(float64(rss1-rss0)/float64(n), "nats-rss-B/dest")
 		}
 	}
@@ -280,12 +281,27 @@ func settledHeap() uint64 {
 	return m.HeapInuse
 }
 
-// cpuSeconds is the Go runtime's estimate of CPU time the process used
-// (total available minus idle): good enough to compare idle loads.
-func cpuSeconds() float64 {
-	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
-	metrics.Read(s)
-	return s[0].Value.Float64() - s[1].Value.Float64()
+// cpuSeconds returns the user and system CPU time a process ("self" or a
+// pid) used so far, from /proc, or -1 where /proc is unavailable. Linux counts
+// it in ticks of 1/100 s (USER_HZ).
+func cpuSeconds(pid string) float64 {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name, which may hold spaces: state is the
+	// first, utime and stime the 12th and 13th.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return -1
+	}
+	user, err1 := strconv.ParseInt(f[11], 10, 64)
+	sys, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return float64(user+sys) / 100
 }
 
 // waitConsumers polls RELAY_OUT until it has n consumers: there is no signal
@@ -313,9 +329,8 @@ func waitConsumers(b *testing.B, js jetstream.JetStream, n int, within time.Dura
 }
 
 // childJetStream starts JetStream in a child process (this test binary, in
-// TestBenchNATSProcess) and connects to it. The second result reads the
-// child's resident memory in bytes, or 0 where /proc is unavailable.
-func childJetStream(b *testing.B) (jetstream.JetStream, func() int64) {
+// TestBenchNATSProcess), connects to it and returns the child's pid.
+func childJetStream(b *testing.B) (jetstream.JetStream, string) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchNATSProcess$")
 	cmd.Env = append(os.Environ(), "HOOKRELAY_BENCH_NATS_DIR="+b.TempDir())
@@ -359,13 +374,13 @@ func childJetStream(b *testing.B) (jetstream.JetStream, func() int64) {
 	if err := queue.EnsureStreams(context.Background(), js, queue.StreamOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	pid := cmd.Process.Pid
-	return js, func() int64 { return residentBytes(pid) }
+	return js, strconv.Itoa(cmd.Process.Pid)
 }
 
-// residentBytes reads VmRSS of a process from /proc, or returns 0.
-func residentBytes(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// residentBytes reads VmRSS of a process ("self" or a pid) from /proc, or
+// returns 0.
+func residentBytes(pid string) int64 {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}
