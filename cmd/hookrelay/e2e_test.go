@@ -142,6 +142,18 @@ func send(ctx context.Context, client *http.Client, ingest string, body string) 
 	return resp.StatusCode, nil
 }
 
+// adminGet returns an admin API answer, for diagnostics.
+func adminGet(t *testing.T, r *relay, path string) string {
+	t.Helper()
+	resp, err := http.Get(r.admin + path)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 func waitAccepted(t *testing.T, sim *teamstest.Server, path string, n int, within time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
@@ -276,7 +288,7 @@ routes:
 		t.Logf("all %d events were delivered before the kill; the restart proves less", got)
 	}
 
-	startRelay(t, cfg)
+	r2 := startRelay(t, cfg)
 	missing := func() []string {
 		var all []byte
 		for _, rec := range sim.Accepted("/fast") {
@@ -290,7 +302,8 @@ routes:
 		}
 		return out
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Work a killed process held comes back after the queue's ack wait (15 s).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for {
 		m := missing()
@@ -299,7 +312,8 @@ routes:
 		}
 		// Wait for at least one more card, then look again.
 		if err := sim.WaitAccepted(ctx, "/fast", len(sim.Accepted("/fast"))+1); err != nil {
-			t.Fatalf("%d of %d accepted events never reached Teams, e.g. %v", len(m), len(accepted), m[:min(5, len(m))])
+			t.Fatalf("%d of %d accepted events never reached Teams, e.g. %v; relay status: %s",
+				len(m), len(accepted), m[:min(5, len(m))], adminGet(t, r2, "/api/v1/destinations"))
 		}
 	}
 	t.Logf("%d events accepted before SIGKILL, all delivered after restart (%d cards in all, duplicates allowed)",
