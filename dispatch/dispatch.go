@@ -27,11 +27,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -41,6 +43,7 @@ type Option func(*options)
 type options struct {
 	fetchWait time.Duration
 	history   *history.Recorder
+	tel       *telemetry.Telemetry
 }
 
 // WithFetchWait bounds how long an idle worker's pull request waits before it
@@ -90,6 +93,7 @@ func New(ctx context.Context, js jetstream.JetStream, dests []config.Destination
 		}
 		d.workers = append(d.workers, newWorker(js, dest, client, logger, o))
 	}
+	o.tel.Metrics().WatchBudget(d.budgets)
 	return d, nil
 }
 
@@ -149,9 +153,11 @@ func newWorker(js jetstream.JetStream, dest config.Destination, client *http.Cli
 				w.openedAt = time.Now()
 			}
 			w.mu.Unlock()
+			w.opts.tel.Metrics().BreakerState(dest.Name, breakerGauge(to))
 			w.logger.Warn("breaker state changed", "from", from.String(), "to", to.String())
 		},
 	})
+	o.tel.Metrics().BreakerState(dest.Name, telemetry.BreakerClosed)
 	return w
 }
 
@@ -341,6 +347,9 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 	if len(group) > 1 {
 		log = log.With("digest_of", len(group))
 	}
+	ctx, span := w.startHandle(ctx, group)
+	defer span.End()
+	log = telemetry.WithTraceID(ctx, log)
 	notAfter := dl.NotAfter
 	for _, p := range group[1:] {
 		if p.dl.NotAfter.Before(notAfter) {
@@ -379,7 +388,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		}
 		probe := w.cb.State() == gobreaker.StateHalfOpen
 		o, err := w.cb.Execute(func() (outcome, error) {
-			o := w.post(ctx, id, card)
+			o := w.attempt(ctx, id, card, at.tried, probe)
 			if o.verdict != delivered {
 				return o, &failure{o}
 			}
@@ -407,6 +416,9 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		switch o.verdict {
 		case delivered:
 			w.setGone(false)
+			if len(group) > 1 {
+				w.opts.tel.Metrics().Digest(w.dest.Name, len(group))
+			}
 			for _, p := range group {
 				w.record(p.dl, history.KindDelivered, at.tried, o.status, "")
 				if err := p.msg.DoubleAck(context.WithoutCancel(ctx)); err != nil {
@@ -437,6 +449,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			// is one second.
 			wait = max(wait, time.Second)
 		}
+		w.opts.tel.Metrics().Retry(w.dest.Name)
 		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", wait)
 		if !w.wait(ctx, held, wait) {
 			return false
@@ -522,6 +535,7 @@ func (w *worker) post(ctx context.Context, deliveryID string, card []byte) outco
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Hookrelay-Delivery-Id", deliveryID)
+	w.opts.tel.Propagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := w.client.Do(req)
 	if err != nil {
 		// Connection errors, DNS failures and timeouts are transient, except
@@ -651,11 +665,17 @@ func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.D
 	m.Header.Set(queue.HeaderDeliveryID, dl.ID)
 	m.Header.Set(queue.HeaderEventID, dl.EventID)
 	m.Header.Set(queue.HeaderReason, reason)
-	if _, err := w.js.PublishMsg(ctx, m, jetstream.WithMsgID("dead."+dl.ID+"."+strconv.Itoa(dl.Replays))); err != nil {
+	_, span := w.startDeadLetter(ctx, msg, m.Header, reason)
+	began := time.Now()
+	_, err = w.js.PublishMsg(ctx, m, jetstream.WithMsgID("dead."+dl.ID+"."+strconv.Itoa(dl.Replays)))
+	telemetry.EndSpan(span, err)
+	if err != nil {
 		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err)
 		_ = msg.NakWithDelay(w.dest.MaxBackoff)
 		return
 	}
+	w.opts.tel.Metrics().PublishLatency(queue.StreamDead, time.Since(began))
+	w.opts.tel.Metrics().DeadLetter(dl.Destination, reason)
 	detail := reason
 	if dead.LastError != "" {
 		detail += ": " + dead.LastError
