@@ -110,7 +110,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}
 	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
-		disp, err = dispatch.New(setupCtx, js, cfg.Destinations, logger, dispatch.WithHistory(rec))
+		disp, err = dispatch.New(setupCtx, js, cfg.Destinations, logger, dispatch.WithHistory(rec), dispatch.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
