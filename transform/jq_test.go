@@ -331,3 +331,29 @@ func TestExampleMappings(t *testing.T) {
 		})
 	}
 }
+
+// TestJQWholeCardTooLarge: a whole card above Teams' limit is not sent as
+// written; the card read back from it is rendered within the limit instead.
+func TestJQWholeCardTooLarge(t *testing.T) {
+	m := loadJQ(t, `{"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": "big", "text": ([range(40000)] | map("x") | join(""))}`)
+	s, err := m.Map(testEvent("src", []byte(`{}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Cards[schemas.FormatMessageCard]) <= schemas.MaxCardBytes {
+		t.Fatalf("the test card is only %d bytes", len(s.Cards[schemas.FormatMessageCard]))
+	}
+	v := newValidator(t)
+	for _, format := range formats {
+		card, err := RenderSummary(s, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Validate(format, card); err != nil {
+			t.Errorf("%s: %v", format, err)
+		}
+		if !strings.Contains(string(card), Truncated) {
+			t.Errorf("%s card was cut without the marker", format)
+		}
+	}
+}

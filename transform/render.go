@@ -137,12 +137,13 @@ func safeURL(raw string) bool {
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
-// markdownURL percent-encodes what would end or break a markdown link
-// target; safeURL already refused spaces and control characters.
-func markdownURL(u string) string {
-	return strings.NewReplacer("(", "%28", ")", "%29", "<", "%3C", ">", "%3E", "[", "%5B", "]", "%5D",
-		"`", "%60", "\"", "%22", "'", "%27", "*", "%2A", "_", "%5F").Replace(u)
-}
+// markdownURLEscaper percent-encodes what would end or break a markdown link
+// target; safeURL already refused spaces and control characters. A Replacer
+// is immutable and safe for concurrent use.
+var markdownURLEscaper = strings.NewReplacer("(", "%28", ")", "%29", "<", "%3C", ">", "%3E", "[", "%5B", "]", "%5D",
+	"`", "%60", "\"", "%22", "'", "%27", "*", "%2A", "_", "%5F")
+
+func markdownURL(u string) string { return markdownURLEscaper.Replace(u) }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(clean(s)), " ") }
 

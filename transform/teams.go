@@ -240,6 +240,8 @@ var (
 	markdownLinkRE = regexp.MustCompile(`\[([^\]]*)\]\(([^)\s]+)\)`)
 	// markdownEscapeRE finds a backslash-escaped punctuation character.
 	markdownEscapeRE = regexp.MustCompile(`\\([!-/:-@\[-` + "`" + `{-~])`)
+	// lineBreaks turns a card's HTML line breaks into newlines.
+	lineBreaks = strings.NewReplacer("<br>", "\n", "<br/>", "\n", "<br />", "\n")
 )
 
 // unmarkdown turns a card's markdown into the plain text a Summary holds:
@@ -253,7 +255,7 @@ func unmarkdown(s string, l *links) string {
 		}
 		return sub[1]
 	})
-	s = strings.NewReplacer("<br>", "\n", "<br/>", "\n", "<br />", "\n").Replace(s)
+	s = lineBreaks.Replace(s)
 	return markdownEscapeRE.ReplaceAllString(s, "$1")
 }
 
