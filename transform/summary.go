@@ -15,7 +15,7 @@ import (
 )
 
 // Summary is what a card says, independent of the card format. Mappings (the
-// generic one here; later built-in vendor mappings and jq user mappings) turn an
+// generic one here, the vendor mappings Builtin names, jq mappings) turn an
 // event into a Summary, and RenderSummary turns a Summary into the JSON of any
 // format. Every string is plain text: the renderer escapes it for the format,
 // so nothing taken from a payload can add links, mentions or formatting.
