@@ -110,8 +110,11 @@ func mapSentry(ev schemas.Event) (Summary, error) {
 		f.add("First seen", when(is.FirstSeen.String()))
 		l.add("Open issue "+is.ShortID.String(), firstText(is.WebURL, is.Permalink))
 	case d.MetricAlert != nil:
-		name := firstText(d.DescriptionTtl, d.MetricAlert.Title, d.MetricAlert.AlertRule.Name)
-		s.Title = "Sentry metric alert " + p.Action.String() + ": " + name
+		// description_title already says the state: "Critical: <rule>".
+		s.Title = "Sentry metric alert: " + d.DescriptionTtl.String()
+		if d.DescriptionTtl == "" {
+			s.Title = "Sentry metric alert " + p.Action.String() + ": " + firstText(d.MetricAlert.Title, d.MetricAlert.AlertRule.Name)
+		}
 		s.Text = d.DescriptionTxt.String()
 		s.Severity = sentryLevel(string(p.Action))
 		f.add("Rule", d.MetricAlert.AlertRule.Name.String())

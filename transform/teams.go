@@ -245,8 +245,8 @@ var (
 )
 
 // unmarkdown turns a card's markdown into the plain text a Summary holds:
-// escapes are undone and a link keeps its text, its URL going to l (when l
-// is not nil). The renderer escapes the result again for the destination.
+// escapes and bold are undone and a link keeps its text, its URL going to l
+// (when l is not nil). The renderer escapes the result again for the destination.
 func unmarkdown(s string, l *links) string {
 	s = markdownLinkRE.ReplaceAllStringFunc(s, func(m string) string {
 		sub := markdownLinkRE.FindStringSubmatch(m)
@@ -256,6 +256,7 @@ func unmarkdown(s string, l *links) string {
 		return sub[1]
 	})
 	s = lineBreaks.Replace(s)
+	s = strings.ReplaceAll(s, "**", "") // bold; the card is shown as plain text
 	return markdownEscapeRE.ReplaceAllString(s, "$1")
 }
 

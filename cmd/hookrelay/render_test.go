@@ -157,7 +157,7 @@ func TestRenderEveryVendor(t *testing.T) {
 		{"sentry", "sentry_issue", "Sentry-Hook-Resource: issue", "Sentry issue CHECKOUT-3F created"},
 		{"pagerduty", "pagerduty_incident_triggered", "", "Incident #1893 triggered"},
 		{"azure", "azure_monitor_log_alert", "", "[Fired] Sev1 api-5xx-spike"},
-		{"legacy-cards", "teams_messagecard", "", "Deployment of **shop-web**"},
+		{"legacy-cards", "teams_messagecard", "", "Deployment of shop-web to production"},
 		{"anything", "generic", "", "anything: Backup finished"},
 	} {
 		for _, format := range []string{schemas.FormatMessageCard, schemas.FormatAdaptive} {
