@@ -142,6 +142,45 @@ func send(ctx context.Context, client *http.Client, ingest string, body string) 
 	return resp.StatusCode, nil
 }
 
+// waitMarkers waits until every marker appears in a card accepted on one of
+// paths, and returns those that did not within d. It wakes on each accepted
+// card rather than polling.
+func waitMarkers(sim *teamstest.Server, paths []string, markers []string, d time.Duration) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		var all []byte
+		seen := map[string]int{}
+		for _, p := range paths {
+			recs := sim.Accepted(p)
+			seen[p] = len(recs)
+			for _, rec := range recs {
+				all = append(all, rec.Body...)
+			}
+		}
+		var missing []string
+		for _, m := range markers {
+			if !bytes.Contains(all, []byte(m)) {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 || ctx.Err() != nil {
+			return missing
+		}
+		// Wake on the next card accepted on any of the paths.
+		next, stop := context.WithCancel(ctx)
+		for _, p := range paths {
+			go func() {
+				if sim.WaitAccepted(next, p, seen[p]+1) == nil {
+					stop()
+				}
+			}()
+		}
+		<-next.Done()
+		stop()
+	}
+}
+
 // adminGet returns an admin API answer, for diagnostics.
 func adminGet(t *testing.T, r *relay, path string) string {
 	t.Helper()
@@ -289,32 +328,10 @@ routes:
 	}
 
 	r2 := startRelay(t, cfg)
-	missing := func() []string {
-		var all []byte
-		for _, rec := range sim.Accepted("/fast") {
-			all = append(all, rec.Body...)
-		}
-		var out []string
-		for _, m := range accepted {
-			if !bytes.Contains(all, []byte(m)) {
-				out = append(out, m)
-			}
-		}
-		return out
-	}
 	// Work a killed process held comes back after the queue's ack wait (15 s).
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for {
-		m := missing()
-		if len(m) == 0 {
-			break
-		}
-		// Wait for at least one more card, then look again.
-		if err := sim.WaitAccepted(ctx, "/fast", len(sim.Accepted("/fast"))+1); err != nil {
-			t.Fatalf("%d of %d accepted events never reached Teams, e.g. %v; relay status: %s",
-				len(m), len(accepted), m[:min(5, len(m))], adminGet(t, r2, "/api/v1/destinations"))
-		}
+	if missing := waitMarkers(sim, []string{"/fast"}, accepted, 2*time.Minute); len(missing) > 0 {
+		t.Fatalf("%d of %d accepted events never reached Teams, e.g. %v; relay status: %s",
+			len(missing), len(accepted), missing[:min(5, len(missing))], adminGet(t, r2, "/api/v1/destinations"))
 	}
 	t.Logf("%d events accepted before SIGKILL, all delivered after restart (%d cards in all, duplicates allowed)",
 		len(accepted), len(sim.Accepted("/fast")))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -57,31 +56,25 @@ func TestTwoInstancesShareDestinationsAndSurviveAKill(t *testing.T) {
 	post(b, 40, 60)
 
 	// Every accepted event arrives, within 30 s of the kill plus the time the
-	// budget needs for the backlog (15 per destination at 4/s).
-	deadline, cancel := context.WithTimeout(ctx, 45*time.Second)
-	defer cancel()
+	// budget needs for the backlog (15 per destination at 4/s). Counting cards
+	// is not enough: a card the killed instance sent but could not ack comes
+	// again, so look for every event by its marker.
+	var paths []string
 	for i := range dests {
-		path := fmt.Sprintf("/d%d", i)
-		if err := sim.WaitAccepted(deadline, path, 15); err != nil {
-			t.Fatalf("%s: %d of 15 accepted %v after the kill: %v", path, len(sim.Accepted(path)), time.Since(killedAt), err)
-		}
+		paths = append(paths, fmt.Sprintf("/d%d", i))
 	}
-	var all []byte
-	for i := range dests {
-		path := fmt.Sprintf("/d%d", i)
+	if missing := waitMarkers(sim, paths, sent, 45*time.Second); len(missing) > 0 {
+		t.Fatalf("%d accepted events never delivered %v after the kill, e.g. %v; status: %s",
+			len(missing), time.Since(killedAt), missing[:min(5, len(missing))], adminGet(t, b, "/api/v1/destinations"))
+	}
+	for _, path := range paths {
 		for _, rec := range sim.Received(path) {
-			if !rec.Accepted {
+			if !rec.Accepted && rec.Status != 0 {
 				t.Errorf("%s answered %d: the two instances together exceeded the budget", path, rec.Status)
 			}
-			all = append(all, rec.Body...)
 		}
 		if got := sim.MaxInWindow(path, time.Second); got > 4 {
 			t.Errorf("%s: %d requests in one second, limit 4", path, got)
-		}
-	}
-	for _, m := range sent {
-		if !bytes.Contains(all, []byte(m)) {
-			t.Errorf("event %s was accepted but never delivered", m)
 		}
 	}
 	t.Logf("all %d events delivered; the surviving instance finished %v after the kill", len(sent), time.Since(killedAt))
