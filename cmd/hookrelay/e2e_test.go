@@ -128,18 +128,25 @@ func writeConfig(t *testing.T, dataDir, body string) string {
 
 // send posts one event and returns the HTTP status.
 func send(ctx context.Context, client *http.Client, ingest string, body string) (int, error) {
+	code, _, err := sendID(ctx, client, ingest, body)
+	return code, err
+}
+
+// sendID posts one event and returns the HTTP status and the event id.
+func sendID(ctx context.Context, client *http.Client, ingest string, body string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ingest+"/hooks/app/s3cret", strings.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	var answer struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&answer)
+	return resp.StatusCode, answer.ID, nil
 }
 
 // waitMarkers waits until every marker appears in a card accepted on one of
@@ -296,6 +303,7 @@ routes:
 	// Senders post until the relay dies; only 202s count as promises.
 	var mu sync.Mutex
 	var accepted []string
+	ids := map[string]string{} // marker → event id
 	var total atomic.Int64
 	killed := make(chan struct{})
 	var wg sync.WaitGroup
@@ -304,13 +312,14 @@ routes:
 		wg.Go(func() {
 			for n := 0; ; n++ {
 				marker := fmt.Sprintf("mk%dx%dzz", s, n)
-				code, err := send(context.Background(), client, r.ingest, fmt.Sprintf(`{"marker":%q}`, marker))
+				code, id, err := sendID(context.Background(), client, r.ingest, fmt.Sprintf(`{"marker":%q}`, marker))
 				if err != nil {
 					return // the relay is gone
 				}
 				if code == http.StatusAccepted {
 					mu.Lock()
 					accepted = append(accepted, marker)
+					ids[marker] = id
 					mu.Unlock()
 					if total.Add(1) == 300 {
 						close(killed)
@@ -330,8 +339,9 @@ routes:
 	r2 := startRelay(t, cfg)
 	// Work a killed process held comes back after the queue's ack wait (15 s).
 	if missing := waitMarkers(sim, []string{"/fast"}, accepted, 2*time.Minute); len(missing) > 0 {
-		t.Fatalf("%d of %d accepted events never reached Teams, e.g. %v; relay status: %s",
-			len(missing), len(accepted), missing[:min(5, len(missing))], adminGet(t, r2, "/api/v1/destinations"))
+		t.Fatalf("%d of %d accepted events never reached Teams, e.g. %v; relay status: %s\nhistory of %s: %s\ndead letters: %s",
+			len(missing), len(accepted), missing[:min(5, len(missing))], adminGet(t, r2, "/api/v1/destinations"),
+			ids[missing[0]], adminGet(t, r2, "/api/v1/events/"+ids[missing[0]]), adminGet(t, r2, "/api/v1/deadletters"))
 	}
 	t.Logf("%d events accepted before SIGKILL, all delivered after restart (%d cards in all, duplicates allowed)",
 		len(accepted), len(sim.Accepted("/fast")))
