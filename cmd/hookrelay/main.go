@@ -5,6 +5,7 @@
 //	hookrelay dlq list|show|replay|purge      inspect and replay dead letters
 //	hookrelay events show|replay              an event's history; replay from source
 //	hookrelay destinations                    breaker, backlog and budget per destination
+//	hookrelay render --source S --file F      print the card an event would become
 //	hookrelay teams-sim --listen ADDR         run the Teams webhook simulator
 package main
 
@@ -26,6 +27,8 @@ Usage:
   hookrelay dlq list|show|replay|purge [flags]    (talks to the admin API)
   hookrelay events show|replay [flags]            (an event's history; replay from source)
   hookrelay destinations [-o json]                (breaker, backlog and budget)
+  hookrelay render --config FILE --source NAME --file PAYLOAD [--format F]
+                                                  (the card an event would become; no queue)
   hookrelay teams-sim [--listen ADDR]             (a Teams webhook simulator)
 
 Run "hookrelay COMMAND -h" for a command's flags.
@@ -34,7 +37,7 @@ Run "hookrelay COMMAND -h" for a command's flags.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "hookrelay:", err)
 		}
@@ -42,7 +45,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
