@@ -215,7 +215,9 @@ func expandEnv(raw []byte) ([]byte, error) {
 	var errs []error
 	lines := bytes.Split(raw, []byte("\n"))
 	for i, line := range lines {
-		lines[i] = envRef.ReplaceAllFunc(line, func(m []byte) []byte {
+		// Comments are left alone: an example in a comment is not a reference.
+		code, comment := splitComment(line)
+		lines[i] = append(envRef.ReplaceAllFunc(code, func(m []byte) []byte {
 			name := string(envRef.FindSubmatch(m)[1])
 			v, ok := os.LookupEnv(name)
 			if !ok {
@@ -223,9 +225,28 @@ func expandEnv(raw []byte) ([]byte, error) {
 				return m
 			}
 			return []byte(v)
-		})
+		}), comment...)
 	}
 	return bytes.Join(lines, []byte("\n")), errors.Join(errs...)
+}
+
+// splitComment cuts a YAML line before its comment: a '#' at the start or
+// after white space, outside quotes.
+func splitComment(line []byte) (code, comment []byte) {
+	var quote byte
+	for i, c := range line {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return line[:i:i], line[i:]
+		}
+	}
+	return line, nil
 }
 
 // Parse expands ${ENV} references, decodes the YAML strictly, applies
