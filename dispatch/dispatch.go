@@ -637,8 +637,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // deadLetterAll dead-letters every delivery of a group on its own, so a
 // failed digest lists each original event.
 func (w *worker) deadLetterAll(ctx context.Context, group []pending, at attempts, reason string, log *slog.Logger) {
+	if len(group) == 1 {
+		w.deadLetter(ctx, group[0].msg, group[0].dl, at, reason, log)
+		return
+	}
 	for _, p := range group {
-		w.deadLetter(ctx, p.msg, p.dl, at, reason, log.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
+		w.deadLetter(ctx, p.msg, p.dl, at, reason, w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
 	}
 }
 
