@@ -1,16 +1,13 @@
 package deadletter
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/hookrelay/hookrelay/internal/adminapi"
 )
 
 // Client calls the dead-letter admin API (NewHandler) over HTTP.
@@ -23,28 +20,21 @@ type Client struct {
 	HTTP *http.Client
 }
 
-// APIError is an error answer of the admin API. It matches ErrNotFound,
-// ErrEmptyFilter and ErrInvalidFilter with errors.Is by status code.
-type APIError struct {
-	StatusCode int
-	Message    string
-}
+// APIError is an error answer of the admin API. errors.Is matches it to
+// ErrNotFound, ErrEmptyFilter and ErrInvalidFilter by its status code.
+type APIError = adminapi.Error
 
-func (e *APIError) Error() string {
-	return fmt.Sprintf("admin API: %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Message)
-}
-
-// Is lets callers test an answer with errors.Is(err, ErrNotFound) and friends.
-func (e *APIError) Is(target error) bool {
-	switch target {
-	case ErrNotFound:
-		return e.StatusCode == http.StatusNotFound
-	case ErrEmptyFilter:
-		return e.StatusCode == http.StatusBadRequest && strings.HasPrefix(e.Message, ErrEmptyFilter.Error())
-	case ErrInvalidFilter:
-		return e.StatusCode == http.StatusBadRequest
+// errorKinds names the sentinel errors an error answer stands for.
+func errorKinds(status int, message string) []error {
+	switch {
+	case status == http.StatusNotFound:
+		return []error{ErrNotFound}
+	case status == http.StatusBadRequest && strings.HasPrefix(message, ErrEmptyFilter.Error()):
+		return []error{ErrEmptyFilter, ErrInvalidFilter}
+	case status == http.StatusBadRequest:
+		return []error{ErrInvalidFilter}
 	}
-	return false
+	return nil
 }
 
 // List returns the dead letters matching f, oldest first, as Store.List does:
@@ -65,8 +55,8 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Entry, error) {
 	if f.Status != 0 {
 		q.Set("status", strconv.Itoa(f.Status))
 	}
-	set("since", formatTime(f.Since))
-	set("until", formatTime(f.Until))
+	set("since", adminapi.FormatTime(f.Since))
+	set("until", adminapi.FormatTime(f.Until))
 	q.Set("limit", strconv.Itoa(f.Limit))
 	var out ListResponse
 	if err := c.do(ctx, http.MethodGet, "/api/v1/deadletters?"+q.Encode(), nil, &out); err != nil {
@@ -101,59 +91,11 @@ func (c *Client) Purge(ctx context.Context, f Filter) (int, error) {
 func actionRequest(f Filter) ActionRequest {
 	return ActionRequest{
 		IDs: f.IDs, Destination: f.Destination, Source: f.Source, Reason: f.Reason, Status: f.Status,
-		Since: formatTime(f.Since), Until: formatTime(f.Until), Limit: f.Limit, All: f.All,
+		Since: adminapi.FormatTime(f.Since), Until: adminapi.FormatTime(f.Until), Limit: f.Limit, All: f.All,
 	}
-}
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Format(time.RFC3339Nano)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
-	if err != nil {
-		return fmt.Errorf("admin API %s %s: %w", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API %s: %w (is hookrelay running? set --admin or HOOKRELAY_ADMIN)", c.BaseURL, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("admin API %s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e ErrorResponse
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return &APIError{StatusCode: resp.StatusCode, Message: e.Error}
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("admin API %s %s: decode answer: %w", method, path, err)
-	}
-	return nil
+	api := adminapi.Client{BaseURL: c.BaseURL, Token: c.Token, HTTP: c.HTTP, Kinds: errorKinds}
+	return api.Do(ctx, method, path, body, out)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookrelay/hookrelay/internal/adminapi"
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
@@ -101,7 +102,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ListResponse{DeadLetters: entries, Count: len(entries)})
+	adminapi.WriteJSON(w, http.StatusOK, ListResponse{DeadLetters: entries, Count: len(entries)})
 }
 
 func (h *handler) queryFilter(q url.Values) (Filter, error) {
@@ -150,19 +151,14 @@ func atoi(name, v string) (int, error) {
 }
 
 // ParseTime reads an RFC 3339 time, or a duration meaning that long before
-// now ("2h", "90m"). Empty means no bound (the zero time).
+// now ("2h", "90m"). Empty means no bound (the zero time). Its errors are
+// ErrInvalidFilter.
 func ParseTime(v string, now time.Time) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+	t, err := adminapi.ParseTime(v, now)
+	if err != nil {
+		return t, fmt.Errorf("%w: %w", ErrInvalidFilter, err)
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%w: %q is neither an RFC 3339 time nor a duration like 2h", ErrInvalidFilter, v)
-	}
-	return now.Add(-d), nil
+	return t, nil
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
@@ -171,7 +167,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	adminapi.WriteJSON(w, http.StatusOK, e)
 }
 
 func (h *handler) readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, Filter, error) {
@@ -213,7 +209,7 @@ func (h *handler) replay(w http.ResponseWriter, r *http.Request) {
 	if !req.DryRun && len(res.Replayed) > 0 {
 		h.log.InfoContext(r.Context(), "replayed dead letters", "count", len(res.Replayed), "skipped", len(res.Skipped))
 	}
-	writeJSON(w, http.StatusOK, ReplayResponse{ReplayResult: res, Count: len(res.Replayed)})
+	adminapi.WriteJSON(w, http.StatusOK, ReplayResponse{ReplayResult: res, Count: len(res.Replayed)})
 }
 
 func (h *handler) purge(w http.ResponseWriter, r *http.Request) {
@@ -235,15 +231,13 @@ func (h *handler) purge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "purged dead letters", "count", n)
-	writeJSON(w, http.StatusOK, PurgeResponse{Purged: n})
+	adminapi.WriteJSON(w, http.StatusOK, PurgeResponse{Purged: n})
 }
 
 var errBadRequest = errors.New("bad request")
 
 // ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
-	Error string `json:"error"`
-}
+type ErrorResponse = adminapi.ErrorResponse
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
@@ -258,13 +252,5 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		h.log.ErrorContext(r.Context(), "dead-letter admin request", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
-	writeJSON(w, status, ErrorResponse{Error: err.Error()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing to tell it
+	adminapi.WriteError(w, status, err)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hookrelay/hookrelay/internal/adminapi"
 )
 
 const destinationsUsage = `Show every destination's breaker, backlog and budget through the admin API.
@@ -85,40 +86,16 @@ func (c dlqCmd) runDestinations(ctx context.Context, args []string) error {
 }
 
 func (c dlqCmd) destinations(ctx context.Context, admin string) ([]destination, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(admin, "/")+"/api/v1/destinations", nil)
-	if err != nil {
-		return nil, fmt.Errorf("admin API: %w", err)
-	}
-	if tok := c.getenv("HOOKRELAY_ADMIN_TOKEN"); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("admin API %s: %w (is hookrelay running? set --admin or HOOKRELAY_ADMIN)", admin, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("admin API: read destinations: %w", err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, errors.New("admin API: 401 Unauthorized (set HOOKRELAY_ADMIN_TOKEN to the admin token)")
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, errors.New("admin API: no destinations here: this relay does not run the dispatch role")
-	case resp.StatusCode/100 != 2:
-		return nil, fmt.Errorf("admin API: %s: %s", resp.Status, strings.TrimSpace(string(data)))
-	}
-	// The answer is {"destinations":[…]}; a bare list is read too.
-	var wrapped struct {
+	api := adminapi.Client{BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"), HTTP: &http.Client{Timeout: time.Minute}}
+	var out struct {
 		Destinations []destination `json:"destinations"`
 	}
-	if err := json.Unmarshal(data, &wrapped); err == nil && wrapped.Destinations != nil {
-		return wrapped.Destinations, nil
+	err := api.Do(ctx, http.MethodGet, "/api/v1/destinations", nil, &out)
+	if apiErr, ok := errors.AsType[*adminapi.Error](err); ok && apiErr.StatusCode == http.StatusNotFound {
+		return nil, errors.New("admin API: no destinations here: this relay does not run the dispatch role")
 	}
-	var list []destination
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("admin API: decode destinations: %w", err)
+	if err != nil {
+		return nil, explain(err)
 	}
-	return list, nil
+	return out.Destinations, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/deadletter"
+	"github.com/hookrelay/hookrelay/internal/adminapi"
 	"github.com/hookrelay/hookrelay/internal/history"
 )
 
@@ -336,14 +337,8 @@ func (c dlqCmd) confirm(prompt string) (bool, error) {
 
 // explain adds what to do next to the admin API errors a user can fix.
 func explain(err error) error {
-	status := 0
-	if apiErr, ok := errors.AsType[*deadletter.APIError](err); ok {
-		status = apiErr.StatusCode
-	}
-	if apiErr, ok := errors.AsType[*history.APIError](err); ok {
-		status = apiErr.StatusCode
-	}
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	if apiErr, ok := errors.AsType[*adminapi.Error](err); ok &&
+		(apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden) {
 		return fmt.Errorf("%w (set HOOKRELAY_ADMIN_TOKEN to the admin token)", err)
 	}
 	return err

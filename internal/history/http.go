@@ -1,18 +1,17 @@
 package history
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/hookrelay/hookrelay/internal/adminapi"
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
@@ -46,7 +45,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	adminapi.WriteJSON(w, http.StatusOK, v)
 }
 
 // ReplayBody is the body of a replay request: ReplayRequest with since and
@@ -91,28 +90,18 @@ func (h *handler) replay(w http.ResponseWriter, r *http.Request) {
 		h.log.InfoContext(r.Context(), "replayed events from source", "source", req.Source, "replay_id", res.ID,
 			"count", res.Count, "routes", strings.Join(req.Routes, ","))
 	}
-	writeJSON(w, http.StatusOK, res)
+	adminapi.WriteJSON(w, http.StatusOK, res)
 }
 
 // ParseTime reads an RFC 3339 time, or a duration meaning that long before
-// now ("2h", "90m"). Empty means no bound (the zero time).
+// now ("2h", "90m"). Empty means no bound (the zero time). Its errors are
+// ErrInvalid.
 func ParseTime(v string, now time.Time) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+	t, err := adminapi.ParseTime(v, now)
+	if err != nil {
+		return t, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%w: %q is neither an RFC 3339 time nor a duration like 2h", ErrInvalid, v)
-	}
-	return now.Add(-d), nil
-}
-
-// ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
-	Error string `json:"error"`
+	return t, nil
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -128,15 +117,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		h.log.ErrorContext(r.Context(), "events admin request", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
-	writeJSON(w, status, ErrorResponse{Error: err.Error()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing to tell it
+	adminapi.WriteError(w, status, err)
 }
 
 // Client calls the events admin API (NewHandler) over HTTP.
@@ -149,26 +130,16 @@ type Client struct {
 	HTTP *http.Client
 }
 
-// APIError is an error answer of the admin API. It matches ErrNotFound and
-// ErrInvalid with errors.Is by status code.
-type APIError struct {
-	StatusCode int
-	Message    string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("admin API: %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Message)
-}
-
-// Is lets callers test an answer with errors.Is(err, ErrNotFound) and ErrInvalid.
-func (e *APIError) Is(target error) bool {
-	switch target {
-	case ErrNotFound:
-		return e.StatusCode == http.StatusNotFound
-	case ErrInvalid:
-		return e.StatusCode == http.StatusBadRequest
+// errorKinds names the sentinel errors an error answer stands for, so
+// that callers can test Client's errors with errors.Is.
+func errorKinds(status int, _ string) []error {
+	switch status {
+	case http.StatusNotFound:
+		return []error{ErrNotFound}
+	case http.StatusBadRequest:
+		return []error{ErrInvalid}
 	}
-	return false
+	return nil
 }
 
 // Get returns an event and its history; errors.Is(err, ErrNotFound) when
@@ -181,62 +152,14 @@ func (c *Client) Get(ctx context.Context, eventID string) (View, error) {
 
 // Replay replays events from source (see Store.Replay).
 func (c *Client) Replay(ctx context.Context, req ReplayRequest) (ReplayResult, error) {
-	body := ReplayBody{Source: req.Source, Since: formatTime(req.Since), Until: formatTime(req.Until),
+	body := ReplayBody{Source: req.Source, Since: adminapi.FormatTime(req.Since), Until: adminapi.FormatTime(req.Until),
 		Routes: req.Routes, DryRun: req.DryRun, ID: req.ID}
 	var res ReplayResult
 	err := c.do(ctx, http.MethodPost, "/api/v1/events/replay", body, &res)
 	return res, err
 }
 
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Format(time.RFC3339Nano)
-}
-
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
-	if err != nil {
-		return fmt.Errorf("admin API %s %s: %w", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API %s: %w (is hookrelay running? set --admin or HOOKRELAY_ADMIN)", c.BaseURL, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("admin API %s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e ErrorResponse
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return &APIError{StatusCode: resp.StatusCode, Message: e.Error}
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("admin API %s %s: decode answer: %w", method, path, err)
-	}
-	return nil
+	api := adminapi.Client{BaseURL: c.BaseURL, Token: c.Token, HTTP: c.HTTP, Kinds: errorKinds}
+	return api.Do(ctx, method, path, body, out)
 }
