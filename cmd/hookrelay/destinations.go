@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/hookrelay/hookrelay/internal/adminapi"
 )
@@ -39,22 +36,12 @@ type destination struct {
 
 // runDestinations runs `hookrelay destinations`.
 func runDestinations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := dlqCmd{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
-	return c.runDestinations(ctx, args)
+	return newAdminCmd(stdout, stderr).runDestinations(ctx, args)
 }
 
-func (c dlqCmd) runDestinations(ctx context.Context, args []string) error {
-	admin := c.getenv("HOOKRELAY_ADMIN")
-	if admin == "" {
-		admin = defaultAdmin
-	}
-	fs := flag.NewFlagSet("destinations", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, destinationsUsage)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&admin, "admin", admin, "admin API base URL")
+func (c adminCmd) runDestinations(ctx context.Context, args []string) error {
+	var admin string
+	fs := c.adminFlags("destinations", destinationsUsage, &admin)
 	output := fs.String("o", "table", "output format: table or json")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -85,8 +72,8 @@ func (c dlqCmd) runDestinations(ctx context.Context, args []string) error {
 	return tw.Flush()
 }
 
-func (c dlqCmd) destinations(ctx context.Context, admin string) ([]destination, error) {
-	api := adminapi.Client{BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"), HTTP: &http.Client{Timeout: time.Minute}}
+func (c adminCmd) destinations(ctx context.Context, admin string) ([]destination, error) {
+	api := adminapi.Client{BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"), HTTP: adminHTTP()}
 	var out struct {
 		Destinations []destination `json:"destinations"`
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,48 +42,31 @@ const defaultAdmin = "http://127.0.0.1:8081"
 
 // runDLQ runs `hookrelay dlq …`.
 func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := dlqCmd{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
-	return c.run(ctx, args)
+	return newAdminCmd(stdout, stderr).run(ctx, args)
 }
 
-// dlqCmd holds what the dlq commands read and write, so tests can supply them.
-type dlqCmd struct {
+// adminCmd holds what the commands that talk to the admin API (dlq, events,
+// destinations) read and write, so tests can supply them.
+type adminCmd struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	now            func() time.Time
 }
 
-func (c dlqCmd) run(ctx context.Context, args []string) error {
-	admin := c.getenv("HOOKRELAY_ADMIN")
-	if admin == "" {
-		admin = defaultAdmin
-	}
-	top := flag.NewFlagSet("dlq", flag.ContinueOnError)
-	top.SetOutput(c.stderr)
-	top.Usage = func() { fmt.Fprint(c.stderr, dlqUsage) }
-	top.StringVar(&admin, "admin", admin, "admin API base URL")
-	if err := top.Parse(args); err != nil {
+// newAdminCmd is an adminCmd on the process's stdin, environment and clock.
+func newAdminCmd(stdout, stderr io.Writer) adminCmd {
+	return adminCmd{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
+}
+
+func (c adminCmd) run(ctx context.Context, args []string) error {
+	var admin string
+	sub, rest, fs, err := c.subcommand("dlq", dlqUsage, args, &admin)
+	if err != nil {
 		return err
 	}
-	if top.NArg() == 0 {
-		top.Usage()
-		return flag.ErrHelp
-	}
-	sub, rest := top.Arg(0), top.Args()[1:]
-
-	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, dlqUsage+"\nFlags of "+sub+":\n")
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&admin, "admin", admin, "admin API base URL")
 	client := func() *deadletter.Client {
-		return &deadletter.Client{
-			BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"),
-			HTTP: &http.Client{Timeout: 5 * time.Minute},
-		}
+		return &deadletter.Client{BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"), HTTP: adminHTTP()}
 	}
 
 	switch sub {
@@ -207,7 +191,7 @@ func (c dlqCmd) run(ctx context.Context, args []string) error {
 		fmt.Fprint(c.stdout, dlqUsage)
 		return nil
 	default:
-		top.Usage()
+		fmt.Fprint(c.stderr, dlqUsage)
 		return fmt.Errorf("dlq: unknown command %q (list, show, replay or purge)", sub)
 	}
 }
@@ -221,7 +205,7 @@ type filterFlags struct {
 	all                                       bool
 }
 
-func (c dlqCmd) filterFlags(fs *flag.FlagSet) *filterFlags {
+func (c adminCmd) filterFlags(fs *flag.FlagSet) *filterFlags {
 	ff := &filterFlags{now: c.now}
 	fs.Var(&ff.ids, "id", "a dead-letter id (repeatable, or comma-separated)")
 	fs.StringVar(&ff.destination, "destination", "", "only this destination")
@@ -295,6 +279,46 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
+// subcommand parses `hookrelay NAME [--admin URL] SUB …` for a command that
+// talks to the admin API: it returns SUB, SUB's arguments, and a flag set
+// for them that takes --admin too. Both read --admin into admin, whose
+// default is $HOOKRELAY_ADMIN, else defaultAdmin. With no SUB it prints
+// usage and returns flag.ErrHelp.
+func (c adminCmd) subcommand(name, usage string, args []string, admin *string) (string, []string, *flag.FlagSet, error) {
+	top := c.adminFlags(name, usage, admin)
+	top.Usage = func() { fmt.Fprint(c.stderr, usage) }
+	if err := top.Parse(args); err != nil {
+		return "", nil, nil, err
+	}
+	if top.NArg() == 0 {
+		top.Usage()
+		return "", nil, nil, flag.ErrHelp
+	}
+	sub := top.Arg(0)
+	return sub, top.Args()[1:], c.adminFlags(name+" "+sub, usage+"\nFlags of "+sub+":\n", admin), nil
+}
+
+// adminFlags is the flag set of a command that talks to the admin API: on a
+// flag error it prints usage and its flags. It reads --admin into admin,
+// whose default is what admin holds, else $HOOKRELAY_ADMIN, else
+// defaultAdmin.
+func (c adminCmd) adminFlags(name, usage string, admin *string) *flag.FlagSet {
+	if *admin == "" {
+		*admin = cmp.Or(c.getenv("HOOKRELAY_ADMIN"), defaultAdmin)
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(c.stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(admin, "admin", *admin, "admin API base URL")
+	return fs
+}
+
+// adminHTTP makes the admin API's requests; a replay of many takes a while.
+func adminHTTP() *http.Client { return &http.Client{Timeout: 5 * time.Minute} }
+
 // parseInterspersed parses flags anywhere among the arguments (flag stops at
 // the first non-flag) and returns the positional ones.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
@@ -322,7 +346,7 @@ func parseNoArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func (c dlqCmd) confirm(prompt string) (bool, error) {
+func (c adminCmd) confirm(prompt string) (bool, error) {
 	fmt.Fprint(c.stderr, prompt)
 	line, err := bufio.NewReader(c.stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {

@@ -52,7 +52,7 @@ func dlqEnv(t *testing.T) (string, jetstream.JetStream) {
 func dlq(t *testing.T, admin, stdin string, args ...string) (string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	c := dlqCmd{
+	c := adminCmd{
 		stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, now: time.Now,
 		getenv: func(k string) string {
 			if k == "HOOKRELAY_ADMIN" {

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -36,39 +33,19 @@ a bearer token is sent from $HOOKRELAY_ADMIN_TOKEN when set.
 
 // runEvents runs `hookrelay events …`.
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := dlqCmd{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
-	return c.runEvents(ctx, args)
+	return newAdminCmd(stdout, stderr).runEvents(ctx, args)
 }
 
-func (c dlqCmd) eventsClient(admin string) *history.Client {
-	return &history.Client{BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"),
-		HTTP: &http.Client{Timeout: 5 * time.Minute}}
+func (c adminCmd) eventsClient(admin string) *history.Client {
+	return &history.Client{BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"), HTTP: adminHTTP()}
 }
 
-func (c dlqCmd) runEvents(ctx context.Context, args []string) error {
-	admin := c.getenv("HOOKRELAY_ADMIN")
-	if admin == "" {
-		admin = defaultAdmin
-	}
-	top := flag.NewFlagSet("events", flag.ContinueOnError)
-	top.SetOutput(c.stderr)
-	top.Usage = func() { fmt.Fprint(c.stderr, eventsUsage) }
-	top.StringVar(&admin, "admin", admin, "admin API base URL")
-	if err := top.Parse(args); err != nil {
+func (c adminCmd) runEvents(ctx context.Context, args []string) error {
+	var admin string
+	sub, rest, fs, err := c.subcommand("events", eventsUsage, args, &admin)
+	if err != nil {
 		return err
 	}
-	if top.NArg() == 0 {
-		top.Usage()
-		return flag.ErrHelp
-	}
-	sub, rest := top.Arg(0), top.Args()[1:]
-	fs := flag.NewFlagSet("events "+sub, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(c.stderr, eventsUsage+"\nFlags of "+sub+":\n")
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&admin, "admin", admin, "admin API base URL")
 
 	switch sub {
 	case "show":
@@ -142,7 +119,7 @@ func (c dlqCmd) runEvents(ctx context.Context, args []string) error {
 		fmt.Fprint(c.stdout, eventsUsage)
 		return nil
 	default:
-		top.Usage()
+		fmt.Fprint(c.stderr, eventsUsage)
 		return fmt.Errorf("events: unknown command %q (show or replay)", sub)
 	}
 }

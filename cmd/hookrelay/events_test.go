@@ -146,7 +146,7 @@ func (s *stack) send(t *testing.T, body string) string {
 func (s *stack) cli(t *testing.T, token string, args ...string) (string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	c := dlqCmd{
+	c := adminCmd{
 		stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, now: time.Now,
 		getenv: func(k string) string {
 			switch k {
