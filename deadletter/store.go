@@ -266,92 +266,19 @@ func eachID(ctx context.Context, st jetstream.Stream, ids []string, visit func(E
 const skewMargin = 5 * time.Minute
 
 func eachScan(ctx context.Context, st jetstream.Stream, f Filter, visit func(Entry) (bool, error)) error {
-	last := st.CachedInfo().State.LastSeq
 	subject := queue.DeadAll
 	if f.Destination != "" {
 		subject = queue.DeadSubject(f.Destination)
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, InactiveThreshold: time.Minute}
+	var start time.Time
 	if !f.Since.IsZero() {
 		// A dead letter is stored after it is stamped, so nothing older than
 		// Since (less the margin) can match.
-		start := f.Since.Add(-skewMargin)
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+		start = f.Since.Add(-skewMargin)
 	}
-	cons, err := st.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("read %s: create consumer: %w", subject, err)
-	}
-	defer func() {
-		// Best effort: the inactive threshold removes it anyway.
-		if info := cons.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			defer cancel()
-			_ = st.DeleteConsumer(dctx, info.Name)
-		}
-	}()
-	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
-		return nil
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("read %s: %w", subject, err)
-	}
-	defer it.Stop()
-	for {
-		m, err := next(ctx, it, cons)
-		if errors.Is(err, errEnd) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", subject, err)
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("read %s: metadata: %w", subject, err)
-		}
-		seq := meta.Sequence.Stream
-		if seq > last {
-			return nil
-		}
-		if more, err := visit(decode(m.Subject(), seq, m.Data())); err != nil || !more {
-			return err
-		}
-		if meta.NumPending == 0 || seq == last {
-			return nil
-		}
-	}
-}
-
-var errEnd = errors.New("end of dead letters")
-
-// idleCheck is how long next waits for a message before it asks the server
-// whether any remain: the tail may have been deleted by a concurrent replay or
-// purge after the last message said more were pending.
-const idleCheck = time.Second
-
-func next(ctx context.Context, it jetstream.MessagesContext, cons jetstream.Consumer) (jetstream.Msg, error) {
-	for {
-		wait, cancel := context.WithTimeout(ctx, idleCheck)
-		m, err := it.Next(jetstream.NextContext(wait))
-		cancel()
-		if err == nil {
-			return m, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			return nil, err
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("consumer info: %w", err)
-		}
-		if info.NumPending == 0 && info.NumAckPending == 0 {
-			return nil, errEnd
-		}
-	}
+	return queue.Scan(ctx, st, subject, start, func(m jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
+		return visit(decode(m.Subject(), md.Sequence.Stream, m.Data()))
+	})
 }
 
 // Skip is a dead letter Replay left alone, and why.
