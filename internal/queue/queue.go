@@ -1,5 +1,5 @@
-// Package queue names hookrelay's JetStream streams, subjects and headers, and
-// creates the streams. It is the only thing the stages share.
+// Package queue names hookrelay's JetStream streams, subjects and headers,
+// creates the streams and scans them. It is the only thing the stages share.
 package queue
 
 import (
