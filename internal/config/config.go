@@ -3,6 +3,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -279,29 +280,15 @@ func parse(raw []byte, dir string) (*Config, error) {
 }
 
 func (c *Config) applyDefaults() {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.AdminListen == "" {
-		c.AdminListen = DefaultAdminListen
-	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
-	}
-	if c.MaxBody == 0 {
-		c.MaxBody = DefaultMaxBody
-	}
-	if c.PublishTimeout == 0 {
-		c.PublishTimeout = DefaultPublishTimeout
-	}
-	if c.Retention.Events == 0 {
-		c.Retention.Events = DefaultEventRetention
-	}
+	c.Listen = cmp.Or(c.Listen, DefaultListen)
+	c.AdminListen = cmp.Or(c.AdminListen, DefaultAdminListen)
+	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir)
+	c.MaxBody = cmp.Or(c.MaxBody, DefaultMaxBody)
+	c.PublishTimeout = cmp.Or(c.PublishTimeout, DefaultPublishTimeout)
+	c.Retention.Events = cmp.Or(c.Retention.Events, DefaultEventRetention)
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if s.DeliveryIDHeader == "" {
-			s.DeliveryIDHeader = DefaultDeliveryIDHeader
-		}
+		s.DeliveryIDHeader = cmp.Or(s.DeliveryIDHeader, DefaultDeliveryIDHeader)
 		s.Mapping = c.mappingPath(s.Mapping, MappingAuto)
 	}
 	for i := range c.Destinations {
@@ -309,33 +296,15 @@ func (c *Config) applyDefaults() {
 		if d.Format == "" || d.Format == FormatAuto {
 			d.Format = FormatForURL(d.URL)
 		}
-		if d.Rate == 0 {
-			d.Rate = DefaultRate
-		}
-		if d.Burst == 0 {
-			d.Burst = DefaultBurst
-		}
-		if d.Timeout == 0 {
-			d.Timeout = DefaultTimeout
-		}
-		if d.MaxAttempts == 0 {
-			d.MaxAttempts = DefaultMaxAttempts
-		}
-		if d.MaxAge == 0 {
-			d.MaxAge = DefaultMaxAge
-		}
-		if d.Backoff == 0 {
-			d.Backoff = DefaultBackoff
-		}
-		if d.MaxBackoff == 0 {
-			d.MaxBackoff = DefaultMaxBackoff
-		}
-		if d.BreakerFailures == 0 {
-			d.BreakerFailures = DefaultBreakerFailures
-		}
-		if d.BreakerOpenFor == 0 {
-			d.BreakerOpenFor = DefaultBreakerOpenFor
-		}
+		d.Rate = cmp.Or(d.Rate, DefaultRate)
+		d.Burst = cmp.Or(d.Burst, DefaultBurst)
+		d.Timeout = cmp.Or(d.Timeout, DefaultTimeout)
+		d.MaxAttempts = cmp.Or(d.MaxAttempts, DefaultMaxAttempts)
+		d.MaxAge = cmp.Or(d.MaxAge, DefaultMaxAge)
+		d.Backoff = cmp.Or(d.Backoff, DefaultBackoff)
+		d.MaxBackoff = cmp.Or(d.MaxBackoff, DefaultMaxBackoff)
+		d.BreakerFailures = cmp.Or(d.BreakerFailures, DefaultBreakerFailures)
+		d.BreakerOpenFor = cmp.Or(d.BreakerOpenFor, DefaultBreakerOpenFor)
 		if d.Limits == nil && IsTeamsURL(d.URL) {
 			d.Limits = TeamsLimits()
 		}
@@ -343,9 +312,7 @@ func (c *Config) applyDefaults() {
 			on := slices.Equal(d.Limits, TeamsLimits())
 			d.Digest = &on
 		}
-		if d.DigestAfter == 0 {
-			d.DigestAfter = DefaultDigestAfter
-		}
+		d.DigestAfter = cmp.Or(d.DigestAfter, DefaultDigestAfter)
 	}
 	for i := range c.Routes {
 		if c.Routes[i].Name == "" {
