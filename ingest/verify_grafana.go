@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"crypto/sha256"
-	"net/http"
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
@@ -19,13 +18,7 @@ func newGrafana(v config.Verify, secrets []string, now func() time.Time) *hmacVe
 	}
 	signed := signedBody
 	if v.TimestampHeader != "" {
-		signed = func(h http.Header, body []byte) ([][]byte, error) {
-			ts, err := timestamp(h, v.TimestampHeader, now)
-			if err != nil {
-				return nil, err
-			}
-			return [][]byte{[]byte(ts + ":"), body}, nil
-		}
+		signed = timestamped(v.TimestampHeader, "", ":", now)
 	}
 	return &hmacVerifier{
 		keys:       rawKeys(secrets),

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"iter"
 	"net/http"
 	"strconv"
 	"strings"
@@ -80,6 +81,18 @@ func rawKeys(secrets []string) [][]byte {
 // signedBody signs the body alone.
 func signedBody(_ http.Header, body []byte) ([][]byte, error) { return [][]byte{body}, nil }
 
+// timestamped signs prefix, the value of the timestamp header (which must be
+// recent), sep, and the body.
+func timestamped(header, prefix, sep string, now func() time.Time) func(http.Header, []byte) ([][]byte, error) {
+	return func(h http.Header, body []byte) ([][]byte, error) {
+		ts, err := timestamp(h, header, now)
+		if err != nil {
+			return nil, err
+		}
+		return [][]byte{[]byte(prefix + ts + sep), body}, nil
+	}
+}
+
 // encoding is how a signature's bytes are written in a header.
 type encoding string
 
@@ -111,6 +124,36 @@ func headerSignature(header, prefix string, enc encoding) func(http.Header) ([][
 			return nil, fmt.Errorf("%w: header %s is not %s", errMalformed, header, enc)
 		}
 		return [][]byte{sig}, nil
+	}
+}
+
+// listedSignatures reads the signatures of one version from header, a list
+// of "<version><sep><signature>" entries that split yields; entries of other
+// versions are skipped.
+func listedSignatures(header string, split func(string) iter.Seq[string], version, sep string, enc encoding) func(http.Header) ([][]byte, error) {
+	return func(h http.Header) ([][]byte, error) {
+		value := h.Get(header)
+		if value == "" {
+			return nil, fmt.Errorf("%w: header %s is missing", errNoCredential, header)
+		}
+		var sigs [][]byte
+		for entry := range split(value) {
+			text, ok := strings.CutPrefix(strings.TrimSpace(entry), version+sep)
+			if !ok {
+				continue
+			}
+			sig, err := enc.decode(text)
+			if err != nil {
+				return nil, fmt.Errorf("%w: a %s entry of %s is not %s", errMalformed, version, header, enc)
+			}
+			if sigs = append(sigs, sig); len(sigs) > maxSignatures {
+				return nil, fmt.Errorf("%w: %s has more than %d entries", errMalformed, header, maxSignatures)
+			}
+		}
+		if len(sigs) == 0 {
+			return nil, fmt.Errorf("%w: %s has no %s entry", errMalformed, header, version)
+		}
+		return sigs, nil
 	}
 }
 
@@ -161,13 +204,7 @@ func newGenericHMAC(v config.Verify, secrets []string, now func() time.Time) (*h
 	}
 	signed := signedBody
 	if v.TimestampHeader != "" {
-		signed = func(h http.Header, body []byte) ([][]byte, error) {
-			ts, err := timestamp(h, v.TimestampHeader, now)
-			if err != nil {
-				return nil, err
-			}
-			return [][]byte{[]byte(ts), []byte("."), body}, nil
-		}
+		signed = timestamped(v.TimestampHeader, "", ".", now)
 	}
 	return &hmacVerifier{
 		keys:       rawKeys(secrets),

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"crypto/sha256"
-	"net/http"
 	"time"
 )
 
@@ -14,12 +13,6 @@ func newSlack(secrets []string, now func() time.Time) *hmacVerifier {
 		keys:       rawKeys(secrets),
 		hash:       sha256.New,
 		signatures: headerSignature("X-Slack-Signature", "v0=", hexSig),
-		signed: func(h http.Header, body []byte) ([][]byte, error) {
-			ts, err := timestamp(h, "X-Slack-Request-Timestamp", now)
-			if err != nil {
-				return nil, err
-			}
-			return [][]byte{[]byte("v0:" + ts + ":"), body}, nil
-		},
+		signed:     timestamped("X-Slack-Request-Timestamp", "v0:", ":", now),
 	}
 }

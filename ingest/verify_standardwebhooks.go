@@ -28,7 +28,7 @@ func newStandardWebhooks(secrets []string, now func() time.Time) (*hmacVerifier,
 	return &hmacVerifier{
 		keys:       keys,
 		hash:       sha256.New,
-		signatures: standardWebhooksSignatures,
+		signatures: listedSignatures("webhook-signature", strings.FieldsSeq, "v1", ",", base64Sig),
 		signed: func(h http.Header, body []byte) ([][]byte, error) {
 			id := h.Get(standardWebhooksIDHeader)
 			if id == "" {
@@ -41,31 +41,4 @@ func newStandardWebhooks(secrets []string, now func() time.Time) (*hmacVerifier,
 			return [][]byte{[]byte(id + "." + ts + "."), body}, nil
 		},
 	}, nil
-}
-
-// standardWebhooksSignatures decodes the v1 entries of webhook-signature;
-// entries of other versions (such as v1a, asymmetric) are skipped.
-func standardWebhooksSignatures(h http.Header) ([][]byte, error) {
-	value := h.Get("Webhook-Signature")
-	if value == "" {
-		return nil, fmt.Errorf("%w: header webhook-signature is missing", errNoCredential)
-	}
-	var sigs [][]byte
-	for entry := range strings.FieldsSeq(value) {
-		text, ok := strings.CutPrefix(entry, "v1,")
-		if !ok {
-			continue
-		}
-		sig, err := base64.StdEncoding.DecodeString(text)
-		if err != nil {
-			return nil, fmt.Errorf("%w: a v1 entry of webhook-signature is not base64", errMalformed)
-		}
-		if sigs = append(sigs, sig); len(sigs) > maxSignatures {
-			return nil, fmt.Errorf("%w: webhook-signature has more than %d entries", errMalformed, maxSignatures)
-		}
-	}
-	if len(sigs) == 0 {
-		return nil, fmt.Errorf("%w: webhook-signature has no v1 entry", errMalformed)
-	}
-	return sigs, nil
 }

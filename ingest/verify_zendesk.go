@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"crypto/sha256"
-	"net/http"
 	"time"
 )
 
@@ -18,12 +17,6 @@ func newZendesk(secrets []string, now func() time.Time) *hmacVerifier {
 		keys:       rawKeys(secrets),
 		hash:       sha256.New,
 		signatures: headerSignature("X-Zendesk-Webhook-Signature", "", base64Sig),
-		signed: func(h http.Header, body []byte) ([][]byte, error) {
-			ts, err := timestamp(h, "X-Zendesk-Webhook-Signature-Timestamp", now)
-			if err != nil {
-				return nil, err
-			}
-			return [][]byte{[]byte(ts), body}, nil
-		},
+		signed:     timestamped("X-Zendesk-Webhook-Signature-Timestamp", "", "", now),
 	}
 }
