@@ -206,7 +206,31 @@ func jqSeverity(v string) (Severity, error) {
 // jqFacts accepts {"name": value} (sorted by name) or [{name, value}]; a
 // fact whose value is null or empty is left out.
 func jqFacts(v any) ([]Fact, error) {
+	pairs, err := jqPairs(v, "name", "value")
 	var out []Fact
+	for _, p := range pairs {
+		if p[1] != "" {
+			out = append(out, Fact{Name: p[0], Value: p[1]})
+		}
+	}
+	return out, err
+}
+
+// jqLinks accepts {"title": url} or [{title, url}]; only http(s) URLs are
+// rendered, others are dropped by the renderer.
+func jqLinks(v any) ([]Link, error) {
+	pairs, err := jqPairs(v, "title", "url")
+	var out []Link
+	for _, p := range pairs {
+		out = append(out, Link{Title: p[0], URL: p[1]})
+	}
+	return out, err
+}
+
+// jqPairs reads {"key": value} (sorted by key) or [{key, value}], with the
+// fields named key and value, as text pairs.
+func jqPairs(v any, key, value string) ([][2]string, error) {
+	var out [][2]string
 	switch v := v.(type) {
 	case nil:
 		return nil, nil
@@ -216,61 +240,23 @@ func jqFacts(v any) ([]Fact, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%q: %w", k, err)
 			}
-			if val != "" {
-				out = append(out, Fact{Name: k, Value: val})
-			}
+			out = append(out, [2]string{k, val})
 		}
 	case []any:
 		for i, e := range v {
 			pair, ok := e.(map[string]any)
 			if !ok {
-				return nil, fmt.Errorf("[%d] is %s, want {name, value}", i, jqType(e))
+				return nil, fmt.Errorf("[%d] is %s, want {%s, %s}", i, jqType(e), key, value)
 			}
-			name, err1 := jqText(pair["name"])
-			val, err2 := jqText(pair["value"])
+			k, err1 := jqText(pair[key])
+			val, err2 := jqText(pair[value])
 			if err := errors.Join(err1, err2); err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
-			if val != "" {
-				out = append(out, Fact{Name: name, Value: val})
-			}
+			out = append(out, [2]string{k, val})
 		}
 	default:
-		return nil, fmt.Errorf("is %s, want an object or an array of {name, value}", jqType(v))
-	}
-	return out, nil
-}
-
-// jqLinks accepts {"title": url} or [{title, url}]; only http(s) URLs are
-// rendered, others are dropped by the renderer.
-func jqLinks(v any) ([]Link, error) {
-	var out []Link
-	switch v := v.(type) {
-	case nil:
-		return nil, nil
-	case map[string]any:
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			u, err := jqText(v[k])
-			if err != nil {
-				return nil, fmt.Errorf("%q: %w", k, err)
-			}
-			out = append(out, Link{Title: k, URL: u})
-		}
-	case []any:
-		for i, e := range v {
-			pair, ok := e.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("[%d] is %s, want {title, url}", i, jqType(e))
-			}
-			title, err1 := jqText(pair["title"])
-			u, err2 := jqText(pair["url"])
-			if err := errors.Join(err1, err2); err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
-			}
-			out = append(out, Link{Title: title, URL: u})
-		}
-	default:
-		return nil, fmt.Errorf("is %s, want an object or an array of {title, url}", jqType(v))
+		return nil, fmt.Errorf("is %s, want an object or an array of {%s, %s}", jqType(v), key, value)
 	}
 	return out, nil
 }
