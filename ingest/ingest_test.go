@@ -72,13 +72,19 @@ type fixture struct {
 // start runs a real JetStream and the ingest handler on 127.0.0.1.
 func start(t testing.TB) *fixture {
 	t.Helper()
+	return startConfig(t, testConfig)
+}
+
+// startConfig is start with the configuration file yaml and opts.
+func startConfig(t testing.TB, yaml string, opts ...ingest.Option) *fixture {
+	t.Helper()
 	env := natstest.Start(t)
-	cfg, err := config.Parse([]byte(testConfig))
+	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("parse config: %v", err)
 	}
 	logs := &syncBuffer{}
-	h, err := ingest.New(cfg, env.JS, slog.New(slog.NewTextHandler(logs, nil)))
+	h, err := ingest.New(cfg, env.JS, slog.New(slog.NewTextHandler(logs, nil)), opts...)
 	if err != nil {
 		t.Fatalf("ingest.New: %v", err)
 	}
@@ -451,21 +457,11 @@ func TestPublishUsesRequestContext(t *testing.T) {
 
 func TestSignedSource(t *testing.T) {
 	t.Parallel()
-	env := natstest.Start(t)
-	cfg, err := config.Parse([]byte(`
+	f := startConfig(t, `
 sources:
   - name: gh
     verify: {scheme: github, secret: old-secret, secrets: [gh-secret]}
-`))
-	if err != nil {
-		t.Fatalf("parse config: %v", err)
-	}
-	h, err := ingest.New(cfg, env.JS, nil)
-	if err != nil {
-		t.Fatalf("ingest.New: %v", err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+`)
 
 	body := `{"zen":"Design for failure."}`
 	mac := hmac.New(sha256.New, []byte("gh-secret"))
@@ -480,25 +476,25 @@ sources:
 	}
 
 	for _, sig := range []string{"", "sha256=" + strings.Repeat("0", 64), strings.Replace(signature, "a", "b", 1)} {
-		if got := do(t, "POST", srv.URL+"/hooks/gh", header(sig), strings.NewReader(body)); got.status != http.StatusUnauthorized {
+		if got := do(t, "POST", f.url+"/hooks/gh", header(sig), strings.NewReader(body)); got.status != http.StatusUnauthorized {
 			t.Fatalf("signature %q: status %d, want 401", sig, got.status)
 		}
 	}
-	if n := stored(t, env.JS); n != 0 {
+	if n := stored(t, f.env.JS); n != 0 {
 		t.Fatalf("%d messages stored for forged requests", n)
 	}
 
-	first := do(t, "POST", srv.URL+"/hooks/gh", header(signature), strings.NewReader(body))
+	first := do(t, "POST", f.url+"/hooks/gh", header(signature), strings.NewReader(body))
 	if first.status != http.StatusAccepted {
 		t.Fatalf("status %d, want 202 (body %v)", first.status, first.body)
 	}
 	// GitHub's redelivery keeps X-GitHub-Delivery: the preset makes it the
 	// dedup key without any delivery_id_header setting.
-	again := do(t, "POST", srv.URL+"/hooks/gh", header(signature), strings.NewReader(body))
+	again := do(t, "POST", f.url+"/hooks/gh", header(signature), strings.NewReader(body))
 	if again.status != http.StatusAccepted || again.body["duplicate"] != true || again.body["id"] != first.body["id"] {
 		t.Fatalf("redelivery answered %d %v, want 202 duplicate of %v", again.status, again.body, first.body["id"])
 	}
-	m := last(t, env.JS, "gh")
+	m := last(t, f.env.JS, "gh")
 	if got := m.Header.Get(jetstream.MsgIDHeader); got != "gh:72d3162e-cc78-11e3-81ab-4c9367dc0958" {
 		t.Errorf("%s = %q, want the source and X-GitHub-Delivery", jetstream.MsgIDHeader, got)
 	}
@@ -509,33 +505,23 @@ sources:
 	if ev.Verified != "github" || string(ev.Body) != body || ev.Headers["X-Hub-Signature-256"] != "" {
 		t.Errorf("stored event %+v", ev)
 	}
-	if n := stored(t, env.JS); n != 1 {
+	if n := stored(t, f.env.JS); n != 1 {
 		t.Fatalf("%d messages stored, want 1", n)
 	}
 }
 
 func TestMicrosoftHandshakes(t *testing.T) {
 	t.Parallel()
-	env := natstest.Start(t)
 	teamsKey := []byte("teams outgoing webhook key bytes")
-	cfg, err := config.Parse([]byte(`
+	f := startConfig(t, `
 sources:
   - name: graph
     verify: {scheme: graph, secret: secretClientValue}
   - name: teams
-    verify: {scheme: teams-outgoing, secret: ` + base64.StdEncoding.EncodeToString(teamsKey) + `}
+    verify: {scheme: teams-outgoing, secret: `+base64.StdEncoding.EncodeToString(teamsKey)+`}
   - name: alpha
     verify: {scheme: token, secret: alpha-secret}
-`))
-	if err != nil {
-		t.Fatalf("parse config: %v", err)
-	}
-	h, err := ingest.New(cfg, env.JS, nil)
-	if err != nil {
-		t.Fatalf("ingest.New: %v", err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+`)
 
 	t.Run("validation", func(t *testing.T) {
 		tests := []struct{ name, query, want string }{
@@ -544,7 +530,7 @@ sources:
 			{"sharepoint spelling", "validationtoken=3a1b0c4e-sp-token", "3a1b0c4e-sp-token"},
 		}
 		for _, tt := range tests {
-			resp, err := http.Post(srv.URL+"/hooks/graph?"+tt.query, "text/plain", nil)
+			resp, err := http.Post(f.url+"/hooks/graph?"+tt.query, "text/plain", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -556,10 +542,10 @@ sources:
 			}
 		}
 		// Only a graph source echoes: anywhere else it is an unverified request.
-		if got := do(t, "POST", srv.URL+"/hooks/alpha?validationToken=x", nil, strings.NewReader("x")); got.status != http.StatusUnauthorized {
+		if got := do(t, "POST", f.url+"/hooks/alpha?validationToken=x", nil, strings.NewReader("x")); got.status != http.StatusUnauthorized {
 			t.Errorf("token source answered a validation request with %d, want 401", got.status)
 		}
-		if n := stored(t, env.JS); n != 0 {
+		if n := stored(t, f.env.JS); n != 0 {
 			t.Fatalf("%d messages stored by validation requests", n)
 		}
 	})
@@ -570,13 +556,13 @@ sources:
 			t.Skipf("SKIPPED: Graph sample notification not found: %v", err)
 		}
 		forged := bytes.Replace(raw, []byte("secretClientValue"), []byte("guessedClientValue"), 1)
-		if got := do(t, "POST", srv.URL+"/hooks/graph", nil, bytes.NewReader(forged)); got.status != http.StatusUnauthorized {
+		if got := do(t, "POST", f.url+"/hooks/graph", nil, bytes.NewReader(forged)); got.status != http.StatusUnauthorized {
 			t.Fatalf("wrong clientState answered %d, want 401", got.status)
 		}
-		if n := stored(t, env.JS); n != 0 {
+		if n := stored(t, f.env.JS); n != 0 {
 			t.Fatalf("%d messages stored for a wrong clientState", n)
 		}
-		if got := do(t, "POST", srv.URL+"/hooks/graph", nil, bytes.NewReader(raw)); got.status != http.StatusAccepted {
+		if got := do(t, "POST", f.url+"/hooks/graph", nil, bytes.NewReader(raw)); got.status != http.StatusAccepted {
 			t.Fatalf("notification answered %d %v, want 202", got.status, got.body)
 		}
 	})
@@ -586,11 +572,11 @@ sources:
 		mac := hmac.New(sha256.New, teamsKey)
 		mac.Write(body)
 		auth := "HMAC " + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-		got := do(t, "POST", srv.URL+"/hooks/teams", map[string]string{"Authorization": auth}, bytes.NewReader(body))
+		got := do(t, "POST", f.url+"/hooks/teams", map[string]string{"Authorization": auth}, bytes.NewReader(body))
 		if got.status != http.StatusOK || got.body["type"] != "message" {
 			t.Fatalf("answered %d %v, want 200 and a Teams message", got.status, got.body)
 		}
-		id := last(t, env.JS, "teams").Header.Get(queue.HeaderEventID)
+		id := last(t, f.env.JS, "teams").Header.Get(queue.HeaderEventID)
 		if text, _ := got.body["text"].(string); id == "" || !strings.Contains(text, id) {
 			t.Errorf("reply %q does not name the stored event %q", text, id)
 		}
@@ -599,8 +585,7 @@ sources:
 
 func TestSourceLimits(t *testing.T) {
 	t.Parallel()
-	env := natstest.Start(t)
-	cfg, err := config.Parse([]byte(`
+	f := startConfig(t, `
 sources:
   - name: limited
     verify: {scheme: token, secret: limited-secret}
@@ -609,30 +594,21 @@ sources:
   - name: capped
     verify: {scheme: token, secret: capped-secret}
     max_in_flight: 1
-`))
-	if err != nil {
-		t.Fatalf("parse config: %v", err)
-	}
-	h, err := ingest.New(cfg, env.JS, nil)
-	if err != nil {
-		t.Fatalf("ingest.New: %v", err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+`)
 
 	t.Run("rate limit", func(t *testing.T) {
 		// Forged requests do not use up the vendor's budget.
 		for range 5 {
-			if got := do(t, "POST", srv.URL+"/hooks/limited/forged", nil, strings.NewReader("{}")); got.status != http.StatusUnauthorized {
+			if got := do(t, "POST", f.url+"/hooks/limited/forged", nil, strings.NewReader("{}")); got.status != http.StatusUnauthorized {
 				t.Fatalf("forged request answered %d, want 401", got.status)
 			}
 		}
 		for i := range 2 {
-			if got := do(t, "POST", srv.URL+"/hooks/limited/limited-secret", nil, strings.NewReader("{}")); got.status != http.StatusAccepted {
+			if got := do(t, "POST", f.url+"/hooks/limited/limited-secret", nil, strings.NewReader("{}")); got.status != http.StatusAccepted {
 				t.Fatalf("request %d within the burst answered %d, want 202", i+1, got.status)
 			}
 		}
-		got := do(t, "POST", srv.URL+"/hooks/limited/limited-secret", nil, strings.NewReader("{}"))
+		got := do(t, "POST", f.url+"/hooks/limited/limited-secret", nil, strings.NewReader("{}"))
 		if got.status != http.StatusTooManyRequests {
 			t.Fatalf("request over the limit answered %d %v, want 429", got.status, got.body)
 		}
@@ -648,7 +624,7 @@ sources:
 		defer pw.Close()
 		first := make(chan int, 1)
 		go func() {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/capped/capped-secret", pr)
+			req, _ := http.NewRequest(http.MethodPost, f.url+"/hooks/capped/capped-secret", pr)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				first <- 0
@@ -664,7 +640,7 @@ sources:
 		// that gets the slot itself is refused 401 and frees it.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			got := do(t, "POST", srv.URL+"/hooks/capped/probe", nil, strings.NewReader("{}"))
+			got := do(t, "POST", f.url+"/hooks/capped/probe", nil, strings.NewReader("{}"))
 			if got.status == http.StatusTooManyRequests {
 				if got.header.Get("Retry-After") == "" {
 					t.Error("429 without Retry-After")
@@ -681,7 +657,7 @@ sources:
 			t.Fatalf("the slow request answered %d, want 202", code)
 		}
 		// The slot is free again.
-		if got := do(t, "POST", srv.URL+"/hooks/capped/capped-secret", nil, strings.NewReader("{}")); got.status != http.StatusAccepted {
+		if got := do(t, "POST", f.url+"/hooks/capped/capped-secret", nil, strings.NewReader("{}")); got.status != http.StatusAccepted {
 			t.Fatalf("after the slow request: %d, want 202", got.status)
 		}
 	})
@@ -689,20 +665,10 @@ sources:
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	env := natstest.Start(t)
-	cfg, err := config.Parse([]byte(testConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := telemetry.NewMetrics()
-	h, err := ingest.New(cfg, env.JS, nil, ingest.WithMetrics(m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	f := startConfig(t, testConfig, ingest.WithMetrics(m))
 	for _, p := range []string{"/hooks/alpha/alpha-secret", "/hooks/alpha/alpha-secret", "/hooks/alpha/wrong", "/hooks/stranger-name/x"} {
-		do(t, "POST", srv.URL+p, nil, strings.NewReader("{}"))
+		do(t, "POST", f.url+p, nil, strings.NewReader("{}"))
 	}
 
 	families, err := m.Registry().Gather()
