@@ -65,13 +65,7 @@ func TestJQIntermediate(t *testing.T) {
 		t.Fatalf("summary\n got %s\nwant %s", got, wantJSON)
 	}
 	for _, format := range formats {
-		card, err := RenderSummary(s, format)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := v.Validate(format, card); err != nil {
-			t.Errorf("%s: %v", format, err)
-		}
+		card := renderSummary(t, v, s, format)
 		var doc map[string]any
 		if err := json.Unmarshal(card, &doc); err != nil {
 			t.Fatal(err)
@@ -107,13 +101,7 @@ func TestJQWholeCards(t *testing.T) {
 				t.Errorf("card read back as %+v", s)
 			}
 			for _, format := range formats {
-				card, err := RenderSummary(s, format)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := v.Validate(format, card); err != nil {
-					t.Errorf("%s: %v\n%s", format, err, card)
-				}
+				card := renderSummary(t, v, s, format)
 				// The card as written goes to destinations of its format.
 				if asWritten := format == tc.format; asWritten != (string(card) == string(s.Cards[tc.format])) {
 					t.Errorf("%s: card sent as written = %v, want %v", format, !asWritten, asWritten)
@@ -320,13 +308,7 @@ func TestExampleMappings(t *testing.T) {
 				t.Errorf("summary = %+v", s)
 			}
 			for _, format := range formats {
-				card, err := RenderSummary(s, format)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := v.Validate(format, card); err != nil {
-					t.Errorf("%s: %v", format, err)
-				}
+				renderSummary(t, v, s, format)
 			}
 		})
 	}
@@ -345,13 +327,7 @@ func TestJQWholeCardTooLarge(t *testing.T) {
 	}
 	v := newValidator(t)
 	for _, format := range formats {
-		card, err := RenderSummary(s, format)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := v.Validate(format, card); err != nil {
-			t.Errorf("%s: %v", format, err)
-		}
+		card := renderSummary(t, v, s, format)
 		if !strings.Contains(string(card), Truncated) {
 			t.Errorf("%s card was cut without the marker", format)
 		}

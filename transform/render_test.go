@@ -33,21 +33,38 @@ func testEvent(source string, body []byte) schemas.Event {
 	}
 }
 
-// render renders ev and checks what every card must satisfy: the format's
-// schema and Teams' size limit.
+// render renders ev and checks what every card must satisfy (checkCard).
 func render(t *testing.T, v *schemas.Validator, ev schemas.Event, format string) []byte {
 	t.Helper()
 	card, err := Render(ev, format)
 	if err != nil {
 		t.Fatalf("Render(%s): %v", format, err)
 	}
+	checkCard(t, v, format, card)
+	return card
+}
+
+// renderSummary renders s and checks what every card must satisfy (checkCard).
+func renderSummary(t *testing.T, v *schemas.Validator, s Summary, format string) []byte {
+	t.Helper()
+	card, err := RenderSummary(s, format)
+	if err != nil {
+		t.Fatalf("RenderSummary(%s): %v", format, err)
+	}
+	checkCard(t, v, format, card)
+	return card
+}
+
+// checkCard stops the test unless card satisfies what every card must: the
+// format's schema and Teams' size limit.
+func checkCard(t *testing.T, v *schemas.Validator, format string, card []byte) {
+	t.Helper()
 	if len(card) > schemas.MaxCardBytes {
 		t.Fatalf("%s card is %d bytes > %d", format, len(card), schemas.MaxCardBytes)
 	}
 	if err := v.Validate(format, card); err != nil {
 		t.Fatalf("%s card invalid: %v\n%s", format, err, card)
 	}
-	return card
 }
 
 // texts collects every string in a JSON document.
