@@ -71,38 +71,31 @@ func TestScan(t *testing.T) {
 			}
 		})
 	}
-}
 
-func TestScanEndsWhenTheRestIsDeleted(t *testing.T) {
-	env := natstest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	st, err := env.JS.Stream(ctx, queue.StreamDead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := queue.DeadSubject("a")
-	var seqs []uint64
-	for range 300 {
-		ack, err := env.JS.Publish(ctx, subject, []byte("x"))
-		if err != nil {
-			t.Fatal(err)
+	t.Run("ends when the rest is deleted under it", func(t *testing.T) {
+		subject := queue.DeadSubject("deleted")
+		var seqs []uint64
+		for range 300 {
+			ack, err := env.JS.Publish(ctx, subject, []byte("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs = append(seqs, ack.Sequence)
 		}
-		seqs = append(seqs, ack.Sequence)
-	}
-	n := 0
-	err = queue.Scan(ctx, st, subject, time.Time{}, func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error) {
-		if n++; n == 1 {
-			// As a concurrent purge would: the scan must not wait for them.
-			for _, seq := range seqs[1:] {
-				if err := st.DeleteMsg(ctx, seq); err != nil {
-					t.Fatal(err)
+		n := 0
+		err := queue.Scan(ctx, st, subject, time.Time{}, func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error) {
+			if n++; n == 1 {
+				// As a concurrent purge would: the scan must not wait for them.
+				for _, seq := range seqs[1:] {
+					if err := st.DeleteMsg(ctx, seq); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
+			return true, nil
+		})
+		if err != nil || n == 0 || n == len(seqs) {
+			t.Errorf("Scan visited %d of %d, error %v; want it to end without the deleted ones", n, len(seqs), err)
 		}
-		return true, nil
 	})
-	if err != nil || n == 0 || n == len(seqs) {
-		t.Errorf("Scan visited %d of %d, error %v; want it to end without the deleted ones", n, len(seqs), err)
-	}
 }
