@@ -101,18 +101,11 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 		return nil
 
 	case "show":
-		output := fs.String("o", "text", "output format: text or json")
-		pos, err := parseInterspersed(fs, rest)
+		id, output, err := parseShow(fs, rest, "ID (from hookrelay dlq list)")
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return fmt.Errorf("dlq show: want exactly one ID (from hookrelay dlq list), got %d", len(pos))
-		}
-		if *output != "text" && *output != "json" {
-			return fmt.Errorf("dlq show: -o %q: choose text or json", *output)
-		}
-		e, err := client().Get(ctx, pos[0])
+		e, err := client().Get(ctx, id)
 		if err != nil {
 			return explain(err)
 		}
@@ -128,7 +121,7 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 				viewErr = explain(err)
 			}
 		}
-		if *output == "json" {
+		if output == "json" {
 			return writeShowJSON(c.stdout, e, view)
 		}
 		return writeDeadLetter(c.stdout, e, view, viewErr)
@@ -333,6 +326,23 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// parseShow parses the arguments of a show command: one ID (what names it
+// in the error) and -o text|json.
+func parseShow(fs *flag.FlagSet, args []string, what string) (id, output string, err error) {
+	o := fs.String("o", "text", "output format: text or json")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return "", "", err
+	}
+	if len(pos) != 1 {
+		return "", "", fmt.Errorf("%s: want exactly one %s, got %d", fs.Name(), what, len(pos))
+	}
+	if *o != "text" && *o != "json" {
+		return "", "", fmt.Errorf("%s: -o %q: choose text or json", fs.Name(), *o)
+	}
+	return pos[0], *o, nil
 }
 
 func parseNoArgs(fs *flag.FlagSet, args []string) error {

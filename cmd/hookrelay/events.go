@@ -49,22 +49,15 @@ func (c adminCmd) runEvents(ctx context.Context, args []string) error {
 
 	switch sub {
 	case "show":
-		output := fs.String("o", "text", "output format: text or json")
-		pos, err := parseInterspersed(fs, rest)
+		id, output, err := parseShow(fs, rest, "event ID")
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return fmt.Errorf("events show: want exactly one event ID, got %d", len(pos))
-		}
-		if *output != "text" && *output != "json" {
-			return fmt.Errorf("events show: -o %q: choose text or json", *output)
-		}
-		v, err := c.eventsClient(admin).Get(ctx, pos[0])
+		v, err := c.eventsClient(admin).Get(ctx, id)
 		if err != nil {
 			return explain(err)
 		}
-		if *output == "json" {
+		if output == "json" {
 			return writeIndented(c.stdout, v)
 		}
 		return writeView(c.stdout, v, "")
