@@ -9,9 +9,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
+	"errors"
 	"io/fs"
 	"net/http"
 	"strings"
+
+	"github.com/hookrelay/hookrelay/internal/adminapi"
 )
 
 //go:embed static
@@ -77,14 +80,15 @@ func RequireToken(token string, next http.Handler) http.Handler {
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookrelay admin"`)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"missing or wrong admin token: send Authorization: Bearer <admin_token>"}` + "\n"))
+			adminapi.WriteError(w, http.StatusUnauthorized, errToken)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// errToken is the answer to a request without the admin token.
+var errToken = errors.New("missing or wrong admin token: send Authorization: Bearer <admin_token>")
 
 func bearer(h string) (string, bool) {
 	scheme, token, ok := strings.Cut(h, " ")
