@@ -394,12 +394,12 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			}
 			return o, nil
 		})
-		answered := time.Now()
-		w.budget.settle(answered)
-		w.logSend(answered, log)
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			continue // the breaker changed under us; breakerWait parks the delivery
 		}
+		answered := time.Now()
+		w.budget.settle(answered)
+		w.logSend(answered, log)
 		var f *failure
 		if errors.As(err, &f) {
 			o = f.outcome
