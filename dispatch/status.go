@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookrelay/hookrelay/internal/adminapi"
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
@@ -74,13 +74,11 @@ func backlogs(ctx context.Context, js jetstream.JetStream) (map[string]uint64, e
 // Handler serves GET /api/v1/destinations.
 func (d *Dispatcher) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
 		st, err := d.Status(r.Context())
 		if err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			adminapi.WriteError(w, http.StatusServiceUnavailable, err)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"destinations": st})
+		adminapi.WriteJSON(w, http.StatusOK, map[string]any{"destinations": st})
 	})
 }
