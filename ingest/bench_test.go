@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
 )
 
 // The benchmarks run the same load — 64 keep-alive senders posting 2 KB
@@ -102,11 +104,20 @@ type target struct {
 func ingestTarget(b *testing.B, env *natstest.Env, s benchScheme) *target {
 	b.Helper()
 	cfg := &config.Config{Sources: []config.Source{{Name: "bench", Verify: s.verify}}}
-	h, err := ingest.New(cfg, env.JS, slog.New(slog.DiscardHandler))
+	// Wired as serve wires it: tracing (no exporter set, as by default) and
+	// metrics.
+	tel, shutdown, err := telemetry.Setup(context.Background(), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	b.Cleanup(func() { _ = shutdown(context.Background()) })
+	logger := slog.New(slog.DiscardHandler)
+	h, err := ingest.New(cfg, env.JS, logger,
+		ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(tel.HTTPHandler(h))
 	b.Cleanup(srv.Close)
 	return &target{name: "ingest", url: srv.URL + "/hooks/bench", header: s.header}
 }

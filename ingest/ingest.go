@@ -25,7 +25,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/schemas"
@@ -44,19 +43,12 @@ type Handler struct {
 	maxBody        int64
 	publishTimeout time.Duration
 	sources        map[string]*source
-	history        *history.Recorder
 	metrics        *telemetry.Metrics
 	tel            *telemetry.Telemetry
 }
 
 // Option configures a Handler.
 type Option func(*Handler)
-
-// WithHistory records every stored event (source, scheme, size) in the events'
-// history. Default none; recording never delays the answer.
-func WithHistory(r *history.Recorder) Option {
-	return func(h *Handler) { h.history = r }
-}
 
 // WithMetrics counts every answer by source and status code and times
 // JetStream's acknowledgements. Default none.
@@ -280,7 +272,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	defer rd.Close()
 	var buf bytes.Buffer
 	if n := r.ContentLength; n > 0 && n <= h.maxBody {
-		buf.Grow(int(n))
+		buf.Grow(int(n) + bytes.MinRead) // room to see EOF without growing
 	}
 	if _, err := buf.ReadFrom(rd); err != nil {
 		return nil, err
@@ -305,23 +297,22 @@ func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent stri
 	ctx, span := h.tel.StartPublish(ctx, msg.Subject, msg.Header,
 		telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
 	defer func() { telemetry.EndSpan(span, err) }()
-	msgID := ev.ID
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(queue.StreamIn)}
 	if ev.DeliveryID != "" {
-		msgID = ev.Source + ":" + ev.DeliveryID
+		// The vendor's retry of this delivery is stored once. Without a
+		// delivery id there is nothing to deduplicate: every event id is new.
+		opts = append(opts, jetstream.WithMsgID(ev.Source+":"+ev.DeliveryID))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, h.publishTimeout)
 	defer cancel()
 	began := time.Now()
-	ack, err := h.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(queue.StreamIn))
+	ack, err := h.js.PublishMsg(ctx, msg, opts...)
 	if err != nil {
 		return "", false, fmt.Errorf("publish to %s: %w", msg.Subject, err)
 	}
 	h.metrics.PublishLatency(queue.StreamIn, time.Since(began))
 	if !ack.Duplicate {
-		h.history.Record(history.Record{EventID: ev.ID, At: ev.ReceivedAt, Stage: history.StageIngest,
-			Kind: history.KindReceived, Source: ev.Source, Seq: ack.Sequence,
-			Detail: fmt.Sprintf("verified by %s, %d bytes", ev.Verified, len(ev.Body))})
 		return ev.ID, false, nil
 	}
 	// The original is stored, so the answer is 2xx whatever happens next;

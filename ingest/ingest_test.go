@@ -255,9 +255,9 @@ func TestAccepted(t *testing.T) {
 			if h := m.Header.Get(queue.HeaderEventID); h != id {
 				t.Errorf("stored %s %q, answered id %q", queue.HeaderEventID, h, id)
 			}
-			// Without a delivery id, the event id is the dedup key.
-			if h := m.Header.Get(jetstream.MsgIDHeader); h != id {
-				t.Errorf("stored %s %q, want the event id %q", jetstream.MsgIDHeader, h, id)
+			// Without a delivery id there is nothing to deduplicate.
+			if h := m.Header.Get(jetstream.MsgIDHeader); h != "" {
+				t.Errorf("stored %s %q without a delivery id, want none", jetstream.MsgIDHeader, h)
 			}
 		})
 	}

@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
 	startServer(servers, serversCtx, admin, "admin", logger)
 	if role == "all" || role == "ingest" {
-		h, err := ingest.New(cfg, js, logger, ingest.WithHistory(rec),
+		h, err := ingest.New(cfg, js, logger,
 			ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
 		if err != nil {
 			return err
