@@ -156,7 +156,8 @@ func TestGet(t *testing.T) {
 		records  int
 	}{
 		{"by the received record's sequence", withHistory.ID, seq, `{"action":"opened"}`, 1},
-		{"by the time in its id", noHistory.ID, seq2, `"plain text"`, 0},
+		// The received step is read from the stored event itself.
+		{"by the time in its id", noHistory.ID, seq2, `"plain text"`, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,8 +168,8 @@ func TestGet(t *testing.T) {
 			if v.Event == nil || v.Event.ID != tt.id || v.Event.Seq != tt.seq || string(v.Event.Body) != tt.body {
 				t.Fatalf("event %+v, want id %s seq %d body %s", v.Event, tt.id, tt.seq, tt.body)
 			}
-			if len(v.History) != tt.records {
-				t.Errorf("%d records, want %d", len(v.History), tt.records)
+			if len(v.History) != tt.records || v.History[0].Kind != KindReceived || v.History[0].Seq != tt.seq {
+				t.Errorf("history %+v, want %d records starting with received at seq %d", v.History, tt.records, tt.seq)
 			}
 		})
 	}
