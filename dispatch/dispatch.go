@@ -10,24 +10,19 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sony/gobreaker/v2"
-	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/internal/config"
@@ -457,111 +452,6 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 	}
 }
 
-// logSend records a send on RELAY_SENT, so whichever instance owns the
-// destination next inherits the budget. It does not wait for the store: a
-// send lost from the log at a crash costs at most one request of margin.
-func (w *worker) logSend(at time.Time, log *slog.Logger) {
-	if _, err := w.js.PublishAsync(queue.SentSubject(w.dest.Name), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))); err != nil {
-		log.Debug("log send for the budget", "err", err)
-	}
-}
-
-// inheritBudget reads the sends logged within the widest window, by this or
-// another instance, into the budget. It runs when this worker starts handling
-// a destination after a gap long enough for another instance to have owned
-// it (the pin moves only after PinnedTTL without pulls).
-func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Logger) {
-	widest := time.Duration(0)
-	for _, l := range w.dest.Limits {
-		widest = max(widest, l.Per)
-	}
-	if widest == 0 && w.dest.Rate <= 0 {
-		return
-	}
-	widest = min(max(widest, time.Second), queue.SentRetention)
-	sends, err := readSent(ctx, w.js, w.dest.Name, now.Add(-margin(widest)))
-	if err != nil {
-		log.Warn("read the destination's sent log; the budget starts from this instance's own sends", "err", err)
-		return
-	}
-	w.budget.merge(now, sends)
-}
-
-// readSent returns the logged sends to a destination since start.
-func readSent(ctx context.Context, js jetstream.JetStream, destination string, start time.Time) ([]time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, queue.StreamSent, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{queue.SentSubject(destination)},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sent log of %q: %w", destination, err)
-	}
-	var out []time.Time
-	for {
-		batch, err := cons.FetchNoWait(512)
-		if err != nil {
-			return nil, fmt.Errorf("sent log of %q: %w", destination, err)
-		}
-		n, pending := 0, uint64(0)
-		for msg := range batch.Messages() {
-			n++
-			if len(msg.Data()) == 8 {
-				out = append(out, time.Unix(0, int64(binary.BigEndian.Uint64(msg.Data()))))
-			}
-			if meta, err := msg.Metadata(); err == nil {
-				pending = meta.NumPending
-			}
-		}
-		if err := batch.Error(); err != nil {
-			return nil, fmt.Errorf("sent log of %q: %w", destination, err)
-		}
-		if n == 0 || pending == 0 {
-			return out, nil
-		}
-	}
-}
-
-// post makes one HTTP request. It finishes even when ctx is cancelled (bounded
-// by the destination's timeout), so shutdown does not abandon a request Teams
-// may already have accepted.
-func (w *worker) post(ctx context.Context, deliveryID string, card []byte) outcome {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.dest.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.dest.URL, bytes.NewReader(card))
-	if err != nil {
-		return outcome{verdict: rejected, err: fmt.Errorf("build request: %w", err)}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Hookrelay-Delivery-Id", deliveryID)
-	w.opts.tel.Propagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
-	resp, err := w.client.Do(req)
-	if err != nil {
-		// Connection errors, DNS failures and timeouts are transient, except
-		// a destination the guard refuses: that never gets better.
-		if errors.Is(err, ErrPrivateAddress) {
-			return outcome{verdict: rejected, err: err}
-		}
-		return outcome{verdict: retry, err: redactURL(err)}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return classify(resp.StatusCode, resp.Header, body, time.Now())
-}
-
-// redactURL drops the URL from an error: destination URLs are credentials.
-func redactURL(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			return fmt.Errorf("post: %w", inner)
-		}
-	}
-	return errors.New("post failed")
-}
-
 // backoff is exponential with full jitter in [d/2, d].
 func (w *worker) backoff(attempt int) time.Duration {
 	d := w.dest.Backoff << min(attempt-1, 30)
@@ -632,82 +522,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// deadLetterAll dead-letters every delivery of a group on its own, so a
-// failed digest lists each original event.
-func (w *worker) deadLetterAll(ctx context.Context, group []pending, at attempts, reason string, log *slog.Logger) {
-	if len(group) == 1 {
-		w.deadLetter(ctx, group[0].msg, group[0].dl, at, reason, log)
-		return
-	}
-	for _, p := range group {
-		w.deadLetter(ctx, p.msg, p.dl, at, reason, w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
-	}
-}
-
-// deadLetter stores the delivery on RELAY_DEAD, then acks it on RELAY_OUT. If
-// the store refuses, the delivery stays on RELAY_OUT and is tried again later.
-func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.Delivery, at attempts, reason string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	dead := schemas.DeadLetter{
-		Delivery: dl, Reason: reason, Attempts: at.tried,
-		LastStatus: at.lastOutcome.status, ResponseExcerpt: at.lastOutcome.excerpt,
-		FirstAttempt: at.first, LastAttempt: at.last, DeadAt: time.Now().UTC(),
-	}
-	if at.lastOutcome.err != nil {
-		dead.LastError = at.lastOutcome.err.Error()
-	}
-	data, err := json.Marshal(dead)
-	if err != nil {
-		log.Error("encode dead letter", "err", err)
-		return
-	}
-	m := nats.NewMsg(queue.DeadSubject(dl.Destination))
-	m.Data = data
-	m.Header.Set(queue.HeaderDeliveryID, dl.ID)
-	m.Header.Set(queue.HeaderEventID, dl.EventID)
-	m.Header.Set(queue.HeaderReason, reason)
-	_, span := w.startDeadLetter(ctx, msg, m.Header, reason)
-	began := time.Now()
-	_, err = w.js.PublishMsg(ctx, m, jetstream.WithMsgID("dead."+dl.ID+"."+strconv.Itoa(dl.Replays)))
-	telemetry.EndSpan(span, err)
-	if err != nil {
-		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err)
-		_ = msg.NakWithDelay(w.dest.MaxBackoff)
-		return
-	}
-	w.opts.tel.Metrics().PublishLatency(queue.StreamDead, time.Since(began))
-	w.opts.tel.Metrics().DeadLetter(dl.Destination, reason)
-	detail := reason
-	if dead.LastError != "" {
-		detail += ": " + dead.LastError
-	}
-	w.record(dl, history.KindDeadLettered, at.tried, at.lastOutcome.status, detail)
-	if err := msg.DoubleAck(ctx); err != nil {
-		log.Warn("ack dead-lettered delivery", "err", err)
-	}
-	log.Warn("dead-lettered", "reason", reason, "status", at.lastOutcome.status, "attempts", at.tried)
-}
-
-// record adds a step of dl to its event's history.
-func (w *worker) record(dl schemas.Delivery, kind history.Kind, attempt, status int, detail string) {
-	w.opts.history.Record(history.Record{
-		EventID: dl.EventID, Stage: history.StageDispatch, Kind: kind, Route: dl.Route,
-		Destination: dl.Destination, DeliveryID: dl.ID, Attempt: attempt, Status: status, Detail: detail,
-	})
-}
-
-// describe says what an attempt got, for the history: the error, else the
-// start of the answer.
-func (o outcome) describe() string {
-	d := o.verdict.String()
-	if o.err != nil {
-		return d + ": " + o.err.Error()
-	}
-	if o.excerpt != "" {
-		return d + ": " + o.excerpt
-	}
-	return d
 }

@@ -1,0 +1,95 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/history"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// deadLetterAll dead-letters every delivery of a group on its own, so a
+// failed digest lists each original event.
+func (w *worker) deadLetterAll(ctx context.Context, group []pending, at attempts, reason string, log *slog.Logger) {
+	if len(group) == 1 {
+		w.deadLetter(ctx, group[0].msg, group[0].dl, at, reason, log)
+		return
+	}
+	for _, p := range group {
+		w.deadLetter(ctx, p.msg, p.dl, at, reason, w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
+	}
+}
+
+// deadLetter stores the delivery on RELAY_DEAD, then acks it on RELAY_OUT. If
+// the store refuses, the delivery stays on RELAY_OUT and is tried again later.
+func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.Delivery, at attempts, reason string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	dead := schemas.DeadLetter{
+		Delivery: dl, Reason: reason, Attempts: at.tried,
+		LastStatus: at.lastOutcome.status, ResponseExcerpt: at.lastOutcome.excerpt,
+		FirstAttempt: at.first, LastAttempt: at.last, DeadAt: time.Now().UTC(),
+	}
+	if at.lastOutcome.err != nil {
+		dead.LastError = at.lastOutcome.err.Error()
+	}
+	data, err := json.Marshal(dead)
+	if err != nil {
+		log.Error("encode dead letter", "err", err)
+		return
+	}
+	m := nats.NewMsg(queue.DeadSubject(dl.Destination))
+	m.Data = data
+	m.Header.Set(queue.HeaderDeliveryID, dl.ID)
+	m.Header.Set(queue.HeaderEventID, dl.EventID)
+	m.Header.Set(queue.HeaderReason, reason)
+	_, span := w.startDeadLetter(ctx, msg, m.Header, reason)
+	began := time.Now()
+	_, err = w.js.PublishMsg(ctx, m, jetstream.WithMsgID("dead."+dl.ID+"."+strconv.Itoa(dl.Replays)))
+	telemetry.EndSpan(span, err)
+	if err != nil {
+		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err)
+		_ = msg.NakWithDelay(w.dest.MaxBackoff)
+		return
+	}
+	w.opts.tel.Metrics().PublishLatency(queue.StreamDead, time.Since(began))
+	w.opts.tel.Metrics().DeadLetter(dl.Destination, reason)
+	detail := reason
+	if dead.LastError != "" {
+		detail += ": " + dead.LastError
+	}
+	w.record(dl, history.KindDeadLettered, at.tried, at.lastOutcome.status, detail)
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("ack dead-lettered delivery", "err", err)
+	}
+	log.Warn("dead-lettered", "reason", reason, "status", at.lastOutcome.status, "attempts", at.tried)
+}
+
+// record adds a step of dl to its event's history.
+func (w *worker) record(dl schemas.Delivery, kind history.Kind, attempt, status int, detail string) {
+	w.opts.history.Record(history.Record{
+		EventID: dl.EventID, Stage: history.StageDispatch, Kind: kind, Route: dl.Route,
+		Destination: dl.Destination, DeliveryID: dl.ID, Attempt: attempt, Status: status, Detail: detail,
+	})
+}
+
+// describe says what an attempt got, for the history: the error, else the
+// start of the answer.
+func (o outcome) describe() string {
+	d := o.verdict.String()
+	if o.err != nil {
+		return d + ": " + o.err.Error()
+	}
+	if o.excerpt != "" {
+		return d + ": " + o.excerpt
+	}
+	return d
+}
