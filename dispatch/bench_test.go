@@ -132,7 +132,13 @@ func relayThroughput(b *testing.B, dests, perDest int) float64 {
 		names = append(names, d.Name)
 	}
 	preload(b, env.JS, names, perDest)
-	r := runDispatcher(b, env.JS, ds)
+	// As in BenchmarkIdleDestinations: 1000 consumers created at once can
+	// take longer than the default 5 s API timeout on a busy machine.
+	js, err := jetstream.New(env.Conn, jetstream.WithDefaultTimeout(10*time.Minute))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := runDispatcher(b, js, ds)
 	defer r.stop()
 	select {
 	case <-all:
