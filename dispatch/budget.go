@@ -48,10 +48,16 @@ func margin(d time.Duration) time.Duration {
 	return d + m
 }
 
+// bucketMargin stretches the token bucket's interval a little, for clock
+// granularity on the receiver's side.
+const bucketMargin = 5 * time.Millisecond
+
 func newBudget(rate float64, burst int, windows []Window) *budget {
 	b := &budget{burst: max(burst, 1), tokens: float64(max(burst, 1))}
 	if rate > 0 {
-		b.interval = margin(time.Duration(float64(time.Second) / rate))
+		// Sends are counted at their answer (settle), which already bounds
+		// when the receiver saw them; the bucket keeps only a token margin.
+		b.interval = time.Duration(float64(time.Second)/rate) + bucketMargin
 	}
 	for _, w := range windows {
 		if w.Max > 0 && w.Per > 0 {

@@ -98,8 +98,11 @@ func New(ctx context.Context, js jetstream.JetStream, dests []config.Destination
 func (d *Dispatcher) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.members.run(ctx, d.js) })
+	// Consumers are created a few at a time: thousands at once would time
+	// out JetStream's API.
+	setup := make(chan struct{}, consumerSetupConcurrency)
 	for _, w := range d.workers {
-		g.Go(func() error { return w.run(ctx, d.members) })
+		g.Go(func() error { return w.run(ctx, d.members, setup) })
 	}
 	return g.Wait()
 }
@@ -174,10 +177,10 @@ func (f *failure) Error() string {
 	return fmt.Sprintf("%s: HTTP %d", f.verdict, f.status)
 }
 
-func (w *worker) run(ctx context.Context, members *membership) error {
-	cons, err := w.consumer(ctx)
+func (w *worker) run(ctx context.Context, members *membership, setup chan struct{}) error {
+	cons, err := w.consumer(ctx, setup)
 	if err != nil {
-		return err
+		return nil // ctx was cancelled
 	}
 	// held are deliveries this worker holds unacknowledged, in queue order:
 	// usually one, more while a backlog is coalesced into digests.
@@ -286,9 +289,14 @@ func (w *worker) group(ctx context.Context, cons jetstream.Consumer, held *[]pen
 	return n, card
 }
 
-// consumer creates or updates the destination's durable consumer.
-func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, queue.StreamOut, jetstream.ConsumerConfig{
+// consumerSetupConcurrency bounds how many consumers are created at once.
+const consumerSetupConcurrency = 16
+
+// consumer creates or updates the destination's durable consumer, retrying
+// until it succeeds or ctx is cancelled: one slow or failing destination
+// must not stop the others.
+func (w *worker) consumer(ctx context.Context, setup chan struct{}) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
 		Durable:       ConsumerName(w.dest.Name),
 		FilterSubject: queue.OutSubject(w.dest.Name),
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -300,11 +308,25 @@ func (w *worker) consumer(ctx context.Context) (jetstream.Consumer, error) {
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{priorityGroup},
 		PinnedTTL:      w.ackWait(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("destination %q: create consumer: %w", w.dest.Name, err)
 	}
-	return cons, nil
+	for delay := time.Second; ; delay = min(2*delay, time.Minute) {
+		select {
+		case setup <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cons, err := w.js.CreateOrUpdateConsumer(callCtx, queue.StreamOut, cfg)
+		cancel()
+		<-setup
+		if err == nil {
+			return cons, nil
+		}
+		w.logger.Error("create the destination's consumer; retrying", "err", err, "retry_in", delay)
+		if !sleep(ctx, delay) {
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // maxAckPending is 1 (one delivery in flight, in order) unless digests may

@@ -67,6 +67,10 @@ const (
 	SentAll    = "relay.sent.>"
 )
 
+// MaxDestinations bounds the destinations one relay deployment serves: each
+// has a consumer on RELAY_OUT.
+const MaxDestinations = 100_000
+
 // StreamOptions tune the streams; zero values take the defaults.
 type StreamOptions struct {
 	// Replicas is the number of copies in a JetStream cluster (default 1).
@@ -108,9 +112,12 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			Duplicates: o.DedupWindow, Replicas: o.Replicas,
 		},
 		{
-			// RELAY_OUT is a work queue: a delivery is gone once acked.
+			// RELAY_OUT is a work queue: a delivery is gone once acked. It has
+			// one consumer per destination, and the server's default cap
+			// (1000) would refuse the 1001st destination.
 			Name: StreamOut, Subjects: []string{OutAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.WorkQueuePolicy, Duplicates: o.DedupWindow, Replicas: o.Replicas,
+			MaxConsumers: MaxDestinations,
 		},
 		{
 			Name: StreamDead, Subjects: []string{DeadAll}, Storage: jetstream.FileStorage,
