@@ -252,7 +252,6 @@ func measureIdle(b *testing.B, where string, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	allowConsumers(b, js, n)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	ds := make([]config.Destination, n)
@@ -291,28 +290,6 @@ func measureIdle(b *testing.B, where string, n int) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
-}
-
-// allowConsumers lets RELAY_OUT hold n consumers. A stream that does not set
-// MaxConsumers gets nats-server's default of 1000 consumers per stream
-// (2.15: JSDefaultMaxConsumersPerStream, and -1 does not opt out), which
-// would stop a dispatcher of more than 1000 destinations; see
-// docs/BENCHMARKS.md.
-func allowConsumers(b *testing.B, js jetstream.JetStream, n int) {
-	b.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, queue.StreamOut)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := s.CachedInfo().Config
-	if cfg.MaxConsumers >= n {
-		return
-	}
-	cfg.MaxConsumers = n
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		b.Fatalf("allow %d consumers on %s: %v", n, queue.StreamOut, err)
-	}
 }
 
 // settledHeap returns the bytes of heap in use after two collections.
