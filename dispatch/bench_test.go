@@ -77,7 +77,7 @@ func BenchmarkThroughput1000Destinations(b *testing.B) {
 func postDirect(b *testing.B, dests, perDest, idlePerHost int) float64 {
 	b.Helper()
 	h := teamstest.NewHandler(teamstest.WithLimits(nil))
-	srv, _ := countingServer(h, dests*perDest)
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConns: dests, MaxIdleConnsPerHost: idlePerHost}
 	defer tr.CloseIdleConnections()
@@ -119,8 +119,9 @@ func relayThroughput(b *testing.B, dests, perDest int) float64 {
 	b.Helper()
 	env := natstest.Start(b)
 	h := teamstest.NewHandler(teamstest.WithLimits(nil))
-	srv, all := countingServer(h, dests*perDest)
+	srv := httptest.NewServer(h)
 	defer srv.Close()
+	all := acceptedAll(b, h, dests*perDest)
 	var ds []config.Destination
 	var names []string
 	for i := range dests {
@@ -643,50 +644,17 @@ func (r *running) stop() {
 	})
 }
 
-// countingServer serves h on loopback and closes the returned channel once
-// want requests were accepted: a signal that costs nothing per request, unlike
-// scanning the simulator's records.
-func countingServer(h http.Handler, want int) (*httptest.Server, <-chan struct{}) {
-	done := make(chan struct{})
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &sniffWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r)
-		if sw.accepted() && n.Add(1) == int64(want) {
-			close(done)
+// acceptedAll returns a channel closed once h accepted n requests.
+func acceptedAll(b *testing.B, h *teamstest.Handler, n int) <-chan struct{} {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	all := make(chan struct{})
+	go func() {
+		if h.WaitAccepted(ctx, "", n) == nil {
+			close(all)
 		}
-	}))
-	return srv, done
-}
-
-// sniffWriter remembers the status and the first body byte of an answer.
-type sniffWriter struct {
-	http.ResponseWriter
-	status int
-	first  byte
-}
-
-func (w *sniffWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *sniffWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if w.first == 0 && len(p) > 0 {
-		w.first = p[0]
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// accepted reports a Teams success: 202, or 200 with the body "1" (a
-// connector's failures also travel in a 200).
-func (w *sniffWriter) accepted() bool {
-	return w.status == http.StatusAccepted || (w.status == http.StatusOK && w.first == '1')
+	}()
+	return all
 }
 
 // arrivals returns the arrival times of rs.

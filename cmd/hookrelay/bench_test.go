@@ -60,8 +60,16 @@ func BenchmarkWholePath(b *testing.B) {
 func wholePath(b *testing.B, sources, clients, events int) (endToEnd, ingested, steady float64) {
 	b.Helper()
 	sim := teamstest.NewHandler(teamstest.WithLimits(nil))
-	simSrv, all := benchCountingServer(sim, events)
+	simSrv := httptest.NewServer(sim)
 	defer simSrv.Close()
+	waitCtx, stopWaiting := context.WithCancel(context.Background())
+	defer stopWaiting()
+	all := make(chan struct{})
+	go func() {
+		if sim.WaitAccepted(waitCtx, "", events) == nil {
+			close(all)
+		}
+	}()
 
 	var y strings.Builder
 	fmt.Fprintf(&y, "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\nsources:\n", b.TempDir())
@@ -181,46 +189,6 @@ func (h listenerLog) Handle(_ context.Context, r slog.Record) error {
 
 func (h listenerLog) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h listenerLog) WithGroup(string) slog.Handler      { return h }
-
-// benchCountingServer serves h on loopback and closes the returned channel
-// once want requests were answered as a Teams success (202, or 200 with the
-// body "1"): a signal that costs nothing per request.
-func benchCountingServer(h http.Handler, want int) (*httptest.Server, <-chan struct{}) {
-	done := make(chan struct{})
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &benchSniffer{ResponseWriter: w}
-		h.ServeHTTP(sw, r)
-		if (sw.status == http.StatusAccepted || (sw.status == http.StatusOK && sw.first == '1')) && n.Add(1) == int64(want) {
-			close(done)
-		}
-	}))
-	return srv, done
-}
-
-// benchSniffer remembers the status and the first body byte of an answer.
-type benchSniffer struct {
-	http.ResponseWriter
-	status int
-	first  byte
-}
-
-func (w *benchSniffer) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *benchSniffer) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if w.first == 0 && len(p) > 0 {
-		w.first = p[0]
-	}
-	return w.ResponseWriter.Write(p)
-}
 
 // benchArrivals returns the sorted arrival times of rs.
 func benchArrivals(rs []teamstest.Received) []time.Time {

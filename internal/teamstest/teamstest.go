@@ -149,12 +149,13 @@ type fault struct {
 type Handler struct {
 	cfg config
 
-	mu       sync.Mutex
-	records  []*Received
-	accepted map[string][]time.Time // per path, decision times of accepted requests still inside the widest window
-	removed  map[string]bool
-	faults   []*fault
-	changed  chan struct{} // closed and replaced whenever a request is answered
+	mu        sync.Mutex
+	records   []*Received
+	accepted  map[string][]time.Time // per path, decision times of accepted requests still inside the widest window
+	acceptedN map[string]int         // per path ("" for all), requests accepted so far
+	removed   map[string]bool
+	faults    []*fault
+	changed   chan struct{} // closed and replaced whenever a request is answered
 }
 
 // NewHandler returns a simulated Teams endpoint.
@@ -164,10 +165,11 @@ func NewHandler(opts ...Option) *Handler {
 		o(&cfg)
 	}
 	return &Handler{
-		cfg:      cfg,
-		accepted: make(map[string][]time.Time),
-		removed:  make(map[string]bool),
-		changed:  make(chan struct{}),
+		cfg:       cfg,
+		accepted:  make(map[string][]time.Time),
+		acceptedN: make(map[string]int),
+		removed:   make(map[string]bool),
+		changed:   make(chan struct{}),
 	}
 }
 
@@ -232,12 +234,7 @@ func (h *Handler) MaxInWindow(path string, per time.Duration) int {
 func (h *Handler) WaitAccepted(ctx context.Context, path string, n int) error {
 	for {
 		h.mu.Lock()
-		got := 0
-		for _, rec := range h.records {
-			if rec.Accepted && (path == "" || rec.Path == path) {
-				got++
-			}
-		}
+		got := h.acceptedN[path]
 		changed := h.changed
 		h.mu.Unlock()
 		if got >= n {
@@ -309,6 +306,10 @@ func (h *Handler) arrive(rec *Received) (Fault, bool) {
 func (h *Handler) finish(rec *Received, status int) {
 	rec.Status = status
 	rec.Accepted = status == http.StatusOK || status == http.StatusAccepted
+	if rec.Accepted {
+		h.acceptedN[rec.Path]++
+		h.acceptedN[""]++
+	}
 	close(h.changed)
 	h.changed = make(chan struct{})
 }
