@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -123,8 +124,9 @@ type worker struct {
 
 	mu       sync.Mutex
 	openedAt time.Time // when the breaker last opened
-	isGone   bool      // the URL answered as a removed webhook
-	owned    bool      // this instance is the one pulling for the destination
+
+	gone  atomic.Bool // the URL answered as a removed webhook
+	owned atomic.Bool // this instance is the one pulling for the destination
 }
 
 func newWorker(js jetstream.JetStream, dest config.Destination, client *http.Client, logger *slog.Logger, o options) *worker {
@@ -195,14 +197,14 @@ func (w *worker) run(ctx context.Context, members *membership, setup chan struct
 			// Leave a destination another live instance is preferred for; the
 			// pin moves to it once this worker stops pulling.
 			if mine, changed := members.prefers(w.dest.Name); !mine {
-				w.setOwned(false)
+				w.owned.Store(false)
 				select {
 				case <-ctx.Done():
 				case <-changed:
 				}
 				continue
 			}
-			w.setOwned(true)
+			w.owned.Store(true)
 			fetchCtx, cancel := context.WithTimeout(ctx, w.opts.fetchWait)
 			msg, err := cons.Next(jetstream.FetchContext(fetchCtx), jetstream.FetchPriorityGroup(priorityGroup))
 			cancel()
@@ -384,7 +386,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			w.deadLetterAll(ctx, group, at, schemas.ReasonExpired, log)
 			return true
 		}
-		if w.gone() && dl.Replays == 0 {
+		if w.gone.Load() && dl.Replays == 0 {
 			// A removed webhook is not asked again for every event; a replay
 			// asks once, and its success resumes the destination.
 			at.lastOutcome.err = errors.New("destination answered as a removed webhook earlier")
@@ -432,7 +434,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		}
 		switch o.verdict {
 		case delivered:
-			w.setGone(false)
+			w.gone.Store(false)
 			if len(group) > 1 {
 				w.opts.tel.Metrics().Digest(w.dest.Name, len(group))
 			}
@@ -445,7 +447,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			log.Debug("delivered", "status", o.status, "attempts", at.tried)
 			return true
 		case gone:
-			w.setGone(true)
+			w.gone.Store(true)
 			log.Error("destination answers as a removed webhook; its deliveries dead-letter until its URL changes", "status", o.status)
 			w.deadLetterAll(ctx, group, at, schemas.ReasonGone, log)
 			return true
@@ -490,30 +492,6 @@ func (w *worker) breakerWait(now time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return max(w.openedAt.Add(w.dest.BreakerOpenFor).Sub(now), 10*time.Millisecond)
-}
-
-func (w *worker) gone() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.isGone
-}
-
-func (w *worker) setOwned(v bool) {
-	w.mu.Lock()
-	w.owned = v
-	w.mu.Unlock()
-}
-
-func (w *worker) isOwned() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.owned
-}
-
-func (w *worker) setGone(v bool) {
-	w.mu.Lock()
-	w.isGone = v
-	w.mu.Unlock()
 }
 
 // wait holds a delivery for d, telling JetStream it is still in progress. It

@@ -46,7 +46,7 @@ func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
 	out := make([]DestinationStatus, 0, len(d.workers))
 	for _, w := range d.workers {
 		s := DestinationStatus{
-			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone(), Owned: w.isOwned(),
+			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone.Load(), Owned: w.owned.Load(),
 			Backlog: backlog[w.dest.Name], Budget: w.budget.left(now),
 		}
 		out = append(out, s)
