@@ -2,12 +2,8 @@ package dispatch
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/adminapi"
 	"github.com/hookrelay/hookrelay/internal/queue"
@@ -38,7 +34,7 @@ type BudgetLeft struct {
 
 // Status reports every destination, in configuration order.
 func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
-	backlog, err := backlogs(ctx, d.js)
+	backlog, err := queue.ReadBacklog(ctx, d.js)
 	if err != nil {
 		return nil, err
 	}
@@ -47,26 +43,9 @@ func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
 	for _, w := range d.workers {
 		s := DestinationStatus{
 			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone.Load(), Owned: w.owned.Load(),
-			Backlog: backlog[w.dest.Name], Budget: w.budget.left(now),
+			Backlog: backlog.Waiting[w.dest.Name], Budget: w.budget.left(now),
 		}
 		out = append(out, s)
-	}
-	return out, nil
-}
-
-// backlogs counts RELAY_OUT messages per destination in one request.
-func backlogs(ctx context.Context, js jetstream.JetStream) (map[string]uint64, error) {
-	s, err := js.Stream(ctx, queue.StreamOut)
-	if err != nil {
-		return nil, fmt.Errorf("backlog: %w", err)
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(queue.OutAll))
-	if err != nil {
-		return nil, fmt.Errorf("backlog: %w", err)
-	}
-	out := make(map[string]uint64, len(info.State.Subjects))
-	for subj, n := range info.State.Subjects {
-		out[strings.TrimPrefix(subj, queue.OutSubject(""))] = n
 	}
 	return out, nil
 }

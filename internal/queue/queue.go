@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -154,4 +155,32 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 func IsUnavailable(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
+// Backlog is what waits on RELAY_OUT, read in one request.
+type Backlog struct {
+	// Stream is RELAY_OUT, for further reads.
+	Stream jetstream.Stream
+	// FirstSeq is the stream's first sequence.
+	FirstSeq uint64
+	// Waiting counts deliveries per destination; RELAY_OUT is a work queue,
+	// so whatever is stored waits for delivery (the one in flight included).
+	Waiting map[string]uint64
+}
+
+// ReadBacklog reads RELAY_OUT's per-destination message counts.
+func ReadBacklog(ctx context.Context, js jetstream.JetStream) (Backlog, error) {
+	st, err := js.Stream(ctx, StreamOut)
+	if err != nil {
+		return Backlog{}, fmt.Errorf("stream %s: %w", StreamOut, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(OutAll))
+	if err != nil {
+		return Backlog{}, fmt.Errorf("stream %s info: %w", StreamOut, err)
+	}
+	b := Backlog{Stream: st, FirstSeq: info.State.FirstSeq, Waiting: make(map[string]uint64, len(info.State.Subjects))}
+	for subj, n := range info.State.Subjects {
+		b.Waiting[strings.TrimPrefix(subj, OutSubject(""))] = n
+	}
+	return b, nil
 }

@@ -94,20 +94,16 @@ func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 // queue, so whatever is stored on relay.out.<destination> waits for delivery.
 func QueueBacklog(js jetstream.JetStream, destinations []string) BacklogFunc {
 	return func(ctx context.Context) ([]Backlog, error) {
-		st, err := js.Stream(ctx, queue.StreamOut)
+		backlog, err := queue.ReadBacklog(ctx, js)
 		if err != nil {
-			return nil, fmt.Errorf("stream %s: %w", queue.StreamOut, err)
-		}
-		info, err := st.Info(ctx, jetstream.WithSubjectFilter(queue.OutAll))
-		if err != nil {
-			return nil, fmt.Errorf("stream %s info: %w", queue.StreamOut, err)
+			return nil, err
 		}
 		now := time.Now()
 		out := make([]Backlog, 0, len(destinations))
 		for _, d := range destinations {
-			b := Backlog{Destination: d, Messages: info.State.Subjects[queue.OutSubject(d)]}
+			b := Backlog{Destination: d, Messages: backlog.Waiting[d]}
 			if b.Messages > 0 {
-				m, err := st.GetMsg(ctx, info.State.FirstSeq, jetstream.WithGetMsgSubject(queue.OutSubject(d)))
+				m, err := backlog.Stream.GetMsg(ctx, backlog.FirstSeq, jetstream.WithGetMsgSubject(queue.OutSubject(d)))
 				switch {
 				case err == nil:
 					b.OldestAge = max(now.Sub(m.Time), 0)
