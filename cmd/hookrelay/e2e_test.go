@@ -353,7 +353,6 @@ func TestOutageRecoversAndDeadLettersReplay(t *testing.T) {
 	}
 	sim := teamstest.NewServer()
 	defer sim.Close()
-	sim.SetFault(teamstest.Fault{Status: 500, For: 2 * time.Second, Path: "/flaky"})
 	sim.SetFault(teamstest.Fault{Status: 404, Path: "/gone"})
 	cfg := writeConfig(t, t.TempDir(), fmt.Sprintf(`destinations:
   - {name: flaky, url: %q, allow_private: true, max_attempts: 4, backoff: 50ms, max_backoff: 400ms, breaker_failures: 3, breaker_open_for: 300ms}
@@ -363,6 +362,9 @@ routes:
   - {source: app, filter: '.to == "gone"', to: [gone]}
 `, sim.URL+"/flaky", sim.URL+"/gone"))
 	r := startRelay(t, cfg)
+	// The outage starts once the relay runs: building the binary may take
+	// longer than the outage lasts.
+	sim.SetFault(teamstest.Fault{Status: 500, For: 2 * time.Second, Path: "/flaky"})
 	ctx := context.Background()
 	for n := range 5 {
 		for _, to := range []string{"flaky", "gone"} {
