@@ -1,0 +1,189 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Queue is what the stages use to store and consume messages. Two
+// implementations exist: jsqueue (NATS JetStream, the default) and kafkaqueue
+// (Kafka through franz-go). The stages never know which one runs.
+//
+// Streams are the names above (StreamIn, StreamOut, StreamDead,
+// StreamHistory, StreamSent); a message's stream follows from its subject
+// (relay.in.… → StreamIn, and so on). Every method that blocks takes a
+// context, and every error says what failed; an error that means the store
+// could not be reached in time matches ErrUnavailable.
+type Queue interface {
+	// Publish stores m on the stream of its subject and returns once the
+	// store has it durably. When m.ID is set and a message with the same ID
+	// was stored on that stream within the deduplication window, nothing is
+	// stored and the ack says Duplicate, with Seq naming the original.
+	Publish(ctx context.Context, m Msg) (PubAck, error)
+	// PublishAll stores every message (each as Publish would) and returns
+	// when all are stored, or the first error. The acks are in ms's order.
+	PublishAll(ctx context.Context, ms []Msg) ([]PubAck, error)
+	// Send hands m to the store without waiting for it to be stored: for
+	// records whose loss costs little (history, the sent log). It returns an
+	// error only when m cannot even be handed over.
+	Send(m Msg) error
+
+	// Get reads the message at seq of stream; ErrNotFound when there is none
+	// (never stored, deleted, or expired).
+	Get(ctx context.Context, stream string, seq uint64) (Stored, error)
+	// Delete removes the message at seq of stream; ErrNotFound when there is
+	// none.
+	Delete(ctx context.Context, stream string, seq uint64) error
+	// Scan calls fn for the messages of stream whose subject matches subject
+	// (a full subject, or one of the …All wildcards), stored at or after
+	// start (from the beginning when start is zero), oldest first, until fn
+	// returns false or an error, and at the latest up to the last message
+	// stored when the scan began. Messages deleted meanwhile are skipped.
+	Scan(ctx context.Context, stream, subject string, start time.Time, fn func(Stored) (more bool, err error)) error
+
+	// Consume starts a durable consumer, or joins it when another instance
+	// runs it already: each message goes to one member at a time.
+	Consume(ctx context.Context, cfg ConsumerConfig) (Consumer, error)
+	// Backlog returns, for each of the destinations, how many deliveries
+	// wait on StreamOut and when the oldest was stored. An implementation
+	// that can only see part of it says so in its documentation.
+	Backlog(ctx context.Context, destinations []string) (map[string]Waiting, error)
+
+	// Ready reports whether the store answers now.
+	Ready(ctx context.Context) error
+	// Close releases the connection; messages handed to Send are flushed
+	// first, within ctx.
+	Close(ctx context.Context) error
+}
+
+// Header carries a message's metadata. Keys are case-sensitive.
+type Header map[string][]string
+
+// Get returns the first value of key, or "".
+func (h Header) Get(key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// Set replaces the values of key by value.
+func (h Header) Set(key, value string) { h[key] = []string{value} }
+
+// Msg is a message to store.
+type Msg struct {
+	Subject string
+	Header  Header
+	Data    []byte
+	// ID, when set, makes a second message with the same ID on the same
+	// stream within the deduplication window a duplicate, not stored again.
+	ID string
+}
+
+// Stored is a message read back from a stream.
+type Stored struct {
+	Msg
+	Stream string
+	// Seq is the message's position on its stream, greater than zero; Get
+	// and Delete take it.
+	Seq uint64
+	// Time is when the store received it.
+	Time time.Time
+}
+
+// PubAck confirms a publish.
+type PubAck struct {
+	Stream string
+	Seq    uint64
+	// Duplicate says the message's ID was stored already (at Seq).
+	Duplicate bool
+}
+
+// ConsumerConfig describes a durable consumer.
+type ConsumerConfig struct {
+	// Stream is StreamIn (transform) or StreamOut (dispatch).
+	Stream string
+	// Name is the consumer's durable name, the same in every instance:
+	// "transform", or dispatch.ConsumerName(destination).
+	Name string
+	// Subject filters the stream (a full subject or a …All wildcard).
+	Subject string
+	// AckWait is how long a message handed out may stay unsettled without
+	// InProgress before it is handed out again.
+	AckWait time.Duration
+	// MaxAckPending bounds the messages handed out and not yet settled.
+	MaxAckPending int
+	// Exclusive makes one instance at a time receive the consumer's
+	// messages, so that one destination's budget holds in total; the others
+	// wait in Next and take over when it stops or dies.
+	Exclusive bool
+}
+
+// Consumer hands out the messages of a durable consumer.
+type Consumer interface {
+	// Next waits for the next message until ctx ends (then it returns
+	// ctx's error). An exclusive consumer waits while another instance owns
+	// it.
+	Next(ctx context.Context) (Delivery, error)
+	// More returns up to n messages that wait already, waiting at most
+	// maxWait for them; none is not an error.
+	More(ctx context.Context, n int, maxWait time.Duration) ([]Delivery, error)
+	// Owned reports whether this instance receives the consumer's messages
+	// now (always true for a consumer that is not exclusive).
+	Owned() bool
+	// Stop ends the consumer in this instance: messages it fetched but did
+	// not hand out go back to the queue at once. Handed-out messages stay
+	// with their holder until settled.
+	Stop()
+}
+
+// Delivery is a message handed out by a Consumer, to be settled once.
+type Delivery interface {
+	Msg() Stored
+	// Delivered counts how many times the message was handed out, this
+	// time included.
+	Delivered() int
+	// Pending counts the consumer's messages waiting behind this one.
+	Pending() uint64
+	// Ack settles the message as done and waits for the store to confirm.
+	Ack(ctx context.Context) error
+	// Nak hands the message back, to be handed out again after delay.
+	Nak(delay time.Duration) error
+	// InProgress extends the ack wait: the holder still works on it.
+	InProgress() error
+	// Term settles the message as never to be handed out again (it is
+	// malformed).
+	Term() error
+}
+
+// Waiting is a destination's backlog.
+type Waiting struct {
+	Count  uint64
+	Oldest time.Time // zero when Count is zero
+}
+
+// Errors a Queue returns, wrapped with what failed.
+var (
+	// ErrNotFound: no message at that position.
+	ErrNotFound = errors.New("message not found")
+	// ErrUnavailable: the store could not be reached in time; a caller
+	// answering a client says 503.
+	ErrUnavailable = errors.New("queue unavailable")
+	// ErrTooLarge: the message exceeds what the store accepts.
+	ErrTooLarge = errors.New("message larger than the queue accepts")
+)
+
+// StreamOf names the stream a subject belongs to, or "" for a subject
+// outside hookrelay's streams.
+func StreamOf(subject string) string {
+	for _, s := range []struct{ prefix, stream string }{
+		{InSubject(""), StreamIn}, {OutSubject(""), StreamOut}, {DeadSubject(""), StreamDead},
+		{HistorySubject(""), StreamHistory}, {SentSubject(""), StreamSent},
+	} {
+		if len(subject) > len(s.prefix) && subject[:len(s.prefix)] == s.prefix {
+			return s.stream
+		}
+	}
+	return ""
+}
