@@ -3,13 +3,13 @@ package telemetry
 import (
 	"context"
 
-	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/propagation"
 )
 
-// HeaderCarrier carries trace context in NATS message headers. NATS header
-// names are case-sensitive; W3C names them in lower case ("traceparent").
-type HeaderCarrier nats.Header
+// HeaderCarrier carries trace context in message headers (queue.Header,
+// nats.Header: both are this map). Their names are case-sensitive; W3C names
+// them in lower case ("traceparent").
+type HeaderCarrier map[string][]string
 
 var _ propagation.TextMapCarrier = HeaderCarrier(nil)
 
@@ -34,13 +34,13 @@ func (c HeaderCarrier) Keys() []string {
 }
 
 // Inject writes ctx's trace context into h, which must not be nil.
-func (t *Telemetry) Inject(ctx context.Context, h nats.Header) {
+func (t *Telemetry) Inject(ctx context.Context, h map[string][]string) {
 	t.Propagator().Inject(ctx, HeaderCarrier(h))
 }
 
 // Extract returns ctx with the trace context found in h (if any) as the
 // remote parent.
-func (t *Telemetry) Extract(ctx context.Context, h nats.Header) context.Context {
+func (t *Telemetry) Extract(ctx context.Context, h map[string][]string) context.Context {
 	if h == nil {
 		return ctx
 	}

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -83,7 +82,7 @@ func EndHTTPServer(span trace.Span, status int) {
 
 // StartPublish starts the producer span of a message to subject and writes
 // its context into h, so whoever consumes the message continues the trace.
-func (t *Telemetry) StartPublish(ctx context.Context, subject string, h nats.Header, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+func (t *Telemetry) StartPublish(ctx context.Context, subject string, h map[string][]string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	ctx, span := t.Tracer().Start(ctx, "send "+subject, trace.WithSpanKind(trace.SpanKindProducer))
 	if span.IsRecording() {
 		span.SetAttributes(natsSystem, semconv.MessagingOperationTypeSend, semconv.MessagingOperationName("send"),
@@ -96,7 +95,7 @@ func (t *Telemetry) StartPublish(ctx context.Context, subject string, h nats.Hea
 
 // StartProcess starts the consumer span of a message read from subject, as a
 // child of the trace context in its headers h.
-func (t *Telemetry) StartProcess(ctx context.Context, subject string, h nats.Header, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+func (t *Telemetry) StartProcess(ctx context.Context, subject string, h map[string][]string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	ctx = t.Extract(ctx, h)
 	ctx, span := t.Tracer().Start(ctx, "process "+subject, trace.WithSpanKind(trace.SpanKindConsumer))
 	if span.IsRecording() {
@@ -110,7 +109,7 @@ func (t *Telemetry) StartProcess(ctx context.Context, subject string, h nats.Hea
 // StartReplay starts the span of replaying a dead letter, as a child of the
 // trace context the dead letter was stored with (h), so the replayed
 // delivery continues the event's trace.
-func (t *Telemetry) StartReplay(ctx context.Context, h nats.Header, destination, deliveryID string) (context.Context, trace.Span) {
+func (t *Telemetry) StartReplay(ctx context.Context, h map[string][]string, destination, deliveryID string) (context.Context, trace.Span) {
 	ctx = t.Extract(ctx, h)
 	return t.Tracer().Start(ctx, "replay "+destination, trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(AttrDestination.String(destination), AttrDeliveryID.String(deliveryID)))
