@@ -85,7 +85,9 @@ type StreamOptions struct {
 	DeadRetention time.Duration
 }
 
-func (o StreamOptions) withDefaults() StreamOptions {
+// WithDefaults returns o with its zero values replaced by the defaults, as
+// every implementation applies them.
+func (o StreamOptions) WithDefaults() StreamOptions {
 	if o.Replicas == 0 {
 		o.Replicas = 1
 	}
@@ -103,7 +105,7 @@ func (o StreamOptions) withDefaults() StreamOptions {
 
 // StreamConfigs returns the configuration of the streams.
 func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	return []jetstream.StreamConfig{
 		{
 			// RELAY_IN is a log, not a work queue: events stay for replay from
@@ -153,7 +155,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 // IsUnavailable reports whether err means the store could not be reached in
 // time (as opposed to a refusal), so a caller should answer 503.
 func IsUnavailable(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
