@@ -5,12 +5,14 @@ package natstest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
 )
 
 // Env is a running test JetStream.
@@ -42,4 +44,26 @@ func Start(t testing.TB) *Env {
 		t.Fatalf("ensure streams: %v", err)
 	}
 	return &Env{Server: srv, Conn: nc, JS: js}
+}
+
+// Queue opens a jsqueue.Queue on the server over a connection of its own, as
+// another relay instance would; it is closed when the test ends. Call it
+// again for a second instance on the same store.
+func (e *Env) Queue(t testing.TB) *jsqueue.Queue {
+	t.Helper()
+	nc, err := nats.Connect(e.Server.ClientURL())
+	if err != nil {
+		t.Fatalf("connect to %s: %v", e.Server.ClientURL(), err)
+	}
+	q, err := jsqueue.New(context.Background(), nc, queue.StreamOptions{})
+	if err != nil {
+		nc.Close()
+		t.Fatalf("open queue: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = q.Close(ctx) // a test that closed it already gets nil
+	})
+	return q
 }

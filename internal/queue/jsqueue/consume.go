@@ -1,0 +1,106 @@
+package jsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// pinnedGroup is the priority group every instance of an exclusive consumer
+// pulls in. It keeps the name dispatch gave it, so the durable consumers
+// that exist already are updated rather than refused.
+const pinnedGroup = "dispatch"
+
+// Consume creates or updates the durable consumer and starts it in this
+// instance. Creation is retried while JetStream is unavailable (a few
+// consumers at a time), until ctx ends: one slow consumer must not stop the
+// others.
+func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Consumer, error) {
+	st, err := q.stream(cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+	}
+	jcfg := jetstream.ConsumerConfig{
+		Durable:       cfg.Name,
+		FilterSubject: cfg.Subject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxAckPending: cfg.MaxAckPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if cfg.Exclusive {
+		// The pin outlives a pull by the ack wait: an instance that stopped
+		// pulling for that long has stopped, and its messages come back then
+		// too.
+		jcfg.PriorityPolicy = jetstream.PriorityPolicyPinned
+		jcfg.PriorityGroups = []string{pinnedGroup}
+		jcfg.PinnedTTL = cfg.AckWait
+	}
+	cons, err := q.createConsumer(ctx, st, jcfg)
+	if err != nil {
+		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Name, cfg.Stream, err)
+	}
+	var c interface {
+		queue.Consumer
+		stopper
+	}
+	if cfg.Exclusive {
+		c = newExclusive(q, st, cons, cfg)
+	} else {
+		c, err = newShared(q, cons, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("consume %s on %s: %w", cfg.Name, cfg.Stream, err)
+		}
+	}
+	if !q.track(c) {
+		c.Stop()
+		return nil, fmt.Errorf("consume %s on %s: %w: queue closed", cfg.Name, cfg.Stream, queue.ErrUnavailable)
+	}
+	return c, nil
+}
+
+// createConsumer retries while JetStream is unavailable; any other refusal
+// (a bad configuration) is returned at once.
+func (q *Queue) createConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 30*time.Second) {
+		select {
+		case q.setup <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cons, err := st.CreateOrUpdateConsumer(callCtx, cfg)
+		cancel()
+		<-q.setup
+		if err == nil {
+			return cons, nil
+		}
+		if err = mapErr(err); !errors.Is(err, queue.ErrUnavailable) || ctx.Err() != nil {
+			return nil, err
+		}
+		q.logger.Warn("create consumer; retrying", "consumer", cfg.Durable, "err", err, "retry_in", delay)
+		if !sleep(ctx, delay) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// errStopped is what Next and More return once the consumer was stopped.
+var errStopped = errors.New("consumer stopped")

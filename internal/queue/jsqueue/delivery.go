@@ -1,0 +1,67 @@
+package jsqueue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// delivery is a message handed out by a consumer.
+type delivery struct {
+	msg    jetstream.Msg
+	stored queue.Stored
+	md     *jetstream.MsgMetadata
+}
+
+func newDelivery(m jetstream.Msg) (*delivery, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, fmt.Errorf("message on %s: metadata: %w", m.Subject(), err)
+	}
+	s := stored(md.Stream, m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data())
+	return &delivery{msg: m, stored: s, md: md}, nil
+}
+
+func (d *delivery) Msg() queue.Stored { return d.stored }
+func (d *delivery) Delivered() int    { return int(d.md.NumDelivered) }
+func (d *delivery) Pending() uint64   { return d.md.NumPending }
+
+// Ack waits for the server to confirm, so that an acked message is not
+// handed out again even when the ack itself was lost.
+func (d *delivery) Ack(ctx context.Context) error {
+	if err := d.msg.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("ack %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
+	}
+	return nil
+}
+
+func (d *delivery) Nak(delay time.Duration) error {
+	var err error
+	if delay > 0 {
+		err = d.msg.NakWithDelay(delay)
+	} else {
+		err = d.msg.Nak()
+	}
+	if err != nil {
+		return fmt.Errorf("nak %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
+	}
+	return nil
+}
+
+func (d *delivery) InProgress() error {
+	if err := d.msg.InProgress(); err != nil {
+		return fmt.Errorf("in progress %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
+	}
+	return nil
+}
+
+func (d *delivery) Term() error {
+	if err := d.msg.Term(); err != nil {
+		return fmt.Errorf("term %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
+	}
+	return nil
+}

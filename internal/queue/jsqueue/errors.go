@@ -1,0 +1,42 @@
+package jsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// unavailable are the errors that mean JetStream could not be reached in
+// time, as opposed to a refusal.
+var unavailable = []error{
+	context.DeadlineExceeded, nats.ErrTimeout, nats.ErrNoResponders, nats.ErrNoServers,
+	nats.ErrConnectionClosed, nats.ErrConnectionDraining, nats.ErrConnectionReconnecting,
+	nats.ErrDisconnected, nats.ErrReconnectBufExceeded,
+	jetstream.ErrNoStreamResponse, jetstream.ErrJetStreamNotEnabled, jetstream.ErrJetStreamNotEnabledForAccount,
+	jetstream.ErrAsyncPublishTimeout, jetstream.ErrTooManyStalledMsgs,
+}
+
+// mapErr makes err match the queue's errors (queue.ErrTooLarge,
+// queue.ErrUnavailable, queue.ErrNotFound) while keeping the NATS error in
+// the chain. The caller still says what failed.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum):
+		return fmt.Errorf("%w: %w", queue.ErrTooLarge, err)
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return fmt.Errorf("%w: %w", queue.ErrNotFound, err)
+	}
+	for _, u := range unavailable {
+		if errors.Is(err, u) {
+			return fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,152 @@
+package jsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// fetchWait bounds one pull request of an exclusive consumer; Next renews
+// it. Stop does not wait for it.
+const fetchWait = 5 * time.Second
+
+// exclusive is a consumer one instance at a time receives: its members pull
+// in a pinned priority group, so the server hands everything to the pinned
+// one, and only the member the membership prefers pulls at all.
+type exclusive struct {
+	q       *Queue
+	st      jetstream.Stream
+	cons    jetstream.Consumer
+	name    string
+	members *membership
+
+	life     context.Context // ends at Stop
+	stop     context.CancelFunc
+	pulling  atomic.Bool // this member pulled since it last let go of the pin
+	stopOnce sync.Once
+}
+
+func newExclusive(q *Queue, st jetstream.Stream, cons jetstream.Consumer, cfg queue.ConsumerConfig) *exclusive {
+	life, stop := context.WithCancel(context.Background())
+	return &exclusive{q: q, st: st, cons: cons, name: cfg.Name, members: q.membership(), life: life, stop: stop}
+}
+
+func (c *exclusive) stoppedErr() error { return fmt.Errorf("next of %s: %w", c.name, errStopped) }
+
+func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if c.life.Err() != nil {
+			return nil, c.stoppedErr()
+		}
+		if mine, changed := c.members.prefers(c.name); !mine {
+			c.letGo()
+			select {
+			case <-ctx.Done():
+			case <-c.life.Done():
+			case <-changed:
+			}
+			continue
+		}
+		c.pulling.Store(true)
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
+		unhook := context.AfterFunc(c.life, cancel)
+		m, err := c.cons.Next(jetstream.FetchContext(fctx), jetstream.FetchPriorityGroup(pinnedGroup))
+		unhook()
+		cancel()
+		switch {
+		case err == nil && c.life.Err() != nil:
+			_ = m.Nak()
+			return nil, c.stoppedErr()
+		case err == nil:
+			return newDelivery(m)
+		case ctx.Err() != nil, c.life.Err() != nil:
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages),
+			errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrPinIDMismatch):
+			// Nothing within fetchWait, or the pin moved: ask again.
+		case errors.Is(mapErr(err), queue.ErrUnavailable) && !errors.Is(err, nats.ErrConnectionClosed):
+			c.q.logger.Warn("pull; retrying", "consumer", c.name, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-c.life.Done():
+			case <-time.After(time.Second):
+			}
+		default:
+			return nil, fmt.Errorf("next of %s: %w", c.name, mapErr(err))
+		}
+	}
+}
+
+func (c *exclusive) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.Delivery, error) {
+	if c.life.Err() != nil {
+		return nil, c.stoppedErr()
+	}
+	if mine, _ := c.members.prefers(c.name); !mine {
+		return nil, nil
+	}
+	c.pulling.Store(true)
+	wctx, cancel := context.WithTimeout(ctx, maxWait)
+	defer cancel()
+	unhook := context.AfterFunc(c.life, cancel)
+	defer unhook()
+	batch, err := c.cons.Fetch(n, jetstream.FetchContext(wctx), jetstream.FetchPriorityGroup(pinnedGroup))
+	if err != nil {
+		return nil, fmt.Errorf("more of %s: %w", c.name, mapErr(err))
+	}
+	var out []queue.Delivery
+	for m := range batch.Messages() {
+		d, err := newDelivery(m)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, d)
+	}
+	if err := batch.Error(); err != nil && ctx.Err() == nil && c.life.Err() == nil &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) &&
+		!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrPinIDMismatch) {
+		return out, fmt.Errorf("more of %s: %w", c.name, mapErr(err))
+	}
+	return out, ctx.Err()
+}
+
+// Owned reports whether the membership prefers this instance; the pin
+// follows within a pull.
+func (c *exclusive) Owned() bool {
+	if c.life.Err() != nil {
+		return false
+	}
+	mine, _ := c.members.prefers(c.name)
+	return mine
+}
+
+// letGo unpins the consumer when this member pulled, so the preferred one
+// gets the pin at its next pull rather than after the pinned TTL. Messages
+// this member holds stay with it until settled.
+func (c *exclusive) letGo() {
+	if !c.pulling.Swap(false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.st.UnpinConsumer(ctx, c.name, pinnedGroup); err != nil {
+		c.q.logger.Debug("unpin; the pin expires by itself", "consumer", c.name, "err", err)
+	}
+}
+
+func (c *exclusive) Stop() {
+	c.stopOnce.Do(func() {
+		c.stop()
+		c.letGo()
+		c.q.untrack(c)
+	})
+}

@@ -1,0 +1,175 @@
+// Package jsqueue is the NATS JetStream implementation of queue.Queue, the
+// relay's default store.
+//
+// Every stream of internal/queue is a JetStream stream; a message's ID is its
+// Nats-Msg-Id, so the stream's duplicate window deduplicates it. A consumer is
+// a durable pull consumer; an exclusive one pulls in a pinned priority group,
+// so the server hands its messages to one instance at a time, and the
+// instances split the exclusive consumers between them by a rendezvous over
+// the RELAY_MEMBERS key-value bucket (see membership).
+package jsqueue
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// Queue stores and consumes hookrelay's messages on JetStream. It is safe for
+// concurrent use.
+type Queue struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	streams map[string]jetstream.Stream // read-only after New
+	logger  *slog.Logger
+
+	// setup bounds how many consumers are created at once: thousands at
+	// once would time out JetStream's API.
+	setup chan struct{}
+
+	// life ends at Close; the membership runs within it.
+	life    context.Context
+	end     context.CancelFunc
+	running sync.WaitGroup
+
+	mu        sync.Mutex
+	members   *membership // started by the first exclusive consumer
+	consumers map[stopper]struct{}
+	closed    bool
+}
+
+// stopper is a consumer that Close stops.
+type stopper interface{ Stop() }
+
+var _ queue.Queue = (*Queue)(nil)
+
+// Option configures a Queue.
+type Option func(*options)
+
+type options struct {
+	logger *slog.Logger
+}
+
+// WithLogger sets where the queue logs what it recovers from by itself
+// (membership trouble, consumer creation retries). Default slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// closeFlushWait bounds Close's flush when its context has no deadline.
+const closeFlushWait = 5 * time.Second
+
+// consumerSetupConcurrency bounds how many consumers are created at once.
+const consumerSetupConcurrency = 16
+
+// New creates or updates the streams on nc's JetStream and returns a Queue on
+// them. The Queue takes nc over: Close closes it.
+func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Option) (*Queue, error) {
+	o := options{logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	streams, err := ensureStreams(ctx, js, so)
+	if err != nil {
+		return nil, err
+	}
+	life, end := context.WithCancel(context.Background())
+	return &Queue{
+		nc: nc, js: js, streams: streams, logger: o.logger,
+		setup: make(chan struct{}, consumerSetupConcurrency),
+		life:  life, end: end,
+		consumers: map[stopper]struct{}{},
+	}, nil
+}
+
+// stream returns the handle of one of hookrelay's streams.
+func (q *Queue) stream(name string) (jetstream.Stream, error) {
+	st, ok := q.streams[name]
+	if !ok {
+		return nil, fmt.Errorf("stream %q is not one of hookrelay's", name)
+	}
+	return st, nil
+}
+
+// Ready reports whether the connection is up and JetStream answers.
+func (q *Queue) Ready(ctx context.Context) error {
+	if !q.nc.IsConnected() {
+		return fmt.Errorf("nats: %w: not connected (status %s)", queue.ErrUnavailable, q.nc.Status())
+	}
+	if _, err := q.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream account info: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Close stops this Queue's consumers (prefetched messages go back at once),
+// leaves the membership so other instances take its exclusive consumers over
+// without waiting, flushes what Send handed over, and closes the connection.
+func (q *Queue) Close(ctx context.Context) error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	consumers := make([]stopper, 0, len(q.consumers))
+	for c := range q.consumers {
+		consumers = append(consumers, c)
+	}
+	q.mu.Unlock()
+	for _, c := range consumers {
+		c.Stop()
+	}
+	q.end()
+	q.running.Wait()
+	defer q.nc.Close()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, closeFlushWait)
+		defer cancel()
+	}
+	if err := q.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("flush to nats: %w", mapErr(err))
+	}
+	return nil
+}
+
+// track registers a consumer for Close; false when the Queue is closed.
+func (q *Queue) track(c stopper) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	q.consumers[c] = struct{}{}
+	return true
+}
+
+func (q *Queue) untrack(c stopper) {
+	q.mu.Lock()
+	delete(q.consumers, c)
+	q.mu.Unlock()
+}
+
+// membership starts the membership at the first exclusive consumer: a
+// relay instance without one takes no part in splitting them.
+func (q *Queue) membership() *membership {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.members == nil {
+		q.members = newMembership(q.logger)
+		q.running.Go(func() { q.members.run(q.life, q.js) })
+	}
+	return q.members
+}

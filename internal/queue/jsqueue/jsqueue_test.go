@@ -1,0 +1,125 @@
+package jsqueue_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
+)
+
+func TestErrorsMatchTheQueuesErrors(t *testing.T) {
+	env := natstest.Start(t)
+	q := env.Queue(t)
+	ctx := context.Background()
+
+	big := queue.Msg{Subject: queue.InSubject("s"), Data: bytes.Repeat([]byte("x"), int(env.Conn.MaxPayload())+1)}
+	if _, err := q.Publish(ctx, big); !errors.Is(err, queue.ErrTooLarge) {
+		t.Errorf("publish oversized: %v, want ErrTooLarge", err)
+	}
+	if _, err := q.PublishAll(ctx, []queue.Msg{big}); !errors.Is(err, queue.ErrTooLarge) {
+		t.Errorf("publish all oversized: %v, want ErrTooLarge", err)
+	}
+	if err := q.Send(queue.Msg{Subject: queue.HistorySubject("e"), Data: big.Data}); !errors.Is(err, queue.ErrTooLarge) {
+		t.Errorf("send oversized: %v, want ErrTooLarge", err)
+	}
+	if _, err := q.Get(ctx, queue.StreamIn, 999); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("get missing: %v, want ErrNotFound", err)
+	}
+	if err := q.Delete(ctx, queue.StreamIn, 999); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("delete missing: %v, want ErrNotFound", err)
+	}
+	if _, err := q.Publish(ctx, queue.Msg{Subject: "elsewhere.x"}); err == nil {
+		t.Error("publish outside the streams: no error")
+	}
+}
+
+func TestStoreGoneIsUnavailable(t *testing.T) {
+	env := natstest.Start(t)
+	nc, err := nats.Connect(env.Server.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := jsqueue.New(context.Background(), nc, queue.StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = q.Close(context.Background()) }()
+	if err := q.Ready(context.Background()); err != nil {
+		t.Fatalf("ready with the server up: %v", err)
+	}
+	env.Server.Shutdown()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := q.Ready(ctx); !errors.Is(err, queue.ErrUnavailable) || !queue.IsUnavailable(err) {
+		t.Errorf("ready with the server gone: %v, want ErrUnavailable", err)
+	}
+	if _, err := q.Publish(ctx, queue.Msg{Subject: queue.InSubject("s"), Data: []byte("{}")}); !errors.Is(err, queue.ErrUnavailable) {
+		t.Errorf("publish with the server gone: %v, want ErrUnavailable", err)
+	}
+	if _, err := q.Get(ctx, queue.StreamIn, 1); !errors.Is(err, queue.ErrUnavailable) {
+		t.Errorf("get with the server gone: %v, want ErrUnavailable", err)
+	}
+}
+
+// waitSplit polls until every consumer is owned by exactly one instance and
+// ok accepts how many each owns.
+func waitSplit(t *testing.T, what string, ok func([]int) bool, instances ...[]queue.Consumer) {
+	t.Helper()
+	var got []int
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = make([]int, len(instances))
+		single := true
+		for c := range instances[0] {
+			owners := 0
+			for i, cs := range instances {
+				if cs[c].Owned() {
+					owners++
+					got[i]++
+				}
+			}
+			single = single && owners == 1
+		}
+		if single && ok(got) {
+			return
+		}
+	}
+	t.Fatalf("%s: consumers owned %v", what, got)
+}
+
+func TestInstancesSplitExclusiveConsumersAndTakeOver(t *testing.T) {
+	env := natstest.Start(t)
+	a, b := env.Queue(t), env.Queue(t)
+	ctx := context.Background()
+	const n = 12
+	open := func(q queue.Queue) []queue.Consumer {
+		var cs []queue.Consumer
+		for i := range n {
+			dest := fmt.Sprintf("d%d", i)
+			c, err := q.Consume(ctx, queue.ConsumerConfig{
+				Stream: queue.StreamOut, Name: "dispatch-" + dest, Subject: queue.OutSubject(dest),
+				AckWait: 2 * time.Second, MaxAckPending: 1, Exclusive: true,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+		}
+		return cs
+	}
+	ca, cb := open(a), open(b)
+	waitSplit(t, "two instances", func(got []int) bool { return got[0] > 0 && got[1] > 0 }, ca, cb)
+
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitSplit(t, "after the first closed", func(got []int) bool { return got[1] == n }, ca, cb)
+}

@@ -1,0 +1,160 @@
+package jsqueue
+
+import (
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// membership splits the exclusive consumers between relay instances. Every
+// Queue with an exclusive consumer heartbeats into a small KV bucket; each
+// consumer prefers the live instance that wins a rendezvous hash of its name,
+// and the others leave it alone. The pinned priority group still guarantees
+// that only one instance receives a consumer's messages at a time:
+// membership only decides which one, so a stale view costs a short handover
+// delay, never a double delivery.
+type membership struct {
+	self   string
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	seen     map[string]time.Time // member → last heartbeat seen
+	changed  chan struct{}        // closed and replaced when the member set changes
+	disabled bool                 // the bucket is unavailable: every instance takes every consumer
+}
+
+// membersBucket is the KV bucket of live instances.
+const membersBucket = "RELAY_MEMBERS"
+
+const (
+	heartbeatEvery = 3 * time.Second
+	memberTimeout  = 10 * time.Second
+)
+
+func newMembership(logger *slog.Logger) *membership {
+	return &membership{self: uuid.NewString(), logger: logger, seen: map[string]time.Time{}, changed: make(chan struct{})}
+}
+
+// run heartbeats and watches the bucket until ctx is cancelled, then leaves.
+func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			m.logger.Warn("membership bucket unavailable; this instance competes for every exclusive consumer", "err", err)
+		}
+		m.disable()
+		return
+	}
+	m.observe(m.self, time.Now())
+	watch, err := kv.WatchAll(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.logger.Warn("watch members; this instance competes for every exclusive consumer", "err", err)
+		}
+		m.disable()
+		return
+	}
+	defer func() { _ = watch.Stop() }()
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
+	put := func() {
+		if _, err := kv.Put(ctx, m.self, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil && ctx.Err() == nil {
+			m.logger.Warn("membership heartbeat", "err", err)
+		}
+	}
+	put()
+	for {
+		select {
+		case <-ctx.Done():
+			// Leave at once so the others take over without waiting.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = kv.Delete(dctx, m.self)
+			cancel()
+			return
+		case <-beat.C:
+			put()
+			m.expire(time.Now())
+		case e, ok := <-watch.Updates():
+			if !ok {
+				return
+			}
+			if e == nil { // the initial values have been delivered
+				continue
+			}
+			if e.Operation() == jetstream.KeyValuePut {
+				m.observe(e.Key(), time.Now())
+			} else {
+				m.forget(e.Key())
+			}
+		}
+	}
+}
+
+func (m *membership) disable() {
+	m.mu.Lock()
+	m.disabled = true
+	m.notifyLocked()
+	m.mu.Unlock()
+}
+
+func (m *membership) observe(member string, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.seen[member]; !ok {
+		m.notifyLocked()
+	}
+	m.seen[member] = at
+}
+
+func (m *membership) forget(member string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.seen[member]; ok && member != m.self {
+		delete(m.seen, member)
+		m.notifyLocked()
+	}
+}
+
+func (m *membership) expire(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for member, at := range m.seen {
+		if member != m.self && now.Sub(at) > memberTimeout {
+			delete(m.seen, member)
+			m.notifyLocked()
+		}
+	}
+}
+
+func (m *membership) notifyLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// prefers reports whether this instance should receive the consumer's
+// messages, and a channel closed when the answer may change.
+func (m *membership) prefers(consumer string) (bool, <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.disabled || len(m.seen) <= 1 {
+		return true, m.changed
+	}
+	best, bestScore := "", uint64(0)
+	for member := range m.seen {
+		h := fnv.New64a()
+		h.Write([]byte(consumer))
+		h.Write([]byte{0})
+		h.Write([]byte(member))
+		if s := h.Sum64(); best == "" || s > bestScore || s == bestScore && member > best {
+			best, bestScore = member, s
+		}
+	}
+	return best == m.self, m.changed
+}

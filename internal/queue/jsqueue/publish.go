@@ -1,0 +1,91 @@
+package jsqueue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// natsMsg builds the NATS message of m and the publish options that make
+// JetStream deduplicate it by ID and refuse it on any other stream.
+func natsMsg(m queue.Msg) (*nats.Msg, []jetstream.PublishOpt, error) {
+	stream := queue.StreamOf(m.Subject)
+	if stream == "" {
+		return nil, nil, fmt.Errorf("publish to %q: subject outside hookrelay's streams", m.Subject)
+	}
+	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: make(nats.Header, len(m.Header)+1)}
+	for k, vs := range m.Header {
+		nm.Header[k] = append([]string(nil), vs...)
+	}
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream)}
+	if m.ID != "" {
+		opts = append(opts, jetstream.WithMsgID(m.ID))
+	}
+	return nm, opts, nil
+}
+
+func pubAck(a *jetstream.PubAck) queue.PubAck {
+	return queue.PubAck{Stream: a.Stream, Seq: a.Sequence, Duplicate: a.Duplicate}
+}
+
+// Publish stores m and waits for JetStream's ack.
+func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) {
+	nm, opts, err := natsMsg(m)
+	if err != nil {
+		return queue.PubAck{}, err
+	}
+	a, err := q.js.PublishMsg(ctx, nm, opts...)
+	if err != nil {
+		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, mapErr(err))
+	}
+	return pubAck(a), nil
+}
+
+// PublishAll publishes every message asynchronously and then waits for all
+// acks: one round trip's latency for the batch, not one per message.
+func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(ms))
+	for _, m := range ms {
+		nm, opts, err := natsMsg(m)
+		if err != nil {
+			return nil, err
+		}
+		f, err := q.js.PublishMsgAsync(nm, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, mapErr(err))
+		}
+		futures = append(futures, f)
+	}
+	acks := make([]queue.PubAck, len(ms))
+	for i, f := range futures {
+		select {
+		case a := <-f.Ok():
+			acks[i] = pubAck(a)
+		case err := <-f.Err():
+			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, mapErr(err))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, mapErr(ctx.Err()))
+		}
+	}
+	return acks, nil
+}
+
+// Send publishes m on core NATS: the stream stores it without an ack, so a
+// message sent while JetStream is away is lost, which Send's callers accept.
+func (q *Queue) Send(m queue.Msg) error {
+	nm, _, err := natsMsg(m)
+	if err != nil {
+		return err
+	}
+	if m.ID != "" {
+		nm.Header.Set(jetstream.MsgIDHeader, m.ID)
+	}
+	if err := q.nc.PublishMsg(nm); err != nil {
+		return fmt.Errorf("send %s: %w", m.Subject, mapErr(err))
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package jsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// stored converts a message read back from JetStream. The ID travels as
+// Nats-Msg-Id; it and the publish expectations are JetStream's, not the
+// caller's headers.
+func stored(stream, subject string, seq uint64, at time.Time, h nats.Header, data []byte) queue.Stored {
+	s := queue.Stored{Stream: stream, Seq: seq, Time: at, Msg: queue.Msg{Subject: subject, Data: data}}
+	for k, vs := range h {
+		switch {
+		case k == jetstream.MsgIDHeader:
+			if len(vs) > 0 {
+				s.ID = vs[0]
+			}
+		case strings.HasPrefix(k, "Nats-Expected-"):
+		default:
+			if s.Header == nil {
+				s.Header = make(queue.Header, len(h))
+			}
+			s.Header[k] = vs
+		}
+	}
+	return s
+}
+
+// Get reads the message at seq of stream.
+func (q *Queue) Get(ctx context.Context, stream string, seq uint64) (queue.Stored, error) {
+	st, err := q.stream(stream)
+	if err != nil {
+		return queue.Stored{}, err
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if err != nil {
+		return queue.Stored{}, fmt.Errorf("get %s #%d: %w", stream, seq, mapErr(err))
+	}
+	return stored(stream, m.Subject, m.Sequence, m.Time, m.Header, m.Data), nil
+}
+
+// Delete removes the message at seq of stream.
+func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
+	st, err := q.stream(stream)
+	if err != nil {
+		return err
+	}
+	if err := st.DeleteMsg(ctx, seq); err != nil {
+		// The server refuses a message that is not there with a generic
+		// deletion failure; a read tells it apart from a real one.
+		if _, gerr := st.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("delete %s #%d: %w: %w", stream, seq, queue.ErrNotFound, err)
+		}
+		return fmt.Errorf("delete %s #%d: %w", stream, seq, mapErr(err))
+	}
+	return nil
+}
+
+// Scan reads stream through an ordered consumer, which skips what was
+// deleted meanwhile; it stops at the last message stored when it began.
+func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
+	st, err := q.stream(stream)
+	if err != nil {
+		return err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", subject, mapErr(err))
+	}
+	last := info.State.LastSeq
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, InactiveThreshold: time.Minute}
+	if !start.IsZero() {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	}
+	cons, err := st.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("scan %s: create consumer: %w", subject, mapErr(err))
+	}
+	defer func() {
+		// Best effort: the inactive threshold removes it anyway.
+		if ci := cons.CachedInfo(); ci != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			_ = st.DeleteConsumer(dctx, ci.Name)
+		}
+	}()
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		return nil
+	}
+	for {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", subject, mapErr(err))
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("scan %s: metadata: %w", subject, err)
+			}
+			if md.Sequence.Stream > last {
+				return nil
+			}
+			s := stored(stream, m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data())
+			if more, err := fn(s); err != nil || !more {
+				return err
+			}
+			if md.NumPending == 0 || md.Sequence.Stream == last {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("scan %s: %w", subject, mapErr(err))
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if n == 0 {
+			// The rest may have been deleted since the last message said
+			// more were pending.
+			ci, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("scan %s: consumer info: %w", subject, mapErr(err))
+			}
+			if ci.NumPending == 0 {
+				return nil
+			}
+		}
+	}
+}

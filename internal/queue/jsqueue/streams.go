@@ -1,0 +1,63 @@
+package jsqueue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// StreamConfigs returns the configuration of hookrelay's streams.
+func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
+	o = o.WithDefaults()
+	return []jetstream.StreamConfig{
+		{
+			// RELAY_IN is a log, not a work queue: events stay for replay from
+			// source after the transform consumer acked them.
+			Name: queue.StreamIn, Subjects: []string{queue.InAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention,
+			Duplicates: o.DedupWindow, Replicas: o.Replicas,
+		},
+		{
+			// RELAY_OUT is a work queue: a delivery is gone once acked. It has
+			// one consumer per destination, and the server's default cap
+			// (1000) would refuse the 1001st destination.
+			Name: queue.StreamOut, Subjects: []string{queue.OutAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.WorkQueuePolicy, Duplicates: o.DedupWindow, Replicas: o.Replicas,
+			MaxConsumers: queue.MaxDestinations,
+		},
+		{
+			Name: queue.StreamDead, Subjects: []string{queue.DeadAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: o.DeadRetention,
+			Duplicates: o.DedupWindow, Replicas: o.Replicas,
+		},
+		{
+			// RELAY_HISTORY lives as long as the events it describes. Records
+			// carry no ID: a repeated step is recorded as it happened.
+			Name: queue.StreamHistory, Subjects: []string{queue.HistoryAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention, Replicas: o.Replicas,
+		},
+		{
+			// Only the last sends matter: Teams' largest window holds 1800.
+			Name: queue.StreamSent, Subjects: []string{queue.SentAll}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxAge: queue.SentRetention, MaxMsgsPerSubject: 2048,
+			Discard: jetstream.DiscardOld, Replicas: o.Replicas,
+		},
+	}
+}
+
+// ensureStreams creates the streams, or updates them to the configuration,
+// and returns their handles by name.
+func ensureStreams(ctx context.Context, js jetstream.JetStream, o queue.StreamOptions) (map[string]jetstream.Stream, error) {
+	streams := map[string]jetstream.Stream{}
+	for _, cfg := range StreamConfigs(o) {
+		st, err := js.CreateOrUpdateStream(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, mapErr(err))
+		}
+		streams[cfg.Name] = st
+	}
+	return streams, nil
+}
