@@ -1,0 +1,49 @@
+// Package kafkaqueue implements queue.Queue on Kafka through franz-go, so the
+// stages run on Kafka without knowing it.
+//
+// Topics: one per stream, named Options.TopicPrefix (default "hookrelay.")
+// plus the stream's kind: in, out, dead, history, sent. Besides them, "acks"
+// holds the durable per-message acks of the exclusive dispatch consumers and
+// "deleted" the delete markers (see below). New creates whatever is missing:
+// out and acks get Options.Partitions partitions (default 12), the others one,
+// so Scan and Get stay simple and in order. Retention: in and history keep
+// InRetention, dead DeadRetention, sent queue.SentRetention, acks 7 days, and
+// out keeps everything (a delivery waits until it is delivered). Topics use
+// the broker's append time as record timestamp, so a record's time is when
+// the store received it and times only grow along a partition.
+//
+// Records: key = the subject's last token (source, destination or event id),
+// value = Data, headers = Msg.Header plus hookrelay-subject (the full
+// subject) and hookrelay-id (Msg.ID when set). A record without
+// hookrelay-subject is not a message and is skipped everywhere.
+//
+// Position: Seq = partition<<40 | (offset+1), so Seq > 0 and Get and Delete
+// find the partition without a lookup.
+//
+// Partitioning is ours and explicit: partition = fnv32a(key) % partitions, so
+// the dispatcher computes which partition owns a destination exactly as the
+// producer placed it.
+//
+// Producing waits for all in-sync replicas, with the idempotent producer.
+// Errors that mean the brokers could not be reached in time match
+// queue.ErrUnavailable, records larger than the broker accepts
+// queue.ErrTooLarge.
+//
+// Deduplication by Msg.ID: an index ID → (seq, time) per stream covers the
+// dedup window. New rebuilds it by reading back the window of in, out and dead;
+// this instance's publishes reserve their ID before producing, so two
+// concurrent publishes of one ID in one process store it once. A publish by
+// another instance is not in the index: the consumers catch it instead, by
+// skipping a record whose ID they handed out already within the window
+// (claimID). The residue: a vendor retry arriving at another instance at the
+// same moment is stored twice but handed out once.
+//
+// Delete: Kafka cannot delete one record, so Delete stores a marker (key =
+// stream, header hookrelay-deletes = seq) on the "deleted" topic, and Get
+// and Scan skip what it names. The markers live on a topic of their own rather
+// than beside the record they delete because a reader meets a record before
+// any marker that follows it: only an index read ahead of the record can tell
+// that it is deleted, and the index is cheap to keep only when the markers are
+// all that topic holds. Each Get and Scan first catches the index up with the
+// topic's end (one fetch when nothing is new).
+package kafkaqueue

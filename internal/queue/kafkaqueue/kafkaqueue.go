@@ -1,0 +1,173 @@
+package kafkaqueue
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var _ queue.Queue = (*Queue)(nil)
+
+// Options configure a Queue; zero values take the defaults.
+type Options struct {
+	// Brokers are the seed brokers, host:port. Required.
+	Brokers []string
+	// TopicPrefix starts every topic's and consumer group's name (default
+	// "hookrelay."), so several relays can share one cluster.
+	TopicPrefix string
+	// Partitions is how many partitions the out and acks topics get when
+	// New creates them (default 12): the most dispatch instances that share
+	// the destinations. The other topics have one.
+	Partitions int
+	// Replication is each topic's replication factor when New creates it
+	// (default Streams.Replicas, else 1).
+	Replication int
+	// Streams sets the retentions and the dedup window.
+	Streams queue.StreamOptions
+	// MaxParked bounds the records the exclusive dispatch consumers keep
+	// parked in memory per partition (default 10 000); past it the partition
+	// is paused until it drains.
+	MaxParked int
+	// SessionTimeout is how long the consumer groups wait for a silent
+	// member before giving its partitions to another (default 10 s).
+	SessionTimeout time.Duration
+	// Logger receives what cannot be returned (a failed Send). Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.TopicPrefix == "" {
+		o.TopicPrefix = "hookrelay."
+	}
+	if o.Partitions == 0 {
+		o.Partitions = 12
+	}
+	if o.Replication == 0 {
+		o.Replication = max(o.Streams.Replicas, 1)
+	}
+	if o.Streams.InRetention == 0 {
+		o.Streams.InRetention = 7 * 24 * time.Hour
+	}
+	if o.Streams.DedupWindow == 0 {
+		o.Streams.DedupWindow = time.Hour
+	}
+	if o.Streams.DeadRetention == 0 {
+		o.Streams.DeadRetention = 30 * 24 * time.Hour
+	}
+	if o.MaxParked == 0 {
+		o.MaxParked = 10_000
+	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Queue is queue.Queue on Kafka. Its methods are safe for concurrent use.
+type Queue struct {
+	opts Options
+	log  *slog.Logger
+	// cl produces every record (our partitioner, acks from all in-sync
+	// replicas, idempotent) and carries the raw fetches of Get and Scan.
+	cl  *kgo.Client
+	adm *kadm.Client
+	// partitions is each topic's partition count, read at New.
+	partitions map[string]int
+
+	dedup   *dedupIndex
+	deleted *deletedIndex
+
+	// sendFailures counts the Sends the brokers never stored.
+	sendFailures atomic.Uint64
+
+	// cons is the consumers' shared state (consume.go).
+	cons *consumers
+}
+
+// New connects to the brokers, creates the missing topics and rebuilds the
+// dedup index from the window of in, out and dead. It fails with
+// queue.ErrUnavailable when the brokers cannot be reached before ctx ends.
+func New(ctx context.Context, opts Options) (*Queue, error) {
+	if len(opts.Brokers) == 0 {
+		return nil, fmt.Errorf("kafka queue: no brokers")
+	}
+	opts = opts.withDefaults()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(opts.Brokers...),
+		kgo.RecordPartitioner(keyPartitioner()),
+		// Stored means on every in-sync replica; the idempotent producer
+		// (kgo's default) keeps a retried batch from being stored twice.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// A publish waits for its ack: batching longer only adds latency.
+		kgo.ProducerLinger(2*time.Millisecond),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafka queue: client: %w", err)
+	}
+	q := &Queue{opts: opts, log: opts.Logger, cl: cl, adm: kadm.NewClient(cl)}
+	q.partitions, err = ensureTopics(ctx, cl, q.adm, opts)
+	if err == nil {
+		q.dedup, err = q.rebuildDedup(ctx)
+	}
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("kafka queue: %w", err)
+	}
+	q.deleted = newDeletedIndex(q.topicOfKind(kindDeleted))
+	q.cons = newConsumers(q)
+	return q, nil
+}
+
+// topic is the topic of stream.
+func (q *Queue) topic(stream string) string { return q.opts.TopicPrefix + kindOf(stream) }
+
+// topicOfKind is the topic of a kind that is not a stream (kindAcks,
+// kindDeleted).
+func (q *Queue) topicOfKind(kind string) string { return q.opts.TopicPrefix + kind }
+
+// knownStream checks that stream is one of the queue's.
+func knownStream(stream string) error {
+	for _, s := range streams {
+		if s == stream {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown stream %q", stream)
+}
+
+// Ready asks the brokers for the topics' metadata.
+func (q *Queue) Ready(ctx context.Context) error {
+	if _, err := q.adm.Metadata(ctx, q.topic(queue.StreamIn)); err != nil {
+		return failed("kafka metadata", err)
+	}
+	return nil
+}
+
+// SendFailures counts the messages handed to Send that the brokers never
+// stored.
+func (q *Queue) SendFailures() uint64 { return q.sendFailures.Load() }
+
+// Close stops the consumers, flushes what Send handed over (within ctx) and
+// closes the connections.
+func (q *Queue) Close(ctx context.Context) error {
+	cerr := q.cons.close(ctx)
+	ferr := q.cl.Flush(ctx)
+	q.cl.Close()
+	if cerr != nil {
+		return fmt.Errorf("close consumers: %w", cerr)
+	}
+	if ferr != nil {
+		return failed("flush", ferr)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package kafkaqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Topic kinds besides the streams'.
+const (
+	kindAcks    = "acks"
+	kindDeleted = "deleted"
+)
+
+// ackRetention is how long the exclusive consumers' ack markers are kept:
+// far longer than a takeover can take, so a new owner always finds them.
+const ackRetention = 7 * 24 * time.Hour
+
+// streams are the queue's streams, each with a topic of its own.
+var streams = [...]string{queue.StreamIn, queue.StreamOut, queue.StreamDead, queue.StreamHistory, queue.StreamSent}
+
+// kindOf is the topic name's part for stream: RELAY_IN → "in".
+func kindOf(stream string) string { return strings.ToLower(strings.TrimPrefix(stream, "RELAY_")) }
+
+// topicSpec is one topic the queue needs.
+type topicSpec struct {
+	name       string
+	partitions int32
+	retention  time.Duration // -1: forever
+}
+
+// topicSpecs lists every topic with how New creates it.
+func topicSpecs(o Options) []topicSpec {
+	s := o.Streams
+	deletedRetention := max(s.InRetention, s.DeadRetention, queue.SentRetention) + 24*time.Hour
+	return []topicSpec{
+		{o.TopicPrefix + kindOf(queue.StreamIn), 1, s.InRetention},
+		// A delivery waits on out until it is delivered, however long.
+		{o.TopicPrefix + kindOf(queue.StreamOut), int32(o.Partitions), -1},
+		{o.TopicPrefix + kindOf(queue.StreamDead), 1, s.DeadRetention},
+		{o.TopicPrefix + kindOf(queue.StreamHistory), 1, s.InRetention},
+		{o.TopicPrefix + kindOf(queue.StreamSent), 1, queue.SentRetention},
+		// acks is partitioned as out is, by the same key (the destination),
+		// so the acks of out's partition p are all on acks' partition p.
+		{o.TopicPrefix + kindAcks, int32(o.Partitions), ackRetention},
+		// A marker must outlive what it deletes.
+		{o.TopicPrefix + kindDeleted, 1, deletedRetention},
+	}
+}
+
+// ensureTopics creates the missing topics and returns the partition count
+// of every topic, as the brokers have it (a topic created earlier by someone
+// else keeps its count).
+func ensureTopics(ctx context.Context, cl *kgo.Client, adm *kadm.Client, o Options) (map[string]int, error) {
+	specs := topicSpecs(o)
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, failed("list topics", err)
+	}
+	for _, s := range specs {
+		if d, ok := existing[s.name]; ok && d.Err == nil {
+			continue
+		}
+		configs := map[string]*string{
+			"retention.ms": kadm.StringPtr(strconv.FormatInt(retentionMillis(s.retention), 10)),
+			// The record's time is when the store received it: Scan's start
+			// and Stored.Time mean that, and times grow along a partition.
+			"message.timestamp.type": kadm.StringPtr("LogAppendTime"),
+		}
+		_, err := adm.CreateTopic(ctx, s.partitions, int16(o.Replication), configs, s.name)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return nil, failed("create topic "+s.name, err)
+		}
+	}
+	// kadm answers from metadata cached for kgo's MetadataMinAge (5 s),
+	// which still says the topics just created are missing; and a topic just
+	// created may take a moment to show in every broker's metadata.
+	cl.PurgeTopicsFromClient(names...)
+	for {
+		counts, err := partitionCounts(ctx, adm, names)
+		if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return counts, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, failed("read topics", errors.Join(ctx.Err(), err))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// partitionCounts reads how many partitions each topic has.
+func partitionCounts(ctx context.Context, adm *kadm.Client, names []string) (map[string]int, error) {
+	md, err := adm.Metadata(ctx, names...)
+	if err != nil {
+		return nil, failed("read topics", err)
+	}
+	counts := make(map[string]int, len(names))
+	for _, n := range names {
+		d, ok := md.Topics[n]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("read topic %s: %w", n, kerr.UnknownTopicOrPartition)
+		case d.Err != nil:
+			return nil, fmt.Errorf("read topic %s: %w", n, d.Err)
+		case len(d.Partitions) == 0:
+			return nil, fmt.Errorf("read topic %s: no partitions: %w", n, kerr.UnknownTopicOrPartition)
+		}
+		counts[n] = len(d.Partitions)
+	}
+	return counts, nil
+}
+
+func retentionMillis(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return d.Milliseconds()
+}
