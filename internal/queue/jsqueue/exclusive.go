@@ -49,7 +49,8 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 		if c.life.Err() != nil {
 			return nil, c.stoppedErr()
 		}
-		if mine, changed := c.members.prefers(c.name); !mine {
+		mine, changed := c.members.prefers(c.name)
+		if !mine {
 			c.letGo()
 			select {
 			case <-ctx.Done():
@@ -59,18 +60,14 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 			continue
 		}
 		c.pulling.Store(true)
-		fctx, cancel := context.WithTimeout(ctx, fetchWait)
-		unhook := context.AfterFunc(c.life, cancel)
-		m, err := c.cons.Next(jetstream.FetchContext(fctx), jetstream.FetchPriorityGroup(pinnedGroup))
-		unhook()
-		cancel()
+		m, err := c.pull(ctx, changed)
 		switch {
 		case err == nil && c.life.Err() != nil:
 			_ = m.Nak()
 			return nil, c.stoppedErr()
 		case err == nil:
 			return newDelivery(m)
-		case ctx.Err() != nil, c.life.Err() != nil:
+		case ctx.Err() != nil, c.life.Err() != nil, errors.Is(err, errMembersChanged):
 		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages),
 			errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrPinIDMismatch):
 			// Nothing within fetchWait, or the pin moved: ask again.
@@ -85,6 +82,36 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 			return nil, fmt.Errorf("next of %s: %w", c.name, mapErr(err))
 		}
 	}
+}
+
+// errMembersChanged ends a pull when the member set changed, so that a
+// member no longer preferred lets go of the pin at once instead of holding
+// it, and receiving, until its pull expires.
+var errMembersChanged = errors.New("members changed")
+
+// pull waits up to fetchWait for one message, less when Stop is called or the
+// member set changes.
+func (c *exclusive) pull(ctx context.Context, changed <-chan struct{}) (jetstream.Msg, error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fctx, cancelWait := context.WithTimeout(fctx, fetchWait)
+	defer cancelWait()
+	unhook := context.AfterFunc(c.life, func() { cancel(errStopped) })
+	defer unhook()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-changed:
+			cancel(errMembersChanged)
+		case <-done:
+		}
+	}()
+	m, err := c.cons.Next(jetstream.FetchContext(fctx), jetstream.FetchPriorityGroup(pinnedGroup))
+	if err != nil && errors.Is(context.Cause(fctx), errMembersChanged) {
+		return nil, errMembersChanged
+	}
+	return m, err
 }
 
 func (c *exclusive) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.Delivery, error) {
