@@ -13,6 +13,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
+	"github.com/hookrelay/hookrelay/internal/queue/queuetest"
 )
 
 func TestErrorsMatchTheQueuesErrors(t *testing.T) {
@@ -122,4 +123,13 @@ func TestInstancesSplitExclusiveConsumersAndTakeOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSplit(t, "after the first closed", func(got []int) bool { return got[1] == n }, ca, cb)
+}
+
+func TestConformance(t *testing.T) {
+	queuetest.Run(t, queuetest.Backend{
+		Start: func(t *testing.T) func(t *testing.T) queue.Queue {
+			env := natstest.Start(t)
+			return func(t *testing.T) queue.Queue { return env.Queue(t) }
+		},
+	})
 }

@@ -1,0 +1,132 @@
+package queuetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// dispatchLike is a consumer as dispatch runs it for one destination.
+func dispatchLike(destination string) queue.ConsumerConfig {
+	return queue.ConsumerConfig{
+		Stream: queue.StreamOut, Name: "dispatch-" + destination, Subject: queue.OutSubject(destination),
+		AckWait: 2 * time.Second, MaxAckPending: 1, Exclusive: true,
+	}
+}
+
+func publishOut(t *testing.T, q queue.Queue, destination string, n int) []queue.PubAck {
+	t.Helper()
+	var ms []queue.Msg
+	for i := range n {
+		ms = append(ms, queue.Msg{Subject: queue.OutSubject(destination), Data: fmt.Appendf(nil, "%d", i)})
+	}
+	acks, err := q.PublishAll(ctxFor(t, wait), ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acks
+}
+
+// waitOwner polls (ownership changes have no signal) until exactly one of
+// cs owns, and returns it.
+func waitOwner(t *testing.T, what string, cs ...queue.Consumer) int {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(wait)
+	for {
+		owner, owners := -1, 0
+		for i, c := range cs {
+			if c.Owned() {
+				owner, owners = i, owners+1
+			}
+		}
+		if owners == 1 {
+			return owner
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("%s: %d instances own the consumer, want one", what, owners)
+		}
+	}
+}
+
+func testExclusiveTakeOver(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
+	qs := []queue.Queue{open(t), open(t)}
+	cfg := dispatchLike("x")
+	cs := []queue.Consumer{consume(t, qs[0], cfg), consume(t, qs[1], cfg)}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan received)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i, c := range cs {
+		wg.Go(func() { receive(ctx, t, i, c, got) })
+	}
+
+	owner := waitOwner(t, "two instances", cs...)
+	other := 1 - owner
+	for _, r := range collect(t, got, len(publishOut(t, qs[other], "x", 5))) {
+		if r.member != owner {
+			t.Errorf("#%d went to instance %d; instance %d owns the consumer", r.seq, r.member, owner)
+		}
+	}
+
+	if err := qs[owner].Close(ctxFor(t, wait)); err != nil {
+		t.Fatalf("close the owner: %v", err)
+	}
+	if waitOwner(t, "after the owner closed", cs...) != other {
+		t.Fatalf("instance %d still owns the consumer after its queue closed", owner)
+	}
+	for _, r := range collect(t, got, len(publishOut(t, qs[other], "x", 5))) {
+		if r.member != other {
+			t.Errorf("#%d went to instance %d after it closed", r.seq, r.member)
+		}
+	}
+}
+
+func testBacklog(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
+	q := open(t)
+	// An implementation may see only the backlog of the consumers it runs.
+	c := consume(t, q, dispatchLike("busy"))
+	acks := publishOut(t, q, "busy", 3)
+	times := make([]time.Time, len(acks))
+	for i, a := range acks {
+		times[i] = get(t, q, queue.StreamOut, a.Seq).Time
+	}
+	waitBacklog(t, q, 3, times[0])
+	ack(t, next(t, c))
+	waitBacklog(t, q, 2, times[1])
+}
+
+// waitBacklog polls until busy's backlog is count messages, the oldest
+// stored at oldest, while idle's is empty.
+func waitBacklog(t *testing.T, q queue.Queue, count uint64, oldest time.Time) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(wait)
+	for {
+		b, err := q.Backlog(ctxFor(t, wait), []string{"busy", "idle"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b["idle"] != (queue.Waiting{}) {
+			t.Fatalf("idle destination's backlog: %+v", b["idle"])
+		}
+		busy := b["busy"]
+		if busy.Count == count && busy.Oldest.Sub(oldest).Abs() <= time.Millisecond {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("backlog %+v, want %d messages, the oldest stored at %v", busy, count, oldest)
+		}
+	}
+}
