@@ -81,8 +81,11 @@ func (q *Queue) Send(m queue.Msg) error {
 	if err != nil {
 		return err
 	}
-	if m.ID != "" {
+	switch {
+	case m.ID != "":
 		nm.Header.Set(jetstream.MsgIDHeader, m.ID)
+	case len(nm.Header) == 0:
+		nm.Header = nil // a plain PUB, as the history recorder sent before
 	}
 	if err := q.nc.PublishMsg(nm); err != nil {
 		return fmt.Errorf("send %s: %w", m.Subject, mapErr(err))
