@@ -19,7 +19,7 @@ package kafkaqueue
 //     record) (ok=false: not a message, skip it), seqOf/partitionOf/offsetOf,
 //     q.opts (MaxParked, SessionTimeout, TopicPrefix, Streams.DedupWindow),
 //     q.dedup.claimID(stream, id, seq, time) for the consumer-side dedup,
-//     q.isDeleted(ctx, stream, seq) for records deleted by Delete (delete.go).
+//     q.isDeleted(ctx, stream, seq) for records deleted by Delete (deleted.go).
 
 import (
 	"context"

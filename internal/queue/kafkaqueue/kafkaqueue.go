@@ -9,7 +9,9 @@ import (
 
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var _ queue.Queue = (*Queue)(nil)
@@ -110,6 +112,9 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// A publish waits for its ack: batching longer only adds latency.
 		kgo.ProducerLinger(2*time.Millisecond),
+		// A publish whose caller gave up stays buffered and may still be
+		// stored; past this it fails and frees its ID's reservation.
+		kgo.RecordDeliveryTimeout(30*time.Second),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("kafka queue: client: %w", err)
@@ -145,9 +150,18 @@ func knownStream(stream string) error {
 	return fmt.Errorf("unknown stream %q", stream)
 }
 
-// Ready asks the brokers for the topics' metadata.
+// Ready asks a broker for the in topic's metadata. kadm's Metadata would
+// answer from kgo's cache without asking anyone.
 func (q *Queue) Ready(ctx context.Context) error {
-	if _, err := q.adm.Metadata(ctx, q.topic(queue.StreamIn)); err != nil {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(q.topic(queue.StreamIn))
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, q.cl)
+	if err == nil && len(resp.Topics) > 0 {
+		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+	}
+	if err != nil {
 		return failed("kafka metadata", err)
 	}
 	return nil

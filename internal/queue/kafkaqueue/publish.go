@@ -1,0 +1,120 @@
+package kafkaqueue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Publish stores m on the topic of its stream once every in-sync replica has
+// it. When ctx ends first it returns queue.ErrUnavailable; the record may
+// still be stored afterwards, and a publish of the same ID meanwhile waits
+// for that outcome rather than storing a second copy.
+func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) {
+	wait, err := q.startPublish(ctx, m)
+	if err != nil {
+		return queue.PubAck{}, err
+	}
+	return wait()
+}
+
+// PublishAll hands every message to the producer before waiting for the
+// first ack, so they share produce requests.
+func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck, error) {
+	waits := make([]func() (queue.PubAck, error), 0, len(ms))
+	for _, m := range ms {
+		wait, err := q.startPublish(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		waits = append(waits, wait)
+	}
+	acks := make([]queue.PubAck, len(ms))
+	for i, wait := range waits {
+		ack, err := wait()
+		if err != nil {
+			return nil, err
+		}
+		acks[i] = ack
+	}
+	return acks, nil
+}
+
+// published is the outcome of one produce.
+type published struct {
+	ack queue.PubAck
+	err error
+}
+
+// startPublish reserves m's ID and hands m to the producer; wait returns its
+// ack.
+func (q *Queue) startPublish(ctx context.Context, m queue.Msg) (wait func() (queue.PubAck, error), err error) {
+	stream := queue.StreamOf(m.Subject)
+	what := "publish " + m.Subject
+	if stream == "" {
+		return nil, fmt.Errorf("%s: subject outside the queue's streams", what)
+	}
+	var res *reservation
+	if m.ID != "" {
+		r, seq, dup, err := q.dedup.reserve(ctx, stream, m.ID)
+		if err != nil {
+			return nil, failed(what, err)
+		}
+		if dup {
+			ack := queue.PubAck{Stream: stream, Seq: seq, Duplicate: true}
+			return func() (queue.PubAck, error) { return ack, nil }, nil
+		}
+		res = r
+	}
+	done := make(chan published, 1)
+	// The record does not take ctx: kgo fails every record buffered for a
+	// partition when the first one's context ends, which would fail other
+	// callers' publishes with this one's. Waiting ends with ctx instead.
+	rec := recordOf(q.topic(stream), m)
+	rec.Context = context.WithoutCancel(ctx)
+	q.cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
+		var p published
+		if err != nil {
+			p.err = failed(what, err)
+		} else {
+			p.ack = queue.PubAck{Stream: stream, Seq: seqOf(r.Partition, r.Offset)}
+		}
+		if res != nil {
+			// A consumer met an earlier copy of this ID meanwhile (another
+			// instance stored it): ours is the duplicate, and the
+			// consumers skip it.
+			if orig := res.settle(p.ack.Seq, r.Timestamp, err); err == nil && orig != p.ack.Seq {
+				p.ack.Seq, p.ack.Duplicate = orig, true
+			}
+		}
+		done <- p
+	})
+	return func() (queue.PubAck, error) {
+		select {
+		case p := <-done:
+			return p.ack, p.err
+		case <-ctx.Done():
+			return queue.PubAck{}, failed(what+": wait for the brokers", ctx.Err())
+		}
+	}, nil
+}
+
+// Send hands m to the producer and returns: history and the sent log are
+// worth little against the caller's latency. A record the brokers never
+// store is logged and counted (SendFailures). Send does not deduplicate:
+// the streams it serves carry no IDs.
+func (q *Queue) Send(m queue.Msg) error {
+	stream := queue.StreamOf(m.Subject)
+	if stream == "" {
+		return fmt.Errorf("send %s: subject outside the queue's streams", m.Subject)
+	}
+	q.cl.TryProduce(context.Background(), recordOf(q.topic(stream), m), func(_ *kgo.Record, err error) {
+		if err != nil {
+			q.sendFailures.Add(1)
+			q.log.Warn("kafka queue: send failed", "subject", m.Subject, "err", err)
+		}
+	})
+	return nil
+}
