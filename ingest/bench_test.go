@@ -20,7 +20,6 @@ import (
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 )
@@ -61,15 +60,15 @@ func benchSchemes() []benchScheme {
 func BenchmarkIngest(b *testing.B) {
 	for _, s := range benchSchemes() {
 		b.Run(s.name, func(b *testing.B) {
-			env := natstest.Start(b)
-			runLoad(b, ingestTarget(b, env, s))
+			_, q := startQueue(b)
+			runLoad(b, ingestTarget(b, q, s))
 		})
 	}
 }
 
 func BenchmarkBaseline(b *testing.B) {
-	env := natstest.Start(b)
-	runLoad(b, baselineTarget(b, env))
+	_, q := startQueue(b)
+	runLoad(b, baselineTarget(b, q))
 }
 
 // BenchmarkSideBySide loads ingest and the baseline at the same time, on one
@@ -80,8 +79,8 @@ func BenchmarkBaseline(b *testing.B) {
 func BenchmarkSideBySide(b *testing.B) {
 	for _, s := range benchSchemes() {
 		b.Run(s.name, func(b *testing.B) {
-			env := natstest.Start(b)
-			in, base := ingestTarget(b, env, s), baselineTarget(b, env)
+			_, q := startQueue(b)
+			in, base := ingestTarget(b, q, s), baselineTarget(b, q)
 			runLoad(b, in, base)
 			b.ReportMetric(in.rate/base.rate, "rate-ratio")
 			b.ReportMetric(in.p99/base.p99, "p99-ratio")
@@ -101,7 +100,7 @@ type target struct {
 	p99       float64 // µs
 }
 
-func ingestTarget(b *testing.B, env *natstest.Env, s benchScheme) *target {
+func ingestTarget(b *testing.B, q queue.Queue, s benchScheme) *target {
 	b.Helper()
 	cfg := &config.Config{Sources: []config.Source{{Name: "bench", Verify: s.verify}}}
 	// Wired as serve wires it: tracing (no exporter set, as by default) and
@@ -112,7 +111,7 @@ func ingestTarget(b *testing.B, env *natstest.Env, s benchScheme) *target {
 	}
 	b.Cleanup(func() { _ = shutdown(context.Background()) })
 	logger := slog.New(slog.DiscardHandler)
-	h, err := ingest.New(cfg, env.JS, logger,
+	h, err := ingest.New(cfg, q, logger,
 		ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
 	if err != nil {
 		b.Fatal(err)
@@ -122,7 +121,7 @@ func ingestTarget(b *testing.B, env *natstest.Env, s benchScheme) *target {
 	return &target{name: "ingest", url: srv.URL + "/hooks/bench", header: s.header}
 }
 
-func baselineTarget(b *testing.B, env *natstest.Env) *target {
+func baselineTarget(b *testing.B, q queue.Queue) *target {
 	b.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -130,7 +129,7 @@ func baselineTarget(b *testing.B, env *natstest.Env) *target {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		if _, err := env.JS.Publish(r.Context(), queue.InSubject("baseline"), body); err != nil {
+		if _, err := q.Publish(r.Context(), queue.Msg{Subject: queue.InSubject("baseline"), Data: body}); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}

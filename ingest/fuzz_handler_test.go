@@ -10,7 +10,6 @@ import (
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
 )
 
 // FuzzHandler: whatever the method, path, headers and body, a request made
@@ -23,14 +22,14 @@ func FuzzHandler(f *testing.F) {
 	f.Add("GET", "/hooks/%2e%2e/x", "Basic Og==", "Content-Length", "-1", []byte{})
 	f.Add("POST", "/hooks/sw//", "", "Webhook-Signature", "v1,AAAA v1,", []byte{0xff})
 
-	env := natstest.Start(f)
+	_, q := startQueue(f)
 	secret := rand.Text()
 	cfg := &config.Config{Sources: []config.Source{
 		{Name: "tok", Verify: config.Verify{Scheme: "token", Secret: secret}},
 		{Name: "gh", Verify: config.Verify{Scheme: "github", Secret: secret}},
 		{Name: "sw", Verify: config.Verify{Scheme: "standard-webhooks", Secret: "whsec_" + base64.StdEncoding.EncodeToString([]byte(secret))}},
 	}, MaxBody: 4096}
-	h, err := ingest.New(cfg, env.JS, nil)
+	h, err := ingest.New(cfg, q, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -52,7 +51,7 @@ func FuzzHandler(f *testing.F) {
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 			t.Fatalf("refusal with Content-Type %q", ct)
 		}
-		if n := stored(t, env.JS); n != 0 {
+		if n := stored(t, q); n != 0 {
 			t.Fatalf("%d messages stored without the secret", n)
 		}
 	})

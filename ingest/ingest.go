@@ -1,5 +1,5 @@
 // Package ingest is the HTTP front door: it verifies a vendor's webhook, stores
-// it on the RELAY_IN stream and answers 2xx only once JetStream acknowledged
+// it on the RELAY_IN stream and answers 2xx only once the queue acknowledged
 // the write.
 package ingest
 
@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
@@ -38,7 +36,7 @@ const retryAfter = 5
 // POST /hooks/{source}/{token} and stores them on RELAY_IN.
 type Handler struct {
 	mux            *http.ServeMux
-	js             jetstream.JetStream
+	queue          queue.Queue
 	log            *slog.Logger
 	maxBody        int64
 	publishTimeout time.Duration
@@ -51,7 +49,7 @@ type Handler struct {
 type Option func(*Handler)
 
 // WithMetrics counts every answer by source and status code and times
-// JetStream's acknowledgements. Default none.
+// the queue's acknowledgements. Default none.
 func WithMetrics(m *telemetry.Metrics) Option {
 	return func(h *Handler) { h.metrics = m }
 }
@@ -74,19 +72,19 @@ type source struct {
 	inFlight         chan struct{} // a semaphore; nil: no cap
 }
 
-// New builds the ingest handler for cfg's sources, publishing to js. A source
+// New builds the ingest handler for cfg's sources, publishing to q. A source
 // whose verification cannot be built (unknown scheme, no secret) is an error.
 // A nil logger discards logs.
-func New(cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, opts ...Option) (*Handler, error) {
-	if cfg == nil || js == nil {
-		return nil, errors.New("ingest: config and JetStream are required")
+func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option) (*Handler, error) {
+	if cfg == nil || q == nil {
+		return nil, errors.New("ingest: config and queue are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
 		mux:            http.NewServeMux(),
-		js:             js,
+		queue:          q,
 		log:            logger,
 		maxBody:        cfg.MaxBody,
 		publishTimeout: cfg.PublishTimeout,
@@ -226,7 +224,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	id, duplicate, err := h.store(r.Context(), &ev, r.Header.Get("Traceparent"))
 	switch {
-	case errors.Is(err, nats.ErrMaxPayload):
+	case errors.Is(err, queue.ErrTooLarge):
 		h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
 			"event larger than the event store accepts: send a smaller event", "store: "+err.Error())
 		return
@@ -281,33 +279,31 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 }
 
 // store publishes ev to RELAY_IN and waits for the acknowledgement. It returns
-// the stored event's id: ev.ID, or the original's id when JetStream already
+// the stored event's id: ev.ID, or the original's id when the queue already
 // holds this delivery.
 func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent string) (id string, duplicate bool, err error) {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return "", false, fmt.Errorf("encode event: %w", err)
 	}
-	msg := nats.NewMsg(queue.InSubject(ev.Source))
-	msg.Data = data
+	msg := queue.Msg{Subject: queue.InSubject(ev.Source), Header: queue.Header{}, Data: data}
 	msg.Header.Set(queue.HeaderEventID, ev.ID)
 	msg.Header.Set(queue.HeaderSource, ev.Source)
+	if ev.DeliveryID != "" {
+		// The vendor's retry of this delivery is stored once. Without a
+		// delivery id there is nothing to deduplicate: every event id is new.
+		msg.ID = ev.Source + ":" + ev.DeliveryID
+	}
 	ctx = telemetry.WithRemoteParent(ctx, traceparent)
 	trace.SpanFromContext(ctx).SetAttributes(telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
 	ctx, span := h.tel.StartPublish(ctx, msg.Subject, msg.Header,
 		telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
 	defer func() { telemetry.EndSpan(span, err) }()
-	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(queue.StreamIn)}
-	if ev.DeliveryID != "" {
-		// The vendor's retry of this delivery is stored once. Without a
-		// delivery id there is nothing to deduplicate: every event id is new.
-		opts = append(opts, jetstream.WithMsgID(ev.Source+":"+ev.DeliveryID))
-	}
 
 	ctx, cancel := context.WithTimeout(ctx, h.publishTimeout)
 	defer cancel()
 	began := time.Now()
-	ack, err := h.js.PublishMsg(ctx, msg, opts...)
+	ack, err := h.queue.Publish(ctx, msg)
 	if err != nil {
 		return "", false, fmt.Errorf("publish to %s: %w", msg.Subject, err)
 	}
@@ -317,24 +313,12 @@ func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent stri
 	}
 	// The original is stored, so the answer is 2xx whatever happens next;
 	// its id is a courtesy to the sender.
-	orig, err := h.originalID(ctx, ack)
+	orig, err := h.queue.Get(ctx, queue.StreamIn, ack.Seq)
 	if err != nil {
-		h.log.Warn("ingest: duplicate delivery, original id not found", "source", ev.Source, "seq", ack.Sequence, "err", err)
+		h.log.Warn("ingest: duplicate delivery, original id not found", "source", ev.Source, "seq", ack.Seq, "err", err)
+		return "", true, nil
 	}
-	return orig, true, nil
-}
-
-// originalID reads the event id of the message a duplicate publish refers to.
-func (h *Handler) originalID(ctx context.Context, ack *jetstream.PubAck) (string, error) {
-	stream, err := h.js.Stream(ctx, ack.Stream)
-	if err != nil {
-		return "", fmt.Errorf("stream %s: %w", ack.Stream, err)
-	}
-	m, err := stream.GetMsg(ctx, ack.Sequence)
-	if err != nil {
-		return "", fmt.Errorf("stream %s: get message %d: %w", ack.Stream, ack.Sequence, err)
-	}
-	return m.Header.Get(queue.HeaderEventID), nil
+	return orig.Header.Get(queue.HeaderEventID), true, nil
 }
 
 // selectHeaders keeps the headers that identify the sender and the event

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
@@ -63,8 +62,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// startQueue starts a JetStream with hookrelay's streams and opens a queue on
+// it, both stopped when the test ends.
+func startQueue(t testing.TB) (*natstest.Env, queue.Queue) {
+	t.Helper()
+	env := natstest.Start(t)
+	return env, env.Queue(t)
+}
+
 type fixture struct {
 	env  *natstest.Env
+	q    queue.Queue
 	url  string
 	logs *syncBuffer
 }
@@ -78,19 +86,19 @@ func start(t testing.TB) *fixture {
 // startConfig is start with the configuration file yaml and opts.
 func startConfig(t testing.TB, yaml string, opts ...ingest.Option) *fixture {
 	t.Helper()
-	env := natstest.Start(t)
+	env, q := startQueue(t)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("parse config: %v", err)
 	}
 	logs := &syncBuffer{}
-	h, err := ingest.New(cfg, env.JS, slog.New(slog.NewTextHandler(logs, nil)), opts...)
+	h, err := ingest.New(cfg, q, slog.New(slog.NewTextHandler(logs, nil)), opts...)
 	if err != nil {
 		t.Fatalf("ingest.New: %v", err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{env: env, url: srv.URL, logs: logs}
+	return &fixture{env: env, q: q, url: srv.URL, logs: logs}
 }
 
 type response struct {
@@ -129,29 +137,32 @@ func do(t *testing.T, method, url string, header map[string]string, body io.Read
 }
 
 // stored counts the messages in RELAY_IN.
-func stored(t *testing.T, js jetstream.JetStream) uint64 {
+func stored(t *testing.T, q queue.Queue) uint64 {
 	t.Helper()
-	s, err := js.Stream(t.Context(), queue.StreamIn)
+	var n uint64
+	err := q.Scan(t.Context(), queue.StreamIn, queue.InAll, time.Time{}, func(queue.Stored) (bool, error) {
+		n++
+		return true, nil
+	})
 	if err != nil {
-		t.Fatalf("stream %s: %v", queue.StreamIn, err)
+		t.Fatalf("scan %s: %v", queue.StreamIn, err)
 	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatalf("stream %s info: %v", queue.StreamIn, err)
-	}
-	return info.State.Msgs
+	return n
 }
 
 // last reads the newest stored message of a source.
-func last(t *testing.T, js jetstream.JetStream, source string) *jetstream.RawStreamMsg {
+func last(t *testing.T, q queue.Queue, source string) queue.Stored {
 	t.Helper()
-	s, err := js.Stream(t.Context(), queue.StreamIn)
+	var m queue.Stored
+	err := q.Scan(t.Context(), queue.StreamIn, queue.InSubject(source), time.Time{}, func(s queue.Stored) (bool, error) {
+		m = s
+		return true, nil
+	})
 	if err != nil {
-		t.Fatalf("stream %s: %v", queue.StreamIn, err)
+		t.Fatalf("scan %s: %v", queue.InSubject(source), err)
 	}
-	m, err := s.GetLastMsgForSubject(t.Context(), queue.InSubject(source))
-	if err != nil {
-		t.Fatalf("last message of %s: %v", source, err)
+	if m.Seq == 0 {
+		t.Fatalf("no message of %s stored", source)
 	}
 	return m
 }
@@ -202,7 +213,7 @@ func TestRefused(t *testing.T) {
 			if tt.want == 405 && got.header.Get("Allow") != "POST" {
 				t.Errorf("Allow %q, want POST", got.header.Get("Allow"))
 			}
-			if n := stored(t, f.env.JS); n != 0 {
+			if n := stored(t, f.q); n != 0 {
 				t.Errorf("%d messages stored in %s for a refused request", n, queue.StreamIn)
 			}
 			logs := f.logs.String()
@@ -248,16 +259,16 @@ func TestAccepted(t *testing.T) {
 			if _, dup := got.body["duplicate"]; dup {
 				t.Errorf("first delivery answered as duplicate: %v", got.body)
 			}
-			if n := stored(t, f.env.JS); n != 1 {
+			if n := stored(t, f.q); n != 1 {
 				t.Fatalf("%d messages stored, want 1", n)
 			}
-			m := last(t, f.env.JS, tt.source)
+			m := last(t, f.q, tt.source)
 			if h := m.Header.Get(queue.HeaderEventID); h != id {
 				t.Errorf("stored %s %q, answered id %q", queue.HeaderEventID, h, id)
 			}
 			// Without a delivery id there is nothing to deduplicate.
-			if h := m.Header.Get(jetstream.MsgIDHeader); h != "" {
-				t.Errorf("stored %s %q without a delivery id, want none", jetstream.MsgIDHeader, h)
+			if m.ID != "" {
+				t.Errorf("stored with id %q without a delivery id, want none", m.ID)
 			}
 		})
 	}
@@ -287,18 +298,19 @@ func TestStoredEvent(t *testing.T) {
 	}
 	id := got.body["id"].(string)
 
-	m := last(t, f.env.JS, "alpha")
+	m := last(t, f.q, "alpha")
 	wantHeaders := map[string]string{
-		queue.HeaderEventID:    id,
-		queue.HeaderSource:     "alpha",
-		"traceparent":          header["traceparent"],
-		jetstream.MsgIDHeader:  "alpha:req-42",
-		"Nats-Expected-Stream": queue.StreamIn,
+		queue.HeaderEventID: id,
+		queue.HeaderSource:  "alpha",
+		"traceparent":       header["traceparent"],
 	}
 	for k, want := range wantHeaders {
 		if got := m.Header.Get(k); got != want {
-			t.Errorf("NATS header %s = %q, want %q", k, got, want)
+			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
+	}
+	if m.ID != "alpha:req-42" || m.Stream != queue.StreamIn {
+		t.Errorf("stored on %s with id %q, want %s with the source and delivery id", m.Stream, m.ID, queue.StreamIn)
 	}
 
 	var ev schemas.Event
@@ -355,7 +367,7 @@ func TestDuplicateDelivery(t *testing.T) {
 	if again.body["id"] != first.body["id"] {
 		t.Errorf("retry answered id %v, want the original %v", again.body["id"], first.body["id"])
 	}
-	if n := stored(t, f.env.JS); n != 1 {
+	if n := stored(t, f.q); n != 1 {
 		t.Fatalf("%d messages stored after a retry, want 1", n)
 	}
 
@@ -367,7 +379,7 @@ func TestDuplicateDelivery(t *testing.T) {
 			t.Errorf("distinct delivery answered %v", r.body)
 		}
 	}
-	if n := stored(t, f.env.JS); n != 3 {
+	if n := stored(t, f.q); n != 3 {
 		t.Fatalf("%d messages stored, want 3", n)
 	}
 }
@@ -376,16 +388,16 @@ func TestStoreUnavailable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
-		breakStore func(*natstest.Env)
+		breakStore func(*fixture)
 	}{
-		{"server stopped", func(e *natstest.Env) { e.Server.Shutdown() }},
-		{"connection closed", func(e *natstest.Env) { e.Conn.Close() }},
+		{"server stopped", func(f *fixture) { f.env.Server.Shutdown() }},
+		{"connection closed", func(f *fixture) { _ = f.q.Close(context.Background()) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := start(t)
-			tt.breakStore(f.env)
+			tt.breakStore(f)
 			began := time.Now()
 			got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(`{"n":1}`))
 			if got.status != http.StatusServiceUnavailable {
@@ -404,9 +416,32 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 }
 
+// TestEventLargerThanTheStore answers 413 for an event within max_body that
+// the queue refuses as too large: retrying would not help, so not 503.
+func TestEventLargerThanTheStore(t *testing.T) {
+	t.Parallel()
+	f := startConfig(t, `
+max_body: 16777216
+sources:
+  - name: alpha
+    verify: {scheme: token, secret: alpha-secret}
+`)
+	// Stored as base64 in the event's JSON: larger than the server's 8 MiB.
+	got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, bytes.NewReader(make([]byte, 7<<20)))
+	if got.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413 (body %v)", got.status, got.body)
+	}
+	if got.body["error"] != "event larger than the event store accepts: send a smaller event" {
+		t.Errorf("body %v", got.body)
+	}
+	if n := stored(t, f.q); n != 0 {
+		t.Fatalf("%d messages stored, want 0", n)
+	}
+}
+
 func TestNewRefusesUnverifiableSources(t *testing.T) {
 	t.Parallel()
-	env := natstest.Start(t)
+	_, q := startQueue(t)
 	tests := []struct {
 		name   string
 		verify config.Verify
@@ -419,7 +454,7 @@ func TestNewRefusesUnverifiableSources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := &config.Config{Sources: []config.Source{{Name: "s", Verify: tt.verify}}}
-			if h, err := ingest.New(cfg, env.JS, nil); err == nil {
+			if h, err := ingest.New(cfg, q, nil); err == nil {
 				t.Fatalf("New accepted %+v: %v", tt.verify, h)
 			}
 		})
@@ -430,13 +465,13 @@ func TestNewRefusesUnverifiableSources(t *testing.T) {
 // a client that hangs up does not keep a publish waiting for the timeout.
 func TestPublishUsesRequestContext(t *testing.T) {
 	t.Parallel()
-	env := natstest.Start(t)
+	env, q := startQueue(t)
 	cfg, err := config.Parse([]byte(testConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.PublishTimeout = time.Minute
-	h, err := ingest.New(cfg, env.JS, nil)
+	h, err := ingest.New(cfg, q, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +515,7 @@ sources:
 			t.Fatalf("signature %q: status %d, want 401", sig, got.status)
 		}
 	}
-	if n := stored(t, f.env.JS); n != 0 {
+	if n := stored(t, f.q); n != 0 {
 		t.Fatalf("%d messages stored for forged requests", n)
 	}
 
@@ -494,9 +529,9 @@ sources:
 	if again.status != http.StatusAccepted || again.body["duplicate"] != true || again.body["id"] != first.body["id"] {
 		t.Fatalf("redelivery answered %d %v, want 202 duplicate of %v", again.status, again.body, first.body["id"])
 	}
-	m := last(t, f.env.JS, "gh")
-	if got := m.Header.Get(jetstream.MsgIDHeader); got != "gh:72d3162e-cc78-11e3-81ab-4c9367dc0958" {
-		t.Errorf("%s = %q, want the source and X-GitHub-Delivery", jetstream.MsgIDHeader, got)
+	m := last(t, f.q, "gh")
+	if m.ID != "gh:72d3162e-cc78-11e3-81ab-4c9367dc0958" {
+		t.Errorf("id %q, want the source and X-GitHub-Delivery", m.ID)
 	}
 	var ev schemas.Event
 	if err := json.Unmarshal(m.Data, &ev); err != nil {
@@ -505,7 +540,7 @@ sources:
 	if ev.Verified != "github" || string(ev.Body) != body || ev.Headers["X-Hub-Signature-256"] != "" {
 		t.Errorf("stored event %+v", ev)
 	}
-	if n := stored(t, f.env.JS); n != 1 {
+	if n := stored(t, f.q); n != 1 {
 		t.Fatalf("%d messages stored, want 1", n)
 	}
 }
@@ -545,7 +580,7 @@ sources:
 		if got := do(t, "POST", f.url+"/hooks/alpha?validationToken=x", nil, strings.NewReader("x")); got.status != http.StatusUnauthorized {
 			t.Errorf("token source answered a validation request with %d, want 401", got.status)
 		}
-		if n := stored(t, f.env.JS); n != 0 {
+		if n := stored(t, f.q); n != 0 {
 			t.Fatalf("%d messages stored by validation requests", n)
 		}
 	})
@@ -559,7 +594,7 @@ sources:
 		if got := do(t, "POST", f.url+"/hooks/graph", nil, bytes.NewReader(forged)); got.status != http.StatusUnauthorized {
 			t.Fatalf("wrong clientState answered %d, want 401", got.status)
 		}
-		if n := stored(t, f.env.JS); n != 0 {
+		if n := stored(t, f.q); n != 0 {
 			t.Fatalf("%d messages stored for a wrong clientState", n)
 		}
 		if got := do(t, "POST", f.url+"/hooks/graph", nil, bytes.NewReader(raw)); got.status != http.StatusAccepted {
@@ -576,7 +611,7 @@ sources:
 		if got.status != http.StatusOK || got.body["type"] != "message" {
 			t.Fatalf("answered %d %v, want 200 and a Teams message", got.status, got.body)
 		}
-		id := last(t, f.env.JS, "teams").Header.Get(queue.HeaderEventID)
+		id := last(t, f.q, "teams").Header.Get(queue.HeaderEventID)
 		if text, _ := got.body["text"].(string); id == "" || !strings.Contains(text, id) {
 			t.Errorf("reply %q does not name the stored event %q", text, id)
 		}

@@ -77,7 +77,7 @@ routes:
 		}
 	})
 	s.runTransform(t, mapping)
-	ing, err := ingest.New(cfg, s.env.JS, s.log)
+	ing, err := ingest.New(cfg, s.env.Queue(t), s.log)
 	if err != nil {
 		t.Fatal(err)
 	}

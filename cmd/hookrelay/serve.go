@@ -24,6 +24,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/transform"
 )
@@ -86,7 +87,10 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := queue.EnsureStreams(setupCtx, js, queue.StreamOptions{Replicas: cfg.NATS.Replicas, InRetention: cfg.Retention.Events}); err != nil {
+	// The queue ensures the streams. It shares nc, which shutdownNATS drains.
+	q, err := jsqueue.New(setupCtx, nc, queue.StreamOptions{Replicas: cfg.NATS.Replicas, InRetention: cfg.Retention.Events},
+		jsqueue.WithLogger(logger))
+	if err != nil {
 		return fmt.Errorf("%w (is NATS reachable and JetStream enabled?)", err)
 	}
 
@@ -124,7 +128,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
 	startServer(servers, serversCtx, admin, "admin", logger)
 	if role == "all" || role == "ingest" {
-		h, err := ingest.New(cfg, js, logger,
+		h, err := ingest.New(cfg, q, logger,
 			ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
 		if err != nil {
 			return err

@@ -63,7 +63,7 @@ routes:
 	}
 	p.cfg = cfg
 	log := slog.New(slog.DiscardHandler)
-	h, err := ingest.New(cfg, p.env.JS, log, ingest.WithTelemetry(tel), ingest.WithMetrics(tel.Metrics()))
+	h, err := ingest.New(cfg, p.env.Queue(t), log, ingest.WithTelemetry(tel), ingest.WithMetrics(tel.Metrics()))
 	if err != nil {
 		t.Fatal(err)
 	}
