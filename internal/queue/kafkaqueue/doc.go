@@ -30,13 +30,16 @@
 // queue.ErrTooLarge.
 //
 // Deduplication by Msg.ID: an index ID → (seq, time) per stream covers the
-// dedup window. New rebuilds it by reading back the window of in, out and dead;
-// this instance's publishes reserve their ID before producing, so two
-// concurrent publishes of one ID in one process store it once. A publish by
-// another instance is not in the index: the consumers catch it instead, by
-// skipping a record whose ID they handed out already within the window
-// (claimID). The residue: a vendor retry arriving at another instance at the
-// same moment is stored twice but handed out once.
+// dedup window. New rebuilds it by reading back the window of in, out and
+// dead. Before a publish with an ID, the index reads on to the end of the
+// partition the message goes to (one fetch when nothing is new; concurrent
+// publishes share it), so a copy stored earlier by any instance is refused.
+// The publish then reserves its ID before producing, so two concurrent
+// publishes of one ID in one process store it once. What slips through is a
+// copy stored by another instance between that read and the produce (a
+// vendor retry arriving at two instances at the same moment): it is stored
+// twice, and the consumers hand it out once, skipping a record whose ID
+// they handed out within the window (dedupIndex.claimID).
 //
 // Delete: Kafka cannot delete one record, so Delete stores a marker (key =
 // stream, header hookrelay-deletes = seq) on the "deleted" topic, and Get

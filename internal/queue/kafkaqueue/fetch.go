@@ -86,7 +86,7 @@ func (q *Queue) fetchOnce(ctx context.Context, topic string, partition int32, of
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 
-	kresp, err := q.cl.Broker(int(leader)).Request(ctx, req)
+	kresp, err := q.cl.Broker(int(leader)).RetriableRequest(ctx, req)
 	if err != nil {
 		return fetched{}, err
 	}

@@ -86,7 +86,10 @@ type Queue struct {
 	// partitions is each topic's partition count, read at New.
 	partitions map[string]int
 
-	dedup   *dedupIndex
+	dedup *dedupIndex
+	// tails are how far the dedup index has read each partition of in,
+	// out and dead; fixed at New.
+	tails   map[tailKey]*dedupTail
 	deleted *deletedIndex
 
 	// sendFailures counts the Sends the brokers never stored.
@@ -122,7 +125,7 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 	q := &Queue{opts: opts, log: opts.Logger, cl: cl, adm: kadm.NewClient(cl)}
 	q.partitions, err = ensureTopics(ctx, cl, q.adm, opts)
 	if err == nil {
-		q.dedup, err = q.rebuildDedup(ctx)
+		_, err = q.rebuildDedup(ctx)
 	}
 	if err != nil {
 		cl.Close()

@@ -13,7 +13,7 @@ import (
 // still be stored afterwards, and a publish of the same ID meanwhile waits
 // for that outcome rather than storing a second copy.
 func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) {
-	wait, err := q.startPublish(ctx, m)
+	wait, err := q.startPublish(ctx, m, false)
 	if err != nil {
 		return queue.PubAck{}, err
 	}
@@ -23,9 +23,24 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 // PublishAll hands every message to the producer before waiting for the
 // first ack, so they share produce requests.
 func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck, error) {
+	// One catch-up of the dedup index per partition serves the batch.
+	caughtUp := map[tailKey]bool{}
+	for _, m := range ms {
+		stream := queue.StreamOf(m.Subject)
+		if m.ID == "" || stream == "" {
+			continue
+		}
+		k := tailKey{stream, partitionFor(keyOf(m.Subject), q.partitions[q.topic(stream)])}
+		if !caughtUp[k] {
+			if err := q.catchUpFor(ctx, stream, m); err != nil {
+				return nil, fmt.Errorf("publish %s: %w", m.Subject, err)
+			}
+			caughtUp[k] = true
+		}
+	}
 	waits := make([]func() (queue.PubAck, error), 0, len(ms))
 	for _, m := range ms {
-		wait, err := q.startPublish(ctx, m)
+		wait, err := q.startPublish(ctx, m, true)
 		if err != nil {
 			return nil, err
 		}
@@ -48,9 +63,10 @@ type published struct {
 	err error
 }
 
-// startPublish reserves m's ID and hands m to the producer; wait returns its
+// startPublish reserves m's ID (after catching the index up with m's
+// partition unless caughtUp) and hands m to the producer; wait returns its
 // ack.
-func (q *Queue) startPublish(ctx context.Context, m queue.Msg) (wait func() (queue.PubAck, error), err error) {
+func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (wait func() (queue.PubAck, error), err error) {
 	stream := queue.StreamOf(m.Subject)
 	what := "publish " + m.Subject
 	if stream == "" {
@@ -58,6 +74,11 @@ func (q *Queue) startPublish(ctx context.Context, m queue.Msg) (wait func() (que
 	}
 	var res *reservation
 	if m.ID != "" {
+		if !caughtUp {
+			if err := q.catchUpFor(ctx, stream, m); err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+		}
 		r, seq, dup, err := q.dedup.reserve(ctx, stream, m.ID)
 		if err != nil {
 			return nil, failed(what, err)

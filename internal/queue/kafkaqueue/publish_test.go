@@ -141,6 +141,35 @@ func TestDedupSurvivesRestart(t *testing.T) {
 	}
 }
 
+func TestDuplicateIDAcrossInstances(t *testing.T) {
+	c := newCluster(t)
+	ctx := testCtx(t)
+	// Both instances run before either publishes: the second learns of the
+	// first's publish by reading the partition on before its own.
+	q1, q2 := newQueue(t, c, Options{}), newQueue(t, c, Options{})
+	for _, subject := range []string{queue.InSubject("github"), queue.OutSubject("teams-a"), queue.DeadSubject("teams-a")} {
+		m := queue.Msg{Subject: subject, Data: []byte("x"), ID: "vendor-7"}
+		first, err := q1.Publish(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := q2.Publish(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !again.Duplicate || again.Seq != first.Seq {
+			t.Errorf("%s from the other instance: %+v, want duplicate of %d", subject, again, first.Seq)
+		}
+		acks, err := q2.PublishAll(ctx, []queue.Msg{m, {Subject: subject, Data: []byte("y"), ID: "vendor-8"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !acks[0].Duplicate || acks[0].Seq != first.Seq || acks[1].Duplicate {
+			t.Errorf("%s publish all from the other instance: %+v", subject, acks)
+		}
+	}
+}
+
 func TestDedupWindowEnds(t *testing.T) {
 	c := newCluster(t)
 	ctx := testCtx(t)
