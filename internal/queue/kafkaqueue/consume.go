@@ -1,48 +1,153 @@
 package kafkaqueue
 
-// PLACEHOLDER owned by the kq-consume branch: replace this whole file.
-//
-// What the rest of the package (kq-core) expects from the consumer side, and
-// offers it:
-//   - type consumers: the consumers' state shared per Queue (the exclusive
-//     dispatch group client, its per-destination queues…). New calls
-//     newConsumers(q) after the topics exist and the dedup index is built.
-//   - (*consumers).backlog(ctx, destinations) is what Queue.Backlog returns:
-//     the exclusive consumers' view; a destination missing from the map
-//     reports zero (backlog.go fills it in).
-//   - (*consumers).close(ctx) is called first by Queue.Close (before the
-//     producer flushes and the client closes): stop the groups, leave them.
-//   - Offered: q.cl (producing client: acks=all, idempotent, keyPartitioner),
-//     q.adm, q.topic(stream), q.topicOfKind(kindAcks), q.partitions[topic]
-//     (out and acks have the same count, acks keyed by destination with the
-//     same partitioner), partitionFor(key, n), keyOf(subject), storedOf(stream,
-//     record) (ok=false: not a message, skip it), seqOf/partitionOf/offsetOf,
-//     q.opts (MaxParked, SessionTimeout, TopicPrefix, Streams.DedupWindow),
-//     q.dedup.claimID(stream, id, seq, time) for the consumer-side dedup,
-//     q.isDeleted(ctx, stream, seq) for records deleted by Delete (deleted.go).
-
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// consumers is the consumers' state shared per Queue.
-type consumers struct{}
+// consumers is the consumer side of a Queue: the groups of the consumers
+// that are not exclusive, each a member of its own, and the dispatcher that
+// all exclusive consumers share.
+type consumers struct {
+	q *Queue
 
-func newConsumers(*Queue) *consumers { return &consumers{} }
-
-// backlog is the exclusive consumers' view of what waits per destination.
-func (*consumers) backlog(context.Context, []string) (map[string]queue.Waiting, error) {
-	return nil, nil
+	mu     sync.Mutex
+	closed bool
+	work   map[*groupReader]bool
+	disp   *dispatcher
+	// attached counts the exclusive consumers on disp.
+	attached int
+	// leaving are dispatchers whose last consumer stopped, still leaving.
+	leaving sync.WaitGroup
 }
 
-// close stops every consumer of the Queue.
-func (*consumers) close(context.Context) error { return nil }
+func newConsumers(q *Queue) *consumers {
+	return &consumers{q: q, work: map[*groupReader]bool{}}
+}
 
-// Consume is not implemented yet (kq-consume lands it).
-func (q *Queue) Consume(_ context.Context, cfg queue.ConsumerConfig) (queue.Consumer, error) {
-	return nil, fmt.Errorf("consume %s %s: %w", cfg.Stream, cfg.Name, errors.ErrUnsupported)
+// errClosed: Consume on a closed Queue.
+var errClosed = errors.New("queue closed")
+
+// Consume starts a consumer. One that is not exclusive joins the group
+// "<prefix><Name>" (one member per call). An exclusive one takes one
+// destination's subject of out and is served by the Queue's dispatcher (see
+// dispatcher): cfg.Name names it in errors and logs only.
+//
+// Neither kind knows AckWait: a record handed out stays with its holder
+// until settled, as the partition it lies on stays with its member.
+func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Consumer, error) {
+	if err := knownStream(cfg.Stream); err != nil {
+		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+	}
+	if cfg.Name == "" || cfg.Subject == "" {
+		return nil, fmt.Errorf("consume on %s: a consumer needs a name and a subject", cfg.Stream)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+	}
+	if cfg.Exclusive {
+		return q.cons.consumeExclusive(cfg)
+	}
+	q.cons.mu.Lock()
+	defer q.cons.mu.Unlock()
+	if q.cons.closed {
+		return nil, fmt.Errorf("consume %s: %w", cfg.Name, errClosed)
+	}
+	wc, err := q.cons.consumeWork(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+	}
+	q.cons.work[wc.g] = true
+	return wc, nil
+}
+
+// remove forgets a stopped consumer that is not exclusive.
+func (c *consumers) remove(g *groupReader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.work, g)
+}
+
+// attach returns the dispatcher, started on first use, counting one more
+// consumer on it.
+func (c *consumers) attach() (*dispatcher, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("consume exclusive: %w", errClosed)
+	}
+	if c.disp == nil {
+		d, err := newDispatcher(c.q)
+		if err != nil {
+			return nil, fmt.Errorf("consume exclusive: %w", err)
+		}
+		c.disp = d
+	}
+	c.attached++
+	return c.disp, nil
+}
+
+// detach counts one consumer less on d; the last one stops it, leaving the
+// group so the other instances take its partitions at once.
+func (c *consumers) detach(d *dispatcher) {
+	c.mu.Lock()
+	if c.disp != d {
+		c.mu.Unlock()
+		return
+	}
+	c.attached--
+	if c.attached > 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.disp = nil
+	c.leaving.Add(1)
+	c.mu.Unlock()
+	defer c.leaving.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.q.opts.SessionTimeout)
+	defer cancel()
+	if err := d.close(ctx); err != nil {
+		c.q.log.Warn("stop the dispatch consumers", "err", err)
+	}
+}
+
+// backlog is the dispatcher's view of what waits per destination.
+func (c *consumers) backlog(_ context.Context, destinations []string) (map[string]queue.Waiting, error) {
+	c.mu.Lock()
+	d := c.disp
+	c.mu.Unlock()
+	if d == nil {
+		return map[string]queue.Waiting{}, nil
+	}
+	return d.backlog(destinations), nil
+}
+
+// close stops every consumer within ctx: each commits what was settled and
+// leaves its group.
+func (c *consumers) close(ctx context.Context) error {
+	c.mu.Lock()
+	c.closed = true
+	stops := make([]func(context.Context) error, 0, len(c.work)+1)
+	for g := range c.work {
+		stops = append(stops, g.stop)
+	}
+	clear(c.work)
+	if c.disp != nil {
+		stops = append(stops, c.disp.close)
+		c.disp, c.attached = nil, 0
+	}
+	c.mu.Unlock()
+
+	errs := make([]error, len(stops))
+	var wg sync.WaitGroup
+	for i, stop := range stops {
+		wg.Go(func() { errs[i] = stop(ctx) })
+	}
+	wg.Wait()
+	c.leaving.Wait()
+	return errors.Join(errs...)
 }

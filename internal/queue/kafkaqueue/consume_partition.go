@@ -1,0 +1,120 @@
+package kafkaqueue
+
+import (
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// entryState is where a fetched record stands.
+type entryState uint8
+
+const (
+	// entryQueued waits to be handed out (after due, when Nak'd with a delay).
+	entryQueued entryState = iota
+	// entryHeld is handed out and not settled.
+	entryHeld
+	// entryDone is acked or terminated: its offset may be committed.
+	entryDone
+)
+
+// entry is one record a group member fetched, from the fetch until it is
+// settled or its partition is revoked.
+type entry struct {
+	part   *partState
+	offset int64
+	msg    queue.Stored
+	state  entryState
+	// delivered counts the hand-outs in this process.
+	delivered int
+	// due is when a Nak'd entry may be handed out again.
+	due time.Time
+	// dest is the destination queue of an exclusive consumer's record.
+	dest *destQueue
+}
+
+// partState is what a member keeps of one partition it is assigned: the
+// records fetched and not settled, in offset order, so that the committed
+// offset is always the end of the contiguous prefix of settled records (a
+// crash then redelivers what was not settled, never skips it). A partition
+// assigned again after a revoke gets a new partState: deliveries of the old
+// one settle without effect.
+type partState struct {
+	partition int32
+	revoked   bool
+	// unsettled holds the entries fetched and not yet popped, in offset
+	// order; settled ones leave from the front only.
+	unsettled []*entry
+	// next is the offset after the last record seen (skipped ones too), -1
+	// before the first.
+	next int64
+	// committed is the offset last committed (or fetched from), -1 before
+	// the first record.
+	committed int64
+	// held counts the entries not settled; inFlight those handed out.
+	held, inFlight int
+
+	// The exclusive consumers read the acks markers of the partition before
+	// handing out its first records: loading is set meanwhile, and waiting
+	// holds what was fetched in the meantime.
+	loading bool
+	loaded  bool
+	waiting []*entry
+	// acked are the offsets at or after the first fetched one that the
+	// acks markers name: delivered already, skipped when they come.
+	acked map[int64]bool
+}
+
+func newPartState(partition int32) *partState {
+	return &partState{partition: partition, next: -1, committed: -1}
+}
+
+// seen notes that the record at offset was fetched.
+func (p *partState) seen(offset int64) {
+	if p.next < 0 {
+		// Fetching starts at the committed offset: nothing to commit
+		// before anything is settled.
+		p.committed = offset
+	}
+	p.next = offset + 1
+}
+
+// track adds a fetched record that is to be settled.
+func (p *partState) track(e *entry) {
+	p.seen(e.offset)
+	p.unsettled = append(p.unsettled, e)
+	p.held++
+}
+
+// settle marks e done; it reports whether e was held or queued (false when
+// it was settled already).
+func (p *partState) settle(e *entry) bool {
+	if e.state == entryDone {
+		return false
+	}
+	if e.state == entryHeld {
+		p.inFlight--
+	}
+	e.state = entryDone
+	p.held--
+	return true
+}
+
+// commitPoint is the offset to commit now: the first record not settled,
+// or after the last one seen. ok is false when it is not past what was
+// committed.
+func (p *partState) commitPoint() (offset int64, ok bool) {
+	i := 0
+	for i < len(p.unsettled) && p.unsettled[i].state == entryDone {
+		p.unsettled[i] = nil
+		i++
+	}
+	p.unsettled = p.unsettled[i:]
+	if len(p.unsettled) == 0 {
+		p.unsettled = nil
+		offset = p.next
+	} else {
+		offset = p.unsettled[0].offset
+	}
+	return offset, p.next >= 0 && offset > p.committed
+}

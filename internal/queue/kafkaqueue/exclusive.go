@@ -1,0 +1,249 @@
+package kafkaqueue
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// dispatcher runs the exclusive consumers of a Queue: the dispatch
+// consumers on out, one per destination. It is one member of the group
+// "<prefix>dispatch", shared by every destination of the Queue and started
+// at the first exclusive Consume; the group gives each partition of out to
+// one member, and a destination's records all lie on the partition its name
+// hashes to (partitionFor), so one instance at a time owns a destination and
+// its budget holds in total.
+//
+// A partition carries many destinations, and Kafka commits one offset per
+// partition, so records are demultiplexed by subject into per-destination
+// queues in memory. A destination that is down keeps its records there,
+// parked — in order and uncommitted — while the destinations behind it on
+// the same partition go on being delivered and acked. The committed offset
+// only moves past the contiguous prefix of settled records, so a crash
+// redelivers the parked ones from Kafka; an ack out of that order is made
+// durable by a marker on the acks topic (key = destination, value = the
+// out seq), which the next owner of the partition reads before it hands
+// anything out, so a takeover never re-sends a delivered card to a healthy
+// destination.
+//
+// Why parking rather than retry topics (copying a failed record to a
+// "retry" topic and committing past it, the usual Kafka answer): nothing is
+// copied, so a record has one position (Get, Delete, dedup and the history
+// keep naming it) and no second write can fail halfway; per-destination
+// order holds, which Teams' budget and the digests need (a retry topic
+// interleaves a destination's retried records with its new ones); and a
+// crash loses nothing, as the queue itself still holds every record not
+// delivered.
+//
+// The price is memory: a down destination's records stay in memory until it
+// recovers. It is bounded per partition (Options.MaxParked, default 10 000):
+// past it the partition is paused until half drains, which holds back the
+// other destinations of that partition too — the trade-off for a bound.
+type dispatcher struct {
+	g *groupReader
+
+	// Under g.mu:
+	// dests are the per-destination queues by subject, whether or not a
+	// consumer is attached: records of a destination without one park.
+	dests map[string]*destQueue
+	// attached counts the consumers; the last one to stop leaves the group.
+	attached int
+	// loads are the acks-marker reads in progress.
+	loads sync.WaitGroup
+	ctx   context.Context
+	stop  context.CancelFunc
+}
+
+// destQueue is one destination's records this member fetched and did not
+// settle, in offset order (those handed out included).
+type destQueue struct {
+	subject string
+	entries []*entry
+	// queued counts the entries not handed out, held those handed out.
+	queued, held int
+	// changed wakes the destination's consumer.
+	changed signal
+}
+
+func newDispatcher(q *Queue) (*dispatcher, error) {
+	d := &dispatcher{dests: map[string]*destQueue{}}
+	d.ctx, d.stop = context.WithCancel(context.Background())
+	d.g = &groupReader{
+		q: q, log: q.log.With("consumer", "dispatch"), group: q.opts.TopicPrefix + "dispatch",
+		stream: queue.StreamOut, topic: q.topic(queue.StreamOut),
+		maxParked: q.opts.MaxParked,
+		durable:   d.storeAck,
+		r:         d,
+	}
+	if err := d.g.start(); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+// close leaves the group, then ends the acks reads still running.
+func (d *dispatcher) close(ctx context.Context) error {
+	err := d.g.stop(ctx)
+	d.stop()
+	d.loads.Wait()
+	return err
+}
+
+// dest returns the queue of subject, made on first use. Called with g.mu
+// held.
+func (d *dispatcher) dest(subject string) *destQueue {
+	dq := d.dests[subject]
+	if dq == nil {
+		dq = &destQueue{subject: subject}
+		d.dests[subject] = dq
+	}
+	return dq
+}
+
+// route parks e in its destination's queue, unless the partition's acks
+// markers are still being read (then it waits for them) or name e as
+// delivered already (then it is settled).
+func (d *dispatcher) route(e *entry) {
+	p := e.part
+	if !p.loaded {
+		if !p.loading {
+			p.loading = true
+			d.loads.Add(1)
+			go d.load(p, e.offset, e.msg.Time)
+		}
+		p.waiting = append(p.waiting, e)
+		return
+	}
+	d.place(e)
+}
+
+// place puts e at the end of its destination's queue. Called with g.mu held.
+func (d *dispatcher) place(e *entry) {
+	p := e.part
+	if p.acked[e.offset] {
+		delete(p.acked, e.offset)
+		d.g.settleLocked(e)
+		return
+	}
+	dq := d.dest(e.msg.Subject)
+	e.dest = dq
+	dq.entries = append(dq.entries, e)
+	dq.queued++
+	dq.changed.fire()
+}
+
+func (d *dispatcher) settled(e *entry) {
+	dq := e.dest
+	if dq == nil {
+		return
+	}
+	e.dest = nil
+	for i, x := range dq.entries {
+		if x == e {
+			copy(dq.entries[i:], dq.entries[i+1:])
+			dq.entries[len(dq.entries)-1] = nil
+			dq.entries = dq.entries[:len(dq.entries)-1]
+			break
+		}
+	}
+	dq.held--
+	dq.changed.fire()
+}
+
+func (d *dispatcher) released(e *entry) {
+	dq := e.dest
+	if dq == nil {
+		return
+	}
+	dq.held--
+	dq.queued++
+	dq.changed.fire()
+}
+
+func (d *dispatcher) drop(p *partState) {
+	p.waiting = nil
+	// Queues stay, empty: a consumer holds on to its destination's.
+	for _, dq := range d.dests {
+		keep := dq.entries[:0]
+		for _, e := range dq.entries {
+			if e.part != p {
+				keep = append(keep, e)
+				continue
+			}
+			e.dest = nil
+			if e.state == entryHeld {
+				dq.held--
+			} else {
+				dq.queued--
+			}
+		}
+		clear(dq.entries[len(keep):])
+		dq.entries = keep
+		dq.changed.fire()
+	}
+}
+
+func (d *dispatcher) stopped() {
+	for _, dq := range d.dests {
+		dq.changed.fire()
+	}
+}
+
+// next hands out the first record of dq not handed out, keeping the
+// destination's order: while that one waits out a Nak delay, nothing behind
+// it goes. It hands out nothing while max records are held.
+func (dq *destQueue) next(g *groupReader, now time.Time, max int) (*delivery, time.Duration) {
+	if dq.held >= max {
+		return nil, 0
+	}
+	for _, e := range dq.entries {
+		if e.state == entryHeld {
+			continue
+		}
+		if e.due.After(now) {
+			return nil, e.due.Sub(now)
+		}
+		dq.queued--
+		dq.held++
+		return g.hand(e, dq.queued), 0
+	}
+	return nil, 0
+}
+
+// backlog counts what waits for each destination here: parked, handed out,
+// or fetched while its partition's markers load. Destinations on partitions
+// this member does not own count nothing.
+func (d *dispatcher) backlog(destinations []string) map[string]queue.Waiting {
+	d.g.mu.Lock()
+	defer d.g.mu.Unlock()
+	out := make(map[string]queue.Waiting, len(destinations))
+	for _, name := range destinations {
+		subject := queue.OutSubject(name)
+		var w queue.Waiting
+		add := func(e *entry) {
+			w.Count++
+			if w.Oldest.IsZero() || e.msg.Time.Before(w.Oldest) {
+				w.Oldest = e.msg.Time
+			}
+		}
+		if dq := d.dests[subject]; dq != nil {
+			for _, e := range dq.entries {
+				add(e)
+			}
+		}
+		for _, p := range d.g.parts {
+			for _, e := range p.waiting {
+				if e.msg.Subject == subject {
+					add(e)
+				}
+			}
+		}
+		if w.Count > 0 {
+			out[name] = w
+		}
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+package kafkaqueue
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// destConsumer is the exclusive consumer of one destination: it hands out
+// what the Queue's dispatcher parked for the destination, which arrives only
+// while this instance owns the destination's partition.
+type destConsumer struct {
+	c         *consumers
+	d         *dispatcher
+	dq        *destQueue
+	name      string
+	partition int32
+	max       int
+	stopped   bool // under d.g.mu
+}
+
+var _ queue.Consumer = (*destConsumer)(nil)
+
+func (c *consumers) consumeExclusive(cfg queue.ConsumerConfig) (*destConsumer, error) {
+	prefix := queue.OutSubject("")
+	if cfg.Stream != queue.StreamOut || !strings.HasPrefix(cfg.Subject, prefix) || strings.HasSuffix(cfg.Subject, ">") {
+		return nil, fmt.Errorf("consume %s: an exclusive consumer takes one destination's subject of %s (%s…), not %q",
+			cfg.Name, queue.StreamOut, prefix, cfg.Subject)
+	}
+	d, err := c.attach()
+	if err != nil {
+		return nil, err
+	}
+	q := c.q
+	dc := &destConsumer{
+		c: c, d: d, name: cfg.Name, max: max(cfg.MaxAckPending, 1),
+		partition: partitionFor(keyOf(cfg.Subject), q.partitions[q.topic(queue.StreamOut)]),
+	}
+	d.g.mu.Lock()
+	dc.dq = d.dest(cfg.Subject)
+	d.g.mu.Unlock()
+	return dc, nil
+}
+
+func (dc *destConsumer) try(now time.Time) (*delivery, *signal, time.Duration, error) {
+	if dc.stopped || dc.d.g.isStopping() {
+		return nil, nil, 0, fmt.Errorf("next %s: %w", dc.name, errStopped)
+	}
+	d, retryIn := dc.dq.next(dc.d.g, now, dc.max)
+	return d, &dc.dq.changed, retryIn, nil
+}
+
+// Next waits for the destination's next record; while another instance owns
+// the destination, none comes.
+func (dc *destConsumer) Next(ctx context.Context) (queue.Delivery, error) {
+	d, err := dc.d.g.await(ctx, nil, dc.try)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (dc *destConsumer) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.Delivery, error) {
+	return more(ctx, dc.d.g, n, maxWait, dc.try)
+}
+
+// Owned reports whether the destination's partition is assigned to this
+// instance now.
+func (dc *destConsumer) Owned() bool { return dc.d.g.owns(dc.partition) }
+
+// Stop detaches the consumer. The destination's records stay parked with the
+// dispatcher (a new Consume of it takes them); when the last exclusive
+// consumer of the Queue stops, the dispatcher leaves the group and every
+// partition goes to the other instances at once.
+func (dc *destConsumer) Stop() {
+	g := dc.d.g
+	g.mu.Lock()
+	if dc.stopped {
+		g.mu.Unlock()
+		return
+	}
+	dc.stopped = true
+	dc.dq.changed.fire()
+	g.mu.Unlock()
+	dc.c.detach(dc.d)
+}

@@ -1,0 +1,266 @@
+package kafkaqueue
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// destCfg is the exclusive consumer of destination dest.
+func destCfg(dest string) queue.ConsumerConfig {
+	return queue.ConsumerConfig{
+		Stream: queue.StreamOut, Name: "dispatch-" + dest, Subject: queue.OutSubject(dest),
+		AckWait: time.Minute, MaxAckPending: 1, Exclusive: true,
+	}
+}
+
+// destPartition is the partition of out that dest's records go to.
+func destPartition(q *Queue, dest string) int32 {
+	return partitionFor(keyOf(queue.OutSubject(dest)), q.partitions[q.topic(queue.StreamOut)])
+}
+
+// samePartition returns n destination names whose records share a
+// partition of q's out, and that partition.
+func samePartition(t *testing.T, q *Queue, n int) ([]string, int32) {
+	t.Helper()
+	by := map[int32][]string{}
+	for i := range 1000 {
+		name := fmt.Sprint("dest-", i)
+		p := destPartition(q, name)
+		by[p] = append(by[p], name)
+		if len(by[p]) == n {
+			return by[p], p
+		}
+	}
+	t.Fatalf("no %d destinations on one partition", n)
+	return nil, 0
+}
+
+func TestExclusiveParkedDestinationDoesNotDelayAnother(t *testing.T) {
+	c := newCluster(t)
+	q := newQueue(t, c, Options{})
+	names, _ := samePartition(t, q, 2)
+	down, up := names[0], names[1]
+	for i := range 3 {
+		publish(t, q, queue.OutSubject(down), fmt.Sprint(down, i))
+		publish(t, q, queue.OutSubject(up), fmt.Sprint(up, i))
+	}
+	downCons := consume(t, q, destCfg(down))
+	upCons := consume(t, q, destCfg(up))
+
+	first, data := nextData(t, downCons)
+	if data != down+"0" {
+		t.Fatalf("down destination got %q first, want %s0", data, down)
+	}
+	// The destination is down: its delivery waits, and so do the ones behind.
+	if err := first.Nak(time.Hour); err != nil {
+		t.Fatalf("Nak: %v", err)
+	}
+	for i := range 3 {
+		d, data := nextData(t, upCons)
+		if want := fmt.Sprint(up, i); data != want {
+			t.Fatalf("healthy destination got %q, want %q", data, want)
+		}
+		ack(t, d)
+	}
+	// Per-destination order: nothing of the down destination overtakes its
+	// parked first delivery.
+	nothing(t, downCons, 200*time.Millisecond)
+
+	w, err := q.Backlog(testCtx(t), []string{down, up})
+	if err != nil {
+		t.Fatalf("Backlog: %v", err)
+	}
+	if w[down].Count != 3 || w[down].Oldest.IsZero() || w[up].Count != 0 {
+		t.Fatalf("backlog %+v, want 3 parked for %s and none for %s", w, down, up)
+	}
+	if !downCons.Owned() || !upCons.Owned() {
+		t.Fatal("the only member does not own its destinations")
+	}
+}
+
+func TestExclusiveNakOrderAndRedelivery(t *testing.T) {
+	c := newCluster(t)
+	q := newQueue(t, c, Options{})
+	publish(t, q, queue.OutSubject("a"), "a0")
+	publish(t, q, queue.OutSubject("a"), "a1")
+	cons := consume(t, q, destCfg("a"))
+	d, _ := nextData(t, cons)
+	if err := d.Nak(100 * time.Millisecond); err != nil {
+		t.Fatalf("Nak: %v", err)
+	}
+	again, data := nextData(t, cons)
+	if data != "a0" || again.Delivered() != 2 {
+		t.Fatalf("after Nak got %q delivered %d, want a0 delivered 2", data, again.Delivered())
+	}
+	if again.Pending() != 1 {
+		t.Errorf("Pending %d, want 1 (a1 behind it)", again.Pending())
+	}
+	ack(t, again)
+	last, data := nextData(t, cons)
+	if data != "a1" {
+		t.Fatalf("got %q, want a1", data)
+	}
+	ack(t, last)
+}
+
+func TestExclusiveOwnershipSplitsAndMovesOnClose(t *testing.T) {
+	c := newCluster(t)
+	q1 := newQueue(t, c, Options{Partitions: 4})
+	q2 := newQueue(t, c, Options{Partitions: 4})
+	var dests []string
+	for i := range 16 {
+		dests = append(dests, fmt.Sprint("d", i))
+	}
+	cons1 := map[string]queue.Consumer{}
+	cons2 := map[string]queue.Consumer{}
+	for _, d := range dests {
+		cons1[d] = consume(t, q1, destCfg(d))
+		cons2[d] = consume(t, q2, destCfg(d))
+	}
+	eventually(t, "the partitions split between both queues", func() bool {
+		n1, n2 := 0, 0
+		for _, d := range dests {
+			o1, o2 := cons1[d].Owned(), cons2[d].Owned()
+			if o1 && o2 {
+				t.Fatalf("destination %s owned by both queues", d)
+			}
+			if o1 {
+				n1++
+			}
+			if o2 {
+				n2++
+			}
+		}
+		return n1 > 0 && n2 > 0 && n1+n2 == len(dests)
+	})
+
+	// On a partition q1 owns: one destination parks, another is delivered
+	// and acked out of the partition's order, so its acks are beyond the
+	// committed offset.
+	var parked, acked string
+	for _, a := range dests {
+		for _, b := range dests {
+			if a != b && cons1[a].Owned() && destPartition(q1, a) == destPartition(q1, b) {
+				parked, acked = a, b
+			}
+		}
+	}
+	if parked == "" {
+		t.Fatal("q1 owns no partition with two of the destinations")
+	}
+	publish(t, q1, queue.OutSubject(parked), "parked0")
+	for i := range 3 {
+		publish(t, q1, queue.OutSubject(acked), fmt.Sprint("acked", i))
+	}
+	p, _ := nextData(t, cons1[parked])
+	if err := p.Nak(time.Hour); err != nil {
+		t.Fatalf("Nak: %v", err)
+	}
+	for range 2 {
+		d, _ := nextData(t, cons1[acked])
+		ack(t, d)
+	}
+	// The third is handed out and never settled: q1 dies holding it.
+	nextData(t, cons1[acked])
+	crash(t, cons1[acked])
+
+	eventually(t, "q2 owning every destination", func() bool {
+		for _, d := range dests {
+			if !cons2[d].Owned() {
+				return false
+			}
+		}
+		return true
+	})
+	d, data := nextData(t, cons2[acked])
+	if data != "acked2" {
+		t.Fatalf("takeover handed out %q first, want acked2 (acked0 and 1 carry acks markers)", data)
+	}
+	ack(t, d)
+	d, data = nextData(t, cons2[parked])
+	if data != "parked0" || d.Delivered() != 1 {
+		t.Fatalf("takeover: parked destination got %q delivered %d, want parked0 delivered 1", data, d.Delivered())
+	}
+	ack(t, d)
+}
+
+func TestExclusiveAckedNotRedeliveredAfterRestart(t *testing.T) {
+	c := newCluster(t)
+	q1 := newQueue(t, c, Options{})
+	names, _ := samePartition(t, q1, 2)
+	parked, acked := names[0], names[1]
+	publish(t, q1, queue.OutSubject(parked), "parked0")
+	publish(t, q1, queue.OutSubject(acked), "acked0")
+	publish(t, q1, queue.OutSubject(acked), "acked1")
+	pc := consume(t, q1, destCfg(parked))
+	ac := consume(t, q1, destCfg(acked))
+	p, _ := nextData(t, pc)
+	if err := p.Nak(time.Hour); err != nil {
+		t.Fatalf("Nak: %v", err)
+	}
+	d, _ := nextData(t, ac)
+	ack(t, d)
+	closeQueue(t, q1)
+
+	q2 := newQueue(t, c, Options{})
+	ac2 := consume(t, q2, destCfg(acked))
+	d, data := nextData(t, ac2)
+	if data != "acked1" {
+		t.Fatalf("after restart got %q, want acked1 (acked0 was acked)", data)
+	}
+	ack(t, d)
+}
+
+func TestExclusivePausesAtMaxParked(t *testing.T) {
+	c := newCluster(t)
+	q := newQueue(t, c, Options{MaxParked: 4})
+	const n = 12
+	for i := range n {
+		publish(t, q, queue.OutSubject("slow"), fmt.Sprint("m", i))
+	}
+	cons := consume(t, q, destCfg("slow"))
+	g := cons.(*destConsumer).d.g
+	p := destPartition(q, "slow")
+	held := func() int {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if s := g.parts[p]; s != nil {
+			return s.held
+		}
+		return 0
+	}
+	eventually(t, "the partition paused", func() bool {
+		g.pauseMu.Lock()
+		defer g.pauseMu.Unlock()
+		return g.paused[p]
+	})
+	// One fetch may overshoot the cap; nothing is fetched after the pause.
+	before := held()
+	for i := range n {
+		publish(t, q, queue.OutSubject("slow"), fmt.Sprint("m", n+i))
+	}
+	time.Sleep(300 * time.Millisecond) // no signal for "not fetched"
+	if got := held(); got != before {
+		t.Fatalf("%d records held after more were stored, %d before: the paused partition was fetched", got, before)
+	}
+	for i := range 2 * n {
+		d, data := nextData(t, cons)
+		if want := fmt.Sprint("m", i); data != want {
+			t.Fatalf("got %q, want %q", data, want)
+		}
+		ack(t, d)
+	}
+}
+
+func TestExclusiveConsumeRefusesWildcard(t *testing.T) {
+	c := newCluster(t)
+	q := newQueue(t, c, Options{})
+	cfg := destCfg("x")
+	cfg.Subject = queue.OutAll
+	if _, err := q.Consume(testCtx(t), cfg); err == nil {
+		t.Fatal("exclusive Consume of a wildcard succeeded")
+	}
+}
