@@ -8,11 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -169,9 +167,9 @@ func assertMentions(t *testing.T, err error, want []string) {
 }
 
 // runStage runs a Transformer for cfg until the returned stop is called.
-func runStage(t *testing.T, env *natstest.Env, cfg *config.Config) (stop func()) {
+func runStage(t *testing.T, q queue.Queue, cfg *config.Config) (stop func()) {
 	t.Helper()
-	tr, err := New(env.JS, cfg, nil, WithWorkers(2))
+	tr, err := New(q, cfg, nil, WithWorkers(2))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -198,7 +196,7 @@ func runStage(t *testing.T, env *natstest.Env, cfg *config.Config) (stop func())
 // event; after the mapping is fixed, replaying the event from source
 // delivers it. A route's mapping overrides its source's.
 func TestBrokenJQMappingDeadLettersThenReplays(t *testing.T) {
-	env := natstest.Start(t)
+	env, q := startQueue(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "desk.jq")
 	if err := os.WriteFile(path, []byte("{title: (.ticket | tonumber)}\n"), 0o644); err != nil {
@@ -224,11 +222,11 @@ routes:
 	}
 	ev := event("ev-desk-1", "desk", `{"ticket":"T-77"}`)
 
-	stop := runStage(t, env, cfg)
-	waitSettled(t, env.JS, publishEvent(t, env.JS, ev, "in-desk-1", nil))
+	stop := runStage(t, q, cfg)
+	waitSettled(t, env.JS, publishEvent(t, q, ev, "in-desk-1", nil))
 	stop()
 
-	dead := deadLetters(t, env.JS)
+	dead := deadLetters(t, q)
 	dl, ok := dead["ops"]
 	if !ok || len(dead) != 1 {
 		t.Fatalf("dead letters = %v, want one for ops", dead)
@@ -237,7 +235,7 @@ routes:
 		t.Errorf("dead letter = %+v", dl)
 	}
 	assertMentionsText(t, dl.LastError, path, "ev-desk-1", "tonumber cannot be applied")
-	got := deliveries(t, env.JS)
+	got := deliveries(t, q)
 	if d, ok := got["audit"]; !ok || d.Format != schemas.FormatMessageCard || !strings.Contains(string(d.Card), "T-77") {
 		t.Fatalf("the generic route override did not deliver to audit: %v", got)
 	}
@@ -250,12 +248,12 @@ routes:
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	runStage(t, env, cfg)
-	waitSettled(t, env.JS, publishEvent(t, env.JS, ev, "replay-1", nats.Header{
+	runStage(t, q, cfg)
+	waitSettled(t, env.JS, publishEvent(t, q, ev, "replay-1", queue.Header{
 		queue.HeaderReplay: {"r1"}, queue.HeaderReplayRoutes: {cfg.Routes[0].Name},
 	}))
 	var ops []schemas.Delivery
-	for _, m := range stored(t, env.JS, queue.StreamOut, queue.OutSubject("ops")) {
+	for _, m := range stored(t, q, queue.StreamOut, queue.OutSubject("ops")) {
 		var d schemas.Delivery
 		if err := json.Unmarshal(m.Data, &d); err != nil {
 			t.Fatal(err)

@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/itchyny/gojq"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookrelay/hookrelay/internal/config"
@@ -54,7 +52,7 @@ const traceparentHeader = "traceparent"
 
 // Transformer is the transform stage. Create it with New and start it with Run.
 type Transformer struct {
-	js     jetstream.JetStream
+	queue  queue.Queue
 	log    *slog.Logger
 	routes map[string][]route // by source, in configuration order
 	dests  map[string]config.Destination
@@ -120,15 +118,15 @@ func WithTelemetry(tel *telemetry.Telemetry) Option {
 // New prepares the stage: it compiles every route's filter, loads every
 // mapping a source or route names (compiling jq mapping files), and checks
 // that routes name known destinations. A nil logger discards logs.
-func New(js jetstream.JetStream, cfg *config.Config, logger *slog.Logger, opts ...Option) (*Transformer, error) {
-	if js == nil || cfg == nil {
-		return nil, errors.New("transform: JetStream and configuration are required")
+func New(q queue.Queue, cfg *config.Config, logger *slog.Logger, opts ...Option) (*Transformer, error) {
+	if q == nil || cfg == nil {
+		return nil, errors.New("transform: queue and configuration are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	t := &Transformer{
-		js:       js,
+		queue:    q,
 		log:      logger.With("stage", "transform"),
 		routes:   map[string][]route{},
 		dests:    map[string]config.Destination{},
@@ -189,67 +187,49 @@ func New(js jetstream.JetStream, cfg *config.Config, logger *slog.Logger, opts .
 // finish and returns nil. It returns an error when the consumer cannot be
 // created or the subscription ends for another reason.
 func (t *Transformer) Run(ctx context.Context) error {
-	cons, err := t.js.CreateOrUpdateConsumer(ctx, queue.StreamIn, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		FilterSubject: queue.InAll,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+	cons, err := t.queue.Consume(ctx, queue.ConsumerConfig{
+		Stream:        queue.StreamIn,
+		Name:          ConsumerName,
+		Subject:       queue.InAll,
 		AckWait:       ackWait,
 		MaxAckPending: maxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("transform: create consumer %s on %s: %w", ConsumerName, queue.StreamIn, err)
+		return fmt.Errorf("transform: consume %s as %s: %w", queue.StreamIn, ConsumerName, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * t.workers))
-	if err != nil {
-		return fmt.Errorf("transform: subscribe to %s: %w", queue.StreamIn, err)
-	}
-	defer it.Stop()
 
 	// Events in flight finish even after ctx is cancelled: abandoning them
 	// would only delay them by AckWait.
 	workCtx := context.WithoutCancel(ctx)
-	work := make(chan jetstream.Msg)
+	work := make(chan queue.Delivery)
 	var wg sync.WaitGroup
 	for range t.workers {
 		wg.Go(func() {
-			for msg := range work {
-				t.handle(workCtx, msg)
+			for d := range work {
+				t.handle(workCtx, d)
 			}
 		})
 	}
 	defer wg.Wait()
 	defer close(work)
+	// First of the deferred: the events fetched but not started go back to
+	// the queue at once, for another instance, not after the workers finish.
+	defer cons.Stop()
 
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		d, err := cons.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				handBack(it)
 				return nil
 			}
 			return fmt.Errorf("transform: next event from %s: %w", queue.StreamIn, err)
 		}
 		select {
-		case work <- msg:
+		case work <- d:
 		case <-ctx.Done():
-			_ = msg.Nak()
-			handBack(it)
+			_ = d.Nak(0)
 			return nil
 		}
-	}
-}
-
-// handBack naks the events the iterator fetched but nobody started, so another
-// instance gets them at once rather than after AckWait.
-func handBack(it jetstream.MessagesContext) {
-	it.Drain()
-	for {
-		msg, err := it.Next(jetstream.NextMaxWait(time.Second))
-		if err != nil {
-			return
-		}
-		_ = msg.Nak()
 	}
 }
 
@@ -266,23 +246,24 @@ type output struct {
 
 // handle transforms one event and settles its message: ack when every output
 // is stored, nak (retry) when storing failed, term when it can never succeed.
-func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
+func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 	ctx, cancel := context.WithTimeout(ctx, messageTimeout)
 	defer cancel()
-	ctx, span := t.tel.StartProcess(ctx, msg.Subject(), msg.Headers())
+	msg := d.Msg()
+	ctx, span := t.tel.StartProcess(ctx, msg.Subject, msg.Header)
 	defer span.End()
 
 	var ev schemas.Event
-	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.ID == "" || ev.Source == "" {
+	if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.ID == "" || ev.Source == "" {
 		if err == nil {
 			err = errors.New("id or source missing")
 		}
 		t.log.Error("malformed event; terminated, it stays in RELAY_IN for inspection",
-			"subject", msg.Subject(), "error", err)
+			"subject", msg.Subject, "error", err)
 		t.stats.malformed.Add(1)
 		t.tel.Metrics().TransformEvent("", "malformed")
-		if err := msg.Term(); err != nil {
-			t.log.Warn("term malformed event", "subject", msg.Subject(), "error", err)
+		if err := d.Term(); err != nil {
+			t.log.Warn("term malformed event", "subject", msg.Subject, "error", err)
 		}
 		return
 	}
@@ -290,8 +271,8 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 	span.SetAttributes(telemetry.AttrEventID.String(ev.ID), telemetry.AttrSource.String(ev.Source))
 
 	outs := t.plan(ctx, ev)
-	if replay := msg.Headers().Get(queue.HeaderReplay); replay != "" {
-		outs = replayed(outs, replay, msg.Headers().Get(queue.HeaderReplayRoutes))
+	if replay := msg.Header.Get(queue.HeaderReplay); replay != "" {
+		outs = replayed(outs, replay, msg.Header.Get(queue.HeaderReplayRoutes))
 	}
 	if len(outs) == 0 {
 		log.Debug("event matches no route")
@@ -299,15 +280,15 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 		t.tel.Metrics().TransformEvent(ev.Source, "unrouted")
 		t.history.Record(history.Record{EventID: ev.ID, Stage: history.StageTransform, Kind: history.KindFiltered,
 			Source: ev.Source, Detail: "no route took the event"})
-		t.ack(log, msg)
+		t.ack(ctx, log, d)
 		return
 	}
-	if err := t.publish(ctx, msg.Headers().Get(traceparentHeader), outs); err != nil {
-		delay := nakDelay(msg)
+	if err := t.publish(ctx, msg.Header.Get(traceparentHeader), outs); err != nil {
+		delay := nakDelay(d)
 		log.Warn("store outputs failed; event will be retried", "retry_in", delay, "error", err)
 		t.stats.retried.Add(1)
 		t.tel.Metrics().TransformEvent(ev.Source, "retried")
-		if err := msg.NakWithDelay(delay); err != nil {
+		if err := d.Nak(delay); err != nil {
 			log.Warn("nak event", "error", err)
 		}
 		return
@@ -325,7 +306,7 @@ func (t *Transformer) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 	}
 	t.tel.Metrics().TransformEvent(ev.Source, "routed")
-	t.ack(log, msg)
+	t.ack(ctx, log, d)
 }
 
 // record adds an output to its event's history, at the time the delivery was
@@ -360,8 +341,8 @@ func replayed(outs []output, replayID, routes string) []output {
 	return keep
 }
 
-func (t *Transformer) ack(log *slog.Logger, msg jetstream.Msg) {
-	if err := msg.Ack(); err != nil {
+func (t *Transformer) ack(ctx context.Context, log *slog.Logger, d queue.Delivery) {
+	if err := d.Ack(ctx); err != nil {
 		// The event comes back after AckWait; its outputs are deduplicated by id.
 		log.Warn("ack event", "error", err)
 		return
@@ -370,11 +351,8 @@ func (t *Transformer) ack(log *slog.Logger, msg jetstream.Msg) {
 }
 
 // nakDelay backs off exponentially with the number of deliveries, up to maxNakDelay.
-func nakDelay(msg jetstream.Msg) time.Duration {
-	n := uint64(1)
-	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 0 {
-		n = md.NumDelivered
-	}
+func nakDelay(d queue.Delivery) time.Duration {
+	n := max(d.Delivered(), 1)
 	if n > 6 {
 		return maxNakDelay
 	}
@@ -530,23 +508,21 @@ func (t *Transformer) deadLetter(ev schemas.Event, routeName, dest, lastErr stri
 
 // publish stores every output and waits for all acknowledgements. Ids make a
 // retry store each output once (within RELAY_OUT's deduplication window).
-func (t *Transformer) publish(ctx context.Context, traceparent string, outs []output) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(outs))
+func (t *Transformer) publish(ctx context.Context, traceparent string, outs []output) (err error) {
+	msgs := make([]queue.Msg, 0, len(outs))
 	spans := make([]trace.Span, 0, len(outs))
 	defer func() {
 		for _, s := range spans {
-			s.End() // no-op for those already ended
+			telemetry.EndSpan(s, err)
 		}
 	}()
 	ctx = telemetry.WithRemoteParent(ctx, traceparent)
-	began := time.Now()
 	for _, o := range outs {
 		data, err := json.Marshal(o.payload)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", o.msgID, err)
 		}
-		m := nats.NewMsg(o.subject)
-		m.Data = data
+		m := queue.Msg{Subject: o.subject, Header: queue.Header{}, Data: data, ID: o.msgID}
 		m.Header.Set(queue.HeaderEventID, o.delivery.EventID)
 		m.Header.Set(queue.HeaderDeliveryID, o.delivery.ID)
 		m.Header.Set(queue.HeaderSource, o.delivery.Source)
@@ -556,27 +532,19 @@ func (t *Transformer) publish(ctx context.Context, traceparent string, outs []ou
 		_, span := t.tel.StartPublish(ctx, o.subject, m.Header, telemetry.AttrDeliveryID.String(o.delivery.ID),
 			telemetry.AttrDestination.String(o.delivery.Destination), telemetry.AttrRoute.String(o.delivery.Route))
 		spans = append(spans, span)
-		f, err := t.js.PublishMsgAsync(m, jetstream.WithMsgID(o.msgID))
-		if err != nil {
-			return fmt.Errorf("publish %s to %s: %w", o.msgID, o.subject, err)
-		}
-		futures = append(futures, f)
+		msgs = append(msgs, m)
 	}
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
-			stream := queue.StreamOut
-			if outs[i].reason != "" {
-				stream = queue.StreamDead
-			}
-			t.tel.Metrics().PublishLatency(stream, time.Since(began))
-			spans[i].End()
-		case err := <-f.Err():
-			telemetry.EndSpan(spans[i], err)
-			return fmt.Errorf("store %s on %s: %w", outs[i].msgID, outs[i].subject, err)
-		case <-ctx.Done():
-			return fmt.Errorf("store %s on %s: %w", outs[i].msgID, outs[i].subject, ctx.Err())
+	began := time.Now()
+	if _, err := t.queue.PublishAll(ctx, msgs); err != nil {
+		return fmt.Errorf("store outputs of event %s: %w", outs[0].delivery.EventID, err)
+	}
+	took := time.Since(began)
+	for _, o := range outs {
+		stream := queue.StreamOut
+		if o.reason != "" {
+			stream = queue.StreamDead
 		}
+		t.tel.Metrics().PublishLatency(stream, took)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -38,11 +37,19 @@ func parseConfig(t *testing.T, routes string) *config.Config {
 	return cfg
 }
 
+// startQueue starts a JetStream with hookrelay's streams and opens a queue on
+// it, both stopped when the test ends.
+func startQueue(t testing.TB) (*natstest.Env, queue.Queue) {
+	t.Helper()
+	env := natstest.Start(t)
+	return env, env.Queue(t)
+}
+
 // startStage runs a Transformer until the test ends, then checks that Run
 // returned nil once cancelled.
-func startStage(t *testing.T, env *natstest.Env, routes string) *Transformer {
+func startStage(t *testing.T, q queue.Queue, routes string) *Transformer {
 	t.Helper()
-	tr, err := New(env.JS, parseConfig(t, routes), nil, WithWorkers(4))
+	tr, err := New(q, parseConfig(t, routes), nil, WithWorkers(4))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -59,32 +66,27 @@ func startStage(t *testing.T, env *natstest.Env, routes string) *Transformer {
 }
 
 // publishEvent stores ev on RELAY_IN as ingest does and returns its sequence.
-func publishEvent(t *testing.T, js jetstream.JetStream, ev schemas.Event, msgID string, hdr nats.Header) uint64 {
+func publishEvent(t *testing.T, q queue.Queue, ev schemas.Event, msgID string, hdr queue.Header) uint64 {
 	t.Helper()
 	data, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return publishRaw(t, js, queue.InSubject(ev.Source), data, msgID, hdr)
+	return publishRaw(t, q, queue.InSubject(ev.Source), data, msgID, hdr)
 }
 
-func publishRaw(t *testing.T, js jetstream.JetStream, subject string, data []byte, msgID string, hdr nats.Header) uint64 {
+func publishRaw(t *testing.T, q queue.Queue, subject string, data []byte, msgID string, hdr queue.Header) uint64 {
 	t.Helper()
-	m := nats.NewMsg(subject)
-	m.Data = data
-	for k, v := range hdr {
-		m.Header[k] = v
-	}
-	ack, err := js.PublishMsg(context.Background(), m, jetstream.WithMsgID(msgID))
+	ack, err := q.Publish(context.Background(), queue.Msg{Subject: subject, Header: hdr, Data: data, ID: msgID})
 	if err != nil {
 		t.Fatalf("publish to %s: %v", subject, err)
 	}
-	return ack.Sequence
+	return ack.Seq
 }
 
 // waitSettled waits until the transform consumer has acked (or terminated)
 // every RELAY_IN message up to seq. It polls the consumer's state, which is
-// where JetStream records the settlement.
+// where JetStream records the settlement (the queue does not show it).
 func waitSettled(t *testing.T, js jetstream.JetStream, seq uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -107,23 +109,17 @@ func waitSettled(t *testing.T, js jetstream.JetStream, seq uint64) {
 	}
 }
 
-// stored returns every message of a stream on subjects matching filter.
-func stored(t *testing.T, js jetstream.JetStream, stream, filter string) []*jetstream.RawStreamMsg {
+// stored returns every message of a stream on subjects matching filter. It
+// reads by sequence from 1 to the first missing one: the tests delete
+// nothing, so there are no gaps, and a scan cannot read RELAY_OUT, a
+// JetStream work queue.
+func stored(t *testing.T, q queue.Queue, stream, filter string) []queue.Stored {
 	t.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
+	var out []queue.Stored
+	for seq := uint64(1); ; seq++ {
+		m, err := q.Get(context.Background(), stream, seq)
+		if errors.Is(err, queue.ErrNotFound) {
+			return out
 		}
 		if err != nil {
 			t.Fatalf("get %s/%d: %v", stream, seq, err)
@@ -132,7 +128,6 @@ func stored(t *testing.T, js jetstream.JetStream, stream, filter string) []*jets
 			out = append(out, m)
 		}
 	}
-	return out
 }
 
 func subjectMatches(filter, subject string) bool {
@@ -142,10 +137,10 @@ func subjectMatches(filter, subject string) bool {
 	return filter == subject
 }
 
-func deliveries(t *testing.T, js jetstream.JetStream) map[string]schemas.Delivery {
+func deliveries(t *testing.T, q queue.Queue) map[string]schemas.Delivery {
 	t.Helper()
 	out := map[string]schemas.Delivery{}
-	for _, m := range stored(t, js, queue.StreamOut, queue.OutAll) {
+	for _, m := range stored(t, q, queue.StreamOut, queue.OutAll) {
 		var d schemas.Delivery
 		if err := json.Unmarshal(m.Data, &d); err != nil {
 			t.Fatalf("delivery on %s is not JSON: %v", m.Subject, err)
@@ -161,10 +156,10 @@ func deliveries(t *testing.T, js jetstream.JetStream) map[string]schemas.Deliver
 	return out
 }
 
-func deadLetters(t *testing.T, js jetstream.JetStream) map[string]schemas.DeadLetter {
+func deadLetters(t *testing.T, q queue.Queue) map[string]schemas.DeadLetter {
 	t.Helper()
 	out := map[string]schemas.DeadLetter{}
-	for _, m := range stored(t, js, queue.StreamDead, queue.DeadAll) {
+	for _, m := range stored(t, q, queue.StreamDead, queue.DeadAll) {
 		var d schemas.DeadLetter
 		if err := json.Unmarshal(m.Data, &d); err != nil {
 			t.Fatalf("dead letter on %s is not JSON: %v", m.Subject, err)
@@ -172,8 +167,8 @@ func deadLetters(t *testing.T, js jetstream.JetStream) map[string]schemas.DeadLe
 		if got := m.Header.Get(queue.HeaderReason); got != schemas.ReasonTransform {
 			t.Errorf("dead letter header reason %q", got)
 		}
-		if got, want := m.Header.Get(nats.MsgIdHdr), "dead."+d.Delivery.ID; got != want {
-			t.Errorf("dead letter Nats-Msg-Id %q, want %q", got, want)
+		if got, want := m.ID, "dead."+d.Delivery.ID; got != want {
+			t.Errorf("dead letter id %q, want %q", got, want)
 		}
 		out[d.Delivery.Destination] = d
 	}
@@ -188,14 +183,14 @@ func event(id, source, body string) schemas.Event {
 }
 
 func TestDeliversOneCardPerDestination(t *testing.T) {
-	env := natstest.Start(t)
-	tr := startStage(t, env, `  - {name: all, source: github, to: [ops, dev]}`)
+	env, q := startQueue(t)
+	tr := startStage(t, q, `  - {name: all, source: github, to: [ops, dev]}`)
 	v := newValidator(t)
 	ev := event("ev1", "github", `{"action":"opened","title":"Spelling error","html_url":"https://github.com/o/r/issues/1"}`)
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	waitSettled(t, env.JS, publishEvent(t, env.JS, ev, "in-1", nats.Header{"traceparent": {tp}}))
+	waitSettled(t, env.JS, publishEvent(t, q, ev, "in-1", queue.Header{"traceparent": {tp}}))
 
-	got := deliveries(t, env.JS)
+	got := deliveries(t, q)
 	if len(got) != 2 {
 		t.Fatalf("got deliveries for %d destinations, want ops and dev: %v", len(got), got)
 	}
@@ -226,16 +221,19 @@ func TestDeliversOneCardPerDestination(t *testing.T) {
 			t.Errorf("%s: card lacks the title: %s", tc.dest, d.Card)
 		}
 	}
-	msgs := stored(t, env.JS, queue.StreamOut, queue.OutSubject("dev"))
+	msgs := stored(t, q, queue.StreamOut, queue.OutSubject("dev"))
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages on %s", len(msgs), queue.OutSubject("dev"))
 	}
 	for h, want := range map[string]string{
-		nats.MsgIdHdr: "ev1.dev", queue.HeaderDeliveryID: "ev1.dev", queue.HeaderEventID: "ev1", "traceparent": tp,
+		queue.HeaderDeliveryID: "ev1.dev", queue.HeaderEventID: "ev1", "traceparent": tp,
 	} {
 		if got := msgs[0].Header.Get(h); got != want {
 			t.Errorf("header %s = %q, want %q", h, got, want)
 		}
+	}
+	if got := msgs[0].ID; got != "ev1.dev" {
+		t.Errorf("id %q, want ev1.dev", got)
 	}
 	if s := tr.Stats(); s.Events != 1 || s.Deliveries != 2 || s.DeadLetters != 0 {
 		t.Errorf("stats = %+v", s)
@@ -263,16 +261,16 @@ func TestFilters(t *testing.T) {
 		{name: "object field on a string body", source: "plain", filter: `.action == "x"`, body: "text", dead: true, errPart: "expected an object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := natstest.Start(t)
-			tr := startStage(t, env, `  - {name: filtered, source: `+tc.source+`, filter: '`+tc.filter+`', to: [ops]}`)
+			env, q := startQueue(t)
+			tr := startStage(t, q, `  - {name: filtered, source: `+tc.source+`, filter: '`+tc.filter+`', to: [ops]}`)
 			ev := event("ev-f", tc.source, tc.body)
 			if tc.form {
 				ev.ContentType = "application/x-www-form-urlencoded"
 			}
-			waitSettled(t, env.JS, publishEvent(t, env.JS, ev, "in-f", nil))
+			waitSettled(t, env.JS, publishEvent(t, q, ev, "in-f", nil))
 
-			_, delivered := deliveries(t, env.JS)["ops"]
-			dl, dead := deadLetters(t, env.JS)["ops"]
+			_, delivered := deliveries(t, q)["ops"]
+			dl, dead := deadLetters(t, q)["ops"]
 			if delivered != tc.delivered || dead != tc.dead {
 				t.Fatalf("delivered=%v dead=%v, want %v %v", delivered, dead, tc.delivered, tc.dead)
 			}
@@ -295,14 +293,14 @@ func TestFilters(t *testing.T) {
 }
 
 func TestFirstMatchingRouteWinsPerDestination(t *testing.T) {
-	env := natstest.Start(t)
-	startStage(t, env, `
+	env, q := startQueue(t)
+	startStage(t, q, `
   - {name: urgent, source: github, filter: '.urgent', to: [ops]}
   - {name: never, source: github, filter: 'false', to: [dev]}
   - {name: rest, source: github, to: [ops, dev]}
   - {name: late, source: github, to: [dev]}`)
-	waitSettled(t, env.JS, publishEvent(t, env.JS, event("u", "github", `{"urgent":true}`), "in-u", nil))
-	got := deliveries(t, env.JS)
+	waitSettled(t, env.JS, publishEvent(t, q, event("u", "github", `{"urgent":true}`), "in-u", nil))
+	got := deliveries(t, q)
 	if got["ops"].Route != "urgent" || got["dev"].Route != "rest" {
 		t.Fatalf("routes: ops from %q, dev from %q; want urgent and rest", got["ops"].Route, got["dev"].Route)
 	}
@@ -311,16 +309,16 @@ func TestFirstMatchingRouteWinsPerDestination(t *testing.T) {
 // TestRedeliveredEventStoredOnce stores the same event twice on RELAY_IN (as a
 // replay from source would) and expects one delivery per destination.
 func TestRedeliveredEventStoredOnce(t *testing.T) {
-	env := natstest.Start(t)
-	tr := startStage(t, env, `  - {name: all, source: github, to: [ops, dev]}`)
+	env, q := startQueue(t)
+	tr := startStage(t, q, `  - {name: all, source: github, to: [ops, dev]}`)
 	ev := event("same", "github", `{"title":"once"}`)
-	publishEvent(t, env.JS, ev, "first", nil)
-	waitSettled(t, env.JS, publishEvent(t, env.JS, ev, "second", nil))
+	publishEvent(t, q, ev, "first", nil)
+	waitSettled(t, env.JS, publishEvent(t, q, ev, "second", nil))
 
-	if n := len(stored(t, env.JS, queue.StreamIn, queue.InAll)); n != 2 {
+	if n := len(stored(t, q, queue.StreamIn, queue.InAll)); n != 2 {
 		t.Fatalf("RELAY_IN holds %d copies, want 2", n)
 	}
-	if n := len(stored(t, env.JS, queue.StreamOut, queue.OutAll)); n != 2 {
+	if n := len(stored(t, q, queue.StreamOut, queue.OutAll)); n != 2 {
 		t.Fatalf("RELAY_OUT holds %d deliveries, want 2 (one per destination)", n)
 	}
 	if s := tr.Stats(); s.Events != 2 {
@@ -329,17 +327,17 @@ func TestRedeliveredEventStoredOnce(t *testing.T) {
 }
 
 func TestEventsWithoutOutputAreSettled(t *testing.T) {
-	env := natstest.Start(t)
-	tr := startStage(t, env, `  - {name: all, source: github, to: [ops]}`)
-	publishEvent(t, env.JS, event("q", "quiet", `{}`), "in-q", nil)
-	malformed := publishRaw(t, env.JS, queue.InSubject("github"), []byte("not an event"), "in-bad", nil)
-	noID := publishRaw(t, env.JS, queue.InSubject("github"), []byte(`{"source":"github"}`), "in-noid", nil)
+	env, q := startQueue(t)
+	tr := startStage(t, q, `  - {name: all, source: github, to: [ops]}`)
+	publishEvent(t, q, event("q", "quiet", `{}`), "in-q", nil)
+	malformed := publishRaw(t, q, queue.InSubject("github"), []byte("not an event"), "in-bad", nil)
+	noID := publishRaw(t, q, queue.InSubject("github"), []byte(`{"source":"github"}`), "in-noid", nil)
 	waitSettled(t, env.JS, max(malformed, noID))
 
-	if n := len(stored(t, env.JS, queue.StreamOut, queue.OutAll)) + len(stored(t, env.JS, queue.StreamDead, queue.DeadAll)); n != 0 {
+	if n := len(stored(t, q, queue.StreamOut, queue.OutAll)) + len(stored(t, q, queue.StreamDead, queue.DeadAll)); n != 0 {
 		t.Fatalf("%d outputs, want none", n)
 	}
-	if n := len(stored(t, env.JS, queue.StreamIn, queue.InAll)); n != 3 {
+	if n := len(stored(t, q, queue.StreamIn, queue.InAll)); n != 3 {
 		t.Errorf("RELAY_IN holds %d messages, want all 3 kept for inspection", n)
 	}
 	if s := tr.Stats(); s.Unrouted != 1 || s.Malformed != 2 || s.Events != 1 {
@@ -348,12 +346,12 @@ func TestEventsWithoutOutputAreSettled(t *testing.T) {
 }
 
 func TestHugeBodyFitsBothFormats(t *testing.T) {
-	env := natstest.Start(t)
-	startStage(t, env, `  - {name: all, source: plain, to: [ops, dev]}`)
+	env, q := startQueue(t)
+	startStage(t, q, `  - {name: all, source: plain, to: [ops, dev]}`)
 	v := newValidator(t)
 	body := strings.Repeat("<at>x</at> [a](http://evil) ", (1<<20)/28)
-	waitSettled(t, env.JS, publishEvent(t, env.JS, event("big", "plain", body), "in-big", nil))
-	got := deliveries(t, env.JS)
+	waitSettled(t, env.JS, publishEvent(t, q, event("big", "plain", body), "in-big", nil))
+	got := deliveries(t, q)
 	if len(got) != 2 {
 		t.Fatalf("%d deliveries, want 2", len(got))
 	}
@@ -370,13 +368,13 @@ func TestHugeBodyFitsBothFormats(t *testing.T) {
 // TestStoreFailureRetries removes RELAY_OUT so storing fails: the event must be
 // handed back, not acked, and delivered once the stream is back.
 func TestStoreFailureRetries(t *testing.T) {
-	env := natstest.Start(t)
+	env, q := startQueue(t)
 	ctx := context.Background()
 	if err := env.JS.DeleteStream(ctx, queue.StreamOut); err != nil {
 		t.Fatal(err)
 	}
-	tr := startStage(t, env, `  - {name: all, source: github, to: [ops]}`)
-	seq := publishEvent(t, env.JS, event("r", "github", `{}`), "in-r", nil)
+	tr := startStage(t, q, `  - {name: all, source: github, to: [ops]}`)
+	seq := publishEvent(t, q, event("r", "github", `{}`), "in-r", nil)
 
 	deadline := time.Now().Add(15 * time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -394,13 +392,13 @@ func TestStoreFailureRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSettled(t, env.JS, seq)
-	if d, ok := deliveries(t, env.JS)["ops"]; !ok || d.ID != "r.ops" {
+	if d, ok := deliveries(t, q)["ops"]; !ok || d.ID != "r.ops" {
 		t.Fatalf("delivery after retry = %+v, %v", d, ok)
 	}
 }
 
 func TestNewRejectsBadRoutes(t *testing.T) {
-	env := natstest.Start(t)
+	_, q := startQueue(t)
 	for _, tc := range []struct {
 		name string
 		cfg  *config.Config
@@ -413,7 +411,7 @@ func TestNewRejectsBadRoutes(t *testing.T) {
 			Routes: []config.Route{{Name: "r", Source: "s", To: []string{"nowhere"}}},
 		}},
 	} {
-		if _, err := New(env.JS, tc.cfg, nil); err == nil || !strings.Contains(err.Error(), `route "r"`) {
+		if _, err := New(q, tc.cfg, nil); err == nil || !strings.Contains(err.Error(), `route "r"`) {
 			t.Errorf("%s: err = %v, want one naming the route", tc.name, err)
 		}
 	}

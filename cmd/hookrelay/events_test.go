@@ -22,6 +22,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 	"github.com/hookrelay/hookrelay/schemas"
 	"github.com/hookrelay/hookrelay/transform"
@@ -34,6 +35,7 @@ const adminToken = "test-admin-token"
 // simulator as destination "ops", and the admin API as serve wires it.
 type stack struct {
 	env    *natstest.Env
+	q      queue.Queue
 	sim    *teamstest.Server
 	cfg    *config.Config
 	rec    *history.Recorder
@@ -62,6 +64,7 @@ routes:
 		t.Fatal(err)
 	}
 	s.cfg = cfg
+	s.q = s.env.Queue(t)
 	s.rec = history.NewRecorder(s.env.JS, s.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	disp, err := dispatch.New(ctx, s.env.JS, cfg.Destinations, s.log, dispatch.WithHistory(s.rec), dispatch.WithFetchWait(200*time.Millisecond))
@@ -77,7 +80,7 @@ routes:
 		}
 	})
 	s.runTransform(t, mapping)
-	ing, err := ingest.New(cfg, s.env.Queue(t), s.log)
+	ing, err := ingest.New(cfg, s.q, s.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +103,7 @@ func (s *stack) runTransform(t *testing.T, mapping transform.Mapping) {
 	}
 	// One worker keeps RELAY_OUT in RELAY_IN's order, so a later event can
 	// prove that nothing more is coming before it.
-	tr, err := transform.New(s.env.JS, s.cfg, s.log, transform.WithHistory(s.rec), transform.WithMapping(mapping),
+	tr, err := transform.New(s.q, s.cfg, s.log, transform.WithHistory(s.rec), transform.WithMapping(mapping),
 		transform.WithWorkers(1))
 	if err != nil {
 		t.Fatal(err)

@@ -106,7 +106,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	stagesCtx, stopStages := context.WithCancel(stagesCtx)
 	defer stopStages()
 	if role == "all" || role == "transform" {
-		t, err := transform.New(js, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
+		t, err := transform.New(q, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}

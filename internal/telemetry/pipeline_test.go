@@ -63,13 +63,14 @@ routes:
 	}
 	p.cfg = cfg
 	log := slog.New(slog.DiscardHandler)
-	h, err := ingest.New(cfg, p.env.Queue(t), log, ingest.WithTelemetry(tel), ingest.WithMetrics(tel.Metrics()))
+	q := p.env.Queue(t)
+	h, err := ingest.New(cfg, q, log, ingest.WithTelemetry(tel), ingest.WithMetrics(tel.Metrics()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.ingest = httptest.NewServer(tel.HTTPHandler(h))
 	t.Cleanup(p.ingest.Close)
-	tr, err := transform.New(p.env.JS, cfg, log, transform.WithTelemetry(tel))
+	tr, err := transform.New(q, cfg, log, transform.WithTelemetry(tel))
 	if err != nil {
 		t.Fatal(err)
 	}
