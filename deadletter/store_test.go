@@ -19,6 +19,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -540,7 +541,11 @@ func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
 
 func TestReplayIsRecordedInHistory(t *testing.T) {
 	s, js := setup(t)
-	s.history = history.NewRecorder(js, nil)
+	q, err := jsqueue.New(ctxT(t), js.Conn(), queue.StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.history = history.NewRecorder(q, nil)
 	ctx := ctxT(t)
 	for range 2 { // the second replay finds nothing and records nothing
 		if _, err := s.Replay(ctx, Filter{IDs: []string{"1"}}, false); err != nil {
@@ -550,7 +555,7 @@ func TestReplayIsRecordedInHistory(t *testing.T) {
 	if _, err := s.Replay(ctx, Filter{IDs: []string{"2"}}, true); err != nil {
 		t.Fatal(err)
 	}
-	hs := history.NewStore(js)
+	hs := history.NewStore(q)
 	// Replaying 3 afterwards and waiting for its record orders the wait:
 	// one connection's records are stored in the order they were made.
 	if _, err := s.Replay(ctx, Filter{IDs: []string{"3"}}, false); err != nil {

@@ -65,7 +65,7 @@ routes:
 	}
 	s.cfg = cfg
 	s.q = s.env.Queue(t)
-	s.rec = history.NewRecorder(s.env.JS, s.log)
+	s.rec = history.NewRecorder(s.q, s.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	disp, err := dispatch.New(ctx, s.env.JS, cfg.Destinations, s.log, dispatch.WithHistory(s.rec), dispatch.WithFetchWait(200*time.Millisecond))
 	if err != nil {
@@ -87,7 +87,7 @@ routes:
 	ingSrv := httptest.NewServer(ing)
 	t.Cleanup(ingSrv.Close)
 	s.ingest = ingSrv.URL
-	adm := httptest.NewServer(adminHandler(s.env.Conn, s.env.JS, disp, cfg, s.rec, s.log))
+	adm := httptest.NewServer(adminHandler(s.env.Conn, s.env.JS, s.q, disp, cfg, s.rec, s.log))
 	t.Cleanup(adm.Close)
 	s.admin = adm.URL
 	return s

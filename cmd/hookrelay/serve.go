@@ -94,7 +94,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 		return fmt.Errorf("%w (is NATS reachable and JetStream enabled?)", err)
 	}
 
-	rec := history.NewRecorder(js, logger)
+	rec := history.NewRecorder(q, logger)
 	destinations := make([]string, 0, len(cfg.Destinations))
 	for _, d := range cfg.Destinations {
 		destinations = append(destinations, d.Name)
@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	servers, serversCtx := errgroup.WithContext(ctx)
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
-	adminMux.Handle("/", adminHandler(nc, js, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
+	adminMux.Handle("/", adminHandler(nc, js, q, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
 	startServer(servers, serversCtx, admin, "admin", logger)
 	if role == "all" || role == "ingest" {
@@ -222,7 +222,7 @@ func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
 // adminHandler serves the admin API, the admin page, health and readiness;
 // everything but health, readiness, metrics and the static page needs the
 // admin token.
-func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatcher, cfg *config.Config,
+func adminHandler(nc *nats.Conn, js jetstream.JetStream, q queue.Queue, disp *dispatch.Dispatcher, cfg *config.Config,
 	rec *history.Recorder, logger *slog.Logger, storeOpts ...deadletter.Option) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -242,7 +242,7 @@ func adminHandler(nc *nats.Conn, js jetstream.JetStream, disp *dispatch.Dispatch
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)
 	mux.Handle("/api/v1/events/", history.NewHandler(
-		history.NewStore(js, history.WithConfig(cfg), history.WithRecorder(rec)), logger))
+		history.NewStore(q, history.WithConfig(cfg), history.WithRecorder(rec)), logger))
 	page := adminui.Handler()
 	mux.Handle(adminui.PagePath, page)
 	mux.Handle("GET /{$}", page)

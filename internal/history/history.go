@@ -4,7 +4,7 @@
 // API: one event with its timeline, and replays from source.
 //
 // Recording is best effort by design: a Recorder publishes without waiting
-// for JetStream, so a slow or unreachable store never delays or fails the
+// for the queue to store the record, so a slow or unreachable store never delays or fails the
 // stage that records; a record may then be lost, an event never is.
 package history
 
@@ -15,9 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
@@ -85,25 +82,24 @@ const MaxDetail = 512
 // concurrent use, and a nil *Recorder records nothing, so a stage can hold
 // one whether or not history is wanted.
 type Recorder struct {
-	nc      *nats.Conn
+	queue   queue.Queue
 	log     *slog.Logger
 	now     func() time.Time
 	dropped atomic.Uint64
 }
 
-// NewRecorder returns a Recorder publishing on js's connection. A nil logger
-// discards logs.
-func NewRecorder(js jetstream.JetStream, logger *slog.Logger) *Recorder {
+// NewRecorder returns a Recorder publishing on q. A nil logger discards logs.
+func NewRecorder(q queue.Queue, logger *slog.Logger) *Recorder {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{nc: js.Conn(), log: logger, now: time.Now}
+	return &Recorder{queue: q, log: logger, now: time.Now}
 }
 
 // Record appends rec to its event's history, stamping At when zero. It never
-// blocks on the store: the record is handed to the connection's buffer (a
-// plain publish, which JetStream stores without an acknowledgement), and a
-// record that cannot be handed over is counted in Dropped and forgotten.
+// blocks on the store: the record is handed over with queue.Send, which does
+// not wait for the store's acknowledgement, and a record that cannot be
+// handed over is counted in Dropped and forgotten.
 func (r *Recorder) Record(rec Record) {
 	if r == nil {
 		return
@@ -121,7 +117,7 @@ func (r *Recorder) Record(rec Record) {
 		r.drop(err.Error(), rec)
 		return
 	}
-	if err := r.nc.Publish(queue.HistorySubject(rec.EventID), data); err != nil {
+	if err := r.queue.Send(queue.Msg{Subject: queue.HistorySubject(rec.EventID), Data: data}); err != nil {
 		r.drop(err.Error(), rec)
 	}
 }
@@ -134,7 +130,7 @@ func (r *Recorder) drop(why string, rec Record) {
 	}
 }
 
-// Dropped says how many records were not handed to the connection.
+// Dropped says how many records were not handed to the queue.
 func (r *Recorder) Dropped() uint64 {
 	if r == nil {
 		return 0

@@ -11,14 +11,20 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
+
+// startQueue starts a JetStream with hookrelay's streams and opens a queue on
+// it, both stopped when the test ends.
+func startQueue(t testing.TB) (*natstest.Env, queue.Queue) {
+	t.Helper()
+	env := natstest.Start(t)
+	return env, env.Queue(t)
+}
 
 func ctxT(t *testing.T) context.Context {
 	t.Helper()
@@ -57,9 +63,9 @@ func kinds(recs []Record) []Kind {
 }
 
 func TestRecorderAndHistory(t *testing.T) {
-	env := natstest.Start(t)
-	r := NewRecorder(env.JS, nil)
-	s := NewStore(env.JS)
+	_, q := startQueue(t)
+	r := NewRecorder(q, nil)
+	s := NewStore(q)
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	id, other := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
 
@@ -101,10 +107,12 @@ func TestRecorderNeverFailsTheCaller(t *testing.T) {
 		t.Error("nil recorder counted a drop")
 	}
 
-	env := natstest.Start(t)
-	r := NewRecorder(env.JS, nil)
+	_, q := startQueue(t)
+	r := NewRecorder(q, nil)
 	r.Record(Record{EventID: "bad.id", Kind: KindReceived})
-	env.Conn.Close()
+	if err := q.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	for range 1000 {
 		r.Record(Record{EventID: "e1", Kind: KindAttempt})
@@ -118,36 +126,35 @@ func TestRecorderNeverFailsTheCaller(t *testing.T) {
 }
 
 // storeEvent stores an event the way ingest does and returns its sequence.
-func storeEvent(t *testing.T, js jetstream.JetStream, source string, at time.Time, body string) (schemas.Event, uint64) {
+func storeEvent(t *testing.T, q queue.Queue, source string, at time.Time, body string) (schemas.Event, uint64) {
 	t.Helper()
 	ev := schemas.Event{ID: uuid.Must(uuid.NewV7()).String(), Source: source, ReceivedAt: at, Body: []byte(body), Verified: "token"}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := nats.NewMsg(queue.InSubject(source))
-	m.Data = data
+	m := queue.Msg{Subject: queue.InSubject(source), Header: queue.Header{}, Data: data, ID: ev.ID}
 	m.Header.Set(queue.HeaderEventID, ev.ID)
 	m.Header.Set(queue.HeaderSource, source)
 	m.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-	ack, err := js.PublishMsg(context.Background(), m, jetstream.WithMsgID(ev.ID))
+	ack, err := q.Publish(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ev, ack.Sequence
+	return ev, ack.Seq
 }
 
 func TestGet(t *testing.T) {
-	env := natstest.Start(t)
-	r := NewRecorder(env.JS, nil)
-	s := NewStore(env.JS)
+	_, q := startQueue(t)
+	r := NewRecorder(q, nil)
+	s := NewStore(q)
 	ctx := ctxT(t)
 	now := time.Now().UTC()
 
-	withHistory, seq := storeEvent(t, env.JS, "github", now, `{"action":"opened"}`)
+	withHistory, seq := storeEvent(t, q, "github", now, `{"action":"opened"}`)
 	r.Record(Record{EventID: withHistory.ID, Stage: StageIngest, Kind: KindReceived, Seq: seq})
 	waitHistory(t, s, withHistory.ID, 1)
-	noHistory, seq2 := storeEvent(t, env.JS, "stripe", now, "plain text")
+	noHistory, seq2 := storeEvent(t, q, "stripe", now, "plain text")
 
 	tests := []struct {
 		name, id string
@@ -179,44 +186,39 @@ func TestGet(t *testing.T) {
 }
 
 // readIn returns the RELAY_IN messages after seq.
-func readIn(t *testing.T, js jetstream.JetStream, after uint64) []*jetstream.RawStreamMsg {
+func readIn(t *testing.T, q queue.Queue, after uint64) []queue.Stored {
 	t.Helper()
-	ctx := ctxT(t)
-	st, err := js.Stream(ctx, queue.StreamIn)
+	var out []queue.Stored
+	err := q.Scan(ctxT(t), queue.StreamIn, queue.InAll, time.Time{}, func(m queue.Stored) (bool, error) {
+		if m.Seq > after {
+			out = append(out, m)
+		}
+		return true, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*jetstream.RawStreamMsg
-	for seq := after + 1; ; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
+	return out
 }
 
 func TestReplay(t *testing.T) {
-	env := natstest.Start(t)
+	_, q := startQueue(t)
 	cfg := &config.Config{
 		Sources: []config.Source{{Name: "github"}, {Name: "stripe"}, {Name: "idle"}},
 		Routes: []config.Route{
 			{Name: "gh-ops", Source: "github"}, {Name: "gh-sales", Source: "github"}, {Name: "st", Source: "stripe"},
 		},
 	}
-	rec := NewRecorder(env.JS, nil)
-	s := NewStore(env.JS, WithConfig(cfg), WithRecorder(rec))
+	rec := NewRecorder(q, nil)
+	s := NewStore(q, WithConfig(cfg), WithRecorder(rec))
 	ctx := ctxT(t)
 	now := time.Now().UTC()
 	var evs []schemas.Event
 	for _, age := range []time.Duration{3 * time.Hour, 90 * time.Minute, 30 * time.Minute, time.Minute} {
-		ev, _ := storeEvent(t, env.JS, "github", now.Add(-age), `{"n":1}`)
+		ev, _ := storeEvent(t, q, "github", now.Add(-age), `{"n":1}`)
 		evs = append(evs, ev)
 	}
-	storeEvent(t, env.JS, "stripe", now.Add(-time.Minute), `{}`)
+	storeEvent(t, q, "stripe", now.Add(-time.Minute), `{}`)
 	ids := func(res ReplayResult) []string {
 		out := []string{}
 		for _, e := range res.Events {
@@ -226,7 +228,7 @@ func TestReplay(t *testing.T) {
 	}
 
 	t.Run("dry run lists and publishes nothing", func(t *testing.T) {
-		before := readIn(t, env.JS, 0)
+		before := readIn(t, q, 0)
 		res, err := s.Replay(ctx, ReplayRequest{Source: "github", Since: now.Add(-2 * time.Hour), Until: now.Add(-10 * time.Minute), DryRun: true})
 		if err != nil {
 			t.Fatal(err)
@@ -234,14 +236,14 @@ func TestReplay(t *testing.T) {
 		if want := []string{evs[1].ID, evs[2].ID}; !res.DryRun || res.Count != 2 || !slices.Equal(ids(res), want) {
 			t.Fatalf("dry run %+v, want events %v", res, want)
 		}
-		if after := readIn(t, env.JS, 0); len(after) != len(before) {
+		if after := readIn(t, q, 0); len(after) != len(before) {
 			t.Fatalf("dry run stored %d messages", len(after)-len(before))
 		}
 	})
 
 	var last uint64
 	t.Run("replay re-publishes marked copies", func(t *testing.T) {
-		last = uint64(len(readIn(t, env.JS, 0)))
+		last = uint64(len(readIn(t, q, 0)))
 		res, err := s.Replay(ctx, ReplayRequest{Source: "github", Since: now.Add(-2 * time.Hour), Routes: []string{"gh-ops"}, ID: "fix1"})
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +252,7 @@ func TestReplay(t *testing.T) {
 		if res.Count != 3 || !slices.Equal(ids(res), want) || res.ID != "fix1" {
 			t.Fatalf("replay %+v, want %v", res, want)
 		}
-		got := readIn(t, env.JS, last)
+		got := readIn(t, q, last)
 		if len(got) != 3 {
 			t.Fatalf("%d messages stored, want 3", len(got))
 		}
@@ -262,8 +264,8 @@ func TestReplay(t *testing.T) {
 			h := m.Header
 			if m.Subject != queue.InSubject("github") || h.Get(queue.HeaderReplay) != "fix1" ||
 				h.Get(queue.HeaderReplayRoutes) != "gh-ops" || h.Get(queue.HeaderEventID) != want[i] ||
-				h.Get("traceparent") == "" || h.Get(nats.MsgIdHdr) != "resend."+want[i]+".fix1" {
-				t.Errorf("message %d: subject %s headers %v", i, m.Subject, h)
+				h.Get("traceparent") == "" || m.ID != "resend."+want[i]+".fix1" {
+				t.Errorf("message %d: subject %s id %s headers %v", i, m.Subject, m.ID, h)
 			}
 		}
 		recs := waitHistory(t, s, evs[3].ID, 1)
@@ -273,11 +275,11 @@ func TestReplay(t *testing.T) {
 	})
 
 	t.Run("same replay id twice stores once", func(t *testing.T) {
-		stored := uint64(len(readIn(t, env.JS, 0)))
+		stored := uint64(len(readIn(t, q, 0)))
 		if _, err := s.Replay(ctx, ReplayRequest{Source: "github", Since: now.Add(-2 * time.Hour), ID: "fix1"}); err != nil {
 			t.Fatal(err)
 		}
-		if got := readIn(t, env.JS, stored); len(got) != 0 {
+		if got := readIn(t, q, stored); len(got) != 0 {
 			t.Errorf("%d more messages stored, want 0", len(got))
 		}
 	})
@@ -318,8 +320,8 @@ func TestReplay(t *testing.T) {
 
 // BenchmarkRecord measures what recording costs the stage that records.
 func BenchmarkRecord(b *testing.B) {
-	env := natstest.Start(b)
-	r := NewRecorder(env.JS, nil)
+	_, q := startQueue(b)
+	r := NewRecorder(q, nil)
 	id := uuid.Must(uuid.NewV7()).String()
 	rec := Record{EventID: id, Stage: StageDispatch, Kind: KindAttempt, Destination: "ops", DeliveryID: id + ".ops",
 		Attempt: 1, Status: 200, Detail: "delivered: 1"}

@@ -14,18 +14,17 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
 )
 
 func TestHandlerAndClient(t *testing.T) {
-	env := natstest.Start(t)
+	_, q := startQueue(t)
 	cfg := &config.Config{Sources: []config.Source{{Name: "github"}}, Routes: []config.Route{{Name: "gh", Source: "github"}}}
-	s := NewStore(env.JS, WithConfig(cfg))
+	s := NewStore(q, WithConfig(cfg))
 	srv := httptest.NewServer(NewHandler(s, nil))
 	t.Cleanup(srv.Close)
 	c := &Client{BaseURL: srv.URL}
 	ctx := ctxT(t)
-	ev, seq := storeEvent(t, env.JS, "github", time.Now().UTC().Add(-time.Hour), `{"a":1}`)
+	ev, seq := storeEvent(t, q, "github", time.Now().UTC().Add(-time.Hour), `{"a":1}`)
 
 	v, err := c.Get(ctx, ev.ID)
 	if err != nil {

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/queue"
@@ -35,7 +33,7 @@ const MaxRecords = 1000
 // Store reads RELAY_IN and RELAY_HISTORY, and replays events from source. It
 // holds no state of its own: any number of Stores may work at once.
 type Store struct {
-	js      jetstream.JetStream
+	queue   queue.Queue
 	rec     *Recorder
 	sources map[string][]string // source → its route names; nil: not checked
 	now     func() time.Time
@@ -63,9 +61,9 @@ func WithConfig(cfg *config.Config) Option {
 	}
 }
 
-// NewStore returns a Store on js; the streams must exist (queue.EnsureStreams).
-func NewStore(js jetstream.JetStream, opts ...Option) *Store {
-	s := &Store{js: js, now: time.Now}
+// NewStore returns a Store on q.
+func NewStore(q queue.Queue, opts ...Option) *Store {
+	s := &Store{queue: q, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -79,39 +77,31 @@ func (s *Store) History(ctx context.Context, eventID string) ([]Record, error) {
 	if !ValidEventID(eventID) {
 		return recs, fmt.Errorf("%w: %q is not an event id", ErrInvalid, eventID)
 	}
-	st, err := s.js.Stream(ctx, queue.StreamHistory)
-	if err != nil {
-		return recs, fmt.Errorf("open stream %s: %w", queue.StreamHistory, err)
+	var start time.Time
+	if id, err := uuid.Parse(eventID); err == nil && id.Version() == 7 {
+		// Every step happens after the event was received, so the scan
+		// skips the records of older events.
+		start = time.Unix(id.Time().UnixTime()).Add(-historyScanMargin)
 	}
-	subject := queue.HistorySubject(eventID)
-	last, err := st.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return recs, nil
-	}
-	if err != nil {
-		return recs, fmt.Errorf("history of %s: %w", eventID, err)
-	}
-	// One direct lookup per record ("next message on this subject"): an
-	// event has tens of records, and no consumer needs creating.
-	for seq := uint64(1); seq <= last.Sequence && len(recs) < MaxRecords; {
-		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return recs, fmt.Errorf("history of %s: record at %d: %w", eventID, seq, err)
-		}
+	err := s.queue.Scan(ctx, queue.StreamHistory, queue.HistorySubject(eventID), start, func(m queue.Stored) (bool, error) {
 		var r Record
 		if json.Unmarshal(m.Data, &r) == nil {
 			recs = append(recs, r)
 		}
-		seq = m.Sequence + 1
+		return len(recs) < MaxRecords, nil
+	})
+	if err != nil {
+		return recs, fmt.Errorf("history of %s: %w", eventID, err)
 	}
 	// Stages in different goroutines and processes publish in the order
 	// their records reach the server, not the order things happened.
 	slices.SortStableFunc(recs, func(a, b Record) int { return a.At.Compare(b.At) })
 	return recs, nil
 }
+
+// historyScanMargin allows for the clock of the relay that stamped an event
+// id running ahead of the store's, which stamps the records.
+const historyScanMargin = time.Minute
 
 // StoredEvent is an event as stored on RELAY_IN. In JSON its body is the
 // JSON document it is, or a string when it is not JSON.
@@ -181,16 +171,12 @@ const eventScanMargin = 2 * time.Second
 // event finds the stored event: at the sequence its received record names,
 // else by scanning RELAY_IN around the time in its UUIDv7 id.
 func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*StoredEvent, error) {
-	st, err := s.js.Stream(ctx, queue.StreamIn)
-	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", queue.StreamIn, err)
-	}
 	for _, r := range recs {
 		if r.Kind != KindReceived || r.Seq == 0 {
 			continue
 		}
-		m, err := st.GetMsg(ctx, r.Seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		m, err := s.queue.Get(ctx, queue.StreamIn, r.Seq)
+		if errors.Is(err, queue.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
@@ -198,7 +184,7 @@ func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*Stor
 		}
 		var ev schemas.Event
 		if json.Unmarshal(m.Data, &ev) == nil && ev.ID == eventID {
-			return storedEvent(m.Sequence, ev), nil
+			return storedEvent(m.Seq, ev), nil
 		}
 	}
 	id, err := uuid.Parse(eventID)
@@ -207,21 +193,24 @@ func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*Stor
 	}
 	at := time.Unix(id.Time().UnixTime())
 	var found *StoredEvent
-	err = queue.Scan(ctx, st, queue.InAll, at.Add(-eventScanMargin), func(m jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
-		if md.Timestamp.After(at.Add(eventScanMargin)) {
+	err = s.queue.Scan(ctx, queue.StreamIn, queue.InAll, at.Add(-eventScanMargin), func(m queue.Stored) (bool, error) {
+		if m.Time.After(at.Add(eventScanMargin)) {
 			return false, nil
 		}
-		if m.Headers().Get(queue.HeaderEventID) != eventID || m.Headers().Get(queue.HeaderReplay) != "" {
+		if m.Header.Get(queue.HeaderEventID) != eventID || m.Header.Get(queue.HeaderReplay) != "" {
 			return true, nil
 		}
 		var ev schemas.Event
-		if json.Unmarshal(m.Data(), &ev) == nil && ev.ID == eventID {
-			found = storedEvent(md.Sequence.Stream, ev)
+		if json.Unmarshal(m.Data, &ev) == nil && ev.ID == eventID {
+			found = storedEvent(m.Seq, ev)
 			return false, nil
 		}
 		return true, nil
 	})
-	return found, err
+	if err != nil {
+		return nil, fmt.Errorf("event %s: scan %s: %w", eventID, queue.StreamIn, err)
+	}
+	return found, nil
 }
 
 // ReplayRequest selects stored events of one source to run through transform
@@ -295,7 +284,7 @@ func (s *Store) checkReplay(req ReplayRequest) error {
 	return nil
 }
 
-// ResendMsgIDPrefix starts the Nats-Msg-Id of an event re-published by a
+// ResendMsgIDPrefix starts the queue.Msg ID of an event re-published by a
 // replay from source: resend.<event id>.<replay id>.
 const ResendMsgIDPrefix = "resend."
 
@@ -312,33 +301,31 @@ func (s *Store) Replay(ctx context.Context, req ReplayRequest) (ReplayResult, er
 	if err := s.checkReplay(req); err != nil {
 		return res, err
 	}
-	st, err := s.js.Stream(ctx, queue.StreamIn)
-	if err != nil {
-		return res, fmt.Errorf("open stream %s: %w", queue.StreamIn, err)
-	}
-	var pending []jetstream.PubAckFuture
-	wait := func() error {
-		for _, f := range pending {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("replay %s: store %s: %w", req.ID, f.Msg().Header.Get(queue.HeaderEventID), err)
-			case <-ctx.Done():
-				return fmt.Errorf("replay %s: %w", req.ID, ctx.Err())
-			}
+	var batch []queue.Msg
+	var batchEvents []schemas.Event
+	store := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		pending = pending[:0]
+		if _, err := s.queue.PublishAll(ctx, batch); err != nil {
+			return fmt.Errorf("replay %s: store %d events: %w", req.ID, len(batch), err)
+		}
+		for _, ev := range batchEvents {
+			s.rec.Record(Record{EventID: ev.ID, Stage: StageReplay, Kind: KindReplayed, Source: ev.Source,
+				Detail: replayDetail(req)})
+		}
+		batch, batchEvents = batch[:0], batchEvents[:0]
 		return nil
 	}
 	seen := map[string]bool{}
 	// Stored just after it was received, so nothing older than Since (less
 	// a margin for clocks) can match.
-	err = queue.Scan(ctx, st, queue.InSubject(req.Source), req.Since.Add(-eventScanMargin), func(m jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
-		if m.Headers().Get(queue.HeaderReplay) != "" {
+	err := s.queue.Scan(ctx, queue.StreamIn, queue.InSubject(req.Source), req.Since.Add(-eventScanMargin), func(m queue.Stored) (bool, error) {
+		if m.Header.Get(queue.HeaderReplay) != "" {
 			return true, nil
 		}
 		var ev schemas.Event
-		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.ID == "" || seen[ev.ID] {
+		if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ID == "" || seen[ev.ID] {
 			return true, nil
 		}
 		if ev.ReceivedAt.Before(req.Since) || (!req.Until.IsZero() && !ev.ReceivedAt.Before(req.Until)) {
@@ -347,39 +334,35 @@ func (s *Store) Replay(ctx context.Context, req ReplayRequest) (ReplayResult, er
 		seen[ev.ID] = true
 		res.Count++
 		if len(res.Events) < MaxListed {
-			res.Events = append(res.Events, EventSummary{ID: ev.ID, Seq: md.Sequence.Stream, ReceivedAt: ev.ReceivedAt, Size: len(ev.Body)})
+			res.Events = append(res.Events, EventSummary{ID: ev.ID, Seq: m.Seq, ReceivedAt: ev.ReceivedAt, Size: len(ev.Body)})
 		} else {
 			res.Truncated = true
 		}
 		if req.DryRun {
 			return true, nil
 		}
-		f, err := s.js.PublishMsgAsync(resend(m, req), jetstream.WithMsgID(ResendMsgIDPrefix+ev.ID+"."+req.ID),
-			jetstream.WithExpectStream(queue.StreamIn))
-		if err != nil {
-			return false, fmt.Errorf("replay %s: publish %s: %w", req.ID, ev.ID, err)
-		}
-		pending = append(pending, f)
-		s.rec.Record(Record{EventID: ev.ID, Stage: StageReplay, Kind: KindReplayed, Source: ev.Source,
-			Detail: replayDetail(req)})
-		if len(pending) >= 256 {
-			return true, wait()
+		batch = append(batch, resend(m, ev.ID, req))
+		batchEvents = append(batchEvents, ev)
+		if len(batch) >= replayBatch {
+			return true, store()
 		}
 		return true, nil
 	})
 	if err != nil {
 		return res, err
 	}
-	return res, wait()
+	return res, store()
 }
 
-func resend(m jetstream.Msg, req ReplayRequest) *nats.Msg {
-	out := nats.NewMsg(m.Subject())
-	out.Data = m.Data()
-	for k, vs := range m.Headers() {
-		if strings.HasPrefix(k, "Nats-") {
-			continue
-		}
+// replayBatch is how many events Replay stores at once.
+const replayBatch = 256
+
+// resend is the stored event m marked as replayed by req, with an id that
+// makes the same replay of the same event stored once.
+func resend(m queue.Stored, eventID string, req ReplayRequest) queue.Msg {
+	out := queue.Msg{Subject: m.Subject, Header: make(queue.Header, len(m.Header)+2), Data: m.Data,
+		ID: ResendMsgIDPrefix + eventID + "." + req.ID}
+	for k, vs := range m.Header {
 		out.Header[k] = vs
 	}
 	out.Header.Set(queue.HeaderReplay, req.ID)
