@@ -13,18 +13,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
 // serve starts the admin API over the fixtures on a loopback server.
-func serve(t *testing.T) (*httptest.Server, jetstream.JetStream) {
+func serve(t *testing.T) (*httptest.Server, queue.Queue) {
 	t.Helper()
-	s, js := setup(t)
+	s, q := setup(t)
 	srv := httptest.NewServer(newTestHandler(s))
 	t.Cleanup(srv.Close)
-	return srv, js
+	return srv, q
 }
 
 // newTestHandler is NewHandler on the tests' fixed clock, so "since=2h" is
@@ -34,7 +32,7 @@ func newTestHandler(s *Store) http.Handler {
 }
 
 func TestClient(t *testing.T) {
-	srv, js := serve(t)
+	srv, q := serve(t)
 	ctx := ctxT(t)
 	c := &Client{BaseURL: srv.URL + "/", HTTP: srv.Client()}
 
@@ -94,7 +92,7 @@ func TestClient(t *testing.T) {
 		if !res.DryRun || !slices.Equal(res.Replayed, []string{"1", "2", "5"}) {
 			t.Errorf("dry run = %+v", res)
 		}
-		if n := len(outMsgs(t, js)); n != 0 {
+		if n := len(outMsgs(t, q)); n != 0 {
 			t.Errorf("dry run published %d", n)
 		}
 	})
@@ -107,7 +105,7 @@ func TestClient(t *testing.T) {
 		if res.DryRun || !slices.Equal(res.Replayed, []string{"3"}) || len(res.Skipped) != 1 || res.Skipped[0].ID != "4" {
 			t.Errorf("replay = %+v, want 3 replayed and 4 skipped", res)
 		}
-		out := outMsgs(t, js)
+		out := outMsgs(t, q)
 		if len(out) != 1 || out[0].Subject != "relay.out.sales" {
 			t.Fatalf("RELAY_OUT = %d messages, want one on relay.out.sales", len(out))
 		}
@@ -152,7 +150,7 @@ func TestClientToken(t *testing.T) {
 }
 
 func TestHandlerErrors(t *testing.T) {
-	srv, js := serve(t)
+	srv, q := serve(t)
 	tests := []struct {
 		name, method, path, body string
 		status                   int
@@ -200,7 +198,7 @@ func TestHandlerErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := len(outMsgs(t, js)); n != 0 {
+	if n := len(outMsgs(t, q)); n != 0 {
 		t.Errorf("refused requests published %d deliveries", n)
 	}
 }
@@ -272,12 +270,12 @@ func TestEntryJSONRoundTrip(t *testing.T) {
 }
 
 func TestHandlerDefaultLimit(t *testing.T) {
-	env := natstest.Start(t)
+	_, q := startQueue(t)
 	const n = DefaultListLimit + 7
 	for i := range n {
-		publishDead(t, env.JS, deadLetter(i, fixture{dest: "ops", reason: "exhausted"}))
+		publishDead(t, q, deadLetter(i, fixture{dest: "ops", reason: "exhausted"}))
 	}
-	srv := httptest.NewServer(newTestHandler(NewStore(env.JS)))
+	srv := httptest.NewServer(newTestHandler(NewStore(q)))
 	t.Cleanup(srv.Close)
 	for _, tt := range []struct {
 		query string

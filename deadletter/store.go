@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
@@ -124,7 +121,7 @@ var Reasons = []string{
 // Store reads and changes RELAY_DEAD. It holds no state of its own, so any
 // number of Stores (in any number of processes) may work on the stream at once.
 type Store struct {
-	js      jetstream.JetStream
+	queue   queue.Queue
 	now     func() time.Time
 	history *history.Recorder
 	tel     *telemetry.Telemetry
@@ -139,9 +136,9 @@ func WithHistory(r *history.Recorder) Option {
 	return func(s *Store) { s.history = r }
 }
 
-// NewStore returns a Store on js; the streams must exist (queue.EnsureStreams).
-func NewStore(js jetstream.JetStream, opts ...Option) *Store {
-	s := &Store{js: js, now: time.Now}
+// NewStore returns a Store on q.
+func NewStore(q queue.Queue, opts ...Option) *Store {
+	s := &Store{queue: q, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -150,12 +147,8 @@ func NewStore(js jetstream.JetStream, opts ...Option) *Store {
 
 // List returns the dead letters matching f, oldest first.
 func (s *Store) List(ctx context.Context, f Filter) ([]Entry, error) {
-	st, err := s.stream(ctx)
-	if err != nil {
-		return nil, err
-	}
 	entries := []Entry{}
-	err = each(ctx, st, f, func(e Entry) error {
+	err := s.each(ctx, f, func(e Entry) error {
 		entries = append(entries, e)
 		return nil
 	})
@@ -171,30 +164,18 @@ func (s *Store) Get(ctx context.Context, id string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	st, err := s.stream(ctx)
-	if err != nil {
-		return Entry{}, err
-	}
-	return getEntry(ctx, st, seq)
+	return s.getEntry(ctx, seq)
 }
 
-func (s *Store) stream(ctx context.Context) (jetstream.Stream, error) {
-	st, err := s.js.Stream(ctx, queue.StreamDead)
-	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", queue.StreamDead, err)
-	}
-	return st, nil
-}
-
-func getEntry(ctx context.Context, st jetstream.Stream, seq uint64) (Entry, error) {
-	m, err := st.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+func (s *Store) getEntry(ctx context.Context, seq uint64) (Entry, error) {
+	m, err := s.queue.Get(ctx, queue.StreamDead, seq)
+	if errors.Is(err, queue.ErrNotFound) {
 		return Entry{}, fmt.Errorf("dead letter %d: %w", seq, ErrNotFound)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("get dead letter %d: %w", seq, err)
 	}
-	return decode(m.Subject, m.Sequence, m.Data), nil
+	return decode(m.Subject, m.Seq, m.Data), nil
 }
 
 // ReasonUndecodable marks an entry whose stored message is not a dead letter
@@ -215,10 +196,10 @@ func decode(subject string, seq uint64, data []byte) Entry {
 	return e
 }
 
-// each calls fn for every entry of st matching f, oldest first, up to f.Limit. It
+// each calls fn for every entry matching f, oldest first, up to f.Limit. It
 // only visits entries stored before it started, so a replayed delivery that
 // is dead-lettered again meanwhile is not replayed twice by one call.
-func each(ctx context.Context, st jetstream.Stream, f Filter, fn func(Entry) error) error {
+func (s *Store) each(ctx context.Context, f Filter, fn func(Entry) error) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -234,12 +215,12 @@ func each(ctx context.Context, st jetstream.Stream, f Filter, fn func(Entry) err
 		return f.Limit == 0 || n < f.Limit, nil
 	}
 	if len(f.IDs) > 0 {
-		return eachID(ctx, st, f.IDs, visit)
+		return s.eachID(ctx, f.IDs, visit)
 	}
-	return eachScan(ctx, st, f, visit)
+	return s.eachScan(ctx, f, visit)
 }
 
-func eachID(ctx context.Context, st jetstream.Stream, ids []string, visit func(Entry) (bool, error)) error {
+func (s *Store) eachID(ctx context.Context, ids []string, visit func(Entry) (bool, error)) error {
 	seqs := make([]uint64, 0, len(ids))
 	for _, id := range ids {
 		seq, _ := parseID(id) // validated by Filter.validate
@@ -247,7 +228,7 @@ func eachID(ctx context.Context, st jetstream.Stream, ids []string, visit func(E
 	}
 	slices.Sort(seqs)
 	for _, seq := range slices.Compact(seqs) {
-		e, err := getEntry(ctx, st, seq)
+		e, err := s.getEntry(ctx, seq)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -262,10 +243,10 @@ func eachID(ctx context.Context, st jetstream.Stream, ids []string, visit func(E
 }
 
 // skewMargin allows for the clock of the process that stamped DeadAt running
-// ahead of the NATS server's, when Since is used to skip old messages.
+// ahead of the store's, when Since is used to skip old messages.
 const skewMargin = 5 * time.Minute
 
-func eachScan(ctx context.Context, st jetstream.Stream, f Filter, visit func(Entry) (bool, error)) error {
+func (s *Store) eachScan(ctx context.Context, f Filter, visit func(Entry) (bool, error)) error {
 	subject := queue.DeadAll
 	if f.Destination != "" {
 		subject = queue.DeadSubject(f.Destination)
@@ -276,8 +257,8 @@ func eachScan(ctx context.Context, st jetstream.Stream, f Filter, visit func(Ent
 		// Since (less the margin) can match.
 		start = f.Since.Add(-skewMargin)
 	}
-	return queue.Scan(ctx, st, subject, start, func(m jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
-		return visit(decode(m.Subject(), md.Sequence.Stream, m.Data()))
+	return s.queue.Scan(ctx, queue.StreamDead, subject, start, func(m queue.Stored) (bool, error) {
+		return visit(decode(m.Subject, m.Seq, m.Data))
 	})
 }
 
@@ -297,8 +278,8 @@ type ReplayResult struct {
 	DryRun bool `json:"dry_run"`
 }
 
-// ReplayMsgIDPrefix starts the Nats-Msg-Id of a replayed delivery; the rest is
-// the dead letter's sequence, so JetStream stores one replay of a dead letter
+// ReplayMsgIDPrefix starts the queue.Msg ID of a replayed delivery; the rest
+// is the dead letter's sequence, so the queue stores one replay of a dead letter
 // however many replays of it race.
 const ReplayMsgIDPrefix = "replay."
 
@@ -312,11 +293,7 @@ func (s *Store) Replay(ctx context.Context, f Filter, dryRun bool) (ReplayResult
 	if f.Empty() && !f.All {
 		return res, ErrEmptyFilter
 	}
-	st, err := s.stream(ctx)
-	if err != nil {
-		return res, err
-	}
-	err = each(ctx, st, f, func(e Entry) error {
+	err := s.each(ctx, f, func(e Entry) error {
 		switch {
 		case e.Reason == ReasonUndecodable:
 			res.Skipped = append(res.Skipped, Skip{ID: e.ID, Reason: "the stored dead letter cannot be decoded; purge it"})
@@ -329,7 +306,7 @@ func (s *Store) Replay(ctx context.Context, f Filter, dryRun bool) (ReplayResult
 			return nil
 		}
 		if !dryRun {
-			if err := s.replay(ctx, st, e); err != nil {
+			if err := s.replay(ctx, e); err != nil {
 				return err
 			}
 		}
@@ -339,8 +316,8 @@ func (s *Store) Replay(ctx context.Context, f Filter, dryRun bool) (ReplayResult
 	return res, err
 }
 
-func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error {
-	ctx, span := s.replaySpan(ctx, st, e)
+func (s *Store) replay(ctx context.Context, e Entry) error {
+	ctx, span := s.replaySpan(ctx, e)
 	defer span.End()
 	d := e.Delivery
 	now := s.now().UTC()
@@ -357,8 +334,7 @@ func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error 
 	if err != nil {
 		return fmt.Errorf("dead letter %s: encode delivery: %w", e.ID, err)
 	}
-	msg := nats.NewMsg(queue.OutSubject(d.Destination))
-	msg.Data = data
+	msg := queue.Msg{Subject: queue.OutSubject(d.Destination), Header: queue.Header{}, Data: data, ID: ReplayMsgIDPrefix + e.ID}
 	msg.Header.Set(queue.HeaderDeliveryID, d.ID)
 	if d.EventID != "" {
 		msg.Header.Set(queue.HeaderEventID, d.EventID)
@@ -368,7 +344,7 @@ func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error 
 	}
 	_, pub := s.tel.StartPublish(ctx, msg.Subject, msg.Header, telemetry.AttrDeliveryID.String(d.ID),
 		telemetry.AttrDestination.String(d.Destination))
-	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgIDPrefix+e.ID))
+	ack, err := s.queue.Publish(ctx, msg)
 	telemetry.EndSpan(pub, err)
 	if err != nil {
 		telemetry.EndSpan(span, err)
@@ -380,17 +356,14 @@ func (s *Store) replay(ctx context.Context, st jetstream.Stream, e Entry) error 
 			Kind: history.KindReplayed, Source: d.Source, Route: d.Route, Destination: d.Destination,
 			DeliveryID: d.ID, Detail: fmt.Sprintf("dead letter %s (%s) replayed", e.ID, e.Reason)})
 	}
-	return deleteMsg(ctx, st, e.Seq)
+	return s.delete(ctx, e.Seq)
 }
 
-// deleteMsg deletes a dead letter; one already gone (a concurrent replay or
+// delete deletes a dead letter; one already gone (a concurrent replay or
 // purge got there first) is not an error.
-func deleteMsg(ctx context.Context, st jetstream.Stream, seq uint64) error {
-	err := st.DeleteMsg(ctx, seq)
-	if err == nil {
-		return nil
-	}
-	if _, gerr := st.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+func (s *Store) delete(ctx context.Context, seq uint64) error {
+	err := s.queue.Delete(ctx, queue.StreamDead, seq)
+	if err == nil || errors.Is(err, queue.ErrNotFound) {
 		return nil
 	}
 	return fmt.Errorf("delete dead letter %d: %w", seq, err)
@@ -401,13 +374,9 @@ func (s *Store) Purge(ctx context.Context, f Filter) (int, error) {
 	if f.Empty() && !f.All {
 		return 0, ErrEmptyFilter
 	}
-	st, err := s.stream(ctx)
-	if err != nil {
-		return 0, err
-	}
 	n := 0
-	err = each(ctx, st, f, func(e Entry) error {
-		if err := deleteMsg(ctx, st, e.Seq); err != nil {
+	err := s.each(ctx, f, func(e Entry) error {
+		if err := s.delete(ctx, e.Seq); err != nil {
 			return err
 		}
 		n++

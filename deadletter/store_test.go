@@ -12,14 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
-	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -62,35 +58,43 @@ func deadLetter(i int, fx fixture) schemas.DeadLetter {
 }
 
 // publishDead stores a dead letter the way dispatch does and returns its id.
-func publishDead(t *testing.T, js jetstream.JetStream, dl schemas.DeadLetter) string {
+func publishDead(t *testing.T, q queue.Queue, dl schemas.DeadLetter) string {
 	t.Helper()
 	data, err := json.Marshal(dl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := nats.NewMsg(queue.DeadSubject(dl.Delivery.Destination))
-	msg.Data = data
+	msg := queue.Msg{Subject: queue.DeadSubject(dl.Delivery.Destination), Header: queue.Header{}, Data: data,
+		ID: "dead." + dl.Delivery.ID}
 	msg.Header.Set(queue.HeaderDeliveryID, dl.Delivery.ID)
 	msg.Header.Set(queue.HeaderReason, dl.Reason)
-	ack, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID("dead."+dl.Delivery.ID))
+	ack, err := q.Publish(context.Background(), msg)
 	if err != nil {
 		t.Fatalf("publish dead letter: %v", err)
 	}
-	return strconv.FormatUint(ack.Sequence, 10)
+	return strconv.FormatUint(ack.Seq, 10)
 }
 
-// setup starts JetStream, stores the fixtures and returns a Store on a fixed clock.
-func setup(t *testing.T) (*Store, jetstream.JetStream) {
+// startQueue starts a JetStream with hookrelay's streams and opens a queue on
+// it, both stopped when the test ends.
+func startQueue(t testing.TB) (*natstest.Env, queue.Queue) {
 	t.Helper()
 	env := natstest.Start(t)
+	return env, env.Queue(t)
+}
+
+// setup starts a queue, stores the fixtures and returns a Store on a fixed clock.
+func setup(t *testing.T) (*Store, queue.Queue) {
+	t.Helper()
+	_, q := startQueue(t)
 	for i, fx := range fixtures {
-		if id := publishDead(t, env.JS, deadLetter(i+1, fx)); id != strconv.Itoa(i+1) {
+		if id := publishDead(t, q, deadLetter(i+1, fx)); id != strconv.Itoa(i+1) {
 			t.Fatalf("fixture %d stored as %s", i+1, id)
 		}
 	}
-	s := NewStore(env.JS)
+	s := NewStore(q)
 	s.now = func() time.Time { return testNow }
-	return s, env.JS
+	return s, q
 }
 
 func ids(entries []Entry) []string {
@@ -162,16 +166,16 @@ func TestListInvalidFilter(t *testing.T) {
 
 func TestListMany(t *testing.T) {
 	// More entries than one pull batch, to prove the scan reads to the end.
-	env := natstest.Start(t)
+	_, q := startQueue(t)
 	const n = 1234
 	for i := range n {
 		dest := "a"
 		if i%2 == 1 {
 			dest = "b"
 		}
-		publishDead(t, env.JS, deadLetter(i, fixture{dest: dest, reason: schemas.ReasonExhausted}))
+		publishDead(t, q, deadLetter(i, fixture{dest: dest, reason: schemas.ReasonExhausted}))
 	}
-	s := NewStore(env.JS)
+	s := NewStore(q)
 	all, err := s.List(ctxT(t), Filter{})
 	if err != nil {
 		t.Fatal(err)
@@ -212,24 +216,22 @@ func TestGet(t *testing.T) {
 	}
 }
 
-// outMsgs returns every message on RELAY_OUT, oldest first.
-func outMsgs(t *testing.T, js jetstream.JetStream) []*jetstream.RawStreamMsg {
+// outMsgs returns every message on RELAY_OUT, oldest first. It reads by
+// sequence from 1 to the first missing one: nothing consumes RELAY_OUT in
+// these tests, so there are no gaps, and a scan cannot read RELAY_OUT, a
+// JetStream work queue.
+func outMsgs(t *testing.T, q queue.Queue) []queue.Stored {
 	t.Helper()
-	st, err := js.Stream(context.Background(), queue.StreamOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
+	var out []queue.Stored
 	for seq := uint64(1); ; seq++ {
-		m, err := st.GetMsg(context.Background(), seq, jetstream.WithGetMsgSubject(queue.OutAll))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		m, err := q.Get(context.Background(), queue.StreamOut, seq)
+		if errors.Is(err, queue.ErrNotFound) {
 			return out
 		}
 		if err != nil {
 			t.Fatalf("read RELAY_OUT: %v", err)
 		}
 		out = append(out, m)
-		seq = m.Sequence
 	}
 }
 
@@ -265,7 +267,7 @@ func TestReplay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, js := setup(t)
+			s, q := setup(t)
 			ctx := ctxT(t)
 			res, err := s.Replay(ctx, tt.f, false)
 			if err != nil {
@@ -291,7 +293,7 @@ func TestReplay(t *testing.T) {
 			if !slices.Equal(ids(left), tt.left) {
 				t.Errorf("left dead %v, want %v", ids(left), tt.left)
 			}
-			out := outMsgs(t, js)
+			out := outMsgs(t, q)
 			var subjects []string
 			for i, m := range out {
 				subjects = append(subjects, m.Subject)
@@ -305,7 +307,7 @@ func TestReplay(t *testing.T) {
 }
 
 // checkReplayed checks a RELAY_OUT message is the replay of fixture id.
-func checkReplayed(t *testing.T, m *jetstream.RawStreamMsg, id string) {
+func checkReplayed(t *testing.T, m queue.Stored, id string) {
 	t.Helper()
 	n, _ := strconv.Atoi(id)
 	orig := deadLetter(n, fixtures[n-1]).Delivery
@@ -313,8 +315,8 @@ func checkReplayed(t *testing.T, m *jetstream.RawStreamMsg, id string) {
 	if err := json.Unmarshal(m.Data, &d); err != nil {
 		t.Fatalf("replayed delivery: %v", err)
 	}
-	if got := m.Header.Get(jetstream.MsgIDHeader); got != "replay."+id {
-		t.Errorf("Nats-Msg-Id = %q, want replay.%s", got, id)
+	if m.ID != "replay."+id {
+		t.Errorf("id = %q, want replay.%s", m.ID, id)
 	}
 	if got := m.Header.Get(queue.HeaderDeliveryID); got != orig.ID {
 		t.Errorf("delivery id header = %q, want %q", got, orig.ID)
@@ -334,7 +336,7 @@ func checkReplayed(t *testing.T, m *jetstream.RawStreamMsg, id string) {
 }
 
 func TestReplayDryRunChangesNothing(t *testing.T) {
-	s, js := setup(t)
+	s, q := setup(t)
 	ctx := ctxT(t)
 	res, err := s.Replay(ctx, Filter{Destination: "sales"}, true)
 	if err != nil {
@@ -350,19 +352,19 @@ func TestReplayDryRunChangesNothing(t *testing.T) {
 	if len(left) != len(fixtures) {
 		t.Errorf("dry run left %d dead letters, want %d", len(left), len(fixtures))
 	}
-	if out := outMsgs(t, js); len(out) != 0 {
+	if out := outMsgs(t, q); len(out) != 0 {
 		t.Errorf("dry run published %d deliveries", len(out))
 	}
 }
 
 func TestReplayConcurrentStoresOnce(t *testing.T) {
-	env := natstest.Start(t)
+	_, q := startQueue(t)
 	const n = 20
 	var all []string
 	for i := range n {
-		all = append(all, publishDead(t, env.JS, deadLetter(i, fixture{dest: "ops", reason: schemas.ReasonExhausted})))
+		all = append(all, publishDead(t, q, deadLetter(i, fixture{dest: "ops", reason: schemas.ReasonExhausted})))
 	}
-	s := NewStore(env.JS)
+	s := NewStore(q)
 	ctx := ctxT(t)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -385,13 +387,13 @@ func TestReplayConcurrentStoresOnce(t *testing.T) {
 			t.Errorf("replay %d: %v", g, err)
 		}
 	}
-	out := outMsgs(t, env.JS)
+	out := outMsgs(t, q)
 	if len(out) != n {
 		t.Fatalf("RELAY_OUT holds %d deliveries, want %d (one per dead letter)", len(out), n)
 	}
 	seen := map[string]bool{}
 	for _, m := range out {
-		id := m.Header.Get(jetstream.MsgIDHeader)
+		id := m.ID
 		if seen[id] {
 			t.Errorf("%s stored twice", id)
 		}
@@ -407,20 +409,20 @@ func TestReplayConcurrentStoresOnce(t *testing.T) {
 }
 
 func TestReplayAgainAfterReplayIsNoop(t *testing.T) {
-	s, js := setup(t)
+	s, q := setup(t)
 	ctx := ctxT(t)
 	for range 2 {
 		if _, err := s.Replay(ctx, Filter{IDs: []string{"1"}}, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if out := outMsgs(t, js); len(out) != 1 {
+	if out := outMsgs(t, q); len(out) != 1 {
 		t.Errorf("RELAY_OUT holds %d deliveries, want 1", len(out))
 	}
 }
 
 func TestEmptyFilterRefused(t *testing.T) {
-	s, js := setup(t)
+	s, q := setup(t)
 	ctx := ctxT(t)
 	if _, err := s.Replay(ctx, Filter{}, false); !errors.Is(err, ErrEmptyFilter) {
 		t.Errorf("Replay(empty) error = %v, want ErrEmptyFilter", err)
@@ -435,7 +437,7 @@ func TestEmptyFilterRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(left) != len(fixtures) || len(outMsgs(t, js)) != 0 {
+	if len(left) != len(fixtures) || len(outMsgs(t, q)) != 0 {
 		t.Errorf("a refused empty filter changed something")
 	}
 }
@@ -455,7 +457,7 @@ func TestPurge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, js := setup(t)
+			s, q := setup(t)
 			ctx := ctxT(t)
 			n, err := s.Purge(ctx, tt.f)
 			if err != nil {
@@ -471,7 +473,7 @@ func TestPurge(t *testing.T) {
 			if !slices.Equal(ids(left), tt.left) {
 				t.Errorf("left %v, want %v", ids(left), tt.left)
 			}
-			if len(outMsgs(t, js)) != 0 {
+			if len(outMsgs(t, q)) != 0 {
 				t.Errorf("purge published deliveries")
 			}
 		})
@@ -479,7 +481,7 @@ func TestPurge(t *testing.T) {
 }
 
 func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
-	env := natstest.Start(t)
+	_, q := startQueue(t)
 	tests := []struct {
 		name     string
 		created  time.Time
@@ -490,17 +492,17 @@ func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
 		{"no deadline", testNow.Add(-time.Hour), time.Time{}, config.DefaultMaxAge},
 		{"ordinary", testNow.Add(-time.Hour), testNow.Add(-time.Hour + 90*time.Minute), 90 * time.Minute},
 	}
-	s := NewStore(env.JS)
+	s := NewStore(q)
 	s.now = func() time.Time { return testNow }
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dl := deadLetter(100+i, fixture{dest: "ops", reason: schemas.ReasonExpired})
 			dl.Delivery.CreatedAt, dl.Delivery.NotAfter = tt.created, tt.notAfter
-			id := publishDead(t, env.JS, dl)
+			id := publishDead(t, q, dl)
 			if _, err := s.Replay(ctxT(t), Filter{IDs: []string{id}}, false); err != nil {
 				t.Fatal(err)
 			}
-			out := outMsgs(t, env.JS)
+			out := outMsgs(t, q)
 			var d schemas.Delivery
 			if err := json.Unmarshal(out[len(out)-1].Data, &d); err != nil {
 				t.Fatal(err)
@@ -513,13 +515,13 @@ func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
 }
 
 func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
-	s, js := setup(t)
+	s, q := setup(t)
 	ctx := ctxT(t)
-	ack, err := js.Publish(ctx, queue.DeadSubject("ops"), []byte("not json"))
+	ack, err := q.Publish(ctx, queue.Msg{Subject: queue.DeadSubject("ops"), Data: []byte("not json")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := strconv.FormatUint(ack.Sequence, 10)
+	bad := strconv.FormatUint(ack.Seq, 10)
 	got, err := s.List(ctx, Filter{Reason: ReasonUndecodable})
 	if err != nil {
 		t.Fatal(err)
@@ -540,11 +542,7 @@ func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
 }
 
 func TestReplayIsRecordedInHistory(t *testing.T) {
-	s, js := setup(t)
-	q, err := jsqueue.New(ctxT(t), js.Conn(), queue.StreamOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, q := setup(t)
 	s.history = history.NewRecorder(q, nil)
 	ctx := ctxT(t)
 	for range 2 { // the second replay finds nothing and records nothing

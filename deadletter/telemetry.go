@@ -3,10 +3,9 @@ package deadletter
 import (
 	"context"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 )
 
@@ -20,10 +19,10 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 // replaySpan starts the span of replaying e, a child of the trace context the
 // dead letter was stored with. Reading that context costs a request, made
 // only while tracing.
-func (s *Store) replaySpan(ctx context.Context, st jetstream.Stream, e Entry) (context.Context, trace.Span) {
-	var h nats.Header
+func (s *Store) replaySpan(ctx context.Context, e Entry) (context.Context, trace.Span) {
+	var h queue.Header
 	if s.tel.Tracing() {
-		if m, err := st.GetMsg(ctx, e.Seq); err == nil {
+		if m, err := s.queue.Get(ctx, queue.StreamDead, e.Seq); err == nil {
 			h = m.Header
 		}
 	}

@@ -43,7 +43,7 @@ func dlqEnv(t *testing.T) (string, jetstream.JetStream) {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(deadletter.NewHandler(deadletter.NewStore(env.JS), slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(deadletter.NewHandler(deadletter.NewStore(env.Queue(t)), slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 	return srv.URL, env.JS
 }

@@ -238,7 +238,7 @@ func adminHandler(nc *nats.Conn, js jetstream.JetStream, q queue.Queue, disp *di
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	dl := deadletter.NewHandler(deadletter.NewStore(js, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
+	dl := deadletter.NewHandler(deadletter.NewStore(q, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)
 	mux.Handle("/api/v1/events/", history.NewHandler(

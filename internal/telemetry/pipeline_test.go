@@ -252,7 +252,7 @@ func TestDeadLetterAndReplayInTheEventsTrace(t *testing.T) {
 	const vendorTrace = "7e1a2c3d4b5f60718293a4b5c6d7e8f9"
 	p.post(t, `{"to":"audit","title":"user deleted"}`, "00-"+vendorTrace+"-1111111111111111-01")
 
-	store := deadletter.NewStore(p.env.JS, deadletter.WithTelemetry(tel))
+	store := deadletter.NewStore(p.env.Queue(t), deadletter.WithTelemetry(tel))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var entries []deadletter.Entry
