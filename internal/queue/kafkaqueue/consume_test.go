@@ -34,9 +34,11 @@ func TestWorkAckedNotRedeliveredAfterRestart(t *testing.T) {
 	cons2 := consume(t, q2, transformCfg)
 	// in has one partition, handed out in order: the first record the new
 	// member sees is the first not acked.
-	if _, data := nextData(t, cons2); data != "after restart" {
+	d, data := nextData(t, cons2)
+	if data != "after restart" {
 		t.Fatalf("after restart got %q first, want the new event (acked ones redelivered)", data)
 	}
+	ack(t, d)
 }
 
 func TestWorkUnackedRedeliveredAfterCrash(t *testing.T) {
@@ -115,12 +117,15 @@ func TestWorkMaxAckPendingBoundsHandedOut(t *testing.T) {
 	cfg.MaxAckPending = 2
 	cons := consume(t, q, cfg)
 	d0, _ := nextData(t, cons)
-	nextData(t, cons)
+	d1, _ := nextData(t, cons)
 	nothing(t, cons, 300*time.Millisecond)
 	ack(t, d0)
-	if _, data := nextData(t, cons); data != "ev2" {
+	d2, data := nextData(t, cons)
+	if data != "ev2" {
 		t.Fatalf("after an ack got %q, want ev2", data)
 	}
+	ack(t, d1)
+	ack(t, d2)
 }
 
 func TestWorkSkipsSecondCopyOfAnID(t *testing.T) {
@@ -156,9 +161,11 @@ func TestWorkFiltersSubject(t *testing.T) {
 	cfg := transformCfg
 	cfg.Subject = queue.InSubject("github")
 	cons := consume(t, q, cfg)
-	if _, data := nextData(t, cons); data != "mine" {
+	d, data := nextData(t, cons)
+	if data != "mine" {
 		t.Fatalf("got %q, want mine", data)
 	}
+	ack(t, d)
 }
 
 func TestStoppedConsumerNext(t *testing.T) {
