@@ -41,6 +41,10 @@ import (
 // recovers. It is bounded per partition (Options.MaxParked, default 10 000):
 // past it the partition is paused until half drains, which holds back the
 // other destinations of that partition too — the trade-off for a bound.
+// Records of a destination no consumer of this instance takes (one removed
+// from the configuration with deliveries left on out) park as well: they
+// count towards the cap and hold the partition's committed offset at the
+// first of them, until a consumer of the destination settles them.
 type dispatcher struct {
 	g *groupReader
 
