@@ -38,8 +38,11 @@ func TestExamplesMatchConfigSchema(t *testing.T) {
 			}
 			for _, m := range envRef.FindAllStringSubmatch(string(raw), -1) {
 				v := "example-secret"
-				if strings.HasSuffix(m[1], "_URL") {
+				switch {
+				case strings.HasSuffix(m[1], "_URL"):
 					v = "https://example.webhook.office.com/webhookb2/" + strings.ToLower(m[1])
+				case strings.HasSuffix(m[1], "_BROKERS"):
+					v = "127.0.0.1:9092"
 				}
 				t.Setenv(m[1], v)
 			}
@@ -65,6 +68,10 @@ func TestConfigSchemaRejects(t *testing.T) {
 		{"bad duration", "destinations: [{name: d, url: https://x.example, timeout: 10 seconds}]"},
 		{"route without destinations", "routes: [{source: a, to: []}]"},
 		{"bad name", "sources: [{name: 'a b', verify: {scheme: token}}]"},
+		{"unknown queue kind", "queue: {kind: rabbitmq}"},
+		{"kafka without brokers", "queue: {kind: kafka}"},
+		{"kafka settings on jetstream", "queue: {brokers: ['k1:9092']}"},
+		{"bad topic prefix", "queue: {kind: kafka, brokers: ['k1:9092'], topic_prefix: a/b}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var doc any

@@ -32,12 +32,15 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// MaxBody caps a request body in bytes (default 1 MiB).
 	MaxBody int64 `yaml:"max_body"`
-	// PublishTimeout bounds how long ingest waits for JetStream (default 5s).
+	// PublishTimeout bounds how long ingest waits for the queue (default 5s).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
-	NATS           NATS          `yaml:"nats"`
-	Sources        []Source      `yaml:"sources"`
-	Destinations   []Destination `yaml:"destinations"`
-	Routes         []Route       `yaml:"routes"`
+	// Queue selects JetStream (default) or Kafka.
+	Queue Queue `yaml:"queue"`
+	// NATS configures the JetStream queue.
+	NATS         NATS          `yaml:"nats"`
+	Sources      []Source      `yaml:"sources"`
+	Destinations []Destination `yaml:"destinations"`
+	Routes       []Route       `yaml:"routes"`
 
 	// AdminToken is the bearer token the admin API requires (usually
 	// ${HOOKRELAY_ADMIN_TOKEN}). Empty is allowed only while admin_listen is
@@ -286,6 +289,7 @@ func (c *Config) applyDefaults() {
 	c.MaxBody = cmp.Or(c.MaxBody, DefaultMaxBody)
 	c.PublishTimeout = cmp.Or(c.PublishTimeout, DefaultPublishTimeout)
 	c.Retention.Events = cmp.Or(c.Retention.Events, DefaultEventRetention)
+	c.Queue.applyDefaults()
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		s.DeliveryIDHeader = cmp.Or(s.DeliveryIDHeader, DefaultDeliveryIDHeader)
@@ -353,6 +357,7 @@ func (c *Config) validate(root *yaml.Node) error {
 	if c.Retention.Events < time.Hour {
 		fail("retention.events", "must be at least 1h, got %v", c.Retention.Events)
 	}
+	c.Queue.validate(c.NATS, fail)
 	sources := map[string]bool{}
 	for i, s := range c.Sources {
 		p := fmt.Sprintf("sources[%d]", i)
