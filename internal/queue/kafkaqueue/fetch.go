@@ -38,10 +38,21 @@ type fetched struct {
 // fetch reads what follows offset of topic's partition, without waiting
 // for records not stored yet.
 func (q *Queue) fetch(ctx context.Context, topic string, partition int32, offset int64) (fetched, error) {
+	return q.fetchUpTo(ctx, topic, partition, offset, fetchMaxBytes)
+}
+
+// fetchOne reads the batch holding offset and no more: what Get needs,
+// without decoding a megabyte of records after it.
+func (q *Queue) fetchOne(ctx context.Context, topic string, partition int32, offset int64) (fetched, error) {
+	return q.fetchUpTo(ctx, topic, partition, offset, 1)
+}
+
+// fetchUpTo is fetch with maxBytes for the partition's answer.
+func (q *Queue) fetchUpTo(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (fetched, error) {
 	what := fmt.Sprintf("read %s/%d at %d", topic, partition, offset)
 	metaAge := time.Duration(0) // kgo's MetadataMinAge
 	for attempt := 1; ; attempt++ {
-		f, err := q.fetchOnce(ctx, topic, partition, offset, metaAge)
+		f, err := q.fetchOnce(ctx, topic, partition, offset, maxBytes, metaAge)
 		if err == nil || errors.Is(err, errOutOfRange) || attempt == 3 || !isLeadershipError(err) {
 			if err != nil && !errors.Is(err, errOutOfRange) {
 				return f, failed(what, err)
@@ -67,7 +78,7 @@ func isLeadershipError(err error) bool {
 
 var errNoLeader = errors.New("partition has no leader")
 
-func (q *Queue) fetchOnce(ctx context.Context, topic string, partition int32, offset int64, metaAge time.Duration) (fetched, error) {
+func (q *Queue) fetchOnce(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, metaAge time.Duration) (fetched, error) {
 	leader, topicID, err := q.leaderOf(ctx, topic, partition, metaAge)
 	if err != nil {
 		return fetched{}, err
@@ -81,7 +92,7 @@ func (q *Queue) fetchOnce(ctx context.Context, topic string, partition int32, of
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic, rt.TopicID = topic, topicID
 	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = partition, offset, fetchMaxBytes
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = partition, offset, maxBytes
 	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)

@@ -25,7 +25,7 @@ func (q *Queue) Get(ctx context.Context, stream string, seq uint64) (queue.Store
 	if q.deleted.has(stream, seq) {
 		return queue.Stored{}, errNotFound(stream, seq)
 	}
-	f, err := q.fetch(ctx, topic, partition, offset)
+	f, err := q.fetchOne(ctx, topic, partition, offset)
 	if errors.Is(err, errOutOfRange) {
 		return queue.Stored{}, errNotFound(stream, seq)
 	}

@@ -113,8 +113,11 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		// Stored means on every in-sync replica; the idempotent producer
 		// (kgo's default) keeps a retried batch from being stored twice.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		// A publish waits for its ack: batching longer only adds latency.
-		kgo.ProducerLinger(2*time.Millisecond),
+		// A publish waits for its ack, so lingering only adds latency
+		// (2 ms measured on kfake with a 2 ms linger, 0.09 ms without);
+		// records produced while a request is in flight still share the
+		// next one.
+		kgo.ProducerLinger(0),
 		// A publish whose caller gave up stays buffered and may still be
 		// stored; past this it fails and frees its ID's reservation.
 		kgo.RecordDeliveryTimeout(30*time.Second),
