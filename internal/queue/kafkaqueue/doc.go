@@ -14,8 +14,12 @@
 //
 // Records: key = the subject's last token (source, destination or event id),
 // value = Data, headers = Msg.Header plus hookrelay-subject (the full
-// subject) and hookrelay-id (Msg.ID when set). A record without
-// hookrelay-subject is not a message and is skipped everywhere.
+// subject), hookrelay-id (Msg.ID when set) and hookrelay-time (when the
+// producer was handed the message, in nanoseconds: Stored.Time; Kafka's
+// record time is whole milliseconds, too coarse for a Scan starting at one
+// message's time to leave out those stored just before it in the same
+// millisecond). A record without hookrelay-subject is not a message and is
+// skipped everywhere.
 //
 // Position: Seq = partition<<40 | (offset+1), so Seq > 0 and Get and Delete
 // find the partition without a lookup.

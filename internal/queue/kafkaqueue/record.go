@@ -1,7 +1,9 @@
 package kafkaqueue
 
 import (
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -11,6 +13,11 @@ import (
 const (
 	headerSubject = "hookrelay-subject"
 	headerID      = "hookrelay-id"
+	// headerTime is when the message was handed to the producer, in
+	// nanoseconds since 1970: Stored.Time. Kafka's own record time is
+	// whole milliseconds, too coarse for a Scan that starts at a message's
+	// time to leave out the ones stored in the same millisecond before it.
+	headerTime = "hookrelay-time"
 	// headerDeletes, on a record of the deleted topic, is the Seq it deletes.
 	headerDeletes = "hookrelay-deletes"
 )
@@ -21,10 +28,10 @@ func keyOf(subject string) []byte {
 	return []byte(subject[strings.LastIndexByte(subject, '.')+1:])
 }
 
-// recordOf turns m into the record to produce on topic.
+// recordOf turns m into the record to produce on topic, stamped now.
 func recordOf(topic string, m queue.Msg) *kgo.Record {
 	r := &kgo.Record{Topic: topic, Key: keyOf(m.Subject), Value: m.Data}
-	n := 1
+	n := 2
 	for _, vs := range m.Header {
 		n += len(vs)
 	}
@@ -32,7 +39,8 @@ func recordOf(topic string, m queue.Msg) *kgo.Record {
 		n++
 	}
 	r.Headers = make([]kgo.RecordHeader, 0, n)
-	r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerSubject, Value: []byte(m.Subject)})
+	r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerSubject, Value: []byte(m.Subject)},
+		kgo.RecordHeader{Key: headerTime, Value: strconv.AppendInt(nil, time.Now().UnixNano(), 10)})
 	if m.ID != "" {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerID, Value: []byte(m.ID)})
 	}
@@ -55,6 +63,10 @@ func storedOf(stream string, r *kgo.Record) (s queue.Stored, ok bool) {
 			s.Subject, ok = string(h.Value), true
 		case headerID:
 			s.ID = string(h.Value)
+		case headerTime:
+			if ns, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				s.Time = time.Unix(0, ns)
+			}
 		default:
 			if s.Header == nil {
 				s.Header = queue.Header{}
@@ -74,4 +86,14 @@ func headerValue(r *kgo.Record, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// recordTime is the Stored.Time of r.
+func recordTime(r *kgo.Record) time.Time {
+	if v, ok := headerValue(r, headerTime); ok {
+		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return time.Unix(0, ns)
+		}
+	}
+	return r.Timestamp
 }

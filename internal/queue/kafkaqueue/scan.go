@@ -17,6 +17,10 @@ import (
 // scan reaches it at least this long after the delete.
 const deletedFreshness = 500 * time.Millisecond
 
+// clockMargin is how far a producer's clock may run ahead of the broker's
+// without Scan missing records at its start.
+const clockMargin = 2 * time.Second
+
 // Scan reads the records of stream's topic from start up to the ends the
 // partitions had when it began, oldest first: across partitions (only out
 // has several) by record time, then partition, then offset. A full subject
@@ -31,7 +35,13 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 	if err := q.syncDeleted(ctx, 0); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	spans, err := q.spansSince(ctx, topic, start)
+	// Stored.Time is the producer's clock, the offsets' times the broker's:
+	// start listing a margin early, then leave out what is before start.
+	listFrom := start
+	if !start.IsZero() {
+		listFrom = start.Add(-clockMargin)
+	}
+	spans, err := q.spansSince(ctx, topic, listFrom)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -59,7 +69,7 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 		r := next.buf[0]
 		next.buf = next.buf[1:]
 		m, ok := storedOf(stream, r)
-		if !ok || !subjectMatches(subject, m.Subject) || q.deleted.has(stream, m.Seq) {
+		if !ok || m.Time.Before(start) || !subjectMatches(subject, m.Subject) || q.deleted.has(stream, m.Seq) {
 			continue
 		}
 		if more, err := fn(m); err != nil || !more {
@@ -114,8 +124,8 @@ func (q *Queue) fill(ctx context.Context, topic string, c *scanCursor) error {
 
 // before orders records of different partitions by time, then partition.
 func before(a, b *kgo.Record) bool {
-	if !a.Timestamp.Equal(b.Timestamp) {
-		return a.Timestamp.Before(b.Timestamp)
+	if ta, tb := recordTime(a), recordTime(b); !ta.Equal(tb) {
+		return ta.Before(tb)
 	}
 	if a.Partition != b.Partition {
 		return a.Partition < b.Partition
