@@ -9,10 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -22,9 +20,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/adminui"
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
-	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/queue"
-	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/transform"
 )
@@ -58,7 +54,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 // serve runs the configured stages until ctx is cancelled, then drains: ingest
 // stops accepting and finishes its requests first, then the stages finish
-// what they hold, then the queue connection is drained.
+// what they hold, then the queue is closed (what Send handed over is flushed).
 func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Logger) error {
 	// Source secrets, destination URLs and the admin token never reach the log.
 	logger = slog.New(telemetry.Redact(logger.Handler(), telemetry.ConfigSecrets(cfg)))
@@ -76,22 +72,27 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 			logger.Warn("flush traces", "err", err)
 		}
 	}()
-	nc, shutdownNATS, err := connect(cfg, logger)
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	opened, err := openQueue(setupCtx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer shutdownNATS()
-	js, err := jetstream.New(nc)
+	// Deferred before the stages start, so it runs after they stopped.
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := opened.close(closeCtx); err != nil {
+			logger.Warn("close the queue", "err", err)
+		}
+	}()
+	q := opened.Queue
+	if opened.nc == nil {
+		return fmt.Errorf("queue.kind %s: dispatch does not run on it yet; use queue.kind jetstream", cfg.Queue.Kind)
+	}
+	js, err := jetstream.New(opened.nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
-	}
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	// The queue ensures the streams. It shares nc, which shutdownNATS drains.
-	q, err := jsqueue.New(setupCtx, nc, queue.StreamOptions{Replicas: cfg.NATS.Replicas, InRetention: cfg.Retention.Events},
-		jsqueue.WithLogger(logger))
-	if err != nil {
-		return fmt.Errorf("%w (is NATS reachable and JetStream enabled?)", err)
 	}
 
 	rec := history.NewRecorder(q, logger)
@@ -104,7 +105,11 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 
 	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
 	stagesCtx, stopStages := context.WithCancel(stagesCtx)
-	defer stopStages()
+	// On every return the stages stop before the queue closes.
+	defer func() {
+		stopStages()
+		_ = stages.Wait()
+	}()
 	if role == "all" || role == "transform" {
 		t, err := transform.New(q, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
 		if err != nil {
@@ -124,7 +129,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	servers, serversCtx := errgroup.WithContext(ctx)
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
-	adminMux.Handle("/", adminHandler(nc, js, q, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
+	adminMux.Handle("/", adminHandler(q, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
 	startServer(servers, serversCtx, admin, "admin", logger)
 	if role == "all" || role == "ingest" {
@@ -171,35 +176,6 @@ func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name 
 	})
 }
 
-// connect opens the queue: the embedded server unless nats.url is set.
-func connect(cfg *config.Config, logger *slog.Logger) (*nats.Conn, func(), error) {
-	if cfg.NATS.URL != "" {
-		nc, err := nats.Connect(cfg.NATS.URL, nats.Name("hookrelay"), nats.MaxReconnects(-1),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("nats disconnected", "err", err) }),
-			nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }))
-		if err != nil {
-			return nil, nil, fmt.Errorf("connect to NATS: %w (check nats.url)", err)
-		}
-		return nc, func() { _ = nc.Drain() }, nil
-	}
-	srv, err := natsembed.Start(natsembed.Options{
-		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), DontListen: true, SyncAlways: cfg.NATS.SyncAlways,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("embedded NATS in %s: %w", cfg.DataDir, err)
-	}
-	nc, err := srv.Connect()
-	if err != nil {
-		srv.Shutdown()
-		return nil, nil, err
-	}
-	logger.Info("embedded NATS started", "data_dir", cfg.DataDir)
-	return nc, func() {
-		_ = nc.Drain()
-		srv.Shutdown()
-	}, nil
-}
-
 // checkAdminToken refuses to serve the admin API without a token anywhere but
 // on loopback, where only this machine's users reach it.
 func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
@@ -222,7 +198,7 @@ func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
 // adminHandler serves the admin API, the admin page, health and readiness;
 // everything but health, readiness, metrics and the static page needs the
 // admin token.
-func adminHandler(nc *nats.Conn, js jetstream.JetStream, q queue.Queue, disp *dispatch.Dispatcher, cfg *config.Config,
+func adminHandler(q queue.Queue, disp *dispatch.Dispatcher, cfg *config.Config,
 	rec *history.Recorder, logger *slog.Logger, storeOpts ...deadletter.Option) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -232,7 +208,7 @@ func adminHandler(nc *nats.Conn, js jetstream.JetStream, q queue.Queue, disp *di
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if _, err := js.AccountInfo(ctx); err != nil || !nc.IsConnected() {
+		if err := q.Ready(ctx); err != nil {
 			http.Error(w, "event store unavailable", http.StatusServiceUnavailable)
 			return
 		}
