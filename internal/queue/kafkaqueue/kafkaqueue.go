@@ -51,17 +51,9 @@ func (o Options) withDefaults() Options {
 	if o.Partitions == 0 {
 		o.Partitions = 12
 	}
+	o.Streams = o.Streams.WithDefaults()
 	if o.Replication == 0 {
-		o.Replication = max(o.Streams.Replicas, 1)
-	}
-	if o.Streams.InRetention == 0 {
-		o.Streams.InRetention = 7 * 24 * time.Hour
-	}
-	if o.Streams.DedupWindow == 0 {
-		o.Streams.DedupWindow = time.Hour
-	}
-	if o.Streams.DeadRetention == 0 {
-		o.Streams.DeadRetention = 30 * 24 * time.Hour
+		o.Replication = o.Streams.Replicas
 	}
 	if o.MaxParked == 0 {
 		o.MaxParked = 10_000
