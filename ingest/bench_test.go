@@ -18,19 +18,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/kafkatest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/queue/kafkaqueue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 )
 
 // The benchmarks run the same load — 64 keep-alive senders posting 2 KB
-// bodies over real HTTP to a real JetStream — against the ingest handler and
-// against a baseline, a bare handler that does nothing but one synchronous
-// publish, so results compare as a ratio. BenchmarkSideBySide runs both at
-// once, half the senders each:
+// bodies over real HTTP — against the ingest handler and against a baseline, a
+// bare handler that does nothing but one synchronous write of the body to the
+// same store, so results compare as a ratio. Each runs on every backend: a
+// real JetStream (embedded, file storage) and Kafka (kfake, in-process, on
+// 127.0.0.1). BenchmarkSideBySide runs both targets at once, half the senders
+// each:
 //
 //	go test -run '^$' -bench . -benchtime 5s ./ingest/
+//	go test -run '^$' -bench '^(BenchmarkIngest|BenchmarkBaseline)$/kafka' -benchtime 5s ./ingest/
 
 const (
 	benchSenders  = 64
@@ -55,35 +62,79 @@ func benchSchemes() []benchScheme {
 	}
 }
 
+// benchBackend is a store the benchmarks run on: open starts it and returns
+// the queue ingest writes through and the baseline's bare write of a body to
+// the same store.
+type benchBackend struct {
+	name string
+	open func(b *testing.B) (queue.Queue, bareWrite)
+}
+
+// bareWrite stores body with the store's own client, returning once the store
+// has it durably, as queue.Queue.Publish does.
+type bareWrite func(ctx context.Context, body []byte) error
+
+func benchBackends() []benchBackend {
+	return []benchBackend{
+		{"jetstream", func(b *testing.B) (queue.Queue, bareWrite) {
+			env, q := startQueue(b)
+			return q, func(ctx context.Context, body []byte) error {
+				_, err := env.JS.Publish(ctx, queue.InSubject("baseline"), body)
+				return err
+			}
+		}},
+		{"kafka", func(b *testing.B) (queue.Queue, bareWrite) {
+			env := kafkatest.Start(b)
+			q := env.Queue(b, kafkaqueue.Options{})
+			p := env.Producer(b, "bench.baseline")
+			return q, func(ctx context.Context, body []byte) error {
+				return p.ProduceSync(ctx, &kgo.Record{Value: body}).FirstErr()
+			}
+		}},
+	}
+}
+
 // BenchmarkIngest runs the ingest handler with the token scheme and with
 // GitHub's signature, to show what verification costs.
 func BenchmarkIngest(b *testing.B) {
-	for _, s := range benchSchemes() {
-		b.Run(s.name, func(b *testing.B) {
-			_, q := startQueue(b)
-			runLoad(b, ingestTarget(b, q, s))
+	for _, be := range benchBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			for _, s := range benchSchemes() {
+				b.Run(s.name, func(b *testing.B) {
+					q, _ := be.open(b)
+					runLoad(b, ingestTarget(b, q, s))
+				})
+			}
 		})
 	}
 }
 
 func BenchmarkBaseline(b *testing.B) {
-	_, q := startQueue(b)
-	runLoad(b, baselineTarget(b, q))
+	for _, be := range benchBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			_, write := be.open(b)
+			runLoad(b, baselineTarget(b, write))
+		})
+	}
 }
 
 // BenchmarkSideBySide loads ingest and the baseline at the same time, on one
-// JetStream, and reports their ratio of requests/s and of p99 latency. The
-// ratios resist a noisy machine; a rate ratio near 1 means the shared store,
-// not ingest's own work, sets the pace. Capacity compares BenchmarkIngest
-// with BenchmarkBaseline.
+// store, and reports their ratio of requests/s and of p99 latency. The ratios
+// resist a noisy machine; a rate ratio near 1 means the shared store, not
+// ingest's own work, sets the pace. Capacity compares BenchmarkIngest with
+// BenchmarkBaseline.
 func BenchmarkSideBySide(b *testing.B) {
-	for _, s := range benchSchemes() {
-		b.Run(s.name, func(b *testing.B) {
-			_, q := startQueue(b)
-			in, base := ingestTarget(b, q, s), baselineTarget(b, q)
-			runLoad(b, in, base)
-			b.ReportMetric(in.rate/base.rate, "rate-ratio")
-			b.ReportMetric(in.p99/base.p99, "p99-ratio")
+	for _, be := range benchBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			for _, s := range benchSchemes() {
+				b.Run(s.name, func(b *testing.B) {
+					q, write := be.open(b)
+					in, base := ingestTarget(b, q, s), baselineTarget(b, write)
+					runLoad(b, in, base)
+					b.ReportMetric(in.rate/base.rate, "rate-ratio")
+					b.ReportMetric(in.p99/base.p99, "p99-ratio")
+				})
+			}
 		})
 	}
 }
@@ -121,7 +172,7 @@ func ingestTarget(b *testing.B, q queue.Queue, s benchScheme) *target {
 	return &target{name: "ingest", url: srv.URL + "/hooks/bench", header: s.header}
 }
 
-func baselineTarget(b *testing.B, q queue.Queue) *target {
+func baselineTarget(b *testing.B, write bareWrite) *target {
 	b.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -129,7 +180,7 @@ func baselineTarget(b *testing.B, q queue.Queue) *target {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		if _, err := q.Publish(r.Context(), queue.Msg{Subject: queue.InSubject("baseline"), Data: body}); err != nil {
+		if err := write(r.Context(), body); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
