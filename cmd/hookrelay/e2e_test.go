@@ -22,9 +22,10 @@ import (
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
-// The end-to-end tests run the real binary: `hookrelay serve` with its
-// embedded JetStream in a temp dir, listeners on 127.0.0.1 random ports, and
-// the Teams simulator as every destination.
+// The end-to-end tests run the real binary: `hookrelay serve` on each queue
+// backend (backends_test.go) — its embedded JetStream in a temp dir, or an
+// in-process Kafka —, listeners on 127.0.0.1 random ports, and the Teams
+// simulator as every destination.
 
 var buildOnce struct {
 	sync.Once
@@ -211,12 +212,17 @@ func waitAccepted(t *testing.T, sim *teamstest.Server, path string, n int, withi
 
 func TestServeRelays200EventsWithinLimits(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end: runs the binary for about 10s")
+		t.Skip("end-to-end: runs the binary for about 10s per backend")
 	}
+	eachBackend(t, testRelays200EventsWithinLimits)
+}
+
+func testRelays200EventsWithinLimits(t *testing.T, be backend) {
 	sim := teamstest.NewServer() // Teams' ladder, connector-style wrapped errors
 	defer sim.Close()
 	const dests, perDest = 10, 20
 	var b strings.Builder
+	b.WriteString(be.own(t))
 	b.WriteString("destinations:\n")
 	for i := range dests {
 		format := schemas.FormatMessageCard
@@ -290,10 +296,16 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: kills and restarts the binary")
 	}
+	eachBackend(t, testCrashLosesNoAcceptedEvent)
+}
+
+// testCrashLosesNoAcceptedEvent kills the relay while it takes events and
+// restarts it on the same queue, which outlives the killed process.
+func testCrashLosesNoAcceptedEvent(t *testing.T, be backend) {
 	sim := teamstest.NewServer(teamstest.WithLimits(nil))
 	defer sim.Close()
 	dataDir := t.TempDir()
-	cfg := writeConfig(t, dataDir, fmt.Sprintf(`destinations:
+	cfg := writeConfig(t, dataDir, be.own(t)+fmt.Sprintf(`destinations:
   - {name: fast, url: %q, rate: 100, burst: 10, limits: none, allow_private: true}
 routes:
   - {source: app, to: [fast]}
@@ -337,7 +349,8 @@ routes:
 	}
 
 	r2 := startRelay(t, cfg)
-	// Work a killed process held comes back after the queue's ack wait (15 s).
+	// Work a killed process held comes back after the queue's ack wait
+	// (JetStream, 15 s) or the group's session timeout (Kafka, 10 s).
 	if missing := waitMarkers(sim, []string{"/fast"}, accepted, 2*time.Minute); len(missing) > 0 {
 		t.Fatalf("%d of %d accepted events never reached Teams, e.g. %v; relay status: %s\nhistory of %s: %s\ndead letters: %s",
 			len(missing), len(accepted), missing[:min(5, len(missing))], adminGet(t, r2, "/api/v1/destinations"),
@@ -351,10 +364,14 @@ func TestOutageRecoversAndDeadLettersReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: outage and dead-letter replay through the binary")
 	}
+	eachBackend(t, testOutageRecoversAndDeadLettersReplay)
+}
+
+func testOutageRecoversAndDeadLettersReplay(t *testing.T, be backend) {
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 404, Path: "/gone"})
-	cfg := writeConfig(t, t.TempDir(), fmt.Sprintf(`destinations:
+	cfg := writeConfig(t, t.TempDir(), be.own(t)+fmt.Sprintf(`destinations:
   - {name: flaky, url: %q, allow_private: true, max_attempts: 4, backoff: 50ms, max_backoff: 400ms, breaker_failures: 3, breaker_open_for: 300ms}
   - {name: gone, url: %q, allow_private: true}
 routes:

@@ -7,23 +7,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
 func TestTwoInstancesShareDestinationsAndSurviveAKill(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end: two relay processes and a standalone nats-server")
+		t.Skip("end-to-end: two relay processes on a shared queue")
 	}
-	nats, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), ServerName: "standalone"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nats.Shutdown()
+	eachBackend(t, testTwoInstancesShareDestinationsAndSurviveAKill)
+}
+
+func testTwoInstancesShareDestinationsAndSurviveAKill(t *testing.T, be backend) {
 	sim := teamstest.NewServer() // Teams' ladder
 	defer sim.Close()
 	const dests = 4
-	body := fmt.Sprintf("nats: {url: %q}\ndestinations:\n", nats.ClientURL())
+	body := be.shared(t) + "destinations:\n"
 	for i := range dests {
 		body += fmt.Sprintf("  - {name: d%d, url: %q, timeout: 3s, limits: teams, allow_private: true}\n", i, fmt.Sprintf("%s/d%d", sim.URL, i))
 	}
