@@ -58,7 +58,7 @@ func (e *Env) Queue(t testing.TB, opts kafkaqueue.Options) *kafkaqueue.Queue {
 
 // Producer creates topic with one partition and returns a bare client that
 // produces as kafkaqueue does (acks from all in-sync replicas, idempotent,
-// 2 ms linger), closed when the test ends: a benchmark's baseline, so that
+// no linger), closed when the test ends: a benchmark's baseline, so that
 // what it compares is hookrelay's work, not the broker's speed.
 func (e *Env) Producer(t testing.TB, topic string) *kgo.Client {
 	t.Helper()
@@ -66,7 +66,7 @@ func (e *Env) Producer(t testing.TB, topic string) *kgo.Client {
 		kgo.SeedBrokers(e.Brokers()...),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.ProducerLinger(0),
 	)
 	if err != nil {
 		t.Fatalf("kafka client: %v", err)
