@@ -6,10 +6,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -34,10 +36,12 @@ import (
 // same store, so results compare as a ratio. Each runs on every backend: a
 // real JetStream (embedded, file storage) and Kafka (kfake, in-process, on
 // 127.0.0.1). BenchmarkSideBySide runs both targets at once, half the senders
-// each:
+// each; BenchmarkAlternating gives each target the whole load in turn, in
+// short slices, which is the ratio to trust on a busy machine:
 //
 //	go test -run '^$' -bench . -benchtime 5s ./ingest/
 //	go test -run '^$' -bench '^(BenchmarkIngest|BenchmarkBaseline)$/kafka' -benchtime 5s ./ingest/
+//	go test -run '^$' -bench Alternating -benchtime 1x ./ingest/
 
 const (
 	benchSenders  = 64
@@ -139,6 +143,84 @@ func BenchmarkSideBySide(b *testing.B) {
 	}
 }
 
+// BenchmarkAlternating measures ingest's capacity as a ratio to the
+// baseline's when other work on the machine comes and goes: one store, both
+// targets, and the whole load (benchSenders) given to one target at a time in
+// slices of altSlice, alternating, so that both meet the same disturbances.
+// BenchmarkIngest and BenchmarkBaseline, run one after the other, see
+// different ones. It ignores b.N: run it with -benchtime 1x.
+// HOOKRELAY_BENCH_WINDOW is the time under load, shared evenly (default 20s).
+func BenchmarkAlternating(b *testing.B) {
+	window := benchWindow(b)
+	for _, be := range benchBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			for _, s := range benchSchemes() {
+				b.Run(s.name, func(b *testing.B) {
+					q, write := be.open(b)
+					in, base := ingestTarget(b, q, s), baselineTarget(b, write)
+					runAlternating(b, window, in, base)
+					b.ReportMetric(in.rate/base.rate, "rate-ratio")
+					b.ReportMetric(in.p99/base.p99, "p99-ratio")
+				})
+			}
+		})
+	}
+}
+
+// altSlice is how long one target has the load before the other: short
+// enough that both see the same machine, long enough that the senders'
+// last requests (waited for at the end of a slice) weigh little.
+const altSlice = time.Second
+
+func benchWindow(b *testing.B) time.Duration {
+	b.Helper()
+	v := os.Getenv("HOOKRELAY_BENCH_WINDOW")
+	if v == "" {
+		return 20 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 2*altSlice {
+		b.Fatalf("HOOKRELAY_BENCH_WINDOW: want a duration of at least %s, got %q", 2*altSlice, v)
+	}
+	return d
+}
+
+// runAlternating gives the targets the load in turn, slice by slice, until
+// window has passed, and reports each target's requests/s (over its own
+// slices) and latency percentiles.
+func runAlternating(b *testing.B, window time.Duration, targets ...*target) {
+	b.Helper()
+	client := loadClient(b, len(targets))
+	body := benchBody()
+	b.ResetTimer()
+	for i := range int(window / altSlice) {
+		t := targets[i%len(targets)]
+		began := time.Now()
+		var wg sync.WaitGroup
+		for range benchSenders {
+			wg.Go(func() {
+				var mine []time.Duration
+				for time.Since(began) < altSlice {
+					d, err := post(client, t, body)
+					if err != nil {
+						b.Error(err)
+						break
+					}
+					mine = append(mine, d)
+				}
+				t.mu.Lock()
+				t.latencies = append(t.latencies, mine...)
+				t.mu.Unlock()
+			})
+		}
+		wg.Wait()
+		t.elapsed += time.Since(began)
+	}
+	b.StopTimer()
+	report(b, targets)
+	b.ReportMetric(0, "ns/op") // one window, not an operation
+}
+
 // target is one HTTP server under load and what was measured of it.
 type target struct {
 	name   string
@@ -147,8 +229,9 @@ type target struct {
 
 	mu        sync.Mutex
 	latencies []time.Duration
-	rate      float64 // requests/s
-	p99       float64 // µs
+	elapsed   time.Duration // under load
+	rate      float64       // requests/s
+	p99       float64       // µs
 }
 
 func ingestTarget(b *testing.B, q queue.Queue, s benchScheme) *target {
@@ -200,11 +283,7 @@ func benchBody() []byte {
 // latency percentiles (prefixed with its name when there are several).
 func runLoad(b *testing.B, targets ...*target) {
 	b.Helper()
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConns:        benchSenders,
-		MaxIdleConnsPerHost: benchSenders,
-	}}
-	b.Cleanup(client.CloseIdleConnections)
+	client := loadClient(b, len(targets))
 	body := benchBody()
 	var next atomic.Int64
 
@@ -216,28 +295,12 @@ func runLoad(b *testing.B, targets ...*target) {
 		t := targets[int(next.Add(1))%len(targets)]
 		var mine []time.Duration
 		for pb.Next() {
-			req, err := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(body))
+			d, err := post(client, t, body)
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			for k, v := range t.header {
-				req.Header.Set(k, v)
-			}
-			t0 := time.Now()
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			// Drain so the connection is reused.
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			mine = append(mine, time.Since(t0))
-			if resp.StatusCode != http.StatusAccepted {
-				b.Errorf("%s: status %d, want 202", t.name, resp.StatusCode)
-				return
-			}
+			mine = append(mine, d)
 		}
 		t.mu.Lock()
 		t.latencies = append(t.latencies, mine...)
@@ -246,14 +309,61 @@ func runLoad(b *testing.B, targets ...*target) {
 	elapsed := time.Since(began)
 	b.StopTimer()
 	for _, t := range targets {
-		if len(t.latencies) == 0 {
+		t.elapsed = elapsed
+	}
+	report(b, targets)
+}
+
+// loadClient keeps a connection per sender to each of n targets.
+func loadClient(b *testing.B, n int) *http.Client {
+	b.Helper()
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns:        n * benchSenders,
+		MaxIdleConnsPerHost: benchSenders,
+	}}
+	b.Cleanup(client.CloseIdleConnections)
+	return client
+}
+
+// post sends body to t and returns how long the answer took; an answer other
+// than 202 is an error.
+func post(client *http.Client, t *target, body []byte) (time.Duration, error) {
+	req, err := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range t.header {
+		req.Header.Set(k, v)
+	}
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	// Drain so the connection is reused.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if resp.StatusCode != http.StatusAccepted {
+		return d, fmt.Errorf("%s: status %d, want 202", t.name, resp.StatusCode)
+	}
+	return d, nil
+}
+
+// report sets each target's rate and p99 from its latencies and elapsed time,
+// and reports them with p50 (prefixed with the target's name when there are
+// several).
+func report(b *testing.B, targets []*target) {
+	b.Helper()
+	for _, t := range targets {
+		if len(t.latencies) == 0 || t.elapsed == 0 {
 			continue
 		}
 		slices.Sort(t.latencies)
 		pct := func(p float64) float64 {
 			return float64(t.latencies[int(p*float64(len(t.latencies)-1))].Microseconds())
 		}
-		t.rate, t.p99 = float64(len(t.latencies))/elapsed.Seconds(), pct(0.99)
+		t.rate, t.p99 = float64(len(t.latencies))/t.elapsed.Seconds(), pct(0.99)
 		prefix := ""
 		if len(targets) > 1 {
 			prefix = t.name + "-"
