@@ -101,7 +101,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 		destinations = append(destinations, d.Name)
 	}
 	tel.Metrics().Preset(destinations)
-	tel.Metrics().WatchBacklog(telemetry.QueueBacklog(js, destinations))
+	tel.Metrics().WatchBacklog(telemetry.QueueBacklog(q, destinations))
 
 	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
 	stagesCtx, stopStages := context.WithCancel(stagesCtx)

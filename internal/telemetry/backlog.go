@@ -2,12 +2,10 @@ package telemetry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
@@ -90,28 +88,21 @@ func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// QueueBacklog reads the backlog of destinations from RELAY_OUT: it is a work
-// queue, so whatever is stored on relay.out.<destination> waits for delivery.
-func QueueBacklog(js jetstream.JetStream, destinations []string) BacklogFunc {
+// QueueBacklog reads the backlog of destinations from the queue: what waits
+// on RELAY_OUT for each of them, as far as q lets this instance see it.
+func QueueBacklog(q queue.Queue, destinations []string) BacklogFunc {
 	return func(ctx context.Context) ([]Backlog, error) {
-		backlog, err := queue.ReadBacklog(ctx, js)
+		waiting, err := q.Backlog(ctx, destinations)
 		if err != nil {
 			return nil, err
 		}
 		now := time.Now()
 		out := make([]Backlog, 0, len(destinations))
 		for _, d := range destinations {
-			b := Backlog{Destination: d, Messages: backlog.Waiting[d]}
-			if b.Messages > 0 {
-				m, err := backlog.Stream.GetMsg(ctx, backlog.FirstSeq, jetstream.WithGetMsgSubject(queue.OutSubject(d)))
-				switch {
-				case err == nil:
-					b.OldestAge = max(now.Sub(m.Time), 0)
-				case errors.Is(err, jetstream.ErrMsgNotFound):
-					// Delivered between the two reads.
-				default:
-					return nil, fmt.Errorf("stream %s: oldest of %s: %w", queue.StreamOut, d, err)
-				}
+			w := waiting[d]
+			b := Backlog{Destination: d, Messages: w.Count}
+			if !w.Oldest.IsZero() {
+				b.OldestAge = max(now.Sub(w.Oldest), 0)
 			}
 			out = append(out, b)
 		}
