@@ -31,13 +31,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/dispatch"
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -132,14 +132,9 @@ func relayThroughput(b *testing.B, dests, perDest int) float64 {
 		ds = append(ds, d)
 		names = append(names, d.Name)
 	}
-	preload(b, env.JS, names, perDest)
-	// As in BenchmarkIdleDestinations: 1000 consumers created at once can
-	// take longer than the default 5 s API timeout on a busy machine.
-	js, err := jetstream.New(env.Conn, jetstream.WithDefaultTimeout(10*time.Minute))
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := runDispatcher(b, js, ds)
+	q := env.Queue(b)
+	preload(b, q, names, perDest)
+	r := runDispatcher(b, q, ds)
 	defer r.stop()
 	select {
 	case <-all:
@@ -174,8 +169,9 @@ func BenchmarkSaturatedDestination(b *testing.B) {
 			d.Rate, d.Burst, d.Limits = 4, 1, config.Limits{{Per: limit.Per, Max: limit.Max}}
 		})
 		allowed := float64(limit.Max) * window.Seconds() / limit.Per.Seconds()
-		preload(b, env.JS, []string{d.Name}, int(allowed)+40)
-		r := runDispatcher(b, env.JS, []config.Destination{d})
+		q := env.Queue(b)
+		preload(b, q, []string{d.Name}, int(allowed)+40)
+		r := runDispatcher(b, q, []config.Destination{d})
 
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		err := sim.WaitAccepted(ctx, "/busy", 1)
@@ -239,19 +235,12 @@ func BenchmarkIdleDestinations(b *testing.B) {
 
 func measureIdle(b *testing.B, where string, n int) {
 	b.Helper()
-	// Thousands of workers create their consumers at once and the server
-	// answers them one by one: the default 5 s API timeout would fail the
-	// later ones (see docs/BENCHMARKS.md), so the benchmark waits longer.
-	var nc *nats.Conn
+	var q queue.Queue
 	serverPID := "self"
 	if where == "child" {
-		nc, serverPID = childNATS(b)
+		q, serverPID = childNATS(b)
 	} else {
-		nc = natstest.Start(b).Conn
-	}
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(10*time.Minute))
-	if err != nil {
-		b.Fatal(err)
+		q = natstest.Start(b).Queue(b)
 	}
 	sim := teamstest.NewServer()
 	defer sim.Close()
@@ -263,9 +252,9 @@ func measureIdle(b *testing.B, where string, n int) {
 	heap0, g0 := settledHeap(), runtime.NumGoroutine()
 	rss0 := residentBytes(serverPID)
 	start := time.Now()
-	r := runDispatcher(b, js, ds)
+	r := runDispatcher(b, q, ds)
 	defer r.stop()
-	waitConsumers(b, js, n, 15*time.Minute, r)
+	waitStarted(b, r, 15*time.Minute)
 	setup := time.Since(start)
 	// Let every worker issue its first pull request before measuring.
 	<-time.After(3 * time.Second)
@@ -325,38 +314,41 @@ func cpuSeconds(pid string) float64 {
 	return float64(user+sys) / 100
 }
 
-// waitConsumers polls RELAY_OUT until it has n consumers: there is no signal
-// for a consumer created by another goroutine.
+// waitStarted polls the dispatcher's status until it dispatches every
+// destination (a single instance owns each once its consumer runs): there is
+// no signal for a consumer started by another goroutine.
 // A dispatcher that stops meanwhile (say, a consumer it could not create)
 // fails the benchmark at once.
-func waitConsumers(b *testing.B, js jetstream.JetStream, n int, within time.Duration, r *running) {
+func waitStarted(b *testing.B, r *running, within time.Duration) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s, err := js.Stream(ctx, queue.StreamOut)
-		if err == nil {
-			var info *jetstream.StreamInfo
-			if info, err = s.Info(ctx); err == nil && info.State.Consumers >= n {
-				return
+		st, err := r.d.Status(ctx)
+		owned := 0
+		for _, s := range st {
+			if s.Owned {
+				owned++
 			}
+		}
+		if err == nil && owned == len(st) {
+			return
 		}
 		select {
 		case <-ctx.Done():
-			b.Fatalf("RELAY_OUT has fewer than %d consumers after %v (last error: %v)", n, within, err)
+			b.Fatalf("the dispatcher owns %d of %d destinations after %v (last error: %v)", owned, len(st), within, err)
 		case <-r.exited:
-			b.Fatalf("dispatcher stopped before RELAY_OUT had %d consumers: %v", n, r.err)
+			b.Fatalf("dispatcher stopped before it owned every destination: %v", r.err)
 		case <-tick.C:
 		}
 	}
 }
 
 // childNATS starts JetStream in a child process (this test binary, in
-// TestBenchNATSProcess), creates the streams, and returns a connection and
-// the child's pid.
-func childNATS(b *testing.B) (*nats.Conn, string) {
+// TestBenchNATSProcess) and returns a queue on it and the child's pid.
+func childNATS(b *testing.B) (queue.Queue, string) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchNATSProcess$")
 	cmd.Env = append(os.Environ(), "HOOKRELAY_BENCH_NATS_DIR="+b.TempDir())
@@ -392,15 +384,18 @@ func childNATS(b *testing.B) (*nats.Conn, string) {
 	if err != nil {
 		b.Fatalf("connect to %s: %v", url, err)
 	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	q, err := jsqueue.New(context.Background(), nc, queue.StreamOptions{})
 	if err != nil {
-		b.Fatal(err)
+		nc.Close()
+		b.Fatalf("open queue: %v", err)
 	}
-	if err := queue.EnsureStreams(context.Background(), js, queue.StreamOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	return nc, strconv.Itoa(cmd.Process.Pid)
+	// Registered after the child's cleanup, so it runs before it.
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = q.Close(ctx)
+	})
+	return q, strconv.Itoa(cmd.Process.Pid)
 }
 
 // residentBytes reads VmRSS of a process ("self" or a pid) from /proc, or
@@ -490,9 +485,10 @@ func healthyLatencies(b *testing.B, run time.Duration, withSick bool) []time.Dur
 			benchDest(refusingURL(b), "sick-unreachable", budget),
 		)
 	}
-	r := runDispatcher(b, env.JS, ds)
+	q := env.Queue(b)
+	r := runDispatcher(b, q, ds)
 	defer r.stop()
-	waitConsumers(b, env.JS, len(ds), time.Minute, r)
+	waitStarted(b, r, time.Minute)
 
 	// One delivery per destination per second, spread evenly over the second.
 	ctx := context.Background()
@@ -505,7 +501,7 @@ func healthyLatencies(b *testing.B, run time.Duration, withSick bool) []time.Dur
 		d := ds[i%len(ds)]
 		data, id := delivery(d.Name, i/len(ds))
 		sent[id] = time.Now()
-		if _, err := env.JS.Publish(ctx, queue.OutSubject(d.Name), data, jetstream.WithMsgID(id)); err != nil {
+		if _, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject(d.Name), Data: data, ID: id}); err != nil {
 			b.Fatalf("publish delivery: %v", err)
 		}
 		want[d.Name]++
@@ -573,31 +569,21 @@ func delivery(dest string, n int) ([]byte, string) {
 }
 
 // preload stores perDest deliveries for each destination on RELAY_OUT.
-func preload(b *testing.B, js jetstream.JetStream, dests []string, perDest int) {
+func preload(b *testing.B, q queue.Queue, dests []string, perDest int) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var pending []jetstream.PubAckFuture
+	batch := make([]queue.Msg, 0, 1000)
 	flush := func() {
-		for _, f := range pending {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				b.Fatalf("publish delivery: %v", err)
-			case <-ctx.Done():
-				b.Fatalf("publish deliveries: %v", ctx.Err())
-			}
+		if _, err := q.PublishAll(ctx, batch); err != nil {
+			b.Fatalf("publish deliveries: %v", err)
 		}
-		pending = pending[:0]
+		batch = batch[:0]
 	}
 	for n := range perDest {
 		for _, d := range dests {
 			data, id := delivery(d, n)
-			f, err := js.PublishAsync(queue.OutSubject(d), data, jetstream.WithMsgID(id))
-			if err != nil {
-				b.Fatalf("publish delivery: %v", err)
-			}
-			if pending = append(pending, f); len(pending) == 1000 {
+			if batch = append(batch, queue.Msg{Subject: queue.OutSubject(d), Data: data, ID: id}); len(batch) == cap(batch) {
 				flush()
 			}
 		}
@@ -608,6 +594,7 @@ func preload(b *testing.B, js jetstream.JetStream, dests []string, perDest int) 
 // running is a dispatcher running in the background.
 type running struct {
 	b      *testing.B
+	d      *dispatch.Dispatcher
 	cancel context.CancelFunc
 	exited chan struct{} // closed when Run returned
 	err    error         // what Run returned, once exited is closed
@@ -616,15 +603,15 @@ type running struct {
 
 // runDispatcher runs a dispatcher with default options until stop is called
 // or the benchmark ends.
-func runDispatcher(b *testing.B, js jetstream.JetStream, dests []config.Destination) *running {
+func runDispatcher(b *testing.B, q queue.Queue, dests []config.Destination) *running {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := dispatch.New(ctx, js, dests, slog.New(slog.DiscardHandler))
+	d, err := dispatch.New(ctx, q, dests, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		b.Fatalf("new dispatcher: %v", err)
 	}
-	r := &running{b: b, cancel: cancel, exited: make(chan struct{})}
+	r := &running{b: b, d: d, cancel: cancel, exited: make(chan struct{})}
 	go func() {
 		r.err = d.Run(ctx)
 		close(r.exited)

@@ -7,9 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
@@ -30,7 +27,7 @@ func (w *worker) deadLetterAll(ctx context.Context, group []pending, at attempts
 
 // deadLetter stores the delivery on RELAY_DEAD, then acks it on RELAY_OUT. If
 // the store refuses, the delivery stays on RELAY_OUT and is tried again later.
-func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.Delivery, at attempts, reason string, log *slog.Logger) {
+func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.Delivery, at attempts, reason string, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	dead := schemas.DeadLetter{
@@ -46,18 +43,22 @@ func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.D
 		log.Error("encode dead letter", "err", err)
 		return
 	}
-	m := nats.NewMsg(queue.DeadSubject(dl.Destination))
-	m.Data = data
-	m.Header.Set(queue.HeaderDeliveryID, dl.ID)
-	m.Header.Set(queue.HeaderEventID, dl.EventID)
-	m.Header.Set(queue.HeaderReason, reason)
+	m := queue.Msg{
+		Subject: queue.DeadSubject(dl.Destination),
+		Header: queue.Header{
+			queue.HeaderDeliveryID: {dl.ID}, queue.HeaderEventID: {dl.EventID}, queue.HeaderReason: {reason},
+		},
+		Data: data,
+		// A replay that dead-letters again is a new dead letter.
+		ID: "dead." + dl.ID + "." + strconv.Itoa(dl.Replays),
+	}
 	_, span := w.startDeadLetter(ctx, msg, m.Header, reason)
 	began := time.Now()
-	_, err = w.js.PublishMsg(ctx, m, jetstream.WithMsgID("dead."+dl.ID+"."+strconv.Itoa(dl.Replays)))
+	_, err = w.q.Publish(ctx, m)
 	telemetry.EndSpan(span, err)
 	if err != nil {
 		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err)
-		_ = msg.NakWithDelay(w.dest.MaxBackoff)
+		_ = msg.Nak(w.dest.MaxBackoff)
 		return
 	}
 	w.opts.tel.Metrics().PublishLatency(queue.StreamDead, time.Since(began))
@@ -67,7 +68,7 @@ func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, dl schemas.D
 		detail += ": " + dead.LastError
 	}
 	w.record(dl, history.KindDeadLettered, at.tried, at.lastOutcome.status, detail)
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := msg.Ack(ctx); err != nil {
 		log.Warn("ack dead-lettered delivery", "err", err)
 	}
 	log.Warn("dead-lettered", "reason", reason, "status", at.lastOutcome.status, "attempts", at.tried)

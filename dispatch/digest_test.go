@@ -68,17 +68,17 @@ func eventsIn(card []byte) []int {
 func TestDigestCarriesEveryEventOnceInOrder(t *testing.T) {
 	for _, format := range []string{schemas.FormatMessageCard, schemas.FormatAdaptive} {
 		t.Run(format, func(t *testing.T) {
-			env := natstest.Start(t)
+			q := natstest.Start(t).Queue(t)
 			sim := teamstest.NewServer()
 			defer sim.Close()
 			const events = 40
-			publish(t, env.JS, "dg", 0, events, func(d *schemas.Delivery) {
+			publish(t, q, "dg", 0, events, func(d *schemas.Delivery) {
 				var n int
 				fmt.Sscanf(d.EventID, "ev%d", &n)
 				d.Format, d.Card, d.Source = format, richCard(t, format, n), "zendesk"
 			})
 			on := true
-			start(t, env.JS, dest(sim, "dg", func(d *config.Destination) {
+			start(t, q, dest(sim, "dg", func(d *config.Destination) {
 				d.Rate, d.Format, d.Limits, d.Digest, d.DigestAfter = 4, format, config.TeamsLimits(), &on, 2*time.Second
 			}))
 
@@ -124,7 +124,7 @@ func TestDigestCarriesEveryEventOnceInOrder(t *testing.T) {
 			if digests == 0 || len(sim.Received("/dg")) >= events {
 				t.Errorf("%d requests with %d digests for %d events: the backlog was not coalesced", len(sim.Received("/dg")), digests, events)
 			}
-			if n := deadCount(t, env.JS); n != 0 {
+			if n := deadCount(t, q); n != 0 {
 				t.Errorf("%d dead letters", n)
 			}
 		})
@@ -132,18 +132,18 @@ func TestDigestCarriesEveryEventOnceInOrder(t *testing.T) {
 }
 
 func TestFailedDigestDeadLettersEachOriginal(t *testing.T) {
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 400, Path: "/bad"})
-	publish(t, env.JS, "bad", 0, 12, func(d *schemas.Delivery) {
+	publish(t, q, "bad", 0, 12, func(d *schemas.Delivery) {
 		d.Card, d.Source = richCard(t, schemas.FormatMessageCard, 0), "zendesk"
 	})
 	on := true
-	start(t, env.JS, dest(sim, "bad", func(d *config.Destination) {
+	start(t, q, dest(sim, "bad", func(d *config.Destination) {
 		d.Rate, d.Limits, d.Digest, d.DigestAfter = 4, config.TeamsLimits(), &on, time.Second
 	}))
-	dead := waitDead(t, env.JS, "bad", 12)
+	dead := waitDead(t, q, "bad", 12)
 	seen := map[string]bool{}
 	for _, d := range dead {
 		if d.Reason != schemas.ReasonRejected {

@@ -5,7 +5,7 @@
 //
 // A delivery stays unacknowledged on RELAY_OUT until it was delivered or
 // dead-lettered; while it waits (budget, backoff, open breaker) the worker
-// tells JetStream it is still in progress, so the queue never hands it to a
+// tells the queue it is still in progress, so the queue never hands it to a
 // second worker and a crash only causes a redelivery.
 package dispatch
 
@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/sync/errgroup"
 
@@ -37,15 +35,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	fetchWait time.Duration
-	history   *history.Recorder
-	tel       *telemetry.Telemetry
-}
-
-// WithFetchWait bounds how long an idle worker's pull request waits before it
-// is renewed. Default 10s; shutdown does not wait for it.
-func WithFetchWait(d time.Duration) Option {
-	return func(o *options) { o.fetchWait = d }
+	history *history.Recorder
+	tel     *telemetry.Telemetry
 }
 
 // WithHistory records every attempt, delivery and dead letter in the events'
@@ -56,28 +47,24 @@ func WithHistory(r *history.Recorder) Option {
 
 // Dispatcher runs one worker per destination.
 type Dispatcher struct {
-	js      jetstream.JetStream
+	q       queue.Queue
 	logger  *slog.Logger
-	members *membership
 	workers []*worker
 }
 
 // ConsumerName is the durable RELAY_OUT consumer of a destination. Every relay
-// instance pulls from the same consumer; a pinned priority group lets one
-// instance at a time own the destination, so its budget holds in total.
+// instance consumes the same one, exclusively: one instance at a time owns
+// the destination, so its budget holds in total.
 func ConsumerName(destination string) string { return "dispatch-" + destination }
-
-// priorityGroup is the pinned group every instance pulls in.
-const priorityGroup = "dispatch"
 
 // New builds workers for the destinations. It refuses destinations whose URL
 // names a non-public address without allow_private.
-func New(ctx context.Context, js jetstream.JetStream, dests []config.Destination, logger *slog.Logger, opts ...Option) (*Dispatcher, error) {
-	o := options{fetchWait: 10 * time.Second}
+func New(ctx context.Context, q queue.Queue, dests []config.Destination, logger *slog.Logger, opts ...Option) (*Dispatcher, error) {
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	d := &Dispatcher{js: js, logger: logger, members: newMembership(logger)}
+	d := &Dispatcher{q: q, logger: logger}
 	guarded, open := newClient(false), newClient(true)
 	for _, dest := range dests {
 		if err := CheckDestination(ctx, dest.URL, dest.AllowPrivate); err != nil {
@@ -87,7 +74,7 @@ func New(ctx context.Context, js jetstream.JetStream, dests []config.Destination
 		if dest.AllowPrivate {
 			client = open
 		}
-		d.workers = append(d.workers, newWorker(js, dest, client, logger, o))
+		d.workers = append(d.workers, newWorker(q, dest, client, logger, o))
 	}
 	o.tel.Metrics().WatchBudget(d.budgets)
 	return d, nil
@@ -98,19 +85,15 @@ func New(ctx context.Context, js jetstream.JetStream, dests []config.Destination
 // released to the queue at once.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.members.run(ctx, d.js) })
-	// Consumers are created a few at a time: thousands at once would time
-	// out JetStream's API.
-	setup := make(chan struct{}, consumerSetupConcurrency)
 	for _, w := range d.workers {
-		g.Go(func() error { return w.run(ctx, d.members, setup) })
+		g.Go(func() error { return w.run(ctx) })
 	}
 	return g.Wait()
 }
 
 // worker owns one destination.
 type worker struct {
-	js     jetstream.JetStream
+	q      queue.Queue
 	dest   config.Destination
 	client *http.Client
 	logger *slog.Logger
@@ -125,13 +108,13 @@ type worker struct {
 	mu       sync.Mutex
 	openedAt time.Time // when the breaker last opened
 
-	gone  atomic.Bool // the URL answered as a removed webhook
-	owned atomic.Bool // this instance is the one pulling for the destination
+	gone     atomic.Bool                    // the URL answered as a removed webhook
+	consumer atomic.Pointer[queue.Consumer] // set once the consumer runs, for Status
 }
 
-func newWorker(js jetstream.JetStream, dest config.Destination, client *http.Client, logger *slog.Logger, o options) *worker {
+func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logger *slog.Logger, o options) *worker {
 	w := &worker{
-		js: js, dest: dest, client: client, opts: o,
+		q: q, dest: dest, client: client, opts: o,
 		logger: logger.With("destination", dest.Name),
 		budget: newBudget(dest.Rate, dest.Burst, limitsOf(dest)),
 	}
@@ -179,42 +162,32 @@ func (f *failure) Error() string {
 	return fmt.Sprintf("%s: HTTP %d", f.verdict, f.status)
 }
 
-func (w *worker) run(ctx context.Context, members *membership, setup chan struct{}) error {
-	cons, err := w.consumer(ctx, setup)
+func (w *worker) run(ctx context.Context) error {
+	cons, err := w.consume(ctx)
 	if err != nil {
 		return nil // ctx was cancelled
 	}
+	defer cons.Stop()
+	w.consumer.Store(&cons)
 	// held are deliveries this worker holds unacknowledged, in queue order:
 	// usually one, more while a backlog is coalesced into digests.
 	var held []pending
 	defer func() {
 		for _, p := range held {
-			_ = p.msg.Nak() // released at once to whoever runs next
+			_ = p.msg.Nak(0) // released at once to whoever runs next
 		}
 	}()
 	for ctx.Err() == nil {
 		if len(held) == 0 {
-			// Leave a destination another live instance is preferred for; the
-			// pin moves to it once this worker stops pulling.
-			if mine, changed := members.prefers(w.dest.Name); !mine {
-				w.owned.Store(false)
-				select {
-				case <-ctx.Done():
-				case <-changed:
-				}
-				continue
-			}
-			w.owned.Store(true)
-			fetchCtx, cancel := context.WithTimeout(ctx, w.opts.fetchWait)
-			msg, err := cons.Next(jetstream.FetchContext(fetchCtx), jetstream.FetchPriorityGroup(priorityGroup))
-			cancel()
+			// While another instance owns the destination, Next waits for
+			// it to stop or die.
+			msg, err := cons.Next(ctx)
 			switch {
 			case err == nil:
 				if p, ok := w.decode(msg); ok {
 					held = append(held, p)
 				}
 			case ctx.Err() != nil:
-			case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.DeadlineExceeded):
 			default:
 				w.logger.Warn("fetch delivery", "err", err)
 				if !sleep(ctx, time.Second) {
@@ -231,16 +204,22 @@ func (w *worker) run(ctx context.Context, members *membership, setup chan struct
 	return nil
 }
 
+// owned reports whether this instance dispatches the destination now.
+func (w *worker) owned() bool {
+	c := w.consumer.Load()
+	return c != nil && (*c).Owned()
+}
+
 // pending is a delivery held unacknowledged.
 type pending struct {
-	msg jetstream.Msg
+	msg queue.Delivery
 	dl  schemas.Delivery
 }
 
-func (w *worker) decode(msg jetstream.Msg) (pending, bool) {
+func (w *worker) decode(msg queue.Delivery) (pending, bool) {
 	var dl schemas.Delivery
-	if err := json.Unmarshal(msg.Data(), &dl); err != nil {
-		w.logger.Error("malformed delivery, terminating it", "subject", msg.Subject(), "err", err)
+	if err := json.Unmarshal(msg.Msg().Data, &dl); err != nil {
+		w.logger.Error("malformed delivery, terminating it", "subject", msg.Msg().Subject, "err", err)
 		_ = msg.Term()
 		return pending{}, false
 	}
@@ -251,25 +230,23 @@ func (w *worker) decode(msg jetstream.Msg) (pending, bool) {
 // the backlog cannot drain within digest_after at the current budget — a
 // digest of the consecutive deliveries from the same source. It returns how
 // many held deliveries go, and the card that carries them.
-func (w *worker) group(ctx context.Context, cons jetstream.Consumer, held *[]pending) (int, []byte) {
+func (w *worker) group(ctx context.Context, cons queue.Consumer, held *[]pending) (int, []byte) {
 	first := (*held)[0]
 	if !*w.dest.Digest || first.dl.Replays > 0 {
 		return 1, first.dl.Card
 	}
-	backlog := len(*held)
-	if meta, err := (*held)[len(*held)-1].msg.Metadata(); err == nil {
-		backlog += int(meta.NumPending)
-	}
+	backlog := len(*held) + int((*held)[len(*held)-1].msg.Pending())
 	if backlog < 2 || !w.budget.exceeds(backlog, time.Now(), w.dest.DigestAfter) {
 		return 1, first.dl.Card
 	}
 	if want := min(backlog, digestMax) - len(*held); want > 0 {
-		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(200*time.Millisecond), jetstream.FetchPriorityGroup(priorityGroup))
-		if err == nil {
-			for msg := range batch.Messages() {
-				if p, ok := w.decode(msg); ok {
-					*held = append(*held, p)
-				}
+		more, err := cons.More(ctx, want, 200*time.Millisecond)
+		if err != nil && ctx.Err() == nil {
+			w.logger.Debug("fetch a digest's deliveries", "err", err)
+		}
+		for _, msg := range more {
+			if p, ok := w.decode(msg); ok {
+				*held = append(*held, p)
 			}
 		}
 	}
@@ -291,38 +268,29 @@ func (w *worker) group(ctx context.Context, cons jetstream.Consumer, held *[]pen
 	return n, card
 }
 
-// consumerSetupConcurrency bounds how many consumers are created at once.
-const consumerSetupConcurrency = 16
-
-// consumer creates or updates the destination's durable consumer, retrying
-// until it succeeds or ctx is cancelled: one slow or failing destination
-// must not stop the others.
-func (w *worker) consumer(ctx context.Context, setup chan struct{}) (jetstream.Consumer, error) {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       ConsumerName(w.dest.Name),
-		FilterSubject: queue.OutSubject(w.dest.Name),
-		AckPolicy:     jetstream.AckExplicitPolicy,
+// consume starts the destination's durable consumer, retrying until it
+// succeeds or ctx is cancelled: one slow or failing destination must not stop
+// the others.
+func (w *worker) consume(ctx context.Context) (queue.Consumer, error) {
+	cfg := queue.ConsumerConfig{
+		Stream:  queue.StreamOut,
+		Name:    ConsumerName(w.dest.Name),
+		Subject: queue.OutSubject(w.dest.Name),
 		// The ack deadline always exceeds one request; longer waits send
 		// progress, so a delivery in flight is never handed to a second worker.
-		AckWait:        w.ackWait(),
-		MaxDeliver:     -1,
-		MaxAckPending:  w.maxAckPending(),
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PriorityGroups: []string{priorityGroup},
-		PinnedTTL:      w.ackWait(),
+		AckWait:       w.ackWait(),
+		MaxAckPending: w.maxAckPending(),
+		Exclusive:     true,
 	}
 	for delay := time.Second; ; delay = min(2*delay, time.Minute) {
-		select {
-		case setup <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		cons, err := w.js.CreateOrUpdateConsumer(callCtx, queue.StreamOut, cfg)
-		cancel()
-		<-setup
+		// Not bounded: thousands of destinations may wait their turn at the
+		// store, and a queue retries an unreachable store by itself.
+		cons, err := w.q.Consume(ctx, cfg)
 		if err == nil {
 			return cons, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 		w.logger.Error("create the destination's consumer; retrying", "err", err, "retry_in", delay)
 		if !sleep(ctx, delay) {
@@ -440,7 +408,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			}
 			for _, p := range group {
 				w.record(p.dl, history.KindDelivered, at.tried, o.status, "")
-				if err := p.msg.DoubleAck(context.WithoutCancel(ctx)); err != nil {
+				if err := p.msg.Ack(context.WithoutCancel(ctx)); err != nil {
 					log.Warn("ack delivered card; it may be delivered again", "err", err)
 				}
 			}
@@ -494,7 +462,7 @@ func (w *worker) breakerWait(now time.Time) time.Duration {
 	return max(w.openedAt.Add(w.dest.BreakerOpenFor).Sub(now), 10*time.Millisecond)
 }
 
-// wait holds a delivery for d, telling JetStream it is still in progress. It
+// wait holds a delivery for d, telling the queue it is still in progress. It
 // returns false when ctx was cancelled.
 func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool {
 	tick := w.ackWait() / 3

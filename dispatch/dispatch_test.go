@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
@@ -39,7 +37,7 @@ func card(n int) []byte {
 }
 
 // publish stores deliveries for d on RELAY_OUT.
-func publish(t *testing.T, js jetstream.JetStream, d string, from, to int, mod ...func(*schemas.Delivery)) {
+func publish(t *testing.T, q queue.Queue, d string, from, to int, mod ...func(*schemas.Delivery)) {
 	t.Helper()
 	for n := from; n < to; n++ {
 		dl := schemas.Delivery{
@@ -53,17 +51,17 @@ func publish(t *testing.T, js jetstream.JetStream, d string, from, to int, mod .
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := js.Publish(context.Background(), queue.OutSubject(d), data, jetstream.WithMsgID(dl.ID)); err != nil {
+		if _, err := q.Publish(context.Background(), queue.Msg{Subject: queue.OutSubject(d), Data: data, ID: dl.ID}); err != nil {
 			t.Fatalf("publish delivery: %v", err)
 		}
 	}
 }
 
 // start runs a dispatcher until the test ends.
-func start(t *testing.T, js jetstream.JetStream, dests ...config.Destination) {
+func start(t *testing.T, q queue.Queue, dests ...config.Destination) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, js, dests, slog.New(slog.NewTextHandler(io.Discard, nil)), WithFetchWait(time.Second))
+	d, err := New(ctx, q, dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("new dispatcher: %v", err)
 	}
@@ -77,41 +75,49 @@ func start(t *testing.T, js jetstream.JetStream, dests ...config.Destination) {
 	})
 }
 
-// waitDead reads n dead letters for destination d.
-func waitDead(t *testing.T, js jetstream.JetStream, d string, n int) []schemas.DeadLetter {
+// waitDead reads n dead letters for destination d. The queue offers no
+// signal for a stored dead letter, so it reads RELAY_DEAD again until they
+// are there.
+func waitDead(t *testing.T, q queue.Queue, d string, n int) []schemas.DeadLetter {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, queue.StreamDead, jetstream.OrderedConsumerConfig{FilterSubjects: []string{queue.DeadSubject(d)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []schemas.DeadLetter
-	for len(out) < n {
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
-		if err != nil {
-			t.Fatalf("dead letters for %s: got %d of %d: %v", d, len(out), n, err)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out := deadLetters(t, q, queue.DeadSubject(d))
+		if len(out) >= n {
+			return out[:n]
 		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("dead letters for %s: got %d of %d: %v", d, len(out), n, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// deadLetters reads the dead letters stored on subject so far, oldest first.
+func deadLetters(t *testing.T, q queue.Queue, subject string) []schemas.DeadLetter {
+	t.Helper()
+	var out []schemas.DeadLetter
+	err := q.Scan(context.Background(), queue.StreamDead, subject, time.Time{}, func(m queue.Stored) (bool, error) {
 		var dl schemas.DeadLetter
-		if err := json.Unmarshal(msg.Data(), &dl); err != nil {
-			t.Fatal(err)
+		if err := json.Unmarshal(m.Data, &dl); err != nil {
+			return false, fmt.Errorf("dead letter %d: %w", m.Seq, err)
 		}
 		out = append(out, dl)
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("read dead letters: %v", err)
 	}
 	return out
 }
 
-func deadCount(t *testing.T, js jetstream.JetStream) uint64 {
+func deadCount(t *testing.T, q queue.Queue) int {
 	t.Helper()
-	s, err := js.Stream(context.Background(), queue.StreamDead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return len(deadLetters(t, q, queue.DeadAll))
 }
 
 func waitAccepted(t *testing.T, sim *teamstest.Server, path string, n int) {
@@ -124,11 +130,11 @@ func waitAccepted(t *testing.T, sim *teamstest.Server, path string, n int) {
 }
 
 func TestDeliversInOrderAndAcks(t *testing.T) {
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
-	publish(t, env.JS, "a", 0, 8)
-	start(t, env.JS, dest(sim, "a", func(d *config.Destination) { d.Rate = 4 }))
+	publish(t, q, "a", 0, 8)
+	start(t, q, dest(sim, "a", func(d *config.Destination) { d.Rate = 4 }))
 	waitAccepted(t, sim, "/a", 8)
 	for i, r := range sim.Accepted("/a") {
 		if want := fmt.Sprintf("ev%d.a", i); r.DeliveryID != want {
@@ -155,17 +161,17 @@ func TestRetriesTransientFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := natstest.Start(t)
+			q := natstest.Start(t).Queue(t)
 			sim := teamstest.NewServer()
 			defer sim.Close()
 			sim.SetFault(tt.fault)
-			publish(t, env.JS, "r", 0, 1)
-			start(t, env.JS, dest(sim, "r"))
+			publish(t, q, "r", 0, 1)
+			start(t, q, dest(sim, "r"))
 			waitAccepted(t, sim, "/r", 1)
 			if got, want := len(sim.Received("/r")), tt.fault.Count+1; got != want {
 				t.Errorf("received %d requests, want %d", got, want)
 			}
-			if n := deadCount(t, env.JS); n != 0 {
+			if n := deadCount(t, q); n != 0 {
 				t.Errorf("%d dead letters, want 0", n)
 			}
 		})
@@ -173,14 +179,14 @@ func TestRetriesTransientFailures(t *testing.T) {
 }
 
 func TestWrapped429IsRetriedNotDelivered(t *testing.T) {
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	// The simulator's own ladder answers the fifth request in a second with a
 	// 429 wrapped in a 200; a relay that does not keep the budget would read
 	// that as a delivery. Here the relay thinks it may send 50/s.
 	sim := teamstest.NewServer()
 	defer sim.Close()
-	publish(t, env.JS, "w", 0, 6)
-	start(t, env.JS, dest(sim, "w"))
+	publish(t, q, "w", 0, 6)
+	start(t, q, dest(sim, "w"))
 	waitAccepted(t, sim, "/w", 6)
 	throttled := 0
 	for _, r := range sim.Received("/w") {
@@ -191,7 +197,7 @@ func TestWrapped429IsRetriedNotDelivered(t *testing.T) {
 	if throttled == 0 {
 		t.Fatal("no request was throttled: the test did not exercise a wrapped 429")
 	}
-	if n := deadCount(t, env.JS); n != 0 {
+	if n := deadCount(t, q); n != 0 {
 		t.Errorf("%d dead letters, want 0", n)
 	}
 }
@@ -214,7 +220,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := natstest.Start(t)
+			q := natstest.Start(t).Queue(t)
 			sim := teamstest.NewServer()
 			defer sim.Close()
 			if tt.fault.Status != 0 {
@@ -224,9 +230,9 @@ func TestDeadLetters(t *testing.T) {
 			if tt.mod != nil {
 				mods = append(mods, tt.mod)
 			}
-			publish(t, env.JS, "x", 0, 1, mods...)
-			start(t, env.JS, dest(sim, "x"))
-			dead := waitDead(t, env.JS, "x", 1)[0]
+			publish(t, q, "x", 0, 1, mods...)
+			start(t, q, dest(sim, "x"))
+			dead := waitDead(t, q, "x", 1)[0]
 			if dead.Reason != tt.wantReason || dead.Attempts != tt.wantAttempts || dead.LastStatus != tt.wantStatus {
 				t.Errorf("dead letter reason %q attempts %d status %d, want %q %d %d",
 					dead.Reason, dead.Attempts, dead.LastStatus, tt.wantReason, tt.wantAttempts, tt.wantStatus)
@@ -242,13 +248,13 @@ func TestDeadLetters(t *testing.T) {
 }
 
 func TestGoneDestinationStopsAsking(t *testing.T) {
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.Remove("/g")
-	publish(t, env.JS, "g", 0, 5)
-	start(t, env.JS, dest(sim, "g"))
-	dead := waitDead(t, env.JS, "g", 5)
+	publish(t, q, "g", 0, 5)
+	start(t, q, dest(sim, "g"))
+	dead := waitDead(t, q, "g", 5)
 	for _, d := range dead {
 		if d.Reason != schemas.ReasonGone {
 			t.Errorf("dead letter %s reason %q, want gone", d.Delivery.ID, d.Reason)
@@ -260,30 +266,30 @@ func TestGoneDestinationStopsAsking(t *testing.T) {
 }
 
 func TestOpenBreakerParksWithoutBurningAttempts(t *testing.T) {
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	// Twelve failures in a row: far more than max_attempts (3), but the
 	// breaker opens after two, so the rest are probes that do not count.
 	sim.SetFault(teamstest.Fault{Status: 503, Count: 12, Path: "/p"})
-	publish(t, env.JS, "p", 0, 3)
-	start(t, env.JS, dest(sim, "p", func(d *config.Destination) {
+	publish(t, q, "p", 0, 3)
+	start(t, q, dest(sim, "p", func(d *config.Destination) {
 		d.MaxAttempts, d.BreakerFailures, d.BreakerOpenFor = 3, 2, 20*time.Millisecond
 	}))
 	waitAccepted(t, sim, "/p", 3)
-	if n := deadCount(t, env.JS); n != 0 {
+	if n := deadCount(t, q); n != 0 {
 		t.Errorf("%d dead letters while the breaker parked deliveries, want 0", n)
 	}
 }
 
 func TestSickDestinationDoesNotDelayHealthyOne(t *testing.T) {
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Latency: 30 * time.Second, Path: "/slow"})
-	publish(t, env.JS, "slow", 0, 3)
-	publish(t, env.JS, "fast", 0, 10)
-	start(t, env.JS,
+	publish(t, q, "slow", 0, 3)
+	publish(t, q, "fast", 0, 10)
+	start(t, q,
 		dest(sim, "slow", func(d *config.Destination) { d.Timeout = 20 * time.Second }),
 		dest(sim, "fast", func(d *config.Destination) { d.Rate = 4 }))
 	waitAccepted(t, sim, "/fast", 10)
@@ -318,14 +324,14 @@ func TestRefusesPrivateDestinations(t *testing.T) {
 }
 
 func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 500, Path: "/s"})
-	publish(t, env.JS, "s", 0, 3)
+	publish(t, q, "s", 0, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, env.JS, []config.Destination{
+	d, err := New(ctx, q, []config.Destination{
 		dest(sim, "s", func(d *config.Destination) {
 			d.BreakerFailures, d.BreakerOpenFor, d.Limits = 1, time.Hour, config.TeamsLimits()
 		}),
@@ -362,29 +368,21 @@ func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
 
 func TestTakeoverInheritsBudget(t *testing.T) {
 	env := natstest.Start(t)
+	q := env.Queue(t) // the publisher's
 	sim := teamstest.NewServer(teamstest.WithLimits(nil))
 	defer sim.Close()
 	d := dest(sim, "h", func(d *config.Destination) {
 		d.Limits = config.Limits{{Per: time.Second, Max: 4}, {Per: 10 * time.Second, Max: 6}}
 	})
-	publish(t, env.JS, "h", 0, 12)
+	publish(t, q, "h", 0, 12)
 
 	// Instance A sends what the 10 s window allows, then stops.
-	ctxA, stopA := context.WithCancel(context.Background())
-	a, err := New(ctxA, env.JS, []config.Destination{d}, slog.New(slog.NewTextHandler(io.Discard, nil)), WithFetchWait(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doneA := make(chan error, 1)
-	go func() { doneA <- a.Run(ctxA) }()
+	_, stopA := runDispatcher(t, env, []config.Destination{d})
 	waitAccepted(t, sim, "/h", 6)
 	stopA()
-	if err := <-doneA; err != nil {
-		t.Fatal(err)
-	}
 
 	// Instance B takes the destination over and must not start a fresh window.
-	start(t, env.JS, d)
+	start(t, env.Queue(t), d)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	if err := sim.WaitAccepted(ctx, "/h", 12); err != nil {

@@ -21,12 +21,12 @@ func TestTenMinuteOutageLosesNothingAndDrainsAtBudget(t *testing.T) {
 	}
 	t.Parallel()
 	const outage, events = 10 * time.Minute, 100
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 503, For: outage, Path: "/o"})
-	publish(t, env.JS, "o", 0, events)
-	start(t, env.JS, dest(sim, "o", func(d *config.Destination) {
+	publish(t, q, "o", 0, events)
+	start(t, q, dest(sim, "o", func(d *config.Destination) {
 		d.Rate, d.Limits = 4, config.Limits{{Per: time.Second, Max: 4}, {Per: 30 * time.Second, Max: 60}}
 		d.MaxAttempts, d.MaxAge = config.DefaultMaxAttempts, config.DefaultMaxAge
 		d.Backoff, d.MaxBackoff = config.DefaultBackoff, config.DefaultMaxBackoff
@@ -37,7 +37,7 @@ func TestTenMinuteOutageLosesNothingAndDrainsAtBudget(t *testing.T) {
 	if err := sim.WaitAccepted(ctx, "/o", events); err != nil {
 		t.Fatalf("%d of %d delivered after the outage: %v", len(sim.Accepted("/o")), events, err)
 	}
-	if n := deadCount(t, env.JS); n != 0 {
+	if n := deadCount(t, q); n != 0 {
 		t.Errorf("%d dead letters: the outage burned attempts", n)
 	}
 	refused := len(sim.Received("/o")) - events
@@ -72,7 +72,7 @@ func (l *resetFirst) Accept() (net.Conn, error) {
 }
 
 func TestTransportFailuresAreRetried(t *testing.T) {
-	env := natstest.Start(t)
+	q := natstest.Start(t).Queue(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,10 +85,10 @@ func TestTransportFailuresAreRetried(t *testing.T) {
 	go func() { _ = srv.Serve(rl) }()
 	defer srv.Close()
 
-	publish(t, env.JS, "reset", 0, 1)
-	start(t, env.JS, dest(sim, "reset", func(d *config.Destination) { d.URL = "http://" + ln.Addr().String() + "/reset" }))
+	publish(t, q, "reset", 0, 1)
+	start(t, q, dest(sim, "reset", func(d *config.Destination) { d.URL = "http://" + ln.Addr().String() + "/reset" }))
 	waitAccepted(t, sim, "/reset", 1)
-	if n := deadCount(t, env.JS); n != 0 {
+	if n := deadCount(t, q); n != 0 {
 		t.Errorf("%d dead letters: a connection reset was treated as permanent", n)
 	}
 	if left := rl.n.Load(); left >= 0 {

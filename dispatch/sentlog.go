@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
@@ -16,7 +14,8 @@ import (
 // destination next inherits the budget. It does not wait for the store: a
 // send lost from the log at a crash costs at most one request of margin.
 func (w *worker) logSend(at time.Time, log *slog.Logger) {
-	if _, err := w.js.PublishAsync(queue.SentSubject(w.dest.Name), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))); err != nil {
+	m := queue.Msg{Subject: queue.SentSubject(w.dest.Name), Data: binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))}
+	if err := w.q.Send(m); err != nil {
 		log.Debug("log send for the budget", "err", err)
 	}
 }
@@ -24,7 +23,7 @@ func (w *worker) logSend(at time.Time, log *slog.Logger) {
 // inheritBudget reads the sends logged within the widest window, by this or
 // another instance, into the budget. It runs when this worker starts handling
 // a destination after a gap long enough for another instance to have owned
-// it (the pin moves only after PinnedTTL without pulls).
+// it.
 func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Logger) {
 	widest := time.Duration(0)
 	for _, l := range w.dest.Limits {
@@ -34,7 +33,7 @@ func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Log
 		return
 	}
 	widest = min(max(widest, time.Second), queue.SentRetention)
-	sends, err := readSent(ctx, w.js, w.dest.Name, now.Add(-margin(widest)))
+	sends, err := readSent(ctx, w.q, w.dest.Name, now.Add(-margin(widest)))
 	if err != nil {
 		log.Warn("read the destination's sent log; the budget starts from this instance's own sends", "err", err)
 		return
@@ -43,37 +42,18 @@ func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Log
 }
 
 // readSent returns the logged sends to a destination since start.
-func readSent(ctx context.Context, js jetstream.JetStream, destination string, start time.Time) ([]time.Time, error) {
+func readSent(ctx context.Context, q queue.Queue, destination string, start time.Time) ([]time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, queue.StreamSent, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{queue.SentSubject(destination)},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
+	var out []time.Time
+	err := q.Scan(ctx, queue.StreamSent, queue.SentSubject(destination), start, func(m queue.Stored) (bool, error) {
+		if len(m.Data) == 8 {
+			out = append(out, time.Unix(0, int64(binary.BigEndian.Uint64(m.Data))))
+		}
+		return true, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sent log of %q: %w", destination, err)
 	}
-	var out []time.Time
-	for {
-		batch, err := cons.FetchNoWait(512)
-		if err != nil {
-			return nil, fmt.Errorf("sent log of %q: %w", destination, err)
-		}
-		n, pending := 0, uint64(0)
-		for msg := range batch.Messages() {
-			n++
-			if len(msg.Data()) == 8 {
-				out = append(out, time.Unix(0, int64(binary.BigEndian.Uint64(msg.Data()))))
-			}
-			if meta, err := msg.Metadata(); err == nil {
-				pending = meta.NumPending
-			}
-		}
-		if err := batch.Error(); err != nil {
-			return nil, fmt.Errorf("sent log of %q: %w", destination, err)
-		}
-		if n == 0 || pending == 0 {
-			return out, nil
-		}
-	}
+	return out, nil
 }

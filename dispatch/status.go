@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/adminapi"
-	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
 // DestinationStatus is what an operator sees of one destination.
@@ -19,7 +18,8 @@ type DestinationStatus struct {
 	Owned bool `json:"owned"`
 	// Gone is set once the URL answered as a removed webhook.
 	Gone bool `json:"gone"`
-	// Backlog counts deliveries waiting on RELAY_OUT, the one in flight included.
+	// Backlog counts deliveries waiting on RELAY_OUT, the one in flight
+	// included, as far as the queue lets this instance see them.
 	Backlog uint64 `json:"backlog"`
 	// Budget says, per window of the ladder, how many requests could go now.
 	Budget []BudgetLeft `json:"budget_left"`
@@ -34,7 +34,11 @@ type BudgetLeft struct {
 
 // Status reports every destination, in configuration order.
 func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
-	backlog, err := queue.ReadBacklog(ctx, d.js)
+	names := make([]string, len(d.workers))
+	for i, w := range d.workers {
+		names[i] = w.dest.Name
+	}
+	backlog, err := d.q.Backlog(ctx, names)
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +46,8 @@ func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
 	out := make([]DestinationStatus, 0, len(d.workers))
 	for _, w := range d.workers {
 		s := DestinationStatus{
-			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone.Load(), Owned: w.owned.Load(),
-			Backlog: backlog.Waiting[w.dest.Name], Budget: w.budget.left(now),
+			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone.Load(), Owned: w.owned(),
+			Backlog: backlog[w.dest.Name].Count, Budget: w.budget.left(now),
 		}
 		out = append(out, s)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/trace"
 
@@ -26,12 +24,12 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 // delivery's trace, linked to the others' (a digest carries several events).
 func (w *worker) startHandle(ctx context.Context, group []pending) (context.Context, trace.Span) {
 	first := group[0]
-	ctx, span := w.opts.tel.StartProcess(ctx, first.msg.Subject(), first.msg.Headers(),
+	ctx, span := w.opts.tel.StartProcess(ctx, first.msg.Msg().Subject, first.msg.Msg().Header,
 		telemetry.AttrDestination.String(w.dest.Name), telemetry.AttrDeliveryID.String(first.dl.ID),
 		telemetry.AttrEventID.String(first.dl.EventID))
 	if span.IsRecording() {
 		for _, p := range group[1:] {
-			if sc := trace.SpanContextFromContext(w.opts.tel.Extract(context.Background(), p.msg.Headers())); sc.IsValid() {
+			if sc := trace.SpanContextFromContext(w.opts.tel.Extract(context.Background(), p.msg.Msg().Header)); sc.IsValid() {
 				span.AddLink(trace.Link{SpanContext: sc})
 			}
 		}
@@ -61,8 +59,8 @@ func (w *worker) attempt(ctx context.Context, deliveryID string, card []byte, tr
 // startDeadLetter starts the producer span of dead-lettering the delivery in
 // msg, in that delivery's own trace (a digest's other events have theirs),
 // and writes its context into h.
-func (w *worker) startDeadLetter(ctx context.Context, msg jetstream.Msg, h nats.Header, reason string) (context.Context, trace.Span) {
-	own := w.opts.tel.Extract(context.Background(), msg.Headers())
+func (w *worker) startDeadLetter(ctx context.Context, msg queue.Delivery, h queue.Header, reason string) (context.Context, trace.Span) {
+	own := w.opts.tel.Extract(context.Background(), msg.Msg().Header)
 	if sc := trace.SpanContextFromContext(own); sc.IsValid() && sc.TraceID() != trace.SpanContextFromContext(ctx).TraceID() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}

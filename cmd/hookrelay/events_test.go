@@ -67,7 +67,7 @@ routes:
 	s.q = s.env.Queue(t)
 	s.rec = history.NewRecorder(s.q, s.log)
 	ctx, cancel := context.WithCancel(context.Background())
-	disp, err := dispatch.New(ctx, s.env.JS, cfg.Destinations, s.log, dispatch.WithHistory(s.rec), dispatch.WithFetchWait(200*time.Millisecond))
+	disp, err := dispatch.New(ctx, s.q, cfg.Destinations, s.log, dispatch.WithHistory(s.rec))
 	if err != nil {
 		t.Fatal(err)
 	}

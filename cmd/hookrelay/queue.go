@@ -18,9 +18,6 @@ import (
 // openedQueue is the queue the stages share, with what must stop after it.
 type openedQueue struct {
 	queue.Queue
-	// nc is the JetStream queue's connection, for what still talks to
-	// JetStream directly; nil on Kafka.
-	nc *nats.Conn
 	// after stops what runs under the queue (the embedded NATS server)
 	// once the queue is closed.
 	after func()
@@ -50,7 +47,7 @@ func openQueue(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*o
 			stopNATS()
 			return nil, fmt.Errorf("%w (is NATS reachable and JetStream enabled?)", err)
 		}
-		return &openedQueue{Queue: q, nc: nc, after: stopNATS}, nil
+		return &openedQueue{Queue: q, after: stopNATS}, nil
 	case config.QueueKafka:
 		q, err := kafkaqueue.New(ctx, kafkaqueue.Options{
 			Brokers:     cfg.Queue.Brokers,

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/deadletter"
@@ -87,13 +86,6 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 		}
 	}()
 	q := opened.Queue
-	if opened.nc == nil {
-		return fmt.Errorf("queue.kind %s: dispatch does not run on it yet; use queue.kind jetstream", cfg.Queue.Kind)
-	}
-	js, err := jetstream.New(opened.nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 
 	rec := history.NewRecorder(q, logger)
 	destinations := make([]string, 0, len(cfg.Destinations))
@@ -119,7 +111,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}
 	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
-		disp, err = dispatch.New(setupCtx, js, cfg.Destinations, logger, dispatch.WithHistory(rec), dispatch.WithTelemetry(tel))
+		disp, err = dispatch.New(setupCtx, q, cfg.Destinations, logger, dispatch.WithHistory(rec), dispatch.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}

@@ -75,8 +75,7 @@ routes:
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	disp, err := dispatch.New(ctx, p.env.JS, cfg.Destinations, log, dispatch.WithTelemetry(tel),
-		dispatch.WithFetchWait(200*time.Millisecond))
+	disp, err := dispatch.New(ctx, q, cfg.Destinations, log, dispatch.WithTelemetry(tel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
@@ -47,10 +46,14 @@ func waitOwned(t *testing.T, what string, ok func([]int) bool, ds ...*Dispatcher
 	}
 }
 
-func runDispatcher(t *testing.T, js jetstream.JetStream, dests []config.Destination) (*Dispatcher, context.CancelFunc) {
+// runDispatcher runs a dispatcher as a relay instance of its own: on its own
+// queue, which stop closes after the dispatcher returned, so the instance
+// leaves as a stopped process would.
+func runDispatcher(t *testing.T, env *natstest.Env, dests []config.Destination) (*Dispatcher, context.CancelFunc) {
 	t.Helper()
+	q := env.Queue(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, js, dests, slog.New(slog.NewTextHandler(io.Discard, nil)), WithFetchWait(time.Second))
+	d, err := New(ctx, q, dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +64,7 @@ func runDispatcher(t *testing.T, js jetstream.JetStream, dests []config.Destinat
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
+		closeQueue(t, q)
 	}
 	t.Cleanup(func() {
 		if ctx.Err() == nil {
@@ -70,8 +74,19 @@ func runDispatcher(t *testing.T, js jetstream.JetStream, dests []config.Destinat
 	return d, stop
 }
 
+// closeQueue closes q as a stopping relay instance does.
+func closeQueue(t *testing.T, q queue.Queue) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := q.Close(ctx); err != nil {
+		t.Errorf("close queue: %v", err)
+	}
+}
+
 func TestInstancesSplitDestinationsAndTakeOver(t *testing.T) {
 	env := natstest.Start(t)
+	q := env.Queue(t) // the publisher's
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	const n = 12
@@ -79,12 +94,12 @@ func TestInstancesSplitDestinationsAndTakeOver(t *testing.T) {
 	for i := range n {
 		dests = append(dests, dest(sim, fmt.Sprintf("m%d", i), func(d *config.Destination) { d.Rate, d.Timeout = 4, time.Second }))
 	}
-	a, _ := runDispatcher(t, env.JS, dests)
-	b, stopB := runDispatcher(t, env.JS, dests)
+	a, _ := runDispatcher(t, env, dests)
+	b, stopB := runDispatcher(t, env, dests)
 	waitOwned(t, "two instances split", func(o []int) bool { return o[0] > 0 && o[1] > 0 && o[0]+o[1] == n }, a, b)
 
 	for i := range n {
-		publish(t, env.JS, fmt.Sprintf("m%d", i), 0, 2)
+		publish(t, q, fmt.Sprintf("m%d", i), 0, 2)
 	}
 	for i := range n {
 		waitAccepted(t, sim, fmt.Sprintf("/m%d", i), 2)
@@ -93,7 +108,7 @@ func TestInstancesSplitDestinationsAndTakeOver(t *testing.T) {
 	stopB()
 	waitOwned(t, "the survivor takes every destination", func(o []int) bool { return o[0] == n }, a)
 	for i := range n {
-		publish(t, env.JS, fmt.Sprintf("m%d", i), 2, 4)
+		publish(t, q, fmt.Sprintf("m%d", i), 2, 4)
 	}
 	for i := range n {
 		waitAccepted(t, sim, fmt.Sprintf("/m%d", i), 4)
