@@ -90,7 +90,7 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 var errMembersChanged = errors.New("members changed")
 
 // pull waits up to fetchWait for one message, less when Stop is called or the
-// member set changes.
+// member set changes so that another member is preferred.
 func (c *exclusive) pull(ctx context.Context, changed <-chan struct{}) (jetstream.Msg, error) {
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -101,10 +101,20 @@ func (c *exclusive) pull(ctx context.Context, changed <-chan struct{}) (jetstrea
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		select {
-		case <-changed:
-			cancel(errMembersChanged)
-		case <-done:
+		for {
+			select {
+			case <-changed:
+				// A change that leaves this member preferred (at start, it
+				// observes itself) keeps the pull: a message the server
+				// hands to an abandoned pull waits out the ack wait.
+				var mine bool
+				if mine, changed = c.members.prefers(c.name); !mine {
+					cancel(errMembersChanged)
+					return
+				}
+			case <-done:
+				return
+			}
 		}
 	}()
 	m, err := c.cons.Next(jetstream.FetchContext(fctx), jetstream.FetchPriorityGroup(pinnedGroup))
