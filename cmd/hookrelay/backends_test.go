@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/hookrelay/hookrelay/internal/natsembed"
 )
 
@@ -22,6 +24,7 @@ type backend struct {
 
 var backends = []backend{
 	{name: "jetstream", own: embeddedJetStream, shared: standaloneJetStream},
+	{name: "kafka", own: inProcessKafka, shared: inProcessKafka},
 }
 
 // eachBackend runs test once per backend.
@@ -45,4 +48,17 @@ func standaloneJetStream(t *testing.T) string {
 	}
 	t.Cleanup(srv.Shutdown)
 	return fmt.Sprintf("nats: {url: %q}\n", srv.ClientURL())
+}
+
+// inProcessKafka starts a one-broker Kafka (kfake) in this process on a
+// random loopback port, stopped with the test: a relay killed and restarted
+// finds it as it left it.
+func inProcessKafka(t *testing.T) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return fmt.Sprintf("queue: {kind: kafka, brokers: [%q]}\n", c.ListenAddrs()[0])
 }
