@@ -31,6 +31,10 @@ func browser(t *testing.T) context.Context {
 	}
 	// The flags keep a test browser quiet: no network beyond the page, no
 	// first-run or background work, a profile of its own.
+	profile, err := os.MkdirTemp("", "hookrelay-chromium-")
+	if err != nil {
+		t.Fatalf("browser profile dir: %v", err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
@@ -41,12 +45,24 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
+	t.Cleanup(func() {
+		// Close the browser and wait for it, then remove its profile. Its
+		// helper processes may still write there for a moment after the
+		// browser is gone (t.TempDir's cleanup failed the test for that), so
+		// a leftover profile is logged, not a failure.
+		_ = chromedp.Cancel(ctx)
+		cancelTimeout()
+		cancelTab()
+		cancelAlloc()
+		if err := os.RemoveAll(profile); err != nil {
+			t.Logf("remove the browser profile: %v", err)
+		}
+	})
 	// Purge asks for confirmation in a dialog: the operator says yes.
 	chromedp.ListenTarget(ctx, func(ev any) {
 		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
