@@ -14,6 +14,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -388,7 +389,7 @@ func TestStoreFailureRetries(t *testing.T) {
 	if s := tr.Stats(); s.Events != 0 {
 		t.Fatalf("event acked although its delivery was not stored: %+v", s)
 	}
-	if err := queue.EnsureStreams(ctx, env.JS, queue.StreamOptions{}); err != nil {
+	if err := jsqueue.EnsureStreams(ctx, env.JS, queue.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitSettled(t, env.JS, seq)

@@ -40,7 +40,7 @@ func Start(t testing.TB) *Env {
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	if err := queue.EnsureStreams(context.Background(), js, queue.StreamOptions{}); err != nil {
+	if err := jsqueue.EnsureStreams(context.Background(), js, queue.StreamOptions{}); err != nil {
 		t.Fatalf("ensure streams: %v", err)
 	}
 	return &Env{Server: srv, Conn: nc, JS: js}

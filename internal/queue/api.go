@@ -40,6 +40,8 @@ type Queue interface {
 	// start (from the beginning when start is zero), oldest first, until fn
 	// returns false or an error, and at the latest up to the last message
 	// stored when the scan began. Messages deleted meanwhile are skipped.
+	// StreamOut is not scanned: it is a work queue, read only by its
+	// consumers (Backlog tells what waits there).
 	Scan(ctx context.Context, stream, subject string, start time.Time, fn func(Stored) (more bool, err error)) error
 
 	// Consume starts a durable consumer, or joins it when another instance

@@ -1,15 +1,13 @@
-// Package queue names hookrelay's JetStream streams, subjects and headers,
-// creates the streams and scans them. It is the only thing the stages share.
+// Package queue is the only thing the stages share: the Queue interface they
+// store and consume through (api.go), and the names of its streams, subjects
+// and headers. The implementations are jsqueue (NATS JetStream, the default)
+// and kafkaqueue (Kafka); the stages never know which one runs.
 package queue
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Stream names.
@@ -103,86 +101,8 @@ func (o StreamOptions) WithDefaults() StreamOptions {
 	return o
 }
 
-// StreamConfigs returns the configuration of the streams.
-func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
-	o = o.WithDefaults()
-	return []jetstream.StreamConfig{
-		{
-			// RELAY_IN is a log, not a work queue: events stay for replay from
-			// source after the transform consumer acked them.
-			Name: StreamIn, Subjects: []string{InAll}, Storage: jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention,
-			Duplicates: o.DedupWindow, Replicas: o.Replicas,
-		},
-		{
-			// RELAY_OUT is a work queue: a delivery is gone once acked. It has
-			// one consumer per destination, and the server's default cap
-			// (1000) would refuse the 1001st destination.
-			Name: StreamOut, Subjects: []string{OutAll}, Storage: jetstream.FileStorage,
-			Retention: jetstream.WorkQueuePolicy, Duplicates: o.DedupWindow, Replicas: o.Replicas,
-			MaxConsumers: MaxDestinations,
-		},
-		{
-			Name: StreamDead, Subjects: []string{DeadAll}, Storage: jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy, MaxAge: o.DeadRetention,
-			Duplicates: o.DedupWindow, Replicas: o.Replicas,
-		},
-		{
-			// RELAY_HISTORY lives as long as the events it describes. Records
-			// carry no Nats-Msg-Id: a repeated step is recorded as it happened.
-			Name: StreamHistory, Subjects: []string{HistoryAll}, Storage: jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention, Replicas: o.Replicas,
-		},
-		{
-			// Only the last sends matter: Teams' largest window holds 1800.
-			Name: StreamSent, Subjects: []string{SentAll}, Storage: jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy, MaxAge: SentRetention, MaxMsgsPerSubject: 2048,
-			Discard: jetstream.DiscardOld, Replicas: o.Replicas,
-		},
-	}
-}
-
-// EnsureStreams creates the streams, or updates them to the configuration.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
-	for _, cfg := range StreamConfigs(o) {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-		}
-	}
-	return nil
-}
-
 // IsUnavailable reports whether err means the store could not be reached in
 // time (as opposed to a refusal), so a caller should answer 503.
 func IsUnavailable(err error) bool {
-	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
-}
-
-// Backlog is what waits on RELAY_OUT, read in one request.
-type Backlog struct {
-	// Stream is RELAY_OUT, for further reads.
-	Stream jetstream.Stream
-	// FirstSeq is the stream's first sequence.
-	FirstSeq uint64
-	// Waiting counts deliveries per destination; RELAY_OUT is a work queue,
-	// so whatever is stored waits for delivery (the one in flight included).
-	Waiting map[string]uint64
-}
-
-// ReadBacklog reads RELAY_OUT's per-destination message counts.
-func ReadBacklog(ctx context.Context, js jetstream.JetStream) (Backlog, error) {
-	st, err := js.Stream(ctx, StreamOut)
-	if err != nil {
-		return Backlog{}, fmt.Errorf("stream %s: %w", StreamOut, err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(OutAll))
-	if err != nil {
-		return Backlog{}, fmt.Errorf("stream %s info: %w", StreamOut, err)
-	}
-	b := Backlog{Stream: st, FirstSeq: info.State.FirstSeq, Waiting: make(map[string]uint64, len(info.State.Subjects))}
-	for subj, n := range info.State.Subjects {
-		b.Waiting[strings.TrimPrefix(subj, OutSubject(""))] = n
-	}
-	return b, nil
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -48,6 +48,13 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 	}
 }
 
+// EnsureStreams creates the streams, or updates them to the configuration:
+// for tools and tests that need the streams without a Queue.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o queue.StreamOptions) error {
+	_, err := ensureStreams(ctx, js, o)
+	return err
+}
+
 // ensureStreams creates the streams, or updates them to the configuration,
 // and returns their handles by name.
 func ensureStreams(ctx context.Context, js jetstream.JetStream, o queue.StreamOptions) (map[string]jetstream.Stream, error) {
