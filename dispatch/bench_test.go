@@ -1,12 +1,15 @@
 package dispatch_test
 
-// Benchmarks of dispatch against the Teams simulator on a real JetStream.
+// Benchmarks of dispatch against the Teams simulator on a real JetStream
+// and, for throughput and the saturated destination, on Kafka too (kfake,
+// in-process, on 127.0.0.1): those two are tables over benchStores.
 // Each measurement takes seconds to minutes, so every benchmark runs it once
 // per b.N and reports its own metrics (deliveries/s, ratios, bytes per
 // destination); ns/op means nothing here and is suppressed. How to run them,
 // and what they measured, is in docs/BENCHMARKS.md:
 //
 //	go test -run '^$' -bench . -benchtime 1x ./dispatch/
+//	go test -run '^$' -bench 'Throughput|Saturated/kafka' -benchtime 1x ./dispatch/
 
 import (
 	"bufio"
@@ -31,16 +34,93 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookrelay/hookrelay/dispatch"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/kafkatest"
 	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
+	"github.com/hookrelay/hookrelay/internal/queue/kafkaqueue"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
+
+// benchStore is a queue implementation the benchmarks run on; open starts an
+// empty store, stopped when the benchmark ends, and returns a queue on it and
+// a bare consumer of its out stream.
+type benchStore struct {
+	name string
+	open func(b *testing.B) (queue.Queue, bareConsumer)
+}
+
+// bareConsumer reads what is stored on the out stream with the store's own
+// client, as a relay without hookrelay's machinery would: one consumer for
+// all destinations, handing each record's data to handle with a settle to
+// call once it is delivered. It reads until ctx ends, or returns what kept it
+// from reading.
+type bareConsumer func(ctx context.Context, handle func(data []byte, settle func())) error
+
+func benchStores() []benchStore {
+	return []benchStore{
+		{"jetstream", func(b *testing.B) (queue.Queue, bareConsumer) {
+			env := natstest.Start(b)
+			return env.Queue(b), func(ctx context.Context, handle func([]byte, func())) error {
+				return bareJetStream(ctx, env.JS, handle)
+			}
+		}},
+		{"kafka", func(b *testing.B) (queue.Queue, bareConsumer) {
+			env := kafkatest.Start(b)
+			const prefix = "bench."
+			q := env.Queue(b, kafkaqueue.Options{TopicPrefix: prefix})
+			return q, func(ctx context.Context, handle func([]byte, func())) error {
+				// The out stream's topic, as kafkaqueue's doc names it.
+				return bareKafka(ctx, env.Brokers(), prefix+"out", handle)
+			}
+		}},
+	}
+}
+
+// bareJetStream reads RELAY_OUT with one durable consumer, each message
+// acked (and so, on the work queue, removed) once settled.
+func bareJetStream(ctx context.Context, js jetstream.JetStream, handle func([]byte, func())) error {
+	cons, err := js.CreateOrUpdateConsumer(ctx, queue.StreamOut, jetstream.ConsumerConfig{
+		Durable: "bare", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer on %s: %w", queue.StreamOut, err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		handle(m.Data(), func() { _ = m.Ack() })
+	})
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", queue.StreamOut, err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	return nil
+}
+
+// bareKafka reads topic with one consumer-group member, committing the
+// offsets of settled records (franz-go's marks, committed every 5 s).
+func bareKafka(ctx context.Context, brokers []string, topic string, handle func([]byte, func())) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("bench.bare"),
+		kgo.ConsumeTopics(topic), kgo.AutoCommitMarks())
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			handle(r.Value, func() { cl.MarkCommitRecords(r) })
+		})
+	}
+	return nil
+}
 
 // BenchmarkThroughput1000Destinations measures aggregate deliveries/s to 1000
 // destinations on a simulator without latency or limits, against a baseline
@@ -54,21 +134,30 @@ import (
 func BenchmarkThroughput1000Destinations(b *testing.B) {
 	const dests = 1000
 	perDest := envInt(b, "HOOKRELAY_BENCH_PER_DEST", 20)
-	var relay, direct, direct4 float64
-	for range b.N {
-		// The machine may be shared: the baseline is taken before and after
-		// the relay's run, and averaged.
-		direct += postDirect(b, dests, perDest, dests) / 2
-		direct4 += postDirect(b, dests, perDest, 4)
-		relay += relayThroughput(b, dests, perDest)
-		direct += postDirect(b, dests, perDest, dests) / 2
+	for _, st := range benchStores() {
+		b.Run(st.name, func(b *testing.B) {
+			var relay, direct, direct4, bare float64
+			for range b.N {
+				// The machine may be shared: the baselines are taken before
+				// and after the relay's run, and averaged.
+				direct += postDirect(b, dests, perDest, dests) / 2
+				bare += bareThroughput(b, st, dests, perDest) / 2
+				direct4 += postDirect(b, dests, perDest, 4)
+				q, _ := st.open(b)
+				relay += relayThroughput(b, q, dests, perDest)
+				bare += bareThroughput(b, st, dests, perDest) / 2
+				direct += postDirect(b, dests, perDest, dests) / 2
+			}
+			n := float64(b.N)
+			b.ReportMetric(relay/n, "deliveries/s")
+			b.ReportMetric(direct/n, "direct-posts/s")
+			b.ReportMetric(direct4/n, "direct-4idle-posts/s")
+			b.ReportMetric(bare/n, "bare-relay/s")
+			b.ReportMetric(relay/direct, "relay/direct")
+			b.ReportMetric(relay/bare, "relay/bare")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
-	n := float64(b.N)
-	b.ReportMetric(relay/n, "deliveries/s")
-	b.ReportMetric(direct/n, "direct-posts/s")
-	b.ReportMetric(direct4/n, "direct-4idle-posts/s")
-	b.ReportMetric(relay/direct, "relay/direct")
-	b.ReportMetric(0, "ns/op")
 }
 
 // postDirect sends perDest cards from each of dests goroutines straight to a
@@ -101,6 +190,82 @@ func postDirect(b *testing.B, dests, perDest, idlePerHost int) float64 {
 	return steadyRate(arrivals(h.Accepted("")))
 }
 
+// bareThroughput stores perDest deliveries for each of dests destinations on
+// a fresh store, as relayThroughput does, then delivers them with the store's
+// bare consumer: each record decoded and handed to its destination's
+// goroutine, which POSTs the card (pooled connections, as the direct
+// baseline) and settles the record. No budget, breaker, retry or status:
+// what is left is the store's reads and acks plus HTTP, so relay ÷ bare is
+// hookrelay's share. Returns the steady rate the simulator saw.
+func bareThroughput(b *testing.B, st benchStore, dests, perDest int) float64 {
+	b.Helper()
+	q, consume := st.open(b)
+	h := teamstest.NewHandler(teamstest.WithLimits(nil))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	all := acceptedAll(b, h, dests*perDest)
+	names := make([]string, dests)
+	for i := range names {
+		names[i] = fmt.Sprintf("d%04d", i)
+	}
+	preload(b, q, names, perDest)
+
+	tr := &http.Transport{MaxIdleConns: dests, MaxIdleConnsPerHost: dests}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	type job struct {
+		card   []byte
+		settle func()
+	}
+	queues := map[string]chan job{}
+	for _, name := range names {
+		ch := make(chan job, perDest)
+		queues[name] = ch
+		wg.Go(func() {
+			for {
+				select {
+				case j := <-ch:
+					if postCard(client, srv.URL+"/"+name, j.card) {
+						j.settle()
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	var failed atomic.Int64
+	consumeErr := make(chan error, 1)
+	wg.Go(func() {
+		consumeErr <- consume(ctx, func(data []byte, settle func()) {
+			var dl schemas.Delivery
+			if err := json.Unmarshal(data, &dl); err != nil || queues[dl.Destination] == nil {
+				failed.Add(1)
+				return
+			}
+			select {
+			case queues[dl.Destination] <- job{dl.Card, settle}:
+			case <-ctx.Done():
+			}
+		})
+	})
+	select {
+	case <-all:
+	case err := <-consumeErr:
+		b.Fatalf("bare: consumer stopped after %d of %d deliveries: %v", len(h.Accepted("")), dests*perDest, err)
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("bare: %d of %d deliveries accepted after 10 minutes", len(h.Accepted("")), dests*perDest)
+	}
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("bare: %d records not deliveries of the benchmark's destinations", f)
+	}
+	return steadyRate(arrivals(h.Accepted("")))
+}
+
 // postCard POSTs one card and reports whether the simulator accepted it.
 func postCard(client *http.Client, url string, body []byte) bool {
 	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
@@ -112,12 +277,11 @@ func postCard(client *http.Client, url string, body []byte) bool {
 	return resp.StatusCode == http.StatusOK && string(got) == "1"
 }
 
-// relayThroughput stores perDest deliveries for each of dests destinations,
-// runs a dispatcher until the simulator accepted them all, and returns the
-// steady rate the simulator saw.
-func relayThroughput(b *testing.B, dests, perDest int) float64 {
+// relayThroughput stores perDest deliveries for each of dests destinations
+// on q, runs a dispatcher until the simulator accepted them all, and returns
+// the steady rate the simulator saw.
+func relayThroughput(b *testing.B, q queue.Queue, dests, perDest int) float64 {
 	b.Helper()
-	env := natstest.Start(b)
 	h := teamstest.NewHandler(teamstest.WithLimits(nil))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -132,7 +296,6 @@ func relayThroughput(b *testing.B, dests, perDest int) float64 {
 		ds = append(ds, d)
 		names = append(names, d.Name)
 	}
-	q := env.Queue(b)
 	preload(b, q, names, perDest)
 	r := runDispatcher(b, q, ds)
 	defer r.stop()
@@ -159,49 +322,62 @@ func relayThroughput(b *testing.B, dests, perDest int) float64 {
 // HOOKRELAY_BENCH_SATURATE sets the window (default 15s; 2m for the full run).
 func BenchmarkSaturatedDestination(b *testing.B) {
 	window := envDuration(b, "HOOKRELAY_BENCH_SATURATE", 15*time.Second)
-	limit := teamstest.Limit{Per: time.Second, Max: 4}
-	var ratio float64
-	var maxIn, refused int
-	for range b.N {
-		env := natstest.Start(b)
-		sim := teamstest.NewServer(teamstest.WithLimits([]teamstest.Limit{limit}))
-		d := benchDest(sim.URL, "busy", func(d *config.Destination) {
-			d.Rate, d.Burst, d.Limits = 4, 1, config.Limits{{Per: limit.Per, Max: limit.Max}}
+	for _, st := range benchStores() {
+		b.Run(st.name, func(b *testing.B) {
+			var ratio float64
+			var maxIn, refused int
+			for range b.N {
+				q, _ := st.open(b)
+				r, m, n := saturate(b, q, window)
+				ratio += r
+				maxIn = max(maxIn, m)
+				refused += n
+			}
+			b.ReportMetric(ratio/float64(b.N), "achieved/allowed")
+			b.ReportMetric(float64(maxIn), "max-in-1s")
+			b.ReportMetric(float64(refused), "refused")
+			b.ReportMetric(0, "ns/op")
 		})
-		allowed := float64(limit.Max) * window.Seconds() / limit.Per.Seconds()
-		q := env.Queue(b)
-		preload(b, q, []string{d.Name}, int(allowed)+40)
-		r := runDispatcher(b, q, []config.Destination{d})
-
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := sim.WaitAccepted(ctx, "/busy", 1)
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-		t0 := sim.Accepted("/busy")[0].At
-		end := t0.Add(window)
-		// The window is the measurement, not a synchronisation: wait it out.
-		<-time.After(time.Until(end) + 100*time.Millisecond)
-		r.stop()
-		sim.Close()
-
-		in := 0
-		for _, r := range sim.Received("/busy") {
-			if r.At.Before(end) {
-				in++
-			}
-			if !r.Accepted {
-				refused++
-			}
-		}
-		ratio += float64(in) / allowed
-		maxIn = max(maxIn, sim.MaxInWindow("/busy", limit.Per))
 	}
-	b.ReportMetric(ratio/float64(b.N), "achieved/allowed")
-	b.ReportMetric(float64(maxIn), "max-in-1s")
-	b.ReportMetric(float64(refused), "refused")
-	b.ReportMetric(0, "ns/op")
+}
+
+// saturate runs one saturated destination on q for window from its first
+// arrival and returns achieved ÷ allowed arrivals, the most the simulator saw
+// in any 1 s and how many it refused.
+func saturate(b *testing.B, q queue.Queue, window time.Duration) (ratio float64, maxIn, refused int) {
+	b.Helper()
+	limit := teamstest.Limit{Per: time.Second, Max: 4}
+	sim := teamstest.NewServer(teamstest.WithLimits([]teamstest.Limit{limit}))
+	defer sim.Close()
+	d := benchDest(sim.URL, "busy", func(d *config.Destination) {
+		d.Rate, d.Burst, d.Limits = 4, 1, config.Limits{{Per: limit.Per, Max: limit.Max}}
+	})
+	allowed := float64(limit.Max) * window.Seconds() / limit.Per.Seconds()
+	preload(b, q, []string{d.Name}, int(allowed)+40)
+	r := runDispatcher(b, q, []config.Destination{d})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err := sim.WaitAccepted(ctx, "/busy", 1)
+	cancel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := sim.Accepted("/busy")[0].At
+	end := t0.Add(window)
+	// The window is the measurement, not a synchronisation: wait it out.
+	<-time.After(time.Until(end) + 100*time.Millisecond)
+	r.stop()
+
+	in := 0
+	for _, r := range sim.Received("/busy") {
+		if r.At.Before(end) {
+			in++
+		}
+		if !r.Accepted {
+			refused++
+		}
+	}
+	return float64(in) / allowed, sim.MaxInWindow("/busy", limit.Per), refused
 }
 
 // BenchmarkIdleDestinations measures what idle destinations cost once the
