@@ -84,6 +84,7 @@ func New(ctx context.Context, q queue.Queue, dests []config.Destination, logger 
 // their timeout) and are acknowledged; deliveries waiting for a retry are
 // released to the queue at once.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	d.inheritAll(ctx, time.Now())
 	g, ctx := errgroup.WithContext(ctx)
 	for _, w := range d.workers {
 		g.Go(func() error { return w.run(ctx) })
@@ -104,6 +105,9 @@ type worker struct {
 	// lastMsgAt is when this worker last got a delivery; a long gap means
 	// another instance may have owned the destination meanwhile.
 	lastMsgAt time.Time
+	// inheritedAt is when Run read the sent log into the budget, until the
+	// first delivery after it catches up with what was logged since.
+	inheritedAt time.Time
 
 	mu       sync.Mutex
 	openedAt time.Time // when the breaker last opened

@@ -10,6 +10,11 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
+// sentLogClockMargin is how much earlier than the time of the read at Run's
+// start a worker's catch-up read begins: the log's times are the stores' and
+// the senders' clocks, not ours. Sends read twice are merged once.
+const sentLogClockMargin = 2 * time.Second
+
 // logSend records a send on RELAY_SENT, so whichever instance owns the
 // destination next inherits the budget. It does not wait for the store: a
 // send lost from the log at a crash costs at most one request of margin.
@@ -20,20 +25,39 @@ func (w *worker) logSend(at time.Time, log *slog.Logger) {
 	}
 }
 
-// inheritBudget reads the sends logged within the widest window, by this or
-// another instance, into the budget. It runs when this worker starts handling
-// a destination after a gap long enough for another instance to have owned
-// it.
-func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Logger) {
+// sentWindow is how far back the destination's logged sends matter: its
+// widest window, or 0 when it has no budget to inherit.
+func (w *worker) sentWindow() time.Duration {
 	widest := time.Duration(0)
 	for _, l := range w.dest.Limits {
 		widest = max(widest, l.Per)
 	}
 	if widest == 0 && w.dest.Rate <= 0 {
+		return 0
+	}
+	return margin(min(max(widest, time.Second), queue.SentRetention))
+}
+
+// inheritBudget reads the sends logged within the widest window, by this or
+// another instance, into the budget. It runs when this worker starts handling
+// a destination after a gap long enough for another instance to have owned
+// it. When Run's read of the whole log made the budget current at
+// w.inheritedAt, only what was logged since is read: another instance may
+// have sent until it handed the destination over (a rolling restart), and
+// that tail is small.
+func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Logger) {
+	window := w.sentWindow()
+	if window == 0 {
 		return
 	}
-	widest = min(max(widest, time.Second), queue.SentRetention)
-	sends, err := readSent(ctx, w.q, w.dest.Name, now.Add(-margin(widest)))
+	from := now.Add(-window)
+	if !w.inheritedAt.IsZero() {
+		if since := w.inheritedAt.Add(-sentLogClockMargin); since.After(from) {
+			from = since
+		}
+		w.inheritedAt = time.Time{}
+	}
+	sends, err := readSent(ctx, w.q, w.dest.Name, from)
 	if err != nil {
 		log.Warn("read the destination's sent log; the budget starts from this instance's own sends", "err", err)
 		return
@@ -47,8 +71,8 @@ func readSent(ctx context.Context, q queue.Queue, destination string, start time
 	defer cancel()
 	var out []time.Time
 	err := q.Scan(ctx, queue.StreamSent, queue.SentSubject(destination), start, func(m queue.Stored) (bool, error) {
-		if len(m.Data) == 8 {
-			out = append(out, time.Unix(0, int64(binary.BigEndian.Uint64(m.Data))))
+		if t, ok := sentAt(m); ok {
+			out = append(out, t)
 		}
 		return true, nil
 	})
@@ -56,4 +80,55 @@ func readSent(ctx context.Context, q queue.Queue, destination string, start time
 		return nil, fmt.Errorf("sent log of %q: %w", destination, err)
 	}
 	return out, nil
+}
+
+// sentAt decodes one record of the sent log.
+func sentAt(m queue.Stored) (time.Time, bool) {
+	if len(m.Data) != 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(m.Data))), true
+}
+
+// inheritAll reads the sent log once for every destination at Run's start
+// and merges each destination's sends into its worker's budget. Read per
+// worker instead, every start would scan the log once per destination; on a
+// store that cannot filter by subject (Kafka's sent topic written before it
+// was partitioned) each of those scans decodes every destination's sends.
+// On failure the workers read their own as before.
+func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
+	bySubject := make(map[string]*worker, len(d.workers))
+	widest := time.Duration(0)
+	for _, w := range d.workers {
+		if window := w.sentWindow(); window > 0 {
+			bySubject[queue.SentSubject(w.dest.Name)] = w
+			widest = max(widest, window)
+		}
+	}
+	if widest == 0 {
+		return
+	}
+	// Longer than one destination's read: it reads them all, and the
+	// workers wait for it.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sends := make(map[*worker][]time.Time, len(bySubject))
+	err := d.q.Scan(ctx, queue.StreamSent, queue.SentAll, now.Add(-widest), func(m queue.Stored) (bool, error) {
+		w := bySubject[m.Subject]
+		if w == nil {
+			return true, nil
+		}
+		if t, ok := sentAt(m); ok && now.Sub(t) < w.sentWindow() {
+			sends[w] = append(sends[w], t)
+		}
+		return true, nil
+	})
+	if err != nil {
+		d.logger.Warn("read the sent log at start; each destination reads its own at its first delivery", "err", err)
+		return
+	}
+	for _, w := range bySubject {
+		w.budget.merge(now, sends[w])
+		w.inheritedAt = now
+	}
 }

@@ -1,0 +1,110 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/teamstest"
+)
+
+// scanRecorder is a real queue that remembers the scans of the sent log.
+type scanRecorder struct {
+	queue.Queue
+	mu    sync.Mutex
+	scans []sentScan
+}
+
+type sentScan struct {
+	subject string
+	start   time.Time
+}
+
+func (r *scanRecorder) Scan(ctx context.Context, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
+	if stream == queue.StreamSent {
+		r.mu.Lock()
+		r.scans = append(r.scans, sentScan{subject, start})
+		r.mu.Unlock()
+	}
+	return r.Queue.Scan(ctx, stream, subject, start, fn)
+}
+
+func (r *scanRecorder) sentScans() []sentScan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sentScan(nil), r.scans...)
+}
+
+// logSent stores sends to destination at the given times, as another
+// instance's logSend would.
+func logSent(t *testing.T, q queue.Queue, destination string, at ...time.Time) {
+	t.Helper()
+	for _, a := range at {
+		m := queue.Msg{Subject: queue.SentSubject(destination), Data: binary.BigEndian.AppendUint64(nil, uint64(a.UnixNano()))}
+		if _, err := q.Publish(context.Background(), m); err != nil {
+			t.Fatalf("log a send: %v", err)
+		}
+	}
+}
+
+func TestRunReadsTheSentLogOnceForAllDestinations(t *testing.T) {
+	env := natstest.Start(t)
+	q := env.Queue(t) // the publisher's
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	hourly := func(d *config.Destination) { d.Limits = config.Limits{{Per: time.Hour, Max: 100}} }
+	busy, idle, other := dest(sim, "busy", hourly), dest(sim, "idle", hourly), dest(sim, "other", hourly)
+	began := time.Now()
+	logSent(t, q, "busy", began.Add(-30*time.Minute), began.Add(-time.Minute))
+	logSent(t, q, "idle", began.Add(-20*time.Minute), began.Add(-10*time.Minute), began.Add(-time.Second))
+	logSent(t, q, "gone-elsewhere", began.Add(-time.Minute)) // not configured here
+	publish(t, q, "busy", 0, 1)
+
+	rec := &scanRecorder{Queue: env.Queue(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := New(ctx, rec, []config.Destination{busy, idle, other}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	waitAccepted(t, sim, "/busy", 1)
+
+	var all int
+	for _, s := range rec.sentScans() {
+		switch {
+		case s.subject == queue.SentAll:
+			all++
+		case s.start.Before(began.Add(-time.Minute)):
+			// The first delivery after start catches up with the seconds
+			// since Run read the log, not the hour again.
+			t.Errorf("scan of %s from %v, %v before the test began: the widest window read again", s.subject, s.start, began.Sub(s.start))
+		}
+	}
+	if all != 1 {
+		t.Errorf("%d scans of the whole sent log, want 1 at Run's start (scans: %+v)", all, rec.sentScans())
+	}
+
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"busy": 100 - 2 - 1, "idle": 100 - 3, "other": 100}
+	for _, s := range st {
+		if len(s.Budget) != 1 || s.Budget[0].Left != want[s.Name] {
+			t.Errorf("budget of %s = %+v, want %d of 100 left in the hour (the logged sends inherited at start)", s.Name, s.Budget, want[s.Name])
+		}
+	}
+}
