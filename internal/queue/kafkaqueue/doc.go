@@ -5,8 +5,11 @@
 // plus the stream's kind: in, out, dead, history, sent. Besides them, "acks"
 // holds the durable per-message acks of the exclusive dispatch consumers and
 // "deleted" the delete markers (see below). New creates whatever is missing:
-// out and acks get Options.Partitions partitions (default 12), the others one,
-// so Scan and Get stay simple and in order. Retention: in and history keep
+// out, acks and sent get Options.Partitions partitions (default 12), the
+// others one, so Scan and Get stay simple and in order; a Scan of one
+// destination's sends reads only its partition (a sent topic created with one
+// partition earlier keeps it: placement follows the topic's real count).
+// Retention: in and history keep
 // InRetention, dead DeadRetention, sent queue.SentRetention, acks 7 days, and
 // out keeps everything (a delivery waits until it is delivered). Topics use
 // the broker's append time as record timestamp, so a record's time is when

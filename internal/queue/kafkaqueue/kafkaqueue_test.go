@@ -11,7 +11,7 @@ func TestNewCreatesTopics(t *testing.T) {
 	q := newQueue(t, c, Options{Partitions: 4})
 	want := map[string]int{
 		"hookrelay.in": 1, "hookrelay.out": 4, "hookrelay.dead": 1, "hookrelay.history": 1,
-		"hookrelay.sent": 1, "hookrelay.acks": 4, "hookrelay.deleted": 1,
+		"hookrelay.sent": 4, "hookrelay.acks": 4, "hookrelay.deleted": 1,
 	}
 	for topic, n := range want {
 		if got := q.partitions[topic]; got != n {

@@ -22,9 +22,10 @@ const deletedFreshness = 500 * time.Millisecond
 const clockMargin = 2 * time.Second
 
 // Scan reads the records of stream's topic from start up to the ends the
-// partitions had when it began, oldest first: across partitions (only out
-// has several) by record time, then partition, then offset. A full subject
-// on out reads only its key's partition. Markers and deleted records are
+// partitions had when it began, oldest first: across partitions (out and sent
+// have several) by record time, then partition, then offset. A full subject
+// on a keyed topic with several partitions reads only its key's partition,
+// computed from the topic's real count. Markers and deleted records are
 // skipped; one fetched batch per partition is held in memory.
 func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
 	what := fmt.Sprintf("scan %s %s", stream, subject)

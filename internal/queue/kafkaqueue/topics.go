@@ -47,7 +47,10 @@ func topicSpecs(o Options) []topicSpec {
 		{o.TopicPrefix + kindOf(queue.StreamOut), int32(o.Partitions), -1},
 		{o.TopicPrefix + kindOf(queue.StreamDead), 1, s.DeadRetention},
 		{o.TopicPrefix + kindOf(queue.StreamHistory), 1, s.InRetention},
-		{o.TopicPrefix + kindOf(queue.StreamSent), 1, queue.SentRetention},
+		// sent is keyed by destination and placed as out is, so a worker
+		// inheriting its destination's budget reads one partition, not every
+		// destination's sends.
+		{o.TopicPrefix + kindOf(queue.StreamSent), int32(o.Partitions), queue.SentRetention},
 		// acks is partitioned as out is, by the same key (the destination),
 		// so the acks of out's partition p are all on acks' partition p.
 		{o.TopicPrefix + kindAcks, int32(o.Partitions), ackRetention},
