@@ -203,6 +203,17 @@ func (w *worker) run(ctx context.Context) error {
 		n, card := w.group(ctx, cons, &held)
 		if w.handle(ctx, held[:n], card, held) {
 			held = held[n:]
+			continue
+		}
+		if ctx.Err() == nil && !w.owned() {
+			// The destination moved to another instance while these waited
+			// (a retry, the budget, an open breaker): it sends them now, so
+			// this one lets go rather than send beside it.
+			w.logger.Info("destination moved to another instance; releasing its held deliveries", "held", len(held))
+			for _, p := range held {
+				_ = p.msg.Nak(0)
+			}
+			held = nil
 		}
 	}
 	return nil
@@ -327,7 +338,8 @@ type attempts struct {
 
 // handle sends group (one delivery, or several as one digest card) until it is
 // delivered or dead-lettered, holding every delivery in held meanwhile. On
-// shutdown it returns false, leaving the group unsettled.
+// shutdown, or when the destination moved to another instance, it returns
+// false, leaving the group unsettled.
 func (w *worker) handle(ctx context.Context, group []pending, card []byte, held []pending) (settled bool) {
 	dl := group[0].dl
 	id := dl.ID
@@ -353,6 +365,9 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 	w.lastMsgAt = time.Now()
 	var at attempts
 	for {
+		if !w.owned() {
+			return false // moved to another instance: run lets go
+		}
 		now := time.Now()
 		if now.After(notAfter) {
 			w.deadLetterAll(ctx, group, at, schemas.ReasonExpired, log)
@@ -467,7 +482,8 @@ func (w *worker) breakerWait(now time.Time) time.Duration {
 }
 
 // wait holds a delivery for d, telling the queue it is still in progress. It
-// returns false when ctx was cancelled.
+// returns false when ctx was cancelled or the destination moved to another
+// instance.
 func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool {
 	tick := w.ackWait() / 3
 	for d > 0 {
@@ -476,6 +492,9 @@ func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool
 			return false
 		}
 		d -= step
+		if !w.owned() {
+			return false
+		}
 		if d > 0 {
 			for _, p := range held {
 				_ = p.msg.InProgress()

@@ -342,7 +342,7 @@ func (g *groupReader) nak(e *entry, delay time.Duration) error {
 	if delay > 0 {
 		e.due = time.Now().Add(delay)
 	}
-	if !e.part.revoked {
+	if !e.part.revoked && !e.part.revoking {
 		g.r.released(e)
 	}
 	g.changed.fire()
@@ -394,6 +394,12 @@ func (g *groupReader) revoked(_ context.Context, _ *kgo.Client, lost map[string]
 	}
 	g.mu.Lock()
 	crash, ctx := g.crash, g.stopCtx
+	for _, p := range ps {
+		if s := g.parts[p]; s != nil {
+			s.revoking = true
+		}
+	}
+	g.changed.fire()
 	g.mu.Unlock()
 	if ctx == nil {
 		ctx = context.Background()
@@ -549,7 +555,8 @@ func (g *groupReader) commitLocked(ctx context.Context, only []int32) error {
 func (g *groupReader) owns(p int32) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.parts[p] != nil
+	s := g.parts[p]
+	return s != nil && !s.revoking
 }
 
 // await calls try with mu held until it hands out a delivery or fails,

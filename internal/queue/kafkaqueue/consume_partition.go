@@ -42,6 +42,12 @@ type entry struct {
 type partState struct {
 	partition int32
 	revoked   bool
+	// revoking is set once the group takes the partition away, for the
+	// grace its holders get to settle: nothing more is handed out from it,
+	// a Nak'd record stays for the next owner, and Owned says no, so a
+	// holder waiting to retry lets go instead of sending beside the next
+	// owner.
+	revoking bool
 	// unsettled holds the entries fetched and not yet popped, in offset
 	// order; settled ones leave from the front only.
 	unsettled []*entry

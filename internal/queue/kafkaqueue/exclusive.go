@@ -207,6 +207,9 @@ func (dq *destQueue) next(g *groupReader, now time.Time, max int) (*delivery, ti
 		if e.state == entryHeld {
 			continue
 		}
+		if e.part.revoking {
+			return nil, 0 // the next owner hands it out
+		}
 		if e.due.After(now) {
 			return nil, e.due.Sub(now)
 		}

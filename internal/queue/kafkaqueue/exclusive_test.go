@@ -264,3 +264,58 @@ func TestExclusiveConsumeRefusesWildcard(t *testing.T) {
 		t.Fatal("exclusive Consume of a wildcard succeeded")
 	}
 }
+
+// A holder waiting to retry (dispatch's backoff) learns at once that its
+// destination's partition is being taken away — not only after the grace —
+// so it can let go before the next owner sends the same record, and what it
+// lets go is handed out by the next owner, not by itself again.
+func TestExclusiveRevokeTellsHolderDuringGrace(t *testing.T) {
+	c := newCluster(t)
+	q1 := newQueue(t, c, Options{Partitions: 4})
+	var dests []string
+	for i := range 16 {
+		dests = append(dests, fmt.Sprint("d", i))
+	}
+	cons1 := map[string]queue.Consumer{}
+	held := map[string]queue.Delivery{}
+	for _, d := range dests {
+		publish(t, q1, queue.OutSubject(d), d)
+		cons1[d] = consume(t, q1, destCfg(d))
+	}
+	for _, d := range dests {
+		held[d], _ = nextData(t, cons1[d]) // q1 holds one delivery of each
+	}
+
+	q2 := newQueue(t, c, Options{Partitions: 4})
+	cons2 := map[string]queue.Consumer{}
+	joined := time.Now()
+	for _, d := range dests {
+		cons2[d] = consume(t, q2, destCfg(d))
+	}
+	var moving string
+	eventually(t, "q1 to see one of its destinations being taken away", func() bool {
+		for _, d := range dests {
+			if !cons1[d].Owned() {
+				moving = d
+				return true
+			}
+		}
+		return false
+	})
+	if took := time.Since(joined); took >= revokeGrace {
+		t.Fatalf("the holder learned of the move after %v, not within the %v grace", took, revokeGrace)
+	}
+	if err := held[moving].Nak(0); err != nil {
+		t.Fatalf("Nak: %v", err)
+	}
+	d, data := nextData(t, cons2[moving])
+	if data != moving {
+		t.Fatalf("next owner got %q, want %q", data, moving)
+	}
+	ack(t, d)
+	for _, dest := range dests {
+		if cons1[dest].Owned() {
+			ack(t, held[dest])
+		}
+	}
+}
