@@ -1,5 +1,5 @@
 // Command hookrelay relays vendor webhooks to Microsoft Teams through a
-// durable JetStream queue.
+// durable queue: NATS JetStream or Kafka.
 //
 //	hookrelay serve --config hookrelay.yaml   run every stage (embedded NATS by default)
 //	hookrelay dlq list|show|replay|purge      inspect and replay dead letters
