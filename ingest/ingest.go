@@ -29,7 +29,7 @@ import (
 )
 
 // retryAfter is what a 503 asks the vendor to wait, in seconds: long enough
-// for a NATS reconnect or leader election, short enough not to pile up.
+// for the queue to reconnect or elect a leader, short enough not to pile up.
 const retryAfter = 5
 
 // Handler receives webhooks at POST /hooks/{source} and
