@@ -164,7 +164,7 @@ func received(ev *StoredEvent) Record {
 
 // eventScanMargin is how far around an event id's time event looks for it
 // on RELAY_IN: ids are stamped just before the store, so the scan starts a
-// little before (clocks of relay and NATS server may differ) and finds it
+// little before (the id's clock and the store's may differ) and finds it
 // among the first messages.
 const eventScanMargin = 2 * time.Second
 
