@@ -97,11 +97,15 @@ func sentAt(m queue.Stored) (time.Time, bool) {
 // was partitioned) each of those scans decodes every destination's sends.
 // On failure the workers read their own as before.
 func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
-	bySubject := make(map[string]*worker, len(d.workers))
+	type inheritor struct {
+		w      *worker
+		window time.Duration
+	}
+	bySubject := make(map[string]inheritor, len(d.workers))
 	widest := time.Duration(0)
 	for _, w := range d.workers {
 		if window := w.sentWindow(); window > 0 {
-			bySubject[queue.SentSubject(w.dest.Name)] = w
+			bySubject[queue.SentSubject(w.dest.Name)] = inheritor{w, window}
 			widest = max(widest, window)
 		}
 	}
@@ -114,12 +118,12 @@ func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
 	defer cancel()
 	sends := make(map[*worker][]time.Time, len(bySubject))
 	err := d.q.Scan(ctx, queue.StreamSent, queue.SentAll, now.Add(-widest), func(m queue.Stored) (bool, error) {
-		w := bySubject[m.Subject]
-		if w == nil {
+		in, ok := bySubject[m.Subject]
+		if !ok {
 			return true, nil
 		}
-		if t, ok := sentAt(m); ok && now.Sub(t) < w.sentWindow() {
-			sends[w] = append(sends[w], t)
+		if t, ok := sentAt(m); ok && now.Sub(t) < in.window {
+			sends[in.w] = append(sends[in.w], t)
 		}
 		return true, nil
 	})
@@ -127,8 +131,8 @@ func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
 		d.logger.Warn("read the sent log at start; each destination reads its own at its first delivery", "err", err)
 		return
 	}
-	for _, w := range bySubject {
-		w.budget.merge(now, sends[w])
-		w.inheritedAt = now
+	for _, in := range bySubject {
+		in.w.budget.merge(now, sends[in.w])
+		in.w.inheritedAt = now
 	}
 }
