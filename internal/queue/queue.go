@@ -23,7 +23,8 @@ const (
 	StreamSent = "RELAY_SENT"
 )
 
-// Message headers set by hookrelay (besides nats' Nats-Msg-Id and W3C traceparent).
+// Message headers set by hookrelay (besides W3C traceparent; Msg.ID is kept
+// by each implementation its own way).
 const (
 	HeaderEventID    = "Hookrelay-Event-Id"
 	HeaderDeliveryID = "Hookrelay-Delivery-Id"
