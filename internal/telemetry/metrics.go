@@ -108,7 +108,7 @@ func NewMetrics() *Metrics {
 		ingestRequests: counter(MetricIngestRequests,
 			"Webhook requests answered by ingest, by source and HTTP status code.", "source", "code"),
 		publishDuration: histogram(MetricPublishDuration,
-			"Time from publishing a message to JetStream's acknowledgement, by stream.",
+			"Time from publishing a message to the queue's acknowledgement, by stream.",
 			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "stream"),
 		transformEvents: counter(MetricTransformEvents,
 			"Events settled by transform, by source and outcome (routed, unrouted, retried, malformed).", "source", "outcome"),
@@ -195,7 +195,7 @@ func (m *Metrics) IngestRequest(source string, code int) {
 	m.ingestRequests.WithLabelValues(source, strconv.Itoa(code)).Inc()
 }
 
-// PublishLatency records how long JetStream took to acknowledge a write to stream.
+// PublishLatency records how long the queue took to acknowledge a write to stream.
 func (m *Metrics) PublishLatency(stream string, d time.Duration) {
 	if m == nil {
 		return
