@@ -146,7 +146,8 @@ type Delivery interface {
 	// Delivered counts how many times the message was handed out, this
 	// time included.
 	Delivered() int
-	// Pending counts the consumer's messages waiting behind this one.
+	// Pending counts the consumer's messages waiting behind this one, as
+	// the store knew them when this one was handed out.
 	Pending() uint64
 	// Ack settles the message as done and waits for the store to confirm.
 	Ack(ctx context.Context) error

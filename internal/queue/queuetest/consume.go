@@ -34,8 +34,11 @@ func ack(t *testing.T, d queue.Delivery) {
 func testAcked(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
 	const ackWait = time.Second
-	c := consume(t, q, transformLike(ackWait))
+	// Stored before the consumer starts, so the count behind each one is known
+	// when it is handed out: a consumer already pulling could fetch the first
+	// before the others are stored and rightly see nothing behind it.
 	acks := publishIn(t, q, 3)
+	c := consume(t, q, transformLike(ackWait))
 	for i := range acks {
 		d := next(t, c)
 		if d.Msg().Seq != acks[i].Seq || d.Delivered() != 1 {
