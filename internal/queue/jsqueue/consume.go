@@ -33,6 +33,13 @@ func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Co
 		MaxAckPending: cfg.MaxAckPending,
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// On a work queue the stream is the consumer's state: an acked
+		// message is removed (a tombstone written with it), so what is left
+		// after a restart is exactly what is left to deliver. Keeping the
+		// consumer's state in memory spares the server rewriting a state
+		// file per consumer up to ten times a second; after a restart the
+		// consumer is created again and starts from the first message left.
+		MemoryStorage: isWorkQueue(st),
 	}
 	if cfg.Exclusive {
 		// The pin outlives a pull by the ack wait: an instance that stopped
@@ -76,6 +83,9 @@ func (q *Queue) createConsumer(ctx context.Context, st jetstream.Stream, cfg jet
 		}
 		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		cons, err := st.CreateOrUpdateConsumer(callCtx, cfg)
+		if err != nil && !errors.Is(mapErr(err), queue.ErrUnavailable) {
+			cons, err = recreateConsumer(callCtx, st, cfg, err)
+		}
 		cancel()
 		<-q.setup
 		if err == nil {
@@ -89,6 +99,31 @@ func (q *Queue) createConsumer(ctx context.Context, st jetstream.Stream, cfg jet
 			return nil, ctx.Err()
 		}
 	}
+}
+
+func isWorkQueue(st jetstream.Stream) bool {
+	info := st.CachedInfo()
+	return info != nil && info.Config.Retention == jetstream.WorkQueuePolicy
+}
+
+// recreateConsumer deletes and creates again a consumer whose storage the
+// server refused to change: one made file-backed by an earlier version. On a
+// work queue nothing is lost with it, as its messages stay on the stream
+// until acked; deliveries in flight are handed out again. Any other refusal
+// is returned as it was.
+func recreateConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, refused error) (jetstream.Consumer, error) {
+	old, err := st.Consumer(ctx, cfg.Durable)
+	if err != nil {
+		return nil, refused
+	}
+	info := old.CachedInfo()
+	if info == nil || info.Config.MemoryStorage == cfg.MemoryStorage || !isWorkQueue(st) {
+		return nil, refused
+	}
+	if err := st.DeleteConsumer(ctx, cfg.Durable); err != nil {
+		return nil, fmt.Errorf("delete consumer %s to change its storage: %w", cfg.Durable, err)
+	}
+	return st.CreateOrUpdateConsumer(ctx, cfg)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
