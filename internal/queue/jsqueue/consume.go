@@ -58,7 +58,7 @@ func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Co
 		stopper
 	}
 	if cfg.Exclusive {
-		c = newExclusive(q, st, cons, cfg)
+		c = newExclusive(q, st, cons, jcfg)
 	} else {
 		c, err = newShared(q, cons, cfg)
 		if err != nil {

@@ -25,6 +25,7 @@ type exclusive struct {
 	q       *Queue
 	st      jetstream.Stream
 	cons    jetstream.Consumer
+	cfg     jetstream.ConsumerConfig // to make it again should the server forget it
 	name    string
 	members *membership
 
@@ -34,9 +35,9 @@ type exclusive struct {
 	stopOnce sync.Once
 }
 
-func newExclusive(q *Queue, st jetstream.Stream, cons jetstream.Consumer, cfg queue.ConsumerConfig) *exclusive {
+func newExclusive(q *Queue, st jetstream.Stream, cons jetstream.Consumer, cfg jetstream.ConsumerConfig) *exclusive {
 	life, stop := context.WithCancel(context.Background())
-	return &exclusive{q: q, st: st, cons: cons, name: cfg.Name, members: q.membership(), life: life, stop: stop}
+	return &exclusive{q: q, st: st, cons: cons, cfg: cfg, name: cfg.Durable, members: q.membership(), life: life, stop: stop}
 }
 
 func (c *exclusive) stoppedErr() error { return fmt.Errorf("next of %s: %w", c.name, errStopped) }
@@ -71,6 +72,9 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages),
 			errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrPinIDMismatch):
 			// Nothing within fetchWait, or the pin moved: ask again.
+		case errors.Is(err, nats.ErrNoResponders) && c.q.nc.IsConnected() && c.restore(ctx):
+			// The server forgot the consumer (a restart forgets those kept
+			// in memory) and it is made again: pull at once.
 		case errors.Is(mapErr(err), queue.ErrUnavailable) && !errors.Is(err, nats.ErrConnectionClosed):
 			c.q.logger.Warn("pull; retrying", "consumer", c.name, "err", err)
 			select {
@@ -122,6 +126,24 @@ func (c *exclusive) pull(ctx context.Context, changed <-chan struct{}) (jetstrea
 		return nil, errMembersChanged
 	}
 	return m, err
+}
+
+// restore makes the consumer again when the server no longer knows it, and
+// reports whether it did. A pull for a consumer the server does not know
+// finds no responders, as one does while JetStream is out of reach: only a
+// server that answers "not found" for it is taken at its word.
+func (c *exclusive) restore(ctx context.Context) bool {
+	if _, err := c.st.Consumer(ctx, c.name); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false
+	}
+	if _, err := c.q.createConsumer(ctx, c.st, c.cfg); err != nil {
+		if ctx.Err() == nil {
+			c.q.logger.Warn("make the forgotten consumer again", "consumer", c.name, "err", err)
+		}
+		return false
+	}
+	c.q.logger.Info("the server had forgotten the consumer; made again", "consumer", c.name)
+	return true
 }
 
 func (c *exclusive) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.Delivery, error) {

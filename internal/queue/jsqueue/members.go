@@ -2,12 +2,15 @@ package jsqueue
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -40,36 +43,59 @@ func newMembership(logger *slog.Logger) *membership {
 	return &membership{self: uuid.NewString(), logger: logger, seen: map[string]time.Time{}, changed: make(chan struct{})}
 }
 
-// run heartbeats and watches the bucket until ctx is cancelled, then leaves.
+// run takes part in the membership until ctx is cancelled, then leaves. The
+// bucket is kept in memory, so a server restart forgets it: it is made again
+// then, as when it could not be made at all. Meanwhile this instance competes
+// for every exclusive consumer.
 func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
+	for {
+		err := m.session(ctx, js)
+		if ctx.Err() != nil {
+			return
+		}
+		m.logger.Warn("membership bucket unavailable; this instance competes for every exclusive consumer until it is back",
+			"err", err, "retry_in", heartbeatEvery)
+		m.setDisabled(true)
+		if !sleep(ctx, heartbeatEvery) {
+			return
+		}
+	}
+}
+
+// session heartbeats and watches the bucket until ctx is cancelled (it
+// leaves then) or the bucket is gone.
+func (m *membership) session(ctx context.Context, js jetstream.JetStream) error {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1,
 	})
 	if err != nil {
-		if ctx.Err() == nil {
-			m.logger.Warn("membership bucket unavailable; this instance competes for every exclusive consumer", "err", err)
-		}
-		m.disable()
-		return
+		return fmt.Errorf("make bucket %s: %w", membersBucket, err)
 	}
-	m.observe(m.self, time.Now())
 	watch, err := kv.WatchAll(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
-			m.logger.Warn("watch members; this instance competes for every exclusive consumer", "err", err)
-		}
-		m.disable()
-		return
+		return fmt.Errorf("watch bucket %s: %w", membersBucket, err)
 	}
 	defer func() { _ = watch.Stop() }()
+	m.observe(m.self, time.Now())
+	m.setDisabled(false)
 	beat := time.NewTicker(heartbeatEvery)
 	defer beat.Stop()
-	put := func() {
-		if _, err := kv.Put(ctx, m.self, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil && ctx.Err() == nil {
-			m.logger.Warn("membership heartbeat", "err", err)
+	// put reports an error only when the bucket is gone; others (a
+	// reconnection, a timeout) are logged and the next beat tries again.
+	put := func() error {
+		_, err := kv.Put(ctx, m.self, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return nil
+		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+			return fmt.Errorf("heartbeat into %s: %w", membersBucket, err)
 		}
+		m.logger.Warn("membership heartbeat", "err", err)
+		return nil
 	}
-	put()
+	if err := put(); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,13 +103,15 @@ func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			_ = kv.Delete(dctx, m.self)
 			cancel()
-			return
+			return nil
 		case <-beat.C:
-			put()
+			if err := put(); err != nil {
+				return err
+			}
 			m.expire(time.Now())
 		case e, ok := <-watch.Updates():
 			if !ok {
-				return
+				return fmt.Errorf("watch of %s ended", membersBucket)
 			}
 			if e == nil { // the initial values have been delivered
 				continue
@@ -97,11 +125,13 @@ func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
 	}
 }
 
-func (m *membership) disable() {
+func (m *membership) setDisabled(disabled bool) {
 	m.mu.Lock()
-	m.disabled = true
-	m.notifyLocked()
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	if m.disabled != disabled {
+		m.disabled = disabled
+		m.notifyLocked()
+	}
 }
 
 func (m *membership) observe(member string, at time.Time) {
