@@ -109,21 +109,31 @@ func isWorkQueue(st jetstream.Stream) bool {
 // recreateConsumer deletes and creates again a consumer whose storage the
 // server refused to change: one made file-backed by an earlier version. On a
 // work queue nothing is lost with it, as its messages stay on the stream
-// until acked; deliveries in flight are handed out again. Any other refusal
-// is returned as it was.
+// until acked; deliveries in flight are handed out again. Instances that
+// start together race to do it: a consumer another one deleted, or made
+// again already, is taken as it is. Any other refusal is returned as it was.
 func recreateConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, refused error) (jetstream.Consumer, error) {
-	old, err := st.Consumer(ctx, cfg.Durable)
-	if err != nil {
+	if !isWorkQueue(st) {
 		return nil, refused
 	}
-	info := old.CachedInfo()
-	if info == nil || info.Config.MemoryStorage == cfg.MemoryStorage || !isWorkQueue(st) {
-		return nil, refused
+	for range 3 {
+		old, err := st.Consumer(ctx, cfg.Durable)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+		case err != nil:
+			return nil, refused
+		case old.CachedInfo().Config.MemoryStorage != cfg.MemoryStorage:
+			if err := st.DeleteConsumer(ctx, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, fmt.Errorf("delete consumer %s to change its storage: %w", cfg.Durable, mapErr(err))
+			}
+		}
+		cons, err := st.CreateOrUpdateConsumer(ctx, cfg)
+		if err == nil {
+			return cons, nil
+		}
+		refused = err
 	}
-	if err := st.DeleteConsumer(ctx, cfg.Durable); err != nil {
-		return nil, fmt.Errorf("delete consumer %s to change its storage: %w", cfg.Durable, err)
-	}
-	return st.CreateOrUpdateConsumer(ctx, cfg)
+	return nil, refused
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

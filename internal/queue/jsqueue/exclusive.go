@@ -32,6 +32,7 @@ type exclusive struct {
 	life     context.Context // ends at Stop
 	stop     context.CancelFunc
 	pulling  atomic.Bool // this member pulled since it last let go of the pin
+	failing  bool        // the last pull found the store unavailable; Next's alone
 	stopOnce sync.Once
 }
 
@@ -67,16 +68,27 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 			_ = m.Nak()
 			return nil, c.stoppedErr()
 		case err == nil:
+			if c.failing {
+				c.q.logger.Info("pull works again", "consumer", c.name)
+				c.failing = false
+			}
 			return newDelivery(m)
 		case ctx.Err() != nil, c.life.Err() != nil, errors.Is(err, errMembersChanged):
 		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages),
-			errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrPinIDMismatch):
-			// Nothing within fetchWait, or the pin moved: ask again.
-		case errors.Is(err, nats.ErrNoResponders) && c.q.nc.IsConnected() && c.restore(ctx):
-			// The server forgot the consumer (a restart forgets those kept
-			// in memory) and it is made again: pull at once.
+			errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrPinIDMismatch),
+			errors.Is(err, jetstream.ErrServerShutdown), errors.Is(err, jetstream.ErrConsumerLeadershipChanged):
+			// Nothing within fetchWait, the pin moved, or the server ended
+			// the pull (it is stopping, or the consumer's leader moved):
+			// ask again.
+		case (errors.Is(err, jetstream.ErrConsumerDeleted) ||
+			errors.Is(err, nats.ErrNoResponders) && c.q.nc.IsConnected()) && c.restore(ctx):
+			// The server forgot the consumer (a restarted server forgets
+			// those kept in memory) and it is made again: pull at once.
 		case errors.Is(mapErr(err), queue.ErrUnavailable) && !errors.Is(err, nats.ErrConnectionClosed):
-			c.q.logger.Warn("pull; retrying", "consumer", c.name, "err", err)
+			if !c.failing {
+				c.q.logger.Warn("pull; retrying every second until it works", "consumer", c.name, "err", err)
+			}
+			c.failing = true
 			select {
 			case <-ctx.Done():
 			case <-c.life.Done():
@@ -131,9 +143,15 @@ func (c *exclusive) pull(ctx context.Context, changed <-chan struct{}) (jetstrea
 // restore makes the consumer again when the server no longer knows it, and
 // reports whether it did. A pull for a consumer the server does not know
 // finds no responders, as one does while JetStream is out of reach: only a
-// server that answers "not found" for it is taken at its word.
+// server that answers "not found" for it is taken at its word. Stop ends it.
 func (c *exclusive) restore(ctx context.Context) bool {
-	if _, err := c.st.Consumer(ctx, c.name); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.life, cancel)()
+	ictx, cancelInfo := context.WithTimeout(ctx, restoreInfoWait)
+	_, err := c.st.Consumer(ictx, c.name)
+	cancelInfo()
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return false
 	}
 	if _, err := c.q.createConsumer(ctx, c.st, c.cfg); err != nil {
@@ -145,6 +163,10 @@ func (c *exclusive) restore(ctx context.Context) bool {
 	c.q.logger.Info("the server had forgotten the consumer; made again", "consumer", c.name)
 	return true
 }
+
+// restoreInfoWait bounds restore's question whether the consumer exists: a
+// recovering cluster may leave it unanswered.
+const restoreInfoWait = 5 * time.Second
 
 func (c *exclusive) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.Delivery, error) {
 	if c.life.Err() != nil {

@@ -169,7 +169,8 @@ func (q *Queue) membership() *membership {
 	defer q.mu.Unlock()
 	if q.members == nil {
 		q.members = newMembership(q.logger)
-		q.running.Go(func() { q.members.run(q.life, q.js) })
+		replicas := q.streams[queue.StreamOut].CachedInfo().Config.Replicas
+		q.running.Go(func() { q.members.run(q.life, q.js, replicas) })
 	}
 	return q.members
 }

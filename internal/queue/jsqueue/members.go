@@ -44,29 +44,39 @@ func newMembership(logger *slog.Logger) *membership {
 }
 
 // run takes part in the membership until ctx is cancelled, then leaves. The
-// bucket is kept in memory, so a server restart forgets it: it is made again
-// then, as when it could not be made at all. Meanwhile this instance competes
-// for every exclusive consumer.
-func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
+// bucket is kept in memory, so a server restart forgets it (a cluster keeps
+// it, empty): it is made again then, as when it could not be made at all.
+// Meanwhile this instance competes for every exclusive consumer.
+func (m *membership) run(ctx context.Context, js jetstream.JetStream, replicas int) {
 	for {
-		err := m.session(ctx, js)
+		err := m.session(ctx, js, replicas)
 		if ctx.Err() != nil {
 			return
 		}
-		m.logger.Warn("membership bucket unavailable; this instance competes for every exclusive consumer until it is back",
-			"err", err, "retry_in", heartbeatEvery)
-		m.setDisabled(true)
+		if errors.Is(err, errBucketRemade) {
+			// Another instance made it first; watch the new one at once.
+			continue
+		}
+		if m.setDisabled(true) {
+			m.logger.Warn("membership bucket unavailable; this instance competes for every exclusive consumer until it is back",
+				"err", err, "retry_every", heartbeatEvery)
+		}
 		if !sleep(ctx, heartbeatEvery) {
 			return
 		}
 	}
 }
 
+// errBucketRemade ends a session whose watch follows a bucket that was made
+// again: its watch would wait for revisions the new bucket reaches only much
+// later, and see nobody meanwhile.
+var errBucketRemade = errors.New("membership bucket made again")
+
 // session heartbeats and watches the bucket until ctx is cancelled (it
-// leaves then) or the bucket is gone.
-func (m *membership) session(ctx context.Context, js jetstream.JetStream) error {
+// leaves then) or the bucket is gone or made again.
+func (m *membership) session(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1,
+		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1, Replicas: replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("make bucket %s: %w", membersBucket, err)
@@ -77,15 +87,28 @@ func (m *membership) session(ctx context.Context, js jetstream.JetStream) error 
 	}
 	defer func() { _ = watch.Stop() }()
 	m.observe(m.self, time.Now())
-	m.setDisabled(false)
+	if m.setDisabled(false) {
+		m.logger.Info("membership bucket back; instances split the exclusive consumers again")
+	}
 	beat := time.NewTicker(heartbeatEvery)
 	defer beat.Stop()
-	// put reports an error only when the bucket is gone; others (a
-	// reconnection, a timeout) are logged and the next beat tries again.
+	// high is the highest revision this session has seen, in the watch or
+	// from its own puts. A put stored after all of them that comes back with
+	// a revision no higher went into a bucket made again.
+	var high uint64
+	// put reports an error only when the bucket is gone or made again;
+	// others (a reconnection, a timeout) are logged and the next beat tries
+	// again.
 	put := func() error {
-		_, err := kv.Put(ctx, m.self, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		before := high
+		rev, err := kv.Put(ctx, m.self, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
 		switch {
-		case err == nil || ctx.Err() != nil:
+		case err == nil && rev <= before:
+			return errBucketRemade
+		case err == nil:
+			high = max(high, rev)
+			return nil
+		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 			return fmt.Errorf("heartbeat into %s: %w", membersBucket, err)
@@ -116,6 +139,7 @@ func (m *membership) session(ctx context.Context, js jetstream.JetStream) error 
 			if e == nil { // the initial values have been delivered
 				continue
 			}
+			high = max(high, e.Revision())
 			if e.Operation() == jetstream.KeyValuePut {
 				m.observe(e.Key(), time.Now())
 			} else {
@@ -125,13 +149,16 @@ func (m *membership) session(ctx context.Context, js jetstream.JetStream) error 
 	}
 }
 
-func (m *membership) setDisabled(disabled bool) {
+// setDisabled reports whether it changed the state.
+func (m *membership) setDisabled(disabled bool) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.disabled != disabled {
-		m.disabled = disabled
-		m.notifyLocked()
+	if m.disabled == disabled {
+		return false
 	}
+	m.disabled = disabled
+	m.notifyLocked()
+	return true
 }
 
 func (m *membership) observe(member string, at time.Time) {

@@ -1,9 +1,14 @@
 package jsqueue_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,58 +58,115 @@ func nextSeq(t *testing.T, ctx context.Context, c queue.Consumer) queue.Delivery
 }
 
 // RELAY_OUT's consumers keep their state in memory: the work queue itself
-// says what is left to deliver. After a restart of the server on the same
-// files, the acked delivery is gone and the others, the one handed out and
-// not settled included, are handed out again.
-func TestWorkQueueConsumerAfterRestartHandsOutWhatIsLeft(t *testing.T) {
+// says what is left to deliver. A process killed with SIGKILL (page cache
+// kept, no fsync) leaves on the stream exactly what was not acked, the
+// delivery handed out and not settled included, and that is what the
+// consumers made again hand out.
+func TestWorkQueueAfterAKillHoldsWhatWasNotAcked(t *testing.T) {
+	if dir := os.Getenv(killChildDir); dir != "" {
+		runKilledChild(t, dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestWorkQueueAfterAKillHoldsWhatWasNotAcked$")
+	cmd.Env = append(os.Environ(), killChildDir+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "settled" {
+				ready <- true
+				return
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("the child ended before it settled its deliveries")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the child did not settle its deliveries within a minute")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dir := t.TempDir()
 	srv, q := openOn(t, ctx, dir)
-	var seqs []uint64
-	for i := range 3 {
-		ack, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("d"), Data: fmt.Appendf(nil, "%d", i)})
+	defer srv.Shutdown()
+	defer func() { _ = q.Close(ctx) }()
+	// Sequences 1 (e) and 2 (d) were acked, 3 (d) handed out and not
+	// settled, 4 (e) and 5 (d) never handed out.
+	want := map[string][]uint64{"d": {3, 5}, "e": {4}}
+	backlog, err := q.Backlog(ctx, []string{"d", "e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dest, seqs := range want {
+		if n := backlog[dest].Count; n != uint64(len(seqs)) {
+			t.Errorf("after the kill %d deliveries wait for %s, want %d", n, dest, len(seqs))
+		}
+		c, err := q.Consume(ctx, dispatchLike(dest))
 		if err != nil {
 			t.Fatal(err)
 		}
-		seqs = append(seqs, ack.Seq)
-	}
-	c, err := q.Consume(ctx, dispatchLike("d"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nextSeq(t, ctx, c).Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if d := nextSeq(t, ctx, c); d.Msg().Seq != seqs[1] {
-		t.Fatalf("second handed out #%d, want #%d", d.Msg().Seq, seqs[1])
-	} // and left unsettled
-	_ = q.Close(ctx)
-	srv.Shutdown()
-
-	srv, q = openOn(t, ctx, dir)
-	defer srv.Shutdown()
-	defer func() { _ = q.Close(ctx) }()
-	c, err = q.Consume(ctx, dispatchLike("d"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range seqs[1:] {
-		d := nextSeq(t, ctx, c)
-		if d.Msg().Seq != want {
-			t.Fatalf("after restart handed out #%d, want #%d (#%d was acked)", d.Msg().Seq, want, seqs[0])
+		for _, seq := range seqs {
+			d := nextSeq(t, ctx, c)
+			if d.Msg().Seq != seq {
+				t.Errorf("%s handed out #%d after the kill, want #%d", dest, d.Msg().Seq, seq)
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := d.Ack(ctx); err != nil {
+		c.Stop()
+	}
+}
+
+// killChildDir names the store of the child process the test kills.
+const killChildDir = "JSQUEUE_TEST_KILL_DIR"
+
+// runKilledChild stores five deliveries for two destinations, acks two of
+// them out of order, holds a third, says "settled" and waits to be killed.
+func runKilledChild(t *testing.T, dir string) {
+	ctx := context.Background()
+	srv, q := openOn(t, ctx, dir)
+	defer srv.Shutdown()
+	for i, dest := range []string{"e", "d", "d", "e", "d"} {
+		if _, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject(dest), Data: fmt.Appendf(nil, "%d", i+1)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	backlog, err := q.Backlog(ctx, []string{"d"})
+	cd, err := q.Consume(ctx, dispatchLike("d"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := backlog["d"].Count; n != 0 {
-		t.Errorf("backlog of d after acking all: %d, want 0", n)
+	ce, err := q.Consume(ctx, dispatchLike("e"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	// #2 first: removed from the middle of the stream, then #1, its head.
+	for _, c := range []queue.Consumer{cd, ce} {
+		if err := nextSeq(t, ctx, c).Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nextSeq(t, ctx, cd) // #3, held
+	fmt.Println("settled")
+	<-ctx.Done() // until killed
 }
 
 // A consumer an earlier version made with its state on file is deleted and
@@ -142,6 +204,57 @@ func TestFileBackedConsumerOfAnEarlierVersionIsMadeAgain(t *testing.T) {
 	}
 	if d := nextSeq(t, ctx, c); d.Msg().Seq != stored.Seq {
 		t.Errorf("handed out #%d, want #%d", d.Msg().Seq, stored.Seq)
+	}
+}
+
+// Instances of the new version that start together race to make the
+// earlier version's consumers again: each gets its consumer, and every one
+// ends in memory.
+func TestInstancesStartingTogetherMakeEarlierConsumersAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := natstest.Start(t)
+	st, err := env.JS.Stream(ctx, queue.StreamOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		cfg := dispatchLike(fmt.Sprintf("r%d", i))
+		if _, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable: cfg.Name, FilterSubject: cfg.Subject, AckPolicy: jetstream.AckExplicitPolicy,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queues := []*jsqueue.Queue{env.Queue(t), env.Queue(t), env.Queue(t)}
+	var wg sync.WaitGroup
+	errs := make(chan error, n*len(queues))
+	for i := range n {
+		for _, q := range queues {
+			wg.Go(func() {
+				c, err := q.Consume(ctx, dispatchLike(fmt.Sprintf("r%d", i)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.Stop()
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("consume: %v", err)
+	}
+	for i := range n {
+		cons, err := st.Consumer(ctx, fmt.Sprintf("dispatch-r%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cons.CachedInfo().Config.MemoryStorage {
+			t.Errorf("%s still keeps its state on file", cons.CachedInfo().Name)
+		}
 	}
 }
 
@@ -206,9 +319,9 @@ func (r *restartable) restart(ctx context.Context, queues int) {
 	}
 }
 
-// A server that restarts forgets consumers kept in memory. The consumer is
-// made again at the next pull, and what was stored before and after is
-// delivered.
+// A server that restarts forgets consumers kept in memory. A pull waiting
+// while it restarts goes on: the consumer is made again and what is stored
+// after the restart is handed out.
 func TestConsumerForgottenByARestartedServerIsMadeAgain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -220,29 +333,61 @@ func TestConsumerForgottenByARestartedServerIsMadeAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	before, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("d"), Data: []byte("before")})
-	if err != nil {
-		t.Fatal(err)
+	type next struct {
+		d   queue.Delivery
+		err error
 	}
+	got := make(chan next, 1)
+	go func() {
+		d, err := c.Next(ctx)
+		got <- next{d, err}
+	}()
+	r.waitPulling(ctx, "dispatch-d")
 	r.restart(ctx, 1)
 	after, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("d"), Data: []byte("after")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []uint64{before.Seq, after.Seq} {
-		d := nextSeq(t, ctx, c)
-		if d.Msg().Seq != want {
-			t.Fatalf("handed out #%d, want #%d", d.Msg().Seq, want)
+	n := <-got
+	if n.err != nil {
+		t.Fatalf("the pull waiting through the restart: %v", n.err)
+	}
+	if n.d.Msg().Seq != after.Seq {
+		t.Fatalf("handed out #%d, want #%d", n.d.Msg().Seq, after.Seq)
+	}
+	if err := n.d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitPulling polls the server until the consumer has a pull waiting.
+func (r *restartable) waitPulling(ctx context.Context, consumer string) {
+	r.t.Helper()
+	nc, err := nats.Connect(r.srv.ClientURL())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for {
+		cons, err := js.Consumer(ctx, queue.StreamOut, consumer)
+		if err == nil && cons.CachedInfo().NumWaiting > 0 {
+			return
 		}
-		if err := d.Ack(ctx); err != nil {
-			t.Fatal(err)
+		if ctx.Err() != nil {
+			r.t.Fatalf("no pull of %s waiting: %v", consumer, err)
 		}
+		time.Sleep(10 * time.Millisecond) // the server tells no one when a pull arrives
 	}
 }
 
 // The membership bucket is kept in memory too: after a restart the
-// instances make it again and go on splitting the exclusive consumers
-// rather than each competing for all of them.
+// instances make it again, or take the one another instance made first, and
+// go on splitting the exclusive consumers rather than each competing for
+// all of them once the members they saw before the restart expire.
 func TestMembershipMadeAgainAfterAServerRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -269,28 +414,55 @@ func TestMembershipMadeAgainAfterAServerRestart(t *testing.T) {
 	a, b := open(), open()
 	split := func(got []int) bool { return got[0] > 0 && got[1] > 0 }
 	waitSplit(t, "before the restart", split, a, b)
-	r.restart(ctx, 2)
 
-	nc, err := nats.Connect(r.srv.ClientURL())
-	if err != nil {
+	members := func() jetstream.KeyValue {
+		nc, err := nats.Connect(r.srv.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: "RELAY_MEMBERS", TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+	// Days of heartbeats, in short: the bucket's revisions run far ahead of
+	// what a new bucket reaches soon.
+	kv := members()
+	for range 500 {
+		if _, err := kv.Put(ctx, "someone-else", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kv.Delete(ctx, "someone-else"); err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var members []string
-	for ctx.Err() == nil && len(members) < 2 {
-		if kv, err := js.KeyValue(ctx, "RELAY_MEMBERS"); err == nil {
-			members, _ = kv.Keys(ctx)
-		}
-		if len(members) < 2 {
-			time.Sleep(50 * time.Millisecond) // polls the server: no event says the bucket is back
+	r.srv.Shutdown()
+	r.start()
+	kv = members() // made by another instance before these two notice
+	restarted := time.Now()
+	for range 2 {
+		select {
+		case <-r.reconnected:
+		case <-ctx.Done():
+			t.Fatal("no reconnection to the restarted server")
 		}
 	}
-	if len(members) < 2 {
-		t.Fatalf("members in the bucket after the restart: %v, want both instances", members)
+	// What each saw before the restart expires after MemberTimeout: the
+	// split must still hold then, from heartbeats in the new bucket.
+	for time.Since(restarted) < jsqueue.MemberTimeout+4*time.Second {
+		time.Sleep(100 * time.Millisecond) // waits out the expiry: nothing to wait on but time
+	}
+	keys, err := kv.Keys(ctx)
+	if err != nil || len(keys) != 2 {
+		t.Errorf("members in the bucket after the restart: %v (%v), want both instances", keys, err)
 	}
 	waitSplit(t, "after the restart", split, a, b)
 }
