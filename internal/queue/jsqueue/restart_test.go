@@ -19,13 +19,11 @@ import (
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
+	"github.com/hookrelay/hookrelay/internal/queue/queuetest"
 )
 
 func dispatchLike(dest string) queue.ConsumerConfig {
-	return queue.ConsumerConfig{
-		Stream: queue.StreamOut, Name: "dispatch-" + dest, Subject: queue.OutSubject(dest),
-		AckWait: 30 * time.Second, MaxAckPending: 1, Exclusive: true,
-	}
+	return queuetest.DispatchLike(dest, 30*time.Second)
 }
 
 func openOn(t *testing.T, ctx context.Context, dir string) (*natsembed.Server, *jsqueue.Queue) {
@@ -169,6 +167,17 @@ func runKilledChild(t *testing.T, dir string) {
 	<-ctx.Done() // until killed
 }
 
+// makeEarlierConsumer makes cfg's consumer as versions before the consumers
+// in memory did: its state on file.
+func makeEarlierConsumer(t *testing.T, ctx context.Context, st jetstream.Stream, cfg queue.ConsumerConfig) {
+	t.Helper()
+	if _, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: cfg.Name, FilterSubject: cfg.Subject, AckPolicy: jetstream.AckExplicitPolicy,
+	}); err != nil {
+		t.Fatalf("make %s as an earlier version did: %v", cfg.Name, err)
+	}
+}
+
 // A consumer an earlier version made with its state on file is deleted and
 // made again in memory, and what waited on the stream is still delivered.
 func TestFileBackedConsumerOfAnEarlierVersionIsMadeAgain(t *testing.T) {
@@ -180,11 +189,7 @@ func TestFileBackedConsumerOfAnEarlierVersionIsMadeAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := dispatchLike("d")
-	if _, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: cfg.Name, FilterSubject: cfg.Subject, AckPolicy: jetstream.AckExplicitPolicy,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	makeEarlierConsumer(t, ctx, st, cfg)
 	q := env.Queue(t)
 	stored, err := q.Publish(ctx, queue.Msg{Subject: cfg.Subject, Data: []byte("waiting")})
 	if err != nil {
@@ -220,12 +225,7 @@ func TestInstancesStartingTogetherMakeEarlierConsumersAgain(t *testing.T) {
 	}
 	const n = 20
 	for i := range n {
-		cfg := dispatchLike(fmt.Sprintf("r%d", i))
-		if _, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable: cfg.Name, FilterSubject: cfg.Subject, AckPolicy: jetstream.AckExplicitPolicy,
-		}); err != nil {
-			t.Fatal(err)
-		}
+		makeEarlierConsumer(t, ctx, st, dispatchLike(fmt.Sprintf("r%d", i)))
 	}
 	queues := []*jsqueue.Queue{env.Queue(t), env.Queue(t), env.Queue(t)}
 	var wg sync.WaitGroup

@@ -6,14 +6,12 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/queue/queuetest"
 )
 
 // destCfg is the exclusive consumer of destination dest.
 func destCfg(dest string) queue.ConsumerConfig {
-	return queue.ConsumerConfig{
-		Stream: queue.StreamOut, Name: "dispatch-" + dest, Subject: queue.OutSubject(dest),
-		AckWait: time.Minute, MaxAckPending: 1, Exclusive: true,
-	}
+	return queuetest.DispatchLike(dest, time.Minute)
 }
 
 // destPartition is the partition of out that dest's records go to.

@@ -10,12 +10,17 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// dispatchLike is a consumer as dispatch runs it for one destination.
-func dispatchLike(destination string) queue.ConsumerConfig {
+// DispatchLike is a consumer as dispatch runs it for one destination.
+func DispatchLike(destination string, ackWait time.Duration) queue.ConsumerConfig {
 	return queue.ConsumerConfig{
 		Stream: queue.StreamOut, Name: "dispatch-" + destination, Subject: queue.OutSubject(destination),
-		AckWait: 2 * time.Second, MaxAckPending: 1, Exclusive: true,
+		AckWait: ackWait, MaxAckPending: 1, Exclusive: true,
 	}
+}
+
+// dispatchLike is DispatchLike with the suite's short ack wait.
+func dispatchLike(destination string) queue.ConsumerConfig {
+	return DispatchLike(destination, 2*time.Second)
 }
 
 func publishOut(t *testing.T, q queue.Queue, destination string, n int) []queue.PubAck {
