@@ -111,7 +111,9 @@ func isWorkQueue(st jetstream.Stream) bool {
 // work queue nothing is lost with it, as its messages stay on the stream
 // until acked; deliveries in flight are handed out again. Instances that
 // start together race to do it: a consumer another one deleted, or made
-// again already, is taken as it is. Any other refusal is returned as it was.
+// again already, is taken as it is, and one may delete what another just
+// made (that one's waiting pull hears "consumer deleted" and goes on). Any
+// other refusal is returned as it was.
 func recreateConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, refused error) (jetstream.Consumer, error) {
 	if !isWorkQueue(st) {
 		return nil, refused
@@ -120,6 +122,8 @@ func recreateConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.Co
 		old, err := st.Consumer(ctx, cfg.Durable)
 		switch {
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
+		case errors.Is(mapErr(err), queue.ErrUnavailable):
+			return nil, fmt.Errorf("look up consumer %s: %w", cfg.Durable, mapErr(err)) // createConsumer retries
 		case err != nil:
 			return nil, refused
 		case old.CachedInfo().Config.MemoryStorage != cfg.MemoryStorage:

@@ -68,20 +68,22 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 			_ = m.Nak()
 			return nil, c.stoppedErr()
 		case err == nil:
-			if c.failing {
-				c.q.logger.Info("pull works again", "consumer", c.name)
-				c.failing = false
-			}
+			c.works()
 			return newDelivery(m)
 		case ctx.Err() != nil, c.life.Err() != nil, errors.Is(err, errMembersChanged):
-		case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages),
-			errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrPinIDMismatch),
+		case errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, jetstream.ErrPinIDMismatch):
+			// The server answered: nothing now, or the pin moved. Ask again.
+			c.works()
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
 			errors.Is(err, jetstream.ErrServerShutdown), errors.Is(err, jetstream.ErrConsumerLeadershipChanged):
-			// Nothing within fetchWait, the pin moved, or the server ended
-			// the pull (it is stopping, or the consumer's leader moved):
-			// ask again.
-		case (errors.Is(err, jetstream.ErrConsumerDeleted) ||
-			errors.Is(err, nats.ErrNoResponders) && c.q.nc.IsConnected()) && c.restore(ctx):
+			// Nothing within fetchWait, or the server ended the pull (it is
+			// stopping, or the consumer's leader moved): ask again.
+		case errors.Is(err, jetstream.ErrConsumerDeleted):
+			// Deleted under a waiting pull: by an instance making it again
+			// (an upgrade) or by hand. Make it again if nobody did, and ask
+			// again either way; the server says this once per deletion.
+			c.restore(ctx)
+		case errors.Is(err, nats.ErrNoResponders) && c.q.nc.IsConnected() && c.restore(ctx):
 			// The server forgot the consumer (a restarted server forgets
 			// those kept in memory) and it is made again: pull at once.
 		case errors.Is(mapErr(err), queue.ErrUnavailable) && !errors.Is(err, nats.ErrConnectionClosed):
@@ -138,6 +140,14 @@ func (c *exclusive) pull(ctx context.Context, changed <-chan struct{}) (jetstrea
 		return nil, errMembersChanged
 	}
 	return m, err
+}
+
+// works notes that a pull reached the server, after an outage it warned of.
+func (c *exclusive) works() {
+	if c.failing {
+		c.q.logger.Info("pull works again", "consumer", c.name)
+		c.failing = false
+	}
 }
 
 // restore makes the consumer again when the server no longer knows it, and

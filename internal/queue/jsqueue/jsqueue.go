@@ -169,8 +169,7 @@ func (q *Queue) membership() *membership {
 	defer q.mu.Unlock()
 	if q.members == nil {
 		q.members = newMembership(q.logger)
-		replicas := q.streams[queue.StreamOut].CachedInfo().Config.Replicas
-		q.running.Go(func() { q.members.run(q.life, q.js, replicas) })
+		q.running.Go(func() { q.members.run(q.life, q.js) })
 	}
 	return q.members
 }

@@ -47,9 +47,9 @@ func newMembership(logger *slog.Logger) *membership {
 // bucket is kept in memory, so a server restart forgets it (a cluster keeps
 // it, empty): it is made again then, as when it could not be made at all.
 // Meanwhile this instance competes for every exclusive consumer.
-func (m *membership) run(ctx context.Context, js jetstream.JetStream, replicas int) {
+func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
 	for {
-		err := m.session(ctx, js, replicas)
+		err := m.session(ctx, js)
 		if ctx.Err() != nil {
 			return
 		}
@@ -74,9 +74,9 @@ var errBucketRemade = errors.New("membership bucket made again")
 
 // session heartbeats and watches the bucket until ctx is cancelled (it
 // leaves then) or the bucket is gone or made again.
-func (m *membership) session(ctx context.Context, js jetstream.JetStream, replicas int) error {
+func (m *membership) session(ctx context.Context, js jetstream.JetStream) error {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1, Replicas: replicas,
+		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1,
 	})
 	if err != nil {
 		return fmt.Errorf("make bucket %s: %w", membersBucket, err)

@@ -360,6 +360,52 @@ func TestConsumerForgottenByARestartedServerIsMadeAgain(t *testing.T) {
 	}
 }
 
+// A consumer deleted under a waiting pull (by an instance upgrading it, or
+// by hand) is made again, and the pull goes on.
+func TestConsumerDeletedUnderAWaitingPullIsMadeAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := startRestartable(t)
+	q := r.queue(ctx)
+	defer func() { _ = q.Close(ctx) }()
+	c, err := q.Consume(ctx, dispatchLike("d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	got := make(chan error, 1)
+	var d queue.Delivery
+	go func() {
+		var err error
+		d, err = c.Next(ctx)
+		got <- err
+	}()
+	r.waitPulling(ctx, "dispatch-d")
+	nc, err := nats.Connect(r.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteConsumer(ctx, queue.StreamOut, "dispatch-d"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitPulling(ctx, "dispatch-d") // made again, and pulled from
+	stored, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("d"), Data: []byte("after")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the pull waiting when the consumer was deleted: %v", err)
+	}
+	if d.Msg().Seq != stored.Seq {
+		t.Errorf("handed out #%d, want #%d", d.Msg().Seq, stored.Seq)
+	}
+}
+
 // waitPulling polls the server until the consumer has a pull waiting.
 func (r *restartable) waitPulling(ctx context.Context, consumer string) {
 	r.t.Helper()
