@@ -319,90 +319,65 @@ func (r *restartable) restart(ctx context.Context, queues int) {
 	}
 }
 
-// A server that restarts forgets consumers kept in memory. A pull waiting
-// while it restarts goes on: the consumer is made again and what is stored
-// after the restart is handed out.
-func TestConsumerForgottenByARestartedServerIsMadeAgain(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	r := startRestartable(t)
-	q := r.queue(ctx)
-	defer func() { _ = q.Close(ctx) }()
-	c, err := q.Consume(ctx, dispatchLike("d"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	type next struct {
-		d   queue.Delivery
-		err error
-	}
-	got := make(chan next, 1)
-	go func() {
-		d, err := c.Next(ctx)
-		got <- next{d, err}
-	}()
-	r.waitPulling(ctx, "dispatch-d")
-	r.restart(ctx, 1)
-	after, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("d"), Data: []byte("after")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := <-got
-	if n.err != nil {
-		t.Fatalf("the pull waiting through the restart: %v", n.err)
-	}
-	if n.d.Msg().Seq != after.Seq {
-		t.Fatalf("handed out #%d, want #%d", n.d.Msg().Seq, after.Seq)
-	}
-	if err := n.d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// A consumer deleted under a waiting pull (by an instance upgrading it, or
-// by hand) is made again, and the pull goes on.
-func TestConsumerDeletedUnderAWaitingPullIsMadeAgain(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	r := startRestartable(t)
-	q := r.queue(ctx)
-	defer func() { _ = q.Close(ctx) }()
-	c, err := q.Consume(ctx, dispatchLike("d"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	got := make(chan error, 1)
-	var d queue.Delivery
-	go func() {
-		var err error
-		d, err = c.Next(ctx)
-		got <- err
-	}()
-	r.waitPulling(ctx, "dispatch-d")
-	nc, err := nats.Connect(r.srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := js.DeleteConsumer(ctx, queue.StreamOut, "dispatch-d"); err != nil {
-		t.Fatal(err)
-	}
-	r.waitPulling(ctx, "dispatch-d") // made again, and pulled from
-	stored, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("d"), Data: []byte("after")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-got; err != nil {
-		t.Fatalf("the pull waiting when the consumer was deleted: %v", err)
-	}
-	if d.Msg().Seq != stored.Seq {
-		t.Errorf("handed out #%d, want #%d", d.Msg().Seq, stored.Seq)
+// A pull waiting while the consumer disappears goes on: the consumer is made
+// again and what is stored afterwards is handed out. A restarted server
+// forgets consumers kept in memory; an instance upgrading a consumer, or an
+// operator, deletes it.
+func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		disappear func(ctx context.Context, t *testing.T, r *restartable)
+	}{
+		{"server restarted", func(ctx context.Context, _ *testing.T, r *restartable) { r.restart(ctx, 1) }},
+		{"consumer deleted", func(ctx context.Context, t *testing.T, r *restartable) {
+			nc, err := nats.Connect(r.srv.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := js.DeleteConsumer(ctx, queue.StreamOut, "dispatch-d"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r := startRestartable(t)
+			q := r.queue(ctx)
+			defer func() { _ = q.Close(ctx) }()
+			c, err := q.Consume(ctx, dispatchLike("d"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Stop()
+			got := make(chan error, 1)
+			var d queue.Delivery
+			go func() {
+				var err error
+				d, err = c.Next(ctx)
+				got <- err
+			}()
+			r.waitPulling(ctx, "dispatch-d")
+			tc.disappear(ctx, t, r)
+			stored, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("d"), Data: []byte("after")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := <-got; err != nil {
+				t.Fatalf("the pull waiting when the consumer disappeared: %v", err)
+			}
+			if d.Msg().Seq != stored.Seq {
+				t.Errorf("handed out #%d, want #%d", d.Msg().Seq, stored.Seq)
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
