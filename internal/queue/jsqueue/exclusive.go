@@ -26,7 +26,6 @@ type exclusive struct {
 	st      jetstream.Stream
 	cons    jetstream.Consumer
 	cfg     jetstream.ConsumerConfig // to make it again should the server forget it
-	name    string
 	members *membership
 
 	life     context.Context // ends at Stop
@@ -38,10 +37,12 @@ type exclusive struct {
 
 func newExclusive(q *Queue, st jetstream.Stream, cons jetstream.Consumer, cfg jetstream.ConsumerConfig) *exclusive {
 	life, stop := context.WithCancel(context.Background())
-	return &exclusive{q: q, st: st, cons: cons, cfg: cfg, name: cfg.Durable, members: q.membership(), life: life, stop: stop}
+	return &exclusive{q: q, st: st, cons: cons, cfg: cfg, members: q.membership(), life: life, stop: stop}
 }
 
-func (c *exclusive) stoppedErr() error { return fmt.Errorf("next of %s: %w", c.name, errStopped) }
+func (c *exclusive) name() string { return c.cfg.Durable }
+
+func (c *exclusive) stoppedErr() error { return fmt.Errorf("next of %s: %w", c.name(), errStopped) }
 
 func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 	for {
@@ -51,7 +52,7 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 		if c.life.Err() != nil {
 			return nil, c.stoppedErr()
 		}
-		mine, changed := c.members.prefers(c.name)
+		mine, changed := c.members.prefers(c.name())
 		if !mine {
 			c.letGo()
 			select {
@@ -88,7 +89,7 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 			// those kept in memory) and it is made again: pull at once.
 		case errors.Is(mapErr(err), queue.ErrUnavailable) && !errors.Is(err, nats.ErrConnectionClosed):
 			if !c.failing {
-				c.q.logger.Warn("pull; retrying every second until it works", "consumer", c.name, "err", err)
+				c.q.logger.Warn("pull; retrying every second until it works", "consumer", c.name(), "err", err)
 			}
 			c.failing = true
 			select {
@@ -97,7 +98,7 @@ func (c *exclusive) Next(ctx context.Context) (queue.Delivery, error) {
 			case <-time.After(time.Second):
 			}
 		default:
-			return nil, fmt.Errorf("next of %s: %w", c.name, mapErr(err))
+			return nil, fmt.Errorf("next of %s: %w", c.name(), mapErr(err))
 		}
 	}
 }
@@ -126,7 +127,7 @@ func (c *exclusive) pull(ctx context.Context, changed <-chan struct{}) (jetstrea
 				// observes itself) keeps the pull: a message the server
 				// hands to an abandoned pull waits out the ack wait.
 				var mine bool
-				if mine, changed = c.members.prefers(c.name); !mine {
+				if mine, changed = c.members.prefers(c.name()); !mine {
 					cancel(errMembersChanged)
 					return
 				}
@@ -145,7 +146,7 @@ func (c *exclusive) pull(ctx context.Context, changed <-chan struct{}) (jetstrea
 // works notes that a pull reached the server, after an outage it warned of.
 func (c *exclusive) works() {
 	if c.failing {
-		c.q.logger.Info("pull works again", "consumer", c.name)
+		c.q.logger.Info("pull works again", "consumer", c.name())
 		c.failing = false
 	}
 }
@@ -159,18 +160,18 @@ func (c *exclusive) restore(ctx context.Context) bool {
 	defer cancel()
 	defer context.AfterFunc(c.life, cancel)()
 	ictx, cancelInfo := context.WithTimeout(ctx, restoreInfoWait)
-	_, err := c.st.Consumer(ictx, c.name)
+	_, err := c.st.Consumer(ictx, c.name())
 	cancelInfo()
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return false
 	}
 	if _, err := c.q.createConsumer(ctx, c.st, c.cfg); err != nil {
 		if ctx.Err() == nil {
-			c.q.logger.Warn("make the forgotten consumer again", "consumer", c.name, "err", err)
+			c.q.logger.Warn("make the forgotten consumer again", "consumer", c.name(), "err", err)
 		}
 		return false
 	}
-	c.q.logger.Info("the server had forgotten the consumer; made again", "consumer", c.name)
+	c.q.logger.Info("the server had forgotten the consumer; made again", "consumer", c.name())
 	return true
 }
 
@@ -182,7 +183,7 @@ func (c *exclusive) More(ctx context.Context, n int, maxWait time.Duration) ([]q
 	if c.life.Err() != nil {
 		return nil, c.stoppedErr()
 	}
-	if mine, _ := c.members.prefers(c.name); !mine {
+	if mine, _ := c.members.prefers(c.name()); !mine {
 		return nil, nil
 	}
 	c.pulling.Store(true)
@@ -192,7 +193,7 @@ func (c *exclusive) More(ctx context.Context, n int, maxWait time.Duration) ([]q
 	defer unhook()
 	batch, err := c.cons.Fetch(n, jetstream.FetchContext(wctx), jetstream.FetchPriorityGroup(pinnedGroup))
 	if err != nil {
-		return nil, fmt.Errorf("more of %s: %w", c.name, mapErr(err))
+		return nil, fmt.Errorf("more of %s: %w", c.name(), mapErr(err))
 	}
 	var out []queue.Delivery
 	for m := range batch.Messages() {
@@ -205,7 +206,7 @@ func (c *exclusive) More(ctx context.Context, n int, maxWait time.Duration) ([]q
 	if err := batch.Error(); err != nil && ctx.Err() == nil && c.life.Err() == nil &&
 		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) &&
 		!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrPinIDMismatch) {
-		return out, fmt.Errorf("more of %s: %w", c.name, mapErr(err))
+		return out, fmt.Errorf("more of %s: %w", c.name(), mapErr(err))
 	}
 	return out, ctx.Err()
 }
@@ -216,7 +217,7 @@ func (c *exclusive) Owned() bool {
 	if c.life.Err() != nil {
 		return false
 	}
-	mine, _ := c.members.prefers(c.name)
+	mine, _ := c.members.prefers(c.name())
 	return mine
 }
 
@@ -229,8 +230,8 @@ func (c *exclusive) letGo() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := c.st.UnpinConsumer(ctx, c.name, pinnedGroup); err != nil {
-		c.q.logger.Debug("unpin; the pin expires by itself", "consumer", c.name, "err", err)
+	if err := c.st.UnpinConsumer(ctx, c.name(), pinnedGroup); err != nil {
+		c.q.logger.Debug("unpin; the pin expires by itself", "consumer", c.name(), "err", err)
 	}
 }
 

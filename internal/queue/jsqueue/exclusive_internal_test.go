@@ -39,7 +39,7 @@ func TestPullOutlivesAChangeThatKeepsThisMember(t *testing.T) {
 	}
 	ex := cons.(*exclusive)
 
-	_, changed := ex.members.prefers(ex.name)
+	_, changed := ex.members.prefers(ex.name())
 	pulled := make(chan error, 1)
 	go func() {
 		m, err := ex.pull(ctx, changed)
@@ -51,7 +51,7 @@ func TestPullOutlivesAChangeThatKeepsThisMember(t *testing.T) {
 	ex.members.mu.Lock()
 	ex.members.notifyLocked()
 	ex.members.mu.Unlock()
-	if mine, _ := ex.members.prefers(ex.name); !mine {
+	if mine, _ := ex.members.prefers(ex.name()); !mine {
 		t.Fatal("the only member is not preferred; the test proves nothing")
 	}
 	if _, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("p"), Data: []byte("x")}); err != nil {
