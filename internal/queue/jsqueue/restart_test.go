@@ -26,26 +26,6 @@ func dispatchLike(dest string) queue.ConsumerConfig {
 	return queuetest.DispatchLike(dest, 30*time.Second)
 }
 
-func openOn(t *testing.T, ctx context.Context, dir string) (*natsembed.Server, *jsqueue.Queue) {
-	t.Helper()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir})
-	if err != nil {
-		t.Fatalf("start embedded nats: %v", err)
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		srv.Shutdown()
-		t.Fatalf("connect: %v", err)
-	}
-	q, err := jsqueue.New(ctx, nc, queue.StreamOptions{})
-	if err != nil {
-		nc.Close()
-		srv.Shutdown()
-		t.Fatalf("open queue: %v", err)
-	}
-	return srv, q
-}
-
 func nextSeq(t *testing.T, ctx context.Context, c queue.Consumer) queue.Delivery {
 	t.Helper()
 	d, err := c.Next(ctx)
@@ -103,8 +83,7 @@ func TestWorkQueueAfterAKillHoldsWhatWasNotAcked(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, q := openOn(t, ctx, dir)
-	defer srv.Shutdown()
+	q := startRestartable(t, dir).queue(ctx)
 	defer func() { _ = q.Close(ctx) }()
 	// Sequences 1 (e) and 2 (d) were acked, 3 (d) handed out and not
 	// settled, 4 (e) and 5 (d) never handed out.
@@ -141,8 +120,7 @@ const killChildDir = "JSQUEUE_TEST_KILL_DIR"
 // them out of order, holds a third, says "settled" and waits to be killed.
 func runKilledChild(t *testing.T, dir string) {
 	ctx := context.Background()
-	srv, q := openOn(t, ctx, dir)
-	defer srv.Shutdown()
+	q := startRestartable(t, dir).queue(ctx)
 	for i, dest := range []string{"e", "d", "d", "e", "d"} {
 		if _, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject(dest), Data: fmt.Appendf(nil, "%d", i+1)}); err != nil {
 			t.Fatal(err)
@@ -268,8 +246,9 @@ type restartable struct {
 	reconnected chan struct{}
 }
 
-func startRestartable(t *testing.T) *restartable {
-	r := &restartable{t: t, dir: t.TempDir(), reconnected: make(chan struct{}, 16)}
+// startRestartable starts a server on the files in dir.
+func startRestartable(t *testing.T, dir string) *restartable {
+	r := &restartable{t: t, dir: dir, reconnected: make(chan struct{}, 16)}
 	r.start()
 	url := r.srv.ClientURL()
 	if _, err := fmt.Sscanf(url[strings.LastIndex(url, ":")+1:], "%d", &r.port); err != nil {
@@ -347,7 +326,7 @@ func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			r := startRestartable(t)
+			r := startRestartable(t, t.TempDir())
 			q := r.queue(ctx)
 			defer func() { _ = q.Close(ctx) }()
 			c, err := q.Consume(ctx, dispatchLike("d"))
@@ -412,7 +391,7 @@ func (r *restartable) waitPulling(ctx context.Context, consumer string) {
 func TestMembershipMadeAgainAfterAServerRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	r := startRestartable(t)
+	r := startRestartable(t, t.TempDir())
 	var queues []*jsqueue.Queue
 	defer func() {
 		for _, q := range queues {
