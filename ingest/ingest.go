@@ -5,11 +5,11 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -25,6 +25,8 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
+	"github.com/hookrelay/hookrelay/internal/vendors"
+	"github.com/hookrelay/hookrelay/internal/vendors/handshake"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -41,8 +43,11 @@ type Handler struct {
 	maxBody        int64
 	publishTimeout time.Duration
 	sources        map[string]*source
-	metrics        *telemetry.Metrics
-	tel            *telemetry.Telemetry
+	// kept and credentials are the vendor registry's headers, canonical:
+	// stored with events, and never stored.
+	kept, credentials map[string]bool
+	metrics           *telemetry.Metrics
+	tel               *telemetry.Telemetry
 }
 
 // Option configures a Handler.
@@ -64,12 +69,14 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 
 // source is a configured source, ready to verify requests.
 type source struct {
-	name             string
-	scheme           string
-	deliveryIDHeader string // canonical
-	verifier         Verifier
-	limiter          *rate.Limiter // nil: no rate limit
-	inFlight         chan struct{} // a semaphore; nil: no cap
+	name   string
+	scheme vendors.Scheme
+	// deliveryIDHeaders are where the delivery id is looked for, the first
+	// one present wins; canonical.
+	deliveryIDHeaders []string
+	verifier          Verifier
+	limiter           *rate.Limiter // nil: no rate limit
+	inFlight          chan struct{} // a semaphore; nil: no cap
 }
 
 // New builds the ingest handler for cfg's sources, publishing to q. A source
@@ -89,6 +96,8 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 		maxBody:        cfg.MaxBody,
 		publishTimeout: cfg.PublishTimeout,
 		sources:        make(map[string]*source, len(cfg.Sources)),
+		kept:           canonicalSet(vendors.Headers()),
+		credentials:    canonicalSet(vendors.Credentials()),
 	}
 	for _, o := range opts {
 		o(h)
@@ -104,20 +113,24 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 		if err != nil {
 			return nil, fmt.Errorf("ingest: source %q: %w", s.Name, err)
 		}
+		scheme, _ := vendors.LookupScheme(s.Verify.Scheme) // NewVerifier found it
 		// A preset knows where its vendor puts the delivery id, unless
 		// the source names another header than the default.
-		idHeader := s.DeliveryIDHeader
-		if idHeader == "" || idHeader == config.DefaultDeliveryIDHeader {
-			idHeader = config.DefaultDeliveryIDHeader
-			if vendor := vendorDeliveryIDHeader(s.Verify.Scheme); vendor != "" {
-				idHeader = vendor
+		idHeaders := []string{s.DeliveryIDHeader}
+		if s.DeliveryIDHeader == "" || s.DeliveryIDHeader == config.DefaultDeliveryIDHeader {
+			idHeaders = []string{config.DefaultDeliveryIDHeader}
+			if len(scheme.DeliveryIDHeaders) > 0 {
+				idHeaders = scheme.DeliveryIDHeaders
 			}
 		}
+		for i := range idHeaders {
+			idHeaders[i] = textproto.CanonicalMIMEHeaderKey(idHeaders[i])
+		}
 		h.sources[s.Name] = &source{
-			name:             s.Name,
-			scheme:           s.Verify.Scheme,
-			deliveryIDHeader: textproto.CanonicalMIMEHeaderKey(idHeader),
-			verifier:         v,
+			name:              s.Name,
+			scheme:            scheme,
+			deliveryIDHeaders: idHeaders,
+			verifier:          v,
 		}
 		if s.RateLimit > 0 {
 			burst := s.Burst
@@ -164,11 +177,11 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, src.name, http.StatusMethodNotAllowed, "method not allowed: send webhooks with POST", "method "+r.Method)
 		return
 	}
-	if src.scheme == "graph" {
-		// Graph validates a subscription URL before using it: echo the
-		// token at once, as text; the request carries no secret.
-		if token, ok := validationToken(r.URL.Query()); ok {
-			h.validate(w, src, token)
+	if src.scheme.Unverified != nil {
+		// A handshake that carries no secret (Graph's subscription
+		// validation) is answered at once, before anything is read.
+		if reply, ok := src.scheme.Unverified(r); ok {
+			h.answer(w, src, reply)
 			return
 		}
 	}
@@ -204,6 +217,14 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			"not verified ("+err.Error()+"): check the secret configured for this source", "verify: "+err.Error())
 		return
 	}
+	if src.scheme.Verified != nil {
+		// A verified handshake (Slack's url_verification) is answered in
+		// the vendor's stead, never stored or relayed.
+		if reply, ok := src.scheme.Verified(r, body); ok {
+			h.answer(w, src, reply)
+			return
+		}
+	}
 	// After verification, so forged requests cannot use up the vendor's rate.
 	if wait, ok := allow(src.limiter); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -212,15 +233,25 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	deliveryIDHeader := src.deliveryIDHeaders[0]
+	for _, k := range src.deliveryIDHeaders {
+		if r.Header.Get(k) != "" {
+			deliveryIDHeader = k
+			break
+		}
+	}
 	ev := schemas.Event{
 		ID:          uuid.Must(uuid.NewV7()).String(),
 		Source:      src.name,
 		ReceivedAt:  time.Now().UTC(),
 		ContentType: r.Header.Get("Content-Type"),
-		DeliveryID:  r.Header.Get(src.deliveryIDHeader),
-		Verified:    src.scheme,
-		Headers:     selectHeaders(r.Header, src.deliveryIDHeader),
+		DeliveryID:  r.Header.Get(deliveryIDHeader),
+		Verified:    src.scheme.Name,
+		Headers:     h.selectHeaders(r.Header, deliveryIDHeader),
 		Body:        body,
+	}
+	if src.scheme.Notice != nil {
+		ev.Handshake = src.scheme.Notice(r.Header, body)
 	}
 	id, duplicate, err := h.store(r.Context(), &ev, r.Header.Get("Traceparent"))
 	switch {
@@ -235,33 +266,24 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "event store unavailable, retry later"})
 		return
 	}
-	if src.scheme == "teams-outgoing" {
-		// Teams shows the answer to an @mention in the channel.
-		text := "Accepted as event " + id + "."
-		if duplicate {
-			text = "Already accepted as event " + id + "."
-		}
-		h.count(src.name, http.StatusOK)
-		writeJSON(w, http.StatusOK, teamsReply{Type: "message", Text: text})
+	if src.scheme.Accepted != nil {
+		// The vendor expects an answer of its own (Teams shows the answer
+		// to an @mention in the channel).
+		reply := src.scheme.Accepted(id, duplicate)
+		h.count(src.name, cmp.Or(reply.Status, http.StatusOK))
+		reply.Write(w)
 		return
 	}
 	h.count(src.name, http.StatusAccepted)
-	writeJSON(w, http.StatusAccepted, accepted{ID: id, Duplicate: duplicate})
+	writeJSON(w, http.StatusAccepted, accepted{ID: id, Duplicate: duplicate, Handshake: ev.Handshake})
 }
 
-// validate answers a Microsoft Graph or SharePoint subscription validation.
-func (h *Handler) validate(w http.ResponseWriter, src *source, token string) {
-	if token == "" || len(token) > maxValidationToken {
-		h.refuse(w, src.name, http.StatusBadRequest,
-			fmt.Sprintf("validation token must be 1 to %d bytes", maxValidationToken), "bad validation token")
-		return
-	}
-	h.log.Info("ingest: subscription validated", "source", src.name)
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	h.count(src.name, http.StatusOK)
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, token)
+// answer sends a handshake's reply in the vendor's stead; nothing is stored.
+func (h *Handler) answer(w http.ResponseWriter, src *source, reply handshake.Reply) {
+	status := cmp.Or(reply.Status, http.StatusOK)
+	h.log.Info("ingest: handshake answered", "source", src.name, "handshake", reply.Name, "status", status)
+	h.count(src.name, status)
+	reply.Write(w)
 }
 
 // readBody reads at most h.maxBody bytes of the request body.
@@ -323,42 +345,14 @@ func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent stri
 
 // selectHeaders keeps the headers that identify the sender and the event
 // type, and the source's delivery id header; never credentials.
-func selectHeaders(in http.Header, deliveryIDHeader string) map[string]string {
+func (h *Handler) selectHeaders(in http.Header, deliveryIDHeader string) map[string]string {
 	out := make(map[string]string, 4)
 	for k, vs := range in {
-		if len(vs) > 0 && vs[0] != "" && (keptHeader(k) || k == deliveryIDHeader) && !credentialHeader(k) {
+		if len(vs) > 0 && vs[0] != "" && (h.kept[k] || k == deliveryIDHeader) && !h.credentials[k] {
 			out[k] = vs[0]
 		}
 	}
 	return out
-}
-
-// keptHeader reports whether a canonical header key is stored with events.
-func keptHeader(k string) bool {
-	switch k {
-	case "User-Agent",
-		"X-Github-Event", "X-Github-Delivery", "X-Github-Hook-Id",
-		"X-Gitlab-Event", "X-Gitlab-Event-Uuid", "X-Gitlab-Webhook-Uuid", "X-Gitlab-Instance", "Idempotency-Key",
-		"X-Zendesk-Webhook-Id", "X-Zendesk-Webhook-Invocation-Id",
-		"X-Event-Type", "X-Event-Key", "Sentry-Hook-Resource", "X-Slack-Retry-Num",
-		"Webhook-Id", "Webhook-Timestamp":
-		return true
-	}
-	return false
-}
-
-// credentialHeader reports whether a canonical header key carries a secret or
-// a signature; those are never stored, even when a source names one as its
-// delivery id header.
-func credentialHeader(k string) bool {
-	switch k {
-	case "Authorization", "Proxy-Authorization", "Cookie",
-		"X-Hub-Signature", "X-Hub-Signature-256", "X-Gitlab-Token",
-		"X-Zendesk-Webhook-Signature", "Webhook-Signature", "X-Slack-Signature",
-		"X-Pagerduty-Signature", "X-Grafana-Alerting-Signature", "Sentry-Hook-Signature":
-		return true
-	}
-	return false
 }
 
 // refuse answers a request that will not be stored, and logs why. reason is
@@ -396,15 +390,21 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-// teamsReply is the message a Teams outgoing webhook posts back to the channel.
-type teamsReply struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
-}
-
 type accepted struct {
 	ID        string `json:"id,omitempty"`
 	Duplicate bool   `json:"duplicate,omitempty"`
+	// Handshake names the vendor handshake the event is: stored, but sent
+	// to no channel unless the source's relay_handshakes is set.
+	Handshake string `json:"handshake,omitempty"`
+}
+
+// canonicalSet is the set of the canonical forms of header names.
+func canonicalSet(names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[textproto.CanonicalMIMEHeaderKey(n)] = true
+	}
+	return set
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

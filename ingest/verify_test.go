@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/vendors/verify"
 )
 
 // payloadsDir holds the vendors' published samples and signature vectors; they
@@ -362,22 +363,22 @@ func TestPresets(t *testing.T) {
 			tests := []tc{
 				{"vendor vector", c.verify, c.header, c.body, 0, nil},
 				{"rotated: vendor secret second", withSecrets(wrongSecret(c.scheme), c.verify.Secret), c.header, c.body, 0, nil},
-				{"wrong secret", withSecrets(wrongSecret(c.scheme)), c.header, c.body, 0, errMismatch},
+				{"wrong secret", withSecrets(wrongSecret(c.scheme)), c.header, c.body, 0, verify.ErrMismatch},
 			}
 			if !c.bodyUnsigned {
 				tests = append(tests,
-					tc{"body changed", c.verify, c.header, changed, 0, errMismatch},
-					tc{"body with a trailing newline", c.verify, c.header, append(append([]byte{}, c.body...), '\n'), 0, errMismatch},
+					tc{"body changed", c.verify, c.header, changed, 0, verify.ErrMismatch},
+					tc{"body with a trailing newline", c.verify, c.header, append(append([]byte{}, c.body...), '\n'), 0, verify.ErrMismatch},
 				)
 			}
 			for _, h := range c.required {
-				tests = append(tests, tc{"missing " + h, c.verify, without(h), c.body, 0, errNoCredential})
+				tests = append(tests, tc{"missing " + h, c.verify, without(h), c.body, 0, verify.ErrNoCredential})
 			}
 			if c.stamped != "" {
 				tests = append(tests,
-					tc{"stale timestamp", c.verify, c.header, c.body, maxSkew + time.Second, errStale},
-					tc{"timestamp in the future", c.verify, c.header, c.body, -maxSkew - time.Second, errStale},
-					tc{"timestamp just inside the window", c.verify, c.header, c.body, maxSkew - 2*time.Minute, nil},
+					tc{"stale timestamp", c.verify, c.header, c.body, verify.MaxSkew + time.Second, verify.ErrStale},
+					tc{"timestamp in the future", c.verify, c.header, c.body, -verify.MaxSkew - time.Second, verify.ErrStale},
+					tc{"timestamp just inside the window", c.verify, c.header, c.body, verify.MaxSkew - 2*time.Minute, nil},
 				)
 			}
 			for _, tt := range tests {
@@ -435,7 +436,7 @@ func TestMalformedSignatures(t *testing.T) {
 			map[string]string{"webhook-id": "m", "webhook-timestamp": "1700000000", "webhook-signature": "v1a,AAAA"}},
 		{"standard-webhooks too many entries", config.Verify{Scheme: "standard-webhooks", Secret: "whsec_c2VjcmV0"},
 			map[string]string{"webhook-id": "m", "webhook-timestamp": "1700000000",
-				"webhook-signature": strings.Repeat("v1,AAAA ", maxSignatures+1)}},
+				"webhook-signature": strings.Repeat("v1,AAAA ", verify.MaxSignatures+1)}},
 		{"pagerduty entry not hex", config.Verify{Scheme: "pagerduty", Secret: "s"},
 			map[string]string{"X-PagerDuty-Signature": "v1=zz"}},
 		{"pagerduty without v1 entry", config.Verify{Scheme: "pagerduty", Secret: "s"},
@@ -457,8 +458,8 @@ func TestMalformedSignatures(t *testing.T) {
 			for k, val := range tt.header {
 				r.Header.Set(k, val)
 			}
-			if err := v.Verify(r, []byte("{}")); !errors.Is(err, errMalformed) {
-				t.Fatalf("got %v, want %v", err, errMalformed)
+			if err := v.Verify(r, []byte("{}")); !errors.Is(err, verify.ErrMalformed) {
+				t.Fatalf("got %v, want %v", err, verify.ErrMalformed)
 			}
 		})
 	}

@@ -18,6 +18,10 @@ type Event struct {
 	DeliveryID string `json:"delivery_id,omitempty"`
 	// Verified names the verification scheme that accepted the request.
 	Verified string `json:"verified,omitempty"`
+	// Handshake names the vendor handshake the request was ("github ping"):
+	// stored and answered like any event, it goes to no channel unless its
+	// source sets relay_handshakes. Empty for news.
+	Handshake string `json:"handshake,omitempty"`
 	// Headers are selected request headers (never credentials).
 	Headers map[string]string `json:"headers,omitempty"`
 	// Body is the raw request body (base64 in JSON).

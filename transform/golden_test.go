@@ -11,13 +11,15 @@ import (
 	"testing"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/vendors"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden cards in testdata/golden from the fixtures")
 
-// goldenCases are hookrelay's own fixtures (testdata/fixtures), written after
-// each vendor's documentation, with the headers ingest would have stored and
-// the mapping auto must pick for them.
+// goldenCases are hookrelay's own fixtures, written after each vendor's
+// documentation and kept in the vendor's folder
+// (internal/vendors/NAME/testdata), with the headers ingest would have
+// stored and the mapping auto must pick for them.
 var goldenCases = []struct {
 	fixture string
 	mapping string
@@ -56,10 +58,7 @@ func TestGolden(t *testing.T) {
 	v := newValidator(t)
 	for _, tc := range goldenCases {
 		t.Run(tc.fixture, func(t *testing.T) {
-			body, err := os.ReadFile(filepath.Join("testdata", "fixtures", tc.fixture+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			body := fixture(t, tc.mapping, tc.fixture)
 			ev := testEvent("src", body)
 			ev.Headers = tc.headers
 			if got := Detect(ev); got != tc.mapping {
@@ -72,10 +71,25 @@ func TestGolden(t *testing.T) {
 			}
 			for _, format := range formats {
 				card := renderSummary(t, v, s, format)
-				compareGolden(t, filepath.Join("testdata", "golden", tc.fixture+"."+format+".json"), card)
+				compareGolden(t, filepath.Join(vendorDir(tc.mapping), "testdata", "golden", tc.fixture+"."+format+".json"), card)
 			}
 		})
 	}
+}
+
+// vendorDir is the folder of the vendor whose mapping is called name.
+func vendorDir(name string) string {
+	return filepath.Join("..", "internal", "vendors", strings.ReplaceAll(name, "-", ""))
+}
+
+// fixture reads one of a vendor's fixtures.
+func fixture(t testing.TB, mapping, name string) []byte {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join(vendorDir(mapping), "testdata", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 // compareGolden compares a card with its golden file, indented for review.
@@ -108,8 +122,8 @@ func compareGolden(t *testing.T, path string, card []byte) {
 // and the golden cases in step.
 func TestEveryMappingHasGoldens(t *testing.T) {
 	names := []string{config.MappingAuto}
-	for _, b := range builtins() {
-		names = append(names, b.name)
+	for _, m := range vendors.Mappings() {
+		names = append(names, m.Name)
 	}
 	slices.Sort(names)
 	want := slices.Sorted(slices.Values(config.BuiltinMappings()))
@@ -120,12 +134,12 @@ func TestEveryMappingHasGoldens(t *testing.T) {
 	for _, tc := range goldenCases {
 		covered[tc.mapping] = true
 	}
-	for _, b := range builtins() {
-		if !covered[b.name] {
-			t.Errorf("mapping %s has no golden case", b.name)
+	for _, b := range vendors.Mappings() {
+		if !covered[b.Name] {
+			t.Errorf("mapping %s has no golden case", b.Name)
 		}
-		if m, ok := Builtin(b.name); !ok || m == nil {
-			t.Errorf("Builtin(%q) not found", b.name)
+		if m, ok := Builtin(b.Name); !ok || m == nil {
+			t.Errorf("Builtin(%q) not found", b.Name)
 		}
 	}
 	if _, ok := Builtin("nope"); ok {
@@ -137,14 +151,11 @@ func TestEveryMappingHasGoldens(t *testing.T) {
 // a markdown link and a mention stays inert text in every string of both
 // formats (but a MessageCard's summary, which Teams never renders as markup).
 func TestMappingsKeepPayloadTextInert(t *testing.T) {
-	for _, tc := range []struct{ fixture, link string }{
-		{"github_issues", "[click me]"},
-		{"zendesk_trigger", "[PAID]"},
+	for _, tc := range []struct{ mapping, fixture, link string }{
+		{"github", "github_issues", "[click me]"},
+		{"zendesk", "zendesk_trigger", "[PAID]"},
 	} {
-		body, err := os.ReadFile(filepath.Join("testdata", "fixtures", tc.fixture+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := fixture(t, tc.mapping, tc.fixture)
 		s, err := Auto(testEvent("src", body))
 		if err != nil {
 			t.Fatal(err)

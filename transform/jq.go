@@ -13,6 +13,8 @@ import (
 	"github.com/itchyny/gojq"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/vendors/mapping"
+	"github.com/hookrelay/hookrelay/internal/vendors/teams"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -128,11 +130,12 @@ func (m *JQMapping) fromCard(format string, card any) (Summary, error) {
 	if err := m.validator.Validate(format, raw); err != nil && !errors.Is(err, schemas.ErrTooLarge) {
 		return Summary{}, fmt.Errorf("the card is not a valid %s: %w", format, err)
 	}
-	c, err := parseCard(raw)
+	c, err := teams.ParseCard(raw)
 	if err != nil {
 		return Summary{}, err
 	}
 	s := c.Summary
+	// The card as the mapping wrote it, for its own format only.
 	s.Cards = map[string][]byte{format: raw}
 	return s, nil
 }
@@ -197,7 +200,7 @@ func jqSeverity(v string) (Severity, error) {
 	case "", SeverityInfo, SeverityGood, SeverityWarning, SeverityCritical:
 		return sev, nil
 	}
-	if sev := severityOf(v); sev != "" {
+	if sev := mapping.SeverityOf(v); sev != "" {
 		return sev, nil
 	}
 	return "", fmt.Errorf("%q is not info, good, warning or critical", v)

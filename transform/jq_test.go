@@ -53,8 +53,8 @@ func TestJQIntermediate(t *testing.T) {
 	}
 	want := Summary{
 		Title: "Ticket #9: Printer <at>Bob</at> on fire", Subtitle: "via Desk/1.0 · desk", Text: "**now**",
-		Facts:    []Fact{{"Status", "urgent"}, {"Count", "3"}},
-		Links:    []Link{{"Bad", "javascript:alert(1)"}, {"Open ticket", "https://desk.example/t/9"}},
+		Facts:    []Fact{{Name: "Status", Value: "urgent"}, {Name: "Count", Value: "3"}},
+		Links:    []Link{{Title: "Bad", URL: "javascript:alert(1)"}, {Title: "Open ticket", URL: "https://desk.example/t/9"}},
 		Severity: SeverityCritical,
 	}
 	got, _ := json.Marshal(s)

@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/hookrelay/hookrelay/internal/vendors/mapping"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -34,7 +33,7 @@ func RenderSummary(s Summary, format string) ([]byte, error) {
 		return card, nil
 	}
 	for l := startLimits(); ; {
-		card, err := marshal(build(s.bounded(l)))
+		card, err := marshal(build(bounded(s, l)))
 		if err != nil {
 			return nil, fmt.Errorf("render %s: %w", format, err)
 		}
@@ -96,45 +95,47 @@ func (l limits) shrink() (limits, bool) {
 	return l, true
 }
 
-// bounded returns s cut to l, with a visible marker wherever something was cut.
-func (s Summary) bounded(l limits) Summary {
+// bounded returns s cut to l, with a visible marker wherever something was
+// cut, and the value of every fact whose name says it is a secret masked.
+func bounded(s Summary, l limits) Summary {
 	out := Summary{
-		Title:    cut(s.Title, l.title),
-		Subtitle: cut(s.Subtitle, l.subtitle),
-		Text:     cut(s.Text, l.text),
-		Excerpt:  cut(s.Excerpt, l.excerpt),
+		Title:    mapping.Cut(s.Title, l.title),
+		Subtitle: mapping.Cut(s.Subtitle, l.subtitle),
+		Text:     mapping.Cut(s.Text, l.text),
+		Excerpt:  mapping.Cut(s.Excerpt, l.excerpt),
 		Severity: s.Severity,
 	}
 	if strings.TrimSpace(out.Title) == "" {
 		// Teams refuses a card without summary or text.
 		out.Title = "(untitled event)"
 	}
-	for i, f := range s.Facts {
+	var facts []Fact
+	for _, f := range s.Facts {
+		// A FactSet's fact needs a value: an empty one says nothing.
+		if strings.TrimSpace(f.Value) != "" {
+			facts = append(facts, f)
+		}
+	}
+	for i, f := range facts {
 		if i == l.facts {
-			out.Facts = append(out.Facts, Fact{Name: "…", Value: fmt.Sprintf("%d more facts %s", len(s.Facts)-i, Truncated)})
+			out.Facts = append(out.Facts, Fact{Name: "…", Value: fmt.Sprintf("%d more facts %s", len(facts)-i, Truncated)})
 			break
 		}
-		out.Facts = append(out.Facts, Fact{Name: cut(f.Name, l.factName), Value: cut(f.Value, l.factValue)})
+		value := f.Value
+		if mapping.SecretName(f.Name) {
+			value = mapping.Masked
+		}
+		out.Facts = append(out.Facts, Fact{Name: mapping.Cut(f.Name, l.factName), Value: mapping.Cut(value, l.factValue)})
 	}
 	for _, k := range s.Links {
 		if len(out.Links) == l.links {
 			break
 		}
-		if safeURL(k.URL) {
-			out.Links = append(out.Links, Link{Title: cut(oneLine(k.Title), 40), URL: k.URL})
+		if mapping.SafeURL(k.URL) {
+			out.Links = append(out.Links, Link{Title: mapping.Cut(oneLine(k.Title), 40), URL: k.URL})
 		}
 	}
 	return out
-}
-
-// safeURL accepts absolute http(s) URLs of sane length, the only ones a card
-// may open.
-func safeURL(raw string) bool {
-	if len(raw) > 2048 || !utf8.ValidString(raw) || strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return false
-	}
-	u, err := url.Parse(raw)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // markdownURLEscaper percent-encodes what would end or break a markdown link

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,52 +129,6 @@ func TestRenderBodies(t *testing.T) {
 				render(t, v, testEvent("src", []byte(tc.body)), f)
 			}
 		})
-	}
-}
-
-func TestGenericFactsAndLinks(t *testing.T) {
-	var b strings.Builder
-	b.WriteString(`{"html_url":"https://github.com/o/r/issues/1","bad_url":"javascript:alert(1)","nested":{"x":1},"list":[1],"nothing":null`)
-	for i := range 15 {
-		fmt.Fprintf(&b, `,"f%02d":%d`, i, i)
-	}
-	b.WriteString(`}`)
-	s, err := Generic(testEvent("src", []byte(b.String())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(s.Facts) != maxFacts+1 {
-		t.Fatalf("got %d facts, want %d and a marker: %v", len(s.Facts), maxFacts, s.Facts)
-	}
-	// Document order, scalars only.
-	if s.Facts[0].Name != "html_url" || s.Facts[1].Name != "bad_url" || s.Facts[2] != (Fact{"f00", "0"}) {
-		t.Errorf("facts out of order or with non-scalars: %v", s.Facts[:3])
-	}
-	if last := s.Facts[maxFacts]; last.Value != "7 more fields" {
-		t.Errorf("marker fact = %v, want 7 more fields", last)
-	}
-	if len(s.Links) != 1 || s.Links[0].URL != "https://github.com/o/r/issues/1" {
-		t.Errorf("links = %v, want only the https one", s.Links)
-	}
-}
-
-func TestGenericSeverity(t *testing.T) {
-	for _, tc := range []struct {
-		body string
-		want Severity
-	}{
-		{`{"status":"firing"}`, SeverityCritical},
-		{`{"conclusion":"failure"}`, SeverityCritical},
-		{`{"status":"resolved"}`, SeverityGood},
-		{`{"state":"warning"}`, SeverityWarning},
-		{`{"status":"markdown"}`, SeverityInfo},
-		{`{"status":"queued","conclusion":"success"}`, SeverityGood},
-		{`not json`, SeverityInfo},
-	} {
-		s, _ := Generic(testEvent("src", []byte(tc.body)))
-		if s.Severity != tc.want {
-			t.Errorf("%s: severity %q, want %q", tc.body, s.Severity, tc.want)
-		}
 	}
 }
 
@@ -343,7 +296,7 @@ func TestRenderSummaryShrinksUntilItFits(t *testing.T) {
 func TestRenderSummaryKeepsSmallCardsWhole(t *testing.T) {
 	s := Summary{
 		Title: "t", Text: "some text", Excerpt: "x", Severity: SeverityGood,
-		Facts: []Fact{{"a", "b"}}, Links: []Link{{"open", "https://example.com/"}, {"bad", "ftp://example.com/"}},
+		Facts: []Fact{{Name: "a", Value: "b"}}, Links: []Link{{Title: "open", URL: "https://example.com/"}, {Title: "bad", URL: "ftp://example.com/"}},
 	}
 	for _, tc := range []struct {
 		format string
@@ -394,48 +347,6 @@ func TestRenderSharedPayloads(t *testing.T) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			for _, f := range formats {
 				render(t, v, testEvent("vendor", body), f)
-			}
-		})
-	}
-}
-
-func TestCut(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"exactly", 7, "exactly"},
-		{"abcdefghijklmnopqrstuvwxyz", 20, "abcdef " + Truncated},
-		{"日本語日本語日本語日本語日本語日本語", 16, "日本 " + Truncated},
-		{"abc", 0, Truncated},
-		{"", 0, ""},
-	} {
-		if got := cut(tc.in, tc.n); got != tc.want {
-			t.Errorf("cut(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
-		}
-	}
-}
-
-func TestGenericFormPayload(t *testing.T) {
-	for _, tc := range []struct {
-		name, contentType, body, wantTitle string
-		wantFacts                          int
-	}{
-		{"github form", "application/x-www-form-urlencoded", "payload=" + url.QueryEscape(`{"action":"opened","number":1}`), "src: opened", 2},
-		{"form without payload", "application/x-www-form-urlencoded", "a=1&b=2", "src: a=1&b=2", 0},
-		{"payload field but JSON content type", "application/json", "payload=" + url.QueryEscape(`{"action":"opened"}`), "src: payload=%7B%22action%22%3A%22opened%22%7D", 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ev := testEvent("src", []byte(tc.body))
-			ev.ContentType = tc.contentType
-			s, err := Generic(ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Title != tc.wantTitle || len(s.Facts) != tc.wantFacts {
-				t.Errorf("title %q with %d facts, want %q with %d", s.Title, len(s.Facts), tc.wantTitle, tc.wantFacts)
 			}
 		})
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
+	"github.com/hookrelay/hookrelay/internal/vendors/mapping"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -452,7 +453,7 @@ func (t *Transformer) mapEvent(spec string, ev schemas.Event) mapResult {
 // decoded, or the body as a string when there is none.
 func filterInput(ev schemas.Event) any {
 	var v any
-	if doc, ok := jsonDocument(ev); ok && json.Unmarshal(doc, &v) == nil {
+	if doc, ok := mapping.JSONDocument(ev); ok && json.Unmarshal(doc, &v) == nil {
 		return v
 	}
 	return string(ev.Body)

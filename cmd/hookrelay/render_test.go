@@ -132,7 +132,7 @@ func TestRenderErrors(t *testing.T) {
 	}
 }
 
-// TestRenderEveryVendor renders transform's fixtures through
+// TestRenderEveryVendor renders the vendors' fixtures (internal/vendors/*/testdata) through
 // examples/vendors.yaml, one source per built-in mapping, in both formats.
 func TestRenderEveryVendor(t *testing.T) {
 	cfg := filepath.Join("..", "..", "examples", "vendors.yaml")
@@ -143,7 +143,13 @@ func TestRenderEveryVendor(t *testing.T) {
 	for _, m := range regexp.MustCompile(`\$\{([A-Z_]+)\}`).FindAllStringSubmatch(string(raw), -1) {
 		t.Setenv(m[1], "https://prod-1.westeurope.logic.azure.com/workflows/"+strings.ToLower(m[1]))
 	}
-	fixtures := filepath.Join("..", "..", "transform", "testdata", "fixtures")
+	fixture := func(name string) string {
+		dir, _, _ := strings.Cut(name, "_")
+		if strings.HasPrefix(name, "azure_monitor") {
+			dir = "azuremonitor"
+		}
+		return filepath.Join("..", "..", "internal", "vendors", dir, "testdata", name+".json")
+	}
 	for _, tc := range []struct {
 		source, fixture, header, title string
 	}{
@@ -162,7 +168,7 @@ func TestRenderEveryVendor(t *testing.T) {
 	} {
 		for _, format := range []string{schemas.FormatMessageCard, schemas.FormatAdaptive} {
 			t.Run(tc.fixture+"/"+format, func(t *testing.T) {
-				args := []string{"--config", cfg, "--source", tc.source, "--file", filepath.Join(fixtures, tc.fixture+".json"), "--format", format}
+				args := []string{"--config", cfg, "--source", tc.source, "--file", fixture(tc.fixture), "--format", format}
 				if tc.header != "" {
 					args = append(args, "--header", tc.header)
 				}

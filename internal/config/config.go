@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"github.com/itchyny/gojq"
 	"gopkg.in/yaml.v3"
 
+	"github.com/hookrelay/hookrelay/internal/vendors"
+	"github.com/hookrelay/hookrelay/internal/vendors/verify"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -89,13 +90,19 @@ type Source struct {
 	// MaxInFlight caps the source's requests being handled at once, each
 	// holding up to max_body bytes (0: no limit); above it, 429.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// RelayHandshakes sends a vendor's handshake notices (GitHub's ping when
+	// a hook is created) to the source's routes like any event (default
+	// false: they are answered and stored, and their history says they were
+	// not sent).
+	RelayHandshakes bool `yaml:"relay_handshakes"`
 }
 
 // Verify says how a source proves who it is.
 type Verify struct {
 	// Scheme is the verification scheme: token, basic, hmac, or a vendor
-	// preset (github, gitlab, zendesk, standard-webhooks, slack, pagerduty,
-	// teams-outgoing, sentry, grafana, graph).
+	// preset (github, gitlab, zendesk, standard-webhooks, svix, slack,
+	// pagerduty, teams-outgoing, sentry, grafana, graph); the vendor
+	// registry (internal/vendors) lists them.
 	Scheme string `yaml:"scheme"`
 	// Secret is the shared secret.
 	Secret string `yaml:"secret"`
@@ -113,6 +120,12 @@ type Verify struct {
 	// signed with the body and must be within 5 minutes (schemes hmac, as
 	// "timestamp.body", and grafana, as "timestamp:body").
 	TimestampHeader string `yaml:"timestamp_header"`
+}
+
+// Settings are v as a scheme's constructor takes them (internal/vendors).
+func (v Verify) Settings() verify.Settings {
+	return verify.Settings{Secrets: v.AllSecrets(), Header: v.Header, Algorithm: v.Algorithm, Encoding: v.Encoding,
+		Prefix: v.Prefix, TimestampHeader: v.TimestampHeader}
 }
 
 // AllSecrets returns Secret and Secrets, without empty ones.
@@ -329,16 +342,15 @@ func (c *Config) applyDefaults() {
 // nameRE keeps names usable as NATS subject tokens and in URLs.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// Schemes ingest knows.
-var knownSchemes = map[string]bool{
-	"token": true, "hmac": true,
-	"github": true, "gitlab": true, "zendesk": true, "standard-webhooks": true, "slack": true,
-	"pagerduty": true, "teams-outgoing": true, "sentry": true, "grafana": true, "basic": true, "graph": true,
-}
-
 // schemeList names the known schemes for error messages.
 func schemeList() string {
-	return strings.Join(slices.Sorted(maps.Keys(knownSchemes)), ", ")
+	return strings.Join(vendors.SchemeNames(), ", ")
+}
+
+// knownScheme reports whether a verification scheme is in the vendor registry.
+func knownScheme(name string) bool {
+	_, ok := vendors.LookupScheme(name)
+	return ok
 }
 
 func (c *Config) validate(root *yaml.Node) error {
@@ -371,10 +383,15 @@ func (c *Config) validate(root *yaml.Node) error {
 		switch {
 		case s.Verify.Scheme == "":
 			fail(p+".verify.scheme", "is required (one of: %s)", schemeList())
-		case !knownSchemes[s.Verify.Scheme]:
+		case !knownScheme(s.Verify.Scheme):
 			fail(p+".verify.scheme", "unknown scheme %q (one of: %s)", s.Verify.Scheme, schemeList())
 		case len(s.Verify.AllSecrets()) == 0:
 			fail(p+".verify.secret", "is required: a source without a secret would accept anyone")
+		default:
+			scheme, _ := vendors.LookupScheme(s.Verify.Scheme)
+			if _, err := scheme.New(s.Verify.Settings()); err != nil {
+				fail(p+".verify", "scheme %s: %v", s.Verify.Scheme, err)
+			}
 		}
 		if err := checkMapping(s.Mapping); err != nil {
 			fail(p+".mapping", "%v", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/itchyny/gojq"
 
+	"github.com/hookrelay/hookrelay/internal/vendors"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -27,13 +28,14 @@ const FormatAuto = "auto"
 // mapping's input (.) is the event's JSON document.
 const MappingEventVar = "$event"
 
-// BuiltinMappings names the mappings the transform stage has built in, auto
-// first. The transform package's tests keep its table and this list equal.
+// BuiltinMappings names the built-in mappings, auto first, then the vendor
+// registry's (internal/vendors) in the order auto tries them.
 func BuiltinMappings() []string {
-	return []string{
-		MappingAuto, "generic", "teams", "zendesk", "jenkins", "github", "gitlab",
-		"alertmanager", "grafana", "sentry", "pagerduty", "azure-monitor",
+	names := []string{MappingAuto}
+	for _, m := range vendors.Mappings() {
+		names = append(names, m.Name)
 	}
+	return names
 }
 
 // IsJQMapping reports whether a mapping names a jq file rather than a built-in.

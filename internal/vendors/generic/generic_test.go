@@ -1,0 +1,138 @@
+package generic
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/vendors/mapping"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+func event(source, contentType, body string) schemas.Event {
+	return schemas.Event{
+		ID: "0190b5d2-0000-7000-8000-000000000001", Source: source,
+		ReceivedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), ContentType: contentType, Body: []byte(body),
+	}
+}
+
+// slashCommand is the form Slack posts for a slash command, after Slack's
+// documentation; its token is Slack's (deprecated) verification token.
+const slashCommand = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V" +
+	"&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fdeploy&text=prod+now" +
+	"&api_app_id=A123456&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN" +
+	"&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+
+func TestGenericFactsAndLinks(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"html_url":"https://github.com/o/r/issues/1","bad_url":"javascript:alert(1)","nested":{"x":1},"list":[1],"nothing":null`)
+	for i := range 15 {
+		fmt.Fprintf(&b, `,"f%02d":%d`, i, i)
+	}
+	b.WriteString(`}`)
+	s, err := Map(event("src", "application/json", b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Facts) != maxFacts+1 {
+		t.Fatalf("got %d facts, want %d and a marker: %v", len(s.Facts), maxFacts, s.Facts)
+	}
+	// Document order, scalars only.
+	if s.Facts[0].Name != "html_url" || s.Facts[1].Name != "bad_url" || s.Facts[2] != (mapping.Fact{Name: "f00", Value: "0"}) {
+		t.Errorf("facts out of order or with non-scalars: %v", s.Facts[:3])
+	}
+	if last := s.Facts[maxFacts]; last.Value != "7 more fields" {
+		t.Errorf("marker fact = %v, want 7 more fields", last)
+	}
+	if len(s.Links) != 1 || s.Links[0].URL != "https://github.com/o/r/issues/1" {
+		t.Errorf("links = %v, want only the https one", s.Links)
+	}
+}
+
+func TestGenericSeverity(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want mapping.Severity
+	}{
+		{`{"status":"firing"}`, mapping.SeverityCritical},
+		{`{"conclusion":"failure"}`, mapping.SeverityCritical},
+		{`{"status":"resolved"}`, mapping.SeverityGood},
+		{`{"state":"warning"}`, mapping.SeverityWarning},
+		{`{"status":"markdown"}`, mapping.SeverityInfo},
+		{`{"status":"queued","conclusion":"success"}`, mapping.SeverityGood},
+		{`not json`, mapping.SeverityInfo},
+	} {
+		s, _ := Map(event("src", "application/json", tc.body))
+		if s.Severity != tc.want {
+			t.Errorf("%s: severity %q, want %q", tc.body, s.Severity, tc.want)
+		}
+	}
+}
+
+func TestGenericFormPayload(t *testing.T) {
+	for _, tc := range []struct {
+		name, contentType, body, wantTitle string
+		wantFacts                          int
+	}{
+		{"github form", "application/x-www-form-urlencoded", "payload=" + url.QueryEscape(`{"action":"opened","number":1}`), "src: opened", 2},
+		{"form without payload", "application/x-www-form-urlencoded", "a=1&b=2", "src: event", 2},
+		{"slack slash command", "application/x-www-form-urlencoded", slashCommand, "src: /deploy", 11},
+		{"payload field but JSON content type", "application/json", "payload=" + url.QueryEscape(`{"action":"opened"}`), "src: payload=%7B%22action%22%3A%22opened%22%7D", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Map(event("src", tc.contentType, tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Title != tc.wantTitle || len(s.Facts) != tc.wantFacts {
+				t.Errorf("title %q with %d facts, want %q with %d", s.Title, len(s.Facts), tc.wantTitle, tc.wantFacts)
+			}
+		})
+	}
+}
+
+// TestSecretsMasked: a field whose name says it is a secret never reaches
+// the card, in JSON (at any depth) or form bodies, as fact or excerpt.
+func TestSecretsMasked(t *testing.T) {
+	for _, tc := range []struct {
+		name, contentType, body, secret string
+	}{
+		{"slack slash command", "application/x-www-form-urlencoded", slashCommand, "xyzz0WbapA4vBCDEFasx0q6G"},
+		{"json token", "application/json", `{"title":"t","Token":"tok-123456"}`, "tok-123456"},
+		{"json nested password", "application/json", `{"title":"t","db":{"user":"u","PASSWORD":"hunter2hunter2"}}`, "hunter2hunter2"},
+		{"json api-key", "application/json", `{"title":"t","api-key":"AKIA0000SECRET"}`, "AKIA0000SECRET"},
+		{"json client_secret in array", "application/json", `[{"client_secret":"cs-987654"}]`, "cs-987654"},
+		{"json authorization", "application/json", `{"Authorization":"Bearer abc.def.ghi"}`, "abc.def.ghi"},
+		{"json signature", "application/json", `{"x_signature":"sha256=deadbeef00"}`, "deadbeef00"},
+		{"form password", "application/x-www-form-urlencoded", "user=a&password=p4ssw0rd-form", "p4ssw0rd-form"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Map(event("src", tc.contentType, tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := []string{s.Title, s.Subtitle, s.Text, s.Excerpt}
+			for _, f := range s.Facts {
+				all = append(all, f.Name, f.Value)
+			}
+			for _, l := range s.Links {
+				all = append(all, l.Title, l.URL)
+			}
+			for _, str := range all {
+				if strings.Contains(str, tc.secret) {
+					t.Errorf("the secret %q is on the card: %q", tc.secret, str)
+				}
+			}
+			if !strings.Contains(strings.Join(all, "\n"), mapping.Masked) {
+				t.Errorf("no field is marked as hidden: %q", all)
+			}
+		})
+	}
+	// The slash command's card names the command, not the form string.
+	s, _ := Map(event("slack", "application/x-www-form-urlencoded", slashCommand))
+	if s.Title != "slack: /deploy" {
+		t.Errorf("title %q, want the command", s.Title)
+	}
+}

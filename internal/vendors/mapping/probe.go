@@ -1,0 +1,104 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/url"
+	"strings"
+
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// Probe is what auto detection reads: the headers and the body's top-level
+// members.
+type Probe struct {
+	ev  schemas.Event
+	top map[string]json.RawMessage // nil unless the body is a JSON object
+}
+
+// NewProbe reads ev's top-level members.
+func NewProbe(ev schemas.Event) Probe {
+	p := Probe{ev: ev}
+	if doc, ok := JSONDocument(ev); ok && bytes.HasPrefix(doc, []byte("{")) {
+		_ = json.Unmarshal(doc, &p.top)
+	}
+	return p
+}
+
+// Event is the event probed.
+func (p Probe) Event() schemas.Event { return p.ev }
+
+// Header returns an event header, whatever its capitalisation.
+func (p Probe) Header(name string) string { return Header(p.ev, name) }
+
+// Header returns an event header, whatever its capitalisation.
+func Header(ev schemas.Event, name string) string {
+	for k, v := range ev.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Has reports whether the body has every one of the top-level members.
+func (p Probe) Has(keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := p.top[k]; !ok {
+			return false
+		}
+	}
+	return p.top != nil
+}
+
+// Len is the number of top-level members.
+func (p Probe) Len() int { return len(p.top) }
+
+// Str returns a top-level string member, "" when absent or not a string.
+func (p Probe) Str(key string) string {
+	var s string
+	if json.Unmarshal(p.top[key], &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// Raw returns a top-level member as it is in the body, nil when absent.
+func (p Probe) Raw(key string) json.RawMessage { return p.top[key] }
+
+// Object reports whether a top-level member is a JSON object.
+func (p Probe) Object(key string) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(p.top[key]), []byte("{"))
+}
+
+// JSONDocument returns the event's JSON document: the body itself, or the
+// payload field of a form-encoded body (GitHub's and Slack's form content
+// type). False when the event carries no JSON.
+func JSONDocument(ev schemas.Event) ([]byte, bool) {
+	body := bytes.TrimSpace(ev.Body)
+	if len(body) > 0 && json.Valid(body) {
+		return body, true
+	}
+	form, ok := Form(ev)
+	if !ok {
+		return nil, false
+	}
+	if p := []byte(form.Get("payload")); len(p) > 0 && json.Valid(p) {
+		return p, true
+	}
+	return nil, false
+}
+
+// Form returns the fields of a form-encoded body
+// (application/x-www-form-urlencoded); false for any other body.
+func Form(ev schemas.Event) (url.Values, bool) {
+	if mt, _, err := mime.ParseMediaType(ev.ContentType); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, false
+	}
+	form, err := url.ParseQuery(string(bytes.TrimSpace(ev.Body)))
+	if err != nil {
+		return nil, false
+	}
+	return form, true
+}
