@@ -180,6 +180,30 @@ func signedCases(t *testing.T) []signedCase {
 		required: []string{"webhook-id", "webhook-timestamp", "webhook-signature"},
 		stamped:  "webhook-timestamp",
 	})
+	// Svix signs per Standard Webhooks but names the headers svix-* unless
+	// white-labelled: the same published vector, in each header family,
+	// for the svix preset and for standard-webhooks.
+	for _, scheme := range []string{"svix", "standard-webhooks"} {
+		for _, family := range []string{"svix", "webhook"} {
+			if scheme == "standard-webhooks" && family == "webhook" {
+				continue // the case above
+			}
+			cases = append(cases, signedCase{
+				name:   scheme + " vendor vector in " + family + "-* headers",
+				scheme: scheme,
+				verify: config.Verify{Scheme: scheme, Secret: strings.Fields(sw["secret"])[0]},
+				header: map[string]string{
+					family + "-id":        sw["webhook-id"],
+					family + "-timestamp": sw["webhook-timestamp"],
+					family + "-signature": sw["webhook-signature"],
+				},
+				body:     []byte(field(t, sw, "body")),
+				now:      time.Unix(swTS, 0),
+				required: []string{family + "-id", family + "-timestamp", family + "-signature"},
+				stamped:  family + "-timestamp",
+			})
+		}
+	}
 
 	// Zendesk publishes the formula, not a vector:
 	// base64(HMACSHA256(TIMESTAMP + BODY)), over a sample event body.
@@ -409,7 +433,7 @@ func TestPresets(t *testing.T) {
 // vendor's.
 func wrongSecret(scheme string) string {
 	switch scheme {
-	case "standard-webhooks":
+	case "standard-webhooks", "svix":
 		return "whsec_" + base64.StdEncoding.EncodeToString([]byte("not the vendor's key at all"))
 	case "teams-outgoing":
 		return base64.StdEncoding.EncodeToString([]byte("not the vendor's key at all"))

@@ -56,7 +56,10 @@ type Transformer struct {
 	queue  queue.Queue
 	log    *slog.Logger
 	routes map[string][]route // by source, in configuration order
-	dests  map[string]config.Destination
+	// relayHandshakes names the sources whose handshake notices (GitHub's
+	// ping) go to their routes like any event.
+	relayHandshakes map[string]bool
+	dests           map[string]config.Destination
 	// mappings by spec ("auto", "github", "x.jq"); override, set by
 	// WithMapping, is used for every event instead.
 	mappings map[string]Mapping
@@ -133,6 +136,11 @@ func New(q queue.Queue, cfg *config.Config, logger *slog.Logger, opts ...Option)
 		dests:    map[string]config.Destination{},
 		mappings: map[string]Mapping{},
 		workers:  8,
+
+		relayHandshakes: map[string]bool{},
+	}
+	for _, s := range cfg.Sources {
+		t.relayHandshakes[s.Name] = s.RelayHandshakes
 	}
 	for _, d := range cfg.Destinations {
 		if d.Format == "" || d.Format == config.FormatAuto {
@@ -271,6 +279,16 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 	log := telemetry.WithTraceID(ctx, t.log.With("event_id", ev.ID, "source", ev.Source))
 	span.SetAttributes(telemetry.AttrEventID.String(ev.ID), telemetry.AttrSource.String(ev.Source))
 
+	if ev.Handshake != "" && !t.relayHandshakes[ev.Source] {
+		// Ingest answered the vendor; a channel has nothing to learn.
+		log.Debug("handshake not sent", "handshake", ev.Handshake)
+		t.stats.handshakes.Add(1)
+		t.tel.Metrics().TransformEvent(ev.Source, "handshake")
+		t.history.Record(history.Record{EventID: ev.ID, Stage: history.StageTransform, Kind: history.KindFiltered,
+			Source: ev.Source, Detail: ev.Handshake + ": a handshake, answered by ingest and sent to no channel (relay_handshakes: true sends it)"})
+		t.ack(ctx, log, d)
+		return
+	}
 	outs := t.plan(ctx, ev)
 	if replay := msg.Header.Get(queue.HeaderReplay); replay != "" {
 		outs = replayed(outs, replay, msg.Header.Get(queue.HeaderReplayRoutes))
@@ -564,10 +582,13 @@ type Stats struct {
 	Retried uint64
 	// Malformed messages were not events and were terminated.
 	Malformed uint64
+	// Handshakes were vendor handshakes (GitHub's ping), acked without
+	// output because their source does not relay them.
+	Handshakes uint64
 }
 
 type counters struct {
-	events, deliveries, deadLetters, unrouted, retried, malformed atomic.Uint64
+	events, deliveries, deadLetters, unrouted, retried, malformed, handshakes atomic.Uint64
 }
 
 // Stats returns the counters so far.
@@ -579,5 +600,6 @@ func (t *Transformer) Stats() Stats {
 		Unrouted:    t.stats.unrouted.Load(),
 		Retried:     t.stats.retried.Load(),
 		Malformed:   t.stats.malformed.Load(),
+		Handshakes:  t.stats.handshakes.Load(),
 	}
 }

@@ -417,3 +417,43 @@ func TestNewRejectsBadRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakesAreNotSent: a GitHub ping (marked by ingest) goes to no
+// channel unless its source sets relay_handshakes.
+func TestHandshakesAreNotSent(t *testing.T) {
+	env, q := startQueue(t)
+	cfg, err := config.Parse([]byte(strings.Replace(baseConfig, "{name: plain, verify: {scheme: token, secret: s}}",
+		"{name: plain, verify: {scheme: token, secret: s}, relay_handshakes: true}", 1) +
+		"  - {source: github, to: [ops]}\n  - {source: plain, to: [ops]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(q, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return tr.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	ping := `{"zen":"Keep it logically awesome.","hook_id":30}`
+	quiet := event("p1", "github", ping)
+	quiet.Handshake = "github ping"
+	relayed := event("p2", "plain", ping)
+	relayed.Handshake = "github ping"
+	publishEvent(t, q, quiet, "in-p1", nil)
+	waitSettled(t, env.JS, publishEvent(t, q, relayed, "in-p2", nil))
+
+	got := deliveries(t, q)
+	if len(got) != 1 || got["ops"].EventID != "p2" {
+		t.Fatalf("deliveries %v, want only the relaying source's ping", got)
+	}
+	if s := tr.Stats(); s.Handshakes != 1 || s.Events != 2 {
+		t.Errorf("stats = %+v, want 1 handshake not sent", s)
+	}
+}

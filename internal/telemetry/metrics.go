@@ -111,7 +111,7 @@ func NewMetrics() *Metrics {
 			"Time from publishing a message to the queue's acknowledgement, by stream.",
 			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "stream"),
 		transformEvents: counter(MetricTransformEvents,
-			"Events settled by transform, by source and outcome (routed, unrouted, retried, malformed).", "source", "outcome"),
+			"Events settled by transform, by source and outcome (routed, unrouted, handshake, retried, malformed).", "source", "outcome"),
 		deliveries: counter(MetricDeliveries,
 			"Delivery attempts, by destination and outcome (delivered, failed, rejected, gone).", "destination", "outcome"),
 		deliveryDuration: histogram(MetricDeliveryDuration,

@@ -1,0 +1,198 @@
+package ingest_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/nodetest"
+	"github.com/hookrelay/hookrelay/schemas"
+)
+
+// signRequest is one request for tools/vendorjs/sign.mjs to sign with a
+// vendor's own library.
+type signRequest struct {
+	Vendor    string `json:"vendor"`
+	Secret    string `json:"secret"`
+	ID        string `json:"id,omitempty"`
+	Event     string `json:"event,omitempty"`
+	Timestamp int64  `json:"timestamp"`
+	Body      string `json:"body"`
+}
+
+// sign has the vendors' own libraries sign reqs, returning each one's headers.
+func sign(t *testing.T, reqs ...signRequest) []map[string]string {
+	t.Helper()
+	var headers []map[string]string
+	nodetest.Run(t, "sign.mjs", reqs, &headers)
+	if len(headers) != len(reqs) {
+		t.Fatalf("sign.mjs signed %d of %d requests", len(headers), len(reqs))
+	}
+	return headers
+}
+
+// postRaw sends body with header and returns the status and the raw answer.
+func postRaw(t *testing.T, url, contentType string, header map[string]string, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+// TestSvixAsItShips signs with Svix's and Standard Webhooks' own libraries,
+// in Svix's default header names (svix-*) and its white-label ones
+// (webhook-*), and posts to a "svix" and a "standard-webhooks" source: each
+// is accepted, stored once with the vendor's message id as its delivery
+// id, and a forgery in either family is refused.
+func TestSvixAsItShips(t *testing.T) {
+	t.Parallel()
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("svix signing key for the test!!"))
+	f := startConfig(t, `
+sources:
+  - name: svix
+    verify: {scheme: svix, secret: "`+secret+`"}
+  - name: stdwh
+    verify: {scheme: standard-webhooks, secret: "`+secret+`"}
+`)
+	now := time.Now().Unix()
+	body := `{"type":"invoice.paid","data":{"id":"in_1"}}`
+	families := []struct{ vendor, idHeader string }{
+		{"svix", "Svix-Id"},
+		{"svix-whitelabel", "Webhook-Id"},
+		{"standardwebhooks", "Webhook-Id"},
+	}
+	var reqs []signRequest
+	for i, fam := range families {
+		reqs = append(reqs, signRequest{Vendor: fam.vendor, Secret: secret, ID: "msg_" + strconv.Itoa(i), Timestamp: now, Body: body})
+	}
+	headers := sign(t, reqs...)
+	for _, source := range []string{"svix", "stdwh"} {
+		for i, fam := range families {
+			t.Run(source+"/"+fam.vendor, func(t *testing.T) {
+				status, _, answer := postRaw(t, f.url+"/hooks/"+source, "application/json", headers[i], body)
+				if status != http.StatusAccepted {
+					t.Fatalf("answered %d %s, want 202", status, answer)
+				}
+				var ev schemas.Event
+				m := last(t, f.q, source)
+				if err := json.Unmarshal(m.Data, &ev); err != nil {
+					t.Fatal(err)
+				}
+				if ev.DeliveryID != reqs[i].ID || ev.Headers[fam.idHeader] != reqs[i].ID {
+					t.Errorf("delivery id %q, headers %v: want %s from %s", ev.DeliveryID, ev.Headers, reqs[i].ID, fam.idHeader)
+				}
+				for k := range ev.Headers {
+					if strings.HasSuffix(k, "-Signature") {
+						t.Errorf("the signature header %s was stored", k)
+					}
+				}
+				// The vendor's retry is stored once.
+				status, _, answer = postRaw(t, f.url+"/hooks/"+source, "application/json", headers[i], body)
+				if status != http.StatusAccepted || !strings.Contains(answer, `"duplicate":true`) {
+					t.Errorf("retry answered %d %s, want 202 duplicate", status, answer)
+				}
+				forged := map[string]string{}
+				for k, v := range headers[i] {
+					forged[k] = v
+				}
+				for k := range forged {
+					if strings.HasSuffix(k, "-signature") {
+						forged[k] = "v1," + base64.StdEncoding.EncodeToString([]byte("thirty-two bytes of a forgery!!!"))
+					}
+				}
+				if status, _, _ := postRaw(t, f.url+"/hooks/"+source, "application/json", forged, body); status != http.StatusUnauthorized {
+					t.Errorf("forgery answered %d, want 401", status)
+				}
+			})
+		}
+	}
+}
+
+// TestSlackHandshakes signs Slack's handshakes as Slack does (checked by
+// @slack/bolt's own verifier): the url_verification challenge is echoed and
+// ssl_check answered, both only once the signature is verified, and
+// neither is stored.
+func TestSlackHandshakes(t *testing.T) {
+	t.Parallel()
+	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
+	f := startConfig(t, `
+sources:
+  - name: slack
+    verify: {scheme: slack, secret: `+secret+`}
+`)
+	now := time.Now().Unix()
+	challenge := `{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`
+	sslCheck := "ssl_check=1&token=Jhj5dZrVaK7ZwHHjRyZWjbDl"
+	headers := sign(t,
+		signRequest{Vendor: "slack", Secret: secret, Timestamp: now, Body: challenge},
+		signRequest{Vendor: "slack", Secret: secret, Timestamp: now, Body: sslCheck})
+
+	status, header, answer := postRaw(t, f.url+"/hooks/slack", "application/json", headers[0], challenge)
+	var got struct{ Challenge string }
+	if status != http.StatusOK || json.Unmarshal([]byte(answer), &got) != nil ||
+		got.Challenge != "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" || header.Get("Content-Type") != "application/json" {
+		t.Errorf("url_verification answered %d %q (%s), want 200 and the challenge", status, answer, header.Get("Content-Type"))
+	}
+	status, _, answer = postRaw(t, f.url+"/hooks/slack", "application/x-www-form-urlencoded", headers[1], sslCheck)
+	if status != http.StatusOK || answer != "" {
+		t.Errorf("ssl_check answered %d %q, want 200 and no body", status, answer)
+	}
+	// Unsigned, the same handshakes are refused: the challenge is only
+	// echoed to Slack.
+	if status, _, answer := postRaw(t, f.url+"/hooks/slack", "application/json", nil, challenge); status != http.StatusUnauthorized {
+		t.Errorf("an unsigned url_verification answered %d %q, want 401", status, answer)
+	}
+	if n := stored(t, f.q); n != 0 {
+		t.Fatalf("%d handshakes stored, want none", n)
+	}
+}
+
+// TestGitHubPing signs a ping with @octokit/webhooks-methods: it is answered
+// 202 and stored (so it shows in the event's history), marked as a
+// handshake for transform not to send it to a channel.
+func TestGitHubPing(t *testing.T) {
+	t.Parallel()
+	f := startConfig(t, `
+sources:
+  - name: gh
+    verify: {scheme: github, secret: gh-secret}
+`)
+	ping := `{"zen":"Keep it logically awesome.","hook_id":30,"hook":{"type":"Repository","id":30,"events":["push"]}}`
+	push := `{"ref":"refs/heads/main","commits":[]}`
+	headers := sign(t,
+		signRequest{Vendor: "github", Secret: "gh-secret", ID: "ping-delivery", Event: "ping", Body: ping},
+		signRequest{Vendor: "github", Secret: "gh-secret", ID: "push-delivery", Event: "push", Body: push})
+	for i, tc := range []struct{ body, handshake string }{{ping, "github ping"}, {push, ""}} {
+		status, _, answer := postRaw(t, f.url+"/hooks/gh", "application/json", headers[i], tc.body)
+		if status != http.StatusAccepted {
+			t.Fatalf("answered %d %s, want 202", status, answer)
+		}
+		var ev schemas.Event
+		if err := json.Unmarshal(last(t, f.q, "gh").Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Handshake != tc.handshake || (tc.handshake != "") != strings.Contains(answer, `"handshake":"github ping"`) {
+			t.Errorf("stored handshake %q, answer %s; want %q", ev.Handshake, answer, tc.handshake)
+		}
+	}
+}
