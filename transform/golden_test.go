@@ -28,6 +28,8 @@ var goldenCases = []struct {
 	{"zendesk_ticket_created", "zendesk", map[string]string{"X-Zendesk-Webhook-Id": "01HZX"}},
 	{"zendesk_ticket_status_changed", "zendesk", nil},
 	{"zendesk_trigger", "zendesk", map[string]string{"X-Zendesk-Webhook-Id": "01HZY"}},
+	// A trigger body of the admin's own design, with "event" a string.
+	{"zendesk_custom_trigger", "zendesk", nil},
 	{"jenkins_notification_failure", "jenkins", nil},
 	{"jenkins_o365_messagecard", "jenkins", nil},
 	{"github_push", "github", map[string]string{"X-Github-Event": "push"}},
@@ -48,6 +50,8 @@ var goldenCases = []struct {
 	{"pagerduty_incident_resolved", "pagerduty", nil},
 	{"azure_monitor_log_alert", "azure-monitor", nil},
 	{"teams_messagecard", "teams", nil},
+	// Adaptive Card 1.5: a heading, a Table and an Action.Execute.
+	{"teams_adaptive_table", "teams", nil},
 	{"generic", "generic", nil},
 }
 

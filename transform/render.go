@@ -2,9 +2,11 @@ package transform
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/hookrelay/hookrelay/internal/vendors/mapping"
 	"github.com/hookrelay/hookrelay/schemas"
@@ -29,7 +31,9 @@ func RenderSummary(s Summary, format string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if card, ok := s.Cards[format]; ok && len(card) <= schemas.MaxCardBytes {
+	if card, ok := s.Cards[format]; ok && len(card) <= schemas.MaxCardBytes && validCard(format, card) {
+		// A card made elsewhere goes as it is only when Teams would take
+		// it; otherwise it is rendered from what the mapping read from it.
 		return card, nil
 	}
 	for l := startLimits(); ; {
@@ -45,6 +49,17 @@ func RenderSummary(s Summary, format string) ([]byte, error) {
 			return nil, fmt.Errorf("render %s: %d bytes at the smallest: %w", format, len(card), schemas.ErrTooLarge)
 		}
 	}
+}
+
+// cardValidator compiles the card schemas once; a Validator is immutable
+// and safe for concurrent use.
+var cardValidator = sync.OnceValues(schemas.NewValidator)
+
+// validCard reports whether a card made elsewhere satisfies its format's
+// schema.
+func validCard(format string, card []byte) bool {
+	v, err := cardValidator()
+	return err == nil && v.Validate(format, card) == nil
 }
 
 // builder returns the function that spells a Summary in format. Formats differ
@@ -132,7 +147,9 @@ func bounded(s Summary, l limits) Summary {
 			break
 		}
 		if mapping.SafeURL(k.URL) {
-			out.Links = append(out.Links, Link{Title: mapping.Cut(oneLine(k.Title), 40), URL: k.URL})
+			// A button needs a name (MessageCard's OpenUri refuses none).
+			title := cmp.Or(mapping.Cut(oneLine(k.Title), 40), "Open link")
+			out.Links = append(out.Links, Link{Title: title, URL: k.URL})
 		}
 	}
 	return out

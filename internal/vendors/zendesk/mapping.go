@@ -66,6 +66,10 @@ type zendeskPayload struct {
 
 	// The trigger body hookrelay documents.
 	Ticket *zendeskTicket `json:"ticket"`
+	// EventName is "event" when a trigger body of the admin's own design
+	// names it in a string ("ticket.created"); mapping.Decode fills
+	// whichever of Event and EventName the member's type fits.
+	EventName mapping.Text `json:"event"`
 }
 
 // zendeskTicket is the "ticket" object of the documented trigger body; every
@@ -93,7 +97,11 @@ func Map(ev schemas.Event) (mapping.Summary, error) {
 		return mapping.Summary{}, err
 	}
 	if z.Ticket != nil {
-		return zendeskTrigger(*z.Ticket), nil
+		t := *z.Ticket
+		if t.UpdateType == "" && strings.Contains(strings.ToLower(z.EventName.String()), "creat") {
+			t.UpdateType = "Create"
+		}
+		return zendeskTrigger(t), nil
 	}
 	kind := strings.TrimPrefix(string(z.Type), zendeskEventPrefix) // "ticket.created"
 	object, change, _ := strings.Cut(kind, ".")
