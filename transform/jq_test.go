@@ -331,3 +331,67 @@ func TestJQWholeCardTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// hostileTitle is payload text full of markup Adaptive Cards and
+// MessageCards would act on.
+const hostileTitle = `<img src=x onerror=alert(1)> # Heading [click](https://evil.example) {{DATE(2026-01-01T00:00:00Z)}} **now** <at>CEO</at>`
+
+// cardJQHostile runs examples/mappings/card.jq on a payload full of markup
+// and returns the card it writes, as sent to an Adaptive destination.
+func cardJQHostile(t *testing.T) []byte {
+	t.Helper()
+	m, err := LoadJQ(filepath.Join("..", "examples", "mappings", "card.jq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"title": hostileTitle, "note": "<a href=https://evil.example>x</a>", "empty": "",
+		"count": 3, "url": "https://example.com/alert/1"})
+	s, err := m.Map(testEvent("src", body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := s.Cards[schemas.FormatAdaptive]
+	if card == nil {
+		t.Fatal("card.jq wrote no Adaptive Card")
+	}
+	return card
+}
+
+// TestCardJQEscapesPayloadText: the example people copy passes payload text
+// through adaptive_text, so no markup from the payload is active in the
+// card, and it leaves out empty facts.
+func TestCardJQEscapesPayloadText(t *testing.T) {
+	card := cardJQHostile(t)
+	var msg struct {
+		Attachments []struct {
+			Content struct {
+				Body []struct {
+					Type  string
+					Text  string
+					Facts []struct{ Title, Value string }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(card, &msg); err != nil || len(msg.Attachments) != 1 {
+		t.Fatalf("card %s: %v", card, err)
+	}
+	var texts []string
+	for _, el := range msg.Attachments[0].Content.Body {
+		texts = append(texts, el.Text)
+		for _, f := range el.Facts {
+			if f.Value == "" {
+				t.Errorf("empty fact %q", f.Title)
+			}
+			texts = append(texts, f.Title, f.Value)
+		}
+	}
+	if !strings.Contains(strings.Join(texts, "\n"), `\<img src=x onerror=alert(1)\>`) {
+		t.Errorf("the title is not in the card, escaped: %q", texts)
+	}
+	for _, s := range texts {
+		if r, ok := firstUnescaped(s, schemas.FormatAdaptive); ok {
+			t.Errorf("%q leaves %q active", s, r)
+		}
+	}
+}

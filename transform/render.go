@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hookrelay/hookrelay/internal/markup"
 	"github.com/hookrelay/hookrelay/internal/vendors/mapping"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -163,7 +164,7 @@ var markdownURLEscaper = strings.NewReplacer("(", "%28", ")", "%29", "<", "%3C",
 
 func markdownURL(u string) string { return markdownURLEscaper.Replace(u) }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(clean(s)), " ") }
+func oneLine(s string) string { return strings.Join(strings.Fields(markup.Clean(s)), " ") }
 
 // marshal encodes a card without Go's HTML escaping (\u003c), which would
 // only make cards larger.
@@ -179,36 +180,36 @@ func marshal(card any) ([]byte, error) {
 
 // messageCard spells s as an Office 365 connector MessageCard.
 func messageCard(s Summary) any {
-	e := entityEscaper()
+	e := markup.MessageCard()
 	var text []string
 	if s.Text != "" {
-		text = append(text, e.text(s.Text, "\n\n"))
+		text = append(text, e.Text(s.Text, "\n\n"))
 	}
 	if s.Excerpt != "" {
-		text = append(text, "<pre>"+e.code(s.Excerpt, "\n", " ")+"</pre>")
+		text = append(text, "<pre>"+e.Code(s.Excerpt, "\n", " ")+"</pre>")
 	}
 	if len(s.Links) > 0 {
 		// Teams Workflows show a MessageCard's text but not its buttons.
 		var ls []string
 		for _, k := range s.Links {
-			ls = append(ls, "["+e.line(k.Title)+"]("+markdownURL(k.URL)+")")
+			ls = append(ls, "["+e.Line(k.Title)+"]("+markdownURL(k.URL)+")")
 		}
 		text = append(text, strings.Join(ls, " · "))
 	}
 	sec := schemas.MessageSection{
-		ActivitySubtitle: e.line(s.Subtitle),
+		ActivitySubtitle: e.Line(s.Subtitle),
 		Text:             strings.Join(text, "\n\n"),
 		Markdown:         true,
 	}
 	for _, f := range s.Facts {
-		sec.Facts = append(sec.Facts, schemas.MessageFact{Name: e.line(f.Name), Value: e.line(f.Value)})
+		sec.Facts = append(sec.Facts, schemas.MessageFact{Name: e.Line(f.Name), Value: e.Line(f.Value)})
 	}
 	card := schemas.MessageCard{
 		Type:    schemas.MessageCardType,
 		Context: schemas.MessageCardContext,
 		// summary is the plain-text notification line; it is never rendered as markup.
 		Summary:    oneLine(s.Title),
-		Title:      e.line(s.Title),
+		Title:      e.Line(s.Title),
 		ThemeColor: themeColor(s.Severity),
 		Sections:   []schemas.MessageSection{sec},
 	}
@@ -223,13 +224,13 @@ func messageCard(s Summary) any {
 
 // adaptiveCard spells s as an Adaptive Card 1.4 in the Teams Workflows envelope.
 func adaptiveCard(s Summary) any {
-	e := backslashEscaper()
+	e := markup.Adaptive()
 	header := []schemas.AdaptiveElement{{
-		Type: schemas.ElementTextBlock, Text: e.line(s.Title), Weight: "Bolder", Size: "Medium", Wrap: true,
+		Type: schemas.ElementTextBlock, Text: e.Line(s.Title), Weight: "Bolder", Size: "Medium", Wrap: true,
 	}}
 	if s.Subtitle != "" {
 		header = append(header, schemas.AdaptiveElement{
-			Type: schemas.ElementTextBlock, Text: e.line(s.Subtitle), IsSubtle: true, Size: "Small", Spacing: "None", Wrap: true,
+			Type: schemas.ElementTextBlock, Text: e.Line(s.Subtitle), IsSubtle: true, Size: "Small", Spacing: "None", Wrap: true,
 		})
 	}
 	body := []schemas.AdaptiveElement{{
@@ -237,19 +238,19 @@ func adaptiveCard(s Summary) any {
 	}}
 	if s.Text != "" {
 		// A blank line is the line break every Teams client honours.
-		body = append(body, schemas.AdaptiveElement{Type: schemas.ElementTextBlock, Text: e.text(s.Text, "\n\n"), Wrap: true})
+		body = append(body, schemas.AdaptiveElement{Type: schemas.ElementTextBlock, Text: e.Text(s.Text, "\n\n"), Wrap: true})
 	}
 	if len(s.Facts) > 0 {
 		fs := schemas.AdaptiveElement{Type: schemas.ElementFactSet}
 		for _, f := range s.Facts {
-			fs.Facts = append(fs.Facts, schemas.AdaptiveFact{Title: e.line(f.Name), Value: e.line(f.Value)})
+			fs.Facts = append(fs.Facts, schemas.AdaptiveFact{Title: e.Line(f.Name), Value: e.Line(f.Value)})
 		}
 		body = append(body, fs)
 	}
 	if s.Excerpt != "" {
 		// Markdown collapses spaces; no-break spaces keep the indentation.
 		body = append(body, schemas.AdaptiveElement{
-			Type: schemas.ElementTextBlock, Text: e.code(s.Excerpt, "\n\n", "\u00a0"),
+			Type: schemas.ElementTextBlock, Text: e.Code(s.Excerpt, "\n\n", "\u00a0"),
 			FontType: "Monospace", Size: "Small", Wrap: true, Separator: true,
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookrelay/hookrelay/internal/markup"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -132,43 +133,6 @@ func TestRenderBodies(t *testing.T) {
 	}
 }
 
-func TestEscape(t *testing.T) {
-	for _, tc := range []struct {
-		in, adaptive, connector string
-	}{
-		{"plain words 1.5", "plain words 1.5", "plain words 1.5"},
-		{"[x](http://evil)", `\[x\](http://evil)`, "&#91;x&#93;(http://evil)"},
-		{"<at>Bob</at>", `\<at\>Bob\</at\>`, "&#60;at&#62;Bob&#60;/at&#62;"},
-		{"*b* _i_ ~s~ `c`", "\\*b\\* \\_i\\_ \\~s\\~ \\`c\\`", "&#42;b&#42; &#95;i&#95; &#126;s&#126; &#96;c&#96;"},
-		{"# head", `\# head`, "&#35; head"},
-		{"- item", `\- item`, "&#45; item"},
-		{"12. item", `12\. item`, "12&#46; item"},
-		{"a - b # c", "a - b # c", "a - b # c"},
-		{"&lt;at&gt;", `\&lt;at\&gt;`, "&#38;lt;at&#38;gt;"},
-		{`\*`, `\\\*`, "&#92;&#42;"},
-		{"{{DATE(2017-02-14T06:00:00Z)}}", `\{\{DATE(2017-02-14T06:00:00Z)\}\}`, "&#123;&#123;DATE(2017-02-14T06:00:00Z)&#125;&#125;"},
-		{"two\nlines\r\n\ttab", "two lines tab", "two lines tab"},
-		{"bidi\u202Eevil\x00", "bidievil", "bidievil"},
-	} {
-		if got := backslashEscaper().line(tc.in); got != tc.adaptive {
-			t.Errorf("adaptive line(%q) = %q, want %q", tc.in, got, tc.adaptive)
-		}
-		if got := entityEscaper().line(tc.in); got != tc.connector {
-			t.Errorf("connector line(%q) = %q, want %q", tc.in, got, tc.connector)
-		}
-	}
-}
-
-func TestEscapeBlocks(t *testing.T) {
-	e := backslashEscaper()
-	if got, want := e.text("  # a\n> b", "\n\n"), "\\# a\n\n\\> b"; got != want {
-		t.Errorf("text = %q, want %q", got, want)
-	}
-	if got, want := e.code("{\n  \"a\": [1]\n}", "\n\n", "\u00a0"), "\\{\n\n\u00a0\u00a0\"a\": \\[1\\]\n\n\\}"; got != want {
-		t.Errorf("code = %q, want %q", got, want)
-	}
-}
-
 // TestRenderCannotInject renders hostile payloads and checks that no string in
 // the card carries the markup unescaped.
 func TestRenderCannotInject(t *testing.T) {
@@ -221,7 +185,7 @@ func firstUnescaped(s, format string) (rune, bool) {
 			if !strings.HasPrefix(rest, "#") || end < 2 || strings.Trim(rest[1:end], "0123456789") != "" {
 				return r, true
 			}
-		case markupChar(r):
+		case markup.Special(r):
 			return r, true
 		}
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/itchyny/gojq"
 
+	"github.com/hookrelay/hookrelay/internal/markup"
 	"github.com/hookrelay/hookrelay/internal/vendors"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -106,7 +108,7 @@ func CompileMapping(path string) (*gojq.Code, error) {
 		}
 		return nil, fmt.Errorf("mapping %s: %w", position(path, string(src), offset), err)
 	}
-	code, err := gojq.Compile(q, gojq.WithVariables([]string{MappingEventVar}))
+	code, err := gojq.Compile(q, append(markupFunctions(), gojq.WithVariables([]string{MappingEventVar}))...)
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %w", position(path, string(src), undefinedAt(string(src), err)), err)
 	}
@@ -143,4 +145,40 @@ func position(path, src string, offset int) string {
 	line := strings.Count(before, "\n") + 1
 	col := offset - strings.LastIndexByte(before, '\n')
 	return fmt.Sprintf("%s:%d:%d", path, line, col)
+}
+
+// markupFunctions are the jq functions that escape payload text the way the
+// built-in mappings do (internal/markup), for text a mapping writes into a
+// whole card: adaptive_text for an Adaptive Card's TextBlock or Fact,
+// messagecard_text for a MessageCard's text. Their input is a string, a
+// number or a boolean (null gives ""); line breaks become the format's.
+func markupFunctions() []gojq.CompilerOption {
+	escape := func(name string, e markup.Escaper, sep string) gojq.CompilerOption {
+		return gojq.WithFunction(name, 0, 0, func(v any, _ []any) any {
+			switch v := v.(type) {
+			case nil:
+				return ""
+			case string:
+				return e.Text(v, sep)
+			case bool, int, float64, *big.Int:
+				return e.Text(fmt.Sprint(v), sep)
+			}
+			return fmt.Errorf("%s cannot be applied to %s: give it a string", name, jqTypeName(v))
+		})
+	}
+	return []gojq.CompilerOption{
+		escape("adaptive_text", markup.Adaptive(), "\n\n"),
+		escape("messagecard_text", markup.MessageCard(), "\n\n"),
+	}
+}
+
+// jqTypeName names a jq value's type as jq does.
+func jqTypeName(v any) string {
+	switch v.(type) {
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "a value of another type"
 }

@@ -1,4 +1,9 @@
-package transform
+// Package markup makes payload text inert in each Teams card format:
+// whatever a vendor (or an attacker posting to a webhook) put in a field is
+// shown as typed, never as a link, mention, heading, emphasis, HTML or an
+// Adaptive Card function. The renderer escapes every Summary with it, and jq
+// mappings call it as adaptive_text and messagecard_text.
+package markup
 
 import (
 	"strconv"
@@ -6,32 +11,30 @@ import (
 	"unicode"
 )
 
-// escaper makes payload text inert in one card format: whatever a vendor (or an
-// attacker posting to a webhook) put in a field is shown as typed, never as a
-// link, mention, heading, emphasis or HTML.
-type escaper struct {
+// Escaper makes payload text inert in one card format.
+type Escaper struct {
 	// char spells one markup character as literal text.
 	char func(r rune) string
 }
 
-// backslashEscaper serves Adaptive Cards: their TextBlock and Fact speak a
+// Adaptive serves Adaptive Cards: their TextBlock and Fact speak a
 // CommonMark subset without HTML, where a backslash makes any ASCII
 // punctuation literal.
-func backslashEscaper() escaper {
-	return escaper{char: func(r rune) string { return `\` + string(r) }}
+func Adaptive() Escaper {
+	return Escaper{char: func(r rune) string { return `\` + string(r) }}
 }
 
-// entityEscaper serves MessageCards: their text speaks markdown and a little
+// MessageCard serves MessageCards: their text speaks markdown and a little
 // HTML, and a numeric character reference is literal text in both, also inside
 // <pre>.
-func entityEscaper() escaper {
-	return escaper{char: func(r rune) string { return "&#" + strconv.Itoa(int(r)) + ";" }}
+func MessageCard() Escaper {
+	return Escaper{char: func(r rune) string { return "&#" + strconv.Itoa(int(r)) + ";" }}
 }
 
-// markupChar reports whether r can start markup anywhere in a line: markdown
+// Special reports whether r can start markup anywhere in a line: markdown
 // emphasis, code, links, HTML tags and entities (<at> mentions), autolinks,
 // and Adaptive Cards' {{DATE()}} functions.
-func markupChar(r rune) bool {
+func Special(r rune) bool {
 	return strings.ContainsRune("\\`*_~[]<>&{}|", r)
 }
 
@@ -41,15 +44,15 @@ func blockChar(r rune) bool {
 	return strings.ContainsRune("#>-+=", r)
 }
 
-// line escapes s as a single line; line breaks become spaces.
-func (e escaper) line(s string) string {
-	return e.escapeLine(strings.Join(strings.Fields(clean(s)), " "))
+// Line escapes s as a single line; line breaks become spaces.
+func (e Escaper) Line(s string) string {
+	return e.escapeLine(strings.Join(strings.Fields(Clean(s)), " "))
 }
 
-// text escapes prose: each line is escaped on its own and lines are joined
+// Text escapes prose: each line is escaped on its own and lines are joined
 // with sep, the format's line break.
-func (e escaper) text(s, sep string) string {
-	lines := strings.Split(clean(s), "\n")
+func (e Escaper) Text(s, sep string) string {
+	lines := strings.Split(Clean(s), "\n")
 	for i, l := range lines {
 		// Leading spaces would make an indented code block.
 		lines[i] = e.escapeLine(strings.TrimLeftFunc(l, unicode.IsSpace))
@@ -57,9 +60,9 @@ func (e escaper) text(s, sep string) string {
 	return strings.Join(lines, sep)
 }
 
-// code escapes preformatted text, keeping indentation as indent per space.
-func (e escaper) code(s, sep, indent string) string {
-	lines := strings.Split(clean(s), "\n")
+// Code escapes preformatted text, keeping indentation as indent per space.
+func (e Escaper) Code(s, sep, indent string) string {
+	lines := strings.Split(Clean(s), "\n")
 	for i, l := range lines {
 		trimmed := strings.TrimLeft(l, " ")
 		lines[i] = strings.Repeat(indent, len(l)-len(trimmed)) + e.escapeLine(trimmed)
@@ -68,13 +71,13 @@ func (e escaper) code(s, sep, indent string) string {
 }
 
 // escapeLine escapes one line that has no leading spaces.
-func (e escaper) escapeLine(l string) string {
+func (e Escaper) escapeLine(l string) string {
 	var b strings.Builder
 	b.Grow(len(l) + 8)
 	digitsOnly := true
 	for i, r := range l {
 		switch {
-		case markupChar(r), i == 0 && blockChar(r):
+		case Special(r), i == 0 && blockChar(r):
 			b.WriteString(e.char(r))
 		case (r == '.' || r == ')') && digitsOnly && i > 0:
 			// "1." or "1)" opening a line is an ordered list.
@@ -87,9 +90,9 @@ func (e escaper) escapeLine(l string) string {
 	return b.String()
 }
 
-// clean normalises line breaks to \n and removes control and bidirectional
+// Clean normalises line breaks to \n and removes control and bidirectional
 // override characters, which could hide or reorder what a reader sees.
-func clean(s string) string {
+func Clean(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	return strings.Map(func(r rune) rune {
