@@ -38,4 +38,3 @@ func TestEscapeBlocks(t *testing.T) {
 		t.Errorf("code = %q, want %q", got, want)
 	}
 }
-
