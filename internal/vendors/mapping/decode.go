@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/hookrelay/hookrelay/schemas"
@@ -30,50 +32,58 @@ func Decode(ev schemas.Event, vendor string, v any) error {
 }
 
 // DecodeJSON is Decode for a JSON document: it takes what fits into v, a
-// pointer, and fails only when doc is not JSON.
+// pointer, and fails only when doc is not JSON. The document is parsed once;
+// fields are filled from the parsed values.
 func DecodeJSON(doc []byte, v any) error {
-	if !json.Valid(doc) {
-		return errors.New("not JSON")
-	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("decode needs a pointer, got %T", v)
 	}
-	fill(doc, rv.Elem())
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var parsed any
+	if err := dec.Decode(&parsed); err != nil {
+		return errors.New("not JSON")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("not JSON: more than one value")
+	}
+	fill(parsed, rv.Elem())
 	return nil
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
-// fill decodes raw into v as far as their types agree.
-func fill(raw json.RawMessage, v reflect.Value) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return
-	}
+// fill sets v from a parsed JSON value (nil, bool, json.Number, string,
+// []any, map[string]any) as far as their types agree; v is left at its zero
+// value where they do not.
+func fill(val any, v reflect.Value) {
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
-		if err := v.Addr().Interface().(json.Unmarshaler).UnmarshalJSON(raw); err != nil {
+		// Text and json.RawMessage read the value's JSON themselves.
+		raw, err := json.Marshal(val)
+		if err != nil || v.Addr().Interface().(json.Unmarshaler).UnmarshalJSON(raw) != nil {
 			v.SetZero()
 		}
 		return
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
-		if raw[0] == 'n' || (v.Type().Elem().Kind() == reflect.Struct && raw[0] != '{') {
+		if val == nil {
+			return
+		}
+		if _, isObject := val.(map[string]any); v.Type().Elem().Kind() == reflect.Struct && !isObject {
 			return
 		}
 		p := reflect.New(v.Type().Elem())
-		fill(raw, p.Elem())
+		fill(val, p.Elem())
 		v.Set(p)
 	case reflect.Struct:
-		var members map[string]json.RawMessage
-		if raw[0] != '{' || json.Unmarshal(raw, &members) != nil {
-			return
+		if members, ok := val.(map[string]any); ok {
+			fillStruct(members, v)
 		}
-		fillStruct(members, v)
 	case reflect.Slice:
-		var items []json.RawMessage
-		if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+		items, ok := val.([]any)
+		if !ok {
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(items), len(items))
@@ -82,28 +92,43 @@ func fill(raw json.RawMessage, v reflect.Value) {
 		}
 		v.Set(s)
 	case reflect.Map:
-		var members map[string]json.RawMessage
-		if raw[0] != '{' || v.Type().Key().Kind() != reflect.String || json.Unmarshal(raw, &members) != nil {
+		members, ok := val.(map[string]any)
+		if !ok || v.Type().Key().Kind() != reflect.String {
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(members))
-		for k, r := range members {
+		for k, member := range members {
 			e := reflect.New(v.Type().Elem()).Elem()
-			fill(r, e)
+			fill(member, e)
 			m.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), e)
 		}
 		v.Set(m)
-	default:
-		// A scalar of another type leaves the zero value.
-		if json.Unmarshal(raw, v.Addr().Interface()) != nil {
-			v.SetZero()
+	case reflect.String:
+		if s, ok := val.(string); ok {
+			v.SetString(s)
+		}
+	case reflect.Bool:
+		if b, ok := val.(bool); ok {
+			v.SetBool(b)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n, ok := val.(json.Number); ok {
+			if i, err := strconv.ParseInt(n.String(), 10, 64); err == nil && !v.OverflowInt(i) {
+				v.SetInt(i)
+			}
+		}
+	case reflect.Float32, reflect.Float64:
+		if n, ok := val.(json.Number); ok {
+			if f, err := n.Float64(); err == nil && !v.OverflowFloat(f) {
+				v.SetFloat(f)
+			}
 		}
 	}
 }
 
-// fillStruct fills a struct's exported fields from an object's members;
-// an embedded struct without a tag takes its fields from the same object.
-func fillStruct(members map[string]json.RawMessage, v reflect.Value) {
+// fillStruct fills a struct's exported fields from an object's members; an
+// embedded struct without a tag takes its fields from the same object.
+func fillStruct(members map[string]any, v reflect.Value) {
 	t := v.Type()
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -121,20 +146,20 @@ func fillStruct(members map[string]json.RawMessage, v reflect.Value) {
 		if name == "" {
 			name = sf.Name
 		}
-		if raw, ok := member(members, name); ok {
-			fill(raw, v.Field(i))
+		if val, ok := member(members, name); ok {
+			fill(val, v.Field(i))
 		}
 	}
 }
 
 // member finds an object's member by name, exactly or else ignoring case.
-func member(members map[string]json.RawMessage, name string) (json.RawMessage, bool) {
-	if raw, ok := members[name]; ok {
-		return raw, true
+func member(members map[string]any, name string) (any, bool) {
+	if val, ok := members[name]; ok {
+		return val, true
 	}
-	for k, raw := range members {
+	for k, val := range members {
 		if strings.EqualFold(k, name) {
-			return raw, true
+			return val, true
 		}
 	}
 	return nil, false
