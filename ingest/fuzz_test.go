@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/vendors"
 )
 
 // fuzzSchemes are every scheme, each with a secret drawn at random when the
@@ -19,20 +20,21 @@ func fuzzSchemes(t testing.TB) map[string]Verifier {
 	t.Helper()
 	key := rand.Text()
 	b64 := base64.StdEncoding.EncodeToString([]byte(key))
-	configs := []config.Verify{
-		{Scheme: "token", Secret: key},
-		{Scheme: "basic", Secret: "user:" + key},
-		{Scheme: "hmac", Secret: key, Header: "X-Signature", Prefix: "sha256=", TimestampHeader: "X-Timestamp"},
-		{Scheme: "hmac", Secret: key, Header: "X-Signature", Algorithm: "sha1", Encoding: "base64"},
-		{Scheme: "github", Secret: key},
-		{Scheme: "gitlab", Secret: key},
-		{Scheme: "zendesk", Secret: key},
-		{Scheme: "standard-webhooks", Secret: "whsec_" + b64},
-		{Scheme: "slack", Secret: key},
-		{Scheme: "pagerduty", Secret: key},
-		{Scheme: "teams-outgoing", Secret: b64},
-		{Scheme: "sentry", Secret: key},
-		{Scheme: "grafana", Secret: key, TimestampHeader: "X-Timestamp"},
+	// Every scheme in the vendor registry, with the first secret of the
+	// shapes schemes take that it accepts, so a new vendor is fuzzed too.
+	var configs []config.Verify
+	for _, name := range vendors.SchemeNames() {
+		for _, secret := range []string{key, "user:" + key, "whsec_" + b64, b64} {
+			c := config.Verify{Scheme: name, Secret: secret, Header: "X-Signature", Prefix: "sha256=", TimestampHeader: "X-Timestamp"}
+			if _, err := NewVerifier(c); err == nil {
+				configs = append(configs, c)
+				break
+			}
+		}
+	}
+	configs = append(configs, config.Verify{Scheme: "hmac", Secret: key, Header: "X-Signature", Algorithm: "sha1", Encoding: "base64"})
+	if len(configs) != len(vendors.SchemeNames())+1 {
+		t.Fatalf("fuzzing %d schemes of %d: a scheme takes a secret of a shape the fuzzer does not try", len(configs)-1, len(vendors.SchemeNames()))
 	}
 	now := func() time.Time { return time.Unix(1700000000, 0) }
 	out := map[string]Verifier{}
@@ -66,13 +68,10 @@ func FuzzVerifiers(f *testing.F) {
 	verifiers := fuzzSchemes(f)
 	// Every header a verifier reads a credential from, and every header it
 	// reads a timestamp or id from.
-	signatureHeaders := []string{
-		"Authorization", "X-Signature", "X-Hub-Signature-256", "X-Gitlab-Token", "X-Zendesk-Webhook-Signature",
-		"Webhook-Signature", "X-Slack-Signature", "X-PagerDuty-Signature", "Sentry-Hook-Signature",
-		"X-Grafana-Alerting-Signature",
-	}
+	signatureHeaders := append([]string{"X-Signature"}, vendors.Credentials()...)
 	timestampHeaders := []string{
 		"X-Timestamp", "X-Zendesk-Webhook-Signature-Timestamp", "Webhook-Timestamp", "X-Slack-Request-Timestamp", "Webhook-Id",
+		"Svix-Timestamp", "Svix-Id",
 	}
 	f.Fuzz(func(t *testing.T, pathToken, sig, ts string, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/hooks/src", strings.NewReader(string(body)))
