@@ -50,7 +50,13 @@ func startQueue(t testing.TB) (*natstest.Env, queue.Queue) {
 // returned nil once cancelled.
 func startStage(t *testing.T, q queue.Queue, routes string) *Transformer {
 	t.Helper()
-	tr, err := New(q, parseConfig(t, routes), nil, WithWorkers(4))
+	return startStageConfig(t, q, parseConfig(t, routes))
+}
+
+// startStageConfig is startStage with a whole configuration.
+func startStageConfig(t *testing.T, q queue.Queue, cfg *config.Config) *Transformer {
+	t.Helper()
+	tr, err := New(q, cfg, nil, WithWorkers(4))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -428,19 +434,7 @@ func TestHandshakesAreNotSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := New(q, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return tr.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		if err := g.Wait(); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	tr := startStageConfig(t, q, cfg)
 	ping := `{"zen":"Keep it logically awesome.","hook_id":30}`
 	quiet := event("p1", "github", ping)
 	quiet.Handshake = "github ping"
