@@ -4,7 +4,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/hookrelay/hookrelay/internal/config"
@@ -41,8 +41,11 @@ type Handler struct {
 	maxBody        int64
 	publishTimeout time.Duration
 	sources        map[string]*source
-	metrics        *telemetry.Metrics
-	tel            *telemetry.Telemetry
+	// bodies bounds the bytes of request bodies held at once, across every
+	// request: slow or hostile senders cannot make the process grow.
+	bodies  *semaphore.Weighted
+	metrics *telemetry.Metrics
+	tel     *telemetry.Telemetry
 }
 
 // Option configures a Handler.
@@ -99,6 +102,11 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 	if h.publishTimeout <= 0 {
 		h.publishTimeout = config.DefaultPublishTimeout
 	}
+	bodyMemory := cfg.MaxBodyMemory
+	if bodyMemory <= 0 {
+		bodyMemory = config.DefaultMaxBodyMemory
+	}
+	h.bodies = semaphore.NewWeighted(max(bodyMemory, h.maxBody+bodyChunk))
 	for _, s := range cfg.Sources {
 		v, err := NewVerifier(s.Verify)
 		if err != nil {
@@ -172,6 +180,15 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if hv, ok := src.verifier.(HeaderVerifier); ok {
+		// Before the body is read: a sender that cannot be the source
+		// holds no memory and is not waited for.
+		if err := hv.VerifyHeaders(r); err != nil {
+			h.refuse(w, src.name, http.StatusUnauthorized,
+				"not verified ("+err.Error()+"): check the secret configured for this source", "verify: "+err.Error())
+			return
+		}
+	}
 	if src.inFlight != nil {
 		// Before the body is read: the cap bounds the memory a source's
 		// requests hold.
@@ -185,8 +202,15 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := h.readBody(w, r)
+	body, release, err := h.readBody(w, r)
+	defer release()
 	if err != nil {
+		if errors.Is(err, errBodyMemory) {
+			w.Header().Set("Retry-After", "1")
+			h.refuse(w, src.name, http.StatusServiceUnavailable,
+				"too many request bodies in progress: retry later", "max_body_memory")
+			return
+		}
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
 			h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("body larger than %d bytes: send a smaller event or raise max_body", h.maxBody), "body too large")
@@ -232,7 +256,11 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		h.log.Error("ingest: event not stored", "source", src.name, "event_id", ev.ID, "status", http.StatusServiceUnavailable, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		h.count(src.name, http.StatusServiceUnavailable)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "event store unavailable, retry later"})
+		msg := "event store unavailable, retry later"
+		if errors.Is(err, queue.ErrFull) {
+			msg = "event store full, retry later"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg})
 		return
 	}
 	if src.scheme == "teams-outgoing" {
@@ -264,18 +292,55 @@ func (h *Handler) validate(w http.ResponseWriter, src *source, token string) {
 	_, _ = io.WriteString(w, token)
 }
 
-// readBody reads at most h.maxBody bytes of the request body.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// bodyChunk is how much of a body ingest reserves at a time, and the most
+// it reserves ahead of what the sender has sent.
+const bodyChunk = 32 << 10
+
+// errBodyMemory: reading on would exceed max_body_memory.
+var errBodyMemory = errors.New("request bodies in memory at their limit")
+
+// readBody reads at most h.maxBody bytes of the request body. Memory is
+// reserved from h.bodies as the body arrives, never by the Content-Length a
+// sender declares; release gives it back, once the body is no longer used.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
 	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
 	defer rd.Close()
-	var buf bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= h.maxBody {
-		buf.Grow(int(n) + bytes.MinRead) // room to see EOF without growing
+	var reserved int64
+	release = func() { h.bodies.Release(reserved) }
+	grow := func(to int) bool {
+		if !h.bodies.TryAcquire(int64(to - cap(body))) {
+			return false
+		}
+		reserved += int64(to - cap(body))
+		body = append(body[:cap(body)], make([]byte, to-cap(body))...)[:len(body)]
+		return true
 	}
-	if _, err := buf.ReadFrom(rd); err != nil {
-		return nil, err
+	first := bodyChunk
+	if n := r.ContentLength; n >= 0 && n < bodyChunk {
+		first = int(n) + 1 // room to see EOF without growing
 	}
-	return buf.Bytes(), nil
+	if !grow(first) {
+		return nil, release, errBodyMemory
+	}
+	for {
+		if len(body) == cap(body) {
+			next := min(2*cap(body), cap(body)+4*bodyChunk, int(h.maxBody)+1)
+			if next <= cap(body) {
+				next = cap(body) + 1
+			}
+			if !grow(next) {
+				return nil, release, errBodyMemory
+			}
+		}
+		n, err := rd.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if errors.Is(err, io.EOF) {
+			return body, release, nil
+		}
+		if err != nil {
+			return nil, release, err
+		}
+	}
 }
 
 // store publishes ev to RELAY_IN and waits for the acknowledgement. It returns
