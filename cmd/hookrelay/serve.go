@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/deadletter"
@@ -147,7 +148,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
 	adminMux.Handle("/", adminHandler(q, ready, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
-	startServer(servers, serversCtx, admin, "admin", logger)
+	startServer(servers, serversCtx, admin, "admin", logger, 0)
 	if role == "all" || role == "ingest" {
 		h, err := ingest.New(cfg, q, logger,
 			ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
@@ -155,8 +156,8 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 			return err
 		}
 		srv := &http.Server{Addr: cfg.Listen, Handler: tel.HTTPHandler(h), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		startServer(servers, serversCtx, srv, "ingest", logger)
+			ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute}
+		startServer(servers, serversCtx, srv, "ingest", logger, cfg.MaxConnections)
 	}
 	logger.Info("hookrelay serving", "role", role, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
 		"sources", len(cfg.Sources), "destinations", len(cfg.Destinations), "routes", len(cfg.Routes))
@@ -173,12 +174,16 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 }
 
 // startServer listens at once (so a bad address fails start-up) and shuts the
-// server down gracefully when ctx is cancelled.
-func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger) {
+// server down gracefully when ctx is cancelled. With maxConns above zero, at
+// most that many connections are open at once; more wait to be accepted.
+func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger, maxConns int) {
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		g.Go(func() error { return fmt.Errorf("%s listener %s: %w", name, srv.Addr, err) })
 		return
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
 	}
 	logger.Info("listening", "listener", name, "addr", ln.Addr().String())
 	g.Go(func() error {
