@@ -15,6 +15,7 @@ import (
 	"net/textproto"
 	"path"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,6 +45,7 @@ type Handler struct {
 	// bodies bounds the bytes of request bodies held at once, across every
 	// request: slow or hostile senders cannot make the process grow.
 	bodies  *semaphore.Weighted
+	chunks  sync.Pool // *[]byte of bodyChunk bytes, for reading bodies
 	metrics *telemetry.Metrics
 	tel     *telemetry.Telemetry
 }
@@ -106,7 +108,8 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 	if bodyMemory <= 0 {
 		bodyMemory = config.DefaultMaxBodyMemory
 	}
-	h.bodies = semaphore.NewWeighted(max(bodyMemory, h.maxBody+bodyChunk))
+	h.bodies = semaphore.NewWeighted(max(bodyMemory, h.maxBody))
+	h.chunks.New = func() any { c := make([]byte, bodyChunk); return &c }
 	for _, s := range cfg.Sources {
 		v, err := NewVerifier(s.Verify)
 		if err != nil {
@@ -292,55 +295,71 @@ func (h *Handler) validate(w http.ResponseWriter, src *source, token string) {
 	_, _ = io.WriteString(w, token)
 }
 
-// bodyChunk is how much of a body ingest reserves at a time, and the most
-// it reserves ahead of what the sender has sent.
+// bodyChunk is the part of every body ingest reads without asking
+// max_body_memory: small events, the usual kind, are never refused for
+// memory, and max_connections bounds what these take (32 MiB at 1024).
 const bodyChunk = 32 << 10
 
 // errBodyMemory: reading on would exceed max_body_memory.
 var errBodyMemory = errors.New("request bodies in memory at their limit")
 
 // readBody reads at most h.maxBody bytes of the request body. Memory is
-// reserved from h.bodies as the body arrives, never by the Content-Length a
-// sender declares; release gives it back, once the body is no longer used.
+// taken as the body arrives, never by the Content-Length a sender declares,
+// in chunks of bodyChunk that go back to a pool: the first chunk freely, the
+// others from h.bodies, which release gives back once the body is no longer
+// used. A body that fits one chunk is read straight into its own slice.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
 	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
 	defer rd.Close()
 	var reserved int64
 	release = func() { h.bodies.Release(reserved) }
-	grow := func(to int) bool {
-		if !h.bodies.TryAcquire(int64(to - cap(body))) {
-			return false
-		}
-		reserved += int64(to - cap(body))
-		body = append(body[:cap(body)], make([]byte, to-cap(body))...)[:len(body)]
-		return true
-	}
-	first := bodyChunk
 	if n := r.ContentLength; n >= 0 && n < bodyChunk {
-		first = int(n) + 1 // room to see EOF without growing
-	}
-	if !grow(first) {
-		return nil, release, errBodyMemory
-	}
-	for {
-		if len(body) == cap(body) {
-			next := min(2*cap(body), cap(body)+4*bodyChunk, int(h.maxBody)+1)
-			if next <= cap(body) {
-				next = cap(body) + 1
+		body = make([]byte, 0, n+1) // room to see EOF without growing
+		for {
+			m, err := rd.Read(body[len(body):cap(body)])
+			body = body[:len(body)+m]
+			switch {
+			case errors.Is(err, io.EOF):
+				return body, release, nil
+			case err != nil:
+				return nil, release, err
+			case len(body) == cap(body):
+				// More than declared: MaxBytesReader still bounds it.
+				body = append(body, make([]byte, bodyChunk)...)[:len(body)]
 			}
-			if !grow(next) {
+		}
+	}
+	var chunks []*[]byte
+	defer func() {
+		for _, c := range chunks {
+			h.chunks.Put(c)
+		}
+	}()
+	total := 0
+	for {
+		c := h.chunks.Get().(*[]byte)
+		if len(chunks) > 0 {
+			if !h.bodies.TryAcquire(bodyChunk) {
+				h.chunks.Put(c)
 				return nil, release, errBodyMemory
 			}
+			reserved += bodyChunk
 		}
-		n, err := rd.Read(body[len(body):cap(body)])
-		body = body[:len(body)+n]
-		if errors.Is(err, io.EOF) {
-			return body, release, nil
+		chunks = append(chunks, c)
+		filled, err := io.ReadFull(rd, *c)
+		total += filled
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
 		}
 		if err != nil {
 			return nil, release, err
 		}
 	}
+	body = make([]byte, 0, total)
+	for _, c := range chunks {
+		body = append(body, (*c)[:min(bodyChunk, total-len(body))]...)
+	}
+	return body, release, nil
 }
 
 // store publishes ev to RELAY_IN and waits for the acknowledgement. It returns

@@ -68,22 +68,23 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 	}
 }
 
-// Bodies in memory are bounded across requests: senders holding their
-// bodies half sent use up max_body_memory, the next request is answered 503
-// with Retry-After rather than held, and once they finish it is served. A
-// declared Content-Length reserves nothing: only what arrived does.
+// Bodies in memory are bounded across requests: senders holding large bodies
+// half sent use up max_body_memory, and the next large body is answered 503
+// with Retry-After rather than held; a small event is still served, from the
+// part of every body read without the budget. Once the slow senders leave,
+// large bodies are served again. A declared Content-Length reserves nothing.
 func TestBodyMemoryIsBounded(t *testing.T) {
 	f := startConfig(t, strings.Replace(testConfig, "max_body: 1024", "max_body: 65536\nmax_body_memory: 262144", 1))
 	const slow = 12
 	var held []net.Conn
 	for range slow {
-		// 40 KiB sent of 60 KiB declared: 64 KiB reserved each at most.
-		held = append(held, rawRequest(t, f, "/hooks/alpha/alpha-secret", nil, 60<<10, `{"pad":"`+strings.Repeat("x", 40<<10)))
+		// 60 KiB sent of 64 KiB declared: about 32 KiB of the budget each.
+		held = append(held, rawRequest(t, f, "/hooks/alpha/alpha-secret", nil, 64<<10, `{"pad":"`+strings.Repeat("x", 60<<10)))
 	}
+	large := `{"pad":"` + strings.Repeat("y", 50<<10) + `"}`
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		// A small event: refused while the slow ones hold the memory.
-		got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(`{"n":1}`))
+		got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(large))
 		if got.status == http.StatusServiceUnavailable {
 			if got.header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
@@ -91,20 +92,23 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 			break
 		}
 		if got.status != http.StatusAccepted || time.Now().After(deadline) {
-			t.Fatalf("with %d bodies of 40 KiB half sent, an event answered %d; want 503 once they hold 256 KiB", slow, got.status)
+			t.Fatalf("with %d large bodies half sent, a large event answered %d; want 503 once they hold the 256 KiB", slow, got.status)
 		}
+	}
+	if got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(`{"n":1}`)); got.status != http.StatusAccepted {
+		t.Errorf("a small event while the budget is used up answered %d, want 202", got.status)
 	}
 	for _, conn := range held {
 		_ = conn.Close()
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(`{"n":2}`))
+		got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(large))
 		if got.status == http.StatusAccepted {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the slow senders left, an event answered %d", got.status)
+			t.Fatalf("after the slow senders left, a large event answered %d", got.status)
 		}
 		time.Sleep(10 * time.Millisecond) // the server notices closed connections on its own
 	}

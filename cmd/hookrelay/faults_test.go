@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -485,4 +487,103 @@ func TestFrozenStoreDoesNotStopTheStages(t *testing.T) {
 	if body := adminGet(t, r, "/readyz"); !strings.HasPrefix(body, "ready") {
 		t.Errorf("/readyz after the store thawed: %s", body)
 	}
+}
+
+// Slow and hostile senders cannot grow the process without bound: 500
+// connections declaring 1 MiB bodies and sending a byte a second (half of
+// them with a wrong token), then 250 sending almost 1 MiB and stalling, keep
+// the relay's resident memory under slowClientsRSSBound while a normal
+// sender's events are all accepted.
+func TestSlowClientsHoldBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: 750 slow connections against the binary")
+	}
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	r := startRelayBinary(t, plainBinary(t), writeConfig(t, t.TempDir(), fastDestinations(sim, 1)))
+	addr := strings.TrimPrefix(r.ingest, "http://")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	idle := residentBytes(t, r.cmd.Process.Pid)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	slowSender := func(path string, first int) {
+		defer wg.Done()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			return // the connection cap may hold it in the backlog; that is the point
+		}
+		defer conn.Close()
+		head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, 1<<20)
+		if _, err := conn.Write(append([]byte(head), bytes.Repeat([]byte("x"), first)...)); err != nil {
+			return
+		}
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := conn.Write([]byte("x")); err != nil {
+					return // answered and closed: refused
+				}
+			}
+		}
+	}
+	for i := range 500 {
+		path := "/hooks/app/s3cret"
+		if i%2 == 0 {
+			path = "/hooks/app/wrong-token"
+		}
+		wg.Add(1)
+		go slowSender(path, 1)
+	}
+	for range 250 {
+		wg.Add(1)
+		go slowSender("/hooks/app/s3cret", 1<<20-64)
+	}
+
+	var peak int64
+	for n := range 100 { // a normal sender, one event every 100 ms for 10 s
+		code, err := send(ctx, http.DefaultClient, r.ingest, fmt.Sprintf(`{"d":0,"marker":"ld%dzz"}`, n))
+		if err != nil || code != http.StatusAccepted {
+			t.Errorf("normal event %d beside the slow senders: %d %v", n, code, err)
+		}
+		peak = max(peak, residentBytes(t, r.cmd.Process.Pid))
+		time.Sleep(100 * time.Millisecond) // the pace of a normal sender
+	}
+	t.Logf("resident memory %d MiB idle, peaked at %d MiB with 750 slow senders (bound %d MiB)",
+		idle>>20, peak>>20, slowClientsRSSBound>>20)
+	if peak > slowClientsRSSBound {
+		t.Errorf("resident memory reached %d MiB, bound %d MiB", peak>>20, slowClientsRSSBound>>20)
+	}
+}
+
+// slowClientsRSSBound is what the relay may hold resident under slow
+// senders with the default limits: max_body_memory (64 MiB) plus 32 KiB per
+// connection up to max_connections (32 MiB), the embedded store, the
+// runtime, and the garbage collector's headroom.
+const slowClientsRSSBound = 200 << 20
+
+// residentBytes reads a process's resident set size from /proc.
+func residentBytes(t *testing.T, pid int) int64 {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read the relay's memory: %v", err)
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				t.Fatalf("VmRSS %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc status")
+	return 0
 }
