@@ -112,8 +112,10 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}()
 	supervise := func(stage string, run func(context.Context) error) {
 		ready.running(stage)
+		tel.Metrics().StageRunning(stage, true)
 		stages.Go(func() error {
 			err := run(stagesCtx)
+			tel.Metrics().StageRunning(stage, false)
 			if stagesCtx.Err() != nil {
 				return err // asked to stop, or another stage failed first
 			}
@@ -133,6 +135,11 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 			return err
 		}
 		supervise("transform", t.Run)
+		if b, ok := q.(consumerBacklog); ok {
+			tel.Metrics().WatchStageBacklog("transform", func(ctx context.Context) (queue.Waiting, error) {
+				return b.ConsumerBacklog(ctx, queue.StreamIn, transform.ConsumerName)
+			})
+		}
 	}
 	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
@@ -171,6 +178,12 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 		return cause // a stage failed: that is the reason, not the listeners' shutdown
 	}
 	return errors.Join(serveErr, stageErr)
+}
+
+// consumerBacklog is a queue that tells what waits for one of its consumers
+// (jsqueue does).
+type consumerBacklog interface {
+	ConsumerBacklog(ctx context.Context, stream, consumer string) (queue.Waiting, error)
 }
 
 // startServer listens at once (so a bad address fails start-up) and shuts the
