@@ -103,32 +103,10 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	ready := newReadiness(q)
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
-	stagesCtx, stopStages := context.WithCancel(stagesCtx)
+	stages := newStages(ctx, ready, tel.Metrics(), logger, fail)
 	// On every return the stages stop before the queue closes.
-	defer func() {
-		stopStages()
-		_ = stages.Wait()
-	}()
-	supervise := func(stage string, run func(context.Context) error) {
-		ready.running(stage)
-		tel.Metrics().StageRunning(stage, true)
-		stages.Go(func() error {
-			err := run(stagesCtx)
-			tel.Metrics().StageRunning(stage, false)
-			if stagesCtx.Err() != nil {
-				return err // asked to stop, or another stage failed first
-			}
-			if err == nil {
-				err = errors.New("it returned without being asked to stop")
-			}
-			err = fmt.Errorf("stage %s stopped: %w", stage, err)
-			ready.stopped(stage, err)
-			logger.Error("a stage stopped while hookrelay runs; exiting so that it is restarted", "stage", stage, "err", err)
-			fail(err)
-			return err
-		})
-	}
+	defer stages.stop()
+	supervise := stages.run
 	if role == "all" || role == "transform" {
 		t, err := transform.New(q, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
 		if err != nil {
@@ -171,8 +149,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 
 	serveErr := servers.Wait()
 	logger.Info("draining")
-	stopStages()
-	stageErr := stages.Wait()
+	stageErr := stages.stop()
 	logger.Info("stopped")
 	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause // a stage failed: that is the reason, not the listeners' shutdown
