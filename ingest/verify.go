@@ -13,6 +13,10 @@ import (
 // verification scheme is built by its vendor's folder (internal/vendors).
 type Verifier = verify.Verifier
 
+// HeaderVerifier is a Verifier that can refuse a request from its URL and
+// headers alone, before its body is read (see verify.HeaderVerifier).
+type HeaderVerifier = verify.HeaderVerifier
+
 // NewVerifier builds the Verifier for a source's verification config. An
 // unknown scheme, a missing secret or an unusable setting is an error, never a
 // Verifier that accepts everything.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/deadletter"
@@ -95,19 +96,28 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	tel.Metrics().Preset(destinations)
 	tel.Metrics().WatchBacklog(telemetry.QueueBacklog(q, destinations))
 
-	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
-	stagesCtx, stopStages := context.WithCancel(stagesCtx)
+	// A stage that ends while the process runs ends the process: not ready
+	// at once, then every listener closed and a non-zero exit, so that an
+	// orchestrator restarts it. Ingest never answers 202 for events nothing
+	// downstream would relay.
+	ready := newReadiness(q)
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	stages := newStages(ctx, ready, tel.Metrics(), logger, fail)
 	// On every return the stages stop before the queue closes.
-	defer func() {
-		stopStages()
-		_ = stages.Wait()
-	}()
+	defer stages.stop()
+	supervise := stages.run
 	if role == "all" || role == "transform" {
 		t, err := transform.New(q, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return t.Run(stagesCtx) })
+		supervise("transform", t.Run)
+		if b, ok := q.(consumerBacklog); ok {
+			tel.Metrics().WatchStageBacklog("transform", func(ctx context.Context) (queue.Waiting, error) {
+				return b.ConsumerBacklog(ctx, queue.StreamIn, transform.ConsumerName)
+			})
+		}
 	}
 	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
@@ -115,15 +125,15 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return disp.Run(stagesCtx) })
+		supervise("dispatch", disp.Run)
 	}
 
-	servers, serversCtx := errgroup.WithContext(ctx)
+	servers, serversCtx := errgroup.WithContext(runCtx)
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
-	adminMux.Handle("/", adminHandler(q, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
+	adminMux.Handle("/", adminHandler(q, ready, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
-	startServer(servers, serversCtx, admin, "admin", logger)
+	startServer(servers, serversCtx, admin, "admin", logger, 0)
 	if role == "all" || role == "ingest" {
 		h, err := ingest.New(cfg, q, logger,
 			ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
@@ -131,27 +141,39 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 			return err
 		}
 		srv := &http.Server{Addr: cfg.Listen, Handler: tel.HTTPHandler(h), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		startServer(servers, serversCtx, srv, "ingest", logger)
+			ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute}
+		startServer(servers, serversCtx, srv, "ingest", logger, cfg.MaxConnections)
 	}
 	logger.Info("hookrelay serving", "role", role, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
 		"sources", len(cfg.Sources), "destinations", len(cfg.Destinations), "routes", len(cfg.Routes))
 
 	serveErr := servers.Wait()
 	logger.Info("draining")
-	stopStages()
-	stageErr := stages.Wait()
+	stageErr := stages.stop()
 	logger.Info("stopped")
+	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // a stage failed: that is the reason, not the listeners' shutdown
+	}
 	return errors.Join(serveErr, stageErr)
 }
 
+// consumerBacklog is a queue that tells what waits for one of its consumers
+// (jsqueue does).
+type consumerBacklog interface {
+	ConsumerBacklog(ctx context.Context, stream, consumer string) (queue.Waiting, error)
+}
+
 // startServer listens at once (so a bad address fails start-up) and shuts the
-// server down gracefully when ctx is cancelled.
-func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger) {
+// server down gracefully when ctx is cancelled. With maxConns above zero, at
+// most that many connections are open at once; more wait to be accepted.
+func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger, maxConns int) {
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		g.Go(func() error { return fmt.Errorf("%s listener %s: %w", name, srv.Addr, err) })
 		return
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
 	}
 	logger.Info("listening", "listener", name, "addr", ln.Addr().String())
 	g.Go(func() error {
@@ -190,22 +212,14 @@ func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
 // adminHandler serves the admin API, the admin page, health and readiness;
 // everything but health, readiness, metrics and the static page needs the
 // admin token.
-func adminHandler(q queue.Queue, disp *dispatch.Dispatcher, cfg *config.Config,
+func adminHandler(q queue.Queue, ready *readiness, disp *dispatch.Dispatcher, cfg *config.Config,
 	rec *history.Recorder, logger *slog.Logger, storeOpts ...deadletter.Option) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := q.Ready(ctx); err != nil {
-			http.Error(w, "event store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
+	mux.Handle("GET /readyz", ready)
 	dl := deadletter.NewHandler(deadletter.NewStore(q, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)

@@ -36,3 +36,7 @@ func (v *verifier) Verify(r *http.Request, _ []byte) error {
 	}
 	return nil
 }
+
+// VerifyHeaders implements verify.HeaderVerifier: the credential is in the
+// request's headers, so this is the whole verification.
+func (v *verifier) VerifyHeaders(r *http.Request) error { return v.Verify(r, nil) }

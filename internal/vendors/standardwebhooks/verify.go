@@ -95,3 +95,15 @@ func DeliveryIDHeaders(families ...Headers) []string {
 	}
 	return out
 }
+
+// VerifyHeaders implements verify.HeaderVerifier: a request without a
+// signature in any family, or whose family's id or timestamp is missing or
+// stale, is refused before its body is read.
+func (v *verifier) VerifyHeaders(r *http.Request) error {
+	for i, f := range v.families {
+		if r.Header.Get(f.Signature) != "" {
+			return v.hmacs[i].VerifyHeaders(r)
+		}
+	}
+	return v.Verify(r, nil)
+}

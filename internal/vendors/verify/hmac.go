@@ -67,6 +67,17 @@ func (v *HMAC) Verify(r *http.Request, body []byte) error {
 	return nil
 }
 
+// VerifyHeaders implements HeaderVerifier: a request without a readable
+// signature, or whose signed timestamp is stale, is refused before its body
+// is read.
+func (v *HMAC) VerifyHeaders(r *http.Request) error {
+	if _, err := v.Signatures(r.Header); err != nil {
+		return err
+	}
+	_, err := v.Signed(r.Header, nil)
+	return err
+}
+
 // RawKeys uses each secret's bytes as an HMAC key.
 func RawKeys(secrets []string) [][]byte {
 	keys := make([][]byte, len(secrets))

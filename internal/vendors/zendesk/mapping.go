@@ -66,10 +66,6 @@ type zendeskPayload struct {
 
 	// The trigger body hookrelay documents.
 	Ticket *zendeskTicket `json:"ticket"`
-	// EventName is "event" when a trigger body of the admin's own design
-	// names it in a string ("ticket.created"); mapping.Decode fills
-	// whichever of Event and EventName the member's type fits.
-	EventName mapping.Text `json:"event"`
 }
 
 // zendeskTicket is the "ticket" object of the documented trigger body; every
@@ -98,7 +94,13 @@ func Map(ev schemas.Event) (mapping.Summary, error) {
 	}
 	if z.Ticket != nil {
 		t := *z.Ticket
-		if t.UpdateType == "" && strings.Contains(strings.ToLower(z.EventName.String()), "creat") {
+		// A trigger body of the admin's own design may name the event in
+		// a string: "event": "ticket.created".
+		var named struct {
+			Event mapping.Text `json:"event"`
+		}
+		_ = mapping.Decode(ev, "zendesk", &named)
+		if t.UpdateType == "" && strings.Contains(strings.ToLower(named.Event.String()), "creat") {
 			t.UpdateType = "Create"
 		}
 		return zendeskTrigger(t), nil
