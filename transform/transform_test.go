@@ -451,3 +451,23 @@ func TestHandshakesAreNotSent(t *testing.T) {
 		t.Errorf("stats = %+v, want 1 handshake not sent", s)
 	}
 }
+
+// TestBuiltinMappingsNeverDeadLetterValidJSON: under a named built-in
+// mapping, JSON of a shape the vendor never sends still becomes a card;
+// only a jq mapping can dead-letter an event for transform.
+func TestBuiltinMappingsNeverDeadLetterValidJSON(t *testing.T) {
+	env, q := startQueue(t)
+	startStage(t, q, `  - {source: github, to: [ops, dev], mapping: github}
+  - {source: plain, to: [ops], mapping: zendesk}
+`)
+	publishEvent(t, q, event("odd-gh", "github", `{"repository":"not an object","sender":5,"commits":{"a":1}}`), "in-1", nil)
+	publishEvent(t, q, event("odd-array", "github", `[1,"two",{"three":3}]`), "in-2", nil)
+	waitSettled(t, env.JS, publishEvent(t, q, event("odd-zd", "plain", `{"event":"ticket.created","ticket":"#12"}`), "in-3", nil))
+
+	if dl := deadLetters(t, q); len(dl) != 0 {
+		t.Fatalf("dead letters %v, want none", dl)
+	}
+	if got := len(stored(t, q, queue.StreamOut, queue.OutAll)); got != 5 {
+		t.Errorf("%d deliveries, want 5 (one card per destination per event)", got)
+	}
+}
