@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -132,7 +133,7 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 		if s.DeliveryIDHeader == "" || s.DeliveryIDHeader == config.DefaultDeliveryIDHeader {
 			idHeaders = []string{config.DefaultDeliveryIDHeader}
 			if len(scheme.DeliveryIDHeaders) > 0 {
-				idHeaders = scheme.DeliveryIDHeaders
+				idHeaders = slices.Clone(scheme.DeliveryIDHeaders)
 			}
 		}
 		for i := range idHeaders {
