@@ -136,3 +136,19 @@ func TestSecretsMasked(t *testing.T) {
 		t.Errorf("title %q, want the command", s.Title)
 	}
 }
+
+// TestNoEmptyFacts: a FactSet's fact needs a value, so empty and blank
+// fields are left out.
+func TestNoEmptyFacts(t *testing.T) {
+	s, err := Map(event("src", "application/json", `{"title":"t","blank":"","spaces":"   ","none":null,"ok":"yes","zero":0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range s.Facts {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != "title,ok,zero" {
+		t.Errorf("facts %v, want title, ok and zero only", s.Facts)
+	}
+}
