@@ -75,12 +75,15 @@ func withFallback(m mapping.Mapping) Mapping {
 	}
 }
 
+// panicked starts the error of a mapping that panicked.
+const panicked = "mapping panicked"
+
 // safely runs a mapping, turning a panic into an error: a vendor's payload,
 // however odd, must not stop the stage.
 func safely(m Mapping, ev schemas.Event) (s Summary, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("mapping panicked: %v", r)
+			err = fmt.Errorf("%s: %v", panicked, r)
 		}
 	}()
 	return m(ev)
