@@ -1,3 +1,5 @@
+// Package alertmanager is Prometheus Alertmanager's webhook (version "4"): how auto
+// recognises it and its card; Grafana's alerting webhook shares its Group.
 package alertmanager
 
 import (

@@ -1,3 +1,5 @@
+// Package azuremonitor is Azure Monitor's common alert schema: how auto
+// recognises it and its card.
 package azuremonitor
 
 import (

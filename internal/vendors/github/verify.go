@@ -1,3 +1,6 @@
+// Package github is GitHub's webhooks: X-Hub-Signature-256, the delivery id in
+// X-GitHub-Delivery, the ping handshake, and the cards of push, pull_request,
+// issues, workflow_run, check_run and release.
 package github
 
 import (

@@ -1,3 +1,5 @@
+// Package gitlab is GitLab's webhooks: X-Gitlab-Token, the delivery id in
+// Idempotency-Key, and the cards of push, merge_request and pipeline.
 package gitlab
 
 import (

@@ -1,3 +1,5 @@
+// Package grafana is Grafana Alerting's webhook contact point: its HMAC
+// signature and its card.
 package grafana
 
 import (

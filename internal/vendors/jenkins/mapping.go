@@ -1,3 +1,5 @@
+// Package jenkins is what Jenkins posts: the Notification plugin's JSON and the
+// Office 365 Connector plugin's cards.
 package jenkins
 
 import (

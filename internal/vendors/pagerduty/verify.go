@@ -1,3 +1,5 @@
+// Package pagerduty is PagerDuty's v3 webhooks: X-PagerDuty-Signature and the
+// cards of incidents and other resources.
 package pagerduty
 
 import (

@@ -1,3 +1,5 @@
+// Package sentry is Sentry's integration webhooks: Sentry-Hook-Signature and the
+// cards of event alerts, issues and metric alerts.
 package sentry
 
 import (

@@ -1,3 +1,6 @@
+// Package teams is Microsoft Teams as a sender: outgoing webhooks (an @mention,
+// HMAC-signed, answered in the channel) and the cards other tools made for
+// Teams, passed through or simplified.
 package teams
 
 import (

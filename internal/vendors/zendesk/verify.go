@@ -1,3 +1,6 @@
+// Package zendesk is Zendesk's webhooks: X-Zendesk-Webhook-Signature, the
+// delivery id in X-Zendesk-Webhook-Invocation-Id, and the cards of event-based
+// and trigger webhooks.
 package zendesk
 
 import (
