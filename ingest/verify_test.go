@@ -511,3 +511,41 @@ func TestVerifierConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderVerifiers: a scheme that verifies headers before the body is
+// read never refuses the vendor's own request there, and refuses it when a
+// credential header is missing.
+func TestHeaderVerifiers(t *testing.T) {
+	for _, c := range signedCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			now := func() time.Time {
+				if c.now.IsZero() {
+					return time.Now()
+				}
+				return c.now
+			}
+			v, err := newVerifier(c.verify, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hv, ok := v.(HeaderVerifier)
+			if !ok {
+				t.Fatalf("%s carries its credential in headers but does not check them before the body", c.scheme)
+			}
+			if err := hv.VerifyHeaders(c.request(t, c.header, c.body)); err != nil {
+				t.Fatalf("refused the vendor's request before its body: %v", err)
+			}
+			for _, h := range c.required {
+				without := map[string]string{}
+				for k, val := range c.header {
+					if !strings.EqualFold(k, h) {
+						without[k] = val
+					}
+				}
+				if err := hv.VerifyHeaders(c.request(t, without, c.body)); !errors.Is(err, verify.ErrNoCredential) {
+					t.Errorf("without %s: %v, want %v", h, err, verify.ErrNoCredential)
+				}
+			}
+		})
+	}
+}
