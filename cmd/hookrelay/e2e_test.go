@@ -119,7 +119,7 @@ func (r *relay) kill() { _ = r.cmd.Process.Signal(syscall.SIGKILL) }
 func writeConfig(t *testing.T, dataDir, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hookrelay.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\n"+
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\ninsecure_short_secrets: true\n"+
 		"sources:\n  - name: app\n    verify: {scheme: token, secret: s3cret}\n%s", dataDir, body)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -17,7 +22,9 @@ import (
 	"github.com/hookrelay/hookrelay/dispatch"
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/adminui"
+	"github.com/hookrelay/hookrelay/internal/buildinfo"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/dirlock"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
@@ -30,36 +37,94 @@ var roles = map[string]bool{"all": true, "ingest": true, "transform": true, "dis
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "hookrelay.yaml", "configuration `file`")
+	configPath := fs.String("config", "hookrelay.yaml", "configuration `file`; SIGHUP or POST /-/reload re-reads it")
 	role := fs.String("role", "all", "stage to run: all, ingest, transform or dispatch")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if !roles[*role] {
-		return fmt.Errorf("--role %q: want all, ingest, transform or dispatch", *role)
+		return badUsage(fmt.Errorf("--role %q: want all, ingest, transform or dispatch", *role))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return badUsage(fmt.Errorf("--log-level: %w", err))
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg, err := config.Load(*configPath)
+	logger := newLogger(stderr, level)
+	load := func() (*config.Config, error) { return loadConfig(*configPath, nil) }
+	cfg, err := load()
 	if err != nil {
-		return err
+		return badUsage(err)
 	}
-	return serve(ctx, cfg, *role, logger)
+	return serve(ctx, cfg, load, *role, logger)
+}
+
+// newLogger logs JSON lines, durations as people write them ("637ms").
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(roundDuration(a.Value.Duration()).String())
+			}
+			return a
+		}}))
+}
+
+// roundDuration keeps a duration's three leading digits or so: 637ms, not
+// 637.201933ms; 1.5s; 12µs.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
 }
 
 // serve runs the configured stages until ctx is cancelled, then drains: ingest
 // stops accepting and finishes its requests first, then the stages finish
 // what they hold, then the queue is closed (what Send handed over is flushed).
-func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Logger) error {
-	// Source secrets, destination URLs and the admin token never reach the log.
-	logger = slog.New(telemetry.Redact(logger.Handler(), telemetry.ConfigSecrets(cfg)))
+// load re-reads the configuration on SIGHUP and POST /-/reload; nil refuses
+// reloads.
+func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config, error), role string, logger *slog.Logger) error {
+	// A SIGHUP reloads; caught from the start, it never ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	// Source secrets, destination URLs and the admin token never reach the
+	// log, those of a reloaded configuration included.
+	secrets := telemetry.NewSecrets(telemetry.ConfigSecrets(cfg))
+	logger = slog.New(telemetry.RedactSecrets(logger.Handler(), secrets))
 	if err := checkAdminToken(cfg, logger); err != nil {
+		return badUsage(err)
+	}
+	if cfg.Queue.Kind == config.QueueJetStream && cfg.NATS.URL == "" {
+		lock, err := dirlock.Acquire(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
+	}
+	// Every listener is bound before anything starts, so a taken port fails
+	// at once, and "serving" means serving.
+	adminLn, err := listen("admin", cfg.AdminListen)
+	if err != nil {
 		return err
 	}
+	defer adminLn.Close()
+	var ingestLn net.Listener
+	if role == "all" || role == "ingest" {
+		if ingestLn, err = listen("ingest", cfg.Listen); err != nil {
+			return err
+		}
+		defer ingestLn.Close()
+	}
+
 	tel, shutdownTelemetry, err := telemetry.Setup(ctx, "hookrelay")
 	if err != nil {
 		return err
@@ -71,6 +136,9 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 			logger.Warn("flush traces", "err", err)
 		}
 	}()
+	info := buildinfo.Read()
+	tel.Metrics().BuildInfo(info.Version, info.Revision, info.GoVersion)
+	tel.Metrics().ConfigLoaded(true, false, time.Now())
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	opened, err := openQueue(setupCtx, cfg, logger)
@@ -87,13 +155,13 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}()
 	q := opened.Queue
 
-	rec := history.NewRecorder(q, logger)
-	destinations := make([]string, 0, len(cfg.Destinations))
-	for _, d := range cfg.Destinations {
-		destinations = append(destinations, d.Name)
-	}
-	tel.Metrics().Preset(destinations)
-	tel.Metrics().WatchBacklog(telemetry.QueueBacklog(q, destinations))
+	r := &relayer{q: q, role: role, logger: logger, tel: tel, secrets: secrets, load: load,
+		rec: history.NewRecorder(q, logger)}
+	r.cfg.Store(cfg)
+	tel.Metrics().Preset(destinationNames(cfg))
+	tel.Metrics().WatchBacklog(func(ctx context.Context) ([]telemetry.Backlog, error) {
+		return telemetry.QueueBacklog(q, destinationNames(r.cfg.Load()))(ctx)
+	})
 
 	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
 	stagesCtx, stopStages := context.WithCancel(stagesCtx)
@@ -103,38 +171,44 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 		_ = stages.Wait()
 	}()
 	if role == "all" || role == "transform" {
-		t, err := transform.New(q, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
+		r.transform, err = transform.New(q, cfg, logger, transform.WithHistory(r.rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return t.Run(stagesCtx) })
+		stages.Go(func() error { return r.transform.Run(stagesCtx) })
 	}
-	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
-		disp, err = dispatch.New(setupCtx, q, cfg.Destinations, logger, dispatch.WithHistory(rec), dispatch.WithTelemetry(tel))
+		r.dispatch, err = dispatch.New(setupCtx, q, cfg.Destinations, logger, dispatch.WithHistory(r.rec), dispatch.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return disp.Run(stagesCtx) })
+		stages.Go(func() error { return r.dispatch.Run(stagesCtx) })
+	}
+	if err := r.build(cfg); err != nil {
+		return err
 	}
 
 	servers, serversCtx := errgroup.WithContext(ctx)
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
-	adminMux.Handle("/", adminHandler(q, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
-	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
-	startServer(servers, serversCtx, admin, "admin", logger)
-	if role == "all" || role == "ingest" {
-		h, err := ingest.New(cfg, q, logger,
-			ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
-		if err != nil {
-			return err
-		}
-		srv := &http.Server{Addr: cfg.Listen, Handler: tel.HTTPHandler(h), ReadHeaderTimeout: 10 * time.Second,
+	adminMux.Handle("/", &r.admin)
+	startServer(servers, serversCtx, adminLn, &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}, "admin", logger)
+	if ingestLn != nil {
+		srv := &http.Server{Handler: tel.HTTPHandler(&r.ingest), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		startServer(servers, serversCtx, srv, "ingest", logger)
+		startServer(servers, serversCtx, ingestLn, srv, "ingest", logger)
 	}
-	logger.Info("hookrelay serving", "role", role, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
+	servers.Go(func() error {
+		for {
+			select {
+			case <-serversCtx.Done():
+				return nil
+			case <-hup:
+				_ = r.reload(serversCtx, "SIGHUP")
+			}
+		}
+	})
+	logger.Info("hookrelay serving", "role", role, "version", info.Version, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
 		"sources", len(cfg.Sources), "destinations", len(cfg.Destinations), "routes", len(cfg.Routes))
 
 	serveErr := servers.Wait()
@@ -145,14 +219,33 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	return errors.Join(serveErr, stageErr)
 }
 
-// startServer listens at once (so a bad address fails start-up) and shuts the
-// server down gracefully when ctx is cancelled.
-func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger) {
-	ln, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		g.Go(func() error { return fmt.Errorf("%s listener %s: %w", name, srv.Addr, err) })
-		return
+func destinationNames(cfg *config.Config) []string {
+	out := make([]string, 0, len(cfg.Destinations))
+	for _, d := range cfg.Destinations {
+		out = append(out, d.Name)
 	}
+	return out
+}
+
+// listen binds a listener, saying which one failed and what to do.
+func listen(name, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listener %s: %w (is another process using it? set %s)", name, addr, err, listenField(name))
+	}
+	return ln, nil
+}
+
+func listenField(name string) string {
+	if name == "admin" {
+		return "admin_listen"
+	}
+	return "listen"
+}
+
+// startServer serves on ln and shuts the server down gracefully when ctx is
+// cancelled.
+func startServer(g *errgroup.Group, ctx context.Context, ln net.Listener, srv *http.Server, name string, logger *slog.Logger) {
 	logger.Info("listening", "listener", name, "addr", ln.Addr().String())
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -185,6 +278,137 @@ func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
 	logger.Warn("admin API without a token: anyone on this machine can replay and purge dead letters; set admin_token",
 		"admin_listen", cfg.AdminListen)
 	return nil
+}
+
+// relayer is what serve runs, as far as a reload changes it.
+type relayer struct {
+	q         queue.Queue
+	role      string
+	logger    *slog.Logger
+	tel       *telemetry.Telemetry
+	secrets   *telemetry.Secrets
+	rec       *history.Recorder
+	load      func() (*config.Config, error)
+	transform *transform.Transformer // nil unless the role runs it
+	dispatch  *dispatch.Dispatcher   // nil unless the role runs it
+
+	cfg    atomic.Pointer[config.Config] // in force
+	ingest swapHandler
+	admin  swapHandler
+	// reloading keeps reloads one at a time.
+	reloading sync.Mutex
+}
+
+// swapHandler serves with the handler set last: a request in progress
+// finishes with the one it started with.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+// build makes the handlers for cfg: ingest's and the admin API's.
+func (r *relayer) build(cfg *config.Config) error {
+	if r.role == "all" || r.role == "ingest" {
+		h, err := ingest.New(cfg, r.q, r.logger, ingest.WithMetrics(r.tel.Metrics()), ingest.WithTelemetry(r.tel))
+		if err != nil {
+			return err
+		}
+		r.ingest.set(h)
+	}
+	r.admin.set(r.adminHandler(cfg, deadletter.WithTelemetry(r.tel)))
+	return nil
+}
+
+// reload re-reads the configuration file and applies it: a file that fails
+// check is refused and the running configuration stays. Settings a reload
+// cannot change (listeners, data_dir, queue, admin listener) are logged as
+// needing a restart; the rest applies at once.
+func (r *relayer) reload(ctx context.Context, trigger string) error {
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
+	log := r.logger.With("trigger", trigger)
+	refuse := func(err error) error {
+		r.tel.Metrics().ConfigLoaded(false, true, time.Now())
+		log.Error("configuration reload refused; the running configuration stays", "err", err)
+		return err
+	}
+	if r.load == nil {
+		return refuse(errors.New("this relay was started without a configuration file to re-read"))
+	}
+	next, err := r.load()
+	if err != nil {
+		return refuse(err)
+	}
+	if err := checkAdminToken(next, log); err != nil {
+		return refuse(err)
+	}
+	prev := r.cfg.Load()
+	// Secrets first: the stages may log the new ones from now on.
+	r.secrets.Add(telemetry.ConfigSecrets(next))
+	// Transform first: a removed destination gets no new deliveries before
+	// dispatch drains it, and an added one may wait a moment for its worker.
+	if r.transform != nil {
+		if err := r.transform.Reconfigure(next); err != nil {
+			return refuse(err)
+		}
+	}
+	if r.dispatch != nil {
+		if err := r.dispatch.Reconfigure(ctx, next.Destinations); err != nil {
+			if r.transform != nil {
+				_ = r.transform.Reconfigure(prev)
+			}
+			return refuse(err)
+		}
+	}
+	if err := r.build(next); err != nil {
+		return refuse(err) // not reached: check built the same verifiers
+	}
+	r.cfg.Store(next)
+	r.tel.Metrics().Preset(destinationNames(next))
+	r.tel.Metrics().ConfigLoaded(true, true, time.Now())
+	if restart := needsRestart(prev, next); len(restart) > 0 {
+		log.Warn("configuration reloaded, but these settings apply only after a restart", "settings", restart)
+	}
+	log.Info("configuration reloaded", "sources", len(next.Sources), "destinations", len(next.Destinations),
+		"routes", len(next.Routes))
+	return nil
+}
+
+// needsRestart names the settings that differ between a and b and that only
+// a restart applies.
+func needsRestart(a, b *config.Config) []string {
+	var out []string
+	check := func(name string, changed bool) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	check("listen", a.Listen != b.Listen)
+	check("admin_listen", a.AdminListen != b.AdminListen)
+	check("data_dir", a.DataDir != b.DataDir)
+	check("queue", fmt.Sprint(a.Queue) != fmt.Sprint(b.Queue))
+	check("nats", a.NATS != b.NATS)
+	check("retention", a.Retention != b.Retention)
+	return out
+}
+
+// adminHandler is the admin API of cfg with POST /-/reload, behind the
+// admin token like the rest of the API.
+func (r *relayer) adminHandler(cfg *config.Config, storeOpts ...deadletter.Option) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /-/reload", adminui.RequireToken(cfg.AdminToken, http.HandlerFunc(
+		func(w http.ResponseWriter, req *http.Request) {
+			if err := r.reload(req.Context(), "POST /-/reload"); err != nil {
+				http.Error(w, "configuration reload refused; the running configuration stays: "+err.Error(),
+					http.StatusInternalServerError)
+				return
+			}
+			_, _ = io.WriteString(w, "configuration reloaded\n")
+		})))
+	mux.Handle("/", adminHandler(r.q, r.dispatch, cfg, r.rec, r.logger, storeOpts...))
+	return mux
 }
 
 // adminHandler serves the admin API, the admin page, health and readiness;
