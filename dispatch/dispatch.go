@@ -60,6 +60,9 @@ type Dispatcher struct {
 	// and drains under it. wg counts them, for Run to wait.
 	runCtx context.Context
 	wg     sync.WaitGroup
+	// draining stops the drain of each removed destination still running,
+	// by name: a destination added back stops it first.
+	draining map[string]func()
 }
 
 // ConsumerName is the durable RELAY_OUT consumer of a destination. Every relay
@@ -624,12 +627,19 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 		stop = append(stop, w)
 		removed = append(removed, w)
 	}
-	// The old workers stop first, so that two never run one destination.
+	// The old workers and drains stop first, so that two never run one
+	// destination.
 	d.mu.Lock()
 	stops := make([]func(), 0, len(stop))
 	for _, w := range stop {
 		if w.stop != nil {
 			stops = append(stops, w.stop)
+		}
+	}
+	for _, dest := range dests {
+		if s, ok := d.draining[dest.Name]; ok {
+			stops = append(stops, s)
+			delete(d.draining, dest.Name)
 		}
 	}
 	d.mu.Unlock()
@@ -650,8 +660,20 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 	for _, w := range removed {
 		d.logger.Warn("destination removed: its waiting deliveries are dead-lettered with reason removed; "+
 			"replay them once it is configured again", "destination", w.dest.Name)
-		ctx := d.runCtx
-		d.wg.Go(func() { w.drain(ctx) })
+		ctx, cancel := context.WithCancel(d.runCtx)
+		done := make(chan struct{})
+		if d.draining == nil {
+			d.draining = map[string]func(){}
+		}
+		d.draining[w.dest.Name] = func() {
+			cancel()
+			<-done
+		}
+		d.wg.Go(func() {
+			defer close(done)
+			defer cancel()
+			w.drain(ctx)
+		})
 	}
 	return nil
 }

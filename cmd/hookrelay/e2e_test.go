@@ -62,6 +62,9 @@ type relay struct {
 	exited      chan struct{}
 	exitErr     error
 	stderrLines atomic.Int64
+	// logs receives every log line's message, while the test reads them
+	// (lines beyond its buffer are dropped).
+	logs chan string
 }
 
 // startRelay starts serve on cfg and waits until both listeners reported
@@ -76,7 +79,7 @@ func startRelay(t *testing.T, cfgPath string) *relay {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start serve: %v", err)
 	}
-	r := &relay{cmd: cmd, exited: make(chan struct{})}
+	r := &relay{cmd: cmd, exited: make(chan struct{}), logs: make(chan string, 1024)}
 	addrs := make(chan [2]string, 4)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -84,7 +87,13 @@ func startRelay(t *testing.T, cfgPath string) *relay {
 		for sc.Scan() {
 			r.stderrLines.Add(1)
 			var line struct{ Msg, Listener, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				select {
+				case r.logs <- line.Msg:
+				default:
+				}
+			}
+			if line.Msg == "listening" {
 				addrs <- [2]string{line.Listener, "http://" + line.Addr}
 			} else if testing.Verbose() {
 				t.Logf("serve: %s", sc.Bytes())
