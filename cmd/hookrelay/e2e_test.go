@@ -69,9 +69,9 @@ type relay struct {
 
 // startRelay starts serve on cfg and waits until both listeners reported
 // their addresses on the JSON log.
-func startRelay(t *testing.T, cfgPath string) *relay {
+func startRelay(t *testing.T, cfgPath string, flags ...string) *relay {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--config", cfgPath)
+	cmd := exec.Command(binary(t), append([]string{"serve", "--config", cfgPath}, flags...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

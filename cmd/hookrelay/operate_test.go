@@ -477,3 +477,26 @@ func grepLines(text, prefix string) string {
 	}
 	return strings.Join(out, "\n") + "\n(" + strconv.Itoa(len(out)) + " lines)"
 }
+
+// With --watch-config, a changed file is reloaded without a signal, as a
+// Kubernetes ConfigMap update would be.
+func TestWatchConfigReloadsAChangedFile(t *testing.T) {
+	dataDir := t.TempDir()
+	path := writeConfig(t, dataDir, "")
+	r := startRelay(t, path, "--watch-config", "100ms")
+	if code := post(t, r.ingest, "later", "later-secret-0123456789", `{}`); code != http.StatusNotFound {
+		t.Fatalf("source later before it is configured: %d", code)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = append(raw, "  - {name: later, verify: {scheme: token, secret: later-secret-0123456789}}\n"...)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.waitLog(t, "configuration reloaded", 30*time.Second)
+	if code := post(t, r.ingest, "later", "later-secret-0123456789", `{}`); code != http.StatusAccepted {
+		t.Errorf("source later after the file changed: %d, want 202", code)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +41,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	configPath := fs.String("config", "hookrelay.yaml", "configuration `file`; SIGHUP or POST /-/reload re-reads it")
 	role := fs.String("role", "all", "stage to run: all, ingest, transform or dispatch")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	watch := fs.Duration("watch-config", 0, "re-read the configuration file this often and reload when it changed "+
+		"(0: only on SIGHUP or POST /-/reload); for a Kubernetes ConfigMap, 10s")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,12 +54,54 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return badUsage(fmt.Errorf("--log-level: %w", err))
 	}
 	logger := newLogger(stderr, level)
-	load := func() (*config.Config, error) { return loadConfig(*configPath, nil) }
-	cfg, err := load()
+	if *watch < 0 {
+		return badUsage(fmt.Errorf("--watch-config %v: want a positive interval, or 0", *watch))
+	}
+	src := configSource{path: *configPath, watch: *watch,
+		load: func() (*config.Config, error) { return loadConfig(*configPath, nil) }}
+	cfg, err := src.load()
 	if err != nil {
 		return badUsage(err)
 	}
-	return serve(ctx, cfg, load, *role, logger)
+	return serve(ctx, cfg, src, *role, logger)
+}
+
+// configSource is where serve re-reads its configuration from.
+type configSource struct {
+	// load reads and checks the file; nil refuses reloads.
+	load func() (*config.Config, error)
+	// path is the file watch polls.
+	path string
+	// watch, when positive, polls the file this often and reloads when its
+	// content changed: a Kubernetes ConfigMap volume is updated in place.
+	watch time.Duration
+}
+
+// watchFile calls reload whenever the file's content changed since the last
+// look, polling every interval until ctx ends. Polling, not inotify: a
+// ConfigMap volume swaps a symlink, which file watches miss.
+func watchFile(ctx context.Context, path string, interval time.Duration, reload func()) {
+	digest := func() [32]byte {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return [32]byte{}
+		}
+		return sha256.Sum256(raw)
+	}
+	last := digest()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if d := digest(); d != last {
+				last = d
+				reload()
+			}
+		}
+	}
 }
 
 // newLogger logs JSON lines, durations as people write them ("637ms").
@@ -88,9 +133,9 @@ func roundDuration(d time.Duration) time.Duration {
 // serve runs the configured stages until ctx is cancelled, then drains: ingest
 // stops accepting and finishes its requests first, then the stages finish
 // what they hold, then the queue is closed (what Send handed over is flushed).
-// load re-reads the configuration on SIGHUP and POST /-/reload; nil refuses
-// reloads.
-func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config, error), role string, logger *slog.Logger) error {
+// src says how SIGHUP, POST /-/reload and the watch re-read the
+// configuration.
+func serve(ctx context.Context, cfg *config.Config, src configSource, role string, logger *slog.Logger) error {
 	// A SIGHUP reloads; caught from the start, it never ends the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -155,7 +200,7 @@ func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config,
 	}()
 	q := opened.Queue
 
-	r := &relayer{q: q, role: role, logger: logger, tel: tel, secrets: secrets, load: load,
+	r := &relayer{q: q, role: role, logger: logger, tel: tel, secrets: secrets, load: src.load,
 		rec: history.NewRecorder(q, logger)}
 	r.cfg.Store(cfg)
 	tel.Metrics().Preset(destinationNames(cfg))
@@ -208,6 +253,12 @@ func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config,
 			}
 		}
 	})
+	if src.watch > 0 && src.load != nil {
+		servers.Go(func() error {
+			watchFile(serversCtx, src.path, src.watch, func() { _ = r.reload(serversCtx, "file changed") })
+			return nil
+		})
+	}
 	logger.Info("hookrelay serving", "role", role, "version", info.Version, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
 		"sources", len(cfg.Sources), "destinations", len(cfg.Destinations), "routes", len(cfg.Routes))
 
