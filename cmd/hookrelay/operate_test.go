@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -498,5 +499,70 @@ func TestWatchConfigReloadsAChangedFile(t *testing.T) {
 	r.waitLog(t, "configuration reloaded", 30*time.Second)
 	if code := post(t, r.ingest, "later", "later-secret-0123456789", `{}`); code != http.StatusAccepted {
 		t.Errorf("source later after the file changed: %d, want 202", code)
+	}
+}
+
+// demo runs the relay and the simulator in one process: an interrupt stops
+// both, and the simulator's port is free again.
+func TestDemoStopsBothOnInterrupt(t *testing.T) {
+	simLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	simAddr := simLn.Addr().String()
+	simLn.Close()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "quickstart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("127.0.0.1:8080", "127.0.0.1:0", "127.0.0.1:8081", "127.0.0.1:0",
+		"127.0.0.1:9090", simAddr, "./data", t.TempDir()).Replace(string(raw))
+	path := filepath.Join(t.TempDir(), "quickstart.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), "demo", "--config", path, "--sim-listen", simAddr)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	serving := make(chan struct{})
+	logDone := make(chan string)
+	go func() {
+		var all strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			all.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), `"msg":"hookrelay serving"`) {
+				close(serving)
+			}
+		}
+		logDone <- all.String()
+	}()
+	select {
+	case <-serving:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("demo did not serve:\n%s", <-logDone)
+	}
+	if c, err := net.Dial("tcp", simAddr); err != nil {
+		t.Fatalf("the simulator does not listen on %s: %v", simAddr, err)
+	} else {
+		c.Close()
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	logs := <-logDone
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo after an interrupt: %v\n%s", err, logs)
+	}
+	if c, err := net.Dial("tcp", simAddr); err == nil {
+		c.Close()
+		t.Errorf("the simulator still listens on %s after the interrupt", simAddr)
 	}
 }
