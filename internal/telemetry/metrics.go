@@ -163,6 +163,9 @@ func NewMetrics() *Metrics {
 		[]string{"destination", "window"}, nil)}
 	f(m.reloadOK)
 	f(m.reloadAt)
+	for _, r := range []string{"success", "failure"} {
+		m.reloads.WithLabelValues(r) // at zero from the start, for increase()
+	}
 	f(m.backlog)
 	f(m.budget)
 	return m
@@ -227,9 +230,6 @@ func (m *Metrics) Preset(destinations []string) {
 		m.digests.WithLabelValues(d)
 		m.digestEvents.WithLabelValues(d)
 		m.replays.WithLabelValues(d)
-	}
-	for _, r := range []string{"success", "failure"} {
-		m.reloads.WithLabelValues(r)
 	}
 }
 
