@@ -317,6 +317,9 @@ func TestReloadAppliesANewConfigWithoutRestart(t *testing.T) {
 		return fmt.Sprintf("  - {name: %s, url: %q, limits: none, rate: 100, burst: 10, backoff: 50ms, max_backoff: 100ms, allow_private: true}\n",
 			name, sim.URL+"/"+name)
 	}
+	// ops changed: another rate and timeout (a new worker, budget and consumer settings).
+	opsChanged := fmt.Sprintf("  - {name: ops, url: %q, limits: none, rate: 80, burst: 8, timeout: 7s, backoff: 50ms, max_backoff: 100ms, allow_private: true}\n",
+		sim.URL+"/ops")
 	srcApp := fmt.Sprintf("  - {name: app, verify: {scheme: token, secret: %s}}\n", appSecret)
 	srcOld := fmt.Sprintf("  - {name: old, verify: {scheme: token, secret: %s}}\n", oldSecret)
 	srcRot := func(secret string) string {
@@ -347,12 +350,13 @@ func TestReloadAppliesANewConfigWithoutRestart(t *testing.T) {
 		}
 	})
 
-	// Reload 1 (SIGHUP): destination "new" and its route added, source
-	// "old" removed, rot's secret rotated.
-	write(srcApp+srcRot(rotSecret2), dest("ops")+dest("new"), routesAfter+routeNew)
+	// Reload 1 (SIGHUP): destination "new" and its route added, ops
+	// changed, source "old" removed, rot's secret rotated.
+	write(srcApp+srcRot(rotSecret2), opsChanged+dest("new"), routesAfter+routeNew)
 	if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	r.waitLog(t, "destination changed", 30*time.Second)
 	r.waitLog(t, "configuration reloaded", 30*time.Second)
 	close(reloaded)
 	if code := post(t, r.ingest, "app", appSecret, `{"to":"new","title":"first-to-new"}`); code != http.StatusAccepted {
