@@ -294,6 +294,11 @@ func TestReloadAppliesANewConfigWithoutRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs the binary through several reloads")
 	}
+	eachBackend(t, testReloadAppliesANewConfigWithoutRestart)
+}
+
+func testReloadAppliesANewConfigWithoutRestart(t *testing.T, be backend) {
+	queueLines := be.own(t)
 	sim := teamstest.NewServer(teamstest.WithLimits(nil))
 	defer sim.Close()
 	const (
@@ -307,8 +312,8 @@ func TestReloadAppliesANewConfigWithoutRestart(t *testing.T) {
 	dataDir := t.TempDir()
 	write := func(sources, dests, routes string) {
 		t.Helper()
-		cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nadmin_token: %s\ndata_dir: %s\n"+
-			"sources:\n%sdestinations:\n%sroutes:\n%s", adminToken, dataDir, sources, dests, routes)
+		cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nadmin_token: %s\ndata_dir: %s\n%s"+
+			"sources:\n%sdestinations:\n%sroutes:\n%s", adminToken, dataDir, queueLines, sources, dests, routes)
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
