@@ -169,20 +169,24 @@ type breaker struct {
 
 // newWorker makes the worker of dest. With prev, the worker that ran the
 // destination under the previous configuration, what the change leaves
-// valid carries over: the breaker when its settings are the same, the budget
-// when rate, burst and limits are, the "gone" mark when the URL is.
+// valid carries over, for the same URL only (a new URL is a new receiver,
+// with its own limits and health): the breaker when its settings are the
+// same, the budget when rate, burst and limits are, and the "gone" mark.
 func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logger *slog.Logger, o options, prev *worker) *worker {
 	w := &worker{
 		q: q, dest: dest, client: client, opts: o,
 		logger: logger.With("destination", dest.Name),
 		gone:   new(atomic.Bool),
 	}
+	if prev != nil && prev.dest.URL != dest.URL {
+		prev = nil
+	}
 	if prev != nil && prev.dest.Rate == dest.Rate && prev.dest.Burst == dest.Burst && slices.Equal(prev.dest.Limits, dest.Limits) {
 		w.budget, w.lastMsgAt, w.inheritedAt = prev.budget, prev.lastMsgAt, prev.inheritedAt
 	} else {
 		w.budget = newBudget(dest.Rate, dest.Burst, limitsOf(dest))
 	}
-	if prev != nil && prev.dest.URL == dest.URL {
+	if prev != nil {
 		w.gone = prev.gone
 	}
 	if prev != nil && prev.dest.BreakerFailures == dest.BreakerFailures && prev.dest.BreakerOpenFor == dest.BreakerOpenFor {
