@@ -4,7 +4,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,10 +15,13 @@ import (
 	"net/textproto"
 	"path"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/hookrelay/hookrelay/internal/config"
@@ -40,9 +42,14 @@ type Handler struct {
 	log            *slog.Logger
 	maxBody        int64
 	publishTimeout time.Duration
-	sources        map[string]*source
-	metrics        *telemetry.Metrics
-	tel            *telemetry.Telemetry
+	// sources in force, by name; Reconfigure swaps the map whole.
+	sources atomic.Pointer[map[string]*source]
+	// bodies bounds the bytes of request bodies held at once, across every
+	// request: slow or hostile senders cannot make the process grow.
+	bodies  *semaphore.Weighted
+	chunks  sync.Pool // *[]byte of bodyChunk bytes, for reading bodies
+	metrics *telemetry.Metrics
+	tel     *telemetry.Telemetry
 }
 
 // Option configures a Handler.
@@ -68,6 +75,9 @@ type source struct {
 	scheme           string
 	deliveryIDHeader string // canonical
 	verifier         Verifier
+	// limits is what limiter and inFlight were made from, so that a
+	// reconfiguration that keeps them keeps their state.
+	limits [3]float64
 	limiter          *rate.Limiter // nil: no rate limit
 	inFlight         chan struct{} // a semaphore; nil: no cap
 }
@@ -88,7 +98,6 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 		log:            logger,
 		maxBody:        cfg.MaxBody,
 		publishTimeout: cfg.PublishTimeout,
-		sources:        make(map[string]*source, len(cfg.Sources)),
 	}
 	for _, o := range opts {
 		o(h)
@@ -99,6 +108,45 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 	if h.publishTimeout <= 0 {
 		h.publishTimeout = config.DefaultPublishTimeout
 	}
+	bodyMemory := cfg.MaxBodyMemory
+	if bodyMemory <= 0 {
+		bodyMemory = config.DefaultMaxBodyMemory
+	}
+	h.bodies = semaphore.NewWeighted(max(bodyMemory, h.maxBody))
+	h.chunks.New = func() any { c := make([]byte, bodyChunk); return &c }
+	sources, err := newSources(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	h.sources.Store(&sources)
+	// No method in the patterns: ingest answers other methods itself, with
+	// a JSON body like every other refusal.
+	h.mux.HandleFunc("/hooks/{source}", h.receive)
+	h.mux.HandleFunc("/hooks/{source}/{token}", h.receive)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.refuse(w, "", http.StatusNotFound, "no such path: webhooks are posted to /hooks/{source}", "unknown path")
+	})
+	return h, nil
+}
+
+// Reconfigure applies cfg's sources to the requests that arrive from now on:
+// a source added is accepted, one removed answers 404, a secret rotated is
+// checked against the new secrets only. A source whose rate_limit, burst and
+// max_in_flight stay keeps its allowance and its requests in progress count.
+// The body limits stay those of New. On error nothing changes.
+func (h *Handler) Reconfigure(cfg *config.Config) error {
+	sources, err := newSources(cfg, *h.sources.Load())
+	if err != nil {
+		return err
+	}
+	h.sources.Store(&sources)
+	return nil
+}
+
+// newSources builds cfg's sources, reusing the limits of prev's sources of
+// the same name and settings.
+func newSources(cfg *config.Config, prev map[string]*source) (map[string]*source, error) {
+	sources := make(map[string]*source, len(cfg.Sources))
 	for _, s := range cfg.Sources {
 		v, err := NewVerifier(s.Verify)
 		if err != nil {
@@ -113,31 +161,30 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 				idHeader = vendor
 			}
 		}
-		h.sources[s.Name] = &source{
+		src := &source{
 			name:             s.Name,
 			scheme:           s.Verify.Scheme,
 			deliveryIDHeader: textproto.CanonicalMIMEHeaderKey(idHeader),
 			verifier:         v,
+			limits:           [3]float64{s.RateLimit, float64(s.Burst), float64(s.MaxInFlight)},
 		}
-		if s.RateLimit > 0 {
-			burst := s.Burst
-			if burst <= 0 {
-				burst = int(math.Ceil(s.RateLimit))
+		if old, ok := prev[s.Name]; ok && old.limits == src.limits {
+			src.limiter, src.inFlight = old.limiter, old.inFlight
+		} else {
+			if s.RateLimit > 0 {
+				burst := s.Burst
+				if burst <= 0 {
+					burst = int(math.Ceil(s.RateLimit))
+				}
+				src.limiter = rate.NewLimiter(rate.Limit(s.RateLimit), burst)
 			}
-			h.sources[s.Name].limiter = rate.NewLimiter(rate.Limit(s.RateLimit), burst)
+			if s.MaxInFlight > 0 {
+				src.inFlight = make(chan struct{}, s.MaxInFlight)
+			}
 		}
-		if s.MaxInFlight > 0 {
-			h.sources[s.Name].inFlight = make(chan struct{}, s.MaxInFlight)
-		}
+		sources[s.Name] = src
 	}
-	// No method in the patterns: ingest answers other methods itself, with
-	// a JSON body like every other refusal.
-	h.mux.HandleFunc("/hooks/{source}", h.receive)
-	h.mux.HandleFunc("/hooks/{source}/{token}", h.receive)
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.refuse(w, "", http.StatusNotFound, "no such path: webhooks are posted to /hooks/{source}", "unknown path")
-	})
-	return h, nil
+	return sources, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -153,7 +200,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
-	src, ok := h.sources[r.PathValue("source")]
+	src, ok := (*h.sources.Load())[r.PathValue("source")]
 	if !ok {
 		h.refuse(w, r.PathValue("source"), http.StatusNotFound,
 			"unknown source: check the webhook URL configured at the sender", "unknown source")
@@ -172,6 +219,15 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if hv, ok := src.verifier.(HeaderVerifier); ok {
+		// Before the body is read: a sender that cannot be the source
+		// holds no memory and is not waited for.
+		if err := hv.VerifyHeaders(r); err != nil {
+			h.refuse(w, src.name, http.StatusUnauthorized,
+				"not verified ("+err.Error()+"): check the secret configured for this source", "verify: "+err.Error())
+			return
+		}
+	}
 	if src.inFlight != nil {
 		// Before the body is read: the cap bounds the memory a source's
 		// requests hold.
@@ -185,8 +241,15 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := h.readBody(w, r)
+	body, release, err := h.readBody(w, r)
+	defer release()
 	if err != nil {
+		if errors.Is(err, errBodyMemory) {
+			w.Header().Set("Retry-After", "1")
+			h.refuse(w, src.name, http.StatusServiceUnavailable,
+				"too many request bodies in progress: retry later", "max_body_memory")
+			return
+		}
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
 			h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("body larger than %d bytes: send a smaller event or raise max_body", h.maxBody), "body too large")
@@ -232,7 +295,11 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		h.log.Error("ingest: event not stored", "source", src.name, "event_id", ev.ID, "status", http.StatusServiceUnavailable, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		h.count(src.name, http.StatusServiceUnavailable)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "event store unavailable, retry later"})
+		msg := "event store unavailable, retry later"
+		if errors.Is(err, queue.ErrFull) {
+			msg = "event store full, retry later"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg})
 		return
 	}
 	if src.scheme == "teams-outgoing" {
@@ -264,18 +331,71 @@ func (h *Handler) validate(w http.ResponseWriter, src *source, token string) {
 	_, _ = io.WriteString(w, token)
 }
 
-// readBody reads at most h.maxBody bytes of the request body.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// bodyChunk is the part of every body ingest reads without asking
+// max_body_memory: small events, the usual kind, are never refused for
+// memory, and max_connections bounds what these take (32 MiB at 1024).
+const bodyChunk = 32 << 10
+
+// errBodyMemory: reading on would exceed max_body_memory.
+var errBodyMemory = errors.New("request bodies in memory at their limit")
+
+// readBody reads at most h.maxBody bytes of the request body. Memory is
+// taken as the body arrives, never by the Content-Length a sender declares,
+// in chunks of bodyChunk that go back to a pool: the first chunk freely, the
+// others from h.bodies, which release gives back once the body is no longer
+// used. A body that fits one chunk is read straight into its own slice.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
 	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
 	defer rd.Close()
-	var buf bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= h.maxBody {
-		buf.Grow(int(n) + bytes.MinRead) // room to see EOF without growing
+	var reserved int64
+	release = func() { h.bodies.Release(reserved) }
+	if n := r.ContentLength; n >= 0 && n < bodyChunk {
+		body = make([]byte, 0, n+1) // room to see EOF without growing
+		for {
+			m, err := rd.Read(body[len(body):cap(body)])
+			body = body[:len(body)+m]
+			switch {
+			case errors.Is(err, io.EOF):
+				return body, release, nil
+			case err != nil:
+				return nil, release, err
+			case len(body) == cap(body):
+				// More than declared: MaxBytesReader still bounds it.
+				body = append(body, make([]byte, bodyChunk)...)[:len(body)]
+			}
+		}
 	}
-	if _, err := buf.ReadFrom(rd); err != nil {
-		return nil, err
+	var chunks []*[]byte
+	defer func() {
+		for _, c := range chunks {
+			h.chunks.Put(c)
+		}
+	}()
+	total := 0
+	for {
+		c := h.chunks.Get().(*[]byte)
+		if len(chunks) > 0 {
+			if !h.bodies.TryAcquire(bodyChunk) {
+				h.chunks.Put(c)
+				return nil, release, errBodyMemory
+			}
+			reserved += bodyChunk
+		}
+		chunks = append(chunks, c)
+		filled, err := io.ReadFull(rd, *c)
+		total += filled
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, release, err
+		}
 	}
-	return buf.Bytes(), nil
+	body = make([]byte, 0, total)
+	for _, c := range chunks {
+		body = append(body, (*c)[:min(bodyChunk, total-len(body))]...)
+	}
+	return body, release, nil
 }
 
 // store publishes ev to RELAY_IN and waits for the acknowledgement. It returns
@@ -372,7 +492,7 @@ func (h *Handler) refuse(w http.ResponseWriter, source string, status int, msg, 
 // count records an answer. A source name that is not configured is counted
 // as unknown, so strangers cannot create metric series.
 func (h *Handler) count(source string, status int) {
-	if _, ok := h.sources[source]; !ok {
+	if _, ok := (*h.sources.Load())[source]; !ok {
 		source = ""
 	}
 	h.metrics.IngestRequest(source, status)

@@ -87,7 +87,7 @@ routes:
 	ingSrv := httptest.NewServer(ing)
 	t.Cleanup(ingSrv.Close)
 	s.ingest = ingSrv.URL
-	adm := httptest.NewServer(adminHandler(s.q, disp, cfg, s.rec, s.log))
+	adm := httptest.NewServer(adminHandler(s.q, newReadiness(s.q), disp, cfg, s.rec, s.log))
 	t.Cleanup(adm.Close)
 	s.admin = adm.URL
 	return s

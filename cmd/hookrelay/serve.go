@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/deadletter"
@@ -157,14 +158,14 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 	}
 	// Every listener is bound before anything starts, so a taken port fails
 	// at once, and "serving" means serving.
-	adminLn, err := listen("admin", cfg.AdminListen)
+	adminLn, err := listen("admin", cfg.AdminListen, 0)
 	if err != nil {
 		return err
 	}
 	defer adminLn.Close()
 	var ingestLn net.Listener
 	if role == "all" || role == "ingest" {
-		if ingestLn, err = listen("ingest", cfg.Listen); err != nil {
+		if ingestLn, err = listen("ingest", cfg.Listen, cfg.MaxConnections); err != nil {
 			return err
 		}
 		defer ingestLn.Close()
@@ -208,6 +209,13 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 		return telemetry.QueueBacklog(q, destinationNames(r.cfg.Load()))(ctx)
 	})
 
+	// A stage that ends while the process runs ends the process: not ready
+	// at once, then every listener closed and a non-zero exit, so that an
+	// orchestrator restarts it. Ingest never answers 202 for events nothing
+	// downstream would relay.
+	ready := newReadiness(q)
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
 	stagesCtx, stopStages := context.WithCancel(stagesCtx)
 	// On every return the stages stop before the queue closes.
@@ -215,32 +223,50 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 		stopStages()
 		_ = stages.Wait()
 	}()
+	supervise := func(stage string, run func(context.Context) error) {
+		ready.running(stage)
+		stages.Go(func() error {
+			err := run(stagesCtx)
+			if stagesCtx.Err() != nil {
+				return err // asked to stop, or another stage failed first
+			}
+			if err == nil {
+				err = errors.New("it returned without being asked to stop")
+			}
+			err = fmt.Errorf("stage %s stopped: %w", stage, err)
+			ready.stopped(stage, err)
+			logger.Error("a stage stopped while hookrelay runs; exiting so that it is restarted", "stage", stage, "err", err)
+			fail(err)
+			return err
+		})
+	}
 	if role == "all" || role == "transform" {
 		r.transform, err = transform.New(q, cfg, logger, transform.WithHistory(r.rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return r.transform.Run(stagesCtx) })
+		supervise("transform", r.transform.Run)
 	}
 	if role == "all" || role == "dispatch" {
 		r.dispatch, err = dispatch.New(setupCtx, q, cfg.Destinations, logger, dispatch.WithHistory(r.rec), dispatch.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return r.dispatch.Run(stagesCtx) })
+		supervise("dispatch", r.dispatch.Run)
 	}
+	r.ready = ready
 	if err := r.build(cfg); err != nil {
 		return err
 	}
 
-	servers, serversCtx := errgroup.WithContext(ctx)
+	servers, serversCtx := errgroup.WithContext(runCtx)
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
 	adminMux.Handle("/", &r.admin)
 	startServer(servers, serversCtx, adminLn, &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}, "admin", logger)
 	if ingestLn != nil {
-		srv := &http.Server{Handler: tel.HTTPHandler(&r.ingest), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		srv := &http.Server{Handler: tel.HTTPHandler(r.ingest), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute}
 		startServer(servers, serversCtx, ingestLn, srv, "ingest", logger)
 	}
 	servers.Go(func() error {
@@ -267,6 +293,9 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 	stopStages()
 	stageErr := stages.Wait()
 	logger.Info("stopped")
+	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // a stage failed: that is the reason, not the listeners' shutdown
+	}
 	return errors.Join(serveErr, stageErr)
 }
 
@@ -278,11 +307,16 @@ func destinationNames(cfg *config.Config) []string {
 	return out
 }
 
-// listen binds a listener, saying which one failed and what to do.
-func listen(name, addr string) (net.Listener, error) {
+// listen binds a listener, saying which one failed and what to do. With
+// maxConns above zero, at most that many connections are open at once; more
+// wait to be accepted.
+func listen(name, addr string, maxConns int) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s listener %s: %w (is another process using it? set %s)", name, addr, err, listenField(name))
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
 	}
 	return ln, nil
 }
@@ -342,9 +376,10 @@ type relayer struct {
 	load      func() (*config.Config, error)
 	transform *transform.Transformer // nil unless the role runs it
 	dispatch  *dispatch.Dispatcher   // nil unless the role runs it
+	ready     *readiness
 
 	cfg    atomic.Pointer[config.Config] // in force
-	ingest swapHandler
+	ingest *ingest.Handler               // nil unless the role runs it
 	admin  swapHandler
 	// reloading keeps reloads one at a time.
 	reloading sync.Mutex
@@ -359,14 +394,21 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
 
-// build makes the handlers for cfg: ingest's and the admin API's.
+// build makes the handlers for cfg: ingest's, or applies cfg's sources to
+// it, and the admin API's.
 func (r *relayer) build(cfg *config.Config) error {
 	if r.role == "all" || r.role == "ingest" {
-		h, err := ingest.New(cfg, r.q, r.logger, ingest.WithMetrics(r.tel.Metrics()), ingest.WithTelemetry(r.tel))
-		if err != nil {
-			return err
+		if r.ingest != nil {
+			if err := r.ingest.Reconfigure(cfg); err != nil {
+				return err
+			}
+		} else {
+			h, err := ingest.New(cfg, r.q, r.logger, ingest.WithMetrics(r.tel.Metrics()), ingest.WithTelemetry(r.tel))
+			if err != nil {
+				return err
+			}
+			r.ingest = h
 		}
-		r.ingest.set(h)
 	}
 	r.admin.set(r.adminHandler(cfg, deadletter.WithTelemetry(r.tel)))
 	return nil
@@ -442,6 +484,11 @@ func needsRestart(a, b *config.Config) []string {
 	check("queue", fmt.Sprint(a.Queue) != fmt.Sprint(b.Queue))
 	check("nats", a.NATS != b.NATS)
 	check("retention", a.Retention != b.Retention)
+	check("max_body", a.MaxBody != b.MaxBody)
+	check("max_body_memory", a.MaxBodyMemory != b.MaxBodyMemory)
+	check("max_connections", a.MaxConnections != b.MaxConnections)
+	check("read_timeout", a.ReadTimeout != b.ReadTimeout)
+	check("publish_timeout", a.PublishTimeout != b.PublishTimeout)
 	return out
 }
 
@@ -458,29 +505,21 @@ func (r *relayer) adminHandler(cfg *config.Config, storeOpts ...deadletter.Optio
 			}
 			_, _ = io.WriteString(w, "configuration reloaded\n")
 		})))
-	mux.Handle("/", adminHandler(r.q, r.dispatch, cfg, r.rec, r.logger, storeOpts...))
+	mux.Handle("/", adminHandler(r.q, r.ready, r.dispatch, cfg, r.rec, r.logger, storeOpts...))
 	return mux
 }
 
 // adminHandler serves the admin API, the admin page, health and readiness;
 // everything but health, readiness, metrics and the static page needs the
 // admin token.
-func adminHandler(q queue.Queue, disp *dispatch.Dispatcher, cfg *config.Config,
+func adminHandler(q queue.Queue, ready *readiness, disp *dispatch.Dispatcher, cfg *config.Config,
 	rec *history.Recorder, logger *slog.Logger, storeOpts ...deadletter.Option) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := q.Ready(ctx); err != nil {
-			http.Error(w, "event store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
+	mux.Handle("GET /readyz", ready)
 	dl := deadletter.NewHandler(deadletter.NewStore(q, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)
