@@ -77,9 +77,9 @@ type source struct {
 	verifier         Verifier
 	// limits is what limiter and inFlight were made from, so that a
 	// reconfiguration that keeps them keeps their state.
-	limits [3]float64
-	limiter          *rate.Limiter // nil: no rate limit
-	inFlight         chan struct{} // a semaphore; nil: no cap
+	limits   [3]float64
+	limiter  *rate.Limiter // nil: no rate limit
+	inFlight chan struct{} // a semaphore; nil: no cap
 }
 
 // New builds the ingest handler for cfg's sources, publishing to q. A source
