@@ -75,11 +75,12 @@ type source struct {
 	scheme           string
 	deliveryIDHeader string // canonical
 	verifier         Verifier
+	limiter          *rate.Limiter // nil: no rate limit
+	inFlight         chan struct{} // a semaphore; nil: no cap
+
 	// limits is what limiter and inFlight were made from, so that a
 	// reconfiguration that keeps them keeps their state.
-	limits   [3]float64
-	limiter  *rate.Limiter // nil: no rate limit
-	inFlight chan struct{} // a semaphore; nil: no cap
+	limits [3]float64
 }
 
 // New builds the ingest handler for cfg's sources, publishing to q. A source
