@@ -31,6 +31,12 @@ func readYAML(t *testing.T, path string) []map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decodeYAML(t, path, raw)
+}
+
+// decodeYAML decodes every document of raw, which errors call name.
+func decodeYAML(t *testing.T, name string, raw []byte) []map[string]any {
+	t.Helper()
 	var docs []map[string]any
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	for {
@@ -40,7 +46,7 @@ func readYAML(t *testing.T, path string) []map[string]any {
 			return docs
 		}
 		if err != nil {
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		docs = append(docs, doc)
 	}

@@ -1,9 +1,6 @@
 package deploy
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,20 +46,12 @@ func helmTemplate(t *testing.T, set ...string) []map[string]any {
 		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	var docs []map[string]any
-	dec := yaml.NewDecoder(bytes.NewReader(out))
-	for {
-		var doc map[string]any
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return docs
-		}
-		if err != nil {
-			t.Fatalf("helm template output: %v", err)
-		}
+	for _, doc := range decodeYAML(t, "helm template", out) {
 		if doc != nil {
 			docs = append(docs, doc)
 		}
 	}
+	return docs
 }
 
 func byKind(docs []map[string]any, kind string) []map[string]any {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"iter"
 	"reflect"
 	"strconv"
 	"strings"
@@ -159,14 +160,7 @@ func durationHint(v string) string {
 // yamlFields maps a struct's YAML keys to its fields.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
+	for name, f := range keyed(t) {
 		out[name] = f
 	}
 	return out
@@ -175,17 +169,29 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 // fieldNames lists a struct's YAML keys in declaration order.
 func fieldNames(t reflect.Type) []string {
 	var out []string
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
+	for name := range keyed(t) {
 		out = append(out, name)
 	}
 	return out
+}
+
+// keyed yields a struct's decoded fields with their YAML keys, in
+// declaration order.
+func keyed(t reflect.Type) iter.Seq2[string, reflect.StructField] {
+	return func(yield func(string, reflect.StructField) bool) {
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			if !yield(name, f) {
+				return
+			}
+		}
+	}
 }
 
 // nearest returns the candidate closest to s when it is close enough to be a
