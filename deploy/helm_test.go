@@ -141,4 +141,3 @@ func kinds(docs []map[string]any) []any {
 	}
 	return out
 }
-
