@@ -146,8 +146,12 @@ func writeView(w io.Writer, v history.View, destination string) error {
 		if r.Status > 0 {
 			status = strconv.Itoa(r.Status)
 		}
+		width := 100
+		if r.Kind == history.KindFiltered {
+			width = 500 // which filters did not match: the whole answer to "where did it go?"
+		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.UTC().Format("2006-01-02 15:04:05.000Z"), r.Stage,
-			r.Kind, dash(r.Destination), attempt, status, cut(r.Detail, 100))
+			r.Kind, dash(r.Destination), attempt, status, cut(r.Detail, width))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

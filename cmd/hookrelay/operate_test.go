@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -266,6 +267,19 @@ func post(t *testing.T, ingest, source, token, body string) int {
 	return resp.StatusCode
 }
 
+// postID sends body to source with token and returns the status and the
+// event's id.
+func postID(ingest, source, token, body string) (int, string, error) {
+	resp, err := http.Post(ingest+"/hooks/"+source+"/"+token, "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var answer struct{ ID string }
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	return resp.StatusCode, answer.ID, err
+}
+
 func adminDo(t *testing.T, r *relay, method, path, token string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, r.admin+path, nil)
@@ -378,6 +392,22 @@ func testReloadAppliesANewConfigWithoutRestart(t *testing.T, be backend) {
 	}
 	if code := post(t, r.ingest, "rot", rotSecret1, `{"title":"rot old secret"}`); code != http.StatusUnauthorized {
 		t.Errorf("old secret after rotation: %d, want 401", code)
+	}
+	// An event no route takes is counted, and events show names the filters.
+	if _, id, err := postID(r.ingest, "app", appSecret, `{"to":"nowhere"}`); err != nil || id == "" {
+		t.Fatalf("filtered event: id %q, %v", id, err)
+	} else {
+		env := append(os.Environ(), "HOOKRELAY_ADMIN_TOKEN="+adminToken)
+		eventually(t, "the filtered event's history", func() bool {
+			stdout, _, _ := runBinary(t, "", env, "events", "show", id, "--admin", r.admin)
+			return strings.Contains(stdout, `route "app-1" filter .to == "ops" did not match`) &&
+				strings.Contains(stdout, `route "app-new" filter .to == "new" did not match`)
+		})
+		// app-1 (to ops) did not take the event sent to "new", nor this one.
+		if _, metrics := adminDo(t, r, http.MethodGet, "/metrics", ""); !strings.Contains(metrics,
+			`hookrelay_route_filtered_total{route="app-1",source="app"} 2`) {
+			t.Errorf("filtered counts:\n%s", grepLines(metrics, "hookrelay_route_filtered_total"))
+		}
 	}
 	wg.Wait()
 	markers := make([]string, flow)
