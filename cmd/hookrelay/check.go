@@ -121,6 +121,9 @@ func loadConfig(path string, stdin io.Reader, opts ...config.Option) (*config.Co
 		return nil, err
 	}
 	var problems []error
+	if err := requireAdminToken(cfg); err != nil {
+		problems = append(problems, err)
+	}
 	for i, s := range cfg.Sources {
 		if slices.ContainsFunc(s.Verify.AllSecrets(), cfg.IsUnset) {
 			continue // its secrets are not known here

@@ -160,6 +160,8 @@ routes:
 			`line 10: routes[0].to[1]: unknown destination "gone"`}},
 		{"short secret", "sources:\n  - name: app\n    verify: {scheme: token, secret: t}\n",
 			[]string{"line 3: sources[0].verify.secret: is 1 bytes; at least 16 are required"}},
+		{"admin API open without a token", "admin_listen: 0.0.0.0:8081\n",
+			[]string{"admin_token is required when admin_listen (0.0.0.0:8081) is not a loopback address"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "broken.yaml")

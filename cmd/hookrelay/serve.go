@@ -347,8 +347,18 @@ func startServer(g *errgroup.Group, ctx context.Context, ln net.Listener, srv *h
 }
 
 // checkAdminToken refuses to serve the admin API without a token anywhere but
-// on loopback, where only this machine's users reach it.
+// on loopback, where only this machine's users reach it, and warns there.
 func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
+	if err := requireAdminToken(cfg); err != nil || cfg.AdminToken != "" {
+		return err
+	}
+	logger.Warn("admin API without a token: anyone on this machine can replay and purge dead letters; set admin_token",
+		"admin_listen", cfg.AdminListen)
+	return nil
+}
+
+// requireAdminToken is checkAdminToken's refusal, which check reports too.
+func requireAdminToken(cfg *config.Config) error {
 	if cfg.AdminToken != "" {
 		return nil
 	}
@@ -360,8 +370,6 @@ func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("admin_token is required when admin_listen (%s) is not a loopback address: "+
 			"set admin_token: ${HOOKRELAY_ADMIN_TOKEN} and export a long random HOOKRELAY_ADMIN_TOKEN", cfg.AdminListen)
 	}
-	logger.Warn("admin API without a token: anyone on this machine can replay and purge dead letters; set admin_token",
-		"admin_listen", cfg.AdminListen)
 	return nil
 }
 
