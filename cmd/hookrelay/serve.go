@@ -216,36 +216,21 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 	ready := newReadiness(q)
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
-	stagesCtx, stopStages := context.WithCancel(stagesCtx)
+	stages := newStages(ctx, ready, tel.Metrics(), logger, fail)
 	// On every return the stages stop before the queue closes.
-	defer func() {
-		stopStages()
-		_ = stages.Wait()
-	}()
-	supervise := func(stage string, run func(context.Context) error) {
-		ready.running(stage)
-		stages.Go(func() error {
-			err := run(stagesCtx)
-			if stagesCtx.Err() != nil {
-				return err // asked to stop, or another stage failed first
-			}
-			if err == nil {
-				err = errors.New("it returned without being asked to stop")
-			}
-			err = fmt.Errorf("stage %s stopped: %w", stage, err)
-			ready.stopped(stage, err)
-			logger.Error("a stage stopped while hookrelay runs; exiting so that it is restarted", "stage", stage, "err", err)
-			fail(err)
-			return err
-		})
-	}
+	defer stages.stop()
+	supervise := stages.run
 	if role == "all" || role == "transform" {
 		r.transform, err = transform.New(q, cfg, logger, transform.WithHistory(r.rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
 		supervise("transform", r.transform.Run)
+		if b, ok := q.(consumerBacklog); ok {
+			tel.Metrics().WatchStageBacklog("transform", func(ctx context.Context) (queue.Waiting, error) {
+				return b.ConsumerBacklog(ctx, queue.StreamIn, transform.ConsumerName)
+			})
+		}
 	}
 	if role == "all" || role == "dispatch" {
 		r.dispatch, err = dispatch.New(setupCtx, q, cfg.Destinations, logger, dispatch.WithHistory(r.rec), dispatch.WithTelemetry(tel))
@@ -290,8 +275,7 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 
 	serveErr := servers.Wait()
 	logger.Info("draining")
-	stopStages()
-	stageErr := stages.Wait()
+	stageErr := stages.stop()
 	logger.Info("stopped")
 	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause // a stage failed: that is the reason, not the listeners' shutdown
@@ -305,6 +289,12 @@ func destinationNames(cfg *config.Config) []string {
 		out = append(out, d.Name)
 	}
 	return out
+}
+
+// consumerBacklog is a queue that tells what waits for one of its consumers
+// (jsqueue does).
+type consumerBacklog interface {
+	ConsumerBacklog(ctx context.Context, stream, consumer string) (queue.Waiting, error)
 }
 
 // listen binds a listener, saying which one failed and what to do. With

@@ -35,6 +35,9 @@ const (
 	MetricReloadSuccessful = "hookrelay_config_last_reload_successful"
 	MetricReloadTimestamp  = "hookrelay_config_last_reload_success_timestamp_seconds"
 	MetricReloads          = "hookrelay_config_reloads_total"
+	MetricStageRunning     = "hookrelay_stage_running"
+	MetricStageBacklog     = "hookrelay_stage_backlog_messages"
+	MetricStageBacklogAge  = "hookrelay_stage_backlog_age_seconds"
 )
 
 // Families returns every hookrelay metric family name.
@@ -44,6 +47,7 @@ func Families() []string {
 		MetricDeliveries, MetricDeliveryDuration, MetricRetries, MetricBreakerState, MetricBudgetLeft,
 		MetricDigests, MetricDigestEvents, MetricDeadLetters, MetricReplays, MetricRouteFiltered,
 		MetricBuildInfo, MetricReloadSuccessful, MetricReloadTimestamp, MetricReloads,
+		MetricStageRunning, MetricStageBacklog, MetricStageBacklogAge,
 	}
 }
 
@@ -90,6 +94,8 @@ type Metrics struct {
 	reloadAt         prometheus.Gauge
 	reloads          *prometheus.CounterVec
 	backlog          *backlogCollector
+	stageRunning     *prometheus.GaugeVec
+	stageBacklog     *stageBacklogCollector
 	budget           *budgetCollector
 }
 
@@ -158,6 +164,17 @@ func NewMetrics() *Metrics {
 				"Age of the oldest delivery waiting on RELAY_OUT, by destination (0 when none waits).", []string{"destination"}, nil),
 		},
 	}
+	m.stageRunning = gauge(MetricStageRunning,
+		"1 while a stage runs in this process, 0 once it stopped (the process then exits).", "stage")
+	m.stageBacklog = &stageBacklogCollector{
+		count: prometheus.NewDesc(MetricStageBacklog,
+			"Messages waiting for a stage (transform: events on RELAY_IN not yet settled).", []string{"stage"}, nil),
+		age: prometheus.NewDesc(MetricStageBacklogAge,
+			"Age of the oldest message waiting for a stage (0 when none waits): growing means the stage is stalled.",
+			[]string{"stage"}, nil),
+		reads: map[string]WaitingFunc{},
+	}
+	f(m.stageBacklog)
 	m.budget = &budgetCollector{left: prometheus.NewDesc(MetricBudgetLeft,
 		"Requests a destination's rate window still allows now, by destination and window.",
 		[]string{"destination", "window"}, nil)}

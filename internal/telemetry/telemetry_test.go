@@ -260,6 +260,10 @@ func TestMetricsFamilies(t *testing.T) {
 	m.BuildInfo("v1.2.3", "abc123", "go1.26")
 	m.ConfigLoaded(true, false, time.Unix(1700000000, 0))
 	m.ConfigLoaded(false, true, time.Unix(1700000100, 0))
+	m.StageRunning("transform", true)
+	m.WatchStageBacklog("transform", func(context.Context) (queue.Waiting, error) {
+		return queue.Waiting{Count: 7, Oldest: time.Now().Add(-time.Minute)}, nil
+	})
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -282,6 +286,8 @@ func TestMetricsFamilies(t *testing.T) {
 		`hookrelay_config_last_reload_success_timestamp_seconds 1.7e+09`,
 		`hookrelay_config_reloads_total{result="failure"} 1`,
 		`hookrelay_config_reloads_total{result="success"} 0`,
+		`hookrelay_stage_running{stage="transform"} 1`,
+		`hookrelay_stage_backlog_messages{stage="transform"} 7`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
