@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,11 +14,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
@@ -586,4 +590,81 @@ func residentBytes(t *testing.T, pid int) int64 {
 	}
 	t.Fatal("no VmRSS in /proc status")
 	return 0
+}
+
+// On Kafka, a broker that stops answering under load (every request's
+// connection closed, as a broker going away does; kfake keeps its log, so
+// what was stored survives, like a restarted broker's disk): ingest answers
+// 503, no event answered 503 after the outage began is stored, and every
+// event answered 202 is delivered once the broker is back, without a restart.
+func TestKafkaBrokerOutageLosesNothingAndStoresNoRefusal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: a Kafka broker out under load")
+	}
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	const dests = 2
+	r := startRelay(t, writeConfig(t, t.TempDir(),
+		fmt.Sprintf("queue: {kind: kafka, brokers: [%q]}\n", cluster.ListenAddrs()[0])+fastDestinations(sim, dests)))
+
+	ctx := context.Background()
+	l := startLoad(ctx, func() []*relay { return []*relay{r} }, dests, 5000, 10*time.Millisecond)
+	l.waitCount(t, http.StatusAccepted, 50, time.Now(), 60*time.Second)
+	var down atomic.Bool
+	down.Store(true)
+	cluster.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !down.Load() {
+			cluster.DropControl()
+			return nil, nil, false
+		}
+		cluster.KeepControl()
+		return nil, errors.New("broker out"), true
+	})
+	stopped := time.Now()
+	// Each refusal waits out publish_timeout (5 s): the client cannot tell an
+	// outage from a slow broker.
+	l.waitCount(t, http.StatusServiceUnavailable, 5, stopped, time.Minute)
+	down.Store(false)
+	restored := time.Now()
+	l.waitCount(t, http.StatusAccepted, 50, restored, time.Minute)
+	l.halt()
+	t.Logf("first 202 %v after the broker came back", firstAfter(l, http.StatusAccepted, restored))
+
+	code, err := send(ctx, http.DefaultClient, r.ingest, `{"d":0,"marker":"sentinelzz"}`)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("sentinel: %d %v", code, err)
+	}
+	accepted := append(l.markers(http.StatusAccepted), "sentinelzz")
+	if missing := waitMarkers(sim, destPaths(dests), accepted, 2*time.Minute); len(missing) > 0 {
+		t.Fatalf("%d of %d events answered 202 were never delivered, e.g. %v", len(missing), len(accepted), missing[:min(5, len(missing))])
+	}
+	delivered := deliveredMarkers(sim, dests)
+	refused, inFlight := 0, 0
+	l.mu.Lock()
+	for _, a := range l.answers {
+		if a.code != http.StatusServiceUnavailable {
+			continue
+		}
+		refused++
+		if !delivered[a.marker] {
+			continue
+		}
+		// A write in flight as the broker went or came back may be stored
+		// while its answer was lost or late: Kafka's ambiguity, and the
+		// vendor's retry is a duplicate of its ID. Its deadline
+		// (publish_timeout, 5 s) tells whether it was.
+		if a.began.Before(stopped) || a.began.Add(5*time.Second).After(restored) {
+			inFlight++
+			continue
+		}
+		t.Errorf("event %s was answered 503 (request began %v after the outage began, ended before it did) and delivered anyway",
+			a.marker, a.began.Sub(stopped))
+	}
+	l.mu.Unlock()
+	t.Logf("%d answered 503; %d of them in flight as the outage began or ended were stored", refused, inFlight)
 }
