@@ -27,7 +27,7 @@ type Info struct {
 	Revision string `json:"revision"`
 	// Modified says the working tree had uncommitted changes.
 	Modified bool `json:"modified,omitempty"`
-	// BuiltAt is the commit's time, when known (RFC 3339).
+	// CommitTime is the commit's time, when known (RFC 3339).
 	CommitTime string `json:"commit_time,omitempty"`
 	// GoVersion is the Go toolchain that built the binary.
 	GoVersion string `json:"go_version"`
