@@ -115,7 +115,7 @@ func parseID(id string) (uint64, error) {
 // ReasonUndecodable.
 var Reasons = []string{
 	schemas.ReasonRejected, schemas.ReasonGone, schemas.ReasonExhausted,
-	schemas.ReasonExpired, schemas.ReasonTransform, ReasonUndecodable,
+	schemas.ReasonExpired, schemas.ReasonTransform, schemas.ReasonRemoved, ReasonUndecodable,
 }
 
 // Store reads and changes RELAY_DEAD. It holds no state of its own, so any

@@ -17,12 +17,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
@@ -49,7 +50,19 @@ func WithHistory(r *history.Recorder) Option {
 type Dispatcher struct {
 	q       queue.Queue
 	logger  *slog.Logger
-	workers []*worker
+	opts    options
+	guarded *http.Client // refuses private addresses
+	open    *http.Client // for destinations with allow_private
+
+	mu      sync.Mutex
+	workers []*worker // in configuration order
+	// runCtx is Run's context while it runs: Reconfigure starts workers
+	// and drains under it. wg counts them, for Run to wait.
+	runCtx context.Context
+	wg     sync.WaitGroup
+	// draining stops the drain of each removed destination still running,
+	// by name: a destination added back stops it first.
+	draining map[string]func()
 }
 
 // ConsumerName is the durable RELAY_OUT consumer of a destination. Every relay
@@ -64,20 +77,22 @@ func New(ctx context.Context, q queue.Queue, dests []config.Destination, logger 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	d := &Dispatcher{q: q, logger: logger}
-	guarded, open := newClient(false), newClient(true)
+	d := &Dispatcher{q: q, logger: logger, opts: o, guarded: newClient(false), open: newClient(true)}
 	for _, dest := range dests {
 		if err := CheckDestination(ctx, dest.URL, dest.AllowPrivate); err != nil {
 			return nil, fmt.Errorf("destination %q: %w (set allow_private: true for an internal receiver)", dest.Name, err)
 		}
-		client := guarded
-		if dest.AllowPrivate {
-			client = open
-		}
-		d.workers = append(d.workers, newWorker(q, dest, client, logger, o))
+		d.workers = append(d.workers, newWorker(q, dest, d.client(dest), logger, o, nil))
 	}
 	o.tel.Metrics().WatchBudget(d.budgets)
 	return d, nil
+}
+
+func (d *Dispatcher) client(dest config.Destination) *http.Client {
+	if dest.AllowPrivate {
+		return d.open
+	}
+	return d.guarded
 }
 
 // Run dispatches until ctx is cancelled. Requests in flight finish (bounded by
@@ -85,11 +100,40 @@ func New(ctx context.Context, q queue.Queue, dests []config.Destination, logger 
 // released to the queue at once.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.inheritAll(ctx, time.Now())
-	g, ctx := errgroup.WithContext(ctx)
+	d.mu.Lock()
+	d.runCtx = ctx
 	for _, w := range d.workers {
-		g.Go(func() error { return w.run(ctx) })
+		d.start(w)
 	}
-	return g.Wait()
+	d.mu.Unlock()
+	<-ctx.Done()
+	d.mu.Lock()
+	d.runCtx = nil
+	d.mu.Unlock()
+	d.wg.Wait()
+	return nil
+}
+
+// start runs w until Run's context ends or w.stop is called. Called with
+// d.mu held, while Run runs.
+func (d *Dispatcher) start(w *worker) {
+	ctx, cancel := context.WithCancel(d.runCtx)
+	done := make(chan struct{})
+	w.stop = func() {
+		cancel()
+		<-done
+	}
+	d.wg.Go(func() {
+		defer close(done)
+		_ = w.run(ctx)
+	})
+}
+
+// snapshot returns the workers in configuration order.
+func (d *Dispatcher) snapshot() []*worker {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.workers)
 }
 
 // worker owns one destination.
@@ -100,7 +144,9 @@ type worker struct {
 	logger *slog.Logger
 	opts   options
 	budget *budget
-	cb     *gobreaker.CircuitBreaker[outcome]
+	brk    *breaker
+	// stop ends run and waits for it; set by Dispatcher.start.
+	stop func()
 
 	// lastMsgAt is when this worker last got a delivery; a long gap means
 	// another instance may have owned the destination meanwhile.
@@ -109,20 +155,47 @@ type worker struct {
 	// first delivery after it catches up with what was logged since.
 	inheritedAt time.Time
 
-	mu       sync.Mutex
-	openedAt time.Time // when the breaker last opened
-
-	gone     atomic.Bool                    // the URL answered as a removed webhook
+	gone     *atomic.Bool                   // the URL answered as a removed webhook
 	consumer atomic.Pointer[queue.Consumer] // set once the consumer runs, for Status
 }
 
-func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logger *slog.Logger, o options) *worker {
+// breaker is a destination's circuit breaker and when it last opened; a
+// reconfigured destination whose breaker settings stay keeps it.
+type breaker struct {
+	cb       *gobreaker.CircuitBreaker[outcome]
+	mu       sync.Mutex
+	openedAt time.Time // when the breaker last opened
+}
+
+// newWorker makes the worker of dest. With prev, the worker that ran the
+// destination under the previous configuration, what the change leaves
+// valid carries over, for the same URL only (a new URL is a new receiver,
+// with its own limits and health): the breaker when its settings are the
+// same, the budget when rate, burst and limits are, and the "gone" mark.
+func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logger *slog.Logger, o options, prev *worker) *worker {
 	w := &worker{
 		q: q, dest: dest, client: client, opts: o,
 		logger: logger.With("destination", dest.Name),
-		budget: newBudget(dest.Rate, dest.Burst, limitsOf(dest)),
+		gone:   new(atomic.Bool),
 	}
-	w.cb = gobreaker.NewCircuitBreaker[outcome](gobreaker.Settings{
+	if prev != nil && prev.dest.URL != dest.URL {
+		prev = nil
+	}
+	if prev != nil && prev.dest.Rate == dest.Rate && prev.dest.Burst == dest.Burst && slices.Equal(prev.dest.Limits, dest.Limits) {
+		w.budget, w.lastMsgAt, w.inheritedAt = prev.budget, prev.lastMsgAt, prev.inheritedAt
+	} else {
+		w.budget = newBudget(dest.Rate, dest.Burst, limitsOf(dest))
+	}
+	if prev != nil {
+		w.gone = prev.gone
+	}
+	if prev != nil && prev.dest.BreakerFailures == dest.BreakerFailures && prev.dest.BreakerOpenFor == dest.BreakerOpenFor {
+		w.brk = prev.brk
+		return w
+	}
+	brk := &breaker{}
+	log := w.logger
+	brk.cb = gobreaker.NewCircuitBreaker[outcome](gobreaker.Settings{
 		Name:    dest.Name,
 		Timeout: dest.BreakerOpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
@@ -135,15 +208,16 @@ func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logg
 			return err == nil || (errors.As(err, &f) && f.verdict != retry)
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			w.mu.Lock()
+			brk.mu.Lock()
 			if to == gobreaker.StateOpen {
-				w.openedAt = time.Now()
+				brk.openedAt = time.Now()
 			}
-			w.mu.Unlock()
-			w.opts.tel.Metrics().BreakerState(dest.Name, breakerGauge(to))
-			w.logger.Warn("breaker state changed", "from", from.String(), "to", to.String())
+			brk.mu.Unlock()
+			o.tel.Metrics().BreakerState(dest.Name, breakerGauge(to))
+			log.Warn("breaker state changed", "from", from.String(), "to", to.String())
 		},
 	})
+	w.brk = brk
 	o.tel.Metrics().BreakerState(dest.Name, telemetry.BreakerClosed)
 	return w
 }
@@ -403,8 +477,8 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			}
 			continue
 		}
-		probe := w.cb.State() == gobreaker.StateHalfOpen
-		o, err := w.cb.Execute(func() (outcome, error) {
+		probe := w.brk.cb.State() == gobreaker.StateHalfOpen
+		o, err := w.brk.cb.Execute(func() (outcome, error) {
 			o := w.attempt(ctx, id, card, at.tried, probe)
 			if o.verdict != delivered {
 				return o, &failure{o}
@@ -484,12 +558,12 @@ func (w *worker) backoff(attempt int) time.Duration {
 }
 
 func (w *worker) breakerWait(now time.Time) time.Duration {
-	if w.cb.State() != gobreaker.StateOpen {
+	if w.brk.cb.State() != gobreaker.StateOpen {
 		return 0
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return max(w.openedAt.Add(w.dest.BreakerOpenFor).Sub(now), 10*time.Millisecond)
+	w.brk.mu.Lock()
+	defer w.brk.mu.Unlock()
+	return max(w.brk.openedAt.Add(w.dest.BreakerOpenFor).Sub(now), 10*time.Millisecond)
 }
 
 // wait holds a delivery for d, telling the queue it is still in progress. It
@@ -523,5 +597,142 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// Reconfigure applies a new list of destinations while Run runs (or before):
+// a destination added gets a worker; one whose settings are unchanged keeps
+// its worker, budget, breaker and backlog; one that changed gets a new worker
+// once the old one finished its request in flight (its held deliveries go
+// back to the queue, in order), keeping what the change leaves valid (see
+// newWorker); one removed stops, and what waits for it is dead-lettered with
+// reason "removed", to be replayed once it is back. On error nothing changes.
+// Calls must not overlap.
+func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination) error {
+	old := map[string]*worker{}
+	for _, w := range d.snapshot() {
+		old[w.dest.Name] = w
+	}
+	for _, dest := range dests {
+		if w, ok := old[dest.Name]; ok && w.dest.URL == dest.URL && w.dest.AllowPrivate == dest.AllowPrivate {
+			continue
+		}
+		if err := CheckDestination(ctx, dest.URL, dest.AllowPrivate); err != nil {
+			return fmt.Errorf("destination %q: %w (set allow_private: true for an internal receiver)", dest.Name, err)
+		}
+	}
+	next := make([]*worker, 0, len(dests))
+	var stop, removed []*worker // stop: changed or removed
+	for _, dest := range dests {
+		prev, ok := old[dest.Name]
+		delete(old, dest.Name)
+		switch {
+		case !ok:
+			next = append(next, newWorker(d.q, dest, d.client(dest), d.logger, d.opts, nil))
+			d.logger.Info("destination added", "destination", dest.Name)
+		case reflect.DeepEqual(prev.dest, dest):
+			next = append(next, prev)
+		default:
+			next = append(next, newWorker(d.q, dest, d.client(dest), d.logger, d.opts, prev))
+			stop = append(stop, prev)
+			d.logger.Info("destination changed", "destination", dest.Name)
+		}
+	}
+	for _, w := range old {
+		stop = append(stop, w)
+		removed = append(removed, w)
+	}
+	// The old workers and drains stop first, so that two never run one
+	// destination.
+	d.mu.Lock()
+	stops := make([]func(), 0, len(stop))
+	for _, w := range stop {
+		if w.stop != nil {
+			stops = append(stops, w.stop)
+		}
+	}
+	for _, dest := range dests {
+		if s, ok := d.draining[dest.Name]; ok {
+			stops = append(stops, s)
+			delete(d.draining, dest.Name)
+		}
+	}
+	d.mu.Unlock()
+	for _, s := range stops {
+		s()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.workers = next
+	if d.runCtx == nil {
+		return nil // Run starts them
+	}
+	for _, w := range next {
+		if w.stop == nil {
+			d.start(w)
+		}
+	}
+	for _, w := range removed {
+		d.logger.Warn("destination removed: its waiting deliveries are dead-lettered with reason removed; "+
+			"replay them once it is configured again", "destination", w.dest.Name)
+		ctx, cancel := context.WithCancel(d.runCtx)
+		done := make(chan struct{})
+		if d.draining == nil {
+			d.draining = map[string]func(){}
+		}
+		d.draining[w.dest.Name] = func() {
+			cancel()
+			<-done
+		}
+		d.wg.Go(func() {
+			defer close(done)
+			defer cancel()
+			w.drain(ctx)
+		})
+	}
+	return nil
+}
+
+// drainIdle is how long drain waits for one more delivery before it ends:
+// longer than transform may take over an event it planned with the
+// previous configuration.
+const drainIdle = 20 * time.Second
+
+// drain dead-letters, with reason removed, the deliveries that wait for a
+// destination removed from the configuration, until none came for drainIdle
+// or ctx ends. While another instance still dispatches the destination
+// (its configuration not yet reloaded), that one has them.
+func (w *worker) drain(ctx context.Context) {
+	cons, err := w.consume(ctx)
+	if err != nil {
+		return // ctx ended
+	}
+	defer cons.Stop()
+	at := attempts{lastOutcome: outcome{err: errors.New("destination removed from the configuration; replay once it is back")}}
+	n := 0
+	for {
+		next, cancel := context.WithTimeout(ctx, drainIdle)
+		msg, err := cons.Next(next)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+			if n > 0 {
+				w.logger.Info("removed destination drained", "dead_lettered", n)
+			}
+			return
+		case err != nil:
+			w.logger.Warn("fetch a removed destination's delivery", "err", err)
+			if !sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		if p, ok := w.decode(msg); ok {
+			w.deadLetter(ctx, p.msg, p.dl, at, schemas.ReasonRemoved,
+				w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
+			n++
+		}
 	}
 }

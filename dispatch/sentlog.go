@@ -101,9 +101,10 @@ func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
 		w      *worker
 		window time.Duration
 	}
-	bySubject := make(map[string]inheritor, len(d.workers))
+	workers := d.snapshot()
+	bySubject := make(map[string]inheritor, len(workers))
 	widest := time.Duration(0)
-	for _, w := range d.workers {
+	for _, w := range workers {
 		if window := w.sentWindow(); window > 0 {
 			bySubject[queue.SentSubject(w.dest.Name)] = inheritor{w, window}
 			widest = max(widest, window)

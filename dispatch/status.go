@@ -34,8 +34,9 @@ type BudgetLeft struct {
 
 // Status reports every destination, in configuration order.
 func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
-	names := make([]string, len(d.workers))
-	for i, w := range d.workers {
+	workers := d.snapshot()
+	names := make([]string, len(workers))
+	for i, w := range workers {
 		names[i] = w.dest.Name
 	}
 	backlog, err := d.q.Backlog(ctx, names)
@@ -43,10 +44,10 @@ func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
 		return nil, err
 	}
 	now := time.Now()
-	out := make([]DestinationStatus, 0, len(d.workers))
-	for _, w := range d.workers {
+	out := make([]DestinationStatus, 0, len(workers))
+	for _, w := range workers {
 		s := DestinationStatus{
-			Name: w.dest.Name, Breaker: w.cb.State().String(), Gone: w.gone.Load(), Owned: w.owned(),
+			Name: w.dest.Name, Breaker: w.brk.cb.State().String(), Gone: w.gone.Load(), Owned: w.owned(),
 			Backlog: backlog[w.dest.Name].Count, Budget: w.budget.left(now),
 		}
 		out = append(out, s)

@@ -83,7 +83,7 @@ func breakerGauge(s gobreaker.State) int {
 func (d *Dispatcher) budgets() []telemetry.Budget {
 	now := time.Now()
 	var out []telemetry.Budget
-	for _, w := range d.workers {
+	for _, w := range d.snapshot() {
 		for _, b := range w.budget.left(now) {
 			out = append(out, telemetry.Budget{Destination: w.dest.Name, Window: b.Per, Left: b.Left})
 		}

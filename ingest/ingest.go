@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +46,8 @@ type Handler struct {
 	log            *slog.Logger
 	maxBody        int64
 	publishTimeout time.Duration
-	sources        map[string]*source
+	// sources in force, by name; Reconfigure swaps the map whole.
+	sources atomic.Pointer[map[string]*source]
 	// kept and credentials are the vendor registry's headers, canonical:
 	// stored with events, and never stored.
 	kept, credentials map[string]bool
@@ -84,6 +86,10 @@ type source struct {
 	verifier          Verifier
 	limiter           *rate.Limiter // nil: no rate limit
 	inFlight          chan struct{} // a semaphore; nil: no cap
+
+	// limits is what limiter and inFlight were made from, so that a
+	// reconfiguration that keeps them keeps their state.
+	limits [3]float64
 }
 
 // New builds the ingest handler for cfg's sources, publishing to q. A source
@@ -102,7 +108,6 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 		log:            logger,
 		maxBody:        cfg.MaxBody,
 		publishTimeout: cfg.PublishTimeout,
-		sources:        make(map[string]*source, len(cfg.Sources)),
 		kept:           canonicalSet(vendors.Headers()),
 		credentials:    canonicalSet(vendors.Credentials()),
 	}
@@ -121,6 +126,39 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 	}
 	h.bodies = semaphore.NewWeighted(max(bodyMemory, h.maxBody))
 	h.chunks.New = func() any { c := make([]byte, bodyChunk); return &c }
+	sources, err := newSources(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	h.sources.Store(&sources)
+	// No method in the patterns: ingest answers other methods itself, with
+	// a JSON body like every other refusal.
+	h.mux.HandleFunc("/hooks/{source}", h.receive)
+	h.mux.HandleFunc("/hooks/{source}/{token}", h.receive)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.refuse(w, "", http.StatusNotFound, "no such path: webhooks are posted to /hooks/{source}", "unknown path")
+	})
+	return h, nil
+}
+
+// Reconfigure applies cfg's sources to the requests that arrive from now on:
+// a source added is accepted, one removed answers 404, a secret rotated is
+// checked against the new secrets only. A source whose rate_limit, burst and
+// max_in_flight stay keeps its allowance and its requests in progress count.
+// The body limits stay those of New. On error nothing changes.
+func (h *Handler) Reconfigure(cfg *config.Config) error {
+	sources, err := newSources(cfg, *h.sources.Load())
+	if err != nil {
+		return err
+	}
+	h.sources.Store(&sources)
+	return nil
+}
+
+// newSources builds cfg's sources, reusing the limits of prev's sources of
+// the same name and settings.
+func newSources(cfg *config.Config, prev map[string]*source) (map[string]*source, error) {
+	sources := make(map[string]*source, len(cfg.Sources))
 	for _, s := range cfg.Sources {
 		v, err := NewVerifier(s.Verify)
 		if err != nil {
@@ -139,31 +177,30 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 		for i := range idHeaders {
 			idHeaders[i] = textproto.CanonicalMIMEHeaderKey(idHeaders[i])
 		}
-		h.sources[s.Name] = &source{
+		src := &source{
 			name:              s.Name,
 			scheme:            scheme,
 			deliveryIDHeaders: idHeaders,
 			verifier:          v,
+			limits:            [3]float64{s.RateLimit, float64(s.Burst), float64(s.MaxInFlight)},
 		}
-		if s.RateLimit > 0 {
-			burst := s.Burst
-			if burst <= 0 {
-				burst = int(math.Ceil(s.RateLimit))
+		if old, ok := prev[s.Name]; ok && old.limits == src.limits {
+			src.limiter, src.inFlight = old.limiter, old.inFlight
+		} else {
+			if s.RateLimit > 0 {
+				burst := s.Burst
+				if burst <= 0 {
+					burst = int(math.Ceil(s.RateLimit))
+				}
+				src.limiter = rate.NewLimiter(rate.Limit(s.RateLimit), burst)
 			}
-			h.sources[s.Name].limiter = rate.NewLimiter(rate.Limit(s.RateLimit), burst)
+			if s.MaxInFlight > 0 {
+				src.inFlight = make(chan struct{}, s.MaxInFlight)
+			}
 		}
-		if s.MaxInFlight > 0 {
-			h.sources[s.Name].inFlight = make(chan struct{}, s.MaxInFlight)
-		}
+		sources[s.Name] = src
 	}
-	// No method in the patterns: ingest answers other methods itself, with
-	// a JSON body like every other refusal.
-	h.mux.HandleFunc("/hooks/{source}", h.receive)
-	h.mux.HandleFunc("/hooks/{source}/{token}", h.receive)
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.refuse(w, "", http.StatusNotFound, "no such path: webhooks are posted to /hooks/{source}", "unknown path")
-	})
-	return h, nil
+	return sources, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -179,7 +216,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
-	src, ok := h.sources[r.PathValue("source")]
+	src, ok := (*h.sources.Load())[r.PathValue("source")]
 	if !ok {
 		h.refuse(w, r.PathValue("source"), http.StatusNotFound,
 			"unknown source: check the webhook URL configured at the sender", "unknown source")
@@ -452,7 +489,7 @@ func (h *Handler) refuse(w http.ResponseWriter, source string, status int, msg, 
 // count records an answer. A source name that is not configured is counted
 // as unknown, so strangers cannot create metric series.
 func (h *Handler) count(source string, status int) {
-	if _, ok := h.sources[source]; !ok {
+	if _, ok := (*h.sources.Load())[source]; !ok {
 		source = ""
 	}
 	h.metrics.IngestRequest(source, status)

@@ -62,6 +62,9 @@ const (
 	ReasonExhausted = "exhausted" // retries ran out
 	ReasonExpired   = "expired"   // older than the destination's max_age
 	ReasonTransform = "transform" // routing or mapping failed
+	// ReasonRemoved: the destination was removed from the configuration
+	// while the delivery waited; replay it once the destination is back.
+	ReasonRemoved = "removed"
 )
 
 // DeadLetter is what RELAY_DEAD keeps about a delivery that could not be made.

@@ -53,21 +53,29 @@ const traceparentHeader = "traceparent"
 
 // Transformer is the transform stage. Create it with New and start it with Run.
 type Transformer struct {
-	queue  queue.Queue
-	log    *slog.Logger
-	routes map[string][]route // by source, in configuration order
-	// relayHandshakes names the sources whose handshake notices (GitHub's
-	// ping) go to their routes like any event.
-	relayHandshakes map[string]bool
-	dests           map[string]config.Destination
-	// mappings by spec ("auto", "github", "x.jq"); override, set by
-	// WithMapping, is used for every event instead.
-	mappings map[string]Mapping
+	queue queue.Queue
+	log   *slog.Logger
+	// table is the configuration in force; Reconfigure swaps it whole, so
+	// an event is planned with one configuration from start to end.
+	table atomic.Pointer[table]
+	// override, set by WithMapping, is used for every event instead of the
+	// configured mappings.
 	override Mapping
 	workers  int
 	stats    counters
 	history  *history.Recorder
 	tel      *telemetry.Telemetry
+}
+
+// table is what a configuration says about routing and rendering.
+type table struct {
+	routes map[string][]route // by source, in configuration order
+	dests  map[string]config.Destination
+	// mappings by spec ("auto", "github", "x.jq").
+	mappings map[string]Mapping
+	// relayHandshakes names the sources whose handshake notices (GitHub's
+	// ping) go to their routes like any event.
+	relayHandshakes map[string]bool
 }
 
 // route is a config.Route with its filter compiled.
@@ -130,17 +138,45 @@ func New(q queue.Queue, cfg *config.Config, logger *slog.Logger, opts ...Option)
 		logger = slog.New(slog.DiscardHandler)
 	}
 	t := &Transformer{
-		queue:    q,
-		log:      logger.With("stage", "transform"),
+		queue:   q,
+		log:     logger.With("stage", "transform"),
+		workers: 8,
+	}
+	tab, err := newTable(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.table.Store(tab)
+	for _, o := range opts {
+		o(t)
+	}
+	return t, nil
+}
+
+// Reconfigure applies cfg's routes, filters, mappings and destinations to
+// the events planned from now on; an event being planned finishes with the
+// configuration it started with. On error nothing changes.
+func (t *Transformer) Reconfigure(cfg *config.Config) error {
+	tab, err := newTable(cfg, t.table.Load())
+	if err != nil {
+		return err
+	}
+	t.table.Store(tab)
+	return nil
+}
+
+// newTable compiles cfg's routes and loads its mappings. Built-in mappings
+// of prev are reused; jq files are read again, as they may have changed.
+func newTable(cfg *config.Config, prev *table) (*table, error) {
+	tab := &table{
 		routes:   map[string][]route{},
 		dests:    map[string]config.Destination{},
 		mappings: map[string]Mapping{},
-		workers:  8,
 
 		relayHandshakes: map[string]bool{},
 	}
 	for _, s := range cfg.Sources {
-		t.relayHandshakes[s.Name] = s.RelayHandshakes
+		tab.relayHandshakes[s.Name] = s.RelayHandshakes
 	}
 	for _, d := range cfg.Destinations {
 		if d.Format == "" || d.Format == config.FormatAuto {
@@ -149,7 +185,7 @@ func New(q queue.Queue, cfg *config.Config, logger *slog.Logger, opts ...Option)
 		if d.MaxAge <= 0 {
 			d.MaxAge = config.DefaultMaxAge
 		}
-		t.dests[d.Name] = d
+		tab.dests[d.Name] = d
 	}
 	for i, r := range cfg.Routes {
 		name := r.Name
@@ -164,12 +200,16 @@ func New(q queue.Queue, cfg *config.Config, logger *slog.Logger, opts ...Option)
 		if spec == "" {
 			spec = config.MappingAuto
 		}
-		if _, ok := t.mappings[spec]; !ok {
-			m, err := LoadMapping(spec)
-			if err != nil {
-				return nil, fmt.Errorf("transform: route %q: %w", name, err)
+		if _, ok := tab.mappings[spec]; !ok {
+			if m, ok := prev.builtin(spec); ok {
+				tab.mappings[spec] = m
+			} else {
+				m, err := LoadMapping(spec)
+				if err != nil {
+					return nil, fmt.Errorf("transform: route %q: %w", name, err)
+				}
+				tab.mappings[spec] = m
 			}
-			t.mappings[spec] = m
 		}
 		rt := route{name: name, expr: r.Filter, to: r.To, mapping: spec}
 		if r.Filter != "" {
@@ -180,16 +220,22 @@ func New(q queue.Queue, cfg *config.Config, logger *slog.Logger, opts ...Option)
 			rt.filter = code
 		}
 		for _, to := range r.To {
-			if _, ok := t.dests[to]; !ok {
+			if _, ok := tab.dests[to]; !ok {
 				return nil, fmt.Errorf("transform: route %q: unknown destination %q", name, to)
 			}
 		}
-		t.routes[r.Source] = append(t.routes[r.Source], rt)
+		tab.routes[r.Source] = append(tab.routes[r.Source], rt)
 	}
-	for _, o := range opts {
-		o(t)
+	return tab, nil
+}
+
+// builtin returns the table's mapping for a built-in spec; a nil table has none.
+func (tab *table) builtin(spec string) (Mapping, bool) {
+	if tab == nil || config.IsJQMapping(spec) {
+		return nil, false
 	}
-	return t, nil
+	m, ok := tab.mappings[spec]
+	return m, ok
 }
 
 // Run consumes RELAY_IN until ctx is cancelled, then lets the events in flight
@@ -296,7 +342,7 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 	log := telemetry.WithTraceID(ctx, t.log.With("event_id", ev.ID, "source", ev.Source))
 	span.SetAttributes(telemetry.AttrEventID.String(ev.ID), telemetry.AttrSource.String(ev.Source))
 
-	if ev.Handshake != "" && !t.relayHandshakes[ev.Source] {
+	if ev.Handshake != "" && !t.table.Load().relayHandshakes[ev.Source] {
 		// Ingest answered the vendor; a channel has nothing to learn.
 		log.Debug("handshake not sent", "handshake", ev.Handshake)
 		t.stats.handshakes.Add(1)
@@ -306,7 +352,11 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		t.ack(ctx, log, d)
 		return
 	}
-	outs := t.plan(ctx, ev)
+	outs, filtered := t.plan(ctx, ev)
+	for _, r := range filtered {
+		log.Debug("route filter did not take the event", "route", r.name, "filter", r.expr)
+		t.tel.Metrics().RouteFiltered(ev.Source, r.name)
+	}
 	if replay := msg.Header.Get(queue.HeaderReplay); replay != "" {
 		outs = replayed(outs, replay, msg.Header.Get(queue.HeaderReplayRoutes))
 	}
@@ -315,7 +365,7 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		t.stats.unrouted.Add(1)
 		t.tel.Metrics().TransformEvent(ev.Source, "unrouted")
 		t.history.Record(history.Record{EventID: ev.ID, Stage: history.StageTransform, Kind: history.KindFiltered,
-			Source: ev.Source, Detail: "no route took the event"})
+			Source: ev.Source, Detail: filteredDetail(ev.Source, filtered)})
 		t.ack(ctx, log, d)
 		return
 	}
@@ -395,11 +445,25 @@ func nakDelay(d queue.Delivery) time.Duration {
 	return min(time.Second<<(n-1), maxNakDelay)
 }
 
+// filteredDetail says in the event's history why no route took it: the
+// routes whose filter did not match, each with its filter.
+func filteredDetail(source string, filtered []route) string {
+	if len(filtered) == 0 {
+		return fmt.Sprintf("no route took the event: source %q has no route", source)
+	}
+	parts := make([]string, 0, len(filtered))
+	for _, r := range filtered {
+		parts = append(parts, fmt.Sprintf("route %q filter %s did not match", r.name, r.expr))
+	}
+	return "no route took the event: " + strings.Join(parts, "; ")
+}
+
 // plan routes ev and renders its outputs. Each destination gets at most one
-// output per event: the first route that claims it wins.
-func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
+// output per event: the first route that claims it wins. It also returns the
+// routes whose filter did not take the event.
+func (t *Transformer) plan(ctx context.Context, ev schemas.Event) (outs []output, filtered []route) {
+	tab := t.table.Load()
 	var (
-		outs    []output
 		claimed = map[string]bool{}
 		input   any
 		decoded bool
@@ -408,7 +472,7 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 		mapped = map[string]mapResult{}
 		cards  = map[string][]byte{}
 	)
-	for _, r := range t.routes[ev.Source] {
+	for _, r := range tab.routes[ev.Source] {
 		var pending []string
 		for _, to := range r.to {
 			if !claimed[to] {
@@ -427,7 +491,7 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 			// The destinations stay claimed: a later, broader route must not
 			// deliver what this route might have filtered out.
 			for _, to := range pending {
-				outs = append(outs, t.deadLetter(ev, r.name, to,
+				outs = append(outs, t.deadLetter(ev, r.name, tab.dests[to],
 					fmt.Sprintf("event %s: route %q: filter %s: %v", ev.ID, r.name, r.expr, err)))
 			}
 			continue
@@ -436,15 +500,16 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 			for _, to := range pending {
 				delete(claimed, to)
 			}
+			filtered = append(filtered, r)
 			continue
 		}
 		res, ok := mapped[r.mapping]
 		if !ok {
-			res = t.mapEvent(r.mapping, ev)
+			res = t.mapEvent(tab, r.mapping, ev)
 			mapped[r.mapping] = res
 		}
 		for _, to := range pending {
-			d := t.dests[to]
+			d := tab.dests[to]
 			key := r.mapping + "\x00" + d.Format
 			card, ok := cards[key]
 			err := res.err
@@ -458,14 +523,14 @@ func (t *Transformer) plan(ctx context.Context, ev schemas.Event) []output {
 				if res.err != nil {
 					step = "map"
 				}
-				outs = append(outs, t.deadLetter(ev, r.name, to,
+				outs = append(outs, t.deadLetter(ev, r.name, d,
 					fmt.Sprintf("event %s: route %q: %s: %v", ev.ID, r.name, step, err)))
 				continue
 			}
 			outs = append(outs, t.delivery(ev, r.name, d, card))
 		}
 	}
-	return outs
+	return outs, filtered
 }
 
 // mapResult is an event mapped by one mapping.
@@ -475,10 +540,10 @@ type mapResult struct {
 }
 
 // mapEvent maps ev with the mapping called spec, or WithMapping's.
-func (t *Transformer) mapEvent(spec string, ev schemas.Event) mapResult {
+func (t *Transformer) mapEvent(tab *table, spec string, ev schemas.Event) mapResult {
 	m := t.override
 	if m == nil {
-		m = t.mappings[spec]
+		m = tab.mappings[spec]
 	}
 	s, err := m(ev)
 	return mapResult{summary: s, err: err}
@@ -531,15 +596,15 @@ func (t *Transformer) delivery(ev schemas.Event, routeName string, d config.Dest
 	return output{subject: queue.OutSubject(d.Name), msgID: del.ID, delivery: del, payload: del}
 }
 
-func (t *Transformer) deadLetter(ev schemas.Event, routeName, dest, lastErr string) output {
-	del := t.baseDelivery(ev, routeName, t.dests[dest])
+func (t *Transformer) deadLetter(ev schemas.Event, routeName string, dest config.Destination, lastErr string) output {
+	del := t.baseDelivery(ev, routeName, dest)
 	dl := schemas.DeadLetter{
 		Delivery:  del,
 		Reason:    schemas.ReasonTransform,
 		LastError: lastErr,
 		DeadAt:    time.Now().UTC(),
 	}
-	return output{subject: queue.DeadSubject(dest), msgID: "dead." + del.ID, reason: dl.Reason, err: lastErr, delivery: del, payload: dl}
+	return output{subject: queue.DeadSubject(dest.Name), msgID: "dead." + del.ID, reason: dl.Reason, err: lastErr, delivery: del, payload: dl}
 }
 
 // publish stores every output and waits for all acknowledgements. Ids make a

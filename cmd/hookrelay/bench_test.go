@@ -93,7 +93,7 @@ func wholePath(b *testing.B, sources, clients, events int) (endToEnd, ingested, 
 	addrs := make(chan [2]string, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, "all", slog.New(listenerLog{addrs})) }()
+	go func() { done <- serve(ctx, cfg, configSource{}, "all", slog.New(listenerLog{addrs})) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

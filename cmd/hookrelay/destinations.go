@@ -47,7 +47,7 @@ func (c adminCmd) runDestinations(ctx context.Context, args []string) error {
 		return err
 	}
 	if *output != "table" && *output != "json" {
-		return fmt.Errorf("destinations: -o %q: choose table or json", *output)
+		return badUsage(fmt.Errorf("destinations: -o %q: choose table or json", *output))
 	}
 	dests, err := c.destinations(ctx, admin)
 	if err != nil {

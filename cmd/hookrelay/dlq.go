@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -26,8 +27,8 @@ const dlqUsage = `Inspect, replay and purge dead letters through the admin API.
 Usage:
   hookrelay dlq list    [FILTER] [--limit N] [-o table|json]
   hookrelay dlq show    ID [-o text|json]
-  hookrelay dlq replay  FILTER [--dry-run]
-  hookrelay dlq purge   FILTER [--yes]
+  hookrelay dlq replay  FILTER [--dry-run] [-o text|json]
+  hookrelay dlq purge   FILTER [--yes] [-o text|json]
 
 FILTER is any of:
   --id ID (repeatable)  --destination D  --source S  --reason R  --status CODE
@@ -35,7 +36,8 @@ FILTER is any of:
   --all                 (replay and purge refuse an empty filter without it)
 
 Every command takes --admin URL (default $HOOKRELAY_ADMIN or http://127.0.0.1:8081);
-a bearer token is sent from $HOOKRELAY_ADMIN_TOKEN when set.
+a bearer token is sent from $HOOKRELAY_ADMIN_TOKEN when set. An --id that names
+no dead letter is reported, and the command exits 1.
 `
 
 const defaultAdmin = "http://127.0.0.1:8081"
@@ -83,7 +85,7 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 		}
 		f.Limit = *limit
 		if *output != "table" && *output != "json" {
-			return fmt.Errorf("dlq list: -o %q: choose table or json", *output)
+			return badUsage(fmt.Errorf("dlq list: -o %q: choose table or json", *output))
 		}
 		entries, err := client().List(ctx, f)
 		if err != nil {
@@ -129,16 +131,34 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 	case "replay":
 		ff := c.filterFlags(fs)
 		dryRun := fs.Bool("dry-run", false, "only say what would be replayed")
+		output := fs.String("o", "text", "output format: text or json")
 		if err := parseNoArgs(fs, rest); err != nil {
 			return err
 		}
 		f, err := ff.requiredFilter()
 		if err != nil {
+			return badUsage(err)
+		}
+		if err := checkOutput(fs.Name(), *output); err != nil {
 			return err
 		}
 		res, err := client().Replay(ctx, f, *dryRun)
 		if err != nil {
 			return explain(err)
+		}
+		found := slices.Clone(res.Replayed)
+		for _, s := range res.Skipped {
+			found = append(found, s.ID)
+		}
+		missing := notFound(f.IDs, found)
+		if *output == "json" {
+			if err := writeIndented(c.stdout, struct {
+				deadletter.ReplayResult
+				NotFound []string `json:"not_found"`
+			}{res, missing}); err != nil {
+				return err
+			}
+			return missingError(missing)
 		}
 		verb := "replayed"
 		if res.DryRun {
@@ -152,40 +172,67 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 		for _, s := range res.Skipped {
 			fmt.Fprintf(c.stdout, "skipped %s: %s\n", s.ID, s.Reason)
 		}
-		return nil
+		return missingError(missing)
 
 	case "purge":
 		ff := c.filterFlags(fs)
 		yes := fs.Bool("yes", false, "do not ask for confirmation")
+		output := fs.String("o", "text", "output format: text or json")
 		if err := parseNoArgs(fs, rest); err != nil {
 			return err
 		}
 		f, err := ff.requiredFilter()
 		if err != nil {
+			return badUsage(err)
+		}
+		if err := checkOutput(fs.Name(), *output); err != nil {
 			return err
 		}
-		if !*yes {
-			ok, err := c.confirm(fmt.Sprintf("Delete every dead letter matching %s? This cannot be undone. [y/N] ", ff.describe()))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errors.New("dlq purge: cancelled, nothing deleted")
-			}
-		}
-		n, err := client().Purge(ctx, f)
+		// Listed first: the prompt says how many, and ids that name
+		// nothing are reported.
+		matching, err := client().List(ctx, f)
 		if err != nil {
 			return explain(err)
 		}
+		found := make([]string, 0, len(matching))
+		for _, e := range matching {
+			found = append(found, e.ID)
+		}
+		missing := notFound(f.IDs, found)
+		n := 0
+		if len(matching) > 0 {
+			if !*yes {
+				ok, err := c.confirm(fmt.Sprintf("Delete %d dead letter(s) matching %s? This cannot be undone. [y/N] ",
+					len(matching), ff.describe()))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errors.New("dlq purge: cancelled, nothing deleted")
+				}
+			}
+			if n, err = client().Purge(ctx, f); err != nil {
+				return explain(err)
+			}
+		}
+		if *output == "json" {
+			if err := writeIndented(c.stdout, struct {
+				Purged   int      `json:"purged"`
+				NotFound []string `json:"not_found"`
+			}{n, missing}); err != nil {
+				return err
+			}
+			return missingError(missing)
+		}
 		fmt.Fprintf(c.stdout, "purged %d dead letter(s)\n", n)
-		return nil
+		return missingError(missing)
 
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, dlqUsage)
 		return nil
 	default:
 		fmt.Fprint(c.stderr, dlqUsage)
-		return fmt.Errorf("dlq: unknown command %q (list, show, replay or purge)", sub)
+		return badUsage(fmt.Errorf("dlq: unknown command %q (list, show, replay or purge)", sub))
 	}
 }
 
@@ -281,11 +328,14 @@ func (c adminCmd) subcommand(name, usage string, args []string, admin *string) (
 	top := c.adminFlags(name, usage, admin)
 	top.Usage = func() { fmt.Fprint(c.stderr, usage) }
 	if err := top.Parse(args); err != nil {
-		return "", nil, nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return "", nil, nil, err
+		}
+		return "", nil, nil, badUsage(err)
 	}
 	if top.NArg() == 0 {
 		top.Usage()
-		return "", nil, nil, flag.ErrHelp
+		return "", nil, nil, badUsage(flag.ErrHelp)
 	}
 	sub := top.Arg(0)
 	return sub, top.Args()[1:], c.adminFlags(name+" "+sub, usage+"\nFlags of "+sub+":\n", admin), nil
@@ -318,7 +368,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, badUsage(err)
 		}
 		if fs.NArg() == 0 {
 			return pos, nil
@@ -337,10 +390,10 @@ func parseShow(fs *flag.FlagSet, args []string, what string) (id, output string,
 		return "", "", err
 	}
 	if len(pos) != 1 {
-		return "", "", fmt.Errorf("%s: want exactly one %s, got %d", fs.Name(), what, len(pos))
+		return "", "", badUsage(fmt.Errorf("%s: want exactly one %s, got %d", fs.Name(), what, len(pos)))
 	}
-	if *o != "text" && *o != "json" {
-		return "", "", fmt.Errorf("%s: -o %q: choose text or json", fs.Name(), *o)
+	if err := checkOutput(fs.Name(), *o); err != nil {
+		return "", "", err
 	}
 	return pos[0], *o, nil
 }
@@ -351,9 +404,36 @@ func parseNoArgs(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("%s: unexpected argument %q (filters are flags, e.g. --id %s)", fs.Name(), pos[0], pos[0])
+		return badUsage(fmt.Errorf("%s: unexpected argument %q (filters are flags, e.g. --id %s)", fs.Name(), pos[0], pos[0]))
 	}
 	return nil
+}
+
+// checkOutput accepts -o text or json.
+func checkOutput(cmd, output string) error {
+	if output != "text" && output != "json" {
+		return badUsage(fmt.Errorf("%s: -o %q: choose text or json", cmd, output))
+	}
+	return nil
+}
+
+// notFound returns the ids asked for that are not among found.
+func notFound(asked, found []string) []string {
+	missing := []string{}
+	for _, id := range asked {
+		if !slices.Contains(found, id) && !slices.Contains(missing, id) {
+			missing = append(missing, id)
+		}
+	}
+	return missing
+}
+
+// missingError is the run-time failure of ids that name no dead letter.
+func missingError(missing []string) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("no dead letter with id %s (list them with: hookrelay dlq list)", strings.Join(missing, ", "))
 }
 
 func (c adminCmd) confirm(prompt string) (bool, error) {
@@ -397,9 +477,22 @@ func writeTable(w io.Writer, entries []deadletter.Entry) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
 			e.ID, e.DeadAt.UTC().Format("2006-01-02 15:04:05Z"), dash(e.Delivery.Destination), dash(e.Delivery.Source),
-			e.Reason, status, e.Attempts, cut(e.LastError, maxErrorColumn))
+			e.Reason, status, e.Attempts, cut(errorColumn(e), maxErrorColumn))
 	}
 	return tw.Flush()
+}
+
+// errorColumn is what went wrong: the receiver's answer when there is one
+// (what Teams said is what an SRE needs), after the error.
+func errorColumn(e deadletter.Entry) string {
+	switch {
+	case e.ResponseExcerpt == "":
+		return dash(e.LastError)
+	case e.LastError == "":
+		return e.ResponseExcerpt
+	default:
+		return e.LastError + ": " + e.ResponseExcerpt
+	}
 }
 
 func dash(s string) string {

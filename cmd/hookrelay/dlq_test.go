@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,20 +50,8 @@ func dlqEnv(t *testing.T) (string, jetstream.JetStream) {
 // dlq runs `hookrelay dlq args…` against admin with stdin as given.
 func dlq(t *testing.T, admin, stdin string, args ...string) (string, error) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	c := adminCmd{
-		stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, now: time.Now,
-		getenv: func(k string) string {
-			if k == "HOOKRELAY_ADMIN" {
-				return admin
-			}
-			return ""
-		},
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err := c.run(ctx, args)
-	return stdout.String(), err
+	stdout, _, err := dlqIO(t, admin, stdin, args...)
+	return stdout, err
 }
 
 func remaining(t *testing.T, admin string) int {

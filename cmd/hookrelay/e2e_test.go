@@ -91,19 +91,22 @@ type relay struct {
 	exited      chan struct{}
 	exitErr     error
 	stderrLines atomic.Int64
+	// logs receives every log line's message, while the test reads them
+	// (lines beyond its buffer are dropped).
+	logs chan string
 }
 
 // startRelay starts serve on cfg and waits until both listeners reported
 // their addresses on the JSON log.
-func startRelay(t *testing.T, cfgPath string) *relay {
+func startRelay(t *testing.T, cfgPath string, flags ...string) *relay {
 	t.Helper()
-	return startRelayBinary(t, binary(t), cfgPath)
+	return startRelayBinary(t, binary(t), cfgPath, flags...)
 }
 
 // startRelayBinary is startRelay with the binary at bin.
-func startRelayBinary(t *testing.T, bin, cfgPath string) *relay {
+func startRelayBinary(t *testing.T, bin, cfgPath string, flags ...string) *relay {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	cmd := exec.Command(bin, append([]string{"serve", "--config", cfgPath}, flags...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +114,7 @@ func startRelayBinary(t *testing.T, bin, cfgPath string) *relay {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start serve: %v", err)
 	}
-	r := &relay{cmd: cmd, exited: make(chan struct{})}
+	r := &relay{cmd: cmd, exited: make(chan struct{}), logs: make(chan string, 1024)}
 	addrs := make(chan [2]string, 4)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -119,7 +122,13 @@ func startRelayBinary(t *testing.T, bin, cfgPath string) *relay {
 		for sc.Scan() {
 			r.stderrLines.Add(1)
 			var line struct{ Msg, Listener, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				select {
+				case r.logs <- line.Msg:
+				default:
+				}
+			}
+			if line.Msg == "listening" {
 				addrs <- [2]string{line.Listener, "http://" + line.Addr}
 			} else if testing.Verbose() {
 				t.Logf("serve: %s", sc.Bytes())
@@ -154,7 +163,7 @@ func (r *relay) kill() { _ = r.cmd.Process.Signal(syscall.SIGKILL) }
 func writeConfig(t *testing.T, dataDir, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hookrelay.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\n"+
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\ninsecure_short_secrets: true\n"+
 		"sources:\n  - name: app\n    verify: {scheme: token, secret: s3cret}\n%s", dataDir, body)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ const eventsUsage = `Show an event's history, and replay stored events from sour
 
 Usage:
   hookrelay events show    ID [-o text|json]
-  hookrelay events replay  --source NAME --since T [--until T] [--route R]… [--dry-run] [--replay-id ID]
+  hookrelay events replay  --source NAME --since T [--until T] [--route R]… [--dry-run] [--replay-id ID] [-o text|json]
 
 replay re-runs the source's stored events (RELAY_IN keeps them for
 retention.events, default 7 days) through the current routes and mappings,
@@ -70,23 +70,30 @@ func (c adminCmd) runEvents(ctx context.Context, args []string) error {
 		fs.Var(&routes, "route", "only through this route (repeatable, or comma-separated)")
 		dryRun := fs.Bool("dry-run", false, "only list the events that would be replayed")
 		replayID := fs.String("replay-id", "", "name the replay, so running it again repeats nothing (default: from the time)")
+		output := fs.String("o", "text", "output format: text or json")
 		if err := parseNoArgs(fs, rest); err != nil {
 			return err
 		}
 		if *source == "" || *since == "" {
-			return fmt.Errorf("events replay: --source and --since are required (e.g. --source github --since 2h)")
+			return badUsage(fmt.Errorf("events replay: --source and --since are required (e.g. --source github --since 2h)"))
+		}
+		if err := checkOutput(fs.Name(), *output); err != nil {
+			return err
 		}
 		req := history.ReplayRequest{Source: *source, Routes: routes, DryRun: *dryRun, ID: *replayID}
 		var err error
 		if req.Since, err = history.ParseTime(*since, c.now()); err != nil {
-			return fmt.Errorf("--since: %w", err)
+			return badUsage(fmt.Errorf("--since: %w", err))
 		}
 		if req.Until, err = history.ParseTime(*until, c.now()); err != nil {
-			return fmt.Errorf("--until: %w", err)
+			return badUsage(fmt.Errorf("--until: %w", err))
 		}
 		res, err := c.eventsClient(admin).Replay(ctx, req)
 		if err != nil {
 			return explain(err)
+		}
+		if *output == "json" {
+			return writeIndented(c.stdout, res)
 		}
 		verb := "replayed"
 		if res.DryRun {
@@ -113,7 +120,7 @@ func (c adminCmd) runEvents(ctx context.Context, args []string) error {
 		return nil
 	default:
 		fmt.Fprint(c.stderr, eventsUsage)
-		return fmt.Errorf("events: unknown command %q (show or replay)", sub)
+		return badUsage(fmt.Errorf("events: unknown command %q (show or replay)", sub))
 	}
 }
 
@@ -139,8 +146,12 @@ func writeView(w io.Writer, v history.View, destination string) error {
 		if r.Status > 0 {
 			status = strconv.Itoa(r.Status)
 		}
+		width := 100
+		if r.Kind == history.KindFiltered {
+			width = 500 // which filters did not match: the whole answer to "where did it go?"
+		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.UTC().Format("2006-01-02 15:04:05.000Z"), r.Stage,
-			r.Kind, dash(r.Destination), attempt, status, cut(r.Detail, 100))
+			r.Kind, dash(r.Destination), attempt, status, cut(r.Detail, width))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -41,7 +41,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "hookrelay.yaml", "configuration `file`")
 	source := fs.String("source", "", "source `name` the payload is posted to (required)")
-	file := fs.String("file", "", "payload `file`: the request body as the vendor sends it (required)")
+	file := fs.String("file", "", "payload `file`: the request body as the vendor sends it (required; - reads stdin)")
 	format := fs.String("format", "", "messagecard or adaptive (default: the format of the source's first destination)")
 	route := fs.String("route", "", "use this route's mapping and first destination's format")
 	mapping := fs.String("mapping", "", "use this mapping instead: auto, a built-in name, or a .jq file")
@@ -50,23 +50,25 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Var(headers, "header", "a request header, 'Name: value' (repeatable), e.g. 'X-GitHub-Event: push'")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: hookrelay render --source NAME --file payload.json [--format messagecard|adaptive] [--header 'Name: value']…")
-		fmt.Fprintln(stderr, "Prints the card a payload would become (a dry run: no queue, nothing is sent).")
+		fmt.Fprintln(stderr, "Prints the card a payload would become (a dry run: no queue, nothing is sent, no secret needed).")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *source == "" || *file == "" {
 		fs.Usage()
-		return errors.New("render: --source and --file are required")
+		return badUsage(errors.New("render: --source and --file are required"))
 	}
-	cfg, err := config.Load(*configPath)
+	// Rendering verifies nothing and sends nothing: the secrets and URLs
+	// the file takes from the environment may be unset.
+	cfg, err := config.Load(*configPath, config.AllowUnset())
 	if err != nil {
-		return err
+		return badUsage(err)
 	}
 	src, ok := cfg.Source(*source)
 	if !ok {
-		return fmt.Errorf("render: no source %q in %s", *source, *configPath)
+		return badUsage(fmt.Errorf("render: no source %q in %s", *source, *configPath))
 	}
 	spec, dest := src.Mapping, ""
 	for _, r := range cfg.Routes {
@@ -82,7 +84,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		break
 	}
 	if *route != "" && dest == "" {
-		return fmt.Errorf("render: source %q has no route %q", src.Name, *route)
+		return badUsage(fmt.Errorf("render: source %q has no route %q", src.Name, *route))
 	}
 	if *mapping != "" {
 		spec = *mapping
@@ -93,9 +95,14 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			*format = d.Format
 		}
 	}
-	body, err := os.ReadFile(*file)
+	var body []byte
+	if *file == "-" {
+		body, err = io.ReadAll(os.Stdin)
+	} else {
+		body, err = os.ReadFile(*file)
+	}
 	if err != nil {
-		return fmt.Errorf("render: %w", err)
+		return fmt.Errorf("render: read the payload: %w", err)
 	}
 	ev := schemas.Event{
 		ID: "dry-run", Source: src.Name, ReceivedAt: time.Now().UTC(),

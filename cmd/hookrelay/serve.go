@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -18,7 +24,9 @@ import (
 	"github.com/hookrelay/hookrelay/dispatch"
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/adminui"
+	"github.com/hookrelay/hookrelay/internal/buildinfo"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/dirlock"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
@@ -31,36 +39,138 @@ var roles = map[string]bool{"all": true, "ingest": true, "transform": true, "dis
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "hookrelay.yaml", "configuration `file`")
+	configPath := fs.String("config", "hookrelay.yaml", "configuration `file`; SIGHUP or POST /-/reload re-reads it")
 	role := fs.String("role", "all", "stage to run: all, ingest, transform or dispatch")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	watch := fs.Duration("watch-config", 0, "re-read the configuration file this often and reload when it changed "+
+		"(0: only on SIGHUP or POST /-/reload); for a Kubernetes ConfigMap, 10s")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if !roles[*role] {
-		return fmt.Errorf("--role %q: want all, ingest, transform or dispatch", *role)
+		return badUsage(fmt.Errorf("--role %q: want all, ingest, transform or dispatch", *role))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return badUsage(fmt.Errorf("--log-level: %w", err))
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg, err := config.Load(*configPath)
+	logger := newLogger(stderr, level)
+	if *watch < 0 {
+		return badUsage(fmt.Errorf("--watch-config %v: want a positive interval, or 0", *watch))
+	}
+	src := configSource{path: *configPath, watch: *watch,
+		load: func() (*config.Config, error) { return loadConfig(*configPath, nil) }}
+	cfg, err := src.load()
 	if err != nil {
-		return err
+		return badUsage(err)
 	}
-	return serve(ctx, cfg, *role, logger)
+	return serve(ctx, cfg, src, *role, logger)
+}
+
+// configSource is where serve re-reads its configuration from.
+type configSource struct {
+	// load reads and checks the file; nil refuses reloads.
+	load func() (*config.Config, error)
+	// path is the file watch polls.
+	path string
+	// watch, when positive, polls the file this often and reloads when its
+	// content changed: a Kubernetes ConfigMap volume is updated in place.
+	watch time.Duration
+}
+
+// watchFile calls reload whenever the file's content changed since the last
+// look, polling every interval until ctx ends. Polling, not inotify: a
+// ConfigMap volume swaps a symlink, which file watches miss.
+func watchFile(ctx context.Context, path string, interval time.Duration, reload func()) {
+	digest := func() [32]byte {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return [32]byte{}
+		}
+		return sha256.Sum256(raw)
+	}
+	last := digest()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if d := digest(); d != last {
+				last = d
+				reload()
+			}
+		}
+	}
+}
+
+// newLogger logs JSON lines, durations as people write them ("637ms").
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(roundDuration(a.Value.Duration()).String())
+			}
+			return a
+		}}))
+}
+
+// roundDuration keeps a duration's three leading digits or so: 637ms, not
+// 637.201933ms; 1.5s; 12µs.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
 }
 
 // serve runs the configured stages until ctx is cancelled, then drains: ingest
 // stops accepting and finishes its requests first, then the stages finish
 // what they hold, then the queue is closed (what Send handed over is flushed).
-func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Logger) error {
-	// Source secrets, destination URLs and the admin token never reach the log.
-	logger = slog.New(telemetry.Redact(logger.Handler(), telemetry.ConfigSecrets(cfg)))
+// src says how SIGHUP, POST /-/reload and the watch re-read the
+// configuration.
+func serve(ctx context.Context, cfg *config.Config, src configSource, role string, logger *slog.Logger) error {
+	// A SIGHUP reloads; caught from the start, it never ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	// Source secrets, destination URLs and the admin token never reach the
+	// log, those of a reloaded configuration included.
+	secrets := telemetry.NewSecrets(telemetry.ConfigSecrets(cfg))
+	logger = slog.New(telemetry.RedactSecrets(logger.Handler(), secrets))
 	if err := checkAdminToken(cfg, logger); err != nil {
+		return badUsage(err)
+	}
+	if cfg.Queue.Kind == config.QueueJetStream && cfg.NATS.URL == "" {
+		lock, err := dirlock.Acquire(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
+	}
+	// Every listener is bound before anything starts, so a taken port fails
+	// at once, and "serving" means serving.
+	adminLn, err := listen("admin", cfg.AdminListen, 0)
+	if err != nil {
 		return err
 	}
+	defer adminLn.Close()
+	var ingestLn net.Listener
+	if role == "all" || role == "ingest" {
+		if ingestLn, err = listen("ingest", cfg.Listen, cfg.MaxConnections); err != nil {
+			return err
+		}
+		defer ingestLn.Close()
+	}
+
 	tel, shutdownTelemetry, err := telemetry.Setup(ctx, "hookrelay")
 	if err != nil {
 		return err
@@ -72,6 +182,9 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 			logger.Warn("flush traces", "err", err)
 		}
 	}()
+	info := buildinfo.Read()
+	tel.Metrics().BuildInfo(info.Version, info.Revision, info.GoVersion)
+	tel.Metrics().ConfigLoaded(true, false, time.Now())
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	opened, err := openQueue(setupCtx, cfg, logger)
@@ -88,13 +201,13 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	}()
 	q := opened.Queue
 
-	rec := history.NewRecorder(q, logger)
-	destinations := make([]string, 0, len(cfg.Destinations))
-	for _, d := range cfg.Destinations {
-		destinations = append(destinations, d.Name)
-	}
-	tel.Metrics().Preset(destinations)
-	tel.Metrics().WatchBacklog(telemetry.QueueBacklog(q, destinations))
+	r := &relayer{q: q, role: role, logger: logger, tel: tel, secrets: secrets, load: src.load,
+		rec: history.NewRecorder(q, logger)}
+	r.cfg.Store(cfg)
+	tel.Metrics().Preset(destinationNames(cfg))
+	tel.Metrics().WatchBacklog(func(ctx context.Context) ([]telemetry.Backlog, error) {
+		return telemetry.QueueBacklog(q, destinationNames(r.cfg.Load()))(ctx)
+	})
 
 	// A stage that ends while the process runs ends the process: not ready
 	// at once, then every listener closed and a non-zero exit, so that an
@@ -108,43 +221,56 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	defer stages.stop()
 	supervise := stages.run
 	if role == "all" || role == "transform" {
-		t, err := transform.New(q, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
+		r.transform, err = transform.New(q, cfg, logger, transform.WithHistory(r.rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		supervise("transform", t.Run)
+		supervise("transform", r.transform.Run)
 		if b, ok := q.(consumerBacklog); ok {
 			tel.Metrics().WatchStageBacklog("transform", func(ctx context.Context) (queue.Waiting, error) {
 				return b.ConsumerBacklog(ctx, queue.StreamIn, transform.ConsumerName)
 			})
 		}
 	}
-	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
-		disp, err = dispatch.New(setupCtx, q, cfg.Destinations, logger, dispatch.WithHistory(rec), dispatch.WithTelemetry(tel))
+		r.dispatch, err = dispatch.New(setupCtx, q, cfg.Destinations, logger, dispatch.WithHistory(r.rec), dispatch.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		supervise("dispatch", disp.Run)
+		supervise("dispatch", r.dispatch.Run)
+	}
+	r.ready = ready
+	if err := r.build(cfg); err != nil {
+		return err
 	}
 
 	servers, serversCtx := errgroup.WithContext(runCtx)
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
-	adminMux.Handle("/", adminHandler(q, ready, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
-	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
-	startServer(servers, serversCtx, admin, "admin", logger, 0)
-	if role == "all" || role == "ingest" {
-		h, err := ingest.New(cfg, q, logger,
-			ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
-		if err != nil {
-			return err
-		}
-		srv := &http.Server{Addr: cfg.Listen, Handler: tel.HTTPHandler(h), ReadHeaderTimeout: 10 * time.Second,
+	adminMux.Handle("/", &r.admin)
+	startServer(servers, serversCtx, adminLn, &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}, "admin", logger)
+	if ingestLn != nil {
+		srv := &http.Server{Handler: tel.HTTPHandler(r.ingest), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute}
-		startServer(servers, serversCtx, srv, "ingest", logger, cfg.MaxConnections)
+		startServer(servers, serversCtx, ingestLn, srv, "ingest", logger)
 	}
-	logger.Info("hookrelay serving", "role", role, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
+	servers.Go(func() error {
+		for {
+			select {
+			case <-serversCtx.Done():
+				return nil
+			case <-hup:
+				_ = r.reload(serversCtx, "SIGHUP")
+			}
+		}
+	})
+	if src.watch > 0 && src.load != nil {
+		servers.Go(func() error {
+			watchFile(serversCtx, src.path, src.watch, func() { _ = r.reload(serversCtx, "file changed") })
+			return nil
+		})
+	}
+	logger.Info("hookrelay serving", "role", role, "version", info.Version, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
 		"sources", len(cfg.Sources), "destinations", len(cfg.Destinations), "routes", len(cfg.Routes))
 
 	serveErr := servers.Wait()
@@ -157,24 +283,44 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	return errors.Join(serveErr, stageErr)
 }
 
+func destinationNames(cfg *config.Config) []string {
+	out := make([]string, 0, len(cfg.Destinations))
+	for _, d := range cfg.Destinations {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
 // consumerBacklog is a queue that tells what waits for one of its consumers
 // (jsqueue does).
 type consumerBacklog interface {
 	ConsumerBacklog(ctx context.Context, stream, consumer string) (queue.Waiting, error)
 }
 
-// startServer listens at once (so a bad address fails start-up) and shuts the
-// server down gracefully when ctx is cancelled. With maxConns above zero, at
-// most that many connections are open at once; more wait to be accepted.
-func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger, maxConns int) {
-	ln, err := net.Listen("tcp", srv.Addr)
+// listen binds a listener, saying which one failed and what to do. With
+// maxConns above zero, at most that many connections are open at once; more
+// wait to be accepted.
+func listen(name, addr string, maxConns int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		g.Go(func() error { return fmt.Errorf("%s listener %s: %w", name, srv.Addr, err) })
-		return
+		return nil, fmt.Errorf("%s listener %s: %w (is another process using it? set %s)", name, addr, err, listenField(name))
 	}
 	if maxConns > 0 {
 		ln = netutil.LimitListener(ln, maxConns)
 	}
+	return ln, nil
+}
+
+func listenField(name string) string {
+	if name == "admin" {
+		return "admin_listen"
+	}
+	return "listen"
+}
+
+// startServer serves on ln and shuts the server down gracefully when ctx is
+// cancelled.
+func startServer(g *errgroup.Group, ctx context.Context, ln net.Listener, srv *http.Server, name string, logger *slog.Logger) {
 	logger.Info("listening", "listener", name, "addr", ln.Addr().String())
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -191,8 +337,18 @@ func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name 
 }
 
 // checkAdminToken refuses to serve the admin API without a token anywhere but
-// on loopback, where only this machine's users reach it.
+// on loopback, where only this machine's users reach it, and warns there.
 func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
+	if err := requireAdminToken(cfg); err != nil || cfg.AdminToken != "" {
+		return err
+	}
+	logger.Warn("admin API without a token: anyone on this machine can replay and purge dead letters; set admin_token",
+		"admin_listen", cfg.AdminListen)
+	return nil
+}
+
+// requireAdminToken is checkAdminToken's refusal, which check reports too.
+func requireAdminToken(cfg *config.Config) error {
 	if cfg.AdminToken != "" {
 		return nil
 	}
@@ -204,9 +360,151 @@ func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("admin_token is required when admin_listen (%s) is not a loopback address: "+
 			"set admin_token: ${HOOKRELAY_ADMIN_TOKEN} and export a long random HOOKRELAY_ADMIN_TOKEN", cfg.AdminListen)
 	}
-	logger.Warn("admin API without a token: anyone on this machine can replay and purge dead letters; set admin_token",
-		"admin_listen", cfg.AdminListen)
 	return nil
+}
+
+// relayer is what serve runs, as far as a reload changes it.
+type relayer struct {
+	q         queue.Queue
+	role      string
+	logger    *slog.Logger
+	tel       *telemetry.Telemetry
+	secrets   *telemetry.Secrets
+	rec       *history.Recorder
+	load      func() (*config.Config, error)
+	transform *transform.Transformer // nil unless the role runs it
+	dispatch  *dispatch.Dispatcher   // nil unless the role runs it
+	ready     *readiness
+
+	cfg    atomic.Pointer[config.Config] // in force
+	ingest *ingest.Handler               // nil unless the role runs it
+	admin  swapHandler
+	// reloading keeps reloads one at a time.
+	reloading sync.Mutex
+}
+
+// swapHandler serves with the handler set last: a request in progress
+// finishes with the one it started with.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+// build makes the handlers for cfg: ingest's, or applies cfg's sources to
+// it, and the admin API's.
+func (r *relayer) build(cfg *config.Config) error {
+	if r.role == "all" || r.role == "ingest" {
+		if r.ingest != nil {
+			if err := r.ingest.Reconfigure(cfg); err != nil {
+				return err
+			}
+		} else {
+			h, err := ingest.New(cfg, r.q, r.logger, ingest.WithMetrics(r.tel.Metrics()), ingest.WithTelemetry(r.tel))
+			if err != nil {
+				return err
+			}
+			r.ingest = h
+		}
+	}
+	r.admin.set(r.adminHandler(cfg, deadletter.WithTelemetry(r.tel)))
+	return nil
+}
+
+// reload re-reads the configuration file and applies it: a file that fails
+// check is refused and the running configuration stays. Settings a reload
+// cannot change (listeners, data_dir, queue, admin listener) are logged as
+// needing a restart; the rest applies at once.
+func (r *relayer) reload(ctx context.Context, trigger string) error {
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
+	log := r.logger.With("trigger", trigger)
+	refuse := func(err error) error {
+		r.tel.Metrics().ConfigLoaded(false, true, time.Now())
+		log.Error("configuration reload refused; the running configuration stays", "err", err)
+		return err
+	}
+	if r.load == nil {
+		return refuse(errors.New("this relay was started without a configuration file to re-read"))
+	}
+	next, err := r.load()
+	if err != nil {
+		return refuse(err)
+	}
+	if err := checkAdminToken(next, log); err != nil {
+		return refuse(err)
+	}
+	prev := r.cfg.Load()
+	// Secrets first: the stages may log the new ones from now on.
+	r.secrets.Add(telemetry.ConfigSecrets(next))
+	// Transform first: a removed destination gets no new deliveries before
+	// dispatch drains it, and an added one may wait a moment for its worker.
+	if r.transform != nil {
+		if err := r.transform.Reconfigure(next); err != nil {
+			return refuse(err)
+		}
+	}
+	if r.dispatch != nil {
+		if err := r.dispatch.Reconfigure(ctx, next.Destinations); err != nil {
+			if r.transform != nil {
+				_ = r.transform.Reconfigure(prev)
+			}
+			return refuse(err)
+		}
+	}
+	if err := r.build(next); err != nil {
+		return refuse(err) // not reached: check built the same verifiers
+	}
+	r.cfg.Store(next)
+	r.tel.Metrics().Preset(destinationNames(next))
+	r.tel.Metrics().ConfigLoaded(true, true, time.Now())
+	if restart := needsRestart(prev, next); len(restart) > 0 {
+		log.Warn("configuration reloaded, but these settings apply only after a restart", "settings", restart)
+	}
+	log.Info("configuration reloaded", "sources", len(next.Sources), "destinations", len(next.Destinations),
+		"routes", len(next.Routes))
+	return nil
+}
+
+// needsRestart names the settings that differ between a and b and that only
+// a restart applies.
+func needsRestart(a, b *config.Config) []string {
+	var out []string
+	check := func(name string, changed bool) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	check("listen", a.Listen != b.Listen)
+	check("admin_listen", a.AdminListen != b.AdminListen)
+	check("data_dir", a.DataDir != b.DataDir)
+	check("queue", fmt.Sprint(a.Queue) != fmt.Sprint(b.Queue))
+	check("nats", a.NATS != b.NATS)
+	check("retention", a.Retention != b.Retention)
+	check("max_body", a.MaxBody != b.MaxBody)
+	check("max_body_memory", a.MaxBodyMemory != b.MaxBodyMemory)
+	check("max_connections", a.MaxConnections != b.MaxConnections)
+	check("read_timeout", a.ReadTimeout != b.ReadTimeout)
+	check("publish_timeout", a.PublishTimeout != b.PublishTimeout)
+	return out
+}
+
+// adminHandler is the admin API of cfg with POST /-/reload, behind the
+// admin token like the rest of the API.
+func (r *relayer) adminHandler(cfg *config.Config, storeOpts ...deadletter.Option) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /-/reload", adminui.RequireToken(cfg.AdminToken, http.HandlerFunc(
+		func(w http.ResponseWriter, req *http.Request) {
+			if err := r.reload(req.Context(), "POST /-/reload"); err != nil {
+				http.Error(w, "configuration reload refused; the running configuration stays: "+err.Error(),
+					http.StatusInternalServerError)
+				return
+			}
+			_, _ = io.WriteString(w, "configuration reloaded\n")
+		})))
+	mux.Handle("/", adminHandler(r.q, r.ready, r.dispatch, cfg, r.rec, r.logger, storeOpts...))
+	return mux
 }
 
 // adminHandler serves the admin API, the admin page, health and readiness;

@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -59,9 +58,16 @@ type Config struct {
 	AdminToken string    `yaml:"admin_token"`
 	Retention  Retention `yaml:"retention"`
 
+	// InsecureShortSecrets allows verification secrets shorter than
+	// MinSecretBytes, for tests and demos only (default false: refused).
+	InsecureShortSecrets bool `yaml:"insecure_short_secrets"`
+
 	// Dir is the configuration file's directory, against which relative
 	// mapping paths are resolved; Load sets it ("" means the working directory).
 	Dir string `yaml:"-"`
+	// Unset names the environment variables the file references that were
+	// unset, with AllowUnset (otherwise they are an error).
+	Unset []string `yaml:"-"`
 }
 
 // Retention says how long stored data is kept.
@@ -224,25 +230,102 @@ const (
 	DefaultDigestAfter      = 30 * time.Second
 )
 
-// Load reads, expands, parses and validates a configuration file.
-func Load(path string) (*Config, error) {
+// Option changes how Load and Parse read a file.
+type Option func(*options)
+
+type options struct {
+	allowUnset    bool
+	strongSecrets bool
+}
+
+// MinSecretBytes is the shortest verification secret StrongSecrets accepts:
+// a shorter one is guessable, and redacting it from logs would rewrite
+// ordinary words.
+const MinSecretBytes = 16
+
+// StrongSecrets refuses a verification secret shorter than MinSecretBytes
+// (unless the file sets insecure_short_secrets: true) and one equal to a
+// source, destination or route name, which redaction would erase from every
+// log line. serve and check use it; default off, so that tests may parse
+// files with short secrets.
+func StrongSecrets() Option { return func(o *options) { o.strongSecrets = true } }
+
+// AllowUnset lets a ${NAME} whose variable is unset stand as written
+// instead of failing, and lists it in Config.Unset: for the commands that
+// need no secrets (check, render). Checks of the values it stands in for
+// (a URL, a broker) are skipped. Default: an unset variable is an error.
+func AllowUnset() Option { return func(o *options) { o.allowUnset = true } }
+
+// Load reads, expands, parses and validates a configuration file. Its error
+// is an *Error listing every problem found, each with its line and field.
+func Load(path string, opts ...Option) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := parse(raw, filepath.Dir(path))
+	return load(raw, path, filepath.Dir(path), opts...)
+}
+
+// LoadBytes is Load for a file already read (from stdin, say): name is what
+// errors call it, and relative mapping paths are resolved against dir.
+func LoadBytes(raw []byte, name, dir string, opts ...Option) (*Config, error) {
+	return load(raw, name, dir, opts...)
+}
+
+func load(raw []byte, name, dir string, opts ...Option) (*Config, error) {
+	cfg, err := parse(raw, dir, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, &Error{File: name, Problems: flatten(err)}
 	}
 	return cfg, nil
 }
 
+// Error is a configuration that cannot be used: every problem found, each
+// starting "line N: field: …" when it has a place in the file.
+type Error struct {
+	File     string
+	Problems []error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config %s: ", e.File)
+	if len(e.Problems) == 1 {
+		b.WriteString(e.Problems[0].Error())
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems.
+func (e *Error) Unwrap() []error { return e.Problems }
+
+// flatten lists the errors errors.Join put together.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// expandEnv replaces ${NAME} with the environment variable; an unset variable
-// is an error naming its line, so a missing secret never becomes "".
-func expandEnv(raw []byte) ([]byte, error) {
+// expandEnv replaces ${NAME} with the environment variable. An unset
+// variable is an error naming its line (once), so a missing secret never
+// becomes "" — unless allowUnset, when the reference stays as written. It
+// returns the names of the unset variables.
+func expandEnv(raw []byte, allowUnset bool) ([]byte, []string, error) {
 	var errs []error
+	var unset []string
 	lines := bytes.Split(raw, []byte("\n"))
 	for i, line := range lines {
 		// Comments are left alone: an example in a comment is not a reference.
@@ -250,14 +333,19 @@ func expandEnv(raw []byte) ([]byte, error) {
 		lines[i] = append(envRef.ReplaceAllFunc(code, func(m []byte) []byte {
 			name := string(envRef.FindSubmatch(m)[1])
 			v, ok := os.LookupEnv(name)
-			if !ok {
-				errs = append(errs, fmt.Errorf("line %d: environment variable %s is not set", i+1, name))
-				return m
+			if ok {
+				return []byte(v)
 			}
-			return []byte(v)
+			if !slices.Contains(unset, name) {
+				unset = append(unset, name)
+				if !allowUnset {
+					errs = append(errs, fmt.Errorf("line %d: environment variable %s is not set", i+1, name))
+				}
+			}
+			return m
 		}), comment...)
 	}
-	return bytes.Join(lines, []byte("\n")), errors.Join(errs...)
+	return bytes.Join(lines, []byte("\n")), unset, errors.Join(errs...)
 }
 
 // splitComment cuts a YAML line before its comment: a '#' at the start or
@@ -280,32 +368,57 @@ func splitComment(line []byte) (code, comment []byte) {
 }
 
 // Parse expands ${ENV} references, decodes the YAML strictly, applies
-// defaults and validates. Errors name the line and field.
-func Parse(raw []byte) (*Config, error) {
-	return parse(raw, "")
+// defaults and validates. Errors name the line and field; every problem is
+// reported, not only the first.
+func Parse(raw []byte, opts ...Option) (*Config, error) {
+	return parse(raw, "", opts...)
 }
 
 // parse is Parse with relative mapping paths resolved against dir.
-func parse(raw []byte, dir string) (*Config, error) {
-	expanded, err := expandEnv(raw)
-	if err != nil {
-		return nil, err
+func parse(raw []byte, dir string, opts ...Option) (*Config, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
+	expanded, unset, envErr := expandEnv(raw, o.allowUnset)
 	var root yaml.Node
 	if err := yaml.Unmarshal(expanded, &root); err != nil {
-		return nil, fmt.Errorf("parse YAML: %w", err)
+		return nil, errors.Join(envErr, fmt.Errorf("parse YAML: %s", strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
+	errs := []error{envErr}
+	fieldErrs := checkFields(&root)
+	errs = append(errs, fieldErrs...)
 	cfg := Config{Dir: dir}
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parse YAML: %w", err)
+	// Not strict: checkFields named the unknown fields and wrong values in
+	// the file's terms; decoding the rest still lets validate find more.
+	if len(root.Content) > 0 {
+		if err := root.Decode(&cfg); err != nil && len(fieldErrs) == 0 {
+			errs = append(errs, fmt.Errorf("parse YAML: %s", strings.TrimPrefix(err.Error(), "yaml: ")))
+		}
 	}
+	cfg.Unset = unset
 	cfg.applyDefaults()
 	if err := cfg.validate(&root); err != nil {
+		errs = append(errs, err)
+	}
+	if o.strongSecrets {
+		errs = append(errs, cfg.checkSecrets(&root)...)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// IsUnset reports whether v holds a ${NAME} left as written because its
+// variable is unset (AllowUnset): its value is unknown, so it is not checked.
+func (c *Config) IsUnset(v string) bool {
+	for _, name := range c.Unset {
+		if strings.Contains(v, "${"+name+"}") {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Config) applyDefaults() {
@@ -394,7 +507,7 @@ func (c *Config) validate(root *yaml.Node) error {
 	if c.Retention.Events < time.Hour {
 		fail("retention.events", "must be at least 1h, got %v", c.Retention.Events)
 	}
-	c.Queue.validate(c.NATS, fail)
+	c.Queue.validate(c.NATS, fail, c.IsUnset)
 	sources := map[string]bool{}
 	for i, s := range c.Sources {
 		p := fmt.Sprintf("sources[%d]", i)
@@ -435,7 +548,7 @@ func (c *Config) validate(root *yaml.Node) error {
 			fail(p+".name", "destination %q is defined twice", d.Name)
 		}
 		dests[d.Name] = true
-		if err := checkURL(d.URL, d.AllowPrivate); err != nil {
+		if err := checkURL(d.URL, d.AllowPrivate); err != nil && !c.IsUnset(d.URL) {
 			fail(p+".url", "%v", err)
 		}
 		if d.Format != schemas.FormatMessageCard && d.Format != schemas.FormatAdaptive {
@@ -493,6 +606,51 @@ func (c *Config) validate(root *yaml.Node) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkSecrets refuses secrets that are short or equal to a name: see
+// StrongSecrets.
+func (c *Config) checkSecrets(root *yaml.Node) []error {
+	names := map[string]string{}
+	for _, s := range c.Sources {
+		names[s.Name] = "source"
+	}
+	for _, d := range c.Destinations {
+		names[d.Name] = "destination"
+	}
+	for _, r := range c.Routes {
+		names[r.Name] = "route"
+	}
+	var errs []error
+	check := func(path, secret string) {
+		if c.IsUnset(secret) || secret == "" {
+			return
+		}
+		msg := ""
+		switch kind, ok := names[secret]; {
+		case ok:
+			msg = fmt.Sprintf("equals the name of a %s: it would be redacted from every log line that names it; choose a random secret", kind)
+		case len(secret) < MinSecretBytes && !c.InsecureShortSecrets:
+			msg = fmt.Sprintf("is %d bytes; at least %d are required: a short secret is guessable and redacting it "+
+				"would garble the logs (generate one with: openssl rand -hex 32; for tests only, set insecure_short_secrets: true)",
+				len(secret), MinSecretBytes)
+		default:
+			return
+		}
+		if line := lineOf(root, path); line > 0 {
+			errs = append(errs, fmt.Errorf("line %d: %s: %s", line, path, msg))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %s", path, msg))
+		}
+	}
+	for i, s := range c.Sources {
+		p := fmt.Sprintf("sources[%d].verify", i)
+		check(p+".secret", s.Verify.Secret)
+		for j, sec := range s.Verify.Secrets {
+			check(fmt.Sprintf("%s.secrets[%d]", p, j), sec)
+		}
+	}
+	return errs
 }
 
 // CompileFilter compiles a route's jq filter.

@@ -60,7 +60,7 @@ func (q *Queue) applyDefaults() {
 
 // validate checks the queue section against the nats one: each configures
 // one kind, and a setting of the other kind is a mistake worth naming.
-func (q Queue) validate(nats NATS, fail func(path, format string, args ...any)) {
+func (q Queue) validate(nats NATS, fail func(path, format string, args ...any), isUnset func(string) bool) {
 	switch q.Kind {
 	case QueueJetStream:
 		if len(q.Brokers) > 0 || q.TopicPrefix != "" || q.Partitions != 0 || q.Replication != 0 {
@@ -72,7 +72,7 @@ func (q Queue) validate(nats NATS, fail func(path, format string, args ...any)) 
 			fail("queue.brokers", "is required with queue.kind kafka: list the seed brokers as host:port")
 		}
 		for i, b := range q.Brokers {
-			if err := checkBroker(b); err != nil {
+			if err := checkBroker(b); err != nil && !isUnset(b) {
 				fail(fmt.Sprintf("queue.brokers[%d]", i), "%q: %v", b, err)
 			}
 		}

@@ -59,7 +59,7 @@ func TestQueueErrorsNameLineAndField(t *testing.T) {
 		{"nats settings on kafka", "queue: {kind: kafka, brokers: [k1:9092]}\nnats:\n  url: nats://x:4222\n",
 			"line 3: nats: configures JetStream, but queue.kind is kafka"},
 		{"misspelt field", "queue:\n  kind: kafka\n  broker: [k1:9092]\n",
-			"line 3: field broker not found"},
+			`line 3: unknown field "broker" in queue; did you mean "brokers"?`},
 		{"unset variable", "queue:\n  kind: kafka\n  brokers: [\"${HR_UNSET_BROKERS}\"]\n",
 			"line 3: environment variable HR_UNSET_BROKERS is not set"},
 	} {

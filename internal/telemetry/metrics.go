@@ -30,6 +30,11 @@ const (
 	MetricDigestEvents     = "hookrelay_digest_events_total"
 	MetricDeadLetters      = "hookrelay_dead_letters_total"
 	MetricReplays          = "hookrelay_replays_total"
+	MetricRouteFiltered    = "hookrelay_route_filtered_total"
+	MetricBuildInfo        = "hookrelay_build_info"
+	MetricReloadSuccessful = "hookrelay_config_last_reload_successful"
+	MetricReloadTimestamp  = "hookrelay_config_last_reload_success_timestamp_seconds"
+	MetricReloads          = "hookrelay_config_reloads_total"
 	MetricStageRunning     = "hookrelay_stage_running"
 	MetricStageBacklog     = "hookrelay_stage_backlog_messages"
 	MetricStageBacklogAge  = "hookrelay_stage_backlog_age_seconds"
@@ -40,7 +45,8 @@ func Families() []string {
 	return []string{
 		MetricIngestRequests, MetricPublishDuration, MetricTransformEvents, MetricBacklog, MetricBacklogAge,
 		MetricDeliveries, MetricDeliveryDuration, MetricRetries, MetricBreakerState, MetricBudgetLeft,
-		MetricDigests, MetricDigestEvents, MetricDeadLetters, MetricReplays,
+		MetricDigests, MetricDigestEvents, MetricDeadLetters, MetricReplays, MetricRouteFiltered,
+		MetricBuildInfo, MetricReloadSuccessful, MetricReloadTimestamp, MetricReloads,
 		MetricStageRunning, MetricStageBacklog, MetricStageBacklogAge,
 	}
 }
@@ -82,6 +88,11 @@ type Metrics struct {
 	digestEvents     *prometheus.CounterVec
 	deadLetters      *prometheus.CounterVec
 	replays          *prometheus.CounterVec
+	routeFiltered    *prometheus.CounterVec
+	buildInfo        *prometheus.GaugeVec
+	reloadOK         prometheus.Gauge
+	reloadAt         prometheus.Gauge
+	reloads          *prometheus.CounterVec
 	backlog          *backlogCollector
 	stageRunning     *prometheus.GaugeVec
 	stageBacklog     *stageBacklogCollector
@@ -135,6 +146,17 @@ func NewMetrics() *Metrics {
 			"Deliveries stored on RELAY_DEAD, by destination and reason.", "destination", "reason"),
 		replays: counter(MetricReplays,
 			"Dead letters replayed to RELAY_OUT, by destination.", "destination"),
+		routeFiltered: counter(MetricRouteFiltered,
+			"Events a route's filter did not take, by source and route.", "source", "route"),
+		buildInfo: gauge(MetricBuildInfo,
+			"Always 1; the labels say which hookrelay runs: version, revision and goversion.",
+			"version", "revision", "goversion"),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricReloadSuccessful,
+			Help: "Whether the last configuration reload succeeded (1) or was refused (0)."}),
+		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricReloadTimestamp,
+			Help: "Unix time of the last configuration load or reload that succeeded."}),
+		reloads: counter(MetricReloads,
+			"Configuration reloads, by result (success, failure).", "result"),
 		backlog: &backlogCollector{
 			count: prometheus.NewDesc(MetricBacklog,
 				"Deliveries waiting on RELAY_OUT, by destination.", []string{"destination"}, nil),
@@ -156,9 +178,54 @@ func NewMetrics() *Metrics {
 	m.budget = &budgetCollector{left: prometheus.NewDesc(MetricBudgetLeft,
 		"Requests a destination's rate window still allows now, by destination and window.",
 		[]string{"destination", "window"}, nil)}
+	f(m.reloadOK)
+	f(m.reloadAt)
+	for _, r := range []string{"success", "failure"} {
+		m.reloads.WithLabelValues(r) // at zero from the start, for increase()
+	}
 	f(m.backlog)
 	f(m.budget)
 	return m
+}
+
+// BuildInfo sets hookrelay_build_info, Prometheus' habit for saying which
+// build runs: one series at 1 whose labels carry the version.
+func (m *Metrics) BuildInfo(version, revision, goVersion string) {
+	if m == nil {
+		return
+	}
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(version, revision, goVersion).Set(1)
+}
+
+// ConfigLoaded records a configuration load or reload: ok says whether it
+// was applied, and an applied one moves the success timestamp to at. The
+// first load at start is not counted as a reload.
+func (m *Metrics) ConfigLoaded(ok, reload bool, at time.Time) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.reloadOK.Set(1)
+		m.reloadAt.Set(float64(at.UnixNano()) / 1e9)
+	} else {
+		m.reloadOK.Set(0)
+	}
+	if reload {
+		result := "success"
+		if !ok {
+			result = "failure"
+		}
+		m.reloads.WithLabelValues(result).Inc()
+	}
+}
+
+// RouteFiltered counts an event of source that route's filter did not take.
+func (m *Metrics) RouteFiltered(source, route string) {
+	if m == nil {
+		return
+	}
+	m.routeFiltered.WithLabelValues(source, route).Inc()
 }
 
 // Preset creates the series of every configured destination at zero, so
@@ -173,7 +240,7 @@ func (m *Metrics) Preset(destinations []string) {
 			m.deliveries.WithLabelValues(d, o)
 		}
 		for _, r := range []string{schemas.ReasonRejected, schemas.ReasonGone, schemas.ReasonExhausted,
-			schemas.ReasonExpired, schemas.ReasonTransform} {
+			schemas.ReasonExpired, schemas.ReasonTransform, schemas.ReasonRemoved} {
 			m.deadLetters.WithLabelValues(d, r)
 		}
 		m.retries.WithLabelValues(d)

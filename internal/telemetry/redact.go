@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -20,28 +21,60 @@ const Redacted = "[REDACTED]"
 
 // Redact wraps h so that none of secrets appears in a record's message or in
 // any attribute (nested groups, errors and other values included): each is
-// replaced with "[REDACTED]". It also adds trace_id and span_id when the
-// record's context carries a span.
+// replaced with "[REDACTED]". A secret is replaced only where it stands as a
+// whole word or name (or wholly inside a URL): one that happens to spell part of an
+// ordinary word ("t" in "token") leaves the word alone, so the logs stay
+// readable and do not point at the secret. It also adds trace_id and span_id
+// when the record's context carries a span.
 func Redact(h slog.Handler, secrets []string) slog.Handler {
+	return RedactSecrets(h, NewSecrets(secrets))
+}
+
+// RedactSecrets is Redact with a set of secrets that may grow while the
+// handler is in use: a reloaded configuration adds its secrets.
+func RedactSecrets(h slog.Handler, secrets *Secrets) slog.Handler {
+	return &redactHandler{next: h, secrets: secrets}
+}
+
+// Secrets is a set of secrets to redact, safe for concurrent use. It only
+// grows: a secret rotated out may still be in a line about to be logged.
+type Secrets struct {
+	list atomic.Pointer[[]string] // longest first
+}
+
+// NewSecrets returns a set holding secrets.
+func NewSecrets(secrets []string) *Secrets {
+	s := &Secrets{}
+	s.Add(secrets)
+	return s
+}
+
+// Add puts more secrets in the set. Calls must not overlap.
+func (s *Secrets) Add(more []string) {
 	var uniq []string
-	for _, s := range secrets {
-		if s != "" && !slices.Contains(uniq, s) {
-			uniq = append(uniq, s)
+	if cur := s.list.Load(); cur != nil {
+		uniq = slices.Clone(*cur)
+	}
+	for _, secret := range more {
+		if secret != "" && !slices.Contains(uniq, secret) {
+			uniq = append(uniq, secret)
 		}
 	}
 	// Longest first, so a URL is replaced whole before a secret inside it.
 	slices.SortFunc(uniq, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	pairs := make([]string, 0, 2*len(uniq))
-	for _, s := range uniq {
-		pairs = append(pairs, s, Redacted)
+	s.list.Store(&uniq)
+}
+
+func (s *Secrets) all() []string {
+	if l := s.list.Load(); l != nil {
+		return *l
 	}
-	return &redactHandler{next: h, replacer: strings.NewReplacer(pairs...), none: len(uniq) == 0}
+	return nil
 }
 
 type redactHandler struct {
-	next     slog.Handler
-	replacer *strings.Replacer
-	none     bool
+	next    slog.Handler
+	secrets *Secrets
 }
 
 // Enabled implements slog.Handler.
@@ -68,23 +101,59 @@ func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for i, a := range attrs {
 		clean[i] = h.attr(a)
 	}
-	return &redactHandler{next: h.next.WithAttrs(clean), replacer: h.replacer, none: h.none}
+	return &redactHandler{next: h.next.WithAttrs(clean), secrets: h.secrets}
 }
 
 // WithGroup implements slog.Handler.
 func (h *redactHandler) WithGroup(name string) slog.Handler {
-	return &redactHandler{next: h.next.WithGroup(h.str(name)), replacer: h.replacer, none: h.none}
+	return &redactHandler{next: h.next.WithGroup(h.str(name)), secrets: h.secrets}
 }
 
 func (h *redactHandler) str(s string) string {
-	if h.none {
+	for _, secret := range h.secrets.all() {
+		s = replaceWord(s, secret, Redacted)
+	}
+	return s
+}
+
+// replaceWord replaces old in s by new where old does not begin or end
+// inside a word: a word character (isWordByte) at old's edge must
+// not continue a word character of s.
+func replaceWord(s, old, new string) string {
+	if !strings.Contains(s, old) {
 		return s
 	}
-	return h.replacer.Replace(s)
+	var b strings.Builder
+	rest := s
+	for {
+		i := strings.Index(rest, old)
+		if i < 0 {
+			break
+		}
+		end := i + len(old)
+		startsWord := isWordByte(old[0]) && i > 0 && isWordByte(rest[i-1])
+		endsWord := isWordByte(old[len(old)-1]) && end < len(rest) && isWordByte(rest[end])
+		if startsWord || endsWord {
+			b.WriteString(rest[:i+1])
+			rest = rest[i+1:]
+			continue
+		}
+		b.WriteString(rest[:i])
+		b.WriteString(new)
+		rest = rest[end:]
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// isWordByte reports whether c is part of a word or name: a letter, a
+// digit, '_', '-', or a byte of a multi-byte UTF-8 character.
+func isWordByte(c byte) bool {
+	return c == '_' || c == '-' || c >= 0x80 || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
 }
 
 func (h *redactHandler) attr(a slog.Attr) slog.Attr {
-	if h.none {
+	if len(h.secrets.all()) == 0 {
 		return a
 	}
 	a.Key = h.str(a.Key)

@@ -256,6 +256,10 @@ func TestMetricsFamilies(t *testing.T) {
 	m.Digest("ops", 5)
 	m.DeadLetter("ops", "exhausted")
 	m.Replay("ops")
+	m.RouteFiltered("zendesk", "zendesk-1")
+	m.BuildInfo("v1.2.3", "abc123", "go1.26")
+	m.ConfigLoaded(true, false, time.Unix(1700000000, 0))
+	m.ConfigLoaded(false, true, time.Unix(1700000100, 0))
 	m.StageRunning("transform", true)
 	m.WatchStageBacklog("transform", func(context.Context) (queue.Waiting, error) {
 		return queue.Waiting{Count: 7, Oldest: time.Now().Add(-time.Minute)}, nil
@@ -276,6 +280,12 @@ func TestMetricsFamilies(t *testing.T) {
 		`hookrelay_budget_left{destination="ops",window="1s"} 3`,
 		`hookrelay_digest_events_total{destination="ops"} 5`,
 		`hookrelay_breaker_state{destination="ops"} 2`,
+		`hookrelay_route_filtered_total{route="zendesk-1",source="zendesk"} 1`,
+		`hookrelay_build_info{goversion="go1.26",revision="abc123",version="v1.2.3"} 1`,
+		`hookrelay_config_last_reload_successful 0`,
+		`hookrelay_config_last_reload_success_timestamp_seconds 1.7e+09`,
+		`hookrelay_config_reloads_total{result="failure"} 1`,
+		`hookrelay_config_reloads_total{result="success"} 0`,
 		`hookrelay_stage_running{stage="transform"} 1`,
 		`hookrelay_stage_backlog_messages{stage="transform"} 7`,
 	} {

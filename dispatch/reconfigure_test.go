@@ -1,0 +1,73 @@
+package dispatch
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/teamstest"
+)
+
+// What a reconfiguration keeps, destination by destination (before Run, so
+// no worker starts: the worker structures say it all).
+func TestReconfigureKeepsWhatStillHolds(t *testing.T) {
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	ctx := context.Background()
+	d, err := New(ctx, nil, []config.Destination{
+		dest(sim, "same"), dest(sim, "rate"), dest(sim, "breaker"), dest(sim, "url"), dest(sim, "gone"),
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]*worker{}
+	for _, w := range d.snapshot() {
+		before[w.dest.Name] = w
+	}
+	before["url"].gone.Store(true)
+	err = d.Reconfigure(ctx, []config.Destination{
+		dest(sim, "same"),
+		dest(sim, "rate", func(c *config.Destination) { c.Rate = 10 }),
+		dest(sim, "breaker", func(c *config.Destination) { c.BreakerFailures = 3 }),
+		dest(sim, "url", func(c *config.Destination) { c.URL = sim.URL + "/moved" }),
+		dest(sim, "added"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := map[string]*worker{}
+	var order []string
+	for _, w := range d.snapshot() {
+		after[w.dest.Name] = w
+		order = append(order, w.dest.Name)
+	}
+	if got := len(order); got != 5 || order[4] != "added" {
+		t.Fatalf("workers %v, want the new configuration's order", order)
+	}
+	if after["same"] != before["same"] {
+		t.Error("an unchanged destination got a new worker")
+	}
+	if w := after["rate"]; w == before["rate"] || w.budget == before["rate"].budget || w.brk != before["rate"].brk {
+		t.Error("a new rate: want a new worker and budget, the same breaker")
+	}
+	if w := after["breaker"]; w.brk == before["breaker"].brk || w.budget != before["breaker"].budget {
+		t.Error("new breaker settings: want a new breaker, the same budget")
+	}
+	if w := after["url"]; w.gone.Load() || w.brk == before["url"].brk || w.budget == before["url"].budget {
+		t.Error("a new URL is a new receiver: want the gone mark cleared, a new breaker and budget")
+	}
+	if _, ok := after["gone"]; ok {
+		t.Error("a removed destination kept its worker")
+	}
+
+	// A destination that cannot be used is refused, and nothing changes.
+	if err := d.Reconfigure(ctx, []config.Destination{dest(sim, "same", func(c *config.Destination) {
+		c.URL, c.AllowPrivate = "https://127.0.0.1/x", false
+	})}); err == nil {
+		t.Fatal("Reconfigure accepted a private address without allow_private")
+	}
+	if len(d.snapshot()) != 5 {
+		t.Error("a refused Reconfigure changed the workers")
+	}
+}

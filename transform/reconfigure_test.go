@@ -1,0 +1,45 @@
+package transform
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// A filtered event names the routes and filters that did not take it, and a
+// reconfiguration applies to the next event planned.
+func TestReconfigureAndFilteredRoutes(t *testing.T) {
+	_, q := startQueue(t)
+	tr, err := New(q, parseConfig(t, `  - {name: only-x, source: github, filter: '.x == 1', to: [ops]}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := event("e1", "github", `{"x":2}`)
+	outs, filtered := tr.plan(context.Background(), ev)
+	if len(outs) != 0 || len(filtered) != 1 || filtered[0].name != "only-x" {
+		t.Fatalf("plan: %d outputs, filtered %v", len(outs), filtered)
+	}
+	if got := filteredDetail("github", filtered); got != `no route took the event: route "only-x" filter .x == 1 did not match` {
+		t.Errorf("detail = %q", got)
+	}
+	if got := filteredDetail("quiet", nil); !strings.Contains(got, `source "quiet" has no route`) {
+		t.Errorf("detail without routes = %q", got)
+	}
+
+	if err := tr.Reconfigure(parseConfig(t, `  - {name: two, source: github, filter: '.x == 2', to: [dev]}`)); err != nil {
+		t.Fatal(err)
+	}
+	outs, filtered = tr.plan(context.Background(), ev)
+	if len(outs) != 1 || outs[0].delivery.Destination != "dev" || outs[0].delivery.Route != "two" || len(filtered) != 0 {
+		t.Fatalf("after Reconfigure: outputs %+v, filtered %v", outs, filtered)
+	}
+	// A configuration that cannot be applied changes nothing.
+	bad := parseConfig(t, `  - {name: bad, source: github, to: [ops]}`)
+	bad.Routes[0].Mapping = "missing.jq" // deleted since it was checked
+	if err := tr.Reconfigure(bad); err == nil {
+		t.Fatal("Reconfigure accepted a missing mapping file")
+	}
+	if outs, _ = tr.plan(context.Background(), ev); len(outs) != 1 || outs[0].delivery.Route != "two" {
+		t.Errorf("a refused Reconfigure changed the routes: %+v", outs)
+	}
+}
