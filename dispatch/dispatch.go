@@ -86,6 +86,7 @@ func New(ctx context.Context, q queue.Queue, dests []config.Destination, logger 
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.inheritAll(ctx, time.Now())
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { d.sampleBacklog(ctx); return nil })
 	for _, w := range d.workers {
 		g.Go(func() error { return w.run(ctx) })
 	}
@@ -109,8 +110,13 @@ type worker struct {
 	// first delivery after it catches up with what was logged since.
 	inheritedAt time.Time
 
-	mu       sync.Mutex
-	openedAt time.Time // when the breaker last opened
+	trend *trend // this instance's counts, for the admin page
+
+	mu           sync.Mutex
+	openedAt     time.Time // when the breaker last opened
+	breakerSince time.Time // when the breaker left closed (through its probes), or last closed
+	lastAnswer   *Answer   // the last attempt's answer
+	nextTry      time.Time // when the delivery held waits for (backoff, budget, breaker); zero when none
 
 	gone     atomic.Bool                    // the URL answered as a removed webhook
 	consumer atomic.Pointer[queue.Consumer] // set once the consumer runs, for Status
@@ -121,6 +127,7 @@ func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logg
 		q: q, dest: dest, client: client, opts: o,
 		logger: logger.With("destination", dest.Name),
 		budget: newBudget(dest.Rate, dest.Burst, limitsOf(dest)),
+		trend:  newTrend(), breakerSince: time.Now(),
 	}
 	w.cb = gobreaker.NewCircuitBreaker[outcome](gobreaker.Settings{
 		Name:    dest.Name,
@@ -136,8 +143,14 @@ func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logg
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			w.mu.Lock()
+			now := time.Now()
 			if to == gobreaker.StateOpen {
-				w.openedAt = time.Now()
+				w.openedAt = now
+			}
+			// An outage lasts from the first opening to the closing,
+			// however many probes fail meanwhile.
+			if from == gobreaker.StateClosed || to == gobreaker.StateClosed {
+				w.breakerSince = now
 			}
 			w.mu.Unlock()
 			w.opts.tel.Metrics().BreakerState(dest.Name, breakerGauge(to))
@@ -410,6 +423,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		if errors.As(err, &f) {
 			o = f.outcome
 		}
+		w.answered(answered, o)
 		at.tried++
 		at.last = time.Now()
 		if at.first.IsZero() {
@@ -485,6 +499,14 @@ func (w *worker) breakerWait(now time.Time) time.Duration {
 // returns false when ctx was cancelled or the destination moved to another
 // instance.
 func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool {
+	w.mu.Lock()
+	w.nextTry = time.Now().Add(d)
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.nextTry = time.Time{}
+		w.mu.Unlock()
+	}()
 	tick := w.ackWait() / 3
 	for d > 0 {
 		step := min(d, tick)
