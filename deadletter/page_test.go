@@ -1,12 +1,15 @@
 package deadletter
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"testing"
 
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -142,6 +145,37 @@ func TestListAnswerCarriesTitleTotalAndPage(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 400 {
 			t.Errorf("list%s: %d, want 400", q, resp.StatusCode)
+		}
+	}
+}
+
+// BenchmarkPageOf10000 lists the admin page's first page, newest first, of
+// 10,000 dead letters: every list scans them all to count them.
+func BenchmarkPageOf10000(b *testing.B) {
+	_, q := startQueue(b)
+	card := []byte(`{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","content":{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"an alert of a typical size, with a few facts below it","size":"Medium","weight":"Bolder"},{"type":"FactSet","facts":[{"title":"severity","value":"critical"},{"title":"host","value":"db-1.example.com"},{"title":"runbook","value":"https://runbooks.example.com/disk-full"}]}]}}]}`)
+	msgs := make([]queue.Msg, 0, 500)
+	for i := range 10_000 {
+		dl := deadLetter(i, fixture{dest: fmt.Sprintf("d%d", i%100), source: "github", reason: schemas.ReasonExhausted, status: 503})
+		dl.Delivery.Card = card
+		data, err := json.Marshal(dl)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, queue.Msg{Subject: queue.DeadSubject(dl.Delivery.Destination), Data: data})
+		if len(msgs) == cap(msgs) {
+			if _, err := q.PublishAll(context.Background(), msgs); err != nil {
+				b.Fatal(err)
+			}
+			msgs = msgs[:0]
+		}
+	}
+	s := NewStore(q)
+	b.ResetTimer()
+	for b.Loop() {
+		p, err := s.Page(context.Background(), Filter{Limit: 50}, 0, true)
+		if err != nil || p.Total != 10_000 || len(p.Entries) != 50 {
+			b.Fatalf("page: %d of %d, %v", len(p.Entries), p.Total, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestTrendCountsPerIntervalAndForgetsOldOnes(t *testing.T) {
@@ -57,5 +58,20 @@ func TestTrendCountsPerIntervalAndForgetsOldOnes(t *testing.T) {
 	sum.add(tr.series(now, TrendHour))
 	if sum.Failed[58] != 4 || *sum.Backlog[58] != 14 || sum.Backlog[57] != nil {
 		t.Errorf("sum: failed %d backlog %v/%v", sum.Failed[58], sum.Backlog[58], sum.Backlog[57])
+	}
+}
+
+// TestTrendMemoryIsBounded checks the doc's claim: a destination's trend
+// takes under 4 KB whatever happens, so 1,000 destinations take under 4 MB.
+func TestTrendMemoryIsBounded(t *testing.T) {
+	tr := newTrend()
+	now := time.Now()
+	for i := range 3 * 24 * 60 {
+		tr.attempt(now.Add(time.Duration(i)*time.Minute), outcome{verdict: delivered})
+		tr.backlog(now.Add(time.Duration(i)*time.Minute), uint64(i))
+	}
+	size := int(unsafe.Sizeof(*tr)) + (cap(tr.hour.buckets)+cap(tr.day.buckets))*int(unsafe.Sizeof(trendBucket{}))
+	if size > 4096 || len(tr.hour.buckets) != 60 || len(tr.day.buckets) != 96 {
+		t.Errorf("a trend takes %d bytes in %d+%d buckets, want under 4096 in 60+96", size, len(tr.hour.buckets), len(tr.day.buckets))
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/hookrelay/hookrelay/dispatch"
 	"github.com/hookrelay/hookrelay/internal/queue"
@@ -363,6 +364,26 @@ routes:
 		t.Error("a second tab asked for the token again")
 	}
 	_ = chromedp.Cancel(tab)
+
+	// Every control is reachable by keyboard, and the purge dialog works
+	// without a mouse: Enter opens it on Cancel, Escape closes it.
+	var unreachable []string
+	var focused string
+	err = chromedp.Run(ctx,
+		chromedp.Evaluate(`[...document.querySelectorAll("button, input, select, summary")].filter(e => e.tabIndex < 0 && !e.closest("[hidden]")).map(e => e.id || e.textContent)`, &unreachable),
+		chromedp.Focus(dlRow(goneDead[0].ID)+" button.purge", chromedp.ByQuery),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible("#confirm", chromedp.ByID),
+		chromedp.Evaluate(`document.activeElement.id`, &focused),
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotVisible("#confirm", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("keyboard: %v", err)
+	}
+	if len(unreachable) > 0 || focused != "confirm-cancel" {
+		t.Errorf("controls out of the tab order %v; the dialog focused %q, want confirm-cancel", unreachable, focused)
+	}
 
 	// Purge asks first, naming the count; Cancel keeps everything.
 	var confirmText string
