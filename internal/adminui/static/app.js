@@ -608,6 +608,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   try { signedIn = await session(); } catch (e) { say("session: " + e.message, true); }
   if (signedIn) refresh();
   else say("admin token missing or wrong: enter it above", true);
-  setInterval(() => { if ($("token-form").hidden) loadDestinations(); }, 5000);
+  // Every 5 s; a list of more than 200 destinations (up to ~1.2 KB each) every 15 s.
+  const poll = async () => {
+    if ($("token-form").hidden) await loadDestinations();
+    setTimeout(poll, state.dests.length > 200 ? 15000 : 5000);
+  };
+  setTimeout(poll, 5000);
   setInterval(tick, 10000);
 });
