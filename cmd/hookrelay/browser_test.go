@@ -10,10 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -89,6 +92,42 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// pageProblems collects what the page reports going wrong — uncaught
+// script errors, console errors, refusals by the Content-Security-Policy —
+// and returns a function listing them so far.
+func pageProblems(t *testing.T, ctx context.Context) func() []string {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	add := func(s string) {
+		mu.Lock()
+		seen = append(seen, s)
+		mu.Unlock()
+	}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			add("uncaught: " + e.ExceptionDetails.Error())
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError {
+				add(fmt.Sprintf("console error: %v", e.Args))
+			}
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.LevelError || e.Entry.Source == cdplog.SourceSecurity {
+				add(fmt.Sprintf("%s: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL))
+			}
+		}
+	})
+	if err := chromedp.Run(ctx, cdplog.Enable()); err != nil {
+		t.Fatal(err)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
 // screenshotDir is where the browser tests save their screenshots:
 // $HOOKRELAY_SCREENSHOTS (docs/ is refreshed that way), else a new
 // directory under the system's temp dir, kept after the test so the paths
@@ -140,6 +179,12 @@ func screenshot(t *testing.T, ctx context.Context, dir, name, sel string) {
 // and it shows the card as Teams would, with Microsoft's renderer.
 func TestAdminPageInABrowser(t *testing.T) {
 	ctx := browser(t)
+	problems := pageProblems(t, ctx)
+	defer func() {
+		for _, p := range problems() {
+			t.Errorf("the page reported: %s", p)
+		}
+	}()
 	s := startStackWith(t, nil, func(sim string) string {
 		return fmt.Sprintf(`
 destinations:
@@ -272,6 +317,30 @@ routes:
 	}
 	if delivered != 4 || failedPts < 2 {
 		t.Errorf("overall chart: %d delivered, %d failed; want the 4 deliveries and at least failing's 2 failures", delivered, failedPts)
+	}
+	// Per destination too, and over the day.
+	var failingFailed int
+	var dayLabel string
+	err = chromedp.Run(ctx,
+		chromedp.Click(`#dest-rows tr[data-name="failing"] button.details`, chromedp.ByQuery),
+		chromedp.WaitVisible("#dest-charts figure.failed .pt", chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll("#dest-charts figure.failed .pt")].reduce((a, e) => a + Number(e.dataset.value), 0)`, &failingFailed),
+		chromedp.Evaluate(`{ const w = document.getElementById("window"); w.value = "24h"; w.dispatchEvent(new Event("change")) }`, nil),
+		chromedp.Poll(`document.querySelector("#overall-charts figure.delivered svg").getAttribute("aria-label").includes("per 15m0s")`, nil),
+		chromedp.AttributeValue("#overall-charts figure.delivered svg", "aria-label", &dayLabel, nil, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("per-destination and daily trends: %v", err)
+	}
+	if failingFailed != 2 || !strings.HasPrefix(dayLabel, "Delivered: 4 in all") {
+		t.Errorf("failing's chart counts %d failures (want its 2); the day's delivered chart says %q", failingFailed, dayLabel)
+	}
+	err = chromedp.Run(ctx,
+		chromedp.Evaluate(`{ const w = document.getElementById("window"); w.value = "1h"; w.dispatchEvent(new Event("change")) }`, nil),
+		chromedp.Poll(`document.querySelector("#overall-charts figure.delivered svg").getAttribute("aria-label").includes("per 1m0s")`, nil),
+	)
+	if err != nil {
+		t.Fatalf("back to the hour: %v", err)
 	}
 	dir := screenshotDir(t)
 	screenshot(t, ctx, dir, "admin-page", "")
