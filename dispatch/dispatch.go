@@ -116,7 +116,7 @@ type worker struct {
 	openedAt     time.Time // when the breaker last opened
 	breakerSince time.Time // when the breaker left closed (through its probes), or last closed
 	lastAnswer   *Answer   // the last attempt's answer
-	nextTry      time.Time // when the delivery held waits for (backoff, budget, breaker); zero when none
+	retryAt      time.Time // when the held delivery, which failed, is tried again; zero when none waits
 
 	gone     atomic.Bool                    // the URL answered as a removed webhook
 	consumer atomic.Pointer[queue.Consumer] // set once the consumer runs, for Status
@@ -471,10 +471,20 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		}
 		w.opts.tel.Metrics().Retry(w.dest.Name)
 		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", wait)
-		if !w.wait(ctx, held, wait) {
+		w.setRetryAt(time.Now().Add(wait))
+		waited := w.wait(ctx, held, wait)
+		w.setRetryAt(time.Time{})
+		if !waited {
 			return false
 		}
 	}
+}
+
+// setRetryAt says, for Status, when the failed delivery held is tried again.
+func (w *worker) setRetryAt(t time.Time) {
+	w.mu.Lock()
+	w.retryAt = t
+	w.mu.Unlock()
 }
 
 // backoff is exponential with full jitter in [d/2, d].
@@ -499,14 +509,6 @@ func (w *worker) breakerWait(now time.Time) time.Duration {
 // returns false when ctx was cancelled or the destination moved to another
 // instance.
 func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool {
-	w.mu.Lock()
-	w.nextTry = time.Now().Add(d)
-	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		w.nextTry = time.Time{}
-		w.mu.Unlock()
-	}()
 	tick := w.ackWait() / 3
 	for d > 0 {
 		step := min(d, tick)

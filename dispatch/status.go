@@ -29,8 +29,9 @@ type DestinationStatus struct {
 	BreakerSince time.Time `json:"breaker_since"`
 	// NextProbe is when an open breaker lets the next request through.
 	NextProbe *time.Time `json:"next_probe,omitempty"`
-	// NextAttempt is when the delivery this instance holds is tried next:
-	// after a backoff, the budget, or the breaker. Absent when none waits.
+	// NextAttempt is when the delivery this instance holds, which failed,
+	// is tried again (after its backoff or the Retry-After). Absent when
+	// none waits for a retry; an open breaker says NextProbe instead.
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
 	// LastAnswer is what the destination answered last (absent until this
 	// instance made a request).
@@ -136,8 +137,8 @@ func (d *Dispatcher) Status(ctx context.Context) ([]DestinationStatus, error) {
 		if state == gobreaker.StateOpen {
 			s.NextProbe = ptr(w.openedAt.Add(w.dest.BreakerOpenFor).UTC())
 		}
-		if !w.nextTry.IsZero() {
-			s.NextAttempt = ptr(w.nextTry.UTC())
+		if !w.retryAt.IsZero() {
+			s.NextAttempt = ptr(w.retryAt.UTC())
 		}
 		if w.lastAnswer != nil {
 			a := *w.lastAnswer
@@ -156,7 +157,7 @@ func health(s DestinationStatus, now time.Time) string {
 		return "gone"
 	case s.Breaker != "closed":
 		return s.Breaker
-	case s.NextAttempt != nil && s.LastAnswer != nil && s.LastAnswer.Outcome != "delivered":
+	case s.NextAttempt != nil:
 		return "retrying"
 	case s.Oldest != nil && now.Sub(*s.Oldest) > BacklogStale:
 		return "backlogged"
