@@ -8,6 +8,21 @@
 
 (function (global) {
   // Teams' light theme, as far as a host config can say it.
+  const foregroundColors = {
+    default: { default: "#242424", subtle: "#616161" },
+    accent: { default: "#5B5FC7", subtle: "#8B8CC7" },
+    good: { default: "#237B4B", subtle: "#4E9F70" },
+    warning: { default: "#835B00", subtle: "#9D7A2C" },
+    attention: { default: "#C4314B", subtle: "#D0677A" },
+    light: { default: "#FFFFFF", subtle: "#F5F5F5" },
+    dark: { default: "#242424", subtle: "#616161" },
+  };
+  // Container styles by background: plain, emphasis, and the coloured ones.
+  const containerStyles = {};
+  for (const [style, backgroundColor] of [["default", "#FFFFFF"], ["emphasis", "#F5F5F5"], ["accent", "#E8EBFA"],
+    ["good", "#E7F2DA"], ["attention", "#FCF4F6"], ["warning", "#FBF6D9"]]) {
+    containerStyles[style] = { backgroundColor, foregroundColors };
+  }
   const teamsHostConfig = {
     fontFamily: "'Segoe UI', system-ui, -apple-system, sans-serif",
     spacing: { small: 4, default: 8, medium: 16, large: 20, extraLarge: 24, padding: 16 },
@@ -15,32 +30,7 @@
     supportsInteractivity: true,
     fontSizes: { small: 12, default: 14, medium: 14, large: 18, extraLarge: 24 },
     fontWeights: { lighter: 200, default: 400, bolder: 600 },
-    containerStyles: {
-      default: {
-        backgroundColor: "#FFFFFF",
-        foregroundColors: {
-          default: { default: "#242424", subtle: "#616161" },
-          accent: { default: "#5B5FC7", subtle: "#8B8CC7" },
-          good: { default: "#237B4B", subtle: "#4E9F70" },
-          warning: { default: "#835B00", subtle: "#9D7A2C" },
-          attention: { default: "#C4314B", subtle: "#D0677A" },
-          light: { default: "#FFFFFF", subtle: "#F5F5F5" },
-          dark: { default: "#242424", subtle: "#616161" },
-        },
-      },
-      emphasis: {
-        backgroundColor: "#F5F5F5",
-        foregroundColors: {
-          default: { default: "#242424", subtle: "#616161" },
-          accent: { default: "#5B5FC7", subtle: "#8B8CC7" },
-          good: { default: "#237B4B", subtle: "#4E9F70" },
-          warning: { default: "#835B00", subtle: "#9D7A2C" },
-          attention: { default: "#C4314B", subtle: "#D0677A" },
-          light: { default: "#FFFFFF", subtle: "#F5F5F5" },
-          dark: { default: "#242424", subtle: "#616161" },
-        },
-      },
-    },
+    containerStyles,
     actions: { maxActions: 6, spacing: "default", buttonSpacing: 8, showCard: { actionMode: "inline" }, actionsOrientation: "horizontal", actionAlignment: "left" },
     adaptiveCard: { allowCustomStyle: true },
     imageSizes: { small: 32, medium: 52, large: 100 },
@@ -50,11 +40,6 @@
       spacing: 8,
     },
   };
-
-  // The coloured container styles, on Teams' light backgrounds.
-  for (const [style, bg] of [["accent", "#E8EBFA"], ["good", "#E7F2DA"], ["attention", "#FCF4F6"], ["warning", "#FBF6D9"]]) {
-    teamsHostConfig.containerStyles[style] = { backgroundColor: bg, foregroundColors: teamsHostConfig.containerStyles.default.foregroundColors };
-  }
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
