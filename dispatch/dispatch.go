@@ -189,6 +189,7 @@ func (w *worker) run(ctx context.Context) error {
 	// held are deliveries this worker holds unacknowledged, in queue order:
 	// usually one, more while a backlog is coalesced into digests.
 	var held []pending
+	failing := 0 // fetches failed in a row
 	defer func() {
 		for _, p := range held {
 			_ = p.msg.Nak(0) // released at once to whoever runs next
@@ -206,10 +207,20 @@ func (w *worker) run(ctx context.Context) error {
 				}
 			case ctx.Err() != nil:
 			default:
-				w.logger.Warn("fetch delivery", "err", err)
-				if !sleep(ctx, time.Second) {
+				// Ask again for as long as the worker runs: only ctx ends
+				// it. One warning per failing streak, not one a second.
+				if failing == 0 {
+					w.logger.Warn("fetch delivery; asking again until the queue answers", "err", err)
+				}
+				failing++
+				if !sleep(ctx, min(time.Second*time.Duration(failing), 10*time.Second)) {
 					return nil
 				}
+				continue
+			}
+			if failing > 0 {
+				w.logger.Info("deliveries flow again", "failed_fetches", failing)
+				failing = 0
 			}
 			continue
 		}

@@ -216,13 +216,30 @@ func (t *Transformer) Run(ctx context.Context) error {
 	// the queue at once, for another instance, not after the workers finish.
 	defer cons.Stop()
 
+	// Whatever the queue answers instead of an event (a failover, a lost
+	// heartbeat, a store that is away), the stage asks again, backing off,
+	// for as long as it runs: only ctx ends it.
+	failing := 0
 	for {
 		d, err := cons.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("transform: next event from %s: %w", queue.StreamIn, err)
+			delay := min(100*time.Millisecond<<min(failing, 8), 10*time.Second)
+			if failing == 0 {
+				t.log.Warn("transform: next event; asking again until the queue answers",
+					"stream", queue.StreamIn, "err", err)
+			}
+			failing++
+			if !sleepCtx(ctx, delay) {
+				return nil
+			}
+			continue
+		}
+		if failing > 0 {
+			t.log.Info("transform: events flow again", "stream", queue.StreamIn, "failed_pulls", failing)
+			failing = 0
 		}
 		select {
 		case work <- d:
@@ -578,5 +595,17 @@ func (t *Transformer) Stats() Stats {
 		Unrouted:    t.stats.unrouted.Load(),
 		Retried:     t.stats.retried.Load(),
 		Malformed:   t.stats.malformed.Load(),
+	}
+}
+
+// sleepCtx waits d, or less when ctx ends first; false when it did.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }

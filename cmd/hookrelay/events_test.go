@@ -97,7 +97,7 @@ sources:
 	ingSrv := httptest.NewServer(ing)
 	t.Cleanup(ingSrv.Close)
 	s.ingest = ingSrv.URL
-	adm := httptest.NewServer(adminHandler(s.q, disp, cfg, s.rec, s.log))
+	adm := httptest.NewServer(adminHandler(s.q, newReadiness(s.q), disp, cfg, s.rec, s.log))
 	t.Cleanup(adm.Close)
 	s.admin = adm.URL
 	return s

@@ -72,6 +72,10 @@ func openQueue(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*o
 func connect(cfg *config.Config, logger *slog.Logger) (*nats.Conn, func(), error) {
 	if cfg.NATS.URL != "" {
 		nc, err := nats.Connect(cfg.NATS.URL, nats.Name("hookrelay"), nats.MaxReconnects(-1),
+			// No publish is kept in the client while it reconnects: ingest
+			// answers 503 at once, and a refused event is never flushed to
+			// the store later behind the sender's back.
+			nats.ReconnectBufSize(-1),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("nats disconnected", "err", err) }),
 			nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }))
 		if err != nil {
@@ -85,7 +89,7 @@ func connect(cfg *config.Config, logger *slog.Logger) (*nats.Conn, func(), error
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded NATS in %s: %w", cfg.DataDir, err)
 	}
-	nc, err := srv.Connect()
+	nc, err := srv.Connect(nats.ReconnectBufSize(-1))
 	if err != nil {
 		srv.Shutdown()
 		return nil, nil, fmt.Errorf("connect to the embedded NATS: %w", err)

@@ -95,6 +95,13 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	tel.Metrics().Preset(destinations)
 	tel.Metrics().WatchBacklog(telemetry.QueueBacklog(q, destinations))
 
+	// A stage that ends while the process runs ends the process: not ready
+	// at once, then every listener closed and a non-zero exit, so that an
+	// orchestrator restarts it. Ingest never answers 202 for events nothing
+	// downstream would relay.
+	ready := newReadiness(q)
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
 	stagesCtx, stopStages := context.WithCancel(stagesCtx)
 	// On every return the stages stop before the queue closes.
@@ -102,12 +109,29 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 		stopStages()
 		_ = stages.Wait()
 	}()
+	supervise := func(stage string, run func(context.Context) error) {
+		ready.running(stage)
+		stages.Go(func() error {
+			err := run(stagesCtx)
+			if stagesCtx.Err() != nil {
+				return err // asked to stop, or another stage failed first
+			}
+			if err == nil {
+				err = errors.New("it returned without being asked to stop")
+			}
+			err = fmt.Errorf("stage %s stopped: %w", stage, err)
+			ready.stopped(stage, err)
+			logger.Error("a stage stopped while hookrelay runs; exiting so that it is restarted", "stage", stage, "err", err)
+			fail(err)
+			return err
+		})
+	}
 	if role == "all" || role == "transform" {
 		t, err := transform.New(q, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return t.Run(stagesCtx) })
+		supervise("transform", t.Run)
 	}
 	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
@@ -115,13 +139,13 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 		if err != nil {
 			return err
 		}
-		stages.Go(func() error { return disp.Run(stagesCtx) })
+		supervise("dispatch", disp.Run)
 	}
 
-	servers, serversCtx := errgroup.WithContext(ctx)
+	servers, serversCtx := errgroup.WithContext(runCtx)
 	adminMux := http.NewServeMux()
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
-	adminMux.Handle("/", adminHandler(q, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
+	adminMux.Handle("/", adminHandler(q, ready, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
 	startServer(servers, serversCtx, admin, "admin", logger)
 	if role == "all" || role == "ingest" {
@@ -142,6 +166,9 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	stopStages()
 	stageErr := stages.Wait()
 	logger.Info("stopped")
+	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // a stage failed: that is the reason, not the listeners' shutdown
+	}
 	return errors.Join(serveErr, stageErr)
 }
 
@@ -190,22 +217,14 @@ func checkAdminToken(cfg *config.Config, logger *slog.Logger) error {
 // adminHandler serves the admin API, the admin page, health and readiness;
 // everything but health, readiness, metrics and the static page needs the
 // admin token.
-func adminHandler(q queue.Queue, disp *dispatch.Dispatcher, cfg *config.Config,
+func adminHandler(q queue.Queue, ready *readiness, disp *dispatch.Dispatcher, cfg *config.Config,
 	rec *history.Recorder, logger *slog.Logger, storeOpts ...deadletter.Option) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := q.Ready(ctx); err != nil {
-			http.Error(w, "event store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
+	mux.Handle("GET /readyz", ready)
 	dl := deadletter.NewHandler(deadletter.NewStore(q, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)

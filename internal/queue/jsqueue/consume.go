@@ -60,7 +60,7 @@ func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Co
 	if cfg.Exclusive {
 		c = newExclusive(q, st, cons, jcfg)
 	} else {
-		c, err = newShared(q, cons, cfg)
+		c, err = newShared(q, st, cons, jcfg)
 		if err != nil {
 			return nil, fmt.Errorf("consume %s on %s: %w", cfg.Name, cfg.Stream, err)
 		}

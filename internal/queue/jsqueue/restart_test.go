@@ -298,17 +298,29 @@ func (r *restartable) restart(ctx context.Context, queues int) {
 	}
 }
 
-// A pull waiting while the consumer disappears goes on: the consumer is made
+// A pull waiting while the consumer disappears goes on, for dispatch's
+// exclusive consumers and transform's shared one alike: the consumer is made
 // again and what is stored afterwards is handed out. A restarted server
 // forgets consumers kept in memory; an instance upgrading a consumer, or an
-// operator, deletes it.
+// operator, deletes it. Only the consumer's context or Stop may end Next.
 func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		disappear func(ctx context.Context, t *testing.T, r *restartable)
+	consumers := []struct {
+		kind    string
+		cfg     queue.ConsumerConfig
+		subject string
 	}{
-		{"server restarted", func(ctx context.Context, _ *testing.T, r *restartable) { r.restart(ctx, 1) }},
-		{"consumer deleted", func(ctx context.Context, t *testing.T, r *restartable) {
+		{"exclusive", dispatchLike("d"), queue.OutSubject("d")},
+		{"shared", queue.ConsumerConfig{Stream: queue.StreamIn, Name: "transform", Subject: queue.InAll,
+			AckWait: 30 * time.Second, MaxAckPending: 16}, queue.InSubject("s")},
+	}
+	disappearances := []struct {
+		name      string
+		disappear func(ctx context.Context, t *testing.T, r *restartable, cfg queue.ConsumerConfig)
+	}{
+		{"server restarted", func(ctx context.Context, _ *testing.T, r *restartable, _ queue.ConsumerConfig) {
+			r.restart(ctx, 1)
+		}},
+		{"consumer deleted", func(ctx context.Context, t *testing.T, r *restartable, cfg queue.ConsumerConfig) {
 			nc, err := nats.Connect(r.srv.ClientURL())
 			if err != nil {
 				t.Fatal(err)
@@ -318,50 +330,53 @@ func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := js.DeleteConsumer(ctx, queue.StreamOut, "dispatch-d"); err != nil {
+			if err := js.DeleteConsumer(ctx, cfg.Stream, cfg.Name); err != nil {
 				t.Fatal(err)
 			}
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			r := startRestartable(t, t.TempDir())
-			q := r.queue(ctx)
-			defer func() { _ = q.Close(ctx) }()
-			c, err := q.Consume(ctx, dispatchLike("d"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Stop()
-			got := make(chan error, 1)
-			var d queue.Delivery
-			go func() {
-				var err error
-				d, err = c.Next(ctx)
-				got <- err
-			}()
-			r.waitPulling(ctx, "dispatch-d")
-			tc.disappear(ctx, t, r)
-			stored, err := q.Publish(ctx, queue.Msg{Subject: queue.OutSubject("d"), Data: []byte("after")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := <-got; err != nil {
-				t.Fatalf("the pull waiting when the consumer disappeared: %v", err)
-			}
-			if d.Msg().Seq != stored.Seq {
-				t.Errorf("handed out #%d, want #%d", d.Msg().Seq, stored.Seq)
-			}
-			if err := d.Ack(ctx); err != nil {
-				t.Fatal(err)
-			}
-		})
+	}
+	for _, cc := range consumers {
+		for _, tc := range disappearances {
+			t.Run(cc.kind+"/"+tc.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				r := startRestartable(t, t.TempDir())
+				q := r.queue(ctx)
+				defer func() { _ = q.Close(ctx) }()
+				c, err := q.Consume(ctx, cc.cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Stop()
+				got := make(chan error, 1)
+				var d queue.Delivery
+				go func() {
+					var err error
+					d, err = c.Next(ctx)
+					got <- err
+				}()
+				r.waitPulling(ctx, cc.cfg.Stream, cc.cfg.Name)
+				tc.disappear(ctx, t, r, cc.cfg)
+				stored, err := q.Publish(ctx, queue.Msg{Subject: cc.subject, Data: []byte("after")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := <-got; err != nil {
+					t.Fatalf("the pull waiting when the consumer disappeared: %v", err)
+				}
+				if d.Msg().Seq != stored.Seq {
+					t.Errorf("handed out #%d, want #%d", d.Msg().Seq, stored.Seq)
+				}
+				if err := d.Ack(ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
 	}
 }
 
 // waitPulling polls the server until the consumer has a pull waiting.
-func (r *restartable) waitPulling(ctx context.Context, consumer string) {
+func (r *restartable) waitPulling(ctx context.Context, stream, consumer string) {
 	r.t.Helper()
 	nc, err := nats.Connect(r.srv.ClientURL())
 	if err != nil {
@@ -373,7 +388,7 @@ func (r *restartable) waitPulling(ctx context.Context, consumer string) {
 		r.t.Fatal(err)
 	}
 	for {
-		cons, err := js.Consumer(ctx, queue.StreamOut, consumer)
+		cons, err := js.Consumer(ctx, stream, consumer)
 		if err == nil && cons.CachedInfo().NumWaiting > 0 {
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
@@ -19,27 +20,47 @@ import (
 const maxPrefetch = 16
 
 // shared is a consumer whose members all receive messages: a pull iterator
-// that keeps a few prefetched.
+// that keeps a few prefetched. The iterator is made again whenever the server
+// or the connection broke it (a failover, a forgotten consumer), so Next only
+// ever ends with its context or Stop.
 type shared struct {
-	q    *Queue
-	name string
-	it   jetstream.MessagesContext
+	q        *Queue
+	st       jetstream.Stream
+	cfg      jetstream.ConsumerConfig // to make it again
+	name     string
+	prefetch int
+	itMu     sync.Mutex                // guards it's replacement against Stop
+	it       jetstream.MessagesContext // replaced under mu and itMu
+	failing  bool                      // under mu: the last pull failed, a warning was logged
 
 	mu       sync.Mutex // one Next on the iterator at a time
 	stopped  atomic.Bool
 	stopOnce sync.Once
+	life     context.Context // ends at Stop, so that making the pull again gives up
+	end      context.CancelFunc
 }
 
-func newShared(q *Queue, cons jetstream.Consumer, cfg queue.ConsumerConfig) (*shared, error) {
+func newShared(q *Queue, st jetstream.Stream, cons jetstream.Consumer, cfg jetstream.ConsumerConfig) (*shared, error) {
 	prefetch := maxPrefetch
 	if cfg.MaxAckPending > 0 {
 		prefetch = min(prefetch, cfg.MaxAckPending)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(prefetch))
+	c := &shared{q: q, st: st, cfg: cfg, name: cfg.Durable, prefetch: prefetch}
+	c.life, c.end = context.WithCancel(context.Background())
+	it, err := c.pull(cons)
 	if err != nil {
-		return nil, fmt.Errorf("pull: %w", mapErr(err))
+		return nil, err
 	}
-	return &shared{q: q, name: cfg.Name, it: it}, nil
+	c.it = it
+	return c, nil
+}
+
+func (c *shared) pull(cons jetstream.Consumer) (jetstream.MessagesContext, error) {
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.prefetch))
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", c.name, mapErr(err))
+	}
+	return it, nil
 }
 
 func (c *shared) Next(ctx context.Context) (queue.Delivery, error) {
@@ -56,18 +77,93 @@ func (c *shared) next(ctx context.Context) (queue.Delivery, error) {
 		m, err := c.it.Next(jetstream.NextContext(ctx))
 		switch {
 		case err == nil:
+			c.works()
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed) && c.stopped.Load():
+		case c.stopped.Load():
 			return nil, fmt.Errorf("next of %s: %w", c.name, errStopped)
 		default:
-			return nil, fmt.Errorf("next of %s: %w", c.name, mapErr(err))
+			if err := c.recover(ctx, err); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if c.stopped.Load() {
 			_ = m.Nak() // fetched ahead, to be handed back
 			continue
 		}
 		return newDelivery(m)
+	}
+}
+
+// recover handles what the iterator answered instead of a message. Every
+// answer is "ask again": the iterator goes on by itself after a missed
+// heartbeat or a leader change; one the server or the connection ended (the
+// consumer deleted or forgotten, the connection closed and opened again) is
+// made again, with the consumer, backing off while that fails. Only ctx and
+// Stop end it.
+func (c *shared) recover(ctx context.Context, cause error) error {
+	if !c.failing {
+		c.q.logger.Warn("pull interrupted; asking again until it works", "consumer", c.name, "err", cause)
+		c.failing = true
+	}
+	if !terminal(cause) {
+		// The iterator pulls again by itself: wait a little so that a
+		// store that answers at once with the same error is not spun on.
+		if !sleep(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+		return nil
+	}
+	c.it.Stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.life, cancel)()
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
+		if c.stopped.Load() {
+			return fmt.Errorf("next of %s: %w", c.name, errStopped)
+		}
+		cons, err := c.q.createConsumer(ctx, c.st, c.cfg)
+		if err == nil {
+			var it jetstream.MessagesContext
+			if it, err = c.pull(cons); err == nil {
+				c.itMu.Lock()
+				defer c.itMu.Unlock()
+				if c.stopped.Load() { // Stop drained the old one already
+					it.Stop()
+					return fmt.Errorf("next of %s: %w", c.name, errStopped)
+				}
+				c.it = it
+				c.q.logger.Info("pull made again", "consumer", c.name)
+				return nil
+			}
+		}
+		if c.stopped.Load() {
+			return fmt.Errorf("next of %s: %w", c.name, errStopped)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.q.logger.Warn("make the pull again; retrying", "consumer", c.name, "err", err, "retry_in", delay)
+		if !sleep(ctx, delay) {
+			return ctx.Err()
+		}
+	}
+}
+
+// terminal reports whether the iterator ended and must be made again.
+func terminal(err error) bool {
+	return errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrBadRequest) ||
+		errors.Is(err, nats.ErrConnectionClosed)
+}
+
+// works notes that a pull handed a message out again, after a failure it
+// warned of.
+func (c *shared) works() {
+	if c.failing {
+		c.q.logger.Info("pull works again", "consumer", c.name)
+		c.failing = false
 	}
 }
 
@@ -98,7 +194,10 @@ func (c *shared) Owned() bool { return !c.stopped.Load() }
 func (c *shared) Stop() {
 	c.stopOnce.Do(func() {
 		c.stopped.Store(true)
+		c.end()
+		c.itMu.Lock()
 		c.it.Drain()
+		c.itMu.Unlock()
 		c.mu.Lock() // a Next in progress gives up once the drain ends
 		defer c.mu.Unlock()
 		for {
