@@ -1,8 +1,10 @@
-// Package adminui guards the admin listener with a bearer token and serves the
-// admin page: destinations, dead letters with replay and purge, and an
-// event's history. The page is static HTML and JavaScript embedded in the
-// binary (no build step); it holds no data and reads everything from the
-// admin API with the token the operator types in.
+// Package adminui guards the admin listener with a bearer token (or the
+// page's session cookie, got once for it) and serves the admin page:
+// destinations worst first with their trends, dead letters with replay and
+// purge, the card as Teams would show it, and an event's history. The page is
+// static HTML and JavaScript embedded in the binary (no build step), with
+// Microsoft's Adaptive Cards renderer vendored under static/vendor; it holds
+// no data and reads everything from the admin API.
 package adminui
 
 import (
