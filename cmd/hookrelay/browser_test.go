@@ -528,6 +528,22 @@ routes:
 			t.Errorf("history on the page %v lacks %s", kinds, k)
 		}
 	}
+
+	// Signing out clears the page and ends the session for every tab.
+	var rowsLeft int
+	err = chromedp.Run(ctx,
+		chromedp.Click("#logout", chromedp.ByID),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.Evaluate(`document.querySelectorAll("#dest-rows tr, #dl-rows tr").length`, &rowsLeft),
+		chromedp.Navigate(s.admin+"/ui/"),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	if rowsLeft != 0 {
+		t.Errorf("%d rows left on the page after signing out", rowsLeft)
+	}
 }
 
 // TestRenderPreviewInABrowser opens what `hookrelay render --preview` writes

@@ -113,11 +113,16 @@ function confirmDialog(text, okLabel) {
   $("confirm-text").textContent = text;
   $("confirm-ok").textContent = okLabel;
   return new Promise((resolve) => {
-    const done = (v) => () => { d.close(); resolve(v); };
-    const ok = done(true), cancel = done(false);
-    $("confirm-ok").addEventListener("click", ok, { once: true });
-    $("confirm-cancel").addEventListener("click", cancel, { once: true });
-    d.addEventListener("cancel", cancel, { once: true }); // Escape
+    const listening = new AbortController();
+    const finish = (v) => {
+      listening.abort(); // this question's listeners go with it
+      d.close();
+      resolve(v);
+    };
+    const opts = { signal: listening.signal };
+    $("confirm-ok").addEventListener("click", () => finish(true), opts);
+    $("confirm-cancel").addEventListener("click", () => finish(false), opts);
+    d.addEventListener("cancel", (ev) => { ev.preventDefault(); finish(false); }, opts); // Escape
     d.showModal();
     $("confirm-cancel").focus();
   });
@@ -586,6 +591,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
   $("logout").addEventListener("click", async () => {
     await fetch("/ui/session", { method: "DELETE", credentials: "same-origin" });
+    for (const id of ["dest-rows", "dl-rows", "ev-rows", "summary", "overall-charts", "dest-charts", "preview-card"]) $(id).replaceChildren();
+    for (const id of ["ev-body", "preview-json", "dest-range", "dl-range"]) $(id).textContent = "";
+    state.dests = [];
     await session();
     say("signed out");
   });
