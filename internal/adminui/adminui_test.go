@@ -78,6 +78,10 @@ func TestHandler(t *testing.T) {
 		{"/ui/", "text/html", `<script src="app.js"`},
 		{"/ui/app.js", "javascript", "textContent"},
 		{"/ui/style.css", "text/css", "table"},
+		{"/ui/card.js", "javascript", "HookrelayCard"},
+		{"/ui/vendor/adaptivecards/adaptivecards.min.js", "javascript", "AdaptiveCards"},
+		{"/ui/vendor/adaptivecards/adaptivecards.css", "text/css", "ac-"},
+		{"/ui/favicon.svg", "image/svg+xml", "<svg"},
 	}
 	for _, tt := range tests {
 		resp, err := http.Get(srv.URL + tt.path)
@@ -94,8 +98,10 @@ func TestHandler(t *testing.T) {
 			t.Errorf("GET %s: CSP %q", tt.path, csp)
 		}
 	}
-	if strings.Contains(readAll(t, srv.URL+"/ui/app.js"), "innerHTML") {
-		t.Error("app.js writes HTML: payloads are untrusted")
+	for _, js := range []string{"app.js", "card.js"} {
+		if strings.Contains(readAll(t, srv.URL+"/ui/"+js), "innerHTML") {
+			t.Errorf("%s writes HTML: payloads are untrusted", js)
+		}
 	}
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Get(srv.URL + "/")
