@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -403,6 +404,14 @@ routes:
 	if f := dests[1]; f.Health != "open" || f.BreakerSince.IsZero() || f.NextProbe == nil || f.Oldest == nil ||
 		f.LastAnswer == nil || f.LastAnswer.Status != 500 || f.LastAnswer.Excerpt != "Internal Server Error" {
 		t.Errorf("failing in destinations -o json: %+v", f)
+	}
+	out, err = s.cli(t, adminToken, "destinations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 5 || !strings.HasPrefix(lines[2], "failing") ||
+		!strings.Contains(lines[2], "open") || !strings.Contains(lines[2], "500 ") || !regexp.MustCompile(`in [1-5]?\dm[0-9.]+s`).MatchString(lines[2]) {
+		t.Errorf("destinations table:\n%s\nwant failing second: open, its 500, the probe within the hour", out)
 	}
 	out, err = s.cli(t, adminToken, "dlq", "list", "--destination", "failing", "-o", "json")
 	if err != nil {
