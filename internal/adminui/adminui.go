@@ -224,17 +224,24 @@ func (a *auth) session(w http.ResponseWriter, r *http.Request) {
 		}
 		http.SetCookie(w, &http.Cookie{
 			Name: cookieName(r), Value: a.cookieValue(a.now().Add(SessionLifetime)), Path: "/",
-			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: overTLS(r),
 		})
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodDelete:
 		http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/", MaxAge: -1,
-			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: overTLS(r)})
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		adminapi.WriteError(w, http.StatusMethodNotAllowed, errors.New("use GET, POST or DELETE"))
 	}
+}
+
+// overTLS reports whether the browser reached the listener over TLS: its
+// own, or a proxy's that says so. Trusting the header cannot weaken the
+// cookie: Secure only keeps it off plain HTTP.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 func bearer(h string) (string, bool) {

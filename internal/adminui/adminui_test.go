@@ -160,8 +160,11 @@ func TestSessionCookie(t *testing.T) {
 		strings.Contains(c.Value, "s3cret") {
 		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, a session cookie for /, without the token", c)
 	}
-	if !strings.HasPrefix(c.Name, "hookrelay_admin_") {
-		t.Errorf("cookie name %q does not name the port", c.Name)
+	if !strings.HasPrefix(c.Name, "hookrelay_admin_") || c.Secure {
+		t.Errorf("cookie %q: want the port in its name, and not Secure on plain HTTP", c.Name)
+	}
+	if r := do("POST", SessionPath, `{"token":"s3cret-token"}`, map[string]string{"X-Forwarded-Proto": "https"}); len(r.Cookies()) != 1 || !r.Cookies()[0].Secure {
+		t.Errorf("behind a TLS proxy: cookies %v, want one Secure", r.Cookies())
 	}
 	cookie := map[string]string{"Cookie": c.Name + "=" + c.Value}
 	withHeader := map[string]string{"Cookie": c.Name + "=" + c.Value, PageHeader: "1"}
