@@ -4,7 +4,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,10 +15,12 @@ import (
 	"net/textproto"
 	"path"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/hookrelay/hookrelay/internal/config"
@@ -41,8 +42,12 @@ type Handler struct {
 	maxBody        int64
 	publishTimeout time.Duration
 	sources        map[string]*source
-	metrics        *telemetry.Metrics
-	tel            *telemetry.Telemetry
+	// bodies bounds the bytes of request bodies held at once, across every
+	// request: slow or hostile senders cannot make the process grow.
+	bodies  *semaphore.Weighted
+	chunks  sync.Pool // *[]byte of bodyChunk bytes, for reading bodies
+	metrics *telemetry.Metrics
+	tel     *telemetry.Telemetry
 }
 
 // Option configures a Handler.
@@ -99,6 +104,12 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 	if h.publishTimeout <= 0 {
 		h.publishTimeout = config.DefaultPublishTimeout
 	}
+	bodyMemory := cfg.MaxBodyMemory
+	if bodyMemory <= 0 {
+		bodyMemory = config.DefaultMaxBodyMemory
+	}
+	h.bodies = semaphore.NewWeighted(max(bodyMemory, h.maxBody))
+	h.chunks.New = func() any { c := make([]byte, bodyChunk); return &c }
 	for _, s := range cfg.Sources {
 		v, err := NewVerifier(s.Verify)
 		if err != nil {
@@ -172,6 +183,15 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if hv, ok := src.verifier.(HeaderVerifier); ok {
+		// Before the body is read: a sender that cannot be the source
+		// holds no memory and is not waited for.
+		if err := hv.VerifyHeaders(r); err != nil {
+			h.refuse(w, src.name, http.StatusUnauthorized,
+				"not verified ("+err.Error()+"): check the secret configured for this source", "verify: "+err.Error())
+			return
+		}
+	}
 	if src.inFlight != nil {
 		// Before the body is read: the cap bounds the memory a source's
 		// requests hold.
@@ -185,8 +205,15 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := h.readBody(w, r)
+	body, release, err := h.readBody(w, r)
+	defer release()
 	if err != nil {
+		if errors.Is(err, errBodyMemory) {
+			w.Header().Set("Retry-After", "1")
+			h.refuse(w, src.name, http.StatusServiceUnavailable,
+				"too many request bodies in progress: retry later", "max_body_memory")
+			return
+		}
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
 			h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("body larger than %d bytes: send a smaller event or raise max_body", h.maxBody), "body too large")
@@ -232,7 +259,11 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		h.log.Error("ingest: event not stored", "source", src.name, "event_id", ev.ID, "status", http.StatusServiceUnavailable, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		h.count(src.name, http.StatusServiceUnavailable)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "event store unavailable, retry later"})
+		msg := "event store unavailable, retry later"
+		if errors.Is(err, queue.ErrFull) {
+			msg = "event store full, retry later"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg})
 		return
 	}
 	if src.scheme == "teams-outgoing" {
@@ -264,18 +295,71 @@ func (h *Handler) validate(w http.ResponseWriter, src *source, token string) {
 	_, _ = io.WriteString(w, token)
 }
 
-// readBody reads at most h.maxBody bytes of the request body.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// bodyChunk is the part of every body ingest reads without asking
+// max_body_memory: small events, the usual kind, are never refused for
+// memory, and max_connections bounds what these take (32 MiB at 1024).
+const bodyChunk = 32 << 10
+
+// errBodyMemory: reading on would exceed max_body_memory.
+var errBodyMemory = errors.New("request bodies in memory at their limit")
+
+// readBody reads at most h.maxBody bytes of the request body. Memory is
+// taken as the body arrives, never by the Content-Length a sender declares,
+// in chunks of bodyChunk that go back to a pool: the first chunk freely, the
+// others from h.bodies, which release gives back once the body is no longer
+// used. A body that fits one chunk is read straight into its own slice.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
 	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
 	defer rd.Close()
-	var buf bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= h.maxBody {
-		buf.Grow(int(n) + bytes.MinRead) // room to see EOF without growing
+	var reserved int64
+	release = func() { h.bodies.Release(reserved) }
+	if n := r.ContentLength; n >= 0 && n < bodyChunk {
+		body = make([]byte, 0, n+1) // room to see EOF without growing
+		for {
+			m, err := rd.Read(body[len(body):cap(body)])
+			body = body[:len(body)+m]
+			switch {
+			case errors.Is(err, io.EOF):
+				return body, release, nil
+			case err != nil:
+				return nil, release, err
+			case len(body) == cap(body):
+				// More than declared: MaxBytesReader still bounds it.
+				body = append(body, make([]byte, bodyChunk)...)[:len(body)]
+			}
+		}
 	}
-	if _, err := buf.ReadFrom(rd); err != nil {
-		return nil, err
+	var chunks []*[]byte
+	defer func() {
+		for _, c := range chunks {
+			h.chunks.Put(c)
+		}
+	}()
+	total := 0
+	for {
+		c := h.chunks.Get().(*[]byte)
+		if len(chunks) > 0 {
+			if !h.bodies.TryAcquire(bodyChunk) {
+				h.chunks.Put(c)
+				return nil, release, errBodyMemory
+			}
+			reserved += bodyChunk
+		}
+		chunks = append(chunks, c)
+		filled, err := io.ReadFull(rd, *c)
+		total += filled
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, release, err
+		}
 	}
-	return buf.Bytes(), nil
+	body = make([]byte, 0, total)
+	for _, c := range chunks {
+		body = append(body, (*c)[:min(bodyChunk, total-len(body))]...)
+	}
+	return body, release, nil
 }
 
 // store publishes ev to RELAY_IN and waits for the acknowledgement. It returns

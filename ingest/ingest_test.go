@@ -671,18 +671,19 @@ sources:
 		if _, err := pw.Write([]byte(`{"slow":`)); err != nil {
 			t.Fatal(err)
 		}
-		// Probe with a wrong token until the slot is seen taken: a probe
-		// that gets the slot itself is refused 401 and frees it.
+		// Probe until the slot is seen taken: a probe that gets the slot
+		// itself is stored and frees it. (A wrong token never reaches the
+		// slot: it is refused before the body is read.)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			got := do(t, "POST", f.url+"/hooks/capped/probe", nil, strings.NewReader("{}"))
+			got := do(t, "POST", f.url+"/hooks/capped/capped-secret", nil, strings.NewReader("{}"))
 			if got.status == http.StatusTooManyRequests {
 				if got.header.Get("Retry-After") == "" {
 					t.Error("429 without Retry-After")
 				}
 				break
 			}
-			if got.status != http.StatusUnauthorized || time.Now().After(deadline) {
+			if got.status != http.StatusAccepted || time.Now().After(deadline) {
 				t.Fatalf("probe answered %d; the slot was never seen taken", got.status)
 			}
 		}

@@ -20,6 +20,17 @@ type Verifier interface {
 	Verify(r *http.Request, body []byte) error
 }
 
+// HeaderVerifier is a Verifier that can refuse a request from its URL and
+// headers alone. Ingest asks it before reading the body, so that a sender
+// without credentials is refused before it holds any memory; the body's
+// verification follows as usual.
+type HeaderVerifier interface {
+	Verifier
+	// VerifyHeaders returns an error when r can be seen not to come from
+	// the source without its body; nil says only "maybe".
+	VerifyHeaders(r *http.Request) error
+}
+
 // NewVerifier builds the Verifier for a source's verification config. An
 // unknown scheme, a missing secret or an unusable setting is an error, never a
 // Verifier that accepts everything.

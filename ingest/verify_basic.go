@@ -36,3 +36,7 @@ func (v *basicVerifier) Verify(r *http.Request, _ []byte) error {
 	}
 	return nil
 }
+
+// VerifyHeaders implements HeaderVerifier: the credential is in the request
+// line or headers, so this is the whole verification.
+func (v *basicVerifier) VerifyHeaders(r *http.Request) error { return v.Verify(r, nil) }

@@ -30,3 +30,7 @@ func (v *gitlabVerifier) Verify(r *http.Request, _ []byte) error {
 	}
 	return nil
 }
+
+// VerifyHeaders implements HeaderVerifier: the credential is in the request
+// line or headers, so this is the whole verification.
+func (v *gitlabVerifier) VerifyHeaders(r *http.Request) error { return v.Verify(r, nil) }

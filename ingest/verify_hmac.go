@@ -69,6 +69,17 @@ func (v *hmacVerifier) Verify(r *http.Request, body []byte) error {
 	return nil
 }
 
+// VerifyHeaders implements HeaderVerifier: a request without a readable
+// signature, or whose signed timestamp is stale, is refused before its body
+// is read.
+func (v *hmacVerifier) VerifyHeaders(r *http.Request) error {
+	if _, err := v.signatures(r.Header); err != nil {
+		return err
+	}
+	_, err := v.signed(r.Header, nil)
+	return err
+}
+
 // rawKeys uses each secret's bytes as an HMAC key.
 func rawKeys(secrets []string) [][]byte {
 	keys := make([][]byte, len(secrets))

@@ -41,3 +41,7 @@ func bearer(header string) string {
 	}
 	return strings.TrimSpace(token)
 }
+
+// VerifyHeaders implements HeaderVerifier: the credential is in the request
+// line or headers, so this is the whole verification.
+func (v *tokenVerifier) VerifyHeaders(r *http.Request) error { return v.Verify(r, nil) }

@@ -54,6 +54,35 @@ func binary(t *testing.T) string {
 	return buildOnce.path
 }
 
+var buildPlainOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// plainBinary builds hookrelay without the race detector, once per test
+// run, for tests that measure the process's memory: the detector's shadow
+// memory would be most of what they measure.
+func plainBinary(t *testing.T) string {
+	t.Helper()
+	buildPlainOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hookrelay-bin")
+		if err != nil {
+			buildPlainOnce.err = err
+			return
+		}
+		buildPlainOnce.path = filepath.Join(dir, "hookrelay")
+		out, err := exec.Command("go", "build", "-o", buildPlainOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildPlainOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildPlainOnce.err != nil {
+		t.Fatal(buildPlainOnce.err)
+	}
+	return buildPlainOnce.path
+}
+
 // relay is one running `hookrelay serve` process.
 type relay struct {
 	cmd         *exec.Cmd
@@ -68,7 +97,13 @@ type relay struct {
 // their addresses on the JSON log.
 func startRelay(t *testing.T, cfgPath string) *relay {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--config", cfgPath)
+	return startRelayBinary(t, binary(t), cfgPath)
+}
+
+// startRelayBinary is startRelay with the binary at bin.
+func startRelayBinary(t *testing.T, bin, cfgPath string) *relay {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -85,6 +85,7 @@ func connect(cfg *config.Config, logger *slog.Logger) (*nats.Conn, func(), error
 	}
 	srv, err := natsembed.Start(natsembed.Options{
 		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), DontListen: true, SyncAlways: cfg.NATS.SyncAlways,
+		Logger: logger,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded NATS in %s: %w", cfg.DataDir, err)

@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/telemetry"
 )
 
 // readiness is what /readyz reports: the store, and every stage this process
@@ -85,4 +90,54 @@ func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	_, _ = io.WriteString(w, "ready\n"+strings.Join(lines, "\n")+"\n")
+}
+
+// stages runs the process's stages and watches them: one that ends while
+// the process runs is marked stopped for /readyz and its metric, logged as an
+// error, and reported to fail, which ends the process.
+type stages struct {
+	group   *errgroup.Group
+	ctx     context.Context // ends when the stages are asked to stop, or one failed
+	cancel  context.CancelFunc
+	ready   *readiness
+	metrics *telemetry.Metrics
+	logger  *slog.Logger
+	fail    context.CancelCauseFunc
+}
+
+// newStages prepares to run stages until stop; parent's values are kept but
+// not its cancellation, so that the stages drain after the listeners.
+func newStages(parent context.Context, ready *readiness, metrics *telemetry.Metrics, logger *slog.Logger,
+	fail context.CancelCauseFunc) *stages {
+	g, ctx := errgroup.WithContext(context.WithoutCancel(parent))
+	ctx, cancel := context.WithCancel(ctx)
+	return &stages{group: g, ctx: ctx, cancel: cancel, ready: ready, metrics: metrics, logger: logger, fail: fail}
+}
+
+// run starts the stage named stage.
+func (s *stages) run(stage string, run func(context.Context) error) {
+	s.ready.running(stage)
+	s.metrics.StageRunning(stage, true)
+	s.group.Go(func() error {
+		err := run(s.ctx)
+		s.metrics.StageRunning(stage, false)
+		if s.ctx.Err() != nil {
+			return err // asked to stop, or another stage failed first
+		}
+		if err == nil {
+			err = errors.New("it returned without being asked to stop")
+		}
+		err = fmt.Errorf("stage %s stopped: %w", stage, err)
+		s.ready.stopped(stage, err)
+		s.logger.Error("a stage stopped while hookrelay runs; exiting so that it is restarted", "stage", stage, "err", err)
+		s.fail(err)
+		return err
+	})
+}
+
+// stop asks every stage to stop and waits for them; it returns the first
+// failure.
+func (s *stages) stop() error {
+	s.cancel()
+	return s.group.Wait()
 }

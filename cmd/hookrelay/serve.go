@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/deadletter"
@@ -102,36 +103,21 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	ready := newReadiness(q)
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	stages, stagesCtx := errgroup.WithContext(context.WithoutCancel(ctx))
-	stagesCtx, stopStages := context.WithCancel(stagesCtx)
+	stages := newStages(ctx, ready, tel.Metrics(), logger, fail)
 	// On every return the stages stop before the queue closes.
-	defer func() {
-		stopStages()
-		_ = stages.Wait()
-	}()
-	supervise := func(stage string, run func(context.Context) error) {
-		ready.running(stage)
-		stages.Go(func() error {
-			err := run(stagesCtx)
-			if stagesCtx.Err() != nil {
-				return err // asked to stop, or another stage failed first
-			}
-			if err == nil {
-				err = errors.New("it returned without being asked to stop")
-			}
-			err = fmt.Errorf("stage %s stopped: %w", stage, err)
-			ready.stopped(stage, err)
-			logger.Error("a stage stopped while hookrelay runs; exiting so that it is restarted", "stage", stage, "err", err)
-			fail(err)
-			return err
-		})
-	}
+	defer stages.stop()
+	supervise := stages.run
 	if role == "all" || role == "transform" {
 		t, err := transform.New(q, cfg, logger, transform.WithHistory(rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
 		supervise("transform", t.Run)
+		if b, ok := q.(consumerBacklog); ok {
+			tel.Metrics().WatchStageBacklog("transform", func(ctx context.Context) (queue.Waiting, error) {
+				return b.ConsumerBacklog(ctx, queue.StreamIn, transform.ConsumerName)
+			})
+		}
 	}
 	var disp *dispatch.Dispatcher
 	if role == "all" || role == "dispatch" {
@@ -147,7 +133,7 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	adminMux.Handle("GET /metrics", tel.Metrics().Handler())
 	adminMux.Handle("/", adminHandler(q, ready, disp, cfg, rec, logger, deadletter.WithTelemetry(tel)))
 	admin := &http.Server{Addr: cfg.AdminListen, Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
-	startServer(servers, serversCtx, admin, "admin", logger)
+	startServer(servers, serversCtx, admin, "admin", logger, 0)
 	if role == "all" || role == "ingest" {
 		h, err := ingest.New(cfg, q, logger,
 			ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
@@ -155,16 +141,15 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 			return err
 		}
 		srv := &http.Server{Addr: cfg.Listen, Handler: tel.HTTPHandler(h), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		startServer(servers, serversCtx, srv, "ingest", logger)
+			ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute}
+		startServer(servers, serversCtx, srv, "ingest", logger, cfg.MaxConnections)
 	}
 	logger.Info("hookrelay serving", "role", role, "listen", cfg.Listen, "admin_listen", cfg.AdminListen,
 		"sources", len(cfg.Sources), "destinations", len(cfg.Destinations), "routes", len(cfg.Routes))
 
 	serveErr := servers.Wait()
 	logger.Info("draining")
-	stopStages()
-	stageErr := stages.Wait()
+	stageErr := stages.stop()
 	logger.Info("stopped")
 	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause // a stage failed: that is the reason, not the listeners' shutdown
@@ -172,13 +157,23 @@ func serve(ctx context.Context, cfg *config.Config, role string, logger *slog.Lo
 	return errors.Join(serveErr, stageErr)
 }
 
+// consumerBacklog is a queue that tells what waits for one of its consumers
+// (jsqueue does).
+type consumerBacklog interface {
+	ConsumerBacklog(ctx context.Context, stream, consumer string) (queue.Waiting, error)
+}
+
 // startServer listens at once (so a bad address fails start-up) and shuts the
-// server down gracefully when ctx is cancelled.
-func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger) {
+// server down gracefully when ctx is cancelled. With maxConns above zero, at
+// most that many connections are open at once; more wait to be accepted.
+func startServer(g *errgroup.Group, ctx context.Context, srv *http.Server, name string, logger *slog.Logger, maxConns int) {
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		g.Go(func() error { return fmt.Errorf("%s listener %s: %w", name, srv.Addr, err) })
 		return
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
 	}
 	logger.Info("listening", "listener", name, "addr", ln.Addr().String())
 	g.Go(func() error {

@@ -34,6 +34,16 @@ type Config struct {
 	MaxBody int64 `yaml:"max_body"`
 	// PublishTimeout bounds how long ingest waits for the queue (default 5s).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// MaxConnections caps ingest's open connections (default 1024); more
+	// wait in the kernel's backlog until one closes.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxBodyMemory caps the bytes of request bodies ingest holds in memory
+	// at once, across every request (default 64 MiB); a request that would
+	// exceed it is answered 503 with Retry-After.
+	MaxBodyMemory int64 `yaml:"max_body_memory"`
+	// ReadTimeout bounds how long a sender may take to send one request,
+	// headers and body (default 30s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// Queue selects JetStream (default) or Kafka.
 	Queue Queue `yaml:"queue"`
 	// NATS configures the JetStream queue.
@@ -184,6 +194,9 @@ const (
 	DefaultDataDir          = "data"
 	DefaultMaxBody          = 1 << 20
 	DefaultPublishTimeout   = 5 * time.Second
+	DefaultMaxConnections   = 1024
+	DefaultMaxBodyMemory    = 64 << 20
+	DefaultReadTimeout      = 30 * time.Second
 	DefaultEventRetention   = 7 * 24 * time.Hour
 	DefaultDeliveryIDHeader = "X-Request-Id"
 	DefaultRate             = 4
@@ -288,6 +301,9 @@ func (c *Config) applyDefaults() {
 	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir)
 	c.MaxBody = cmp.Or(c.MaxBody, DefaultMaxBody)
 	c.PublishTimeout = cmp.Or(c.PublishTimeout, DefaultPublishTimeout)
+	c.MaxConnections = cmp.Or(c.MaxConnections, DefaultMaxConnections)
+	c.MaxBodyMemory = cmp.Or(c.MaxBodyMemory, DefaultMaxBodyMemory)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
 	c.Retention.Events = cmp.Or(c.Retention.Events, DefaultEventRetention)
 	c.Queue.applyDefaults()
 	for i := range c.Sources {
@@ -353,6 +369,15 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if c.MaxBody < 0 {
 		fail("max_body", "must be positive, got %d", c.MaxBody)
+	}
+	if c.MaxConnections < 0 {
+		fail("max_connections", "must be positive, got %d", c.MaxConnections)
+	}
+	if c.MaxBodyMemory < c.MaxBody {
+		fail("max_body_memory", "must be at least max_body (%d), got %d", c.MaxBody, c.MaxBodyMemory)
+	}
+	if c.ReadTimeout < 0 {
+		fail("read_timeout", "must be positive, got %v", c.ReadTimeout)
 	}
 	if c.Retention.Events < time.Hour {
 		fail("retention.events", "must be at least 1h, got %v", c.Retention.Events)

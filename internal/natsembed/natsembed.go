@@ -4,6 +4,8 @@ package natsembed
 
 import (
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -26,11 +28,31 @@ type Options struct {
 	SyncAlways bool
 	// ServerName names the server (default "hookrelay").
 	ServerName string
+	// Logger receives the server's notices, warnings and errors (a full
+	// disk, a corrupt block). Default: none.
+	Logger *slog.Logger
+	// LimitCheckEvery is how often the store's limit is set again from the
+	// space its file system has left (default 5s); see Server.
+	LimitCheckEvery time.Duration
 }
 
 // Server is a running embedded nats-server.
+//
+// JetStream's file store is given a limit that follows the disk: what it
+// holds plus what the file system has free, less a reserve. Writes beyond it
+// are refused at once ("insufficient resources"), before the disk itself is
+// full, which would leave a stream with a write error until a restart; and
+// the limit grows again as soon as space is freed, where nats-server's own
+// default (three quarters of the space free at start) would hold for ever.
 type Server struct {
-	ns *server.Server
+	ns   *server.Server
+	opts server.Options // as started; the store's limit changes by a reload
+
+	stop chan struct{}
+	done sync.WaitGroup
+
+	mu       sync.Mutex
+	maxStore int64
 }
 
 // Start starts the server and waits until it accepts connections.
@@ -48,7 +70,14 @@ func Start(o Options) (*Server, error) {
 	if o.ServerName == "" {
 		o.ServerName = "hookrelay"
 	}
-	opts := &server.Options{
+	if o.LimitCheckEvery <= 0 {
+		o.LimitCheckEvery = 5 * time.Second
+	}
+	maxStore, err := storeLimit(o.StoreDir, 0)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	opts := server.Options{
 		ServerName:         o.ServerName,
 		Host:               o.Host,
 		Port:               port,
@@ -57,20 +86,79 @@ func Start(o Options) (*Server, error) {
 		StoreDir:           o.StoreDir,
 		SyncAlways:         o.SyncAlways,
 		NoSigs:             true,
-		NoLog:              true,
+		NoLog:              o.Logger == nil,
 		MaxPayload:         8 * 1024 * 1024,
 		JetStreamMaxMemory: 256 << 20,
+		JetStreamMaxStore:  maxStore,
 	}
-	ns, err := server.NewServer(opts)
+	started := opts // NewServer keeps and changes what it is given
+	ns, err := server.NewServer(&started)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: new server: %w", err)
+	}
+	if o.Logger != nil {
+		ns.SetLoggerV2(serverLog{o.Logger.With("component", "nats-server")}, false, false, false)
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("natsembed: server in %s not ready after 30s", o.StoreDir)
 	}
-	return &Server{ns: ns}, nil
+	s := &Server{ns: ns, opts: opts, stop: make(chan struct{}), maxStore: maxStore}
+	s.done.Go(func() { s.followDisk(o.LimitCheckEvery) })
+	return s, nil
+}
+
+// followDisk sets the store's limit again from the disk every interval,
+// until Shutdown.
+func (s *Server) followDisk(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.CheckLimit(); err != nil {
+				s.ns.Warnf("hookrelay: set JetStream's store limit from the free disk space: %v", err)
+			}
+		}
+	}
+}
+
+// CheckLimit sets the store's limit from the space the file system has left
+// now, at once rather than at the next interval.
+func (s *Server) CheckLimit() error {
+	var used int64
+	if js := s.ns.JetStreamConfig(); js == nil {
+		return nil // JetStream is off; nothing to limit
+	}
+	if jsz, err := s.ns.Jsz(&server.JSzOptions{}); err == nil {
+		used = int64(jsz.Store)
+	}
+	limit, err := storeLimit(s.opts.StoreDir, used)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if limit == s.maxStore {
+		return nil
+	}
+	next := s.opts
+	next.JetStreamMaxStore = limit
+	if err := s.ns.ReloadOptions(&next); err != nil {
+		return fmt.Errorf("reload with max_file_store %d: %w", limit, err)
+	}
+	s.opts, s.maxStore = next, limit
+	return nil
+}
+
+// MaxStore is the store's limit in bytes now.
+func (s *Server) MaxStore() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxStore
 }
 
 // ClientURL is the nats:// URL clients dial (empty with DontListen).
@@ -88,6 +176,22 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 
 // Shutdown stops the server and waits until it has stopped.
 func (s *Server) Shutdown() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.done.Wait()
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 }
+
+// serverLog passes nats-server's log lines to slog.
+type serverLog struct{ l *slog.Logger }
+
+func (s serverLog) Noticef(format string, v ...any) { s.l.Info(fmt.Sprintf(format, v...)) }
+func (s serverLog) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
+func (s serverLog) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s serverLog) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s serverLog) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s serverLog) Tracef(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }

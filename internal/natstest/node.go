@@ -31,38 +31,6 @@ func StartNode(t testing.TB) *Node {
 	return n
 }
 
-// StartCluster starts size servers clustered on loopback, each with its own
-// temp dir; they are stopped when the test ends. JetStream needs three for
-// replicated streams to survive the loss of one.
-func StartCluster(t testing.TB, size int) []*Node {
-	t.Helper()
-	routes := make([]string, size)
-	clusterPorts := make([]int, size)
-	for i := range size {
-		clusterPorts[i] = freePort(t)
-		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", clusterPorts[i])
-	}
-	nodes := make([]*Node, size)
-	for i := range size {
-		o := nodeOptions(t, fmt.Sprintf("n%d", i+1), freePort(t))
-		o.Cluster = server.ClusterOpts{Name: "hookrelay-test", Host: "127.0.0.1", Port: clusterPorts[i]}
-		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		nodes[i] = &Node{t: t, opts: o}
-	}
-	// Started together: each waits for the others to form the meta group.
-	for _, n := range nodes {
-		n.start(false)
-	}
-	for _, n := range nodes {
-		n.waitReady()
-		t.Cleanup(n.Stop)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	WaitJetStream(ctx, t, nodes[0].URL())
-	return nodes
-}
-
 func nodeOptions(t testing.TB, name string, port int) server.Options {
 	return server.Options{
 		ServerName: name, Host: "127.0.0.1", Port: port,
@@ -128,7 +96,7 @@ func (n *Node) Stop() {
 }
 
 // URLs joins the nodes' client URLs as nats.Connect takes them.
-func URLs(nodes []*Node) string {
+func URLs[N interface{ URL() string }](nodes []N) string {
 	urls := make([]string, len(nodes))
 	for i, n := range nodes {
 		urls[i] = n.URL()

@@ -173,6 +173,10 @@ var (
 	// ErrUnavailable: the store could not be reached in time; a caller
 	// answering a client says 503.
 	ErrUnavailable = errors.New("queue unavailable")
+	// ErrFull: the store refuses writes for want of space, on its disk or
+	// at its limits. Errors that match it match ErrUnavailable too: the
+	// write may succeed once space is freed, so a client is told 503.
+	ErrFull = errors.New("queue full: out of space or at its limits")
 	// ErrTooLarge: the message exceeds what the store accepts.
 	ErrTooLarge = errors.New("message larger than the queue accepts")
 )

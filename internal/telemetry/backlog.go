@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -108,4 +109,65 @@ func QueueBacklog(q queue.Queue, destinations []string) BacklogFunc {
 		}
 		return out, nil
 	}
+}
+
+// WaitingFunc reads what waits for one stage.
+type WaitingFunc func(ctx context.Context) (queue.Waiting, error)
+
+// stageBacklogCollector reports what waits for each stage at scrape time.
+type stageBacklogCollector struct {
+	count, age *prometheus.Desc
+
+	mu    sync.Mutex
+	reads map[string]WaitingFunc
+}
+
+// Describe implements prometheus.Collector.
+func (c *stageBacklogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.count
+	ch <- c.age
+}
+
+// Collect implements prometheus.Collector.
+func (c *stageBacklogCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	reads := maps.Clone(c.reads)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	for stage, read := range reads {
+		w, err := read(ctx)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.count, fmt.Errorf("read the backlog of %s: %w", stage, err))
+			continue
+		}
+		var age time.Duration
+		if !w.Oldest.IsZero() {
+			age = max(time.Since(w.Oldest), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(w.Count), stage)
+		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age.Seconds(), stage)
+	}
+}
+
+// WatchStageBacklog makes each scrape report what read says waits for stage.
+func (m *Metrics) WatchStageBacklog(stage string, read WaitingFunc) {
+	if m == nil {
+		return
+	}
+	m.stageBacklog.mu.Lock()
+	defer m.stageBacklog.mu.Unlock()
+	m.stageBacklog.reads[stage] = read
+}
+
+// StageRunning says whether stage runs in this process.
+func (m *Metrics) StageRunning(stage string, running bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if running {
+		v = 1
+	}
+	m.stageRunning.WithLabelValues(stage).Set(v)
 }

@@ -30,6 +30,9 @@ const (
 	MetricDigestEvents     = "hookrelay_digest_events_total"
 	MetricDeadLetters      = "hookrelay_dead_letters_total"
 	MetricReplays          = "hookrelay_replays_total"
+	MetricStageRunning     = "hookrelay_stage_running"
+	MetricStageBacklog     = "hookrelay_stage_backlog_messages"
+	MetricStageBacklogAge  = "hookrelay_stage_backlog_age_seconds"
 )
 
 // Families returns every hookrelay metric family name.
@@ -38,6 +41,7 @@ func Families() []string {
 		MetricIngestRequests, MetricPublishDuration, MetricTransformEvents, MetricBacklog, MetricBacklogAge,
 		MetricDeliveries, MetricDeliveryDuration, MetricRetries, MetricBreakerState, MetricBudgetLeft,
 		MetricDigests, MetricDigestEvents, MetricDeadLetters, MetricReplays,
+		MetricStageRunning, MetricStageBacklog, MetricStageBacklogAge,
 	}
 }
 
@@ -79,6 +83,8 @@ type Metrics struct {
 	deadLetters      *prometheus.CounterVec
 	replays          *prometheus.CounterVec
 	backlog          *backlogCollector
+	stageRunning     *prometheus.GaugeVec
+	stageBacklog     *stageBacklogCollector
 	budget           *budgetCollector
 }
 
@@ -136,6 +142,17 @@ func NewMetrics() *Metrics {
 				"Age of the oldest delivery waiting on RELAY_OUT, by destination (0 when none waits).", []string{"destination"}, nil),
 		},
 	}
+	m.stageRunning = gauge(MetricStageRunning,
+		"1 while a stage runs in this process, 0 once it stopped (the process then exits).", "stage")
+	m.stageBacklog = &stageBacklogCollector{
+		count: prometheus.NewDesc(MetricStageBacklog,
+			"Messages waiting for a stage (transform: events on RELAY_IN not yet settled).", []string{"stage"}, nil),
+		age: prometheus.NewDesc(MetricStageBacklogAge,
+			"Age of the oldest message waiting for a stage (0 when none waits): growing means the stage is stalled.",
+			[]string{"stage"}, nil),
+		reads: map[string]WaitingFunc{},
+	}
+	f(m.stageBacklog)
 	m.budget = &budgetCollector{left: prometheus.NewDesc(MetricBudgetLeft,
 		"Requests a destination's rate window still allows now, by destination and window.",
 		[]string{"destination", "window"}, nil)}

@@ -256,6 +256,10 @@ func TestMetricsFamilies(t *testing.T) {
 	m.Digest("ops", 5)
 	m.DeadLetter("ops", "exhausted")
 	m.Replay("ops")
+	m.StageRunning("transform", true)
+	m.WatchStageBacklog("transform", func(context.Context) (queue.Waiting, error) {
+		return queue.Waiting{Count: 7, Oldest: time.Now().Add(-time.Minute)}, nil
+	})
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -272,6 +276,8 @@ func TestMetricsFamilies(t *testing.T) {
 		`hookrelay_budget_left{destination="ops",window="1s"} 3`,
 		`hookrelay_digest_events_total{destination="ops"} 5`,
 		`hookrelay_breaker_state{destination="ops"} 2`,
+		`hookrelay_stage_running{stage="transform"} 1`,
+		`hookrelay_stage_backlog_messages{stage="transform"} 7`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

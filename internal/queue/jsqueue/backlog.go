@@ -46,3 +46,35 @@ func (q *Queue) Backlog(ctx context.Context, destinations []string) (map[string]
 	}
 	return out, nil
 }
+
+// ConsumerBacklog returns what waits for a durable consumer of stream: the
+// messages not yet handed out or not yet acked, and when the oldest of them
+// was stored. It is how a stalled stage shows: work waiting that grows old.
+func (q *Queue) ConsumerBacklog(ctx context.Context, stream, consumer string) (queue.Waiting, error) {
+	st, err := q.stream(stream)
+	if err != nil {
+		return queue.Waiting{}, err
+	}
+	c, err := st.Consumer(ctx, consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return queue.Waiting{}, nil // not made yet: nothing consumed, nothing counted
+	}
+	if err != nil {
+		return queue.Waiting{}, fmt.Errorf("backlog of %s: %w", consumer, mapErr(err))
+	}
+	info := c.CachedInfo()
+	w := queue.Waiting{Count: info.NumPending + uint64(info.NumAckPending)}
+	if w.Count == 0 {
+		return w, nil
+	}
+	m, err := st.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(info.Config.FilterSubject))
+	switch {
+	case err == nil:
+		w.Oldest = m.Time
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return queue.Waiting{}, nil // settled between the two reads
+	default:
+		return queue.Waiting{}, fmt.Errorf("backlog of %s: oldest: %w", consumer, mapErr(err))
+	}
+	return w, nil
+}

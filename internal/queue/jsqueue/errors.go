@@ -32,6 +32,8 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", queue.ErrTooLarge, err)
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return fmt.Errorf("%w: %w", queue.ErrNotFound, err)
+	case isFull(err):
+		return fmt.Errorf("%w: %w: %w", queue.ErrUnavailable, queue.ErrFull, err)
 	}
 	for _, u := range unavailable {
 		if errors.Is(err, u) {
@@ -39,4 +41,13 @@ func mapErr(err error) error {
 		}
 	}
 	return err
+}
+
+// errCodeInsufficientResources is JetStream's refusal of a write the
+// server's or the account's storage limits leave no room for.
+const errCodeInsufficientResources = 10023
+
+func isFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInsufficientResources
 }

@@ -11,9 +11,11 @@ package jsqueue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,6 +40,13 @@ type Queue struct {
 	life    context.Context
 	end     context.CancelFunc
 	running sync.WaitGroup
+
+	// full is set when a write was refused for want of space, until one
+	// is taken again; Ready then probes rather than trusting a connection.
+	full atomic.Bool
+	// refusedSize is the size of the last write refused so: the probe
+	// writes as much, as a smaller one may fit where it did not.
+	refusedSize atomic.Int64
 
 	mu        sync.Mutex
 	members   *membership // started by the first exclusive consumer
@@ -110,7 +119,41 @@ func (q *Queue) Ready(ctx context.Context) error {
 	if _, err := q.js.AccountInfo(ctx); err != nil {
 		return fmt.Errorf("jetstream account info: %w", mapErr(err))
 	}
+	if q.full.Load() {
+		// Nothing else tells when space returns: a write does.
+		probe := make([]byte, q.refusedSize.Load())
+		if _, err := q.js.Publish(ctx, probeSubject, probe); err != nil {
+			return fmt.Errorf("jetstream refuses writes (free disk space under the store, "+
+				"shorten retention or purge dead letters): %w", q.written(mapErr(err), len(probe)))
+		}
+		q.written(nil, 0)
+	}
 	return nil
+}
+
+// probeStream and probeSubject are where Ready writes to learn whether the
+// store takes writes again.
+const (
+	probeStream  = "RELAY_PROBE"
+	probeSubject = "relay.probe"
+)
+
+// written notes how a write of size bytes ended: refused for want of space,
+// or taken (err nil). It returns err.
+func (q *Queue) written(err error, size int) error {
+	switch {
+	case err == nil:
+		if q.full.Swap(false) {
+			q.logger.Info("jetstream takes writes again")
+		}
+	case errors.Is(err, queue.ErrFull):
+		q.refusedSize.Store(int64(min(size, 8<<20)))
+		if !q.full.Swap(true) {
+			q.logger.Error("jetstream refuses writes for want of space: ingest answers 503 until space is freed",
+				"err", err)
+		}
+	}
+	return err
 }
 
 // Close stops this Queue's consumers (prefetched messages go back at once),

@@ -40,8 +40,9 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 	}
 	a, err := q.js.PublishMsg(ctx, nm, opts...)
 	if err != nil {
-		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, mapErr(err))
+		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, q.written(mapErr(err), len(m.Data)))
 	}
+	q.written(nil, 0)
 	return pubAck(a), nil
 }
 
@@ -66,11 +67,12 @@ func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck,
 		case a := <-f.Ok():
 			acks[i] = pubAck(a)
 		case err := <-f.Err():
-			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, mapErr(err))
+			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, q.written(mapErr(err), len(ms[i].Data)))
 		case <-ctx.Done():
 			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, mapErr(ctx.Err()))
 		}
 	}
+	q.written(nil, 0)
 	return acks, nil
 }
 

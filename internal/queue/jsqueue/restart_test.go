@@ -481,3 +481,50 @@ func TestMembershipMadeAgainAfterAServerRestart(t *testing.T) {
 	}
 	waitSplit(t, "after the restart", split, a, b)
 }
+
+// What waits for a consumer is counted from the store: what it has not
+// handed out and what it handed out unsettled, and the oldest is the first
+// message not acked.
+func TestConsumerBacklog(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := natstest.Start(t)
+	q := env.Queue(t)
+	cfg := queue.ConsumerConfig{Stream: queue.StreamIn, Name: "transform", Subject: queue.InAll, AckWait: 30 * time.Second, MaxAckPending: 16}
+	if w, err := q.ConsumerBacklog(ctx, queue.StreamIn, cfg.Name); err != nil || w.Count != 0 {
+		t.Fatalf("before the consumer exists: %+v %v, want nothing", w, err)
+	}
+	var stored []queue.PubAck
+	for i := range 3 {
+		a, err := q.Publish(ctx, queue.Msg{Subject: queue.InSubject("s"), Data: []byte{byte(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, a)
+	}
+	c, err := q.Consume(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	first, err := q.Get(ctx, queue.StreamIn, stored[0].Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := nextSeq(t, ctx, c) // handed out, not settled: still waiting
+	w, err := q.ConsumerBacklog(ctx, queue.StreamIn, cfg.Name)
+	if err != nil || w.Count != 3 || !w.Oldest.Equal(first.Time) {
+		t.Fatalf("with one handed out: %+v %v, want 3 waiting since %v", w, err, first.Time)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second, err := q.Get(ctx, queue.StreamIn, stored[1].Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err = q.ConsumerBacklog(ctx, queue.StreamIn, cfg.Name)
+	if err != nil || w.Count != 2 || !w.Oldest.Equal(second.Time) {
+		t.Fatalf("after the first acked: %+v %v, want 2 waiting since %v", w, err, second.Time)
+	}
+}

@@ -19,6 +19,9 @@ import (
 // messages handed out again while they still wait in it.
 const maxPrefetch = 16
 
+// pullExpiry is how long one pull request of a shared consumer waits.
+const pullExpiry = 10 * time.Second
+
 // shared is a consumer whose members all receive messages: a pull iterator
 // that keeps a few prefetched. The iterator is made again whenever the server
 // or the connection broke it (a failover, a forgotten consumer), so Next only
@@ -56,7 +59,9 @@ func newShared(q *Queue, st jetstream.Stream, cons jetstream.Consumer, cfg jetst
 }
 
 func (c *shared) pull(cons jetstream.Consumer) (jetstream.MessagesContext, error) {
-	it, err := cons.Messages(jetstream.PullMaxMessages(c.prefetch))
+	// Pulls that expire after 10 s carry a heartbeat every 5 s: a pull the
+	// store lost (its node died, or froze) is noticed within 10 s, not 30 s.
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.prefetch), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", c.name, mapErr(err))
 	}

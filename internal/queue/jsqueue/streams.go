@@ -40,6 +40,12 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention, Replicas: o.Replicas,
 		},
 		{
+			// RELAY_PROBE holds the one tiny message readiness writes to learn
+			// whether the store takes writes again after refusing them.
+			Name: probeStream, Subjects: []string{probeSubject}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, MaxMsgs: 1, Discard: jetstream.DiscardOld, Replicas: o.Replicas,
+		},
+		{
 			// Only the last sends matter: Teams' largest window holds 1800.
 			Name: queue.StreamSent, Subjects: []string{queue.SentAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, MaxAge: queue.SentRetention, MaxMsgsPerSubject: 2048,

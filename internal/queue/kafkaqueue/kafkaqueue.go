@@ -110,8 +110,17 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		// records produced while a request is in flight still share the
 		// next one.
 		kgo.ProducerLinger(0),
-		// A publish whose caller gave up stays buffered and may still be
-		// stored; past this it fails and frees its ID's reservation.
+		// A publish whose caller gave up at its deadline fails then (its
+		// record's context, see startPublish), even when a broker that went
+		// away had been sent it: ingest answered 503, and a record kept and
+		// stored once the broker is back would be an event stored after its
+		// refusal. The price is kgo's own duplicate-avoidance for that
+		// record: a broker that did write it before going away keeps it, and
+		// the vendor's retry is then a duplicate of its ID (dedup) or, for
+		// an event without one, a second event.
+		kgo.AllowIdempotentProduceCancellation(),
+		// Past this a record fails and frees its ID's reservation, whatever
+		// its caller's deadline.
 		kgo.RecordDeliveryTimeout(30*time.Second),
 	)
 	if err != nil {

@@ -3,6 +3,7 @@ package kafkaqueue
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -90,12 +91,22 @@ func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (w
 		res = r
 	}
 	done := make(chan published, 1)
-	// The record does not take ctx: kgo fails every record buffered for a
-	// partition when the first one's context ends, which would fail other
-	// callers' publishes with this one's. Waiting ends with ctx instead.
+	// The record takes ctx's deadline, not its cancellation: a caller that
+	// gives up on the brokers at its deadline (ingest answering 503) must
+	// not see the record stored later, when the producer reaches a broker
+	// again; kgo fails a record not yet sent once its context ends. A batch
+	// fails with its first record, so records behind it fail with it: they
+	// waited as long, for a batch that could not be sent. A record already
+	// sent when the connection broke may still be stored (Kafka's own
+	// ambiguity); the caller's retry is then a duplicate of its ID.
 	rec := recordOf(q.topic(stream), m)
-	rec.Context = context.WithoutCancel(ctx)
+	recCtx, cancelRec := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if deadline, ok := ctx.Deadline(); ok {
+		recCtx, cancelRec = context.WithDeadline(recCtx, deadline)
+	}
+	rec.Context = recCtx
 	q.cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
+		defer cancelRec()
 		var p published
 		if err != nil {
 			p.err = failed(what, err)
@@ -117,6 +128,18 @@ func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (w
 		case p := <-done:
 			return p.ack, p.err
 		case <-ctx.Done():
+		}
+		// The record fails at the same deadline unless a broker took it
+		// meanwhile: its outcome, not the deadline alone, decides what the
+		// caller answers, so no refusal is given for a record kgo reports
+		// stored. Bounded: a record kgo has not settled a second later is
+		// given up on.
+		settle := time.NewTimer(time.Second)
+		defer settle.Stop()
+		select {
+		case p := <-done:
+			return p.ack, p.err
+		case <-settle.C:
 			return queue.PubAck{}, failed(what+": wait for the brokers", ctx.Err())
 		}
 	}, nil
