@@ -40,6 +40,12 @@ func errorKinds(status int, message string) []error {
 // List returns the dead letters matching f, oldest first, as Store.List does:
 // a zero f.Limit means no cap. f.All is not needed to list.
 func (c *Client) List(ctx context.Context, f Filter) ([]Entry, error) {
+	p, err := c.Page(ctx, f, 0, false)
+	return p.Entries, err
+}
+
+// Page returns a page of the dead letters matching f, as Store.Page does.
+func (c *Client) Page(ctx context.Context, f Filter, offset int, newest bool) (Page, error) {
 	q := url.Values{}
 	for _, id := range f.IDs {
 		q.Add("id", id)
@@ -57,12 +63,25 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Entry, error) {
 	}
 	set("since", adminapi.FormatTime(f.Since))
 	set("until", adminapi.FormatTime(f.Until))
+	if f.MaxSeq != 0 {
+		q.Set("max_id", strconv.FormatUint(f.MaxSeq, 10))
+	}
 	q.Set("limit", strconv.Itoa(f.Limit))
+	if offset != 0 {
+		q.Set("offset", strconv.Itoa(offset))
+	}
+	if newest {
+		q.Set("order", "newest")
+	}
 	var out ListResponse
 	if err := c.do(ctx, http.MethodGet, "/api/v1/deadletters?"+q.Encode(), nil, &out); err != nil {
-		return nil, err
+		return Page{}, err
 	}
-	return out.DeadLetters, nil
+	p := Page{Entries: out.DeadLetters, Total: out.Total}
+	if out.MaxID != "" {
+		p.MaxSeq, _ = strconv.ParseUint(out.MaxID, 10, 64)
+	}
+	return p, nil
 }
 
 // Get returns one dead letter; errors.Is(err, ErrNotFound) when it is gone.
@@ -89,10 +108,14 @@ func (c *Client) Purge(ctx context.Context, f Filter) (int, error) {
 }
 
 func actionRequest(f Filter) ActionRequest {
-	return ActionRequest{
+	req := ActionRequest{
 		IDs: f.IDs, Destination: f.Destination, Source: f.Source, Reason: f.Reason, Status: f.Status,
 		Since: adminapi.FormatTime(f.Since), Until: adminapi.FormatTime(f.Until), Limit: f.Limit, All: f.All,
 	}
+	if f.MaxSeq != 0 {
+		req.MaxID = strconv.FormatUint(f.MaxSeq, 10)
+	}
+	return req
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {

@@ -16,8 +16,9 @@ type deliveryJSON struct {
 }
 
 type entryJSON struct {
-	ID  string `json:"id"`
-	Seq uint64 `json:"seq"`
+	ID    string `json:"id"`
+	Seq   uint64 `json:"seq"`
+	Title string `json:"title,omitempty"`
 	schemas.DeadLetter
 	Delivery deliveryJSON `json:"delivery"`
 }
@@ -25,7 +26,7 @@ type entryJSON struct {
 // MarshalJSON writes the entry flat (id, seq, reason, …, delivery) with the
 // card as raw JSON; a card that is not JSON is written as base64 instead.
 func (e Entry) MarshalJSON() ([]byte, error) {
-	out := entryJSON{ID: e.ID, Seq: e.Seq, DeadLetter: e.DeadLetter, Delivery: deliveryJSON{Delivery: e.Delivery}}
+	out := entryJSON{ID: e.ID, Seq: e.Seq, Title: e.Title, DeadLetter: e.DeadLetter, Delivery: deliveryJSON{Delivery: e.Delivery}}
 	if card := e.Delivery.Card; len(card) > 0 {
 		if json.Valid(card) {
 			out.Delivery.Card = card
@@ -47,7 +48,7 @@ func (e *Entry) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &in); err != nil {
 		return err
 	}
-	*e = Entry{ID: in.ID, Seq: in.Seq, DeadLetter: in.DeadLetter}
+	*e = Entry{ID: in.ID, Seq: in.Seq, Title: in.Title, DeadLetter: in.DeadLetter}
 	e.Delivery = in.Delivery.Delivery
 	e.Delivery.Card = nil
 	switch card := bytes.TrimSpace(in.Delivery.Card); {

@@ -25,13 +25,17 @@ const maxBody = 1 << 20
 // NewHandler serves the dead-letter admin API on full paths, so it can be
 // mounted as is on the admin mux under /api/v1/deadletters:
 //
-//	GET  /api/v1/deadletters?destination=&source=&reason=&status=&since=&until=&id=&limit=
+//	GET  /api/v1/deadletters?destination=&source=&reason=&status=&since=&until=&id=&max_id=&limit=&offset=&order=
 //	GET  /api/v1/deadletters/{id}
 //	POST /api/v1/deadletters/replay  {"ids":[…],"destination":…,"dry_run":false,"all":false}
 //	POST /api/v1/deadletters/purge   {"ids":[…],"destination":…,"all":false}
 //
 // since and until take RFC 3339 or a duration meaning that long ago ("2h").
 // A list without limit returns at most DefaultListLimit entries; limit=0 all.
+// It skips offset entries first, lists oldest first or, with order=newest,
+// newest first, and says how many match in all (total) and the newest
+// matching id (max_id), which a replay or purge can name to act on exactly
+// what was counted.
 // Authentication is the admin listener's business, not this handler's.
 func NewHandler(s *Store, logger *slog.Logger) http.Handler {
 	return newHandler(s, logger, time.Now)
@@ -56,7 +60,14 @@ type handler struct {
 // ListResponse is the body of a list answer.
 type ListResponse struct {
 	DeadLetters []Entry `json:"deadletters"`
-	Count       int     `json:"count"`
+	// Count is len(DeadLetters).
+	Count int `json:"count"`
+	// Total counts every dead letter matching the filter.
+	Total int `json:"total"`
+	// Offset is the offset asked for.
+	Offset int `json:"offset"`
+	// MaxID is the newest matching dead letter's id ("" when none).
+	MaxID string `json:"max_id,omitempty"`
 }
 
 // ReplayResponse is the body of a replay answer.
@@ -79,30 +90,55 @@ type ActionRequest struct {
 	Reason      string   `json:"reason,omitempty"`
 	Status      int      `json:"status,omitempty"`
 	// Since and Until are RFC 3339 times or durations meaning that long ago.
-	Since  string `json:"since,omitempty"`
-	Until  string `json:"until,omitempty"`
+	Since string `json:"since,omitempty"`
+	Until string `json:"until,omitempty"`
+	// MaxID leaves out dead letters newer than this id (see Filter.MaxSeq).
+	MaxID  string `json:"max_id,omitempty"`
 	Limit  int    `json:"limit,omitempty"`
 	All    bool   `json:"all,omitempty"`
 	DryRun bool   `json:"dry_run,omitempty"`
 }
 
 var listParams = map[string]bool{
-	"id": true, "destination": true, "source": true, "reason": true,
-	"status": true, "since": true, "until": true, "limit": true,
+	"id": true, "destination": true, "source": true, "reason": true, "status": true, "since": true,
+	"until": true, "max_id": true, "limit": true, "offset": true, "order": true,
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	f, err := h.queryFilter(r.URL.Query())
+	q := r.URL.Query()
+	f, err := h.queryFilter(q)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	entries, err := h.store.List(r.Context(), f)
+	offset, err := atoi("offset", q.Get("offset"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	adminapi.WriteJSON(w, http.StatusOK, ListResponse{DeadLetters: entries, Count: len(entries)})
+	order := q.Get("order")
+	if order != "" && order != "oldest" && order != "newest" {
+		h.fail(w, r, fmt.Errorf("%w: order %q: choose oldest or newest", ErrInvalidFilter, order))
+		return
+	}
+	p, err := h.store.Page(r.Context(), f, offset, order == "newest")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	resp := ListResponse{DeadLetters: p.Entries, Count: len(p.Entries), Total: p.Total, Offset: offset}
+	if p.MaxSeq != 0 {
+		resp.MaxID = strconv.FormatUint(p.MaxSeq, 10)
+	}
+	adminapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+// maxSeq reads a max_id.
+func maxSeq(v string) (uint64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	return parseID(v)
 }
 
 func (h *handler) queryFilter(q url.Values) (Filter, error) {
@@ -129,6 +165,9 @@ func (h *handler) queryFilter(q url.Values) (Filter, error) {
 	}
 	if !q.Has("limit") {
 		f.Limit = DefaultListLimit
+	}
+	if f.MaxSeq, err = maxSeq(q.Get("max_id")); err != nil {
+		return Filter{}, err
 	}
 	if f.Since, err = ParseTime(q.Get("since"), h.now()); err != nil {
 		return Filter{}, err
@@ -182,6 +221,9 @@ func (h *handler) readAction(w http.ResponseWriter, r *http.Request) (ActionRequ
 		Status: req.Status, Limit: req.Limit, All: req.All,
 	}
 	var err error
+	if f.MaxSeq, err = maxSeq(req.MaxID); err != nil {
+		return req, Filter{}, err
+	}
 	if f.Since, err = ParseTime(req.Since, h.now()); err != nil {
 		return req, Filter{}, err
 	}

@@ -38,6 +38,9 @@ type Entry struct {
 	ID string `json:"id"`
 	// Seq is the same sequence as a number.
 	Seq uint64 `json:"seq"`
+	// Title is what the card is about (CardTitle), so a list says which
+	// alert or ticket did not reach the channel; "" when it has no card.
+	Title string `json:"title,omitempty"`
 	schemas.DeadLetter
 }
 
@@ -54,6 +57,11 @@ type Filter struct {
 	Status int
 	// Since and Until bound DeadAt: Since <= DeadAt < Until.
 	Since, Until time.Time
+	// MaxSeq, when not 0, leaves out the entries stored after the one of
+	// this sequence (id): what a confirmation counted is what is purged,
+	// however many arrive meanwhile. Like Limit, it does not make a filter
+	// non-empty.
+	MaxSeq uint64
 	// Limit caps the number of entries, oldest first; 0 means no cap.
 	Limit int
 	// All confirms that an otherwise empty filter means every dead letter.
@@ -75,7 +83,8 @@ func (f Filter) match(e Entry) bool {
 		f.Reason != "" && e.Reason != f.Reason,
 		f.Status != 0 && e.LastStatus != f.Status,
 		!f.Since.IsZero() && e.DeadAt.Before(f.Since),
-		!f.Until.IsZero() && !e.DeadAt.Before(f.Until):
+		!f.Until.IsZero() && !e.DeadAt.Before(f.Until),
+		f.MaxSeq != 0 && e.Seq > f.MaxSeq:
 		return false
 	}
 	return true
@@ -158,6 +167,71 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, error) {
 	return entries, nil
 }
 
+// Page is one page of the dead letters matching a filter.
+type Page struct {
+	Entries []Entry
+	// Total counts every dead letter matching the filter.
+	Total int
+	// MaxSeq is the newest matching entry's sequence (0 when none
+	// matches): a Filter with it as MaxSeq selects what Total counted.
+	MaxSeq uint64
+}
+
+// Page returns the dead letters matching f from offset on, at most f.Limit
+// of them (0: all), oldest first or, with newest, newest first; and how many
+// match in all. It reads every matching entry to count them, but keeps only
+// the page's.
+func (s *Store) Page(ctx context.Context, f Filter, offset int, newest bool) (Page, error) {
+	if offset < 0 {
+		return Page{}, fmt.Errorf("%w: offset %d is negative", ErrInvalidFilter, offset)
+	}
+	limit := f.Limit
+	f.Limit = 0
+	var seqs []uint64
+	var kept []Entry // the page's entries, when known during the scan
+	err := s.each(ctx, f, func(e Entry) error {
+		i := len(seqs)
+		seqs = append(seqs, e.Seq)
+		if !newest && i >= offset && (limit == 0 || i < offset+limit) {
+			kept = append(kept, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Entries: []Entry{}, Total: len(seqs)}
+	if len(seqs) > 0 {
+		p.MaxSeq = slices.Max(seqs)
+	}
+	if !newest {
+		if kept != nil {
+			p.Entries = kept
+		}
+		return p, nil
+	}
+	// Newest first: the page's positions are known only now.
+	slices.Reverse(seqs)
+	if offset >= len(seqs) {
+		return p, nil
+	}
+	seqs = seqs[offset:]
+	if limit > 0 && len(seqs) > limit {
+		seqs = seqs[:limit]
+	}
+	for _, seq := range seqs {
+		e, err := s.getEntry(ctx, seq)
+		if errors.Is(err, ErrNotFound) {
+			continue // replayed or purged since the scan
+		}
+		if err != nil {
+			return Page{}, err
+		}
+		p.Entries = append(p.Entries, e)
+	}
+	return p, nil
+}
+
 // Get returns one dead letter, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Entry, error) {
 	seq, err := parseID(id)
@@ -193,6 +267,7 @@ func decode(subject string, seq uint64, data []byte) Entry {
 	if e.Delivery.Destination == "" {
 		e.Delivery.Destination = strings.TrimPrefix(subject, strings.TrimSuffix(queue.DeadAll, ">"))
 	}
+	e.Title = CardTitle(e.Delivery.Card)
 	return e
 }
 
@@ -258,6 +333,9 @@ func (s *Store) eachScan(ctx context.Context, f Filter, visit func(Entry) (bool,
 		start = f.Since.Add(-skewMargin)
 	}
 	return s.queue.Scan(ctx, queue.StreamDead, subject, start, func(m queue.Stored) (bool, error) {
+		if f.MaxSeq != 0 && m.Seq > f.MaxSeq {
+			return false, nil
+		}
 		return visit(decode(m.Subject, m.Seq, m.Data))
 	})
 }

@@ -63,6 +63,7 @@ func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.
 	}
 	w.opts.tel.Metrics().PublishLatency(queue.StreamDead, time.Since(began))
 	w.opts.tel.Metrics().DeadLetter(dl.Destination, reason)
+	w.trend.deadLettered(time.Now(), 1)
 	detail := reason
 	if dead.LastError != "" {
 		detail += ": " + dead.LastError

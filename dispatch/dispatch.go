@@ -102,6 +102,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.inheritAll(ctx, time.Now())
 	d.mu.Lock()
 	d.runCtx = ctx
+	d.wg.Go(func() { d.sampleBacklog(ctx) })
 	for _, w := range d.workers {
 		d.start(w)
 	}
@@ -155,6 +156,12 @@ type worker struct {
 	// first delivery after it catches up with what was logged since.
 	inheritedAt time.Time
 
+	trend *trend // this instance's counts, for the admin page
+
+	mu         sync.Mutex
+	lastAnswer *Answer   // the last attempt's answer
+	retryAt    time.Time // when the held delivery, which failed, is tried again; zero when none waits
+
 	gone     *atomic.Bool                   // the URL answered as a removed webhook
 	consumer atomic.Pointer[queue.Consumer] // set once the consumer runs, for Status
 }
@@ -165,6 +172,7 @@ type breaker struct {
 	cb       *gobreaker.CircuitBreaker[outcome]
 	mu       sync.Mutex
 	openedAt time.Time // when the breaker last opened
+	since    time.Time // when the breaker left closed (through its probes), or last closed
 }
 
 // newWorker makes the worker of dest. With prev, the worker that ran the
@@ -177,6 +185,7 @@ func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logg
 		q: q, dest: dest, client: client, opts: o,
 		logger: logger.With("destination", dest.Name),
 		gone:   new(atomic.Bool),
+		trend:  newTrend(),
 	}
 	if prev != nil && prev.dest.URL != dest.URL {
 		prev = nil
@@ -187,13 +196,13 @@ func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logg
 		w.budget = newBudget(dest.Rate, dest.Burst, limitsOf(dest))
 	}
 	if prev != nil {
-		w.gone = prev.gone
+		w.gone, w.trend, w.lastAnswer = prev.gone, prev.trend, prev.lastAnswer
 	}
 	if prev != nil && prev.dest.BreakerFailures == dest.BreakerFailures && prev.dest.BreakerOpenFor == dest.BreakerOpenFor {
 		w.brk = prev.brk
 		return w
 	}
-	brk := &breaker{}
+	brk := &breaker{since: time.Now()}
 	log := w.logger
 	brk.cb = gobreaker.NewCircuitBreaker[outcome](gobreaker.Settings{
 		Name:    dest.Name,
@@ -209,8 +218,14 @@ func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logg
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			brk.mu.Lock()
+			now := time.Now()
 			if to == gobreaker.StateOpen {
-				brk.openedAt = time.Now()
+				brk.openedAt = now
+			}
+			// An outage lasts from the first opening to the closing,
+			// however many probes fail meanwhile.
+			if from == gobreaker.StateClosed || to == gobreaker.StateClosed {
+				brk.since = now
 			}
 			brk.mu.Unlock()
 			o.tel.Metrics().BreakerState(dest.Name, breakerGauge(to))
@@ -495,6 +510,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		if errors.As(err, &f) {
 			o = f.outcome
 		}
+		w.answered(answered, o)
 		at.tried++
 		at.last = time.Now()
 		if at.first.IsZero() {
@@ -542,10 +558,20 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		}
 		w.opts.tel.Metrics().Retry(w.dest.Name)
 		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", wait)
-		if !w.wait(ctx, held, wait) {
+		w.setRetryAt(time.Now().Add(wait))
+		waited := w.wait(ctx, held, wait)
+		w.setRetryAt(time.Time{})
+		if !waited {
 			return false
 		}
 	}
+}
+
+// setRetryAt says, for Status, when the failed delivery held is tried again.
+func (w *worker) setRetryAt(t time.Time) {
+	w.mu.Lock()
+	w.retryAt = t
+	w.mu.Unlock()
 }
 
 // backoff is exponential with full jitter in [d/2, d].

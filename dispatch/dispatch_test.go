@@ -364,6 +364,53 @@ func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
 	if st[1].Name != "idle" || st[1].Breaker != "closed" || st[1].Backlog != 0 {
 		t.Errorf("status of idle = %+v", st[1])
 	}
+
+	// What an operator asks at 3 a.m.: since when, what it answered, when
+	// the next probe goes, how old the backlog is.
+	s := st[0]
+	if s.Health != "open" || s.BreakerSince.IsZero() || time.Since(s.BreakerSince) > 10*time.Second {
+		t.Errorf("s: health %q since %v, want open since the breaker opened moments ago", s.Health, s.BreakerSince)
+	}
+	if s.NextProbe == nil || s.NextProbe.Sub(s.BreakerSince) < 59*time.Minute {
+		t.Errorf("s: next probe %v, want breaker_open_for (1h) after it opened at %v", s.NextProbe, s.BreakerSince)
+	}
+	if a := s.LastAnswer; a == nil || a.Status != 500 || a.Outcome != "retry" || a.At.IsZero() {
+		t.Errorf("s: last answer %+v, want the 500", a)
+	}
+	if s.Oldest == nil || time.Since(*s.Oldest) > time.Minute {
+		t.Errorf("s: oldest waiting %v, want the first delivery's store time", s.Oldest)
+	}
+	if st[1].Health != "ok" || st[1].LastAnswer != nil || st[1].NextProbe != nil || st[1].Oldest != nil {
+		t.Errorf("idle: %+v, want ok with nothing answered, probed or waiting", st[1])
+	}
+	SortWorstFirst(st)
+	if st[0].Name != "s" {
+		t.Errorf("worst first: %s before s", st[0].Name)
+	}
+	tr, err := d.Trends(TrendHour, []string{"s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Summed over the hour: a minute may have begun since the 500.
+	sum := func(v []uint32) (n uint32) {
+		for _, x := range v {
+			n += x
+		}
+		return n
+	}
+	var backlog uint32
+	for _, b := range tr.Destinations["s"].Backlog {
+		if b != nil {
+			backlog = max(backlog, *b)
+		}
+	}
+	if sum(tr.Destinations["s"].Failed) != 1 || sum(tr.Overall.Failed) != 1 || sum(tr.Overall.Delivered) != 0 || backlog != 3 {
+		t.Errorf("trend of the hour: s failed %d, overall failed %d delivered %d, s's backlog %d; want the one 500 and 3 waiting",
+			sum(tr.Destinations["s"].Failed), sum(tr.Overall.Failed), sum(tr.Overall.Delivered), backlog)
+	}
+	if _, err := d.Trends(TrendHour, []string{"nope"}); err == nil {
+		t.Error("trends of an unknown destination: no error")
+	}
 }
 
 func TestTakeoverInheritsBudget(t *testing.T) {

@@ -1,18 +1,24 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/hookrelay/hookrelay/dispatch"
 	"github.com/hookrelay/hookrelay/internal/adminapi"
 )
 
-const destinationsUsage = `Show every destination's breaker, backlog and budget through the admin API.
+const destinationsUsage = `Show every destination, worst first, through the admin API: its health, since
+when its breaker is open, what it last answered, the next probe, the backlog
+and the age of its oldest delivery, the budget left, gone or not.
 
 Usage:
   hookrelay destinations [-o table|json] [--admin URL]
@@ -20,19 +26,6 @@ Usage:
 --admin defaults to $HOOKRELAY_ADMIN or http://127.0.0.1:8081; a bearer token
 is sent from $HOOKRELAY_ADMIN_TOKEN when set.
 `
-
-// destination is one entry of GET /api/v1/destinations.
-type destination struct {
-	Name       string `json:"name"`
-	Breaker    string `json:"breaker"`
-	Gone       bool   `json:"gone"`
-	Backlog    uint64 `json:"backlog"`
-	BudgetLeft []struct {
-		Per  string `json:"per"`
-		Max  int    `json:"max"`
-		Left int    `json:"left"`
-	} `json:"budget_left"`
-}
 
 // runDestinations runs `hookrelay destinations`.
 func runDestinations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,26 +49,55 @@ func (c adminCmd) runDestinations(ctx context.Context, args []string) error {
 	if *output == "json" {
 		return writeIndented(c.stdout, dests)
 	}
+	now := c.now()
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tBREAKER\tGONE\tBACKLOG\tBUDGET LEFT")
+	fmt.Fprintln(tw, "NAME\tHEALTH\tBREAKER\tSINCE\tLAST ANSWER\tNEXT PROBE\tBACKLOG\tOLDEST\tBUDGET LEFT")
 	for _, d := range dests {
 		var budget []string
-		for _, b := range d.BudgetLeft {
+		for _, b := range d.Budget {
 			budget = append(budget, fmt.Sprintf("%d/%d per %s", b.Left, b.Max, b.Per))
 		}
-		gone := "no"
-		if d.Gone {
-			gone = "yes"
+		answer := "-"
+		if a := d.LastAnswer; a != nil {
+			answer = a.Outcome
+			if a.Status != 0 {
+				answer = strconv.Itoa(a.Status)
+			}
+			answer += " " + ago(now, a.At)
+			if text := cmp.Or(a.Error, a.Excerpt); text != "" {
+				answer += ": " + cut(text, 40)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", d.Name, d.Breaker, gone, d.Backlog, dash(strings.Join(budget, ", ")))
+		since := "-"
+		if d.Breaker != "closed" {
+			since = ago(now, d.BreakerSince)
+		}
+		next, oldest := "-", "-"
+		if d.NextProbe != nil {
+			next = ago(now, *d.NextProbe)
+		}
+		if d.Oldest != nil {
+			oldest = ago(now, *d.Oldest)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Name, d.Health, d.Breaker, since, answer, next,
+			d.Backlog, oldest, dash(strings.Join(budget, ", ")))
 	}
 	return tw.Flush()
 }
 
-func (c adminCmd) destinations(ctx context.Context, admin string) ([]destination, error) {
+// ago says how long before now t was ("3m ago"), or how long after ("in 20s").
+func ago(now, t time.Time) string {
+	d := now.Sub(t).Round(time.Second)
+	if d < 0 {
+		return "in " + (-d).String()
+	}
+	return d.String() + " ago"
+}
+
+func (c adminCmd) destinations(ctx context.Context, admin string) ([]dispatch.DestinationStatus, error) {
 	api := adminapi.Client{BaseURL: admin, Token: c.getenv("HOOKRELAY_ADMIN_TOKEN"), HTTP: adminHTTP()}
 	var out struct {
-		Destinations []destination `json:"destinations"`
+		Destinations []dispatch.DestinationStatus `json:"destinations"`
 	}
 	err := api.Do(ctx, http.MethodGet, "/api/v1/destinations", nil, &out)
 	if apiErr, ok := errors.AsType[*adminapi.Error](err); ok && apiErr.StatusCode == http.StatusNotFound {

@@ -87,18 +87,18 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 		if *output != "table" && *output != "json" {
 			return badUsage(fmt.Errorf("dlq list: -o %q: choose table or json", *output))
 		}
-		entries, err := client().List(ctx, f)
+		page, err := client().Page(ctx, f, 0, false)
 		if err != nil {
 			return explain(err)
 		}
 		if *output == "json" {
-			return writeIndented(c.stdout, entries)
+			return writeIndented(c.stdout, page.Entries)
 		}
-		if err := writeTable(c.stdout, entries); err != nil {
+		if err := writeTable(c.stdout, page.Entries); err != nil {
 			return err
 		}
-		if len(entries) == *limit && *limit > 0 {
-			fmt.Fprintf(c.stderr, "showing the oldest %d; raise --limit or narrow the filter to see more\n", *limit)
+		if len(page.Entries) < page.Total {
+			fmt.Fprintf(c.stderr, "showing the oldest %d of %d; raise --limit or narrow the filter to see more\n", len(page.Entries), page.Total)
 		}
 		return nil
 
@@ -464,20 +464,24 @@ func writeIndented(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// maxErrorColumn cuts the ERROR column so a table row stays one line.
-const maxErrorColumn = 60
+// maxErrorColumn and maxTitleColumn cut the ANSWER and TITLE columns so a
+// table row stays one line.
+const (
+	maxErrorColumn = 60
+	maxTitleColumn = 40
+)
 
 func writeTable(w io.Writer, entries []deadletter.Entry) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDEAD AT\tDESTINATION\tSOURCE\tREASON\tSTATUS\tATTEMPTS\tERROR")
+	fmt.Fprintln(tw, "ID\tDEAD AT\tDESTINATION\tSOURCE\tTITLE\tREASON\tSTATUS\tATTEMPTS\tANSWER")
 	for _, e := range entries {
 		status := "-"
 		if e.LastStatus != 0 {
 			status = strconv.Itoa(e.LastStatus)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
 			e.ID, e.DeadAt.UTC().Format("2006-01-02 15:04:05Z"), dash(e.Delivery.Destination), dash(e.Delivery.Source),
-			e.Reason, status, e.Attempts, cut(errorColumn(e), maxErrorColumn))
+			dash(cut(e.Title, maxTitleColumn)), e.Reason, status, e.Attempts, cut(errorColumn(e), maxErrorColumn))
 	}
 	return tw.Flush()
 }

@@ -74,7 +74,7 @@ func TestDLQList(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "ERROR") {
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "ANSWER") || !strings.Contains(lines[0], "TITLE") {
 		t.Fatalf("table:\n%s", out)
 	}
 	for i, want := range []string{"1", "3"} {

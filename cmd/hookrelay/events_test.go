@@ -49,17 +49,27 @@ type stack struct {
 
 func startStack(t *testing.T, mapping transform.Mapping) *stack {
 	t.Helper()
+	return startStackWith(t, mapping, func(simURL string) string {
+		return fmt.Sprintf(`
+destinations:
+  - {name: ops, url: %q, allow_private: true, backoff: 20ms, max_backoff: 100ms, breaker_failures: 10}
+routes:
+  - {name: app-ops, source: app, to: [ops]}
+`, simURL+"/ops")
+	})
+}
+
+// startStackWith is startStack with the destinations and routes that
+// routing returns for the simulator's URL; the source is app.
+func startStackWith(t *testing.T, mapping transform.Mapping, routing func(simURL string) string) *stack {
+	t.Helper()
 	s := &stack{env: natstest.Start(t), sim: teamstest.NewServer(), log: slog.New(slog.DiscardHandler)}
 	t.Cleanup(s.sim.Close)
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 admin_token: %s
 sources:
   - {name: app, verify: {scheme: token, secret: s3cret}}
-destinations:
-  - {name: ops, url: %q, allow_private: true, backoff: 20ms, max_backoff: 100ms, breaker_failures: 10}
-routes:
-  - {name: app-ops, source: app, to: [ops]}
-`, adminToken, s.sim.URL+"/ops"))
+%s`, adminToken, routing(s.sim.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,13 @@ import (
 	"io"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/hookrelay/hookrelay/internal/adminui"
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/schemas"
-	"github.com/hookrelay/hookrelay/transform"
 )
 
 // headerFlags collects repeated --header 'Name: value' flags.
@@ -46,10 +47,11 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	route := fs.String("route", "", "use this route's mapping and first destination's format")
 	mapping := fs.String("mapping", "", "use this mapping instead: auto, a built-in name, or a .jq file")
 	contentType := fs.String("content-type", "application/json", "the request's Content-Type")
+	preview := fs.String("preview", "", "also write the card as Teams would show it to this HTML `file` (works offline)")
 	headers := headerFlags{}
 	fs.Var(headers, "header", "a request header, 'Name: value' (repeatable), e.g. 'X-GitHub-Event: push'")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: hookrelay render --source NAME --file payload.json [--format messagecard|adaptive] [--header 'Name: value']…")
+		fmt.Fprintln(stderr, "Usage: hookrelay render --source NAME --file payload.json [--format messagecard|adaptive] [--header 'Name: value']… [--preview card.html]")
 		fmt.Fprintln(stderr, "Prints the card a payload would become (a dry run: no queue, nothing is sent, no secret needed).")
 		fs.PrintDefaults()
 	}
@@ -111,24 +113,21 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m, err := transform.LoadMapping(spec)
+	card, used, err := renderCard(ev, spec, *format)
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
-	used := spec
-	if spec == config.MappingAuto {
-		used = "auto → " + transform.Detect(ev)
-	}
-	s, err := m(ev)
-	if err != nil {
-		return fmt.Errorf("render: %w", err)
-	}
-	card, err := transform.RenderSummary(s, *format)
-	if err != nil {
-		return fmt.Errorf("render: %w", err)
-	}
-	if err := schemas.Validate(*format, card); err != nil {
-		return fmt.Errorf("render: the card would be refused: %w", err)
+	if *preview != "" {
+		what := fmt.Sprintf("source %s · mapping %s · %s · %d bytes (limit %d)", src.Name, used, *format, len(card), schemas.MaxCardBytes)
+		page, err := adminui.PreviewPage(card, what)
+		if err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		if err := os.WriteFile(*preview, page, 0o644); err != nil {
+			return fmt.Errorf("render: --preview: %w", err)
+		}
+		abs, _ := filepath.Abs(*preview)
+		fmt.Fprintf(stderr, "preview: open file://%s in a browser (re-run render to refresh it)\n", abs)
 	}
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, card, "", "  "); err != nil {

@@ -521,13 +521,15 @@ func adminHandler(q queue.Queue, ready *readiness, disp *dispatch.Dispatcher, cf
 	dl := deadletter.NewHandler(deadletter.NewStore(q, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)
-	mux.Handle("/api/v1/events/", history.NewHandler(
-		history.NewStore(q, history.WithConfig(cfg), history.WithRecorder(rec)), logger))
+	events := history.NewStore(q, history.WithConfig(cfg), history.WithRecorder(rec))
+	mux.Handle("/api/v1/events/", history.NewHandler(events, logger))
+	mux.Handle("GET /api/v1/events/{id}/cards", eventCardsHandler(events, cfg, logger))
 	page := adminui.Handler()
 	mux.Handle(adminui.PagePath, page)
 	mux.Handle("GET /{$}", page)
 	if disp != nil {
 		mux.Handle("GET /api/v1/destinations", disp.Handler())
+		mux.Handle("GET /api/v1/trends", disp.Handler())
 	}
 	return adminui.RequireToken(cfg.AdminToken, mux)
 }

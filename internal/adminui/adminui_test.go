@@ -1,11 +1,16 @@
 package adminui
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRequireToken(t *testing.T) {
@@ -73,6 +78,10 @@ func TestHandler(t *testing.T) {
 		{"/ui/", "text/html", `<script src="app.js"`},
 		{"/ui/app.js", "javascript", "textContent"},
 		{"/ui/style.css", "text/css", "table"},
+		{"/ui/card.js", "javascript", "HookrelayCard"},
+		{"/ui/vendor/adaptivecards/adaptivecards.min.js", "javascript", "AdaptiveCards"},
+		{"/ui/vendor/adaptivecards/adaptivecards.css", "text/css", "ac-"},
+		{"/ui/favicon.svg", "image/svg+xml", "<svg"},
 	}
 	for _, tt := range tests {
 		resp, err := http.Get(srv.URL + tt.path)
@@ -89,8 +98,10 @@ func TestHandler(t *testing.T) {
 			t.Errorf("GET %s: CSP %q", tt.path, csp)
 		}
 	}
-	if strings.Contains(readAll(t, srv.URL+"/ui/app.js"), "innerHTML") {
-		t.Error("app.js writes HTML: payloads are untrusted")
+	for _, js := range []string{"app.js", "card.js"} {
+		if strings.Contains(readAll(t, srv.URL+"/ui/"+js), "innerHTML") {
+			t.Errorf("%s writes HTML: payloads are untrusted", js)
+		}
 	}
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Get(srv.URL + "/")
@@ -115,4 +126,149 @@ func readAll(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestSessionCookie(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "secret data") })
+	srv := httptest.NewServer(RequireToken("s3cret-token", api))
+	t.Cleanup(srv.Close)
+	do := func(method, path, body string, header map[string]string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := do("POST", SessionPath, `{"token":"wrong"}`, nil); r.StatusCode != 401 || len(r.Cookies()) != 0 {
+		t.Fatalf("login with a wrong token: %d, cookies %v", r.StatusCode, r.Cookies())
+	}
+	r := do("POST", SessionPath, `{"token":"s3cret-token"}`, nil)
+	if r.StatusCode != 204 || len(r.Cookies()) != 1 {
+		t.Fatalf("login: %d, cookies %v", r.StatusCode, r.Cookies())
+	}
+	c := r.Cookies()[0]
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.MaxAge != 0 || !c.Expires.IsZero() || c.Path != "/" ||
+		strings.Contains(c.Value, "s3cret") {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, a session cookie for /, without the token", c)
+	}
+	if !strings.HasPrefix(c.Name, "hookrelay_admin_") || c.Secure {
+		t.Errorf("cookie %q: want the port in its name, and not Secure on plain HTTP", c.Name)
+	}
+	if r := do("POST", SessionPath, `{"token":"s3cret-token"}`, map[string]string{"X-Forwarded-Proto": "https"}); len(r.Cookies()) != 1 || !r.Cookies()[0].Secure {
+		t.Errorf("behind a TLS proxy: cookies %v, want one Secure", r.Cookies())
+	}
+	cookie := map[string]string{"Cookie": c.Name + "=" + c.Value}
+	withHeader := map[string]string{"Cookie": c.Name + "=" + c.Value, PageHeader: "1"}
+	flip := "0"
+	if strings.HasSuffix(c.Value, "0") {
+		flip = "1"
+	}
+	tampered := map[string]string{"Cookie": c.Name + "=" + c.Value[:len(c.Value)-1] + flip}
+	// A far expiry with a made-up signature, and the right signature of
+	// another listener's cookie name, are both refused.
+	forged := map[string]string{"Cookie": c.Name + "=99999999999.00"}
+	for _, tt := range []struct {
+		name, method string
+		header       map[string]string
+		want         int
+	}{
+		{"read with the cookie", "GET", cookie, 200},
+		{"change with the cookie alone", "POST", cookie, 403},
+		{"change with the cookie and the page's header", "POST", withHeader, 200},
+		{"tampered cookie", "GET", tampered, 401},
+		{"forged cookie", "GET", forged, 401},
+		{"no cookie", "GET", nil, 401},
+	} {
+		if got := do(tt.method, "/api/v1/deadletters", "", tt.header).StatusCode; got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	var state SessionState
+	req, _ := http.NewRequest("GET", srv.URL+SessionPath, nil)
+	req.Header.Set("Cookie", cookie["Cookie"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&state); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !state.TokenRequired || !state.Authenticated {
+		t.Errorf("session state %+v, want required and authenticated", state)
+	}
+	if r := do("DELETE", SessionPath, "", cookie); r.StatusCode != 204 || len(r.Cookies()) != 1 || r.Cookies()[0].MaxAge >= 0 {
+		t.Errorf("logout: %d, cookies %v: want the cookie deleted", r.StatusCode, r.Cookies())
+	}
+}
+
+func TestSessionCookieExpires(t *testing.T) {
+	a := &auth{token: "t", now: time.Now}
+	v := a.cookieValue(time.Now().Add(time.Minute))
+	if !a.validCookie(v) {
+		t.Fatal("fresh cookie refused")
+	}
+	a.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if a.validCookie(v) {
+		t.Error("expired cookie accepted")
+	}
+	a.now = time.Now
+	if a.validCookie(a.cookieValue(time.Now().Add(SessionLifetime + time.Hour))) {
+		t.Error("cookie beyond SessionLifetime accepted")
+	}
+	other := &auth{token: "t2", key: [32]byte{1}, now: time.Now}
+	if a.validCookie(other.cookieValue(time.Now().Add(time.Minute))) {
+		t.Error("cookie of another token accepted")
+	}
+}
+
+// TestVendoredAdaptiveCards checks the vendored renderer against the sums
+// its README records, so it cannot change without the note of its version.
+func TestVendoredAdaptiveCards(t *testing.T) {
+	readme, err := fs.ReadFile(static, "static/vendor/adaptivecards/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"adaptivecards.min.js", "adaptivecards.css", "LICENSE", "LICENSE.swiper"} {
+		b, err := fs.ReadFile(static, "static/vendor/adaptivecards/"+name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if strings.HasPrefix(name, "LICENSE") {
+			if !strings.Contains(string(b), "MIT License") {
+				t.Errorf("%s is not the MIT licence", name)
+			}
+			continue
+		}
+		sum := sha256.Sum256(b)
+		if row := "| " + name + " | `" + hex.EncodeToString(sum[:]) + "` |"; !strings.Contains(string(readme), row) {
+			t.Errorf("%s: its sha256 %x is not the README's; update the README's table with the version", name, sum)
+		}
+	}
+}
+
+func TestPreviewPage(t *testing.T) {
+	page, err := PreviewPage([]byte(`{"type":"message","attachments":[{"content":{"type":"AdaptiveCard","body":[{"type":"TextBlock","text":"</script><b>x"}]}}]}`), "from <test>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(page)
+	if strings.Count(s, "</script>") != 4 || !strings.Contains(s, `\u003c/script>\u003cb>x`) || !strings.Contains(s, "from &lt;test&gt;") {
+		t.Errorf("the card or its description escaped its block:\n%s", s[len(s)-1500:])
+	}
+	if !strings.Contains(s, "AdaptiveCards") || !strings.Contains(s, "HookrelayCard") {
+		t.Error("the preview lacks the renderer or card.js")
+	}
+	if _, err := PreviewPage([]byte("nope"), ""); err == nil {
+		t.Error("a card that is not JSON: no error")
+	}
 }
