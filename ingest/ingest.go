@@ -407,12 +407,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 			reserved += bodyChunk
 		}
 		chunks = append(chunks, c)
-		filled, err := io.ReadFull(rd, *c)
+		filled, err := fill(rd, *c)
 		total += filled
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
+			// A sender gone mid-body included: a truncated body is
+			// never an event.
 			return nil, release, err
 		}
 	}
@@ -421,6 +423,21 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		body = append(body, (*c)[:min(bodyChunk, total-len(body))]...)
 	}
 	return body, release, nil
+}
+
+// fill reads from r until buf is full (nil error) or r ends (io.EOF, the
+// body's end) or fails. Unlike io.ReadFull, a reader that fails with
+// io.ErrUnexpectedEOF (a sender that hung up mid-body) stays an error.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // store publishes ev to RELAY_IN and waits for the acknowledgement. It returns
