@@ -40,16 +40,20 @@ type Options struct {
 //
 // JetStream's file store is given a limit that follows the disk: what it
 // holds plus what the file system has free, less a reserve. Writes beyond it
-// are refused at once ("insufficient resources"), before the disk itself is
-// full, which would leave a stream with a write error until a restart; and
+// are refused at once ("resource limits exceeded"), before the disk itself
+// is full, which would leave a stream with a write error until a restart;
 // the limit grows again as soon as space is freed, where nats-server's own
-// default (three quarters of the space free at start) would hold for ever.
+// default (three quarters of the space free at start) would hold for ever,
+// and shrinks when another writer takes the space. The limit is the global
+// account's: the server's own can only grow while it runs, so it is set to
+// the file system's size and left there.
 type Server struct {
-	ns   *server.Server
-	opts server.Options // as started; the store's limit changes by a reload
+	ns *server.Server
 
-	stop chan struct{}
-	done sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     sync.WaitGroup
+	storeDir string
 
 	mu       sync.Mutex
 	maxStore int64
@@ -73,7 +77,17 @@ func Start(o Options) (*Server, error) {
 	if o.LimitCheckEvery <= 0 {
 		o.LimitCheckEvery = 5 * time.Second
 	}
-	maxStore, err := storeLimit(o.StoreDir, 0)
+	// What the store holds already counts: a store written by an earlier
+	// run is never over its limit at start.
+	used, err := dirSize(o.StoreDir)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	maxStore, err := storeLimit(o.StoreDir, used)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	diskSize, err := fsSize(o.StoreDir)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
 	}
@@ -89,10 +103,9 @@ func Start(o Options) (*Server, error) {
 		NoLog:              o.Logger == nil,
 		MaxPayload:         8 * 1024 * 1024,
 		JetStreamMaxMemory: 256 << 20,
-		JetStreamMaxStore:  maxStore,
+		JetStreamMaxStore:  max(diskSize, maxStore),
 	}
-	started := opts // NewServer keeps and changes what it is given
-	ns, err := server.NewServer(&started)
+	ns, err := server.NewServer(&opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: new server: %w", err)
 	}
@@ -104,7 +117,11 @@ func Start(o Options) (*Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("natsembed: server in %s not ready after 30s", o.StoreDir)
 	}
-	s := &Server{ns: ns, opts: opts, stop: make(chan struct{}), maxStore: maxStore}
+	s := &Server{ns: ns, stop: make(chan struct{}), storeDir: o.StoreDir}
+	if err := s.setLimit(maxStore); err != nil {
+		ns.Shutdown()
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
 	s.done.Go(func() { s.followDisk(o.LimitCheckEvery) })
 	return s, nil
 }
@@ -129,28 +146,37 @@ func (s *Server) followDisk(interval time.Duration) {
 // CheckLimit sets the store's limit from the space the file system has left
 // now, at once rather than at the next interval.
 func (s *Server) CheckLimit() error {
-	var used int64
-	if js := s.ns.JetStreamConfig(); js == nil {
-		return nil // JetStream is off; nothing to limit
+	select {
+	case <-s.stop:
+		return nil // shut down: nothing to limit
+	default:
 	}
-	if jsz, err := s.ns.Jsz(&server.JSzOptions{}); err == nil {
-		used = int64(jsz.Store)
+	jsz, err := s.ns.Jsz(&server.JSzOptions{})
+	if err != nil {
+		return fmt.Errorf("read what the store holds: %w", err)
 	}
-	limit, err := storeLimit(s.opts.StoreDir, used)
+	limit, err := storeLimit(s.storeDir, int64(jsz.Store))
 	if err != nil {
 		return err
 	}
+	return s.setLimit(limit)
+}
+
+// setLimit makes limit the global account's file store limit.
+func (s *Server) setLimit(limit int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if limit == s.maxStore {
 		return nil
 	}
-	next := s.opts
-	next.JetStreamMaxStore = limit
-	if err := s.ns.ReloadOptions(&next); err != nil {
-		return fmt.Errorf("reload with max_file_store %d: %w", limit, err)
+	err := s.ns.GlobalAccount().UpdateJetStreamLimits(map[string]server.JetStreamAccountLimits{
+		"": {MaxMemory: -1, MaxStore: limit, MaxStreams: -1, MaxConsumers: -1, MaxAckPending: -1,
+			MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1},
+	})
+	if err != nil {
+		return fmt.Errorf("set the store's limit to %d bytes: %w", limit, err)
 	}
-	s.opts, s.maxStore = next, limit
+	s.maxStore = limit
 	return nil
 }
 
@@ -176,11 +202,7 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 
 // Shutdown stops the server and waits until it has stopped.
 func (s *Server) Shutdown() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
+	s.stopOnce.Do(func() { close(s.stop) })
 	s.done.Wait()
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()

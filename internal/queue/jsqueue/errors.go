@@ -43,11 +43,24 @@ func mapErr(err error) error {
 	return err
 }
 
-// errCodeInsufficientResources is JetStream's refusal of a write the
-// server's or the account's storage limits leave no room for.
-const errCodeInsufficientResources = 10023
+// JetStream's refusals of a write its storage limits leave no room for
+// (nats-server's JSInsufficientResourcesErr, JSAccountResourcesExceededErr
+// and JSStorageResourcesExceededErr): the server's limit, the account's (the
+// embedded server's limit that follows the disk), the store's reservations.
+const (
+	errCodeInsufficientResources    = 10023
+	errCodeAccountResourcesExceeded = 10002
+	errCodeStorageResourcesExceeded = 10047
+)
 
 func isFull(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInsufficientResources
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case errCodeInsufficientResources, errCodeAccountResourcesExceeded, errCodeStorageResourcesExceeded:
+		return true
+	}
+	return false
 }

@@ -45,8 +45,15 @@ type Queue struct {
 	// is taken again; Ready then probes rather than trusting a connection.
 	full atomic.Bool
 	// refusedSize is the size of the last write refused so: the probe
-	// writes as much, as a smaller one may fit where it did not.
+	// writes as much, as a smaller one may fit where it did not, and only
+	// a write as large ends "full".
 	refusedSize atomic.Int64
+	// probing holds the one probe write at a time; probedAt and probeErr,
+	// guarded by it, keep its outcome for probeEvery, so that /readyz
+	// polled often writes at most once a second.
+	probing  chan struct{}
+	probedAt time.Time
+	probeErr error
 
 	mu        sync.Mutex
 	members   *membership // started by the first exclusive consumer
@@ -96,8 +103,9 @@ func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Opt
 	life, end := context.WithCancel(context.Background())
 	return &Queue{
 		nc: nc, js: js, streams: streams, logger: o.logger,
-		setup: make(chan struct{}, consumerSetupConcurrency),
-		life:  life, end: end,
+		setup:   make(chan struct{}, consumerSetupConcurrency),
+		probing: make(chan struct{}, 1),
+		life:    life, end: end,
 		consumers: map[stopper]struct{}{},
 	}, nil
 }
@@ -120,15 +128,40 @@ func (q *Queue) Ready(ctx context.Context) error {
 		return fmt.Errorf("jetstream account info: %w", mapErr(err))
 	}
 	if q.full.Load() {
-		// Nothing else tells when space returns: a write does.
-		probe := make([]byte, q.refusedSize.Load())
-		if _, err := q.js.Publish(ctx, probeSubject, probe); err != nil {
-			return fmt.Errorf("jetstream refuses writes (free disk space under the store, "+
-				"shorten retention or purge dead letters): %w", q.written(mapErr(err), len(probe)))
-		}
-		q.written(nil, 0)
+		return q.probe(ctx)
 	}
 	return nil
+}
+
+// probeEvery is how long a probe's outcome stands.
+const probeEvery = time.Second
+
+// probe learns whether the store takes writes again after refusing one for
+// want of space: nothing else tells when space returns, a write does. One
+// probe runs at a time, and its outcome stands for probeEvery.
+func (q *Queue) probe(ctx context.Context) error {
+	select {
+	case q.probing <- struct{}{}:
+		defer func() { <-q.probing }()
+	case <-ctx.Done():
+		return fmt.Errorf("jetstream refuses writes; probe: %w", ctx.Err())
+	}
+	switch {
+	case !q.full.Load():
+		return nil // a write meanwhile was taken
+	case time.Since(q.probedAt) < probeEvery:
+		return q.probeErr
+	}
+	probe := make([]byte, q.refusedSize.Load())
+	_, err := q.js.Publish(ctx, probeSubject, probe)
+	if err != nil {
+		err = fmt.Errorf("jetstream refuses writes (free disk space under the store, "+
+			"shorten retention or purge dead letters): %w", q.written(mapErr(err), len(probe)))
+	} else {
+		q.written(nil, len(probe))
+	}
+	q.probedAt, q.probeErr = time.Now(), err
+	return err
 }
 
 // probeStream and probeSubject are where Ready writes to learn whether the
@@ -142,7 +175,7 @@ const (
 // or taken (err nil). It returns err.
 func (q *Queue) written(err error, size int) error {
 	switch {
-	case err == nil:
+	case err == nil && int64(size) >= q.refusedSize.Load():
 		if q.full.Swap(false) {
 			q.logger.Info("jetstream takes writes again")
 		}

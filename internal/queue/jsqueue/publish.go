@@ -42,7 +42,7 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 	if err != nil {
 		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, q.written(mapErr(err), len(m.Data)))
 	}
-	q.written(nil, 0)
+	q.written(nil, len(m.Data))
 	return pubAck(a), nil
 }
 
@@ -72,7 +72,11 @@ func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck,
 			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, mapErr(ctx.Err()))
 		}
 	}
-	q.written(nil, 0)
+	largest := 0
+	for _, m := range ms {
+		largest = max(largest, len(m.Data))
+	}
+	q.written(nil, largest)
 	return acks, nil
 }
 

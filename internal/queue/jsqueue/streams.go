@@ -3,6 +3,7 @@ package jsqueue
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -40,10 +41,12 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention, Replicas: o.Replicas,
 		},
 		{
-			// RELAY_PROBE holds the one tiny message readiness writes to learn
-			// whether the store takes writes again after refusing them.
+			// RELAY_PROBE holds the last message readiness wrote to learn
+			// whether the store takes writes again after refusing them, for
+			// a minute.
 			Name: probeStream, Subjects: []string{probeSubject}, Storage: jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy, MaxMsgs: 1, Discard: jetstream.DiscardOld, Replicas: o.Replicas,
+			Retention: jetstream.LimitsPolicy, MaxMsgs: 1, MaxAge: time.Minute, Discard: jetstream.DiscardOld,
+			Replicas: o.Replicas,
 		},
 		{
 			// Only the last sends matter: Teams' largest window holds 1800.
