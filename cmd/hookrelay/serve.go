@@ -250,8 +250,10 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 	adminMux.Handle("/", &r.admin)
 	startServer(servers, serversCtx, adminLn, &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}, "admin", logger)
 	if ingestLn != nil {
+		// An idle keep-alive holds one of max_connections: closed after
+		// 30 s, so that idle vendors cannot keep busy ones out for long.
 		srv := &http.Server{Handler: tel.HTTPHandler(r.ingest), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute}
+			ReadTimeout: cfg.ReadTimeout, IdleTimeout: 30 * time.Second}
 		startServer(servers, serversCtx, ingestLn, srv, "ingest", logger)
 	}
 	servers.Go(func() error {
