@@ -239,8 +239,9 @@ func (tab *table) builtin(spec string) (Mapping, bool) {
 }
 
 // Run consumes RELAY_IN until ctx is cancelled, then lets the events in flight
-// finish and returns nil. It returns an error when the consumer cannot be
-// created or the subscription ends for another reason.
+// finish and returns nil. Whatever the queue answers meanwhile (a failover,
+// a lost heartbeat, a store away) it asks again, backing off: it returns an
+// error only when the consumer cannot be created.
 func (t *Transformer) Run(ctx context.Context) error {
 	cons, err := t.queue.Consume(ctx, queue.ConsumerConfig{
 		Stream:        queue.StreamIn,

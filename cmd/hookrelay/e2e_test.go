@@ -27,10 +27,22 @@ import (
 // in-process Kafka —, listeners on 127.0.0.1 random ports, and the Teams
 // simulator as every destination.
 
+// buildOnce and buildPlainOnce hold the binaries built for this test run,
+// in temp dirs TestMain removes.
 var buildOnce struct {
 	sync.Once
 	path string
 	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, p := range []string{buildOnce.path, buildPlainOnce.path} {
+		if p != "" {
+			_ = os.RemoveAll(filepath.Dir(p))
+		}
+	}
+	os.Exit(code)
 }
 
 // binary builds hookrelay once per test run.

@@ -499,6 +499,9 @@ func TestFrozenStoreDoesNotStopTheStages(t *testing.T) {
 	if body := adminGet(t, r, "/readyz"); !strings.HasPrefix(body, "ready") {
 		t.Errorf("/readyz after the store thawed: %s", body)
 	}
+	// Not silent: the interruption and the recovery are both logged.
+	r.waitLog(t, "pull interrupted", 10*time.Second)
+	r.waitLog(t, "pull works again", 10*time.Second)
 }
 
 // Slow and hostile senders cannot grow the process without bound: 500

@@ -27,32 +27,16 @@ type ProcessNode struct {
 	stopped chan struct{}
 }
 
-var buildServer struct {
-	sync.Once
-	path string
-	err  error
-}
-
-// serverBinary builds the nats-server of go.mod once per test binary, from
-// the module cache: the version the relay embeds.
+// serverBinary builds the nats-server of go.mod into the test's temp dir,
+// from the module cache: the version the relay embeds. Go's build cache
+// makes every build after the first a link.
 func serverBinary(t testing.TB) string {
 	t.Helper()
-	buildServer.Do(func() {
-		dir, err := os.MkdirTemp("", "nats-server-bin")
-		if err != nil {
-			buildServer.err = err
-			return
-		}
-		buildServer.path = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", buildServer.path, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			buildServer.err = fmt.Errorf("go build nats-server: %v\n%s", err, out)
-		}
-	})
-	if buildServer.err != nil {
-		t.Fatal(buildServer.err)
+	path := filepath.Join(t.TempDir(), "nats-server")
+	if out, err := exec.Command("go", "build", "-o", path, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
+		t.Fatalf("go build nats-server: %v\n%s", err, out)
 	}
-	return buildServer.path
+	return path
 }
 
 // StartProcessCluster starts size nats-server processes clustered on

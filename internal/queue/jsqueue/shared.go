@@ -32,7 +32,7 @@ type shared struct {
 	cfg      jetstream.ConsumerConfig // to make it again
 	name     string
 	prefetch int
-	itMu     sync.Mutex                // guards it's replacement against Stop
+	itMu     sync.Mutex                // guards its replacement against Stop
 	it       jetstream.MessagesContext // replaced under mu and itMu
 	failing  bool                      // under mu: the last pull failed, a warning was logged
 

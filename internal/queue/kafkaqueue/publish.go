@@ -10,9 +10,11 @@ import (
 )
 
 // Publish stores m on the topic of its stream once every in-sync replica has
-// it. When ctx ends first it returns queue.ErrUnavailable; the record may
-// still be stored afterwards, and a publish of the same ID meanwhile waits
-// for that outcome rather than storing a second copy.
+// it. The record carries ctx's deadline: one not yet sent by then fails and
+// is never stored later, and Publish returns queue.ErrUnavailable. Only a
+// record already on the wire when the brokers went away stays ambiguous
+// (Kafka's own case); a publish of the same ID meanwhile waits for that
+// outcome rather than storing a second copy.
 func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) {
 	wait, err := q.startPublish(ctx, m, false)
 	if err != nil {
