@@ -27,6 +27,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
+	"github.com/hookrelay/hookrelay/internal/pause"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/schemas"
@@ -289,7 +290,7 @@ func (w *worker) run(ctx context.Context) error {
 					w.logger.Warn("fetch delivery; asking again until the queue answers", "err", err)
 				}
 				failing++
-				if !sleep(ctx, min(time.Second*time.Duration(failing), 10*time.Second)) {
+				if !pause.For(ctx, min(time.Second*time.Duration(failing), 10*time.Second)) {
 					return nil
 				}
 				continue
@@ -408,7 +409,7 @@ func (w *worker) consume(ctx context.Context) (queue.Consumer, error) {
 			return nil, ctx.Err()
 		}
 		w.logger.Error("create the destination's consumer; retrying", "err", err, "retry_in", delay)
-		if !sleep(ctx, delay) {
+		if !pause.For(ctx, delay) {
 			return nil, ctx.Err()
 		}
 	}
@@ -599,7 +600,7 @@ func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool
 	tick := w.ackWait() / 3
 	for d > 0 {
 		step := min(d, tick)
-		if !sleep(ctx, step) {
+		if !pause.For(ctx, step) {
 			return false
 		}
 		d -= step
@@ -613,17 +614,6 @@ func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool
 		}
 	}
 	return true
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // Reconfigure applies a new list of destinations while Run runs (or before):
@@ -750,7 +740,7 @@ func (w *worker) drain(ctx context.Context) {
 			return
 		case err != nil:
 			w.logger.Warn("fetch a removed destination's delivery", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !pause.For(ctx, time.Second) {
 				return
 			}
 			continue

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
+	"github.com/hookrelay/hookrelay/internal/pause"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/internal/vendors/mapping"
@@ -288,7 +289,7 @@ func (t *Transformer) Run(ctx context.Context) error {
 					"stream", queue.StreamIn, "err", err)
 			}
 			failing++
-			if !sleepCtx(ctx, delay) {
+			if !pause.For(ctx, delay) {
 				return nil
 			}
 			continue
@@ -684,17 +685,5 @@ func (t *Transformer) Stats() Stats {
 		Retried:     t.stats.retried.Load(),
 		Malformed:   t.stats.malformed.Load(),
 		Handshakes:  t.stats.handshakes.Load(),
-	}
-}
-
-// sleepCtx waits d, or less when ctx ends first; false when it did.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

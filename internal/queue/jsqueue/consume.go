@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookrelay/hookrelay/internal/pause"
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
@@ -95,7 +96,7 @@ func (q *Queue) createConsumer(ctx context.Context, st jetstream.Stream, cfg jet
 			return nil, err
 		}
 		q.logger.Warn("create consumer; retrying", "consumer", cfg.Durable, "err", err, "retry_in", delay)
-		if !sleep(ctx, delay) {
+		if !pause.For(ctx, delay) {
 			return nil, ctx.Err()
 		}
 	}
@@ -138,17 +139,6 @@ func recreateConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.Co
 		refused = err
 	}
 	return nil, refused
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // errStopped is what Next and More return once the consumer was stopped.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hookrelay/hookrelay/internal/pause"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -61,7 +62,7 @@ func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
 			m.logger.Warn("membership bucket unavailable; this instance competes for every exclusive consumer until it is back",
 				"err", err, "retry_every", heartbeatEvery)
 		}
-		if !sleep(ctx, heartbeatEvery) {
+		if !pause.For(ctx, heartbeatEvery) {
 			return
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookrelay/hookrelay/internal/pause"
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
@@ -115,7 +116,7 @@ func (c *shared) recover(ctx context.Context, cause error) error {
 	if !terminal(cause) {
 		// The iterator pulls again by itself: wait a little so that a
 		// store that answers at once with the same error is not spun on.
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !pause.For(ctx, 100*time.Millisecond) {
 			return ctx.Err()
 		}
 		return nil
@@ -150,7 +151,7 @@ func (c *shared) recover(ctx context.Context, cause error) error {
 			return ctx.Err()
 		}
 		c.q.logger.Warn("make the pull again; retrying", "consumer", c.name, "err", err, "retry_in", delay)
-		if !sleep(ctx, delay) {
+		if !pause.For(ctx, delay) {
 			return ctx.Err()
 		}
 	}
