@@ -78,8 +78,9 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 
 // source is a configured source, ready to verify requests.
 type source struct {
-	name   string
-	scheme vendors.Scheme
+	name    string
+	subject string // queue.InSubject(name)
+	scheme  vendors.Scheme
 	// deliveryIDHeaders are where the delivery id is looked for, the first
 	// one present wins; canonical.
 	deliveryIDHeaders []string
@@ -179,6 +180,7 @@ func newSources(cfg *config.Config, prev map[string]*source) (map[string]*source
 		}
 		src := &source{
 			name:              s.Name,
+			subject:           queue.InSubject(s.Name),
 			scheme:            scheme,
 			deliveryIDHeaders: idHeaders,
 			verifier:          v,
@@ -319,7 +321,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	if src.scheme.Notice != nil {
 		ev.Handshake = src.scheme.Notice(r.Header, body)
 	}
-	id, duplicate, err := h.store(r.Context(), &ev, r.Header.Get("Traceparent"))
+	id, duplicate, err := h.store(r.Context(), src, &ev, r.Header.Get("Traceparent"))
 	switch {
 	case errors.Is(err, queue.ErrTooLarge):
 		h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
@@ -345,7 +347,56 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.count(src.name, http.StatusAccepted)
-	writeJSON(w, http.StatusAccepted, accepted{ID: id, Duplicate: duplicate, Handshake: ev.Handshake})
+	writeAccepted(w, id, duplicate, ev.Handshake)
+}
+
+// writeAccepted answers 202 with {"id": …}, and "duplicate": true for a
+// vendor's retry, "handshake" naming the vendor handshake the event is
+// (stored, but sent to no channel unless the source's relay_handshakes is
+// set). Appended by hand, not by a general JSON encoder: it is the answer to
+// every stored event (TestWriteAccepted holds it to encoding/json's output).
+func writeAccepted(w http.ResponseWriter, id string, duplicate bool, handshake string) {
+	b := make([]byte, 0, 96)
+	b = append(b, '{')
+	if id != "" {
+		b = appendJSONField(b, "id", id)
+	}
+	if duplicate {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, `"duplicate":true`...)
+	}
+	if handshake != "" {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONField(b, "handshake", handshake)
+	}
+	b = append(b, "}\n"...)
+	hdr := w.Header()
+	hdr["Content-Type"] = []string{"application/json"}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(b)
+}
+
+// appendJSONField appends "key":value, value a JSON string. key is plain.
+func appendJSONField(b []byte, key, value string) []byte {
+	b = append(b, '"')
+	b = append(b, key...)
+	b = append(b, `":`...)
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			// Not the plain ASCII of an event id: let encoding/json
+			// escape it.
+			q, _ := json.Marshal(value) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, value...)
+	return append(b, '"')
 }
 
 // answer sends a handshake's reply in the vendor's stead; nothing is stored.
@@ -443,14 +494,11 @@ func fill(r io.Reader, buf []byte) (int, error) {
 // store publishes ev to RELAY_IN and waits for the acknowledgement. It returns
 // the stored event's id: ev.ID, or the original's id when the queue already
 // holds this delivery.
-func (h *Handler) store(ctx context.Context, ev *schemas.Event, traceparent string) (id string, duplicate bool, err error) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return "", false, fmt.Errorf("encode event: %w", err)
-	}
-	msg := queue.Msg{Subject: queue.InSubject(ev.Source), Header: queue.Header{}, Data: data}
-	msg.Header.Set(queue.HeaderEventID, ev.ID)
-	msg.Header.Set(queue.HeaderSource, ev.Source)
+func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, traceparent string) (id string, duplicate bool, err error) {
+	// The body is stored as it came, the envelope in headers: nothing to
+	// encode, and no byte more than the vendor sent.
+	msg := queue.Msg{Subject: src.subject, Header: make(queue.Header, 8+len(ev.Headers))}
+	msg.Data = schemas.EncodeEvent(ev, msg.Header)
 	if ev.DeliveryID != "" {
 		// The vendor's retry of this delivery is stored once. Without a
 		// delivery id there is nothing to deduplicate: every event id is new.
@@ -528,14 +576,6 @@ func allow(lim *rate.Limiter) (time.Duration, bool) {
 
 type errorBody struct {
 	Error string `json:"error"`
-}
-
-type accepted struct {
-	ID        string `json:"id,omitempty"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-	// Handshake names the vendor handshake the event is: stored, but sent
-	// to no channel unless the source's relay_handshakes is set.
-	Handshake string `json:"handshake,omitempty"`
 }
 
 // canonicalSet is the set of the canonical forms of header names.

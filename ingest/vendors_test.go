@@ -93,9 +93,9 @@ sources:
 				if status != http.StatusAccepted {
 					t.Fatalf("answered %d %s, want 202", status, answer)
 				}
-				var ev schemas.Event
 				m := last(t, f.q, source)
-				if err := json.Unmarshal(m.Data, &ev); err != nil {
+				ev, err := schemas.DecodeEvent(m.Header, m.Data)
+				if err != nil {
 					t.Fatal(err)
 				}
 				if ev.DeliveryID != reqs[i].ID || ev.Headers[fam.idHeader] != reqs[i].ID {
@@ -187,8 +187,9 @@ sources:
 		if status != http.StatusAccepted {
 			t.Fatalf("answered %d %s, want 202", status, answer)
 		}
-		var ev schemas.Event
-		if err := json.Unmarshal(last(t, f.q, "gh").Data, &ev); err != nil {
+		m := last(t, f.q, "gh")
+		ev, err := schemas.DecodeEvent(m.Header, m.Data)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ev.Handshake != tc.handshake || (tc.handshake != "") != strings.Contains(answer, `"handshake":"github ping"`) {

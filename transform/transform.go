@@ -327,11 +327,8 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 	ctx, span := t.tel.StartProcess(ctx, msg.Subject, msg.Header)
 	defer span.End()
 
-	var ev schemas.Event
-	if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.ID == "" || ev.Source == "" {
-		if err == nil {
-			err = errors.New("id or source missing")
-		}
+	ev, err := schemas.DecodeEvent(msg.Header, msg.Data)
+	if err != nil {
 		t.log.Error("malformed event; terminated, it stays in RELAY_IN for inspection",
 			"subject", msg.Subject, "error", err)
 		t.stats.malformed.Add(1)

@@ -75,11 +75,12 @@ func startStageConfig(t *testing.T, q queue.Queue, cfg *config.Config) *Transfor
 // publishEvent stores ev on RELAY_IN as ingest does and returns its sequence.
 func publishEvent(t *testing.T, q queue.Queue, ev schemas.Event, msgID string, hdr queue.Header) uint64 {
 	t.Helper()
-	data, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
+	h := queue.Header{}
+	for k, vs := range hdr {
+		h[k] = vs
 	}
-	return publishRaw(t, q, queue.InSubject(ev.Source), data, msgID, hdr)
+	data := schemas.EncodeEvent(&ev, h)
+	return publishRaw(t, q, queue.InSubject(ev.Source), data, msgID, h)
 }
 
 func publishRaw(t *testing.T, q queue.Queue, subject string, data []byte, msgID string, hdr queue.Header) uint64 {

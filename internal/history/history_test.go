@@ -128,14 +128,32 @@ func TestRecorderNeverFailsTheCaller(t *testing.T) {
 // storeEvent stores an event the way ingest does and returns its sequence.
 func storeEvent(t *testing.T, q queue.Queue, source string, at time.Time, body string) (schemas.Event, uint64) {
 	t.Helper()
+	return storeEventAs(t, q, false, source, at, body)
+}
+
+// storeEarlierEvent stores an event the way releases before the raw format
+// did, spelled out here: a JSON envelope with the body in base64, and the
+// event id and source as headers.
+func storeEarlierEvent(t *testing.T, q queue.Queue, source string, at time.Time, body string) (schemas.Event, uint64) {
+	t.Helper()
+	return storeEventAs(t, q, true, source, at, body)
+}
+
+func storeEventAs(t *testing.T, q queue.Queue, earlier bool, source string, at time.Time, body string) (schemas.Event, uint64) {
+	t.Helper()
 	ev := schemas.Event{ID: uuid.Must(uuid.NewV7()).String(), Source: source, ReceivedAt: at, Body: []byte(body), Verified: "token"}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
+	m := queue.Msg{Subject: queue.InSubject(source), Header: queue.Header{}, ID: ev.ID}
+	if earlier {
+		data, err := json.Marshal(map[string]any{"id": ev.ID, "source": source, "received_at": at, "verified": "token", "body": ev.Body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Data = data
+		m.Header.Set(queue.HeaderEventID, ev.ID)
+		m.Header.Set(queue.HeaderSource, source)
+	} else {
+		m.Data = schemas.EncodeEvent(&ev, m.Header)
 	}
-	m := queue.Msg{Subject: queue.InSubject(source), Header: queue.Header{}, Data: data, ID: ev.ID}
-	m.Header.Set(queue.HeaderEventID, ev.ID)
-	m.Header.Set(queue.HeaderSource, source)
 	m.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	ack, err := q.Publish(context.Background(), m)
 	if err != nil {
@@ -155,6 +173,11 @@ func TestGet(t *testing.T) {
 	r.Record(Record{EventID: withHistory.ID, Stage: StageIngest, Kind: KindReceived, Seq: seq})
 	waitHistory(t, s, withHistory.ID, 1)
 	noHistory, seq2 := storeEvent(t, q, "stripe", now, "plain text")
+	// Stored by a release before the raw format.
+	earlier, seq3 := storeEarlierEvent(t, q, "github", now, `{"action":"closed"}`)
+	r.Record(Record{EventID: earlier.ID, Stage: StageIngest, Kind: KindReceived, Seq: seq3})
+	waitHistory(t, s, earlier.ID, 1)
+	earlierNoHistory, seq4 := storeEarlierEvent(t, q, "stripe", now, "old text")
 
 	tests := []struct {
 		name, id string
@@ -165,6 +188,8 @@ func TestGet(t *testing.T) {
 		{"by the received record's sequence", withHistory.ID, seq, `{"action":"opened"}`, 1},
 		// The received step is read from the stored event itself.
 		{"by the time in its id", noHistory.ID, seq2, `"plain text"`, 1},
+		{"earlier format, by sequence", earlier.ID, seq3, `{"action":"closed"}`, 1},
+		{"earlier format, by the time in its id", earlierNoHistory.ID, seq4, `"old text"`, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,9 +239,16 @@ func TestReplay(t *testing.T) {
 	ctx := ctxT(t)
 	now := time.Now().UTC()
 	var evs []schemas.Event
-	for _, age := range []time.Duration{3 * time.Hour, 90 * time.Minute, 30 * time.Minute, time.Minute} {
-		ev, _ := storeEvent(t, q, "github", now.Add(-age), `{"n":1}`)
+	var stored []queue.Stored
+	for i, age := range []time.Duration{3 * time.Hour, 90 * time.Minute, 30 * time.Minute, time.Minute} {
+		// One in the format of releases before the raw one: replayed alike.
+		ev, seq := storeEventAs(t, q, i == 1, "github", now.Add(-age), `{"n":1}`)
 		evs = append(evs, ev)
+		m, err := q.Get(ctx, queue.StreamIn, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, m)
 	}
 	storeEvent(t, q, "stripe", now.Add(-time.Minute), `{}`)
 	ids := func(res ReplayResult) []string {
@@ -257,9 +289,19 @@ func TestReplay(t *testing.T) {
 			t.Fatalf("%d messages stored, want 3", len(got))
 		}
 		for i, m := range got {
-			var ev schemas.Event
-			if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ID != want[i] {
-				t.Errorf("message %d holds %q (%v), want event %s", i, ev.ID, err, want[i])
+			ev, err := schemas.DecodeEvent(m.Header, m.Data)
+			if err != nil || ev.ID != want[i] || string(ev.Body) != `{"n":1}` {
+				t.Errorf("message %d holds %+v (%v), want event %s", i, ev, err, want[i])
+			}
+			// A copy as it was stored: data, format and envelope.
+			orig := stored[i+1]
+			if string(m.Data) != string(orig.Data) {
+				t.Errorf("message %d: data %q, want the original's %q", i, m.Data, orig.Data)
+			}
+			for k := range orig.Header {
+				if !slices.Equal(m.Header[k], orig.Header[k]) {
+					t.Errorf("message %d: header %s = %q, want the original's %q", i, k, m.Header[k], orig.Header[k])
+				}
 			}
 			h := m.Header
 			if m.Subject != queue.InSubject("github") || h.Get(queue.HeaderReplay) != "fix1" ||

@@ -182,8 +182,7 @@ func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*Stor
 		if err != nil {
 			return nil, fmt.Errorf("event %s: get %s message %d: %w", eventID, queue.StreamIn, r.Seq, err)
 		}
-		var ev schemas.Event
-		if json.Unmarshal(m.Data, &ev) == nil && ev.ID == eventID {
+		if ev, err := schemas.DecodeEvent(m.Header, m.Data); err == nil && ev.ID == eventID {
 			return storedEvent(m.Seq, ev), nil
 		}
 	}
@@ -200,8 +199,7 @@ func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*Stor
 		if m.Header.Get(queue.HeaderEventID) != eventID || m.Header.Get(queue.HeaderReplay) != "" {
 			return true, nil
 		}
-		var ev schemas.Event
-		if json.Unmarshal(m.Data, &ev) == nil && ev.ID == eventID {
+		if ev, err := schemas.DecodeEvent(m.Header, m.Data); err == nil && ev.ID == eventID {
 			found = storedEvent(m.Seq, ev)
 			return false, nil
 		}
@@ -324,8 +322,8 @@ func (s *Store) Replay(ctx context.Context, req ReplayRequest) (ReplayResult, er
 		if m.Header.Get(queue.HeaderReplay) != "" {
 			return true, nil
 		}
-		var ev schemas.Event
-		if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ID == "" || seen[ev.ID] {
+		ev, err := schemas.DecodeEvent(m.Header, m.Data)
+		if err != nil || seen[ev.ID] {
 			return true, nil
 		}
 		if ev.ReceivedAt.Before(req.Since) || (!req.Until.IsZero() && !ev.ReceivedAt.Before(req.Until)) {
