@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 )
 
@@ -34,8 +33,7 @@ func TestWriteAccepted(t *testing.T) {
 		if got := rec.Body.String(); got != string(want) {
 			t.Errorf("answer for %+v = %q, want %q", tc, got, want)
 		}
-		if rec.Code != http.StatusAccepted || rec.Header().Get("Content-Type") != "application/json" ||
-			rec.Header().Get("Content-Length") != strconv.Itoa(len(want)) {
+		if rec.Code != http.StatusAccepted || rec.Header().Get("Content-Type") != "application/json" {
 			t.Errorf("answer for %+v: status %d, headers %v", tc, rec.Code, rec.Header())
 		}
 		var back accepted

@@ -48,9 +48,11 @@ type Handler struct {
 	publishTimeout time.Duration
 	// sources in force, by name; Reconfigure swaps the map whole.
 	sources atomic.Pointer[map[string]*source]
-	// kept and credentials are the vendor registry's headers, canonical:
-	// stored with events, and never stored.
-	kept, credentials map[string]bool
+	// kept are the vendor registry's headers stored with events, canonical,
+	// each with the message header that carries it; credentials are never
+	// stored.
+	kept        map[string]string
+	credentials map[string]bool
 	// bodies bounds the bytes of request bodies held at once, across every
 	// request: slow or hostile senders cannot make the process grow.
 	bodies  *semaphore.Weighted
@@ -82,8 +84,10 @@ type source struct {
 	subject string // queue.InSubject(name)
 	scheme  vendors.Scheme
 	// deliveryIDHeaders are where the delivery id is looked for, the first
-	// one present wins; canonical.
+	// one present wins; canonical. Each is stored with the event, under the
+	// message header of the same index in deliveryIDStored.
 	deliveryIDHeaders []string
+	deliveryIDStored  []string
 	verifier          Verifier
 	limiter           *rate.Limiter // nil: no rate limit
 	inFlight          chan struct{} // a semaphore; nil: no cap
@@ -109,7 +113,7 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 		log:            logger,
 		maxBody:        cfg.MaxBody,
 		publishTimeout: cfg.PublishTimeout,
-		kept:           canonicalSet(vendors.Headers()),
+		kept:           storedHeaders(vendors.Headers()),
 		credentials:    canonicalSet(vendors.Credentials()),
 	}
 	for _, o := range opts {
@@ -175,14 +179,17 @@ func newSources(cfg *config.Config, prev map[string]*source) (map[string]*source
 				idHeaders = slices.Clone(scheme.DeliveryIDHeaders)
 			}
 		}
+		idStored := make([]string, len(idHeaders))
 		for i := range idHeaders {
 			idHeaders[i] = textproto.CanonicalMIMEHeaderKey(idHeaders[i])
+			idStored[i] = schemas.RequestHeader(idHeaders[i])
 		}
 		src := &source{
 			name:              s.Name,
 			subject:           queue.InSubject(s.Name),
 			scheme:            scheme,
 			deliveryIDHeaders: idHeaders,
+			deliveryIDStored:  idStored,
 			verifier:          v,
 			limits:            [3]float64{s.RateLimit, float64(s.Burst), float64(s.MaxInFlight)},
 		}
@@ -301,10 +308,10 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	deliveryIDHeader := src.deliveryIDHeaders[0]
-	for _, k := range src.deliveryIDHeaders {
+	deliveryID := 0
+	for i, k := range src.deliveryIDHeaders {
 		if r.Header.Get(k) != "" {
-			deliveryIDHeader = k
+			deliveryID = i
 			break
 		}
 	}
@@ -313,15 +320,16 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		Source:      src.name,
 		ReceivedAt:  time.Now().UTC(),
 		ContentType: r.Header.Get("Content-Type"),
-		DeliveryID:  r.Header.Get(deliveryIDHeader),
+		DeliveryID:  r.Header.Get(src.deliveryIDHeaders[deliveryID]),
 		Verified:    src.scheme.Name,
-		Headers:     h.selectHeaders(r.Header, deliveryIDHeader),
-		Body:        body,
+		// Headers: the selected request headers go straight to the
+		// message (store), under names made once.
+		Body: body,
 	}
 	if src.scheme.Notice != nil {
 		ev.Handshake = src.scheme.Notice(r.Header, body)
 	}
-	id, duplicate, err := h.store(r.Context(), src, &ev, r.Header.Get("Traceparent"))
+	id, duplicate, err := h.store(r.Context(), src, &ev, r.Header, deliveryID)
 	switch {
 	case errors.Is(err, queue.ErrTooLarge):
 		h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
@@ -374,9 +382,8 @@ func writeAccepted(w http.ResponseWriter, id string, duplicate bool, handshake s
 		b = appendJSONField(b, "handshake", handshake)
 	}
 	b = append(b, "}\n"...)
-	hdr := w.Header()
-	hdr["Content-Type"] = []string{"application/json"}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
+	// net/http adds the Content-Length of so short an answer itself.
+	w.Header()["Content-Type"] = []string{"application/json"}
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(b)
 }
@@ -494,11 +501,13 @@ func fill(r io.Reader, buf []byte) (int, error) {
 // store publishes ev to RELAY_IN and waits for the acknowledgement. It returns
 // the stored event's id: ev.ID, or the original's id when the queue already
 // holds this delivery.
-func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, traceparent string) (id string, duplicate bool, err error) {
+func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req http.Header, deliveryID int) (id string, duplicate bool, err error) {
 	// The body is stored as it came, the envelope in headers: nothing to
 	// encode, and no byte more than the vendor sent.
-	msg := queue.Msg{Subject: src.subject, Header: make(queue.Header, 8+len(ev.Headers))}
+	msg := queue.Msg{Subject: src.subject, Header: make(queue.Header, 8+len(req))}
 	msg.Data = schemas.EncodeEvent(ev, msg.Header)
+	h.selectHeaders(msg.Header, req, src, deliveryID)
+	traceparent := req.Get("Traceparent")
 	if ev.DeliveryID != "" {
 		// The vendor's retry of this delivery is stored once. Without a
 		// delivery id there is nothing to deduplicate: every event id is new.
@@ -531,16 +540,21 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, tra
 	return orig.Header.Get(queue.HeaderEventID), true, nil
 }
 
-// selectHeaders keeps the headers that identify the sender and the event
-// type, and the source's delivery id header; never credentials.
-func (h *Handler) selectHeaders(in http.Header, deliveryIDHeader string) map[string]string {
-	out := make(map[string]string, 4)
+// selectHeaders stores in out the request headers that identify the sender
+// and the event type, and the delivery id header that was looked up (the
+// deliveryID-th of src's); never credentials.
+func (h *Handler) selectHeaders(out queue.Header, in http.Header, src *source, deliveryID int) {
+	idHeader := src.deliveryIDHeaders[deliveryID]
 	for k, vs := range in {
-		if len(vs) > 0 && vs[0] != "" && (h.kept[k] || k == deliveryIDHeader) && !h.credentials[k] {
-			out[k] = vs[0]
+		if len(vs) == 0 || vs[0] == "" || h.credentials[k] {
+			continue
+		}
+		if name, ok := h.kept[k]; ok {
+			out[name] = vs[:1:1]
+		} else if k == idHeader {
+			out[src.deliveryIDStored[deliveryID]] = vs[:1:1]
 		}
 	}
-	return out
 }
 
 // refuse answers a request that will not be stored, and logs why. reason is
@@ -576,6 +590,17 @@ func allow(lim *rate.Limiter) (time.Duration, bool) {
 
 type errorBody struct {
 	Error string `json:"error"`
+}
+
+// storedHeaders maps the canonical forms of header names to the message
+// headers that store them with an event.
+func storedHeaders(names []string) map[string]string {
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		n = textproto.CanonicalMIMEHeaderKey(n)
+		m[n] = schemas.RequestHeader(n)
+	}
+	return m
 }
 
 // canonicalSet is the set of the canonical forms of header names.

@@ -70,9 +70,12 @@ const EventFormatRaw = "raw"
 // body itself, not copied. Empty fields are left out. RequestHeader gives the
 // header name of a selected request header.
 func EncodeEvent(ev *Event, header map[string][]string) (data []byte) {
+	// One array holds every value: one allocation, not one a header.
+	values := make([]string, 0, 8+len(ev.Headers))
 	set := func(k, v string) {
 		if v != "" {
-			header[k] = []string{v}
+			values = append(values, v)
+			header[k] = values[len(values)-1 : len(values) : len(values)]
 		}
 	}
 	set(HeaderEventFormat, EventFormatRaw)

@@ -17,9 +17,11 @@ func natsMsg(m queue.Msg) (*nats.Msg, []jetstream.PublishOpt, error) {
 	if stream == "" {
 		return nil, nil, fmt.Errorf("publish to %q: subject outside hookrelay's streams", m.Subject)
 	}
-	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: make(nats.Header, len(m.Header)+1)}
+	// A map of its own, as the options add to it; the values are only
+	// read, so they are shared.
+	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: make(nats.Header, len(m.Header)+2)}
 	for k, vs := range m.Header {
-		nm.Header[k] = append([]string(nil), vs...)
+		nm.Header[k] = vs
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream)}
 	if m.ID != "" {
