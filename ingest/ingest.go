@@ -58,7 +58,9 @@ type Handler struct {
 	bodies  *semaphore.Weighted
 	chunks  sync.Pool // *[]byte of bodyChunk bytes, for reading bodies
 	metrics *telemetry.Metrics
-	tel     *telemetry.Telemetry
+	// publishLatency is metrics' series for RELAY_IN, looked up once.
+	publishLatency func(time.Duration)
+	tel            *telemetry.Telemetry
 }
 
 // Option configures a Handler.
@@ -91,6 +93,10 @@ type source struct {
 	verifier          Verifier
 	limiter           *rate.Limiter // nil: no rate limit
 	inFlight          chan struct{} // a semaphore; nil: no cap
+
+	// countAccepted counts a 202 of this source: the metric series of the
+	// usual answer, looked up once.
+	countAccepted func()
 
 	// limits is what limiter and inFlight were made from, so that a
 	// reconfiguration that keeps them keeps their state.
@@ -131,7 +137,8 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 	}
 	h.bodies = semaphore.NewWeighted(max(bodyMemory, h.maxBody))
 	h.chunks.New = func() any { c := make([]byte, bodyChunk); return &c }
-	sources, err := newSources(cfg, nil)
+	h.publishLatency = h.metrics.PublishLatencyOf(queue.StreamIn)
+	sources, err := newSources(cfg, nil, h.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +159,7 @@ func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option)
 // max_in_flight stay keeps its allowance and its requests in progress count.
 // The body limits stay those of New. On error nothing changes.
 func (h *Handler) Reconfigure(cfg *config.Config) error {
-	sources, err := newSources(cfg, *h.sources.Load())
+	sources, err := newSources(cfg, *h.sources.Load(), h.metrics)
 	if err != nil {
 		return err
 	}
@@ -162,7 +169,7 @@ func (h *Handler) Reconfigure(cfg *config.Config) error {
 
 // newSources builds cfg's sources, reusing the limits of prev's sources of
 // the same name and settings.
-func newSources(cfg *config.Config, prev map[string]*source) (map[string]*source, error) {
+func newSources(cfg *config.Config, prev map[string]*source, metrics *telemetry.Metrics) (map[string]*source, error) {
 	sources := make(map[string]*source, len(cfg.Sources))
 	for _, s := range cfg.Sources {
 		v, err := NewVerifier(s.Verify)
@@ -187,6 +194,7 @@ func newSources(cfg *config.Config, prev map[string]*source) (map[string]*source
 		src := &source{
 			name:              s.Name,
 			subject:           queue.InSubject(s.Name),
+			countAccepted:     metrics.IngestCounter(s.Name, http.StatusAccepted),
 			scheme:            scheme,
 			deliveryIDHeaders: idHeaders,
 			deliveryIDStored:  idStored,
@@ -354,7 +362,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		reply.Write(w)
 		return
 	}
-	h.count(src.name, http.StatusAccepted)
+	src.countAccepted()
 	writeAccepted(w, id, duplicate, ev.Handshake)
 }
 
@@ -526,7 +534,7 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 	if err != nil {
 		return "", false, fmt.Errorf("publish to %s: %w", msg.Subject, err)
 	}
-	h.metrics.PublishLatency(queue.StreamIn, time.Since(began))
+	h.publishLatency(time.Since(began))
 	if !ack.Duplicate {
 		return ev.ID, false, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -281,12 +282,38 @@ func (m *Metrics) IngestRequest(source string, code int) {
 	m.ingestRequests.WithLabelValues(source, strconv.Itoa(code)).Inc()
 }
 
+// IngestCounter is IngestRequest(source, code) with the series looked up
+// once, at the first count (a series appears once counted, as with
+// IngestRequest): for the answer every stored event of a source gets.
+func (m *Metrics) IngestCounter(source string, code int) func() {
+	if m == nil {
+		return func() {}
+	}
+	if source == "" {
+		source = unknownLabel
+	}
+	series := sync.OnceValue(func() prometheus.Counter {
+		return m.ingestRequests.WithLabelValues(source, strconv.Itoa(code))
+	})
+	return func() { series().Inc() }
+}
+
 // PublishLatency records how long the queue took to acknowledge a write to stream.
 func (m *Metrics) PublishLatency(stream string, d time.Duration) {
 	if m == nil {
 		return
 	}
 	m.publishDuration.WithLabelValues(stream).Observe(d.Seconds())
+}
+
+// PublishLatencyOf is PublishLatency for one stream, the series looked up
+// once, at the first observation.
+func (m *Metrics) PublishLatencyOf(stream string) func(time.Duration) {
+	if m == nil {
+		return func(time.Duration) {}
+	}
+	series := sync.OnceValue(func() prometheus.Observer { return m.publishDuration.WithLabelValues(stream) })
+	return func(d time.Duration) { series().Observe(d.Seconds()) }
 }
 
 // TransformEvent counts an event transform settled with outcome.
