@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,6 +37,28 @@ type HMAC struct {
 	// Signed returns the signed content in parts, checking any timestamp
 	// among them.
 	Signed func(h http.Header, body []byte) ([][]byte, error)
+
+	// macs keeps keyed HMACs for reuse, one pool per key: a reset HMAC
+	// starts from its key's precomputed state, where a new one hashes the
+	// key again and allocates.
+	macsOnce sync.Once
+	macs     []sync.Pool
+}
+
+// mac returns an HMAC keyed with Keys[i], reset, to give back with putMAC.
+func (v *HMAC) mac(i int) hash.Hash {
+	v.macsOnce.Do(func() {
+		v.macs = make([]sync.Pool, len(v.Keys))
+		for i, key := range v.Keys {
+			v.macs[i].New = func() any { return hmac.New(v.Hash, key) }
+		}
+	})
+	return v.macs[i].Get().(hash.Hash)
+}
+
+func (v *HMAC) putMAC(i int, mac hash.Hash) {
+	mac.Reset()
+	v.macs[i].Put(mac)
 }
 
 // Verify implements Verifier.
@@ -51,12 +74,14 @@ func (v *HMAC) Verify(r *http.Request, body []byte) error {
 	// Every key against every signature, so the time taken does not tell
 	// which key matched.
 	ok := false
-	for _, key := range v.Keys {
-		mac := hmac.New(v.Hash, key)
+	var buf [64]byte // the largest sum, SHA-512's
+	for i := range v.Keys {
+		mac := v.mac(i)
 		for _, p := range parts {
 			mac.Write(p)
 		}
-		sum := mac.Sum(nil)
+		sum := mac.Sum(buf[:0])
+		v.putMAC(i, mac)
 		for _, sig := range sigs {
 			ok = hmac.Equal(sum, sig) || ok
 		}
