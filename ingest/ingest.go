@@ -515,13 +515,12 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 	msg := queue.Msg{Subject: src.subject, Header: make(queue.Header, 8+len(req))}
 	msg.Data = schemas.EncodeEvent(ev, msg.Header)
 	h.selectHeaders(msg.Header, req, src, deliveryID)
-	traceparent := req.Get("Traceparent")
 	if ev.DeliveryID != "" {
 		// The vendor's retry of this delivery is stored once. Without a
 		// delivery id there is nothing to deduplicate: every event id is new.
 		msg.ID = ev.Source + ":" + ev.DeliveryID
 	}
-	ctx = telemetry.WithRemoteParent(ctx, traceparent)
+	ctx = h.tel.WithRequestParent(ctx, req)
 	trace.SpanFromContext(ctx).SetAttributes(telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
 	ctx, span := h.tel.StartPublish(ctx, msg.Subject, msg.Header,
 		telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))

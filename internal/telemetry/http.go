@@ -12,7 +12,15 @@ import (
 // semantic conventions) whose parent is the caller's traceparent, if any.
 // The span is named by the ServeMux pattern that matched (e.g. "POST
 // /hooks/{source}/{token}"), never the path, which may carry a token.
+//
+// When no span is recorded (no exporter, no span processor) next is returned
+// as it is: a span nobody sees is not worth its cost on every request. A
+// handler that passes the caller's trace context on reads it itself
+// (WithRequestParent).
 func (t *Telemetry) HTTPHandler(next http.Handler) http.Handler {
+	if !t.Tracing() {
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, span := t.StartIngest(r, "")
 		sw := &statusWriter{ResponseWriter: w}
@@ -60,6 +68,16 @@ func (w *statusWriter) code() int {
 		return http.StatusOK
 	}
 	return w.status
+}
+
+// WithRequestParent returns ctx with the trace context of the request
+// headers h (traceparent, tracestate, baggage) as its remote parent, unless
+// ctx already carries a span (HTTPHandler's) or h carries no trace context.
+func (t *Telemetry) WithRequestParent(ctx context.Context, h http.Header) context.Context {
+	if (len(h["Traceparent"]) == 0 && len(h["Baggage"]) == 0) || trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	return t.Propagator().Extract(ctx, propagation.HeaderCarrier(h))
 }
 
 // WithRemoteParent returns ctx with traceparent as its remote parent, unless
