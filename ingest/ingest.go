@@ -512,6 +512,7 @@ func fill(r io.Reader, buf []byte) (int, error) {
 func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req http.Header, deliveryID int) (id string, duplicate bool, err error) {
 	// The body is stored as it came, the envelope in headers: nothing to
 	// encode, and no byte more than the vendor sent.
+	requestCtx := ctx
 	msg := queue.Msg{Subject: src.subject, Header: make(queue.Header, 8+len(req))}
 	msg.Data = schemas.EncodeEvent(ev, msg.Header)
 	h.selectHeaders(msg.Header, req, src, deliveryID)
@@ -521,10 +522,17 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 		msg.ID = ev.Source + ":" + ev.DeliveryID
 	}
 	ctx = h.tel.WithRequestParent(ctx, req)
-	trace.SpanFromContext(ctx).SetAttributes(telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
-	ctx, span := h.tel.StartPublish(ctx, msg.Subject, msg.Header,
-		telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
-	defer func() { telemetry.EndSpan(span, err) }()
+	if h.tel.Tracing() {
+		trace.SpanFromContext(ctx).SetAttributes(telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
+		var span trace.Span
+		ctx, span = h.tel.StartPublish(ctx, msg.Subject, msg.Header,
+			telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
+		defer func() { telemetry.EndSpan(span, err) }()
+	} else if ctx != requestCtx {
+		// No span is recorded; the request carried a trace context,
+		// which is passed on as it came.
+		h.tel.Inject(ctx, msg.Header)
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, h.publishTimeout)
 	defer cancel()

@@ -29,6 +29,7 @@ import (
 type Queue struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
+	headers sync.Pool // nats.Header maps for Publish, cleared
 	streams map[string]jetstream.Stream // read-only after New
 	logger  *slog.Logger
 

@@ -11,15 +11,19 @@ import (
 )
 
 // natsMsg builds the NATS message of m and the publish options that make
-// JetStream deduplicate it by ID and refuse it on any other stream.
-func natsMsg(m queue.Msg) (*nats.Msg, []jetstream.PublishOpt, error) {
+// JetStream deduplicate it by ID and refuse it on any other stream. Its
+// header is hdr (nil: a new map) filled with m's.
+func natsMsg(m queue.Msg, hdr nats.Header) (*nats.Msg, []jetstream.PublishOpt, error) {
 	stream := queue.StreamOf(m.Subject)
 	if stream == "" {
 		return nil, nil, fmt.Errorf("publish to %q: subject outside hookrelay's streams", m.Subject)
 	}
 	// A map of its own, as the options add to it; the values are only
 	// read, so they are shared.
-	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: make(nats.Header, len(m.Header)+2)}
+	if hdr == nil {
+		hdr = make(nats.Header, len(m.Header)+2)
+	}
+	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: hdr}
 	for k, vs := range m.Header {
 		nm.Header[k] = vs
 	}
@@ -36,7 +40,17 @@ func pubAck(a *jetstream.PubAck) queue.PubAck {
 
 // Publish stores m and waits for JetStream's ack.
 func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) {
-	nm, opts, err := natsMsg(m)
+	// The header map is the pool's: nothing holds the message once the
+	// publish returned, and Publish is on ingest's path for every event.
+	hdr, _ := q.headers.Get().(nats.Header)
+	defer func() {
+		clear(hdr)
+		q.headers.Put(hdr)
+	}()
+	if hdr == nil {
+		hdr = make(nats.Header, len(m.Header)+2)
+	}
+	nm, opts, err := natsMsg(m, hdr)
 	if err != nil {
 		return queue.PubAck{}, err
 	}
@@ -53,7 +67,7 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(ms))
 	for _, m := range ms {
-		nm, opts, err := natsMsg(m)
+		nm, opts, err := natsMsg(m, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +99,7 @@ func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck,
 // Send publishes m on core NATS: the stream stores it without an ack, so a
 // message sent while JetStream is away is lost, which Send's callers accept.
 func (q *Queue) Send(m queue.Msg) error {
-	nm, _, err := natsMsg(m)
+	nm, _, err := natsMsg(m, nil)
 	if err != nil {
 		return err
 	}
