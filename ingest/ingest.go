@@ -274,8 +274,10 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, release, err := h.readBody(w, r)
-	defer release()
+	body, reserved, err := h.readBody(w, r)
+	if reserved > 0 {
+		defer h.bodies.Release(reserved)
+	}
 	if err != nil {
 		if errors.Is(err, errBodyMemory) {
 			w.Header().Set("Retry-After", "1")
@@ -433,29 +435,23 @@ var errBodyMemory = errors.New("request bodies in memory at their limit")
 // readBody reads at most h.maxBody bytes of the request body. Memory is
 // taken as the body arrives, never by the Content-Length a sender declares,
 // in chunks of bodyChunk that go back to a pool: the first chunk freely, the
-// others from h.bodies, which release gives back once the body is no longer
-// used. A body that fits one chunk is read straight into its own slice.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+// others from h.bodies; reserved is what the caller gives back to h.bodies
+// once the body is no longer used. A body that fits one chunk is read
+// straight into its own slice.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, err error) {
+	if n := r.ContentLength; n >= 0 && n < bodyChunk && n <= h.maxBody {
+		// net/http ends a body at its Content-Length: no more than n
+		// bytes can come, nothing to bound beyond that.
+		body = make([]byte, n)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			// A sender gone mid-body: a truncated body is never an
+			// event.
+			return nil, 0, err
+		}
+		return body, 0, nil
+	}
 	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
 	defer rd.Close()
-	var reserved int64
-	release = func() { h.bodies.Release(reserved) }
-	if n := r.ContentLength; n >= 0 && n < bodyChunk {
-		body = make([]byte, 0, n+1) // room to see EOF without growing
-		for {
-			m, err := rd.Read(body[len(body):cap(body)])
-			body = body[:len(body)+m]
-			switch {
-			case errors.Is(err, io.EOF):
-				return body, release, nil
-			case err != nil:
-				return nil, release, err
-			case len(body) == cap(body):
-				// More than declared: MaxBytesReader still bounds it.
-				body = append(body, make([]byte, bodyChunk)...)[:len(body)]
-			}
-		}
-	}
 	var chunks []*[]byte
 	defer func() {
 		for _, c := range chunks {
@@ -468,7 +464,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		if len(chunks) > 0 {
 			if !h.bodies.TryAcquire(bodyChunk) {
 				h.chunks.Put(c)
-				return nil, release, errBodyMemory
+				return nil, reserved, errBodyMemory
 			}
 			reserved += bodyChunk
 		}
@@ -481,14 +477,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		if err != nil {
 			// A sender gone mid-body included: a truncated body is
 			// never an event.
-			return nil, release, err
+			return nil, reserved, err
 		}
 	}
 	body = make([]byte, 0, total)
 	for _, c := range chunks {
 		body = append(body, (*c)[:min(bodyChunk, total-len(body))]...)
 	}
-	return body, release, nil
+	return body, reserved, nil
 }
 
 // fill reads from r until buf is full (nil error) or r ends (io.EOF, the
