@@ -57,6 +57,9 @@ type Handler struct {
 	// request: slow or hostile senders cannot make the process grow.
 	bodies  *semaphore.Weighted
 	chunks  sync.Pool // *[]byte of bodyChunk bytes, for reading bodies
+	// headers are message header maps for store, cleared: a message's
+	// header is free again once queue.Publish returned.
+	headers sync.Pool
 	metrics *telemetry.Metrics
 	// publishLatency is metrics' series for RELAY_IN, looked up once.
 	publishLatency func(time.Duration)
@@ -509,7 +512,15 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 	// The body is stored as it came, the envelope in headers: nothing to
 	// encode, and no byte more than the vendor sent.
 	requestCtx := ctx
-	msg := queue.Msg{Subject: src.subject, Header: make(queue.Header, 8+len(req))}
+	hdr, _ := h.headers.Get().(queue.Header)
+	if hdr == nil {
+		hdr = make(queue.Header, 8+len(req))
+	}
+	defer func() {
+		clear(hdr)
+		h.headers.Put(hdr)
+	}()
+	msg := queue.Msg{Subject: src.subject, Header: hdr}
 	msg.Data = schemas.EncodeEvent(ev, msg.Header)
 	h.selectHeaders(msg.Header, req, src, deliveryID)
 	if ev.DeliveryID != "" {

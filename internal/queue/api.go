@@ -20,6 +20,8 @@ type Queue interface {
 	// store has it durably. When m.ID is set and a message with the same ID
 	// was stored on that stream within the deduplication window, nothing is
 	// stored and the ack says Duplicate, with Seq naming the original.
+	// Once Publish returned, m.Header is the caller's again, to reuse: an
+	// implementation copies what it keeps of it.
 	Publish(ctx context.Context, m Msg) (PubAck, error)
 	// PublishAll stores every message (each as Publish would) and returns
 	// when all are stored, or the first error. The acks are in ms's order.
