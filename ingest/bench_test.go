@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -195,6 +196,7 @@ func runAlternating(b *testing.B, window time.Duration, targets ...*target) {
 	b.ResetTimer()
 	for i := range int(window / altSlice) {
 		t := targets[i%len(targets)]
+		before := readRuntime()
 		began := time.Now()
 		var wg sync.WaitGroup
 		for range benchSenders {
@@ -215,10 +217,37 @@ func runAlternating(b *testing.B, window time.Duration, targets ...*target) {
 		}
 		wg.Wait()
 		t.elapsed += time.Since(began)
+		t.runtime = t.runtime.add(readRuntime().sub(before))
 	}
 	b.StopTimer()
 	report(b, targets)
+	for _, t := range targets {
+		if n := float64(len(t.latencies)); n > 0 {
+			// What the whole process allocated and collected while the
+			// target had the load, per request: the GC's share of the
+			// tail.
+			b.ReportMetric(float64(t.runtime.allocBytes)/n, t.name+"-B/req")
+			b.ReportMetric(float64(t.runtime.gcs)/n*1000, t.name+"-GCs/kreq")
+		}
+	}
 	b.ReportMetric(0, "ns/op") // one window, not an operation
+}
+
+// runtimeCounts are process-wide runtime counters.
+type runtimeCounts struct{ allocBytes, gcs uint64 }
+
+func readRuntime() runtimeCounts {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return runtimeCounts{allocBytes: s[0].Value.Uint64(), gcs: s[1].Value.Uint64()}
+}
+
+func (c runtimeCounts) sub(o runtimeCounts) runtimeCounts {
+	return runtimeCounts{c.allocBytes - o.allocBytes, c.gcs - o.gcs}
+}
+
+func (c runtimeCounts) add(o runtimeCounts) runtimeCounts {
+	return runtimeCounts{c.allocBytes + o.allocBytes, c.gcs + o.gcs}
 }
 
 // target is one HTTP server under load and what was measured of it.
@@ -230,6 +259,7 @@ type target struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	elapsed   time.Duration // under load
+	runtime   runtimeCounts // while under load
 	rate      float64       // requests/s
 	p99       float64       // µs
 }
