@@ -55,8 +55,8 @@ type Handler struct {
 	credentials map[string]bool
 	// bodies bounds the bytes of request bodies held at once, across every
 	// request: slow or hostile senders cannot make the process grow.
-	bodies  *semaphore.Weighted
-	chunks  sync.Pool // *[]byte of bodyChunk bytes, for reading bodies
+	bodies *semaphore.Weighted
+	chunks sync.Pool // *[]byte of bodyChunk bytes, for reading bodies
 	// headers are message header maps for store, cleared: a message's
 	// header is free again once queue.Publish returned.
 	headers sync.Pool
