@@ -70,6 +70,15 @@ func newBudget(rate float64, burst int, windows []Window) *budget {
 // reserve returns how long to wait before sending at now. When it returns 0
 // the send is recorded and the caller must send at once.
 func (b *budget) reserve(now time.Time) time.Duration {
+	if wait := b.wait(now); wait > 0 {
+		return wait
+	}
+	b.take(now)
+	return 0
+}
+
+// wait returns how long until the budget allows a send at now; 0: now.
+func (b *budget) wait(now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var wait time.Duration
@@ -89,10 +98,15 @@ func (b *budget) reserve(now time.Time) time.Duration {
 			wait = d
 		}
 	}
-	if wait > 0 {
-		return wait
-	}
+	return wait
+}
+
+// take records a send at now, which wait allowed.
+func (b *budget) take(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.interval > 0 {
+		b.refill(now)
 		b.tokens--
 	}
 	for i := range b.windows {
@@ -106,7 +120,6 @@ func (b *budget) reserve(now time.Time) time.Duration {
 		w.last = w.next
 		w.next = (w.next + 1) % w.Max
 	}
-	return 0
 }
 
 // settle records when the request reserved last was answered. The receiver

@@ -55,6 +55,10 @@ type Dispatcher struct {
 	guarded *http.Client // refuses private addresses
 	open    *http.Client // for destinations with allow_private
 
+	// changing is held by Reconfigure from start to end, and by Run while
+	// it starts the workers: one at a time changes which workers run.
+	changing sync.Mutex
+
 	mu      sync.Mutex
 	workers []*worker // in configuration order
 	// runCtx is Run's context while it runs: Reconfigure starts workers
@@ -100,6 +104,7 @@ func (d *Dispatcher) client(dest config.Destination) *http.Client {
 // their timeout) and are acknowledged; deliveries waiting for a retry are
 // released to the queue at once.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	d.changing.Lock()
 	d.inheritAll(ctx, time.Now())
 	d.mu.Lock()
 	d.runCtx = ctx
@@ -108,6 +113,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.start(w)
 	}
 	d.mu.Unlock()
+	d.changing.Unlock()
 	<-ctx.Done()
 	d.mu.Lock()
 	d.runCtx = nil
@@ -188,6 +194,10 @@ func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logg
 		gone:   new(atomic.Bool),
 		trend:  newTrend(),
 	}
+	if prev != nil {
+		// The trend counts by name, as the metrics do, whatever the URL.
+		w.trend = prev.trend
+	}
 	if prev != nil && prev.dest.URL != dest.URL {
 		prev = nil
 	}
@@ -197,7 +207,9 @@ func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logg
 		w.budget = newBudget(dest.Rate, dest.Burst, limitsOf(dest))
 	}
 	if prev != nil {
-		w.gone, w.trend, w.lastAnswer = prev.gone, prev.trend, prev.lastAnswer
+		prev.mu.Lock()
+		w.gone, w.lastAnswer = prev.gone, prev.lastAnswer
+		prev.mu.Unlock()
 	}
 	if prev != nil && prev.dest.BreakerFailures == dest.BreakerFailures && prev.dest.BreakerOpenFor == dest.BreakerOpenFor {
 		w.brk = prev.brk
@@ -470,29 +482,25 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			return false // moved to another instance: run lets go
 		}
 		now := time.Now()
-		if now.After(notAfter) {
-			w.deadLetterAll(ctx, group, at, schemas.ReasonExpired, log)
+		st := decide(situation{
+			now: now, notAfter: notAfter, gone: w.gone.Load(), replay: dl.Replays > 0,
+			breakerWait: w.breakerWait(now), budgetWait: w.budget.wait(now),
+			counted: at.counted, maxAttempts: w.dest.MaxAttempts,
+		})
+		switch st.action {
+		case deadLetter:
+			if st.reason == schemas.ReasonGone {
+				at.lastOutcome.err = errors.New("destination answered as a removed webhook earlier")
+			}
+			w.deadLetterAll(ctx, group, at, st.reason, log)
 			return true
-		}
-		if w.gone.Load() && dl.Replays == 0 {
-			// A removed webhook is not asked again for every event; a replay
-			// asks once, and its success resumes the destination.
-			at.lastOutcome.err = errors.New("destination answered as a removed webhook earlier")
-			w.deadLetterAll(ctx, group, at, schemas.ReasonGone, log)
-			return true
-		}
-		if wait := w.breakerWait(now); wait > 0 {
-			if !w.wait(ctx, held, wait) {
+		case hold:
+			if !w.wait(ctx, held, st.wait) {
 				return false
 			}
 			continue
 		}
-		if wait := w.budget.reserve(now); wait > 0 {
-			if !w.wait(ctx, held, wait) {
-				return false
-			}
-			continue
-		}
+		w.budget.take(now)
 		probe := w.brk.cb.State() == gobreaker.StateHalfOpen
 		o, err := w.brk.cb.Execute(func() (outcome, error) {
 			o := w.attempt(ctx, id, card, at.tried, probe)
@@ -502,7 +510,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			return o, nil
 		})
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-			continue // the breaker changed under us; breakerWait parks the delivery
+			continue // the breaker changed under us; the next decision holds the delivery
 		}
 		answered := time.Now()
 		w.budget.settle(answered)
@@ -521,8 +529,10 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		for _, p := range group {
 			w.record(p.dl, history.KindAttempt, at.tried, o.status, o.describe())
 		}
-		switch o.verdict {
-		case delivered:
+		st = decide(situation{answer: &o, probe: probe, counted: at.counted, maxAttempts: w.dest.MaxAttempts, backoff: w.backoff})
+		at.counted = st.counted
+		switch st.action {
+		case ack:
 			w.gone.Store(false)
 			if len(group) > 1 {
 				w.opts.tel.Metrics().Digest(w.dest.Name, len(group))
@@ -535,32 +545,18 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			}
 			log.Debug("delivered", "status", o.status, "attempts", at.tried)
 			return true
-		case gone:
-			w.gone.Store(true)
-			log.Error("destination answers as a removed webhook; its deliveries dead-letter until its URL changes", "status", o.status)
-			w.deadLetterAll(ctx, group, at, schemas.ReasonGone, log)
+		case deadLetter:
+			if o.verdict == gone {
+				w.gone.Store(true)
+				log.Error("destination answers as a removed webhook; its deliveries dead-letter until its URL changes", "status", o.status)
+			}
+			w.deadLetterAll(ctx, group, at, st.reason, log)
 			return true
-		case rejected:
-			w.deadLetterAll(ctx, group, at, schemas.ReasonRejected, log)
-			return true
-		}
-		if !probe {
-			at.counted++
-		}
-		if at.counted >= w.dest.MaxAttempts {
-			w.deadLetterAll(ctx, group, at, schemas.ReasonExhausted, log)
-			return true
-		}
-		wait := max(w.backoff(at.counted), o.retryAfter)
-		if o.status == http.StatusTooManyRequests {
-			// Teams' wrapped 429 carries no Retry-After; its shortest window
-			// is one second.
-			wait = max(wait, time.Second)
 		}
 		w.opts.tel.Metrics().Retry(w.dest.Name)
-		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", wait)
-		w.setRetryAt(time.Now().Add(wait))
-		waited := w.wait(ctx, held, wait)
+		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", st.wait)
+		w.setRetryAt(time.Now().Add(st.wait))
+		waited := w.wait(ctx, held, st.wait)
 		w.setRetryAt(time.Time{})
 		if !waited {
 			return false
@@ -577,7 +573,7 @@ func (w *worker) setRetryAt(t time.Time) {
 
 // backoff is exponential with full jitter in [d/2, d].
 func (w *worker) backoff(attempt int) time.Duration {
-	d := w.dest.Backoff << min(attempt-1, 30)
+	d := w.dest.Backoff << min(max(attempt-1, 0), 30)
 	if d <= 0 || d > w.dest.MaxBackoff {
 		d = w.dest.MaxBackoff
 	}
@@ -623,8 +619,10 @@ func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool
 // back to the queue, in order), keeping what the change leaves valid (see
 // newWorker); one removed stops, and what waits for it is dead-lettered with
 // reason "removed", to be replayed once it is back. On error nothing changes.
-// Calls must not overlap.
+// Calls are taken one at a time.
 func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination) error {
+	d.changing.Lock()
+	defer d.changing.Unlock()
 	old := map[string]*worker{}
 	for _, w := range d.snapshot() {
 		old[w.dest.Name] = w
@@ -637,19 +635,20 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 			return fmt.Errorf("destination %q: %w (set allow_private: true for an internal receiver)", dest.Name, err)
 		}
 	}
-	next := make([]*worker, 0, len(dests))
+	next := make([]*worker, len(dests))
 	var stop, removed []*worker // stop: changed or removed
-	for _, dest := range dests {
+	for i, dest := range dests {
 		prev, ok := old[dest.Name]
 		delete(old, dest.Name)
 		switch {
 		case !ok:
-			next = append(next, newWorker(d.q, dest, d.client(dest), d.logger, d.opts, nil))
+			next[i] = newWorker(d.q, dest, d.client(dest), d.logger, d.opts, nil)
 			d.logger.Info("destination added", "destination", dest.Name)
 		case reflect.DeepEqual(prev.dest, dest):
-			next = append(next, prev)
+			next[i] = prev
 		default:
-			next = append(next, newWorker(d.q, dest, d.client(dest), d.logger, d.opts, prev))
+			// Its replacement is made once it has stopped, from what it
+			// left.
 			stop = append(stop, prev)
 			d.logger.Info("destination changed", "destination", dest.Name)
 		}
@@ -676,6 +675,15 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 	d.mu.Unlock()
 	for _, s := range stops {
 		s()
+	}
+	changed := map[string]*worker{}
+	for _, w := range stop {
+		changed[w.dest.Name] = w
+	}
+	for i, dest := range dests {
+		if next[i] == nil {
+			next[i] = newWorker(d.q, dest, d.client(dest), d.logger, d.opts, changed[dest.Name])
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
@@ -70,4 +72,53 @@ func TestReconfigureKeepsWhatStillHolds(t *testing.T) {
 	if len(d.snapshot()) != 5 {
 		t.Error("a refused Reconfigure changed the workers")
 	}
+}
+
+// A destination changed again and again while it retries: the worker it
+// replaces has stopped before its state is carried over (the race detector
+// watches), its last answer stays shown, and the delivery arrives once the
+// receiver recovers.
+func TestReconfigureWhileRetrying(t *testing.T) {
+	q := natstest.Start(t).Queue(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	sim.SetFault(teamstest.Fault{Status: 503, Path: "/r"})
+	publish(t, q, "r", 0, 1)
+	mk := func(attempts int) config.Destination {
+		return dest(sim, "r", func(d *config.Destination) {
+			d.Backoff, d.MaxBackoff, d.MaxAttempts = time.Millisecond, 5*time.Millisecond, attempts
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := New(ctx, q, []config.Destination{mk(1_000_000)}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	lastAnswer := func() *Answer {
+		st, err := d.Status(ctx)
+		if err != nil || len(st) != 1 {
+			t.Fatalf("status: %v %v", st, err)
+		}
+		return st[0].LastAnswer
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(sim.Received("/r")) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("no retries within 20 s")
+		}
+		time.Sleep(10 * time.Millisecond) // the simulator keeps no signal for refused requests
+	}
+	for i := range 10 {
+		if err := d.Reconfigure(ctx, []config.Destination{mk(1_000_000 + i)}); err != nil {
+			t.Fatal(err)
+		}
+		if a := lastAnswer(); a == nil || a.Status != 503 {
+			t.Fatalf("after reconfiguration %d the last answer shown is %+v, want the 503", i, a)
+		}
+	}
+	sim.ClearFaults()
+	waitAccepted(t, sim, "/r", 1)
 }

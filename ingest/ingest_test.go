@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -663,26 +665,15 @@ sources:
 	})
 
 	t.Run("requests in flight", func(t *testing.T) {
-		// The first request holds the only slot while its body is unfinished.
-		pr, pw := io.Pipe()
-		defer pw.Close()
-		first := make(chan int, 1)
-		go func() {
-			req, _ := http.NewRequest(http.MethodPost, f.url+"/hooks/capped/capped-secret", pr)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				first <- 0
-				return
-			}
-			resp.Body.Close()
-			first <- resp.StatusCode
-		}()
-		if _, err := pw.Write([]byte(`{"slow":`)); err != nil {
-			t.Fatal(err)
-		}
+		// The slow request holds the only slot while its body is unfinished:
+		// written on a connection of its own, 8 of its 13 bytes sent.
+		hold := func() net.Conn { return rawRequest(t, f, "/hooks/capped/capped-secret", nil, 13, `{"slow":`) }
+		slow := hold()
 		// Probe until the slot is seen taken: a probe that gets the slot
-		// itself is stored and frees it. (A wrong token never reaches the
-		// slot: it is refused before the body is read.)
+		// itself is stored and frees it, and the slow request that came
+		// while a probe held it was refused: another one is sent. (A wrong
+		// token never reaches the slot: it is refused before the body is
+		// read.)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			got := do(t, "POST", f.url+"/hooks/capped/capped-secret", nil, strings.NewReader("{}"))
@@ -695,10 +686,18 @@ sources:
 			if got.status != http.StatusAccepted || time.Now().After(deadline) {
 				t.Fatalf("probe answered %d; the slot was never seen taken", got.status)
 			}
+			_ = slow.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if resp, err := http.ReadResponse(bufio.NewReader(slow), nil); err == nil {
+				if resp.StatusCode != http.StatusTooManyRequests {
+					t.Fatalf("the slow request answered %d before its body ended, want 429 or nothing", resp.StatusCode)
+				}
+				slow = hold()
+			}
 		}
-		pw.Write([]byte(`true}`))
-		pw.Close()
-		if code := <-first; code != http.StatusAccepted {
+		if _, err := slow.Write([]byte(`true}`)); err != nil {
+			t.Fatal(err)
+		}
+		if code := answer(t, slow); code != http.StatusAccepted {
 			t.Fatalf("the slow request answered %d, want 202", code)
 		}
 		// The slot is free again.

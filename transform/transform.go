@@ -341,7 +341,9 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 	log := telemetry.WithTraceID(ctx, t.log.With("event_id", ev.ID, "source", ev.Source))
 	span.SetAttributes(telemetry.AttrEventID.String(ev.ID), telemetry.AttrSource.String(ev.Source))
 
-	if ev.Handshake != "" && !t.table.Load().relayHandshakes[ev.Source] {
+	// One configuration from start to end, whatever a reload does meanwhile.
+	tab := t.table.Load()
+	if ev.Handshake != "" && !tab.relayHandshakes[ev.Source] {
 		// Ingest answered the vendor; a channel has nothing to learn.
 		log.Debug("handshake not sent", "handshake", ev.Handshake)
 		t.stats.handshakes.Add(1)
@@ -351,7 +353,7 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		t.ack(ctx, log, d)
 		return
 	}
-	outs, filtered := t.plan(ctx, ev)
+	outs, filtered := t.plan(ctx, tab, ev)
 	for _, r := range filtered {
 		log.Debug("route filter did not take the event", "route", r.name, "filter", r.expr)
 		t.tel.Metrics().RouteFiltered(ev.Source, r.name)
@@ -460,8 +462,7 @@ func filteredDetail(source string, filtered []route) string {
 // plan routes ev and renders its outputs. Each destination gets at most one
 // output per event: the first route that claims it wins. It also returns the
 // routes whose filter did not take the event.
-func (t *Transformer) plan(ctx context.Context, ev schemas.Event) (outs []output, filtered []route) {
-	tab := t.table.Load()
+func (t *Transformer) plan(ctx context.Context, tab *table, ev schemas.Event) (outs []output, filtered []route) {
 	var (
 		claimed = map[string]bool{}
 		input   any
