@@ -29,9 +29,10 @@ import (
 type Queue struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	headers sync.Pool // nats.Header maps for Publish, cleared
 	streams map[string]jetstream.Stream // read-only after New
 	logger  *slog.Logger
+	// headers are nats.Header maps for Publish, cleared.
+	headers sync.Pool
 
 	// setup bounds how many consumers are created at once: thousands at
 	// once would time out JetStream's API.
