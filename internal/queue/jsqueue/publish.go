@@ -10,28 +10,34 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// natsMsg builds the NATS message of m and the publish options that make
-// JetStream deduplicate it by ID and refuse it on any other stream. Its
-// header is hdr (nil: a new map) filled with m's.
-func natsMsg(m queue.Msg, hdr nats.Header) (*nats.Msg, []jetstream.PublishOpt, error) {
-	stream := queue.StreamOf(m.Subject)
+// natsMsg builds the NATS message of m, to be stored on stream. Its header
+// is hdr (nil: a new map) filled with m's.
+func natsMsg(m queue.Msg, hdr nats.Header) (nm *nats.Msg, stream string, err error) {
+	stream = queue.StreamOf(m.Subject)
 	if stream == "" {
-		return nil, nil, fmt.Errorf("publish to %q: subject outside hookrelay's streams", m.Subject)
+		return nil, "", fmt.Errorf("publish to %q: subject outside hookrelay's streams", m.Subject)
 	}
-	// A map of its own, as the options add to it; the values are only
-	// read, so they are shared.
+	// A map of its own, as JetStream's headers are added to it; the values
+	// are only read, so they are shared.
 	if hdr == nil {
 		hdr = make(nats.Header, len(m.Header)+2)
 	}
-	nm := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: hdr}
+	nm = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: hdr}
 	for k, vs := range m.Header {
 		nm.Header[k] = vs
 	}
-	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream)}
-	if m.ID != "" {
-		opts = append(opts, jetstream.WithMsgID(m.ID))
+	return nm, stream, nil
+}
+
+// expect sets the headers that make JetStream deduplicate nm by id (when
+// set) and refuse it on any other stream than stream: what the publish
+// options WithMsgID and WithExpectStream set, without building options for
+// every message.
+func expect(nm *nats.Msg, stream, id string) {
+	nm.Header[jetstream.ExpectedStreamHeader] = []string{stream}
+	if id != "" {
+		nm.Header[jetstream.MsgIDHeader] = []string{id}
 	}
-	return nm, opts, nil
 }
 
 func pubAck(a *jetstream.PubAck) queue.PubAck {
@@ -50,11 +56,12 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 	if hdr == nil {
 		hdr = make(nats.Header, len(m.Header)+2)
 	}
-	nm, opts, err := natsMsg(m, hdr)
+	nm, stream, err := natsMsg(m, hdr)
 	if err != nil {
 		return queue.PubAck{}, err
 	}
-	a, err := q.js.PublishMsg(ctx, nm, opts...)
+	expect(nm, stream, m.ID)
+	a, err := q.js.PublishMsg(ctx, nm)
 	if err != nil {
 		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, q.written(mapErr(err), len(m.Data)))
 	}
@@ -67,11 +74,12 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(ms))
 	for _, m := range ms {
-		nm, opts, err := natsMsg(m, nil)
+		nm, stream, err := natsMsg(m, nil)
 		if err != nil {
 			return nil, err
 		}
-		f, err := q.js.PublishMsgAsync(nm, opts...)
+		expect(nm, stream, m.ID)
+		f, err := q.js.PublishMsgAsync(nm)
 		if err != nil {
 			return nil, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, mapErr(err))
 		}
