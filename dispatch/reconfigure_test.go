@@ -89,14 +89,8 @@ func TestReconfigureWhileRetrying(t *testing.T) {
 			d.Backoff, d.MaxBackoff, d.MaxAttempts = time.Millisecond, 5*time.Millisecond, attempts
 		})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, q, []config.Destination{mk(1_000_000)}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx := context.Background()
+	d := start(t, q, mk(1_000_000))
 
 	lastAnswer := func() *Answer {
 		st, err := d.Status(ctx)
@@ -132,14 +126,8 @@ func TestRemovedDestinationStaysInTheOverallTrend(t *testing.T) {
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 400, Path: "/x"})
 	publish(t, q, "x", 0, 2)
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, q, []config.Destination{dest(sim, "x"), dest(sim, "y")}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx := context.Background()
+	d := start(t, q, dest(sim, "x"), dest(sim, "y"))
 	waitDead(t, q, "x", 2)
 	deadLettered := func(names ...string) (overall, each uint32) {
 		t.Helper()
