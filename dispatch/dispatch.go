@@ -68,6 +68,10 @@ type Dispatcher struct {
 	// draining stops the drain of each removed destination still running,
 	// by name: a destination added back stops it first.
 	draining map[string]func()
+	// retired are the trends of removed destinations, by name: their dead
+	// letters still count in the overall trend, and a destination added
+	// back takes its trend up again.
+	retired map[string]*trend
 }
 
 // ConsumerName is the durable RELAY_OUT consumer of a destination. Every relay
@@ -643,6 +647,12 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 		switch {
 		case !ok:
 			next[i] = newWorker(d.q, dest, d.client(dest), d.logger, d.opts, nil)
+			d.mu.Lock()
+			if tr, ok := d.retired[dest.Name]; ok {
+				next[i].trend = tr
+				delete(d.retired, dest.Name)
+			}
+			d.mu.Unlock()
 			d.logger.Info("destination added", "destination", dest.Name)
 		case reflect.DeepEqual(prev.dest, dest):
 			next[i] = prev
@@ -697,6 +707,10 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 		}
 	}
 	for _, w := range removed {
+		if d.retired == nil {
+			d.retired = map[string]*trend{}
+		}
+		d.retired[w.dest.Name] = w.trend
 		d.logger.Warn("destination removed: its waiting deliveries are dead-lettered with reason removed; "+
 			"replay them once it is configured again", "destination", w.dest.Name)
 		ctx, cancel := context.WithCancel(d.runCtx)

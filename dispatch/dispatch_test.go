@@ -58,7 +58,7 @@ func publish(t *testing.T, q queue.Queue, d string, from, to int, mod ...func(*s
 }
 
 // start runs a dispatcher until the test ends.
-func start(t *testing.T, q queue.Queue, dests ...config.Destination) {
+func start(t *testing.T, q queue.Queue, dests ...config.Destination) *Dispatcher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := New(ctx, q, dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -73,6 +73,7 @@ func start(t *testing.T, q queue.Queue, dests ...config.Destination) {
 			t.Errorf("dispatcher run: %v", err)
 		}
 	})
+	return d
 }
 
 // waitDead reads n dead letters for destination d. The queue offers no

@@ -89,14 +89,8 @@ func TestReconfigureWhileRetrying(t *testing.T) {
 			d.Backoff, d.MaxBackoff, d.MaxAttempts = time.Millisecond, 5*time.Millisecond, attempts
 		})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, q, []config.Destination{mk(1_000_000)}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx := context.Background()
+	d := start(t, q, mk(1_000_000))
 
 	lastAnswer := func() *Answer {
 		st, err := d.Status(ctx)
@@ -121,4 +115,49 @@ func TestReconfigureWhileRetrying(t *testing.T) {
 	}
 	sim.ClearFaults()
 	waitAccepted(t, sim, "/r", 1)
+}
+
+// A destination removed takes its history along only from the destination
+// list: its dead letters still count in the overall trend, and it takes its
+// trend up again when added back.
+func TestRemovedDestinationStaysInTheOverallTrend(t *testing.T) {
+	q := natstest.Start(t).Queue(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	sim.SetFault(teamstest.Fault{Status: 400, Path: "/x"})
+	publish(t, q, "x", 0, 2)
+	ctx := context.Background()
+	d := start(t, q, dest(sim, "x"), dest(sim, "y"))
+	waitDead(t, q, "x", 2)
+	deadLettered := func(names ...string) (overall, each uint32) {
+		t.Helper()
+		tr, err := d.Trends(TrendHour, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range tr.Overall.DeadLettered {
+			overall += n
+		}
+		for _, s := range tr.Destinations {
+			for _, n := range s.DeadLettered {
+				each += n
+			}
+		}
+		return overall, each
+	}
+	if overall, _ := deadLettered(); overall != 2 {
+		t.Fatalf("overall dead-lettered %d, want 2", overall)
+	}
+	if err := d.Reconfigure(ctx, []config.Destination{dest(sim, "y")}); err != nil {
+		t.Fatal(err)
+	}
+	if overall, _ := deadLettered(); overall != 2 {
+		t.Errorf("after x was removed, overall dead-lettered %d, want still 2", overall)
+	}
+	if err := d.Reconfigure(ctx, []config.Destination{dest(sim, "x"), dest(sim, "y")}); err != nil {
+		t.Fatal(err)
+	}
+	if overall, x := deadLettered("x"); overall != 2 || x != 2 {
+		t.Errorf("after x was added back, overall %d and x %d dead-lettered, want 2 and 2", overall, x)
+	}
 }

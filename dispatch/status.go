@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -259,6 +260,12 @@ func (d *Dispatcher) Trends(window string, names []string) (Trends, error) {
 	}
 	for n := range want {
 		return Trends{}, fmt.Errorf("no destination %q", n)
+	}
+	d.mu.Lock()
+	retired := slices.Collect(maps.Values(d.retired))
+	d.mu.Unlock()
+	for _, tr := range retired {
+		out.Overall.add(tr.series(now, window))
 	}
 	return out, nil
 }

@@ -119,6 +119,12 @@ func (g *groupReader) start() error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(g.q.opts.SessionTimeout),
 		kgo.HeartbeatInterval(max(g.q.opts.SessionTimeout/10, 100*time.Millisecond)),
+		// How long a rebalance waits for every member to rejoin and sync:
+		// the members' revokes take revokeGrace at most, so twice the
+		// session timeout is ample. kgo's default, 60 s, held the partitions
+		// of a member killed in the middle of a rebalance that long, with
+		// every destination unowned (TestTwoInstancesShareDestinationsAndSurviveAKill).
+		kgo.RebalanceTimeout(max(2*g.q.opts.SessionTimeout, 2*revokeGrace)),
 		kgo.OnPartitionsAssigned(g.assigned),
 		kgo.OnPartitionsRevoked(g.revoked),
 		kgo.OnPartitionsLost(g.lost),
