@@ -47,8 +47,18 @@ type Queue interface {
 	Scan(ctx context.Context, stream, subject string, start time.Time, fn func(Stored) (more bool, err error)) error
 
 	// Consume starts a durable consumer, or joins it when another instance
-	// runs it already: each message goes to one member at a time.
+	// runs it already: each message goes to one member at a time. An
+	// exclusive consumer of StreamOut is a destination's lane: its
+	// deliveries in order, received while this instance owns the
+	// destination's partition (see Claim); it costs nothing once stopped.
 	Consume(ctx context.Context, cfg ConsumerConfig) (Consumer, error)
+	// Claim takes part, until ctx ends, in sharing StreamOut's partitions
+	// between the instances: a destination's deliveries belong to one
+	// partition, derived from its name, and one instance at a time owns a
+	// partition. It tells which destinations have deliveries waiting here,
+	// so that a destination with nothing waiting needs no consumer, no
+	// goroutine and no request. One Claim at a time per Queue.
+	Claim(ctx context.Context) (Claim, error)
 	// Backlog returns, for each of the destinations, how many deliveries
 	// wait on StreamOut and when the oldest was stored. An implementation
 	// that can only see part of it says so in its documentation.
@@ -140,6 +150,20 @@ type Consumer interface {
 	// not hand out go back to the queue at once. Handed-out messages stay
 	// with their holder until settled.
 	Stop()
+}
+
+// Claim is this instance's share of StreamOut.
+type Claim interface {
+	// Waiting receives the name of a destination with deliveries waiting
+	// in a partition this instance owns while no consumer of it runs here:
+	// once the partition is taken (deliveries stored earlier included),
+	// when a delivery arrives for it, and when its consumer stops with
+	// deliveries left. A name may come more than once, and late: a
+	// receiver checks what it is told. The channel is closed when the
+	// claim's context ends.
+	Waiting() <-chan string
+	// Owns reports whether this instance dispatches destination now.
+	Owns(destination string) bool
 }
 
 // Delivery is a message handed out by a Consumer, to be settled once.
