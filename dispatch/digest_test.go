@@ -58,8 +58,8 @@ func eventsIn(card []byte) []int {
 	var out []int
 	for _, m := range ticketRE.FindAllSubmatch(card, -1) {
 		n, _ := strconv.Atoi(string(m[1]))
-		if len(out) == 0 || out[len(out)-1] != n {
-			out = append(out, n-1000)
+		if n -= 1000; len(out) == 0 || out[len(out)-1] != n {
+			out = append(out, n)
 		}
 	}
 	return out

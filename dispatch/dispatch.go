@@ -68,6 +68,8 @@ type Dispatcher struct {
 	// draining stops the drain of each removed destination still running,
 	// by name: a destination added back stops it first.
 	draining map[string]func()
+	// claimed is Run's share of the deliveries, while it runs.
+	claimed queue.Claim
 	// retired are the trends of removed destinations, by name: their dead
 	// letters still count in the overall trend, and a destination added
 	// back takes its trend up again.
@@ -107,17 +109,33 @@ func (d *Dispatcher) client(dest config.Destination) *http.Client {
 // Run dispatches until ctx is cancelled. Requests in flight finish (bounded by
 // their timeout) and are acknowledged; deliveries waiting for a retry are
 // released to the queue at once.
+//
+// A destination's worker runs only while it has deliveries: the queue's
+// claim announces destinations with deliveries waiting in the partitions
+// this instance owns, and a worker with nothing to do for idleAfter ends.
+// A configured destination with nothing waiting costs no goroutine, no
+// consumer and no request.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	claim, err := d.claim(ctx)
+	if err != nil {
+		return nil // ctx was cancelled
+	}
 	d.changing.Lock()
 	d.inheritAll(ctx, time.Now())
 	d.mu.Lock()
 	d.runCtx = ctx
+	d.claimed = claim
 	d.wg.Go(func() { d.sampleBacklog(ctx) })
 	for _, w := range d.workers {
 		d.start(w)
 	}
 	d.mu.Unlock()
 	d.changing.Unlock()
+	d.wg.Go(func() {
+		for name := range claim.Waiting() {
+			d.wake(name)
+		}
+	})
 	<-ctx.Done()
 	d.mu.Lock()
 	d.runCtx = nil
@@ -126,18 +144,87 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// start runs w until Run's context ends or w.stop is called. Called with
-// d.mu held, while Run runs.
+// claim takes part in sharing the deliveries' partitions, retrying until
+// it works or ctx ends.
+func (d *Dispatcher) claim(ctx context.Context) (queue.Claim, error) {
+	for delay := time.Second; ; delay = min(2*delay, time.Minute) {
+		claim, err := d.q.Claim(ctx)
+		if err == nil {
+			return claim, nil
+		}
+		d.logger.Error("claim a share of the deliveries; retrying", "err", err, "retry_in", delay)
+		if !pause.For(ctx, delay) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// wake runs the worker of destination, which has deliveries waiting.
+func (d *Dispatcher) wake(destination string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.workers {
+		if w.dest.Name == destination {
+			w.activate(&d.wg)
+			return
+		}
+	}
+	d.logger.Debug("deliveries wait for a destination not configured", "destination", destination)
+}
+
+// idleAfter is how long a worker waits for a delivery before it ends, to
+// run again when one arrives.
+const idleAfter = 30 * time.Second
+
+// start makes w ready to run until Run's context ends or w.stop is called;
+// it runs when its destination has deliveries (wake). Called with d.mu
+// held, while Run runs.
 func (d *Dispatcher) start(w *worker) {
 	ctx, cancel := context.WithCancel(d.runCtx)
-	done := make(chan struct{})
+	w.act.Lock()
+	w.life, w.claim = ctx, d.claimed
+	w.act.Unlock()
 	w.stop = func() {
 		cancel()
-		<-done
+		w.act.Lock()
+		done := w.done
+		w.act.Unlock()
+		if done != nil {
+			<-done
+		}
 	}
-	d.wg.Go(func() {
+}
+
+// activate runs w's loop unless it runs already (then it runs once more
+// should it be ending) or was stopped.
+func (w *worker) activate(wg *sync.WaitGroup) {
+	w.act.Lock()
+	defer w.act.Unlock()
+	if w.life == nil || w.life.Err() != nil {
+		return
+	}
+	if w.running {
+		w.again = true
+		return
+	}
+	w.running = true
+	done := make(chan struct{})
+	w.done = done
+	ctx := w.life
+	wg.Go(func() {
 		defer close(done)
-		_ = w.run(ctx)
+		for {
+			_ = w.run(ctx)
+			w.act.Lock()
+			if w.again && ctx.Err() == nil {
+				w.again = false
+				w.act.Unlock()
+				continue
+			}
+			w.running = false
+			w.act.Unlock()
+			return
+		}
 	})
 }
 
@@ -159,6 +246,16 @@ type worker struct {
 	brk    *breaker
 	// stop ends run and waits for it; set by Dispatcher.start.
 	stop func()
+
+	// act guards the worker's activity: life is its context from
+	// Dispatcher.start, running and done say whether and until when run
+	// runs, and again asks it to run once more.
+	act     sync.Mutex
+	life    context.Context
+	claim   queue.Claim
+	running bool
+	again   bool
+	done    chan struct{}
 
 	// lastMsgAt is when this worker last got a delivery; a long gap means
 	// another instance may have owned the destination meanwhile.
@@ -279,6 +376,7 @@ func (w *worker) run(ctx context.Context) error {
 	}
 	defer cons.Stop()
 	w.consumer.Store(&cons)
+	defer w.consumer.Store(nil)
 	// held are deliveries this worker holds unacknowledged, in queue order:
 	// usually one, more while a backlog is coalesced into digests.
 	var held []pending
@@ -291,14 +389,21 @@ func (w *worker) run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if len(held) == 0 {
 			// While another instance owns the destination, Next waits for
-			// it to stop or die.
-			msg, err := cons.Next(ctx)
+			// it to stop or die; with nothing to do for idleAfter, the
+			// worker ends until the destination has deliveries again.
+			next, cancel := context.WithTimeout(ctx, idleAfter)
+			msg, err := cons.Next(next)
+			cancel()
 			switch {
+			case err == nil && ctx.Err() != nil:
+				_ = msg.Nak(0)
 			case err == nil:
 				if p, ok := w.decode(msg); ok {
 					held = append(held, p)
 				}
 			case ctx.Err() != nil:
+			case next.Err() != nil:
+				return nil // idle
 			default:
 				// Ask again for as long as the worker runs: only ctx ends
 				// it. One warning per failing streak, not one a second.
@@ -338,8 +443,13 @@ func (w *worker) run(ctx context.Context) error {
 
 // owned reports whether this instance dispatches the destination now.
 func (w *worker) owned() bool {
-	c := w.consumer.Load()
-	return c != nil && (*c).Owned()
+	if c := w.consumer.Load(); c != nil {
+		return (*c).Owned()
+	}
+	w.act.Lock()
+	claim := w.claim
+	w.act.Unlock()
+	return claim != nil && claim.Owns(w.dest.Name)
 }
 
 // pending is a delivery held unacknowledged.
@@ -703,7 +813,10 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 	}
 	for _, w := range next {
 		if w.stop == nil {
+			// Added or changed: it looks for deliveries once, as the
+			// claim may have announced some before it was configured.
 			d.start(w)
+			w.activate(&d.wg)
 		}
 	}
 	for _, w := range removed {

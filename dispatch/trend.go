@@ -13,8 +13,9 @@ import (
 // They live in memory only, counted by this instance as it dispatches: a
 // destination another instance owns shows that instance's counts there, and a
 // restart starts them afresh (Grafana, on the Prometheus metrics, keeps the
-// long view). Memory is fixed per destination: 60 + 96 buckets of 24 bytes,
-// about 3.7 KB, so 1,000 destinations take under 4 MB.
+// long view). Memory is fixed per destination that dispatched anything: 60 +
+// 96 buckets of 24 bytes, about 3.7 KB, so 1,000 destinations take under
+// 4 MB; a ring takes its buckets at its first count.
 
 // The two windows a trend keeps.
 const (
@@ -28,7 +29,8 @@ const (
 // of interval i (Unix time / step) at i % n.
 type trendRing struct {
 	step    time.Duration
-	buckets []trendBucket
+	n       int
+	buckets []trendBucket // nil until the first count
 }
 
 // trendBucket counts one interval. start is the interval's index (Unix time
@@ -48,14 +50,17 @@ type trend struct {
 
 func newTrend() *trend {
 	return &trend{
-		hour: trendRing{step: time.Minute, buckets: make([]trendBucket, 60)},
-		day:  trendRing{step: 15 * time.Minute, buckets: make([]trendBucket, 96)},
+		hour: trendRing{step: time.Minute, n: 60},
+		day:  trendRing{step: 15 * time.Minute, n: 96},
 	}
 }
 
 // at returns the bucket of t, emptied if it held an older interval.
 func (r *trendRing) at(t time.Time) *trendBucket {
 	i := int32(t.Unix() / int64(r.step/time.Second))
+	if r.buckets == nil {
+		r.buckets = make([]trendBucket, r.n)
+	}
 	b := &r.buckets[int(i)%len(r.buckets)]
 	if b.start != i {
 		*b = trendBucket{start: i}
@@ -124,7 +129,7 @@ type Trend struct {
 
 // series reads a ring up to now.
 func (r *trendRing) series(now time.Time) Trend {
-	n := len(r.buckets)
+	n := r.n
 	last := int32(now.Unix() / int64(r.step/time.Second))
 	first := last - int32(n) + 1
 	out := Trend{
@@ -134,6 +139,9 @@ func (r *trendRing) series(now time.Time) Trend {
 	}
 	for k := range n {
 		i := first + int32(k)
+		if r.buckets == nil {
+			break
+		}
 		b := r.buckets[int(i)%n]
 		if b.start != i {
 			continue

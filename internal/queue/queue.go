@@ -67,8 +67,7 @@ const (
 	SentAll    = "relay.sent.>"
 )
 
-// MaxDestinations bounds the destinations one relay deployment serves: each
-// has a consumer on RELAY_OUT.
+// MaxDestinations bounds the destinations one relay deployment serves.
 const MaxDestinations = 100_000
 
 // StreamOptions tune the streams; zero values take the defaults.

@@ -12,16 +12,17 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// pinnedGroup is the priority group every instance of an exclusive consumer
-// pulls in. It keeps the name dispatch gave it, so the durable consumers
-// that exist already are updated rather than refused.
-const pinnedGroup = "dispatch"
-
 // Consume creates or updates the durable consumer and starts it in this
 // instance. Creation is retried while JetStream is unavailable (a few
 // consumers at a time), until ctx ends: one slow consumer must not stop the
 // others.
 func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Consumer, error) {
+	if cfg.Exclusive {
+		if cfg.Stream != queue.StreamOut {
+			return nil, fmt.Errorf("consume %s: exclusive consumers are the lanes of %s's destinations", cfg.Name, queue.StreamOut)
+		}
+		return q.consumeLane(ctx, cfg)
+	}
 	st, err := q.stream(cfg.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
@@ -42,29 +43,13 @@ func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Co
 		// consumer is created again and starts from the first message left.
 		MemoryStorage: isWorkQueue(st),
 	}
-	if cfg.Exclusive {
-		// The pin outlives a pull by the ack wait: an instance that stopped
-		// pulling for that long has stopped, and its messages come back then
-		// too.
-		jcfg.PriorityPolicy = jetstream.PriorityPolicyPinned
-		jcfg.PriorityGroups = []string{pinnedGroup}
-		jcfg.PinnedTTL = cfg.AckWait
-	}
 	cons, err := q.createConsumer(ctx, st, jcfg)
 	if err != nil {
 		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Name, cfg.Stream, err)
 	}
-	var c interface {
-		queue.Consumer
-		stopper
-	}
-	if cfg.Exclusive {
-		c = newExclusive(q, st, cons, jcfg)
-	} else {
-		c, err = newShared(q, st, cons, jcfg)
-		if err != nil {
-			return nil, fmt.Errorf("consume %s on %s: %w", cfg.Name, cfg.Stream, err)
-		}
+	c, err := newShared(q, st, cons, jcfg)
+	if err != nil {
+		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Name, cfg.Stream, err)
 	}
 	if !q.track(c) {
 		c.Stop()

@@ -3,10 +3,9 @@
 //
 // Every stream of internal/queue is a JetStream stream; a message's ID is its
 // Nats-Msg-Id, so the stream's duplicate window deduplicates it. A consumer is
-// a durable pull consumer; an exclusive one pulls in a pinned priority group,
-// so the server hands its messages to one instance at a time, and the
-// instances split the exclusive consumers between them by a rendezvous over
-// the RELAY_MEMBERS key-value bucket (see membership).
+// a durable pull consumer, except dispatch's: RELAY_OUT has none, its
+// destinations are read by lanes, in partitions one instance at a time owns
+// (see claimer).
 package jsqueue
 
 import (
@@ -57,8 +56,12 @@ type Queue struct {
 	probedAt time.Time
 	probeErr error
 
+	// partitions spread RELAY_OUT's destinations between instances.
+	partitions int
+
 	mu        sync.Mutex
-	members   *membership // started by the first exclusive consumer
+	members   *membership // started with claims
+	claims    *claimer    // started by Claim or the first lane
 	consumers map[stopper]struct{}
 	closed    bool
 }
@@ -72,7 +75,15 @@ var _ queue.Queue = (*Queue)(nil)
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
+	logger     *slog.Logger
+	partitions int
+}
+
+// WithPartitions sets how many partitions RELAY_OUT's destinations are
+// spread over: the most instances that share dispatch. Every instance of a
+// deployment must use the same. Default DefaultPartitions.
+func WithPartitions(n int) Option {
+	return func(o *options) { o.partitions = n }
 }
 
 // WithLogger sets where the queue logs what it recovers from by itself
@@ -90,7 +101,7 @@ const consumerSetupConcurrency = 16
 // New creates or updates the streams on nc's JetStream and returns a Queue on
 // them. The Queue takes nc over: Close closes it.
 func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Option) (*Queue, error) {
-	o := options{logger: slog.Default()}
+	o := options{logger: slog.Default(), partitions: DefaultPartitions}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -104,7 +115,7 @@ func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Opt
 	}
 	life, end := context.WithCancel(context.Background())
 	return &Queue{
-		nc: nc, js: js, streams: streams, logger: o.logger,
+		nc: nc, js: js, streams: streams, logger: o.logger, partitions: max(o.partitions, 1),
 		setup:   make(chan struct{}, consumerSetupConcurrency),
 		probing: make(chan struct{}, 1),
 		life:    life, end: end,
@@ -238,16 +249,4 @@ func (q *Queue) untrack(c stopper) {
 	q.mu.Lock()
 	delete(q.consumers, c)
 	q.mu.Unlock()
-}
-
-// membership starts the membership at the first exclusive consumer: a
-// relay instance without one takes no part in splitting them.
-func (q *Queue) membership() *membership {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.members == nil {
-		q.members = newMembership(q.logger)
-		q.running.Go(func() { q.members.run(q.life, q.js) })
-	}
-	return q.members
 }

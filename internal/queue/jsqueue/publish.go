@@ -66,7 +66,21 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, q.written(mapErr(err), len(m.Data)))
 	}
 	q.written(nil, len(m.Data))
+	q.wake(stream, m.Subject)
 	return pubAck(a), nil
+}
+
+// wake tells every instance that a delivery was stored for the destination
+// of subject (see claimer): once stored, so that a lane woken finds it.
+func (q *Queue) wake(stream, subject string) {
+	if stream != queue.StreamOut {
+		return
+	}
+	if dest, ok := destinationOf(subject); ok {
+		// Lost on a disconnection: RELAY_OUT's counts, read every
+		// resyncEvery, find the delivery then.
+		_ = q.nc.Publish(wakePrefix+dest, nil)
+	}
 }
 
 // PublishAll publishes every message asynchronously and then waits for all
@@ -90,6 +104,7 @@ func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck,
 		select {
 		case a := <-f.Ok():
 			acks[i] = pubAck(a)
+			q.wake(a.Stream, ms[i].Subject)
 		case err := <-f.Err():
 			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, q.written(mapErr(err), len(ms[i].Data)))
 		case <-ctx.Done():

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -156,9 +155,11 @@ func makeEarlierConsumer(t *testing.T, ctx context.Context, st jetstream.Stream,
 	}
 }
 
-// A consumer an earlier version made with its state on file is deleted and
-// made again in memory, and what waited on the stream is still delivered.
-func TestFileBackedConsumerOfAnEarlierVersionIsMadeAgain(t *testing.T) {
+// An earlier release kept one durable consumer per destination on
+// RELAY_OUT, file-backed before that; lanes read the subjects themselves.
+// The consumers are deleted, and the deliveries they held — handed out and
+// unsettled, or waiting — are handed out by the lanes, every one, in order.
+func TestConsumersOfAnEarlierReleaseAreRetired(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	env := natstest.Start(t)
@@ -166,73 +167,71 @@ func TestFileBackedConsumerOfAnEarlierVersionIsMadeAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := dispatchLike("d")
-	makeEarlierConsumer(t, ctx, st, cfg)
-	q := env.Queue(t)
-	stored, err := q.Publish(ctx, queue.Msg{Subject: cfg.Subject, Data: []byte("waiting")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := q.Consume(ctx, cfg)
-	if err != nil {
-		t.Fatalf("consume over a file-backed consumer: %v", err)
-	}
-	defer c.Stop()
-	cons, err := st.Consumer(ctx, cfg.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cons.CachedInfo().Config.MemoryStorage {
-		t.Error("the consumer still keeps its state on file")
-	}
-	if d := nextSeq(t, ctx, c); d.Msg().Seq != stored.Seq {
-		t.Errorf("handed out #%d, want #%d", d.Msg().Seq, stored.Seq)
-	}
-}
-
-// Instances of the new version that start together race to make the
-// earlier version's consumers again: each gets its consumer, and every one
-// ends in memory.
-func TestInstancesStartingTogetherMakeEarlierConsumersAgain(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	env := natstest.Start(t)
-	st, err := env.JS.Stream(ctx, queue.StreamOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 20
+	const n = 5
+	want := map[string][]uint64{}
 	for i := range n {
-		makeEarlierConsumer(t, ctx, st, dispatchLike(fmt.Sprintf("r%d", i)))
-	}
-	queues := []*jsqueue.Queue{env.Queue(t), env.Queue(t), env.Queue(t)}
-	var wg sync.WaitGroup
-	errs := make(chan error, n*len(queues))
-	for i := range n {
-		for _, q := range queues {
-			wg.Go(func() {
-				c, err := q.Consume(ctx, dispatchLike(fmt.Sprintf("r%d", i)))
-				if err != nil {
-					errs <- err
-					return
-				}
-				c.Stop()
-			})
+		cfg := dispatchLike(fmt.Sprintf("r%d", i))
+		makeEarlierConsumer(t, ctx, st, cfg)
+		for j := range 2 {
+			a, err := env.JS.Publish(ctx, cfg.Subject, []byte(fmt.Sprint(j)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[cfg.Subject] = append(want[cfg.Subject], a.Sequence)
 		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("consume: %v", err)
-	}
-	for i := range n {
-		cons, err := st.Consumer(ctx, fmt.Sprintf("dispatch-r%d", i))
+		// The earlier release had handed the first out when it stopped.
+		cons, err := st.Consumer(ctx, cfg.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !cons.CachedInfo().Config.MemoryStorage {
-			t.Errorf("%s still keeps its state on file", cons.CachedInfo().Name)
+		if _, err := cons.Fetch(1); err != nil {
+			t.Fatal(err)
 		}
+	}
+	// Two instances start together, and both retire the consumers; one
+	// stops before the deliveries are read.
+	q, other := env.Queue(t), env.Queue(t)
+	for _, q := range []*jsqueue.Queue{q, other} {
+		if _, err := q.Claim(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		cfg := dispatchLike(fmt.Sprintf("r%d", i))
+		c, err := q.Consume(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		for range 2 {
+			d := nextSeq(t, ctx, c)
+			got = append(got, d.Msg().Seq)
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Stop()
+		if fmt.Sprint(got) != fmt.Sprint(want[cfg.Subject]) {
+			t.Errorf("%s handed out %v, want %v", cfg.Subject, got, want[cfg.Subject])
+		}
+	}
+	for {
+		var left []string
+		for name := range st.ConsumerNames(ctx).Name() {
+			if strings.HasPrefix(name, "dispatch-") {
+				left = append(left, name)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("consumers of the earlier release left: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond) // deleted in the background; the server tells no one
 	}
 }
 
@@ -298,11 +297,13 @@ func (r *restartable) restart(ctx context.Context, queues int) {
 	}
 }
 
-// A pull waiting while the consumer disappears goes on, for dispatch's
-// exclusive consumers and transform's shared one alike: the consumer is made
+// A pull waiting while the consumer disappears goes on: the consumer is made
 // again and what is stored afterwards is handed out. A restarted server
 // forgets consumers kept in memory; an instance upgrading a consumer, or an
 // operator, deletes it. Only the consumer's context or Stop may end Next.
+// Dispatch's lanes have no consumer, but a restarted server forgets the
+// leases of their partitions (kept in memory): a lane waiting goes on too,
+// once its partition is taken again.
 func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 	consumers := []struct {
 		kind    string
@@ -337,6 +338,9 @@ func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 	}
 	for _, cc := range consumers {
 		for _, tc := range disappearances {
+			if cc.cfg.Exclusive && tc.name == "consumer deleted" {
+				continue // a lane has no consumer to delete
+			}
 			t.Run(cc.kind+"/"+tc.name, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
@@ -355,7 +359,11 @@ func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 					d, err = c.Next(ctx)
 					got <- err
 				}()
-				r.waitPulling(ctx, cc.cfg.Stream, cc.cfg.Name)
+				if cc.cfg.Exclusive {
+					waitOwned(ctx, t, c)
+				} else {
+					r.waitPulling(ctx, cc.cfg.Stream, cc.cfg.Name)
+				}
 				tc.disappear(ctx, t, r, cc.cfg)
 				stored, err := q.Publish(ctx, queue.Msg{Subject: cc.subject, Data: []byte("after")})
 				if err != nil {
@@ -372,6 +380,17 @@ func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// waitOwned polls until c's partition is this instance's.
+func waitOwned(ctx context.Context, t *testing.T, c queue.Consumer) {
+	t.Helper()
+	for !c.Owned() {
+		if ctx.Err() != nil {
+			t.Fatal("the lane's partition never became this instance's")
+		}
+		time.Sleep(10 * time.Millisecond) // ownership changes tell lanes only
 	}
 }
 

@@ -22,9 +22,9 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			Duplicates: o.DedupWindow, Replicas: o.Replicas,
 		},
 		{
-			// RELAY_OUT is a work queue: a delivery is gone once acked. It has
-			// one consumer per destination, and the server's default cap
-			// (1000) would refuse the 1001st destination.
+			// RELAY_OUT is a work queue: a delivery is gone once settled. Its
+			// lanes read it without a consumer; MaxConsumers stays as an
+			// earlier release set it (one consumer per destination then).
 			Name: queue.StreamOut, Subjects: []string{queue.OutAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.WorkQueuePolicy, Duplicates: o.DedupWindow, Replicas: o.Replicas,
 			MaxConsumers: queue.MaxDestinations,

@@ -1,0 +1,316 @@
+package jsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/pause"
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// lane is a destination's deliveries in order, read from its subject on
+// RELAY_OUT while this instance owns the destination's partition (see
+// claimer). A delivery is deleted from the stream when settled.
+type lane struct {
+	c           *claimer
+	destination string
+	subject     string
+	partition   int
+	life        context.Context // ends at Stop
+	stop        context.CancelFunc
+
+	mu sync.Mutex
+	// cursor is where the next read starts: after the last handed out,
+	// or at a delivery handed back.
+	cursor uint64
+	// notBefore holds reads back after a delivery was handed back with a
+	// delay.
+	notBefore time.Time
+	// handed counts hand-outs by sequence, until settled: the deliveries
+	// held, and those handed back.
+	handed map[uint64]int
+	held   int
+	// behind estimates the deliveries waiting on the subject: the store's
+	// count when last read, plus wakes, less settled ones.
+	behind uint64
+	// woke is signalled when a delivery arrives.
+	woke     chan struct{}
+	stopOnce sync.Once
+}
+
+// consumeLane opens destination's lane (cfg.Subject is its RELAY_OUT
+// subject).
+func (q *Queue) consumeLane(ctx context.Context, cfg queue.ConsumerConfig) (queue.Consumer, error) {
+	c, err := q.claimer()
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+	}
+	dest, ok := destinationOf(cfg.Subject)
+	if !ok {
+		return nil, fmt.Errorf("consume %s: an exclusive consumer reads one destination's subject on %s, not %q",
+			cfg.Name, queue.StreamOut, cfg.Subject)
+	}
+	life, stop := context.WithCancel(q.life)
+	l := &lane{
+		c: c, destination: dest, subject: cfg.Subject, partition: partitionOf(dest, c.partitions),
+		life: life, stop: stop, cursor: 1, handed: map[uint64]int{}, woke: make(chan struct{}, 1),
+	}
+	if !c.open(l) {
+		stop()
+		return nil, fmt.Errorf("consume %s: the lane of %s is open already in this instance", cfg.Name, dest)
+	}
+	// What waits already, for Pending; the wakes count what comes after.
+	if info, err := c.st.Info(ctx, jetstream.WithSubjectFilter(cfg.Subject)); err == nil {
+		l.counted(info.State.Subjects[cfg.Subject])
+	}
+	return l, nil
+}
+
+func destinationOf(subject string) (string, bool) {
+	prefix := queue.OutSubject("")
+	if len(subject) <= len(prefix) || subject[:len(prefix)] != prefix {
+		return "", false
+	}
+	dest := subject[len(prefix):]
+	for _, r := range dest {
+		if r == '*' || r == '>' || r == '.' {
+			return "", false
+		}
+	}
+	return dest, true
+}
+
+// wake says n more deliveries were stored.
+func (l *lane) wake(n uint64) {
+	l.mu.Lock()
+	l.behind += n
+	l.mu.Unlock()
+	select {
+	case l.woke <- struct{}{}:
+	default:
+	}
+}
+
+// counted sets the backlog to the store's count, and wakes the lane in case
+// a wake was lost.
+func (l *lane) counted(n uint64) {
+	l.mu.Lock()
+	l.behind = n
+	l.mu.Unlock()
+	select {
+	case l.woke <- struct{}{}:
+	default:
+	}
+}
+
+func (l *lane) holding() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held > 0
+}
+
+func (l *lane) Owned() bool {
+	owned, _ := l.c.owns(l.partition)
+	return owned
+}
+
+func (l *lane) stoppedErr() error { return fmt.Errorf("next of %s: %w", l.destination, errStopped) }
+
+// Next waits for the destination's next delivery while this instance owns
+// it.
+func (l *lane) Next(ctx context.Context) (queue.Delivery, error) {
+	failing := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if l.life.Err() != nil {
+			return nil, l.stoppedErr()
+		}
+		owned, changed := l.c.owns(l.partition)
+		if !owned {
+			select {
+			case <-ctx.Done():
+			case <-l.life.Done():
+			case <-changed:
+			}
+			continue
+		}
+		l.mu.Lock()
+		wait := time.Until(l.notBefore)
+		l.mu.Unlock()
+		if wait > 0 {
+			if !pause.For(ctx, wait) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		d, err := l.read(ctx)
+		switch {
+		case err == nil:
+			if failing {
+				l.c.q.logger.Info("deliveries read again", "destination", l.destination)
+			}
+			return d, nil
+		case errors.Is(err, queue.ErrNotFound):
+			select {
+			case <-ctx.Done():
+			case <-l.life.Done():
+			case <-changed:
+			case <-l.woke:
+			}
+		case errors.Is(err, queue.ErrUnavailable) && ctx.Err() == nil:
+			if !failing {
+				l.c.q.logger.Warn("read deliveries; retrying every second until it works", "destination", l.destination, "err", err)
+			}
+			failing = true
+			if !pause.For(ctx, time.Second) {
+				return nil, ctx.Err()
+			}
+		case ctx.Err() != nil:
+		default:
+			return nil, fmt.Errorf("next of %s: %w", l.destination, err)
+		}
+	}
+}
+
+// read hands out the first delivery at or after the cursor;
+// queue.ErrNotFound when none waits.
+func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
+	l.mu.Lock()
+	from := l.cursor
+	l.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := l.c.st.GetMsg(rctx, from, jetstream.WithGetMsgSubject(l.subject))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cursor != from {
+		// Handed back meanwhile (a Nak): read again from there.
+		return nil, fmt.Errorf("%w: cursor moved", queue.ErrNotFound)
+	}
+	l.cursor = m.Sequence + 1
+	l.handed[m.Sequence]++
+	l.held++
+	d := &laneDelivery{
+		l: l, stored: stored(queue.StreamOut, m.Subject, m.Sequence, m.Time, m.Header, m.Data),
+		delivered: l.handed[m.Sequence],
+	}
+	if l.behind > uint64(l.held) {
+		d.pending = l.behind - uint64(l.held)
+	}
+	return d, nil
+}
+
+// More hands out up to n deliveries that wait already, waiting up to
+// maxWait for a first one.
+func (l *lane) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.Delivery, error) {
+	var out []queue.Delivery
+	deadline := time.Now().Add(maxWait)
+	for len(out) < n && l.life.Err() == nil && l.Owned() {
+		d, err := l.read(ctx)
+		if err == nil {
+			out = append(out, d)
+			continue
+		}
+		if !errors.Is(err, queue.ErrNotFound) {
+			return out, err
+		}
+		wait := time.Until(deadline)
+		if len(out) > 0 || wait <= 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return out, nil
+		case <-l.woke:
+		case <-time.After(wait):
+		}
+	}
+	return out, nil
+}
+
+// Stop closes the lane: the deliveries it holds stay on the stream, for its
+// next lane here or in the instance that owns the partition next.
+func (l *lane) Stop() {
+	l.stopOnce.Do(func() {
+		l.stop()
+		l.c.closed(l)
+	})
+}
+
+// settle forgets a delivery: deleted (done) or handed back (redo).
+func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.handed[seq]; !ok {
+		return // settled already
+	}
+	l.held--
+	if done {
+		delete(l.handed, seq)
+		if l.behind > 0 {
+			l.behind--
+		}
+		return
+	}
+	l.cursor = min(l.cursor, seq)
+	if delay > 0 {
+		l.notBefore = time.Now().Add(delay)
+	}
+	select {
+	case l.woke <- struct{}{}:
+	default:
+	}
+}
+
+// laneDelivery is a delivery a lane handed out.
+type laneDelivery struct {
+	l         *lane
+	stored    queue.Stored
+	delivered int
+	pending   uint64
+}
+
+func (d *laneDelivery) Msg() queue.Stored { return d.stored }
+func (d *laneDelivery) Delivered() int    { return d.delivered }
+func (d *laneDelivery) Pending() uint64   { return d.pending }
+
+// Ack deletes the delivery from RELAY_OUT and waits for the server's answer.
+func (d *laneDelivery) Ack(ctx context.Context) error {
+	return d.remove(ctx, "ack")
+}
+
+// Term deletes the delivery: it is never to be handed out again.
+func (d *laneDelivery) Term() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return d.remove(ctx, "term")
+}
+
+func (d *laneDelivery) remove(ctx context.Context, what string) error {
+	err := d.l.c.st.DeleteMsg(ctx, d.stored.Seq)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("%s %s #%d: %w", what, queue.StreamOut, d.stored.Seq, mapErr(err))
+	}
+	d.l.settle(d.stored.Seq, true, 0)
+	return nil
+}
+
+// Nak hands the delivery back: the lane reads it again after delay.
+func (d *laneDelivery) Nak(delay time.Duration) error {
+	d.l.settle(d.stored.Seq, false, delay)
+	return nil
+}
+
+// InProgress has nothing to extend: a lane's deliveries wait for no ack
+// deadline, the partition's lease covers them.
+func (d *laneDelivery) InProgress() error { return nil }
