@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 }
 
 // binary builds hookrelay once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hookrelay-bin")
@@ -75,7 +75,7 @@ var buildPlainOnce struct {
 // plainBinary builds hookrelay without the race detector, once per test
 // run, for tests that measure the process's memory: the detector's shadow
 // memory would be most of what they measure.
-func plainBinary(t *testing.T) string {
+func plainBinary(t testing.TB) string {
 	t.Helper()
 	buildPlainOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hookrelay-bin")
@@ -116,7 +116,7 @@ func startRelay(t *testing.T, cfgPath string, flags ...string) *relay {
 }
 
 // startRelayBinary is startRelay with the binary at bin.
-func startRelayBinary(t *testing.T, bin, cfgPath string, flags ...string) *relay {
+func startRelayBinary(t testing.TB, bin, cfgPath string, flags ...string) *relay {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--config", cfgPath}, flags...)...)
 	stderr, err := cmd.StderrPipe()
@@ -172,7 +172,7 @@ func startRelayBinary(t *testing.T, bin, cfgPath string, flags ...string) *relay
 func (r *relay) kill() { _ = r.cmd.Process.Signal(syscall.SIGKILL) }
 
 // writeConfig writes a config with the given destinations YAML and routes.
-func writeConfig(t *testing.T, dataDir, body string) string {
+func writeConfig(t testing.TB, dataDir, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hookrelay.yaml")
 	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\ninsecure_short_secrets: true\n"+

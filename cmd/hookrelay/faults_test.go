@@ -590,7 +590,7 @@ func TestSlowClientsHoldBoundedMemory(t *testing.T) {
 const slowClientsRSSBound = 200 << 20
 
 // residentBytes reads a process's resident set size from /proc.
-func residentBytes(t *testing.T, pid int) int64 {
+func residentBytes(t testing.TB, pid int) int64 {
 	t.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
