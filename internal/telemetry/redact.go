@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
@@ -33,7 +34,9 @@ func Redact(h slog.Handler, secrets []string) slog.Handler {
 // RedactSecrets is Redact with a set of secrets that may grow while the
 // handler is in use: a reloaded configuration adds its secrets.
 func RedactSecrets(h slog.Handler, secrets *Secrets) slog.Handler {
-	return &redactHandler{next: h, secrets: secrets}
+	r := &redactHandler{secrets: secrets, root: h, next: h}
+	r.once.Do(func() {}) // next is h itself
+	return r
 }
 
 // Secrets is a set of secrets to redact, safe for concurrent use. It only
@@ -73,13 +76,38 @@ func (s *Secrets) all() []string {
 }
 
 type redactHandler struct {
-	next    slog.Handler
 	secrets *Secrets
+	root    slog.Handler // for Enabled: a level does not depend on attributes
+
+	// The handler records go to, made at the first record: loggers made
+	// With attributes per event or delivery mostly log nothing, and
+	// redacting their attributes against every secret costs.
+	once   sync.Once
+	next   slog.Handler
+	parent *redactHandler // with attrs or group: next is made from parent's
+	attrs  []slog.Attr
+	group  string
+}
+
+func (h *redactHandler) handler() slog.Handler {
+	h.once.Do(func() {
+		base := h.parent.handler()
+		if h.attrs != nil {
+			clean := make([]slog.Attr, len(h.attrs))
+			for i, a := range h.attrs {
+				clean[i] = h.attr(a)
+			}
+			h.next = base.WithAttrs(clean)
+		} else {
+			h.next = base.WithGroup(h.str(h.group))
+		}
+	})
+	return h.next
 }
 
 // Enabled implements slog.Handler.
 func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return h.next.Enabled(ctx, l)
+	return h.root.Enabled(ctx, l)
 }
 
 // Handle implements slog.Handler.
@@ -92,21 +120,24 @@ func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
 		out.AddAttrs(h.attr(a))
 		return true
 	})
-	return h.next.Handle(ctx, out)
+	return h.handler().Handle(ctx, out)
 }
 
-// WithAttrs implements slog.Handler.
+// WithAttrs implements slog.Handler. The attributes are redacted when the
+// first record is logged through the new handler.
 func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	clean := make([]slog.Attr, len(attrs))
-	for i, a := range attrs {
-		clean[i] = h.attr(a)
+	if len(attrs) == 0 {
+		return h
 	}
-	return &redactHandler{next: h.next.WithAttrs(clean), secrets: h.secrets}
+	return &redactHandler{secrets: h.secrets, root: h.root, parent: h, attrs: slices.Clone(attrs)}
 }
 
 // WithGroup implements slog.Handler.
 func (h *redactHandler) WithGroup(name string) slog.Handler {
-	return &redactHandler{next: h.next.WithGroup(h.str(name)), secrets: h.secrets}
+	if name == "" {
+		return h
+	}
+	return &redactHandler{secrets: h.secrets, root: h.root, parent: h, group: name}
 }
 
 func (h *redactHandler) str(s string) string {
