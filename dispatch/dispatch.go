@@ -208,6 +208,7 @@ func (w *worker) activate(wg *sync.WaitGroup) {
 		return
 	}
 	w.running = true
+	w.opts.tel.Metrics().Preset([]string{w.dest.Name})
 	done := make(chan struct{})
 	w.done = done
 	ctx := w.life

@@ -99,6 +99,9 @@ func (t *trend) backlog(now time.Time, n uint64) {
 	v := uint32(min(n, 1<<32-2)) + 1
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if n == 0 && t.hour.buckets == nil {
+		return // a destination that never had anything: no memory for its zeros
+	}
 	for _, r := range []*trendRing{&t.hour, &t.day} {
 		if b := r.at(now); v > b.backlog {
 			b.backlog = v

@@ -204,7 +204,6 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 	r := &relayer{q: q, role: role, logger: logger, tel: tel, secrets: secrets, load: src.load,
 		rec: history.NewRecorder(q, logger)}
 	r.cfg.Store(cfg)
-	tel.Metrics().Preset(destinationNames(cfg))
 	tel.Metrics().WatchBacklog(func(ctx context.Context) ([]telemetry.Backlog, error) {
 		return telemetry.QueueBacklog(q, destinationNames(r.cfg.Load()))(ctx)
 	})
@@ -459,7 +458,6 @@ func (r *relayer) reload(ctx context.Context, trigger string) error {
 		return refuse(err) // not reached: check built the same verifiers
 	}
 	r.cfg.Store(next)
-	r.tel.Metrics().Preset(destinationNames(next))
 	r.tel.Metrics().ConfigLoaded(true, true, time.Now())
 	if restart := needsRestart(prev, next); len(restart) > 0 {
 		log.Warn("configuration reloaded, but these settings apply only after a restart", "settings", restart)

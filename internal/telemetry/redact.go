@@ -58,8 +58,13 @@ func (s *Secrets) Add(more []string) {
 	if cur := s.list.Load(); cur != nil {
 		uniq = slices.Clone(*cur)
 	}
+	seen := make(map[string]bool, len(uniq)+len(more))
+	for _, secret := range uniq {
+		seen[secret] = true
+	}
 	for _, secret := range more {
-		if secret != "" && !slices.Contains(uniq, secret) {
+		if secret != "" && !seen[secret] {
+			seen[secret] = true
 			uniq = append(uniq, secret)
 		}
 	}
