@@ -11,7 +11,7 @@ import (
 
 // consumers is the consumer side of a Queue: the groups of the consumers
 // that are not exclusive, each a member of its own, and the dispatcher that
-// all exclusive consumers share.
+// all exclusive consumers and the Claim share.
 type consumers struct {
 	q *Queue
 
@@ -19,10 +19,11 @@ type consumers struct {
 	closed bool
 	work   map[*groupReader]bool
 	disp   *dispatcher
-	// attached counts the exclusive consumers on disp.
+	// attached counts the exclusive consumers and the claim on disp.
 	attached int
-	// leaving are dispatchers whose last consumer stopped, still leaving.
-	leaving sync.WaitGroup
+	// running are the claims' announcers and the dispatchers whose last
+	// user ended, still leaving.
+	running sync.WaitGroup
 }
 
 func newConsumers(q *Queue) *consumers {
@@ -73,17 +74,17 @@ func (c *consumers) remove(g *groupReader) {
 }
 
 // attach returns the dispatcher, started on first use, counting one more
-// consumer on it.
+// user (an exclusive consumer or the claim) on it.
 func (c *consumers) attach() (*dispatcher, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, fmt.Errorf("consume exclusive: %w", errClosed)
+		return nil, errClosed
 	}
 	if c.disp == nil {
 		d, err := newDispatcher(c.q)
 		if err != nil {
-			return nil, fmt.Errorf("consume exclusive: %w", err)
+			return nil, err
 		}
 		c.disp = d
 	}
@@ -91,7 +92,7 @@ func (c *consumers) attach() (*dispatcher, error) {
 	return c.disp, nil
 }
 
-// detach counts one consumer less on d; the last one stops it, leaving the
+// detach counts one user less on d; the last one stops it, leaving the
 // group so the other instances take its partitions at once.
 func (c *consumers) detach(d *dispatcher) {
 	c.mu.Lock()
@@ -105,9 +106,9 @@ func (c *consumers) detach(d *dispatcher) {
 		return
 	}
 	c.disp = nil
-	c.leaving.Add(1)
+	c.running.Add(1)
 	c.mu.Unlock()
-	defer c.leaving.Done()
+	defer c.running.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), c.q.opts.SessionTimeout)
 	defer cancel()
 	if err := d.close(ctx); err != nil {
@@ -148,6 +149,6 @@ func (c *consumers) close(ctx context.Context) error {
 		wg.Go(func() { errs[i] = stop(ctx) })
 	}
 	wg.Wait()
-	c.leaving.Wait()
+	c.running.Wait()
 	return errors.Join(errs...)
 }

@@ -9,12 +9,13 @@ import (
 )
 
 // dispatcher runs the exclusive consumers of a Queue: the dispatch
-// consumers on out, one per destination. It is one member of the group
-// "<prefix>dispatch", shared by every destination of the Queue and started
-// at the first exclusive Consume; the group gives each partition of out to
-// one member, and a destination's records all lie on the partition its name
-// hashes to (partitionFor), so one instance at a time owns a destination and
-// its budget holds in total.
+// consumers on out, one per destination, and its Claim. It is one member of
+// the group "<prefix>dispatch", shared by every destination of the Queue,
+// joined at the first exclusive Consume or Claim and left when the last of
+// them ends; the group gives each partition of out to one member, and a
+// destination's records all lie on the partition its name hashes to
+// (partitionFor), so one instance at a time owns a destination and its
+// budget holds in total.
 //
 // A partition carries many destinations, and Kafka commits one offset per
 // partition, so records are demultiplexed by subject into per-destination
@@ -41,19 +42,21 @@ import (
 // recovers. It is bounded per partition (Options.MaxParked, default 10 000):
 // past it the partition is paused until half drains, which holds back the
 // other destinations of that partition too — the trade-off for a bound.
-// Records of a destination no consumer of this instance takes (one removed
-// from the configuration with deliveries left on out) park as well: they
-// count towards the cap and hold the partition's committed offset at the
-// first of them, until a consumer of the destination settles them.
+// Records of a destination no consumer of this instance takes park as well
+// (the Claim announces them, so that dispatch starts one; a destination
+// removed from the configuration with deliveries left on out gets none):
+// they count towards the cap and hold the partition's committed offset at
+// the first of them, until a consumer of the destination settles them.
 type dispatcher struct {
 	g *groupReader
 
 	// Under g.mu:
 	// dests are the per-destination queues by subject, whether or not a
-	// consumer is attached: records of a destination without one park.
+	// consumer is attached: records of a destination without one park. A
+	// queue with neither records nor consumers is dropped.
 	dests map[string]*destQueue
-	// attached counts the consumers; the last one to stop leaves the group.
-	attached int
+	// claim is the running Claim, nil when there is none.
+	claim *claim
 	// loads are the acks-marker reads in progress.
 	loads sync.WaitGroup
 	ctx   context.Context
@@ -67,6 +70,8 @@ type destQueue struct {
 	entries []*entry
 	// queued counts the entries not handed out, held those handed out.
 	queued, held int
+	// consumers counts the exclusive consumers attached.
+	consumers int
 	// changed wakes the destination's consumer.
 	changed signal
 }
@@ -94,6 +99,12 @@ func (d *dispatcher) close(ctx context.Context) error {
 	d.stop()
 	d.loads.Wait()
 	return err
+}
+
+// partition is the partition of out that the records of subject lie on.
+func (d *dispatcher) partition(subject string) int32 {
+	q := d.g.q
+	return partitionFor(keyOf(subject), q.partitions[q.topic(queue.StreamOut)])
 }
 
 // dest returns the queue of subject, made on first use. Called with g.mu
@@ -137,6 +148,27 @@ func (d *dispatcher) place(e *entry) {
 	dq.entries = append(dq.entries, e)
 	dq.queued++
 	dq.changed.fire()
+	d.notice(dq)
+}
+
+// waiting reports whether dq has records to hand out and no consumer to
+// take them. Called with g.mu held.
+func (dq *destQueue) waiting() bool { return dq.queued > 0 && dq.consumers == 0 }
+
+// notice tells the claim, if one runs, of dq when it is waiting. Called
+// with g.mu held.
+func (d *dispatcher) notice(dq *destQueue) {
+	if d.claim != nil && dq.waiting() {
+		d.claim.add(dq.subject)
+	}
+}
+
+// prune drops dq when it holds nothing and no consumer holds it, so that
+// destinations gone idle cost nothing. Called with g.mu held.
+func (d *dispatcher) prune(dq *destQueue) {
+	if len(dq.entries) == 0 && dq.consumers == 0 {
+		delete(d.dests, dq.subject)
+	}
 }
 
 func (d *dispatcher) settled(e *entry) {
@@ -155,6 +187,7 @@ func (d *dispatcher) settled(e *entry) {
 	}
 	dq.held--
 	dq.changed.fire()
+	d.prune(dq)
 }
 
 func (d *dispatcher) released(e *entry) {
@@ -165,11 +198,11 @@ func (d *dispatcher) released(e *entry) {
 	dq.held--
 	dq.queued++
 	dq.changed.fire()
+	d.notice(dq)
 }
 
 func (d *dispatcher) drop(p *partState) {
 	p.waiting = nil
-	// Queues stay, empty: a consumer holds on to its destination's.
 	for _, dq := range d.dests {
 		keep := dq.entries[:0]
 		for _, e := range dq.entries {
@@ -187,6 +220,7 @@ func (d *dispatcher) drop(p *partState) {
 		clear(dq.entries[len(keep):])
 		dq.entries = keep
 		dq.changed.fire()
+		d.prune(dq)
 	}
 }
 

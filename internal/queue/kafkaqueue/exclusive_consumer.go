@@ -32,15 +32,15 @@ func (c *consumers) consumeExclusive(cfg queue.ConsumerConfig) (*destConsumer, e
 	}
 	d, err := c.attach()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
 	}
-	q := c.q
 	dc := &destConsumer{
 		c: c, d: d, name: cfg.Name, max: max(cfg.MaxAckPending, 1),
-		partition: partitionFor(keyOf(cfg.Subject), q.partitions[q.topic(queue.StreamOut)]),
+		partition: d.partition(cfg.Subject),
 	}
 	d.g.mu.Lock()
 	dc.dq = d.dest(cfg.Subject)
+	dc.dq.consumers++
 	d.g.mu.Unlock()
 	return dc, nil
 }
@@ -72,9 +72,10 @@ func (dc *destConsumer) More(ctx context.Context, n int, maxWait time.Duration) 
 func (dc *destConsumer) Owned() bool { return dc.d.g.owns(dc.partition) }
 
 // Stop detaches the consumer. The destination's records stay parked with the
-// dispatcher (a new Consume of it takes them); when the last exclusive
-// consumer of the Queue stops, the dispatcher leaves the group and every
-// partition goes to the other instances at once.
+// dispatcher (a new Consume of it takes them), and the Claim is told of
+// them when it was the destination's last consumer here; when the last
+// exclusive consumer of the Queue stops and no Claim runs, the dispatcher
+// leaves the group and every partition goes to the other instances at once.
 func (dc *destConsumer) Stop() {
 	g := dc.d.g
 	g.mu.Lock()
@@ -83,7 +84,10 @@ func (dc *destConsumer) Stop() {
 		return
 	}
 	dc.stopped = true
+	dc.dq.consumers--
 	dc.dq.changed.fire()
+	dc.d.notice(dc.dq)
+	dc.d.prune(dc.dq)
 	g.mu.Unlock()
 	dc.c.detach(dc.d)
 }

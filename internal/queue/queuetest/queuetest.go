@@ -54,6 +54,9 @@ func Run(t *testing.T, b Backend) {
 		{"StopHandsBack", testStopHandsBack},
 		{"ExclusiveTakeOver", testExclusiveTakeOver},
 		{"Backlog", testBacklog},
+		{"ClaimAnnouncesWaiting", testClaimAnnouncesWaiting},
+		{"ClaimAnnouncesLeftovers", testClaimAnnouncesLeftovers},
+		{"ClaimSplitsBetweenInstances", testClaimSplitsBetweenInstances},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
