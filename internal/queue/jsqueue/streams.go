@@ -28,6 +28,9 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			Name: queue.StreamOut, Subjects: []string{queue.OutAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.WorkQueuePolicy, Duplicates: o.DedupWindow, Replicas: o.Replicas,
 			MaxConsumers: queue.MaxDestinations,
+			// Lanes read the next message of a subject directly: raw,
+			// without the API's JSON and base64.
+			AllowDirect: true,
 		},
 		{
 			Name: queue.StreamDead, Subjects: []string{queue.DeadAll}, Storage: jetstream.FileStorage,
