@@ -488,15 +488,5 @@ routes:
 	}
 
 	// SIGTERM drains and exits 0.
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-r.exited:
-		if r.exitErr != nil {
-			t.Errorf("serve exited with %v after SIGTERM, want 0", r.exitErr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("serve did not exit within 30s of SIGTERM")
-	}
+	stopRelay(t, r)
 }

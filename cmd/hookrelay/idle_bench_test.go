@@ -40,7 +40,7 @@ import (
 //
 //	go test -run '^$' -bench IdleProcess -benchtime 1x -timeout 30m ./cmd/hookrelay/
 func BenchmarkIdleProcess(b *testing.B) {
-	dests := benchEnvInt(b, "HOOKRELAY_BENCH_DESTINATIONS", 10000)
+	dests := benchEnv(b, "HOOKRELAY_BENCH_DESTINATIONS", 10000)
 	idleFor := benchEnvDuration(b, "HOOKRELAY_BENCH_IDLE_FOR", 2*time.Minute)
 	readyWithin := benchEnvDuration(b, "HOOKRELAY_BENCH_READY_WITHIN", 3*time.Minute)
 	for range b.N {
@@ -251,7 +251,7 @@ func cpuTicks(b *testing.B, pid int) int64 {
 }
 
 // stopRelay sends SIGTERM and requires a clean exit within 30 s.
-func stopRelay(b *testing.B, r *relay) {
+func stopRelay(b testing.TB, r *relay) {
 	b.Helper()
 	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		b.Fatal(err)
@@ -264,19 +264,6 @@ func stopRelay(b *testing.B, r *relay) {
 	case <-time.After(30 * time.Second):
 		b.Error("serve did not exit within 30s of SIGTERM")
 	}
-}
-
-func benchEnvInt(b *testing.B, name string, def int) int {
-	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s: want a positive integer, got %q", name, v)
-	}
-	return n
 }
 
 func benchEnvDuration(b *testing.B, name string, def time.Duration) time.Duration {
