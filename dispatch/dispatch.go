@@ -61,6 +61,7 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	workers []*worker // in configuration order
+	named   map[string]*worker
 	// runCtx is Run's context while it runs: Reconfigure starts workers
 	// and drains under it. wg counts them, for Run to wait.
 	runCtx context.Context
@@ -95,6 +96,7 @@ func New(ctx context.Context, q queue.Queue, dests []config.Destination, logger 
 		}
 		d.workers = append(d.workers, newWorker(q, dest, d.client(dest), logger, o, nil))
 	}
+	d.named = byName(d.workers)
 	o.tel.Metrics().WatchBudget(d.budgets)
 	return d, nil
 }
@@ -163,13 +165,19 @@ func (d *Dispatcher) claim(ctx context.Context) (queue.Claim, error) {
 func (d *Dispatcher) wake(destination string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, w := range d.workers {
-		if w.dest.Name == destination {
-			w.activate(&d.wg)
-			return
-		}
+	if w, ok := d.named[destination]; ok {
+		w.activate(&d.wg)
+		return
 	}
 	d.logger.Debug("deliveries wait for a destination not configured", "destination", destination)
+}
+
+func byName(workers []*worker) map[string]*worker {
+	m := make(map[string]*worker, len(workers))
+	for _, w := range workers {
+		m[w.dest.Name] = w
+	}
+	return m
 }
 
 // idleAfter is how long a worker waits for a delivery before it ends, to
@@ -808,7 +816,7 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.workers = next
+	d.workers, d.named = next, byName(next)
 	if d.runCtx == nil {
 		return nil // Run starts them
 	}
