@@ -41,7 +41,11 @@ func openQueue(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*o
 		if err != nil {
 			return nil, err
 		}
-		q, err := jsqueue.New(ctx, nc, streams, jsqueue.WithLogger(logger))
+		opts := []jsqueue.Option{jsqueue.WithLogger(logger)}
+		if cfg.Queue.Partitions > 0 {
+			opts = append(opts, jsqueue.WithPartitions(cfg.Queue.Partitions))
+		}
+		q, err := jsqueue.New(ctx, nc, streams, opts...)
 		if err != nil {
 			nc.Close()
 			stopNATS()

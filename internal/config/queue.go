@@ -30,9 +30,10 @@ type Queue struct {
 	// several relays can share one cluster (kind kafka; default
 	// "hookrelay.").
 	TopicPrefix string `yaml:"topic_prefix"`
-	// Partitions of the deliveries topic when hookrelay creates it: the
-	// most dispatch instances that share the destinations (kind kafka;
-	// default 12).
+	// Partitions the destinations are spread over, each owned by one
+	// dispatch instance at a time: the most instances that share them. Kind
+	// kafka: of the deliveries topic when hookrelay creates it (default
+	// 12); kind jetstream: every instance must use the same (default 16).
 	Partitions int `yaml:"partitions"`
 	// Replication factor of the topics hookrelay creates (kind kafka;
 	// default 1; 3 on a cluster of three brokers or more).
@@ -63,9 +64,12 @@ func (q *Queue) applyDefaults() {
 func (q Queue) validate(nats NATS, fail func(path, format string, args ...any), isUnset func(string) bool) {
 	switch q.Kind {
 	case QueueJetStream:
-		if len(q.Brokers) > 0 || q.TopicPrefix != "" || q.Partitions != 0 || q.Replication != 0 {
-			fail("queue.kind", "is jetstream, which the nats section configures: brokers, topic_prefix, "+
-				"partitions and replication are for kind kafka (set queue.kind: kafka, or remove them)")
+		if len(q.Brokers) > 0 || q.TopicPrefix != "" || q.Replication != 0 {
+			fail("queue.kind", "is jetstream, which the nats section configures: brokers, topic_prefix "+
+				"and replication are for kind kafka (set queue.kind: kafka, or remove them)")
+		}
+		if q.Partitions < 0 {
+			fail("queue.partitions", "must be positive, got %d", q.Partitions)
 		}
 	case QueueKafka:
 		if len(q.Brokers) == 0 {

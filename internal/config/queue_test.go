@@ -52,6 +52,8 @@ func TestQueueErrorsNameLineAndField(t *testing.T) {
 			`line 4: queue.topic_prefix: "a/b" must be`},
 		{"negative partitions", "queue:\n  kind: kafka\n  brokers: [k1:9092]\n  partitions: -1\n",
 			"line 4: queue.partitions: must be positive, got -1"},
+		{"negative partitions on jetstream", "queue:\n  partitions: -4\n",
+			"line 2: queue.partitions: must be positive, got -4"},
 		{"negative replication", "queue:\n  kind: kafka\n  brokers: [k1:9092]\n  replication: -2\n",
 			"line 4: queue.replication: must be positive, got -2"},
 		{"kafka settings on jetstream", "queue:\n  brokers: [k1:9092]\n",

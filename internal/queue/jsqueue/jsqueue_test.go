@@ -100,29 +100,51 @@ func TestInstancesSplitExclusiveConsumersAndTakeOver(t *testing.T) {
 	env := natstest.Start(t)
 	a, b := env.Queue(t), env.Queue(t)
 	ctx := context.Background()
-	const n = 12
-	open := func(q queue.Queue) []queue.Consumer {
-		var cs []queue.Consumer
-		for i := range n {
-			dest := fmt.Sprintf("d%d", i)
-			c, err := q.Consume(ctx, queue.ConsumerConfig{
-				Stream: queue.StreamOut, Name: "dispatch-" + dest, Subject: queue.OutSubject(dest),
-				AckWait: 2 * time.Second, MaxAckPending: 1, Exclusive: true,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cs = append(cs, c)
-		}
-		return cs
-	}
-	ca, cb := open(a), open(b)
+	ca, cb := openLanes(t, a, 12), openLanes(t, b, 12)
 	waitSplit(t, "two instances", func(got []int) bool { return got[0] > 0 && got[1] > 0 }, ca, cb)
 
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitSplit(t, "after the first closed", func(got []int) bool { return got[1] == n }, ca, cb)
+	waitSplit(t, "after the first closed", func(got []int) bool { return got[1] == 12 }, ca, cb)
+}
+
+// With one partition, one instance at a time dispatches every destination.
+func TestPartitionsBoundTheInstancesThatShare(t *testing.T) {
+	env := natstest.Start(t)
+	open := func() queue.Queue {
+		nc, err := nats.Connect(env.Server.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := jsqueue.New(context.Background(), nc, queue.StreamOptions{}, jsqueue.WithPartitions(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = q.Close(context.Background()) })
+		return q
+	}
+	ca, cb := openLanes(t, open(), 12), openLanes(t, open(), 12)
+	waitSplit(t, "one partition", func(got []int) bool { return got[0] == 12 || got[1] == 12 }, ca, cb)
+}
+
+// openLanes opens the lanes of n destinations on q.
+func openLanes(t *testing.T, q queue.Queue, n int) []queue.Consumer {
+	t.Helper()
+	ctx := context.Background()
+	var cs []queue.Consumer
+	for i := range n {
+		dest := fmt.Sprintf("d%d", i)
+		c, err := q.Consume(ctx, queue.ConsumerConfig{
+			Stream: queue.StreamOut, Name: "dispatch-" + dest, Subject: queue.OutSubject(dest),
+			AckWait: 2 * time.Second, MaxAckPending: 1, Exclusive: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	return cs
 }
 
 func TestConformance(t *testing.T) {
