@@ -57,17 +57,13 @@ func deadLetter(i int, fx fixture) schemas.DeadLetter {
 	}
 }
 
-// publishDead stores a dead letter the way dispatch does and returns its id.
+// publishDead stores a dead letter as the stages do and returns its id.
 func publishDead(t *testing.T, q queue.Queue, dl schemas.DeadLetter) string {
 	t.Helper()
-	data, err := json.Marshal(dl)
+	msg, err := Msg(dl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := queue.Msg{Subject: queue.DeadSubject(dl.Delivery.Destination), Header: queue.Header{}, Data: data,
-		ID: "dead." + dl.Delivery.ID}
-	msg.Header.Set(queue.HeaderDeliveryID, dl.Delivery.ID)
-	msg.Header.Set(queue.HeaderReason, dl.Reason)
 	ack, err := q.Publish(context.Background(), msg)
 	if err != nil {
 		t.Fatalf("publish dead letter: %v", err)

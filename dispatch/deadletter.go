@@ -2,11 +2,10 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"strconv"
 	"time"
 
+	"github.com/hookrelay/hookrelay/deadletter"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
@@ -33,24 +32,15 @@ func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.
 	dead := schemas.DeadLetter{
 		Delivery: dl, Reason: reason, Attempts: at.tried,
 		LastStatus: at.lastOutcome.status, ResponseExcerpt: at.lastOutcome.excerpt,
-		FirstAttempt: at.first, LastAttempt: at.last, DeadAt: time.Now().UTC(),
+		FirstAttempt: at.first, LastAttempt: at.last,
 	}
 	if at.lastOutcome.err != nil {
 		dead.LastError = at.lastOutcome.err.Error()
 	}
-	data, err := json.Marshal(dead)
+	m, err := deadletter.Msg(dead)
 	if err != nil {
 		log.Error("encode dead letter", "err", err)
 		return
-	}
-	m := queue.Msg{
-		Subject: queue.DeadSubject(dl.Destination),
-		Header: queue.Header{
-			queue.HeaderDeliveryID: {dl.ID}, queue.HeaderEventID: {dl.EventID}, queue.HeaderReason: {reason},
-		},
-		Data: data,
-		// A replay that dead-letters again is a new dead letter.
-		ID: "dead." + dl.ID + "." + strconv.Itoa(dl.Replays),
 	}
 	_, span := w.startDeadLetter(ctx, msg, m.Header, reason)
 	began := time.Now()

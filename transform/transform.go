@@ -22,6 +22,7 @@ import (
 	"github.com/itchyny/gojq"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookrelay/hookrelay/deadletter"
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
 	"github.com/hookrelay/hookrelay/internal/pause"
@@ -421,7 +422,7 @@ func replayed(outs []output, replayID, routes string) []output {
 			o.payload, o.msgID = p, p.ID
 		case schemas.DeadLetter:
 			p.Delivery.ID = o.delivery.ID
-			o.payload, o.msgID = p, "dead."+p.Delivery.ID
+			o.payload = p
 		}
 		keep = append(keep, o)
 	}
@@ -598,13 +599,24 @@ func (t *Transformer) delivery(ev schemas.Event, routeName string, d config.Dest
 
 func (t *Transformer) deadLetter(ev schemas.Event, routeName string, dest config.Destination, lastErr string) output {
 	del := t.baseDelivery(ev, routeName, dest)
-	dl := schemas.DeadLetter{
-		Delivery:  del,
-		Reason:    schemas.ReasonTransform,
-		LastError: lastErr,
-		DeadAt:    time.Now().UTC(),
+	dl := schemas.DeadLetter{Delivery: del, Reason: schemas.ReasonTransform, LastError: lastErr}
+	return output{subject: queue.DeadSubject(dest.Name), reason: dl.Reason, err: lastErr, delivery: del, payload: dl}
+}
+
+// msg is how o is stored: a dead letter as every stage stores one.
+func (o output) msg() (queue.Msg, error) {
+	if dl, ok := o.payload.(schemas.DeadLetter); ok {
+		return deadletter.Msg(dl)
 	}
-	return output{subject: queue.DeadSubject(dest.Name), msgID: "dead." + del.ID, reason: dl.Reason, err: lastErr, delivery: del, payload: dl}
+	data, err := json.Marshal(o.payload)
+	if err != nil {
+		return queue.Msg{}, fmt.Errorf("encode %s: %w", o.msgID, err)
+	}
+	m := queue.Msg{Subject: o.subject, Header: queue.Header{}, Data: data, ID: o.msgID}
+	m.Header.Set(queue.HeaderEventID, o.delivery.EventID)
+	m.Header.Set(queue.HeaderDeliveryID, o.delivery.ID)
+	m.Header.Set(queue.HeaderSource, o.delivery.Source)
+	return m, nil
 }
 
 // publish stores every output and waits for all acknowledgements. Ids make a
@@ -619,16 +631,9 @@ func (t *Transformer) publish(ctx context.Context, traceparent string, outs []ou
 	}()
 	ctx = telemetry.WithRemoteParent(ctx, traceparent)
 	for _, o := range outs {
-		data, err := json.Marshal(o.payload)
+		m, err := o.msg()
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", o.msgID, err)
-		}
-		m := queue.Msg{Subject: o.subject, Header: queue.Header{}, Data: data, ID: o.msgID}
-		m.Header.Set(queue.HeaderEventID, o.delivery.EventID)
-		m.Header.Set(queue.HeaderDeliveryID, o.delivery.ID)
-		m.Header.Set(queue.HeaderSource, o.delivery.Source)
-		if o.reason != "" {
-			m.Header.Set(queue.HeaderReason, o.reason)
+			return err
 		}
 		_, span := t.tel.StartPublish(ctx, o.subject, m.Header, telemetry.AttrDeliveryID.String(o.delivery.ID),
 			telemetry.AttrDestination.String(o.delivery.Destination), telemetry.AttrRoute.String(o.delivery.Route))

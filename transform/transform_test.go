@@ -175,7 +175,7 @@ func deadLetters(t *testing.T, q queue.Queue) map[string]schemas.DeadLetter {
 		if got := m.Header.Get(queue.HeaderReason); got != schemas.ReasonTransform {
 			t.Errorf("dead letter header reason %q", got)
 		}
-		if got, want := m.ID, "dead."+d.Delivery.ID; got != want {
+		if got, want := m.ID, "dead."+d.Delivery.ID+".0"; got != want {
 			t.Errorf("dead letter id %q, want %q", got, want)
 		}
 		out[d.Delivery.Destination] = d
