@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/teamstest"
+)
+
+// previousRelease is the last release before dispatch read RELAY_OUT by
+// lanes: it kept a consumer per destination.
+const previousRelease = "cbba20b46ef15c60b247b4f8865e4fe563a643b0"
+
+// buildRelease builds hookrelay as it was at commit, from this repository's
+// history. Without git or the commit (a shallow clone) the test is skipped,
+// loudly.
+func buildRelease(t *testing.T, commit string) string {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		t.Skipf("SKIPPED, the upgrade is not tested: "+format, args...)
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		missing("no git to build release %s: %v", commit, err)
+	}
+	if out, err := exec.Command("git", "cat-file", "-e", commit+"^{commit}").CombinedOutput(); err != nil {
+		missing("commit %s is not in this clone (%v: %s): fetch the full history", commit, err, out)
+	}
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		missing("not in a git checkout: %v", err)
+	}
+	src := t.TempDir()
+	archive := exec.Command("git", "archive", "--format=tar", commit)
+	archive.Dir = string(bytes.TrimSpace(top))
+	untar := exec.Command("tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	untar.Stdin = pipe
+	if err := untar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	archive.Stderr = &stderr
+	if err := archive.Run(); err != nil {
+		t.Fatalf("git archive %s: %v\n%s", commit, err, stderr.String())
+	}
+	if err := untar.Wait(); err != nil {
+		t.Fatalf("untar release %s: %v", commit, err)
+	}
+	bin := filepath.Join(t.TempDir(), "hookrelay-"+commit[:7])
+	build := exec.Command("go", "build", "-o", bin, "./cmd/hookrelay")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build release %s: %v\n%s", commit, err, out)
+	}
+	return bin
+}
+
+// The previous release wrote the data directory: deliveries waiting behind
+// a destination that was down (held by its consumers, some in flight), and
+// dead letters. This release starts on it, retires the consumers and
+// delivers every waiting delivery; the dead letters are listed and replay.
+func TestUpgradeFromThePreviousReleaseKeepsEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds the previous release")
+	}
+	prev := buildRelease(t, previousRelease)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	sim.SetFault(teamstest.Fault{Status: 500, Path: "/down"})
+	sim.SetFault(teamstest.Fault{Status: 404, Path: "/gone"})
+	cfg := writeConfig(t, t.TempDir(), fmt.Sprintf(`destinations:
+  - {name: down, url: %q, allow_private: true, max_attempts: 1000, backoff: 100ms, max_backoff: 300ms, breaker_failures: 1000}
+  - {name: gone, url: %q, allow_private: true}
+routes:
+  - {source: app, filter: '.to == "down"', to: [down]}
+  - {source: app, filter: '.to == "gone"', to: [gone]}
+`, sim.URL+"/down", sim.URL+"/gone"))
+
+	old := startRelayBinary(t, prev, cfg)
+	ctx := context.Background()
+	var markers []string
+	for n := range 10 {
+		marker := fmt.Sprintf("upg%dzz", n)
+		markers = append(markers, marker)
+		if code, err := send(ctx, http.DefaultClient, old.ingest, fmt.Sprintf(`{"to":"down","marker":%q}`, marker)); err != nil || code != 202 {
+			t.Fatalf("send to the previous release: %d %v", code, err)
+		}
+	}
+	for n := range 3 {
+		if code, err := send(ctx, http.DefaultClient, old.ingest, fmt.Sprintf(`{"to":"gone","n":%d}`, n)); err != nil || code != 202 {
+			t.Fatalf("send to the previous release: %d %v", code, err)
+		}
+	}
+	gone := func(r *relay) int {
+		var out bytes.Buffer
+		if err := runDLQ(ctx, []string{"list", "--admin", r.admin, "--destination", "gone", "-o", "json"}, &out, io.Discard); err != nil {
+			t.Fatalf("dlq list: %v", err)
+		}
+		var list []map[string]any
+		if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+			t.Fatalf("dlq list -o json: %v\n%s", err, out.String())
+		}
+		return len(list)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for gone(old) < 3 || len(sim.Received("/down")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the previous release made %d dead letters and %d attempts on /down, want 3 and 2",
+				gone(old), len(sim.Received("/down")))
+		}
+		time.Sleep(100 * time.Millisecond) // another process: its admin API is all there is to ask
+	}
+	stopRelay(t, old)
+	if n := len(sim.Accepted("/down")); n != 0 {
+		t.Fatalf("%d cards reached /down while it was down", n)
+	}
+
+	sim.ClearFaults()
+	r := startRelay(t, cfg)
+	if missing := waitMarkers(sim, []string{"/down"}, markers, 60*time.Second); len(missing) > 0 {
+		t.Fatalf("after the upgrade, waiting deliveries never arrived: %v", missing)
+	}
+	if n := gone(r); n != 3 {
+		t.Fatalf("after the upgrade dlq list shows %d dead letters of gone, want 3", n)
+	}
+	if err := runDLQ(ctx, []string{"replay", "--admin", r.admin, "--destination", "gone"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("dlq replay of the previous release's dead letters: %v", err)
+	}
+	waitAccepted(t, sim, "/gone", 3, 30*time.Second)
+	stopRelay(t, r)
+}
