@@ -71,20 +71,19 @@ type published struct {
 // ack.
 func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (wait func() (queue.PubAck, error), err error) {
 	stream := queue.StreamOf(m.Subject)
-	what := "publish " + m.Subject
 	if stream == "" {
-		return nil, fmt.Errorf("%s: subject outside the queue's streams", what)
+		return nil, fmt.Errorf("publish %s: subject outside the queue's streams", m.Subject)
 	}
 	var res *reservation
 	if m.ID != "" {
 		if !caughtUp {
 			if err := q.catchUpFor(ctx, stream, m); err != nil {
-				return nil, fmt.Errorf("%s: %w", what, err)
+				return nil, fmt.Errorf("publish %s: %w", m.Subject, err)
 			}
 		}
 		r, seq, dup, err := q.dedup.reserve(ctx, stream, m.ID)
 		if err != nil {
-			return nil, failed(what, err)
+			return nil, failed("publish "+m.Subject, err)
 		}
 		if dup {
 			ack := queue.PubAck{Stream: stream, Seq: seq, Duplicate: true}
@@ -111,7 +110,7 @@ func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (w
 		defer cancelRec()
 		var p published
 		if err != nil {
-			p.err = failed(what, err)
+			p.err = failed("publish "+m.Subject, err)
 		} else {
 			p.ack = queue.PubAck{Stream: stream, Seq: seqOf(r.Partition, r.Offset)}
 		}
@@ -142,7 +141,7 @@ func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (w
 		case p := <-done:
 			return p.ack, p.err
 		case <-settle.C:
-			return queue.PubAck{}, failed(what+": wait for the brokers", ctx.Err())
+			return queue.PubAck{}, failed("publish "+m.Subject+": wait for the brokers", ctx.Err())
 		}
 	}, nil
 }
