@@ -14,19 +14,19 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// natsMsg builds the NATS message of m, to be stored on stream. Its header
-// is hdr (nil: a new map) filled with m's.
-func natsMsg(m queue.Msg, hdr nats.Header) (nm *nats.Msg, stream string, err error) {
+// natsMsg builds the NATS message of m, to be stored on stream, in nm (nil:
+// a new one), whose header is empty.
+func natsMsg(m queue.Msg, nm *nats.Msg) (_ *nats.Msg, stream string, err error) {
 	stream = queue.StreamOf(m.Subject)
 	if stream == "" {
 		return nil, "", fmt.Errorf("publish to %q: subject outside hookrelay's streams", m.Subject)
 	}
+	if nm == nil {
+		nm = &nats.Msg{Header: make(nats.Header, len(m.Header)+2)}
+	}
+	nm.Subject, nm.Data = m.Subject, m.Data
 	// A map of its own, as JetStream's headers are added to it; the values
 	// are only read, so they are shared.
-	if hdr == nil {
-		hdr = make(nats.Header, len(m.Header)+2)
-	}
-	nm = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: hdr}
 	for k, vs := range m.Header {
 		nm.Header[k] = vs
 	}
@@ -37,8 +37,12 @@ func natsMsg(m queue.Msg, hdr nats.Header) (nm *nats.Msg, stream string, err err
 // set) and refuse it on any other stream than stream: what the publish
 // options WithMsgID and WithExpectStream set, without building options for
 // every message.
-func expect(nm *nats.Msg, stream, id string) {
-	nm.Header[jetstream.ExpectedStreamHeader] = []string{stream}
+func (q *Queue) expect(nm *nats.Msg, stream, id string) {
+	v, ok := q.expectedStream[stream]
+	if !ok {
+		v = []string{stream}
+	}
+	nm.Header[jetstream.ExpectedStreamHeader] = v
 	if id != "" {
 		nm.Header[jetstream.MsgIDHeader] = []string{id}
 	}
@@ -50,21 +54,19 @@ func pubAck(a *jetstream.PubAck) queue.PubAck {
 
 // Publish stores m and waits for JetStream's ack.
 func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) {
-	// The header map is the pool's: nothing holds the message once the
-	// publish returned, and Publish is on ingest's path for every event.
-	hdr, _ := q.headers.Get().(nats.Header)
-	defer func() {
-		clear(hdr)
-		q.headers.Put(hdr)
-	}()
-	if hdr == nil {
-		hdr = make(nats.Header, len(m.Header)+2)
-	}
-	nm, stream, err := natsMsg(m, hdr)
+	// The message is the pool's: nothing holds it once the publish
+	// returned, and Publish is on ingest's path for every event.
+	nm, _ := q.msgs.Get().(*nats.Msg)
+	nm, stream, err := natsMsg(m, nm)
 	if err != nil {
 		return queue.PubAck{}, err
 	}
-	expect(nm, stream, m.ID)
+	defer func() {
+		clear(nm.Header)
+		*nm = nats.Msg{Header: nm.Header}
+		q.msgs.Put(nm)
+	}()
+	q.expect(nm, stream, m.ID)
 	a, err := q.publish(ctx, nm)
 	if err != nil {
 		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, q.written(mapErr(err), len(m.Data)))
@@ -253,7 +255,7 @@ func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck,
 		if err != nil {
 			return nil, err
 		}
-		expect(nm, stream, m.ID)
+		q.expect(nm, stream, m.ID)
 		f, err := q.js.PublishMsgAsync(nm)
 		if err != nil {
 			return nil, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, mapErr(err))

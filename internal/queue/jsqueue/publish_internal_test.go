@@ -103,7 +103,7 @@ func TestPublishReadsJetStreamsAcks(t *testing.T) {
 
 	for _, dup := range []bool{false, true} {
 		nm := &nats.Msg{Subject: queue.InSubject("s"), Data: []byte("x"), Header: nats.Header{}}
-		expect(nm, queue.StreamIn, "id-1")
+		q.expect(nm, queue.StreamIn, "id-1")
 		resp, err := nc.RequestMsgWithContext(ctx, nm)
 		if err != nil {
 			t.Fatal(err)
@@ -132,7 +132,7 @@ func TestPublishReadsJetStreamsAcks(t *testing.T) {
 
 	// An API error: another stream expected than the subject's.
 	nm := &nats.Msg{Subject: queue.InSubject("s"), Data: []byte("x"), Header: nats.Header{}}
-	expect(nm, queue.StreamOut, "")
+	q.expect(nm, queue.StreamOut, "")
 	_, err = q.publish(ctx, nm)
 	if apiErr, ok := errors.AsType[*jetstream.APIError](err); !ok || apiErr.Code != 400 {
 		t.Errorf("publish to another stream than expected: %v, want JetStream's API error", err)
