@@ -194,7 +194,7 @@ func parsePubAck(b []byte) (a queue.PubAck, ok bool) {
 			bit = seenDomain
 			switch string(key) {
 			case "stream":
-				a.Stream, bit = string(v), seenStream
+				a.Stream, bit = streamName(v), seenStream
 			case "val":
 				bit = seenVal
 			}
@@ -244,6 +244,17 @@ func parsePubAck(b []byte) (a queue.PubAck, ok bool) {
 			return a, false
 		}
 	}
+}
+
+// streamName is name as a string, one of hookrelay's streams' names
+// without allocating.
+func streamName(name []byte) string {
+	for _, s := range [...]string{queue.StreamIn, queue.StreamOut, queue.StreamDead, queue.StreamHistory, queue.StreamSent} {
+		if string(name) == s {
+			return s
+		}
+	}
+	return string(name)
 }
 
 // PublishAll publishes every message asynchronously and then waits for all

@@ -65,6 +65,14 @@ func TestParsePubAck(t *testing.T) {
 	}
 }
 
+// The usual ack is read without allocating: it is read for every event.
+func TestParsePubAckAllocatesNothing(t *testing.T) {
+	ack := []byte(`{"stream":"RELAY_IN","seq":7,"duplicate":true}`)
+	if n := testing.AllocsPerRun(100, func() { _, _ = parsePubAck(ack) }); n != 0 {
+		t.Errorf("parsePubAck allocates %v times, want 0", n)
+	}
+}
+
 func FuzzParsePubAck(f *testing.F) {
 	f.Add([]byte(`{"stream":"RELAY_IN","seq":7,"duplicate":true}`))
 	f.Add([]byte(`{"error":{"code":503,"description":"x"}}`))
