@@ -277,9 +277,19 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, reserved, err := h.readBody(w, r)
+	body, chunk, reserved, err := h.readBody(w, r)
 	if reserved > 0 {
 		defer h.bodies.Release(reserved)
+	}
+	if chunk != nil {
+		// The body is read into a pooled chunk, which goes back once the
+		// request is answered; not after a failed store, which may still
+		// hold it (a Kafka record in flight).
+		defer func() {
+			if chunk != nil {
+				h.chunks.Put(chunk)
+			}
+		}()
 	}
 	if err != nil {
 		if errors.Is(err, errBodyMemory) {
@@ -345,10 +355,12 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	id, duplicate, err := h.store(r.Context(), src, &ev, r.Header, deliveryID)
 	switch {
 	case errors.Is(err, queue.ErrTooLarge):
+		chunk = nil
 		h.refuse(w, src.name, http.StatusRequestEntityTooLarge,
 			"event larger than the event store accepts: send a smaller event", "store: "+err.Error())
 		return
 	case err != nil:
+		chunk = nil
 		h.log.Error("ingest: event not stored", "source", src.name, "event_id", ev.ID, "status", http.StatusServiceUnavailable, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		h.count(src.name, http.StatusServiceUnavailable)
@@ -439,19 +451,22 @@ var errBodyMemory = errors.New("request bodies in memory at their limit")
 // taken as the body arrives, never by the Content-Length a sender declares,
 // in chunks of bodyChunk that go back to a pool: the first chunk freely, the
 // others from h.bodies; reserved is what the caller gives back to h.bodies
-// once the body is no longer used. A body that fits one chunk is read
-// straight into its own slice.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, reserved int64, err error) {
+// once the body is no longer used. A body declared to fit one chunk is read
+// straight into a chunk of the pool, which the caller gives back (chunk, not
+// nil) once nothing holds the body: the usual event allocates none.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, chunk *[]byte, reserved int64, err error) {
 	if n := r.ContentLength; n >= 0 && n < bodyChunk && n <= h.maxBody {
 		// net/http ends a body at its Content-Length: no more than n
 		// bytes can come, nothing to bound beyond that.
-		body = make([]byte, n)
+		chunk = h.chunks.Get().(*[]byte)
+		body = (*chunk)[:n]
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			// A sender gone mid-body: a truncated body is never an
 			// event.
-			return nil, 0, err
+			h.chunks.Put(chunk)
+			return nil, nil, 0, err
 		}
-		return body, 0, nil
+		return body, chunk, 0, nil
 	}
 	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
 	defer rd.Close()
@@ -467,7 +482,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		if len(chunks) > 0 {
 			if !h.bodies.TryAcquire(bodyChunk) {
 				h.chunks.Put(c)
-				return nil, reserved, errBodyMemory
+				return nil, nil, reserved, errBodyMemory
 			}
 			reserved += bodyChunk
 		}
@@ -480,14 +495,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		if err != nil {
 			// A sender gone mid-body included: a truncated body is
 			// never an event.
-			return nil, reserved, err
+			return nil, nil, reserved, err
 		}
 	}
 	body = make([]byte, 0, total)
 	for _, c := range chunks {
 		body = append(body, (*c)[:min(bodyChunk, total-len(body))]...)
 	}
-	return body, reserved, nil
+	return body, nil, reserved, nil
 }
 
 // fill reads from r until buf is full (nil error) or r ends (io.EOF, the

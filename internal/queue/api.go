@@ -21,7 +21,9 @@ type Queue interface {
 	// was stored on that stream within the deduplication window, nothing is
 	// stored and the ack says Duplicate, with Seq naming the original.
 	// Once Publish returned, m.Header is the caller's again, to reuse: an
-	// implementation copies what it keeps of it.
+	// implementation copies what it keeps of it. So is m.Data once Publish
+	// returned without error; after an error the store may still be
+	// sending it.
 	Publish(ctx context.Context, m Msg) (PubAck, error)
 	// PublishAll stores every message (each as Publish would) and returns
 	// when all are stored, or the first error. The acks are in ms's order.

@@ -30,8 +30,11 @@ type Queue struct {
 	js      jetstream.JetStream
 	streams map[string]jetstream.Stream // read-only after New
 	logger  *slog.Logger
-	// headers are nats.Header maps for Publish, cleared.
-	headers sync.Pool
+	// msgs are NATS messages for Publish, their header maps cleared.
+	msgs sync.Pool
+	// expectedStream is each stream's Nats-Expected-Stream value, shared
+	// by every message (nats.go only reads it).
+	expectedStream map[string][]string
 
 	// setup bounds how many consumers are created at once: thousands at
 	// once would time out JetStream's API.
@@ -113,12 +116,17 @@ func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
+	expected := make(map[string][]string, len(streams))
+	for name := range streams {
+		expected[name] = []string{name}
+	}
 	life, end := context.WithCancel(context.Background())
 	return &Queue{
 		nc: nc, js: js, streams: streams, logger: o.logger, partitions: max(o.partitions, 1),
-		setup:   make(chan struct{}, consumerSetupConcurrency),
-		probing: make(chan struct{}, 1),
-		life:    life, end: end,
+		expectedStream: expected,
+		setup:          make(chan struct{}, consumerSetupConcurrency),
+		probing:        make(chan struct{}, 1),
+		life:           life, end: end,
 		consumers: map[stopper]struct{}{},
 	}, nil
 }

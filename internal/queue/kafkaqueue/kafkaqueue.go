@@ -77,6 +77,9 @@ type Queue struct {
 	adm *kadm.Client
 	// partitions is each topic's partition count, read at New.
 	partitions map[string]int
+	// topics are the streams' topics, named once: a publish does not
+	// build its topic's name again.
+	topics map[string]string
 
 	dedup *dedupIndex
 	// tails are how far the dedup index has read each partition of in,
@@ -126,7 +129,10 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka queue: client: %w", err)
 	}
-	q := &Queue{opts: opts, log: opts.Logger, cl: cl, adm: kadm.NewClient(cl)}
+	q := &Queue{opts: opts, log: opts.Logger, cl: cl, adm: kadm.NewClient(cl), topics: make(map[string]string, len(streams))}
+	for _, s := range streams {
+		q.topics[s] = opts.TopicPrefix + kindOf(s)
+	}
 	q.partitions, err = ensureTopics(ctx, cl, q.adm, opts)
 	if err == nil {
 		_, err = q.rebuildDedup(ctx)
@@ -141,7 +147,12 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 }
 
 // topic is the topic of stream.
-func (q *Queue) topic(stream string) string { return q.opts.TopicPrefix + kindOf(stream) }
+func (q *Queue) topic(stream string) string {
+	if t, ok := q.topics[stream]; ok {
+		return t
+	}
+	return q.opts.TopicPrefix + kindOf(stream)
+}
 
 // topicOfKind is the topic of a kind that is not a stream (kindAcks,
 // kindDeleted).

@@ -70,21 +70,23 @@ type published struct {
 // partition unless caughtUp) and hands m to the producer; wait returns its
 // ack.
 func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (wait func() (queue.PubAck, error), err error) {
-	stream := queue.StreamOf(m.Subject)
-	what := "publish " + m.Subject
+	// The subject alone is what the callbacks below keep of m, for their
+	// errors: "publish <subject>" is built only on error.
+	subject := m.Subject
+	stream := queue.StreamOf(subject)
 	if stream == "" {
-		return nil, fmt.Errorf("%s: subject outside the queue's streams", what)
+		return nil, fmt.Errorf("publish %s: subject outside the queue's streams", subject)
 	}
 	var res *reservation
 	if m.ID != "" {
 		if !caughtUp {
 			if err := q.catchUpFor(ctx, stream, m); err != nil {
-				return nil, fmt.Errorf("%s: %w", what, err)
+				return nil, fmt.Errorf("publish %s: %w", subject, err)
 			}
 		}
 		r, seq, dup, err := q.dedup.reserve(ctx, stream, m.ID)
 		if err != nil {
-			return nil, failed(what, err)
+			return nil, failed("publish "+subject, err)
 		}
 		if dup {
 			ack := queue.PubAck{Stream: stream, Seq: seq, Duplicate: true}
@@ -111,7 +113,7 @@ func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (w
 		defer cancelRec()
 		var p published
 		if err != nil {
-			p.err = failed(what, err)
+			p.err = failed("publish "+subject, err)
 		} else {
 			p.ack = queue.PubAck{Stream: stream, Seq: seqOf(r.Partition, r.Offset)}
 		}
@@ -142,7 +144,7 @@ func (q *Queue) startPublish(ctx context.Context, m queue.Msg, caughtUp bool) (w
 		case p := <-done:
 			return p.ack, p.err
 		case <-settle.C:
-			return queue.PubAck{}, failed(what+": wait for the brokers", ctx.Err())
+			return queue.PubAck{}, failed("publish "+subject+": wait for the brokers", ctx.Err())
 		}
 	}, nil
 }

@@ -30,23 +30,40 @@ func keyOf(subject string) []byte {
 
 // recordOf turns m into the record to produce on topic, stamped now.
 func recordOf(topic string, m queue.Msg) *kgo.Record {
-	r := &kgo.Record{Topic: topic, Key: keyOf(m.Subject), Value: m.Data}
+	key := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 	n := 2
+	size := len(key) + len(m.Subject) + len("-9223372036854775808") + len(m.ID)
 	for _, vs := range m.Header {
 		n += len(vs)
+		for _, v := range vs {
+			size += len(v)
+		}
 	}
 	if m.ID != "" {
 		n++
 	}
+	// One array holds the key and every header value: one allocation, not
+	// one a value (Publish is on ingest's path for every event). Each is
+	// capped to its length, so appending to one cannot change the next.
+	buf := make([]byte, 0, size)
+	take := func(start int) []byte { return buf[start:len(buf):len(buf)] }
+	add := func(s string) []byte {
+		start := len(buf)
+		buf = append(buf, s...)
+		return take(start)
+	}
+	r := &kgo.Record{Topic: topic, Key: add(key), Value: m.Data}
 	r.Headers = make([]kgo.RecordHeader, 0, n)
-	r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerSubject, Value: []byte(m.Subject)},
-		kgo.RecordHeader{Key: headerTime, Value: strconv.AppendInt(nil, time.Now().UnixNano(), 10)})
+	r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerSubject, Value: add(m.Subject)})
+	start := len(buf)
+	buf = strconv.AppendInt(buf, time.Now().UnixNano(), 10)
+	r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerTime, Value: take(start)})
 	if m.ID != "" {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerID, Value: []byte(m.ID)})
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerID, Value: add(m.ID)})
 	}
 	for k, vs := range m.Header {
 		for _, v := range vs {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: add(v)})
 		}
 	}
 	return r
