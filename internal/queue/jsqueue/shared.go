@@ -23,6 +23,22 @@ const maxPrefetch = 16
 // pullExpiry is how long one pull request of a shared consumer waits.
 const pullExpiry = 10 * time.Second
 
+// For nudgeFor after a message, Next waits at most nudgeEvery at a time in the
+// iterator, then asks it again. nats.go's iterator (v1.55) sends its next
+// pull only when a wait starts, and not while its previous pull is still
+// being sent: a reader that takes the whole batch while the pull that asked
+// for it is still being sent (its goroutine paused on a busy machine) then
+// waits on a pull never made, until it misses the pulls' heartbeats, 10 s.
+// BenchmarkWholePath saw transform pause so, thousands of events waiting, in
+// about one run in 15 to 40. Asking again makes the pull it skipped. Once the
+// consumer has been quiet for nudgeFor, Next waits without a limit: an idle
+// consumer costs nothing, and a pull the store lost is still noticed by its
+// missing heartbeats.
+const (
+	nudgeEvery = 250 * time.Millisecond
+	nudgeFor   = 2 * time.Second
+)
+
 // shared is a consumer whose members all receive messages: a pull iterator
 // that keeps a few prefetched. The iterator is made again whenever the server
 // or the connection broke it (a failover, a forgotten consumer), so Next only
@@ -36,6 +52,7 @@ type shared struct {
 	itMu     sync.Mutex                // guards its replacement against Stop
 	it       jetstream.MessagesContext // replaced under mu and itMu
 	failing  bool                      // under mu: the last pull failed, a warning was logged
+	lastMsg  time.Time                 // under mu: when Next last handed a message out
 
 	mu       sync.Mutex // one Next on the iterator at a time
 	stopped  atomic.Bool
@@ -80,14 +97,23 @@ func (c *shared) next(ctx context.Context) (queue.Delivery, error) {
 		if c.stopped.Load() {
 			return nil, fmt.Errorf("next of %s: %w", c.name, errStopped)
 		}
-		m, err := c.it.Next(jetstream.NextContext(ctx))
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		nudge := time.Since(c.lastMsg) < nudgeFor
+		if nudge {
+			wctx, cancel = context.WithTimeout(ctx, nudgeEvery)
+		}
+		m, err := c.it.Next(jetstream.NextContext(wctx))
+		cancel()
 		switch {
 		case err == nil:
+			c.lastMsg = time.Now()
 			c.works()
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case c.stopped.Load():
 			return nil, fmt.Errorf("next of %s: %w", c.name, errStopped)
+		case nudge && wctx.Err() != nil:
+			continue // ask again: the iterator makes the pull it may have skipped
 		default:
 			if err := c.recover(ctx, err); err != nil {
 				return nil, err
