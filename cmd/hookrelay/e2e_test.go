@@ -245,6 +245,20 @@ func waitMarkers(sim *teamstest.Server, paths []string, markers []string, d time
 	}
 }
 
+// dlqList lists the dead letters of destination through the CLI.
+func dlqList(t *testing.T, r *relay, destination string) []map[string]any {
+	t.Helper()
+	var out bytes.Buffer
+	if err := runDLQ(context.Background(), []string{"list", "--admin", r.admin, "--destination", destination, "-o", "json"}, &out, io.Discard); err != nil {
+		t.Fatalf("dlq list: %v", err)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+		t.Fatalf("dlq list -o json: %v\n%s", err, out.String())
+	}
+	return list
+}
+
 // adminGet returns an admin API answer, for diagnostics.
 func adminGet(t *testing.T, r *relay, path string) string {
 	t.Helper()
@@ -452,17 +466,7 @@ routes:
 	}
 
 	// The 404 destination's events are dead letters, listed by the CLI.
-	listGone := func() []map[string]any {
-		var out bytes.Buffer
-		if err := runDLQ(ctx, []string{"list", "--admin", r.admin, "--destination", "gone", "-o", "json"}, &out, io.Discard); err != nil {
-			t.Fatalf("dlq list: %v", err)
-		}
-		var resp []map[string]any
-		if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
-			t.Fatalf("dlq list -o json: %v\n%s", err, out.String())
-		}
-		return resp
-	}
+	listGone := func() []map[string]any { return dlqList(t, r, "gone") }
 	deadline := time.Now().Add(30 * time.Second)
 	for len(listGone()) < 5 {
 		if time.Now().After(deadline) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,17 +102,7 @@ routes:
 			t.Fatalf("send to the previous release: %d %v", code, err)
 		}
 	}
-	gone := func(r *relay) int {
-		var out bytes.Buffer
-		if err := runDLQ(ctx, []string{"list", "--admin", r.admin, "--destination", "gone", "-o", "json"}, &out, io.Discard); err != nil {
-			t.Fatalf("dlq list: %v", err)
-		}
-		var list []map[string]any
-		if err := json.Unmarshal(out.Bytes(), &list); err != nil {
-			t.Fatalf("dlq list -o json: %v\n%s", err, out.String())
-		}
-		return len(list)
-	}
+	gone := func(r *relay) int { return len(dlqList(t, r, "gone")) }
 	deadline := time.Now().Add(60 * time.Second)
 	for gone(old) < 3 || len(sim.Received("/down")) < 2 {
 		if time.Now().After(deadline) {
