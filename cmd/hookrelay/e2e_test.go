@@ -143,7 +143,7 @@ func startRelayBinary(t testing.TB, bin, cfgPath string, flags ...string) *relay
 			if line.Msg == "listening" {
 				addrs <- [2]string{line.Listener, "http://" + line.Addr}
 			} else if testing.Verbose() {
-				t.Logf("serve: %s", sc.Bytes())
+				t.Logf("serve[%d]: %s", cmd.Process.Pid, sc.Bytes())
 			}
 		}
 		r.exitErr = cmd.Wait()

@@ -263,6 +263,10 @@ func TestFailoverDeliversEveryAcceptedEvent(t *testing.T) {
 			l.halt()
 		}
 	}()
+	var progress sync.WaitGroup
+	pctx, stopProgress := context.WithCancel(ctx)
+	defer func() { stopProgress(); progress.Wait() }()
+	progress.Go(func() { logProgress(pctx, t, l, sim, dests, 5*time.Second) })
 	l.waitCount(t, http.StatusAccepted, 50, time.Now(), 60*time.Second)
 	for round := range rounds {
 		// RELAY_IN's leader, or the node leading transform's consumer on it:
@@ -283,8 +287,8 @@ func TestFailoverDeliversEveryAcceptedEvent(t *testing.T) {
 		// Both instances relay again before one is killed: an instance that
 		// stopped relaying is not rescued by its replacement.
 		if missing := waitMarkers(sim, destPaths(dests), l.markers(http.StatusAccepted), time.Minute); len(missing) > 0 {
-			t.Fatalf("round %d: %d events answered 202 not delivered a minute after %s came back, e.g. %v",
-				round+1, len(missing), leader.Name(), missing[:min(5, len(missing))])
+			t.Fatalf("round %d: %d events answered 202 not delivered a minute after %s came back, e.g. %v; destinations: %v",
+				round+1, len(missing), leader.Name(), missing[:min(5, len(missing))], destinationsOf(t, relays()))
 		}
 
 		mu.Lock()
@@ -304,12 +308,8 @@ func TestFailoverDeliversEveryAcceptedEvent(t *testing.T) {
 	halted := time.Now()
 	accepted := l.markers(http.StatusAccepted)
 	if missing := waitMarkers(sim, destPaths(dests), accepted, 2*time.Minute); len(missing) > 0 {
-		var status []string
-		for _, r := range relays() {
-			status = append(status, adminGet(t, r, "/api/v1/destinations"))
-		}
 		t.Fatalf("%d of %d events answered 202 never delivered, 2 minutes after the load stopped, e.g. %v; destinations: %v",
-			len(missing), len(accepted), missing[:min(5, len(missing))], status)
+			len(missing), len(accepted), missing[:min(5, len(missing))], destinationsOf(t, relays()))
 	}
 	t.Logf("%d rounds: all %d accepted events delivered, the last %v after the load stopped; %d answered 503, %d unanswered",
 		rounds, len(accepted), time.Since(halted).Round(time.Millisecond),
@@ -319,6 +319,42 @@ func TestFailoverDeliversEveryAcceptedEvent(t *testing.T) {
 			t.Errorf("a relay instance is not ready after the rounds: %s", body)
 		}
 	}
+}
+
+// logProgress logs, every period until ctx ends, each destination's events
+// answered 202 and cards accepted by the simulator: a stall, or a
+// destination that cannot keep up, shows in the test's log.
+func logProgress(ctx context.Context, t *testing.T, l *load, sim *teamstest.Server, dests int, period time.Duration) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		accepted, cards := make([]int, dests), make([]int, dests)
+		for _, m := range l.markers(http.StatusAccepted) {
+			var n int
+			if _, err := fmt.Sscanf(m, "ld%dzz", &n); err == nil {
+				accepted[n%dests]++
+			}
+		}
+		for i, p := range destPaths(dests) {
+			cards[i] = len(sim.Accepted(p))
+		}
+		t.Logf("progress: by destination, accepted %v, cards delivered %v", accepted, cards)
+	}
+}
+
+// destinationsOf is each relay's destinations as its admin API lists them,
+// by process id.
+func destinationsOf(t *testing.T, relays []*relay) []string {
+	var status []string
+	for _, r := range relays {
+		status = append(status, fmt.Sprintf("[%d] %s", r.cmd.Process.Pid, adminGet(t, r, "/api/v1/destinations")))
+	}
+	return status
 }
 
 // leaderOf returns the node leading stream's replicas, or its consumer's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,7 @@ import (
 type claimer struct {
 	q          *Queue
 	st         jetstream.Stream // RELAY_OUT
+	direct     bool             // RELAY_OUT allows direct gets: lanes read batches
 	members    *membership
 	partitions int
 
@@ -61,6 +63,8 @@ type claimer struct {
 	claimed bool
 	// resync asks the lease loop to read RELAY_OUT's counts now.
 	resync chan struct{}
+	// ownedLogged is the partitions last logged as owned (lease loop only).
+	ownedLogged []int
 }
 
 // lease is this instance's view of one partition's lease.
@@ -116,11 +120,11 @@ func (q *Queue) claimer() (*claimer, error) {
 		return nil, err
 	}
 	if q.members == nil {
-		q.members = newMembership(q.logger)
+		q.members = newMembership(q.logger, q.replicas)
 		q.running.Go(func() { q.members.run(q.life, q.js) })
 	}
 	c := &claimer{
-		q: q, st: st, members: q.members, partitions: q.partitions,
+		q: q, st: st, direct: st.CachedInfo().Config.AllowDirect, members: q.members, partitions: q.partitions,
 		leases: make([]lease, q.partitions), changed: make(chan struct{}),
 		lanes: map[string]*lane{}, told: map[string]struct{}{}, tell: make(chan struct{}, 1),
 		resync: make(chan struct{}, 1),
@@ -286,6 +290,7 @@ func (c *claimer) run(ctx context.Context) {
 			var err error
 			kv, err = c.q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 				Bucket: leasesBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1,
+				Replicas: c.q.replicas,
 			})
 			if err != nil {
 				kv = nil
@@ -335,10 +340,23 @@ func (c *claimer) run(ctx context.Context) {
 	}
 }
 
-// bucketGone reports whether err says the lease bucket does not exist.
-func bucketGone(err error) bool {
-	return errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
-		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+// bucketGone reports whether err says the bucket does not exist. No
+// responder, or no answer from the bucket's stream, also happens while a
+// replicated bucket elects a leader: then it asks whether the bucket is
+// there.
+func bucketGone(ctx context.Context, js jetstream.JetStream, bucket string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, jetstream.ErrBucketNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+		return true
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := js.KeyValue(ctx, bucket)
+		return errors.Is(err, jetstream.ErrBucketNotFound)
+	}
+	return false
 }
 
 // dropAll forgets every lease: this instance owns nothing.
@@ -378,7 +396,7 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 		case l.mine:
 			rev, err := kv.Update(ctx, key, self, l.rev)
 			switch {
-			case bucketGone(err):
+			case bucketGone(ctx, c.q.js, leasesBucket, err):
 				return taken, true
 			case err == nil:
 				l.rev, l.renewedAt = rev, now
@@ -389,14 +407,21 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 				// Kept while valid; the next beat tries again.
 				c.q.logger.Debug("renew a lease", "partition", p, "err", err)
 			}
-		case want:
+		default:
+			// Another's lease, or none: watched whether this instance wants
+			// it or not, so that when its holder dies the timeout runs from
+			// its last renewal, not from when the membership noticed.
 			e, err := kv.Get(ctx, key)
 			switch {
-			case bucketGone(err):
+			case bucketGone(ctx, c.q.js, leasesBucket, err):
 				return taken, true
 			case errors.Is(err, jetstream.ErrKeyNotFound):
+				l = lease{}
+				if !want {
+					break
+				}
 				rev, err := kv.Create(ctx, key, self)
-				if bucketGone(err) {
+				if bucketGone(ctx, c.q.js, leasesBucket, err) {
 					return taken, true
 				}
 				if err == nil {
@@ -407,15 +432,13 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 				c.q.logger.Debug("read a lease", "partition", p, "err", err)
 			case e.Revision() != l.rev:
 				l = lease{rev: e.Revision(), seenAt: now}
-			case now.Sub(l.seenAt) > leaseTimeout:
+			case want && now.Sub(l.seenAt) > leaseTimeout:
 				if rev, err := kv.Update(ctx, key, self, l.rev); err == nil {
 					c.q.logger.Info("took over the lease of a partition whose holder stopped renewing it", "partition", p)
 					l = lease{mine: true, rev: rev, renewedAt: now}
 					taken = true
 				}
 			}
-		default:
-			l = lease{}
 		}
 		c.mu.Lock()
 		before := c.ownsLocked(p)
@@ -426,7 +449,25 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 		}
 		c.mu.Unlock()
 	}
+	c.logOwned()
 	return taken, false
+}
+
+// logOwned says which partitions this instance owns, when that changed.
+func (c *claimer) logOwned() {
+	var owned []int
+	c.mu.Lock()
+	for p := range c.leases {
+		if c.ownsLocked(p) {
+			owned = append(owned, p)
+		}
+	}
+	c.mu.Unlock()
+	if slices.Equal(owned, c.ownedLogged) && c.ownedLogged != nil {
+		return
+	}
+	c.ownedLogged = append(make([]int, 0, len(owned)), owned...)
+	c.q.logger.Info("owns partitions of the deliveries", "partitions", owned, "of", c.partitions)
 }
 
 // settled reports whether no open lane of partition p holds a delivery.

@@ -61,6 +61,9 @@ type Queue struct {
 
 	// partitions spread RELAY_OUT's destinations between instances.
 	partitions int
+	// replicas is the streams' replicas, and the buckets' that share the
+	// partitions: losing one server must not lose the leases.
+	replicas int
 
 	mu        sync.Mutex
 	members   *membership // started with claims
@@ -122,7 +125,7 @@ func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Opt
 	}
 	life, end := context.WithCancel(context.Background())
 	return &Queue{
-		nc: nc, js: js, streams: streams, logger: o.logger, partitions: max(o.partitions, 1),
+		nc: nc, js: js, streams: streams, logger: o.logger, partitions: max(o.partitions, 1), replicas: so.Replicas,
 		expectedStream: expected,
 		setup:          make(chan struct{}, consumerSetupConcurrency),
 		probing:        make(chan struct{}, 1),

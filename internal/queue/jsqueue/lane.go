@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/pause"
@@ -38,10 +40,23 @@ type lane struct {
 	// behind estimates the deliveries waiting on the subject: the store's
 	// count when last read, plus wakes, less settled ones.
 	behind uint64
+	// ahead are deliveries read with the last one handed out and not yet
+	// handed out, in order: valid while the cursor is at aheadAt and the
+	// ownership has not changed since they were read (aheadOwned open).
+	ahead      []jetstream.RawStreamMsg
+	aheadAt    uint64
+	aheadOwned <-chan struct{}
 	// woke is signalled when a delivery arrives.
 	woke     chan struct{}
 	stopOnce sync.Once
 }
+
+// A lane reads up to laneBatch deliveries at once, and up to
+// laneBatchBytes: what it holds in memory beyond those handed out.
+const (
+	laneBatch      = 32
+	laneBatchBytes = 128 << 10
+)
 
 // consumeLane opens destination's lane (cfg.Subject is its RELAY_OUT
 // subject).
@@ -180,16 +195,25 @@ func (l *lane) Next(ctx context.Context) (queue.Delivery, error) {
 }
 
 // read hands out the first delivery at or after the cursor;
-// queue.ErrNotFound when none waits.
+// queue.ErrNotFound when none waits. It reads up to laneBatch at once and
+// hands out the rest from memory while nothing changed.
 func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 	l.mu.Lock()
 	from := l.cursor
+	if len(l.ahead) > 0 && l.aheadAt == from && !closed(l.aheadOwned) {
+		m := l.ahead[0]
+		l.ahead[0] = jetstream.RawStreamMsg{}
+		l.ahead = l.ahead[1:]
+		d := l.handOutLocked(&m)
+		l.mu.Unlock()
+		return d, nil
+	}
+	l.ahead = nil
 	l.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	m, err := l.c.st.GetMsg(rctx, from, jetstream.WithGetMsgSubject(l.subject))
+	_, changed := l.c.owns(l.partition)
+	msgs, err := l.c.readNext(ctx, l.subject, from)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -197,7 +221,24 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 		// Handed back meanwhile (a Nak): read again from there.
 		return nil, fmt.Errorf("%w: cursor moved", queue.ErrNotFound)
 	}
+	d := l.handOutLocked(&msgs[0])
+	l.ahead, l.aheadAt, l.aheadOwned = msgs[1:], l.cursor, changed
+	return d, nil
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// handOutLocked hands out m, the first delivery at or after the cursor.
+func (l *lane) handOutLocked(m *jetstream.RawStreamMsg) *laneDelivery {
 	l.cursor = m.Sequence + 1
+	l.aheadAt = l.cursor
 	l.handed[m.Sequence]++
 	l.held++
 	d := &laneDelivery{
@@ -207,7 +248,7 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 	if l.behind > uint64(l.held) {
 		d.pending = l.behind - uint64(l.held)
 	}
-	return d, nil
+	return d
 }
 
 // More hands out up to n deliveries that wait already, waiting up to
@@ -314,3 +355,88 @@ func (d *laneDelivery) Nak(delay time.Duration) error {
 // InProgress has nothing to extend: a lane's deliveries wait for no ack
 // deadline, the partition's lease covers them.
 func (d *laneDelivery) InProgress() error { return nil }
+
+// readNext reads the next messages of subject at or after sequence from:
+// up to laneBatch of them with one direct get from any replica when the
+// stream allows it (one replica), else one from the leader.
+func (c *claimer) readNext(ctx context.Context, subject string, from uint64) ([]jetstream.RawStreamMsg, error) {
+	if c.direct {
+		return c.readBatch(ctx, subject, from, laneBatch)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := c.st.GetMsg(ctx, from, jetstream.WithGetMsgSubject(subject))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
+	}
+	return []jetstream.RawStreamMsg{*m}, nil
+}
+
+// readBatch reads up to n messages of subject on RELAY_OUT at or after
+// sequence from, with one batched direct get (JetStream 2.11 and later):
+// the messages come to an inbox of their own, then an end-of-batch status.
+// queue.ErrNotFound when none waits.
+func (c *claimer) readBatch(ctx context.Context, subject string, from uint64, n int) ([]jetstream.RawStreamMsg, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	inbox := nats.NewInbox()
+	sub, err := c.q.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	req := fmt.Appendf(nil, `{"seq":%d,"next_by_subj":%q,"batch":%d,"max_bytes":%d}`, from, subject, n, laneBatchBytes)
+	if err := c.q.nc.PublishRequest(directGetSubject, inbox, req); err != nil {
+		return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
+	}
+	var out []jetstream.RawStreamMsg
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			if len(out) > 0 {
+				return out, nil // the rest is read next time
+			}
+			return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+			switch status := m.Header.Get("Status"); status {
+			case "204": // end of the batch
+				return out, nil
+			case "404":
+				if len(out) > 0 {
+					return out, nil
+				}
+				return nil, fmt.Errorf("read %s: %w", subject, queue.ErrNotFound)
+			case "503":
+				return nil, fmt.Errorf("read %s: %w: no responders", subject, queue.ErrUnavailable)
+			default:
+				return nil, fmt.Errorf("read %s: status %s %s", subject, status, m.Header.Get("Description"))
+			}
+		}
+		rm, err := directGot(m)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", subject, err)
+		}
+		out = append(out, rm)
+	}
+}
+
+// directGetSubject is RELAY_OUT's direct get API.
+const directGetSubject = "$JS.API.DIRECT.GET." + queue.StreamOut
+
+// directGot is a message a direct get returned, from its headers.
+func directGot(m *nats.Msg) (jetstream.RawStreamMsg, error) {
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return jetstream.RawStreamMsg{}, fmt.Errorf("direct get: sequence header: %w", err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return jetstream.RawStreamMsg{}, fmt.Errorf("direct get: time stamp header: %w", err)
+	}
+	subject := m.Header.Get(jetstream.SubjectHeader)
+	if subject == "" {
+		return jetstream.RawStreamMsg{}, errors.New("direct get: no subject header")
+	}
+	return jetstream.RawStreamMsg{Subject: subject, Sequence: seq, Header: m.Header, Data: m.Data, Time: at}, nil
+}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hookrelay/hookrelay/internal/pause"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,8 +22,9 @@ import (
 // membership only decides which one, so a stale view costs a short handover
 // delay, never a double delivery.
 type membership struct {
-	self   string
-	logger *slog.Logger
+	self     string
+	logger   *slog.Logger
+	replicas int // the bucket's
 
 	mu       sync.Mutex
 	seen     map[string]time.Time // member → last heartbeat seen
@@ -40,8 +40,8 @@ const (
 	memberTimeout  = 10 * time.Second
 )
 
-func newMembership(logger *slog.Logger) *membership {
-	return &membership{self: uuid.NewString(), logger: logger, seen: map[string]time.Time{}, changed: make(chan struct{})}
+func newMembership(logger *slog.Logger, replicas int) *membership {
+	return &membership{self: uuid.NewString(), logger: logger, replicas: replicas, seen: map[string]time.Time{}, changed: make(chan struct{})}
 }
 
 // run takes part in the membership until ctx is cancelled, then leaves. The
@@ -77,7 +77,7 @@ var errBucketRemade = errors.New("membership bucket made again")
 // leaves then) or the bucket is gone or made again.
 func (m *membership) session(ctx context.Context, js jetstream.JetStream) error {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1,
+		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1, Replicas: m.replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("make bucket %s: %w", membersBucket, err)
@@ -111,7 +111,7 @@ func (m *membership) session(ctx context.Context, js jetstream.JetStream) error 
 			return nil
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		case bucketGone(ctx, js, membersBucket, err):
 			return fmt.Errorf("heartbeat into %s: %w", membersBucket, err)
 		}
 		m.logger.Warn("membership heartbeat", "err", err)

@@ -28,9 +28,15 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			Name: queue.StreamOut, Subjects: []string{queue.OutAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.WorkQueuePolicy, Duplicates: o.DedupWindow, Replicas: o.Replicas,
 			MaxConsumers: queue.MaxDestinations,
-			// Lanes read the next message of a subject directly: raw,
-			// without the API's JSON and base64.
-			AllowDirect: true,
+			// Lanes read the next messages of a subject directly: raw,
+			// without the API's JSON and base64, several at once. Only with
+			// one replica: any replica answers a direct get, and a replica
+			// behind the leader, or one a restart left out of step with it,
+			// hands out deliveries settled already, or a message at a
+			// sequence that holds another on the leader, whose delete would
+			// then remove a delivery never made. With replicas, lanes read
+			// from the leader.
+			AllowDirect: o.Replicas <= 1,
 		},
 		{
 			Name: queue.StreamDead, Subjects: []string{queue.DeadAll}, Storage: jetstream.FileStorage,

@@ -135,3 +135,38 @@ func waitBacklog(t *testing.T, q queue.Queue, count uint64, oldest time.Time) {
 		}
 	}
 }
+
+// A destination's deliveries come in order however many wait (more than a
+// lane reads at once), a delivery handed back comes again before the ones
+// after it, and none is skipped or left behind.
+func testLaneInOrder(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
+	q := open(t)
+	const n, handBackAt = 100, 45
+	acks := publishOut(t, q, "ordered", n)
+	c := consume(t, q, dispatchLike("ordered"))
+	var got []uint64
+	for len(got) < n {
+		d := next(t, c)
+		if len(got) == handBackAt && d.Delivered() == 1 {
+			if err := d.Nak(0); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got = append(got, d.Msg().Seq)
+		ack(t, d)
+	}
+	for i, a := range acks {
+		if got[i] != a.Seq {
+			t.Fatalf("delivery %d: #%d, want #%d (in order, none skipped)", i, got[i], a.Seq)
+		}
+	}
+	none(t, c, 500*time.Millisecond, "every delivery acked")
+	b, err := q.Backlog(ctxFor(t, wait), []string{"ordered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b["ordered"].Count != 0 {
+		t.Errorf("backlog after every delivery was acked: %+v", b["ordered"])
+	}
+}

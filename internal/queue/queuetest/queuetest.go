@@ -54,6 +54,7 @@ func Run(t *testing.T, b Backend) {
 		{"StopHandsBack", testStopHandsBack},
 		{"ExclusiveTakeOver", testExclusiveTakeOver},
 		{"Backlog", testBacklog},
+		{"LaneInOrder", testLaneInOrder},
 		{"ClaimAnnouncesWaiting", testClaimAnnouncesWaiting},
 		{"ClaimAnnouncesLeftovers", testClaimAnnouncesLeftovers},
 		{"ClaimSplitsBetweenInstances", testClaimSplitsBetweenInstances},
