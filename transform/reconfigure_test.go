@@ -15,7 +15,7 @@ func TestReconfigureAndFilteredRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := event("e1", "github", `{"x":2}`)
-	outs, filtered := tr.plan(context.Background(), tr.table.Load(), ev)
+	outs, filtered, _ := tr.plan(context.Background(), tr.table.Load(), ev, false)
 	if len(outs) != 0 || len(filtered) != 1 || filtered[0].name != "only-x" {
 		t.Fatalf("plan: %d outputs, filtered %v", len(outs), filtered)
 	}
@@ -29,7 +29,7 @@ func TestReconfigureAndFilteredRoutes(t *testing.T) {
 	if err := tr.Reconfigure(parseConfig(t, `  - {name: two, source: github, filter: '.x == 2', to: [dev]}`)); err != nil {
 		t.Fatal(err)
 	}
-	outs, filtered = tr.plan(context.Background(), tr.table.Load(), ev)
+	outs, filtered, _ = tr.plan(context.Background(), tr.table.Load(), ev, false)
 	if len(outs) != 1 || outs[0].delivery.Destination != "dev" || outs[0].delivery.Route != "two" || len(filtered) != 0 {
 		t.Fatalf("after Reconfigure: outputs %+v, filtered %v", outs, filtered)
 	}
@@ -39,7 +39,7 @@ func TestReconfigureAndFilteredRoutes(t *testing.T) {
 	if err := tr.Reconfigure(bad); err == nil {
 		t.Fatal("Reconfigure accepted a missing mapping file")
 	}
-	if outs, _ = tr.plan(context.Background(), tr.table.Load(), ev); len(outs) != 1 || outs[0].delivery.Route != "two" {
+	if outs, _, _ = tr.plan(context.Background(), tr.table.Load(), ev, false); len(outs) != 1 || outs[0].delivery.Route != "two" {
 		t.Errorf("a refused Reconfigure changed the routes: %+v", outs)
 	}
 }

@@ -45,8 +45,10 @@ const (
 	messageTimeout = 10 * time.Second
 	maxAckPending  = 1000
 	// filterTimeout stops a jq filter that loops forever; the event is then
-	// dead-lettered instead of blocking the stage.
+	// retried, and dead-lettered at its filterTries-th delivery, instead of
+	// blocking the stage.
 	filterTimeout = 2 * time.Second
+	filterTries   = 3
 	maxNakDelay   = 30 * time.Second
 )
 
@@ -354,7 +356,20 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		t.ack(ctx, log, d)
 		return
 	}
-	outs, filtered := t.plan(ctx, tab, ev)
+	outs, filtered, err := t.plan(ctx, tab, ev, d.Delivered() < filterTries)
+	if err != nil {
+		// A filter that ran out of time on a busy machine says nothing of
+		// the event: it is tried again, and dead-lettered only when its
+		// filter runs out of time filterTries times.
+		delay := nakDelay(d)
+		log.Warn("route filter ran out of time; event will be retried", "retry_in", delay, "error", err)
+		t.stats.retried.Add(1)
+		t.tel.Metrics().TransformEvent(ev.Source, "retried")
+		if err := d.Nak(delay); err != nil {
+			log.Warn("nak event", "error", err)
+		}
+		return
+	}
 	for _, r := range filtered {
 		log.Debug("route filter did not take the event", "route", r.name, "filter", r.expr)
 		t.tel.Metrics().RouteFiltered(ev.Source, r.name)
@@ -463,7 +478,7 @@ func filteredDetail(source string, filtered []route) string {
 // plan routes ev and renders its outputs. Each destination gets at most one
 // output per event: the first route that claims it wins. It also returns the
 // routes whose filter did not take the event.
-func (t *Transformer) plan(ctx context.Context, tab *table, ev schemas.Event) (outs []output, filtered []route) {
+func (t *Transformer) plan(ctx context.Context, tab *table, ev schemas.Event, retryTimeouts bool) (outs []output, filtered []route, err error) {
 	var (
 		claimed = map[string]bool{}
 		input   any
@@ -488,6 +503,9 @@ func (t *Transformer) plan(ctx context.Context, tab *table, ev schemas.Event) (o
 			input, decoded = filterInput(ev), true
 		}
 		ok, err := r.matches(ctx, input)
+		if err != nil && retryTimeouts && errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, fmt.Errorf("event %s: route %q: filter %s: %w", ev.ID, r.name, r.expr, err)
+		}
 		if err != nil {
 			// The destinations stay claimed: a later, broader route must not
 			// deliver what this route might have filtered out.
@@ -531,7 +549,7 @@ func (t *Transformer) plan(ctx context.Context, tab *table, ev schemas.Event) (o
 			outs = append(outs, t.delivery(ev, r.name, d, card))
 		}
 	}
-	return outs, filtered
+	return outs, filtered, nil
 }
 
 // mapResult is an event mapped by one mapping.
@@ -665,7 +683,8 @@ type Stats struct {
 	DeadLetters uint64
 	// Unrouted events matched no route and were acked without output.
 	Unrouted uint64
-	// Retried events could not be stored and were handed back for a retry.
+	// Retried events could not be stored, or a route filter ran out of
+	// time, and were handed back for a retry.
 	Retried uint64
 	// Malformed messages were not events and were terminated.
 	Malformed uint64

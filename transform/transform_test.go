@@ -253,6 +253,7 @@ func TestFilters(t *testing.T) {
 		name, source, filter, body string
 		delivered, dead, form      bool
 		errPart                    string
+		retried                    uint64
 	}{
 		{name: "true", source: "github", filter: `.action == "opened"`, body: `{"action":"opened"}`, delivered: true},
 		{name: "false", source: "github", filter: `.action == "opened"`, body: `{"action":"closed"}`},
@@ -267,6 +268,10 @@ func TestFilters(t *testing.T) {
 		{name: "runtime error", source: "github", filter: `.action | tonumber`, body: `{"action":"opened"}`, dead: true, errPart: "tonumber"},
 		{name: "error()", source: "github", filter: `error("boom")`, body: `{}`, dead: true, errPart: "boom"},
 		{name: "object field on a string body", source: "plain", filter: `.action == "x"`, body: "text", dead: true, errPart: "expected an object"},
+		// Out of time: tried again (a busy machine is no reason to drop an
+		// event), and dead-lettered at its filterTries-th delivery.
+		{name: "filter that never ends", source: "github", filter: `last(repeat(1))`, body: `{}`, dead: true,
+			errPart: "deadline exceeded", retried: filterTries - 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, q := startQueue(t)
@@ -293,7 +298,7 @@ func TestFilters(t *testing.T) {
 				}
 			}
 			s := tr.Stats()
-			if s.Events != 1 || (!tc.delivered && !tc.dead && s.Unrouted != 1) {
+			if s.Events != 1 || (!tc.delivered && !tc.dead && s.Unrouted != 1) || s.Retried != tc.retried {
 				t.Errorf("stats = %+v", s)
 			}
 		})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -287,8 +288,9 @@ func TestFailoverDeliversEveryAcceptedEvent(t *testing.T) {
 		// Both instances relay again before one is killed: an instance that
 		// stopped relaying is not rescued by its replacement.
 		if missing := waitMarkers(sim, destPaths(dests), l.markers(http.StatusAccepted), time.Minute); len(missing) > 0 {
-			t.Fatalf("round %d: %d events answered 202 not delivered a minute after %s came back, e.g. %v; destinations: %v",
-				round+1, len(missing), leader.Name(), missing[:min(5, len(missing))], destinationsOf(t, relays()))
+			t.Fatalf("round %d: %d events answered 202 not delivered a minute after %s came back, e.g. %v; %s; destinations: %v",
+				round+1, len(missing), leader.Name(), missing[:min(5, len(missing))],
+				whereAre(ctx, t, natstest.URLs(nodes), missing, sim, dests), destinationsOf(t, relays()))
 		}
 
 		mu.Lock()
@@ -308,8 +310,9 @@ func TestFailoverDeliversEveryAcceptedEvent(t *testing.T) {
 	halted := time.Now()
 	accepted := l.markers(http.StatusAccepted)
 	if missing := waitMarkers(sim, destPaths(dests), accepted, 2*time.Minute); len(missing) > 0 {
-		t.Fatalf("%d of %d events answered 202 never delivered, 2 minutes after the load stopped, e.g. %v; destinations: %v",
-			len(missing), len(accepted), missing[:min(5, len(missing))], destinationsOf(t, relays()))
+		t.Fatalf("%d of %d events answered 202 never delivered, 2 minutes after the load stopped, e.g. %v; %s; destinations: %v",
+			len(missing), len(accepted), missing[:min(5, len(missing))],
+			whereAre(ctx, t, natstest.URLs(nodes), missing, sim, dests), destinationsOf(t, relays()))
 	}
 	t.Logf("%d rounds: all %d accepted events delivered, the last %v after the load stopped; %d answered 503, %d unanswered",
 		rounds, len(accepted), time.Since(halted).Round(time.Millisecond),
@@ -344,6 +347,89 @@ func logProgress(ctx context.Context, t *testing.T, l *load, sim *teamstest.Serv
 			cards[i] = len(sim.Accepted(p))
 		}
 		t.Logf("progress: by destination, accepted %v, cards delivered %v", accepted, cards)
+	}
+}
+
+// whereAre says where the missing events are: how many are stored on each
+// stream (as events, deliveries waiting, dead letters), and how many cards
+// the simulator accepted more than once.
+func whereAre(ctx context.Context, t *testing.T, urls string, missing []string, sim *teamstest.Server, dests int) string {
+	t.Helper()
+	want := map[string]bool{}
+	for _, m := range missing {
+		want[m] = true
+	}
+	counts := map[string]int{}
+	for _, p := range destPaths(dests) {
+		for _, rec := range sim.Accepted(p) {
+			for _, m := range markerRE.FindAll(rec.Body, -1) {
+				counts[string(m)]++
+			}
+		}
+	}
+	twice := 0
+	for _, n := range counts {
+		if n > 1 {
+			twice++
+		}
+	}
+	out := fmt.Sprintf("%d markers delivered more than once", twice)
+	nc, err := nats.Connect(urls)
+	if err != nil {
+		return out + "; " + err.Error()
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return out + "; " + err.Error()
+	}
+	for _, stream := range []string{"RELAY_IN", "RELAY_OUT", "RELAY_DEAD"} {
+		found, err := scanFor(ctx, js, stream, want)
+		out += fmt.Sprintf("; on %s: %d of them (%v)", stream, found, err)
+	}
+	if c, err := js.Consumer(ctx, "RELAY_IN", "transform"); err == nil {
+		i := c.CachedInfo()
+		out += fmt.Sprintf("; transform consumer: %d pending, %d ack pending, %d redelivered", i.NumPending, i.NumAckPending, i.NumRedelivered)
+	}
+	return out
+}
+
+// scanFor counts the messages of stream that hold one of the markers.
+func scanFor(ctx context.Context, js jetstream.JetStream, stream string, markers map[string]bool) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return 0, err
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	last := st.CachedInfo().State.LastSeq
+	found := 0
+	for {
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return found, err
+		}
+		// Deliveries and dead letters carry the card in base64.
+		var held struct {
+			Card     []byte `json:"card"`
+			Delivery struct {
+				Card []byte `json:"card"`
+			} `json:"delivery"`
+		}
+		_ = json.Unmarshal(m.Data(), &held)
+		for _, body := range [][]byte{m.Data(), held.Card, held.Delivery.Card} {
+			if mk := markerRE.Find(body); mk != nil && markers[string(mk)] {
+				found++
+				break
+			}
+		}
+		if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= last {
+			return found, nil
+		}
 	}
 }
 

@@ -46,6 +46,9 @@ type lane struct {
 	ahead      []jetstream.RawStreamMsg
 	aheadAt    uint64
 	aheadOwned <-chan struct{}
+	// undeleted are settled deliveries whose delete the store did not
+	// confirm, deleted again before the next read.
+	undeleted []uint64
 	// woke is signalled when a delivery arrives.
 	woke     chan struct{}
 	stopOnce sync.Once
@@ -209,7 +212,11 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 		return d, nil
 	}
 	l.ahead = nil
+	left := len(l.undeleted) > 0
 	l.mu.Unlock()
+	if left {
+		l.deleteLeft(ctx)
+	}
 	_, changed := l.c.owns(l.partition)
 	msgs, err := l.c.readNext(ctx, l.subject, from)
 	if err != nil {
@@ -337,13 +344,44 @@ func (d *laneDelivery) Term() error {
 	return d.remove(ctx, "term")
 }
 
+// remove deletes the delivery. When the store does not confirm, it is
+// settled all the same (the lane's cursor is past it) and the lane deletes
+// it again before its next read: left on the stream, it would wait there
+// until the destination's next lane handed it out again.
 func (d *laneDelivery) remove(ctx context.Context, what string) error {
-	err := d.l.c.st.DeleteMsg(ctx, d.stored.Seq)
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("%s %s #%d: %w", what, queue.StreamOut, d.stored.Seq, mapErr(err))
+	seq := d.stored.Seq
+	d.l.settle(seq, true, 0)
+	if err := d.l.delete(ctx, seq); err != nil {
+		d.l.mu.Lock()
+		d.l.undeleted = append(d.l.undeleted, seq)
+		d.l.mu.Unlock()
+		return fmt.Errorf("%s %s #%d: %w", what, queue.StreamOut, seq, err)
 	}
-	d.l.settle(d.stored.Seq, true, 0)
 	return nil
+}
+
+func (l *lane) delete(ctx context.Context, seq uint64) error {
+	err := l.c.st.DeleteMsg(ctx, seq)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return mapErr(err)
+	}
+	return nil
+}
+
+// deleteLeft deletes again what settled deliveries left on the stream.
+func (l *lane) deleteLeft(ctx context.Context) {
+	l.mu.Lock()
+	left := l.undeleted
+	l.undeleted = nil
+	l.mu.Unlock()
+	for i, seq := range left {
+		if err := l.delete(ctx, seq); err != nil {
+			l.mu.Lock()
+			l.undeleted = append(l.undeleted, left[i:]...)
+			l.mu.Unlock()
+			return
+		}
+	}
 }
 
 // Nak hands the delivery back: the lane reads it again after delay.
