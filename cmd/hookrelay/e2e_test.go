@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,6 +107,17 @@ type relay struct {
 	// logs receives every log line's message, while the test reads them
 	// (lines beyond its buffer are dropped).
 	logs chan string
+	// warnings keeps the last warnings and errors logged, for a failing
+	// test to print.
+	warnMu   sync.Mutex
+	warnings []string
+}
+
+// lastWarnings returns the warnings and errors the relay logged last.
+func (r *relay) lastWarnings() []string {
+	r.warnMu.Lock()
+	defer r.warnMu.Unlock()
+	return slices.Clone(r.warnings)
 }
 
 // startRelay starts serve on cfg and waits until both listeners reported
@@ -133,8 +145,16 @@ func startRelayBinary(t testing.TB, bin, cfgPath string, flags ...string) *relay
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			r.stderrLines.Add(1)
-			var line struct{ Msg, Listener, Addr string }
+			var line struct{ Msg, Listener, Addr, Level string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				if line.Level == "WARN" || line.Level == "ERROR" {
+					r.warnMu.Lock()
+					if len(r.warnings) == 300 {
+						r.warnings = r.warnings[1:]
+					}
+					r.warnings = append(r.warnings, sc.Text())
+					r.warnMu.Unlock()
+				}
 				select {
 				case r.logs <- line.Msg:
 				default:

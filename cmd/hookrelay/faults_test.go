@@ -439,6 +439,15 @@ func destinationsOf(t *testing.T, relays []*relay) []string {
 	var status []string
 	for _, r := range relays {
 		status = append(status, fmt.Sprintf("[%d] %s", r.cmd.Process.Pid, adminGet(t, r, "/api/v1/destinations")))
+		if !testing.Verbose() { // verbose, every line was logged already
+			var warned []string
+			for _, w := range r.lastWarnings() {
+				if !strings.Contains(w, "event not stored") {
+					warned = append(warned, w)
+				}
+			}
+			status = append(status, fmt.Sprintf("[%d] last warnings:\n%s", r.cmd.Process.Pid, strings.Join(warned, "\n")))
+		}
 	}
 	return status
 }
