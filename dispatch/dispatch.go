@@ -649,8 +649,12 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			at.first = at.last
 		}
 		at.lastOutcome = o
-		for _, p := range group {
-			w.record(p.dl, history.KindAttempt, at.tried, o.status, o.describe())
+		if o.verdict != delivered {
+			// A delivered attempt is the delivered record, with its
+			// attempt and status: one history write per delivery, not two.
+			for _, p := range group {
+				w.record(p.dl, history.KindAttempt, at.tried, o.status, o.describe())
+			}
 		}
 		st = decide(situation{answer: &o, probe: probe, counted: at.counted, maxAttempts: w.dest.MaxAttempts, backoff: w.backoff})
 		at.counted = st.counted

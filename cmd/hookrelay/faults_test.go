@@ -360,10 +360,20 @@ func whereAre(ctx context.Context, t *testing.T, urls string, missing []string, 
 		want[m] = true
 	}
 	counts := map[string]int{}
+	received := 0 // of the missing, received by the simulator but not accepted
 	for _, p := range destPaths(dests) {
 		for _, rec := range sim.Accepted(p) {
+			seen := map[string]bool{}
 			for _, m := range markerRE.FindAll(rec.Body, -1) {
-				counts[string(m)]++
+				seen[string(m)] = true
+			}
+			for m := range seen {
+				counts[m]++
+			}
+		}
+		for _, rec := range sim.Received(p) {
+			if m := markerRE.Find(rec.Body); m != nil && want[string(m)] {
+				received++
 			}
 		}
 	}
@@ -373,7 +383,7 @@ func whereAre(ctx context.Context, t *testing.T, urls string, missing []string, 
 			twice++
 		}
 	}
-	out := fmt.Sprintf("%d markers delivered more than once", twice)
+	out := fmt.Sprintf("%d markers in more than one accepted card; %d requests of the missing received and refused", twice, received)
 	nc, err := nats.Connect(urls)
 	if err != nil {
 		return out + "; " + err.Error()
@@ -383,7 +393,7 @@ func whereAre(ctx context.Context, t *testing.T, urls string, missing []string, 
 	if err != nil {
 		return out + "; " + err.Error()
 	}
-	for _, stream := range []string{"RELAY_IN", "RELAY_OUT", "RELAY_DEAD"} {
+	for _, stream := range []string{"RELAY_IN", "RELAY_DEAD"} { // RELAY_OUT: the destinations' backlog
 		found, err := scanFor(ctx, js, stream, want)
 		out += fmt.Sprintf("; on %s: %d of them (%v)", stream, found, err)
 	}
@@ -396,9 +406,16 @@ func whereAre(ctx context.Context, t *testing.T, urls string, missing []string, 
 
 // scanFor counts the messages of stream that hold one of the markers.
 func scanFor(ctx context.Context, js jetstream.JetStream, stream string, markers map[string]bool) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	var c jetstream.Consumer
+	var err error
+	for range 10 { // the cluster may still be electing
+		if c, err = js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{}); err == nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -30,9 +30,10 @@ const (
 	KindRouted Kind = "routed"
 	// KindFiltered: transform found no route for the event.
 	KindFiltered Kind = "filtered"
-	// KindAttempt: dispatch made one HTTP request.
+	// KindAttempt: dispatch made one HTTP request that did not deliver.
 	KindAttempt Kind = "attempt"
-	// KindDelivered: the destination accepted the card.
+	// KindDelivered: the destination accepted the card, at the record's
+	// attempt.
 	KindDelivered Kind = "delivered"
 	// KindDeadLettered: a delivery was stored on RELAY_DEAD.
 	KindDeadLettered Kind = "dead_lettered"
