@@ -417,24 +417,25 @@ func (c *claimer) readNext(ctx context.Context, subject string, from uint64) ([]
 func (c *claimer) readBatch(ctx context.Context, subject string, from uint64, n int) ([]jetstream.RawStreamMsg, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	inbox := nats.NewInbox()
-	sub, err := c.q.nc.SubscribeSync(inbox)
+	replies, done, err := c.batches.open()
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	defer done()
 	req := fmt.Appendf(nil, `{"seq":%d,"next_by_subj":%q,"batch":%d,"max_bytes":%d}`, from, subject, n, laneBatchBytes)
-	if err := c.q.nc.PublishRequest(directGetSubject, inbox, req); err != nil {
+	if err := c.q.nc.PublishRequest(directGetSubject, replies.inbox, req); err != nil {
 		return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
 	}
 	var out []jetstream.RawStreamMsg
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
+		var m *nats.Msg
+		select {
+		case m = <-replies.msgs:
+		case <-ctx.Done():
 			if len(out) > 0 {
 				return out, nil // the rest is read next time
 			}
-			return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
+			return nil, fmt.Errorf("read %s: %w", subject, mapErr(ctx.Err()))
 		}
 		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
 			switch status := m.Header.Get("Status"); status {
@@ -456,6 +457,63 @@ func (c *claimer) readBatch(ctx context.Context, subject string, from uint64, n 
 			return nil, fmt.Errorf("read %s: %w", subject, err)
 		}
 		out = append(out, rm)
+	}
+}
+
+// batchReplies takes the answers of batched direct gets on one
+// subscription, made at the first read: a subscription per read would make
+// the server rebuild its subject cache at every read.
+type batchReplies struct {
+	nc *nats.Conn
+
+	mu      sync.Mutex
+	prefix  string
+	sub     *nats.Subscription
+	next    uint64
+	waiting map[string]chan *nats.Msg
+}
+
+// batchReply is one read's inbox and the answers to it.
+type batchReply struct {
+	inbox string
+	msgs  chan *nats.Msg
+}
+
+// open returns a new inbox, and a func to call once its answers are read.
+func (b *batchReplies) open() (batchReply, func(), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sub == nil {
+		b.prefix = nats.NewInbox()
+		sub, err := b.nc.Subscribe(b.prefix+".*", b.route)
+		if err != nil {
+			return batchReply{}, nil, err
+		}
+		b.sub, b.waiting = sub, map[string]chan *nats.Msg{}
+	}
+	b.next++
+	token := strconv.FormatUint(b.next, 36)
+	// Room for a whole batch and its end: the subscription never waits.
+	r := batchReply{inbox: b.prefix + "." + token, msgs: make(chan *nats.Msg, laneBatch+2)}
+	b.waiting[token] = r.msgs
+	return r, func() {
+		b.mu.Lock()
+		delete(b.waiting, token)
+		b.mu.Unlock()
+	}, nil
+}
+
+func (b *batchReplies) route(m *nats.Msg) {
+	token := m.Subject[len(b.prefix)+1:]
+	b.mu.Lock()
+	ch := b.waiting[token]
+	b.mu.Unlock()
+	if ch == nil {
+		return // a read that gave up
+	}
+	select {
+	case ch <- m:
+	default: // more than a batch: the read takes what it has
 	}
 }
 
