@@ -361,13 +361,7 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		// A filter that ran out of time on a busy machine says nothing of
 		// the event: it is tried again, and dead-lettered only when its
 		// filter runs out of time filterTries times.
-		delay := nakDelay(d)
-		log.Warn("route filter ran out of time; event will be retried", "retry_in", delay, "error", err)
-		t.stats.retried.Add(1)
-		t.tel.Metrics().TransformEvent(ev.Source, "retried")
-		if err := d.Nak(delay); err != nil {
-			log.Warn("nak event", "error", err)
-		}
+		t.retry(log, d, ev.Source, "route filter ran out of time; event will be retried", err)
 		return
 	}
 	for _, r := range filtered {
@@ -387,13 +381,7 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		return
 	}
 	if err := t.publish(ctx, msg.Header.Get(traceparentHeader), outs); err != nil {
-		delay := nakDelay(d)
-		log.Warn("store outputs failed; event will be retried", "retry_in", delay, "error", err)
-		t.stats.retried.Add(1)
-		t.tel.Metrics().TransformEvent(ev.Source, "retried")
-		if err := d.Nak(delay); err != nil {
-			log.Warn("nak event", "error", err)
-		}
+		t.retry(log, d, ev.Source, "store outputs failed; event will be retried", err)
 		return
 	}
 	for _, o := range outs {
@@ -410,6 +398,17 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 	}
 	t.tel.Metrics().TransformEvent(ev.Source, "routed")
 	t.ack(ctx, log, d)
+}
+
+// retry hands the event back, to come again after nakDelay, saying why.
+func (t *Transformer) retry(log *slog.Logger, d queue.Delivery, source, why string, err error) {
+	delay := nakDelay(d)
+	log.Warn(why, "retry_in", delay, "error", err)
+	t.stats.retried.Add(1)
+	t.tel.Metrics().TransformEvent(source, "retried")
+	if err := d.Nak(delay); err != nil {
+		log.Warn("nak event", "error", err)
+	}
 }
 
 // record adds an output to its event's history, at the time the delivery was

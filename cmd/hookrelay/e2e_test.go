@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -228,26 +229,20 @@ func sendID(ctx context.Context, client *http.Client, ingest string, body string
 
 // waitMarkers waits until every marker appears in a card accepted on one of
 // paths, and returns those that did not within d. It wakes on each accepted
-// card rather than polling.
+// card rather than polling. Each card is read once: with tens of thousands
+// of cards, searching them all for every marker took minutes, and the
+// markers it reported missing were the ones not yet delivered when that
+// search began.
 func waitMarkers(sim *teamstest.Server, paths []string, markers []string, d time.Duration) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	idx := newCardIndex(markers)
 	for {
-		var all []byte
 		seen := map[string]int{}
 		for _, p := range paths {
-			recs := sim.Accepted(p)
-			seen[p] = len(recs)
-			for _, rec := range recs {
-				all = append(all, rec.Body...)
-			}
+			seen[p] = idx.read(sim, p)
 		}
-		var missing []string
-		for _, m := range markers {
-			if !bytes.Contains(all, []byte(m)) {
-				missing = append(missing, m)
-			}
-		}
+		missing := idx.missing(markers)
 		if len(missing) == 0 || ctx.Err() != nil {
 			return missing
 		}
@@ -263,6 +258,85 @@ func waitMarkers(sim *teamstest.Server, paths []string, markers []string, d time
 		<-next.Done()
 		stop()
 	}
+}
+
+// cardIndex holds what the accepted cards read so far contain: their words,
+// and their text when a marker is more than one word.
+type cardIndex struct {
+	words    map[string]bool
+	text     []byte
+	keepText bool
+	// next is, per path, the first request not read yet; open are the
+	// requests before it still being answered when read.
+	next map[string]int
+	open map[string][]int
+}
+
+var markerWord = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func newCardIndex(markers []string) *cardIndex {
+	x := &cardIndex{words: map[string]bool{}, next: map[string]int{}, open: map[string][]int{}}
+	for _, m := range markers {
+		if !markerWord.MatchString(m) {
+			x.keepText = true
+		}
+	}
+	return x
+}
+
+// read adds the cards accepted on path since the last read, and returns
+// how many were accepted on it.
+func (x *cardIndex) read(sim *teamstest.Server, path string) int {
+	recs := sim.Received(path)
+	var stillOpen []int
+	add := func(i int) {
+		switch rec := recs[i]; {
+		case rec.Accepted:
+			x.add(rec.Body)
+		case rec.Status == 0:
+			stillOpen = append(stillOpen, i)
+		}
+	}
+	for _, i := range x.open[path] {
+		add(i)
+	}
+	for i := x.next[path]; i < len(recs); i++ {
+		add(i)
+	}
+	x.next[path], x.open[path] = len(recs), stillOpen
+	accepted := 0
+	for _, rec := range recs {
+		if rec.Accepted {
+			accepted++
+		}
+	}
+	return accepted
+}
+
+func (x *cardIndex) add(body []byte) {
+	for _, w := range bytes.FieldsFunc(body, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) {
+		x.words[string(w)] = true
+	}
+	if x.keepText {
+		x.text = append(x.text, body...)
+		x.text = append(x.text, 0)
+	}
+}
+
+func (x *cardIndex) missing(markers []string) []string {
+	var out []string
+	for _, m := range markers {
+		if markerWord.MatchString(m) {
+			if !x.words[m] {
+				out = append(out, m)
+			}
+		} else if !bytes.Contains(x.text, []byte(m)) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // dlqList lists the dead letters of destination through the CLI.
