@@ -30,11 +30,9 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			MaxConsumers: queue.MaxDestinations,
 			// Lanes read the next messages of a subject directly: raw,
 			// without the API's JSON and base64, several at once. Only with
-			// one replica: any replica answers a direct get, and a replica
-			// behind the leader, or one a restart left out of step with it,
-			// hands out deliveries settled already, or a message at a
-			// sequence that holds another on the leader, whose delete would
-			// then remove a delivery never made. With replicas, lanes read
+			// one replica: any replica answers a direct get, one behind the
+			// leader hands out deliveries settled already, and a lane
+			// deletes by sequence what it read. With replicas, lanes read
 			// from the leader.
 			AllowDirect: o.Replicas <= 1,
 		},
