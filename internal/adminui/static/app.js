@@ -17,12 +17,19 @@ function say(msg, isError) {
 async function api(method, path, body) {
   const headers = { Accept: "application/json", "X-Hookrelay-Page": "1" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const resp = await fetch(path, {
+  // A request made before signing out is awaited by the sign-out, and its
+  // answer dropped: it never fills the page again.
+  const epoch = state.epoch;
+  const sent = fetch(path, {
     method, headers, credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  state.inflight.add(sent);
+  let resp;
+  try { resp = await sent; } finally { state.inflight.delete(sent); }
   let data = null;
   try { data = await resp.json(); } catch (_) { /* not JSON */ }
+  if (epoch !== state.epoch) return new Promise(() => {}); // signed out meanwhile: the caller goes no further
   if (!resp.ok) {
     const why = data && data.error ? data.error : resp.statusText;
     if (resp.status === 401) {
@@ -194,7 +201,7 @@ function charts(container, t) {
 
 // At a glance
 
-const state = { dests: [], destPage: 0, dlOffset: 0, dlTotal: 0, detail: null, canTrend: true };
+const state = { dests: [], destPage: 0, dlOffset: 0, dlTotal: 0, detail: null, canTrend: true, epoch: 0, inflight: new Set(), signingOut: false };
 
 async function loadOverview() {
   if (!state.canTrend) return;
@@ -590,10 +597,20 @@ document.addEventListener("DOMContentLoaded", async () => {
     refresh();
   });
   $("logout").addEventListener("click", async () => {
-    await fetch("/ui/session", { method: "DELETE", credentials: "same-origin" });
+    // No poll starts from now on (it waits while signing out and while the
+    // sign-in form shows), and the requests in flight finish before the
+    // session ends, their answers dropped.
+    state.epoch++;
     for (const id of ["dest-rows", "dl-rows", "ev-rows", "summary", "overall-charts", "dest-charts", "preview-card"]) $(id).replaceChildren();
     for (const id of ["ev-body", "preview-json", "dest-range", "dl-range"]) $(id).textContent = "";
     state.dests = [];
+    state.signingOut = true;
+    try {
+      await Promise.allSettled([...state.inflight]);
+      await fetch("/ui/session", { method: "DELETE", credentials: "same-origin" });
+    } finally {
+      state.signingOut = false;
+    }
     await session();
     say("signed out");
   });
@@ -618,7 +635,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   else say("admin token missing or wrong: enter it above", true);
   // Every 5 s; a list of more than 200 destinations (up to ~1.2 KB each) every 15 s.
   const poll = async () => {
-    if ($("token-form").hidden) await loadDestinations();
+    if ($("token-form").hidden && !state.signingOut) await loadDestinations();
     setTimeout(poll, state.dests.length > 200 ? 15000 : 5000);
   };
   setTimeout(poll, 5000);
