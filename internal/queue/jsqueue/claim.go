@@ -220,10 +220,7 @@ func (c *claimer) toldLocked(destination string) {
 		return
 	}
 	c.told[destination] = struct{}{}
-	select {
-	case c.tell <- struct{}{}:
-	default:
-	}
+	signal(c.tell)
 }
 
 // woken is a wake for destination: a delivery was stored for it.
@@ -290,10 +287,7 @@ func (c *claimer) run(ctx context.Context) {
 	for {
 		if kv == nil {
 			var err error
-			kv, err = c.q.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-				Bucket: leasesBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1,
-				Replicas: c.q.replicas,
-			})
+			kv, err = memoryBucket(ctx, c.q.js, leasesBucket, c.q.replicas)
 			if err != nil {
 				kv = nil
 				if ctx.Err() != nil {

@@ -41,10 +41,9 @@ type lane struct {
 	// count when last read, plus wakes, less settled ones.
 	behind uint64
 	// ahead are deliveries read with the last one handed out and not yet
-	// handed out, in order: valid while the cursor is at aheadAt and the
-	// ownership has not changed since they were read (aheadOwned open).
+	// handed out, in order: valid until one is handed back (which empties
+	// it) or the ownership changes (aheadOwned closes).
 	ahead      []jetstream.RawStreamMsg
-	aheadAt    uint64
 	aheadOwned <-chan struct{}
 	// undeleted are settled deliveries whose delete the store did not
 	// confirm, deleted again before the next read.
@@ -108,10 +107,7 @@ func (l *lane) wake(n uint64) {
 	l.mu.Lock()
 	l.behind += n
 	l.mu.Unlock()
-	select {
-	case l.woke <- struct{}{}:
-	default:
-	}
+	signal(l.woke)
 }
 
 // counted sets the backlog to the store's count, and wakes the lane in case
@@ -120,10 +116,7 @@ func (l *lane) counted(n uint64) {
 	l.mu.Lock()
 	l.behind = n
 	l.mu.Unlock()
-	select {
-	case l.woke <- struct{}{}:
-	default:
-	}
+	signal(l.woke)
 }
 
 func (l *lane) holding() bool {
@@ -203,7 +196,7 @@ func (l *lane) Next(ctx context.Context) (queue.Delivery, error) {
 func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 	l.mu.Lock()
 	from := l.cursor
-	if len(l.ahead) > 0 && l.aheadAt == from && !closed(l.aheadOwned) {
+	if len(l.ahead) > 0 && !closed(l.aheadOwned) {
 		m := l.ahead[0]
 		l.ahead[0] = jetstream.RawStreamMsg{}
 		l.ahead = l.ahead[1:]
@@ -229,7 +222,7 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 		return nil, fmt.Errorf("%w: cursor moved", queue.ErrNotFound)
 	}
 	d := l.handOutLocked(&msgs[0])
-	l.ahead, l.aheadAt, l.aheadOwned = msgs[1:], l.cursor, changed
+	l.ahead, l.aheadOwned = msgs[1:], changed
 	return d, nil
 }
 
@@ -242,10 +235,17 @@ func closed(c <-chan struct{}) bool {
 	}
 }
 
+// signal wakes c's receiver, or leaves the wake already pending.
+func signal(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
 // handOutLocked hands out m, the first delivery at or after the cursor.
 func (l *lane) handOutLocked(m *jetstream.RawStreamMsg) *laneDelivery {
 	l.cursor = m.Sequence + 1
-	l.aheadAt = l.cursor
 	l.handed[m.Sequence]++
 	l.held++
 	d := &laneDelivery{
@@ -311,13 +311,11 @@ func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
 		return
 	}
 	l.cursor = min(l.cursor, seq)
+	l.ahead = nil // read again from the cursor
 	if delay > 0 {
 		l.notBefore = time.Now().Add(delay)
 	}
-	select {
-	case l.woke <- struct{}{}:
-	default:
-	}
+	signal(l.woke)
 }
 
 // laneDelivery is a delivery a lane handed out.

@@ -68,6 +68,15 @@ func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
 	}
 }
 
+// memoryBucket makes (or finds) a bucket of the instances' shared state:
+// in memory, the last value of each key only, a key gone a minute after its
+// last write, with the streams' replicas so that losing a server loses none.
+func memoryBucket(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.KeyValue, error) {
+	return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1, Replicas: replicas,
+	})
+}
+
 // errBucketRemade ends a session whose watch follows a bucket that was made
 // again: its watch would wait for revisions the new bucket reaches only much
 // later, and see nobody meanwhile.
@@ -76,9 +85,7 @@ var errBucketRemade = errors.New("membership bucket made again")
 // session heartbeats and watches the bucket until ctx is cancelled (it
 // leaves then) or the bucket is gone or made again.
 func (m *membership) session(ctx context.Context, js jetstream.JetStream) error {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: membersBucket, TTL: time.Minute, Storage: jetstream.MemoryStorage, History: 1, Replicas: m.replicas,
-	})
+	kv, err := memoryBucket(ctx, js, membersBucket, m.replicas)
 	if err != nil {
 		return fmt.Errorf("make bucket %s: %w", membersBucket, err)
 	}
