@@ -140,11 +140,11 @@ func (r *trendRing) series(now time.Time) Trend {
 		Delivered: make([]uint32, n), Failed: make([]uint32, n), Throttled: make([]uint32, n),
 		DeadLettered: make([]uint32, n), Backlog: make([]*uint32, n),
 	}
+	if r.buckets == nil {
+		return out // nothing counted yet
+	}
 	for k := range n {
 		i := first + int32(k)
-		if r.buckets == nil {
-			break
-		}
 		b := r.buckets[int(i)%n]
 		if b.start != i {
 			continue
