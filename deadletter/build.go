@@ -12,8 +12,8 @@ import (
 
 // Msg is dl as every stage that gives up on a delivery stores it on
 // RELAY_DEAD (transform, when an event cannot become a card; dispatch, when
-// a destination will not take one), and as the Store reads it back: on its
-// destination's subject, with headers naming the delivery, its event, its
+// a destination will not take one), and as the Store reads it back: keyed by its
+// destination, with headers naming the delivery, its event, its
 // source and the reason, and an ID that stores one dead letter however often
 // the same step is retried, while a replay that dies again is a new one.
 // DeadAt is set to now when zero.
@@ -27,7 +27,7 @@ func Msg(dl schemas.DeadLetter) (queue.Msg, error) {
 	}
 	d := dl.Delivery
 	return queue.Msg{
-		Subject: queue.DeadSubject(d.Destination),
+		Key: d.Destination,
 		Header: queue.Header{
 			queue.HeaderDeliveryID: {d.ID}, queue.HeaderEventID: {d.EventID},
 			queue.HeaderSource: {d.Source}, queue.HeaderReason: {dl.Reason},

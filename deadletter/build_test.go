@@ -21,8 +21,8 @@ func TestMsg(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Subject != queue.DeadSubject("ops") || m.ID != "dead.ev1.r.d.0" {
-		t.Errorf("subject %q id %q", m.Subject, m.ID)
+	if m.Key != "ops" || m.ID != "dead.ev1.r.d.0" {
+		t.Errorf("key %q id %q", m.Key, m.ID)
 	}
 	for k, want := range map[string]string{queue.HeaderDeliveryID: "ev1.r.d", queue.HeaderEventID: "ev1",
 		queue.HeaderSource: "zendesk", queue.HeaderReason: schemas.ReasonRejected} {

@@ -275,7 +275,7 @@ func TestHandlerDefaultLimit(t *testing.T) {
 	for i := range n {
 		publishDead(t, q, deadLetter(i, fixture{dest: "ops", reason: "exhausted"}))
 	}
-	srv := httptest.NewServer(newTestHandler(NewStore(q)))
+	srv := httptest.NewServer(newTestHandler(NewStore(queue.Over(q), queue.Over(q))))
 	t.Cleanup(srv.Close)
 	for _, tt := range []struct {
 		query string

@@ -104,7 +104,7 @@ func TestListAnswerCarriesTitleTotalAndPage(t *testing.T) {
 		dl.ResponseExcerpt = "Bad Request"
 		publishDead(t, q, dl)
 	}
-	srv := httptest.NewServer(newTestHandler(NewStore(q)))
+	srv := httptest.NewServer(newTestHandler(NewStore(queue.Over(q), queue.Over(q))))
 	t.Cleanup(srv.Close)
 	resp, err := srv.Client().Get(srv.URL + "/api/v1/deadletters?limit=3&offset=1&order=newest")
 	if err != nil {
@@ -170,7 +170,7 @@ func BenchmarkPageOf10000(b *testing.B) {
 			msgs = msgs[:0]
 		}
 	}
-	s := NewStore(q)
+	s := NewStore(queue.Over(q), queue.Over(q))
 	b.ResetTimer()
 	for b.Loop() {
 		p, err := s.Page(context.Background(), Filter{Limit: 50}, 0, true)

@@ -127,13 +127,14 @@ var Reasons = []string{
 	schemas.ReasonExpired, schemas.ReasonTransform, schemas.ReasonRemoved, ReasonUndecodable,
 }
 
-// Store reads and changes RELAY_DEAD. It holds no state of its own, so any
-// number of Stores (in any number of processes) may work on the stream at once.
+// Store lists, replays and purges dead letters. It holds no state of its
+// own, so any number of Stores (in any number of processes) may work at once.
 type Store struct {
-	queue   queue.Queue
-	now     func() time.Time
-	history *history.Recorder
-	tel     *telemetry.Telemetry
+	dead       queue.DeadLetters
+	deliveries queue.Deliveries
+	now        func() time.Time
+	history    *history.Recorder
+	tel        *telemetry.Telemetry
 }
 
 // Option configures a Store.
@@ -145,9 +146,10 @@ func WithHistory(r *history.Recorder) Option {
 	return func(s *Store) { s.history = r }
 }
 
-// NewStore returns a Store on q.
-func NewStore(q queue.Queue, opts ...Option) *Store {
-	s := &Store{queue: q, now: time.Now}
+// NewStore returns a Store of the dead letters in dead, replaying them as
+// deliveries.
+func NewStore(dead queue.DeadLetters, deliveries queue.Deliveries, opts ...Option) *Store {
+	s := &Store{dead: dead, deliveries: deliveries, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -242,14 +244,14 @@ func (s *Store) Get(ctx context.Context, id string) (Entry, error) {
 }
 
 func (s *Store) getEntry(ctx context.Context, seq uint64) (Entry, error) {
-	m, err := s.queue.Get(ctx, queue.StreamDead, seq)
+	m, err := s.dead.DeadLetter(ctx, seq)
 	if errors.Is(err, queue.ErrNotFound) {
 		return Entry{}, fmt.Errorf("dead letter %d: %w", seq, ErrNotFound)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("get dead letter %d: %w", seq, err)
 	}
-	return decode(m.Subject, m.Seq, m.Data), nil
+	return decode(m.Key, m.Seq, m.Data), nil
 }
 
 // ReasonUndecodable marks an entry whose stored message is not a dead letter
@@ -257,15 +259,15 @@ func (s *Store) getEntry(ctx context.Context, seq uint64) (Entry, error) {
 // but not replayed, so one bad message does not block the others.
 const ReasonUndecodable = "undecodable"
 
-func decode(subject string, seq uint64, data []byte) Entry {
+func decode(destination string, seq uint64, data []byte) Entry {
 	e := Entry{ID: strconv.FormatUint(seq, 10), Seq: seq}
 	if err := json.Unmarshal(data, &e.DeadLetter); err != nil {
 		e.DeadLetter = schemas.DeadLetter{Reason: ReasonUndecodable, LastError: "decode dead letter: " + err.Error()}
 	}
-	// The subject is where the dead letter was filed, so it names the
-	// destination even when the delivery itself does not (a failed transform).
+	// The dead letter was filed under its destination, which names it even
+	// when the delivery itself does not (a failed transform).
 	if e.Delivery.Destination == "" {
-		e.Delivery.Destination = strings.TrimPrefix(subject, strings.TrimSuffix(queue.DeadAll, ">"))
+		e.Delivery.Destination = destination
 	}
 	e.Title = CardTitle(e.Delivery.Card)
 	return e
@@ -322,21 +324,17 @@ func (s *Store) eachID(ctx context.Context, ids []string, visit func(Entry) (boo
 const skewMargin = 5 * time.Minute
 
 func (s *Store) eachScan(ctx context.Context, f Filter, visit func(Entry) (bool, error)) error {
-	subject := queue.DeadAll
-	if f.Destination != "" {
-		subject = queue.DeadSubject(f.Destination)
-	}
 	var start time.Time
 	if !f.Since.IsZero() {
 		// A dead letter is stored after it is stamped, so nothing older than
 		// Since (less the margin) can match.
 		start = f.Since.Add(-skewMargin)
 	}
-	return s.queue.Scan(ctx, queue.StreamDead, subject, start, func(m queue.Stored) (bool, error) {
+	return s.dead.ScanDeadLetters(ctx, f.Destination, start, func(m queue.Stored) (bool, error) {
 		if f.MaxSeq != 0 && m.Seq > f.MaxSeq {
 			return false, nil
 		}
-		return visit(decode(m.Subject, m.Seq, m.Data))
+		return visit(decode(m.Key, m.Seq, m.Data))
 	})
 }
 
@@ -412,7 +410,7 @@ func (s *Store) replay(ctx context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("dead letter %s: encode delivery: %w", e.ID, err)
 	}
-	msg := queue.Msg{Subject: queue.OutSubject(d.Destination), Header: queue.Header{}, Data: data, ID: ReplayMsgIDPrefix + e.ID}
+	msg := queue.Msg{Key: d.Destination, Header: queue.Header{}, Data: data, ID: ReplayMsgIDPrefix + e.ID}
 	msg.Header.Set(queue.HeaderDeliveryID, d.ID)
 	if d.EventID != "" {
 		msg.Header.Set(queue.HeaderEventID, d.EventID)
@@ -420,15 +418,15 @@ func (s *Store) replay(ctx context.Context, e Entry) error {
 	if d.Source != "" {
 		msg.Header.Set(queue.HeaderSource, d.Source)
 	}
-	_, pub := s.tel.StartPublish(ctx, msg.Subject, msg.Header, telemetry.AttrDeliveryID.String(d.ID),
+	_, pub := s.tel.StartPublish(ctx, queue.OutSubject(d.Destination), msg.Header, telemetry.AttrDeliveryID.String(d.ID),
 		telemetry.AttrDestination.String(d.Destination))
-	ack, err := s.queue.Publish(ctx, msg)
+	acks, err := s.deliveries.Enqueue(ctx, []queue.Msg{msg})
 	telemetry.EndSpan(pub, err)
 	if err != nil {
 		telemetry.EndSpan(span, err)
-		return fmt.Errorf("dead letter %s: publish to %s: %w", e.ID, msg.Subject, err)
+		return fmt.Errorf("dead letter %s: enqueue for %s: %w", e.ID, d.Destination, err)
 	}
-	if !ack.Duplicate {
+	if !acks[0].Duplicate {
 		s.tel.Metrics().Replay(d.Destination)
 		s.history.Record(history.Record{EventID: d.EventID, At: now, Stage: history.StageDeadLetter,
 			Kind: history.KindReplayed, Source: d.Source, Route: d.Route, Destination: d.Destination,
@@ -440,7 +438,7 @@ func (s *Store) replay(ctx context.Context, e Entry) error {
 // delete deletes a dead letter; one already gone (a concurrent replay or
 // purge got there first) is not an error.
 func (s *Store) delete(ctx context.Context, seq uint64) error {
-	err := s.queue.Delete(ctx, queue.StreamDead, seq)
+	err := s.dead.DeleteDeadLetter(ctx, seq)
 	if err == nil || errors.Is(err, queue.ErrNotFound) {
 		return nil
 	}

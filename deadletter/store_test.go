@@ -64,11 +64,11 @@ func publishDead(t *testing.T, q queue.Queue, dl schemas.DeadLetter) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := q.Publish(context.Background(), msg)
+	acks, err := queue.Over(q).PutDeadLetters(context.Background(), []queue.Msg{msg})
 	if err != nil {
-		t.Fatalf("publish dead letter: %v", err)
+		t.Fatalf("put dead letter: %v", err)
 	}
-	return strconv.FormatUint(ack.Seq, 10)
+	return strconv.FormatUint(acks[0].Seq, 10)
 }
 
 // startQueue starts a JetStream with hookrelay's streams and opens a queue on
@@ -88,7 +88,7 @@ func setup(t *testing.T) (*Store, queue.Queue) {
 			t.Fatalf("fixture %d stored as %s", i+1, id)
 		}
 	}
-	s := NewStore(q)
+	s := NewStore(queue.Over(q), queue.Over(q))
 	s.now = func() time.Time { return testNow }
 	return s, q
 }
@@ -171,7 +171,7 @@ func TestListMany(t *testing.T) {
 		}
 		publishDead(t, q, deadLetter(i, fixture{dest: dest, reason: schemas.ReasonExhausted}))
 	}
-	s := NewStore(q)
+	s := NewStore(queue.Over(q), queue.Over(q))
 	all, err := s.List(ctxT(t), Filter{})
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +360,7 @@ func TestReplayConcurrentStoresOnce(t *testing.T) {
 	for i := range n {
 		all = append(all, publishDead(t, q, deadLetter(i, fixture{dest: "ops", reason: schemas.ReasonExhausted})))
 	}
-	s := NewStore(q)
+	s := NewStore(queue.Over(q), queue.Over(q))
 	ctx := ctxT(t)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -488,7 +488,7 @@ func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
 		{"no deadline", testNow.Add(-time.Hour), time.Time{}, config.DefaultMaxAge},
 		{"ordinary", testNow.Add(-time.Hour), testNow.Add(-time.Hour + 90*time.Minute), 90 * time.Minute},
 	}
-	s := NewStore(q)
+	s := NewStore(queue.Over(q), queue.Over(q))
 	s.now = func() time.Time { return testNow }
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -539,7 +539,7 @@ func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
 
 func TestReplayIsRecordedInHistory(t *testing.T) {
 	s, q := setup(t)
-	s.history = history.NewRecorder(q, nil)
+	s.history = history.NewRecorder(queue.Over(q), nil)
 	ctx := ctxT(t)
 	for range 2 { // the second replay finds nothing and records nothing
 		if _, err := s.Replay(ctx, Filter{IDs: []string{"1"}}, false); err != nil {
@@ -549,7 +549,7 @@ func TestReplayIsRecordedInHistory(t *testing.T) {
 	if _, err := s.Replay(ctx, Filter{IDs: []string{"2"}}, true); err != nil {
 		t.Fatal(err)
 	}
-	hs := history.NewStore(q)
+	hs := history.NewStore(queue.Over(q), queue.Over(q))
 	// Replaying 3 afterwards and waiting for its record orders the wait:
 	// one connection's records are stored in the order they were made.
 	if _, err := s.Replay(ctx, Filter{IDs: []string{"3"}}, false); err != nil {

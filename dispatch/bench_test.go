@@ -782,7 +782,7 @@ type running struct {
 func runDispatcher(b *testing.B, q queue.Queue, dests []config.Destination) *running {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := dispatch.New(ctx, q, dests, slog.New(slog.DiscardHandler))
+	d, err := dispatch.New(ctx, queue.Over(q), dests, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		b.Fatalf("new dispatcher: %v", err)

@@ -44,7 +44,7 @@ func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.
 	}
 	_, span := w.startDeadLetter(ctx, msg, m.Header, reason)
 	began := time.Now()
-	_, err = w.q.Publish(ctx, m)
+	_, err = w.q.PutDeadLetters(ctx, []queue.Msg{m})
 	telemetry.EndSpan(span, err)
 	if err != nil {
 		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err)

@@ -47,9 +47,18 @@ func WithHistory(r *history.Recorder) Option {
 	return func(o *options) { o.history = r }
 }
 
+// Stores are what dispatch keeps its data in: the deliveries, lane by lane,
+// the dead letters it files, and the log of its sends that the budgets
+// inherit.
+type Stores interface {
+	queue.Lanes
+	queue.DeadLetters
+	queue.SendLog
+}
+
 // Dispatcher runs one worker per destination.
 type Dispatcher struct {
-	q       queue.Queue
+	q       Stores
 	logger  *slog.Logger
 	opts    options
 	guarded *http.Client // refuses private addresses
@@ -77,14 +86,9 @@ type Dispatcher struct {
 	retired map[string]*trend
 }
 
-// ConsumerName is the durable RELAY_OUT consumer of a destination. Every relay
-// instance consumes the same one, exclusively: one instance at a time owns
-// the destination, so its budget holds in total.
-func ConsumerName(destination string) string { return "dispatch-" + destination }
-
 // New builds workers for the destinations. It refuses destinations whose URL
 // names a non-public address without allow_private.
-func New(ctx context.Context, q queue.Queue, dests []config.Destination, logger *slog.Logger, opts ...Option) (*Dispatcher, error) {
+func New(ctx context.Context, q Stores, dests []config.Destination, logger *slog.Logger, opts ...Option) (*Dispatcher, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -246,7 +250,7 @@ func (d *Dispatcher) snapshot() []*worker {
 
 // worker owns one destination.
 type worker struct {
-	q      queue.Queue
+	q      Stores
 	dest   config.Destination
 	client *http.Client
 	logger *slog.Logger
@@ -297,7 +301,7 @@ type breaker struct {
 // valid carries over, for the same URL only (a new URL is a new receiver,
 // with its own limits and health): the breaker when its settings are the
 // same, the budget when rate, burst and limits are, and the "gone" mark.
-func newWorker(q queue.Queue, dest config.Destination, client *http.Client, logger *slog.Logger, o options, prev *worker) *worker {
+func newWorker(q Stores, dest config.Destination, client *http.Client, logger *slog.Logger, o options, prev *worker) *worker {
 	w := &worker{
 		q: q, dest: dest, client: client, opts: o,
 		logger: logger.With("destination", dest.Name),
@@ -519,31 +523,26 @@ func (w *worker) group(ctx context.Context, cons queue.Consumer, held *[]pending
 	return n, card
 }
 
-// consume starts the destination's durable consumer, retrying until it
-// succeeds or ctx is cancelled: one slow or failing destination must not stop
-// the others.
+// consume opens the destination's lane, retrying until it succeeds or ctx
+// is cancelled: one slow or failing destination must not stop the others.
 func (w *worker) consume(ctx context.Context) (queue.Consumer, error) {
-	cfg := queue.ConsumerConfig{
-		Stream:  queue.StreamOut,
-		Name:    ConsumerName(w.dest.Name),
-		Subject: queue.OutSubject(w.dest.Name),
-		// The ack deadline always exceeds one request; longer waits send
-		// progress, so a delivery in flight is never handed to a second worker.
-		AckWait:       w.ackWait(),
-		MaxAckPending: w.maxAckPending(),
-		Exclusive:     true,
+	lane := queue.LaneOptions{
+		Hold: w.maxAckPending(),
+		// Always longer than one request; longer waits send progress, so a
+		// delivery in flight is never handed to a second worker.
+		Redeliver: w.ackWait(),
 	}
 	for delay := time.Second; ; delay = min(2*delay, time.Minute) {
 		// Not bounded: thousands of destinations may wait their turn at the
 		// store, and a queue retries an unreachable store by itself.
-		cons, err := w.q.Consume(ctx, cfg)
+		cons, err := w.q.OpenLane(ctx, w.dest.Name, lane)
 		if err == nil {
 			return cons, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		w.logger.Error("create the destination's consumer; retrying", "err", err, "retry_in", delay)
+		w.logger.Error("open the destination's lane; retrying", "err", err, "retry_in", delay)
 		if !pause.For(ctx, delay) {
 			return nil, ctx.Err()
 		}

@@ -61,7 +61,7 @@ func publish(t *testing.T, q queue.Queue, d string, from, to int, mod ...func(*s
 func start(t *testing.T, q queue.Queue, dests ...config.Destination) *Dispatcher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, q, dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(ctx, queue.Over(q), dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("new dispatcher: %v", err)
 	}
@@ -332,7 +332,7 @@ func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
 	publish(t, q, "s", 0, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, q, []config.Destination{
+	d, err := New(ctx, queue.Over(q), []config.Destination{
 		dest(sim, "s", func(d *config.Destination) {
 			d.BreakerFailures, d.BreakerOpenFor, d.Limits = 1, time.Hour, config.TeamsLimits()
 		}),

@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,8 +18,7 @@ const sentLogClockMargin = 2 * time.Second
 // destination next inherits the budget. It does not wait for the store: a
 // send lost from the log at a crash costs at most one request of margin.
 func (w *worker) logSend(at time.Time, log *slog.Logger) {
-	m := queue.Msg{Subject: queue.SentSubject(w.dest.Name), Data: binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))}
-	if err := w.q.Send(m); err != nil {
+	if err := w.q.RecordSend(w.dest.Name, at); err != nil {
 		log.Debug("log send for the budget", "err", err)
 	}
 }
@@ -66,28 +64,18 @@ func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Log
 }
 
 // readSent returns the logged sends to a destination since start.
-func readSent(ctx context.Context, q queue.Queue, destination string, start time.Time) ([]time.Time, error) {
+func readSent(ctx context.Context, log queue.SendLog, destination string, start time.Time) ([]time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var out []time.Time
-	err := q.Scan(ctx, queue.StreamSent, queue.SentSubject(destination), start, func(m queue.Stored) (bool, error) {
-		if t, ok := sentAt(m); ok {
-			out = append(out, t)
-		}
+	err := log.Sends(ctx, destination, start, func(_ string, at time.Time) (bool, error) {
+		out = append(out, at)
 		return true, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sent log of %q: %w", destination, err)
 	}
 	return out, nil
-}
-
-// sentAt decodes one record of the sent log.
-func sentAt(m queue.Stored) (time.Time, bool) {
-	if len(m.Data) != 8 {
-		return time.Time{}, false
-	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(m.Data))), true
 }
 
 // inheritAll reads the sent log once for every destination at Run's start
@@ -102,11 +90,11 @@ func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
 		window time.Duration
 	}
 	workers := d.snapshot()
-	bySubject := make(map[string]inheritor, len(workers))
+	byName := make(map[string]inheritor, len(workers))
 	widest := time.Duration(0)
 	for _, w := range workers {
 		if window := w.sentWindow(); window > 0 {
-			bySubject[queue.SentSubject(w.dest.Name)] = inheritor{w, window}
+			byName[w.dest.Name] = inheritor{w, window}
 			widest = max(widest, window)
 		}
 	}
@@ -117,14 +105,10 @@ func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
 	// workers wait for it.
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	sends := make(map[*worker][]time.Time, len(bySubject))
-	err := d.q.Scan(ctx, queue.StreamSent, queue.SentAll, now.Add(-widest), func(m queue.Stored) (bool, error) {
-		in, ok := bySubject[m.Subject]
-		if !ok {
-			return true, nil
-		}
-		if t, ok := sentAt(m); ok && now.Sub(t) < in.window {
-			sends[in.w] = append(sends[in.w], t)
+	sends := make(map[*worker][]time.Time, len(byName))
+	err := d.q.Sends(ctx, "", now.Add(-widest), func(destination string, at time.Time) (bool, error) {
+		if in, ok := byName[destination]; ok && now.Sub(at) < in.window {
+			sends[in.w] = append(sends[in.w], at)
 		}
 		return true, nil
 	})
@@ -132,7 +116,7 @@ func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
 		d.logger.Warn("read the sent log at start; each destination reads its own at its first delivery", "err", err)
 		return
 	}
-	for _, in := range bySubject {
+	for _, in := range byName {
 		in.w.budget.merge(now, sends[in.w])
 		in.w.inheritedAt = now
 	}

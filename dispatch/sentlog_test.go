@@ -68,7 +68,7 @@ func TestRunReadsTheSentLogOnceForAllDestinations(t *testing.T) {
 
 	rec := &scanRecorder{Queue: env.Queue(t)}
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, rec, []config.Destination{busy, idle, other}, slog.New(slog.DiscardHandler))
+	d, err := New(ctx, queue.Over(rec), []config.Destination{busy, idle, other}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func runDispatcher(t *testing.T, env *natstest.Env, dests []config.Destination) 
 	t.Helper()
 	q := env.Queue(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, q, dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(ctx, queue.Over(q), dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

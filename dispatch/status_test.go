@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
@@ -20,7 +21,7 @@ func TestStatusSaysWhenAFailedDeliveryIsRetried(t *testing.T) {
 	publish(t, q, "r", 0, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, q, []config.Destination{dest(sim, "r", func(d *config.Destination) {
+	d, err := New(ctx, queue.Over(q), []config.Destination{dest(sim, "r", func(d *config.Destination) {
 		d.Backoff, d.MaxBackoff = time.Minute, time.Minute
 	})}, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -275,7 +275,7 @@ func ingestTarget(b *testing.B, q queue.Queue, s benchScheme) *target {
 	}
 	b.Cleanup(func() { _ = shutdown(context.Background()) })
 	logger := slog.New(slog.DiscardHandler)
-	h, err := ingest.New(cfg, q, logger,
+	h, err := ingest.New(cfg, queue.Over(q), logger,
 		ingest.WithMetrics(tel.Metrics()), ingest.WithTelemetry(tel))
 	if err != nil {
 		b.Fatal(err)

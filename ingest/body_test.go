@@ -33,7 +33,7 @@ func TestConcurrentEventsKeepTheirBodies(t *testing.T) {
 			t.Parallel()
 			q := store.open(t)
 			cfg := &config.Config{Sources: []config.Source{{Name: "alpha", Verify: config.Verify{Scheme: "token", Secret: "alpha-secret"}}}}
-			h, err := ingest.New(cfg, q, nil)
+			h, err := ingest.New(cfg, queue.Over(q), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

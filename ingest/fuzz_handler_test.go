@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
 // FuzzHandler: whatever the method, path, headers and body, a request made
@@ -29,7 +30,7 @@ func FuzzHandler(f *testing.F) {
 		{Name: "gh", Verify: config.Verify{Scheme: "github", Secret: secret}},
 		{Name: "sw", Verify: config.Verify{Scheme: "standard-webhooks", Secret: "whsec_" + base64.StdEncoding.EncodeToString([]byte(secret))}},
 	}, MaxBody: 4096}
-	h, err := ingest.New(cfg, q, nil)
+	h, err := ingest.New(cfg, queue.Over(q), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -42,7 +42,7 @@ const retryAfter = 5
 // POST /hooks/{source}/{token} and stores them on RELAY_IN.
 type Handler struct {
 	mux            *http.ServeMux
-	queue          queue.Queue
+	events         queue.Events
 	log            *slog.Logger
 	maxBody        int64
 	publishTimeout time.Duration
@@ -86,7 +86,7 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 // source is a configured source, ready to verify requests.
 type source struct {
 	name    string
-	subject string // queue.InSubject(name)
+	subject string // queue.InSubject(name), naming its spans
 	scheme  vendors.Scheme
 	// deliveryIDHeaders are where the delivery id is looked for, the first
 	// one present wins; canonical. Each is stored with the event, under the
@@ -106,19 +106,19 @@ type source struct {
 	limits [3]float64
 }
 
-// New builds the ingest handler for cfg's sources, publishing to q. A source
+// New builds the ingest handler for cfg's sources, appending to events. A source
 // whose verification cannot be built (unknown scheme, no secret) is an error.
 // A nil logger discards logs.
-func New(cfg *config.Config, q queue.Queue, logger *slog.Logger, opts ...Option) (*Handler, error) {
-	if cfg == nil || q == nil {
-		return nil, errors.New("ingest: config and queue are required")
+func New(cfg *config.Config, events queue.Events, logger *slog.Logger, opts ...Option) (*Handler, error) {
+	if cfg == nil || events == nil {
+		return nil, errors.New("ingest: config and event store are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
 		mux:            http.NewServeMux(),
-		queue:          q,
+		events:         events,
 		log:            logger,
 		maxBody:        cfg.MaxBody,
 		publishTimeout: cfg.PublishTimeout,
@@ -535,7 +535,7 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 		clear(hdr)
 		h.headers.Put(hdr)
 	}()
-	msg := queue.Msg{Subject: src.subject, Header: hdr}
+	msg := queue.Msg{Key: src.name, Subject: src.subject, Header: hdr}
 	msg.Data = schemas.EncodeEvent(ev, msg.Header)
 	h.selectHeaders(msg.Header, req, src, deliveryID)
 	if ev.DeliveryID != "" {
@@ -559,7 +559,7 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 	ctx, cancel := context.WithTimeout(ctx, h.publishTimeout)
 	defer cancel()
 	began := time.Now()
-	ack, err := h.queue.Publish(ctx, msg)
+	ack, err := h.events.AppendEvent(ctx, msg)
 	if err != nil {
 		return "", false, fmt.Errorf("publish to %s: %w", msg.Subject, err)
 	}
@@ -569,7 +569,7 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 	}
 	// The original is stored, so the answer is 2xx whatever happens next;
 	// its id is a courtesy to the sender.
-	orig, err := h.queue.Get(ctx, queue.StreamIn, ack.Seq)
+	orig, err := h.events.Event(ctx, ack.Seq)
 	if err != nil {
 		h.log.Warn("ingest: duplicate delivery, original id not found", "source", ev.Source, "seq", ack.Seq, "err", err)
 		return "", true, nil

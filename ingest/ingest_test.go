@@ -94,7 +94,7 @@ func startConfig(t testing.TB, yaml string, opts ...ingest.Option) *fixture {
 		t.Fatalf("parse config: %v", err)
 	}
 	logs := &syncBuffer{}
-	h, err := ingest.New(cfg, q, slog.New(slog.NewTextHandler(logs, nil)), opts...)
+	h, err := ingest.New(cfg, queue.Over(q), slog.New(slog.NewTextHandler(logs, nil)), opts...)
 	if err != nil {
 		t.Fatalf("ingest.New: %v", err)
 	}
@@ -465,7 +465,7 @@ func TestNewRefusesUnverifiableSources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := &config.Config{Sources: []config.Source{{Name: "s", Verify: tt.verify}}}
-			if h, err := ingest.New(cfg, q, nil); err == nil {
+			if h, err := ingest.New(cfg, queue.Over(q), nil); err == nil {
 				t.Fatalf("New accepted %+v: %v", tt.verify, h)
 			}
 		})
@@ -482,7 +482,7 @@ func TestPublishUsesRequestContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.PublishTimeout = time.Minute
-	h, err := ingest.New(cfg, q, nil)
+	h, err := ingest.New(cfg, queue.Over(q), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

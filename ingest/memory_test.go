@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
 // rawRequest opens a connection to the fixture and writes a POST's headers
@@ -135,7 +136,7 @@ func TestSenderGoneMidBodyStoresNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := ingest.New(cfg, q, slog.New(slog.DiscardHandler))
+	h, err := ingest.New(cfg, queue.Over(q), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
 // Reconfigure applies to the next request: a source added is accepted, one
@@ -27,7 +28,7 @@ func TestReconfigure(t *testing.T) {
 	h, err := ingest.New(parse(`sources:
   - {name: app, verify: {scheme: token, secret: app-secret-one}, rate_limit: 1, burst: 1}
   - {name: old, verify: {scheme: token, secret: old-secret-one}}
-`), q, slog.New(slog.DiscardHandler))
+`), queue.Over(q), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 )
 
@@ -46,7 +47,7 @@ func TestTraceContextPassedOn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := ingest.New(cfg, q, slog.New(slog.DiscardHandler), ingest.WithTelemetry(tc.tel))
+			h, err := ingest.New(cfg, queue.Over(q), slog.New(slog.DiscardHandler), ingest.WithTelemetry(tc.tel))
 			if err != nil {
 				t.Fatal(err)
 			}

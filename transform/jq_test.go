@@ -169,7 +169,7 @@ func assertMentions(t *testing.T, err error, want []string) {
 // runStage runs a Transformer for cfg until the returned stop is called.
 func runStage(t *testing.T, q queue.Queue, cfg *config.Config) (stop func()) {
 	t.Helper()
-	tr, err := New(q, cfg, nil, WithWorkers(2))
+	tr, err := New(queue.Over(q), queue.Over(q), queue.Over(q), cfg, nil, WithWorkers(2))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
 // A filtered event names the routes and filters that did not take it, and a
 // reconfiguration applies to the next event planned.
 func TestReconfigureAndFilteredRoutes(t *testing.T) {
 	_, q := startQueue(t)
-	tr, err := New(q, parseConfig(t, `  - {name: only-x, source: github, filter: '.x == 1', to: [ops]}`), nil)
+	s := queue.Over(q)
+	tr, err := New(s, s, s, parseConfig(t, `  - {name: only-x, source: github, filter: '.x == 1', to: [ops]}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

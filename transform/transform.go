@@ -32,9 +32,9 @@ import (
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
-// ConsumerName is the durable consumer of RELAY_IN shared by every transform
-// instance, so each event is transformed by one of them.
-const ConsumerName = "transform"
+// FeedName is the feed of events shared by every transform instance, so
+// each event is transformed by one of them.
+const FeedName = "transform"
 
 // Consumer and processing settings.
 const (
@@ -57,8 +57,10 @@ const traceparentHeader = "traceparent"
 
 // Transformer is the transform stage. Create it with New and start it with Run.
 type Transformer struct {
-	queue queue.Queue
-	log   *slog.Logger
+	events      queue.EventFeed
+	deliveries  queue.Deliveries
+	deadLetters queue.DeadLetters
+	log         *slog.Logger
 	// table is the configuration in force; Reconfigure swaps it whole, so
 	// an event is planned with one configuration from start to end.
 	table atomic.Pointer[table]
@@ -133,16 +135,18 @@ func WithTelemetry(tel *telemetry.Telemetry) Option {
 
 // New prepares the stage: it compiles every route's filter, loads every
 // mapping a source or route names (compiling jq mapping files), and checks
-// that routes name known destinations. A nil logger discards logs.
-func New(q queue.Queue, cfg *config.Config, logger *slog.Logger, opts ...Option) (*Transformer, error) {
-	if q == nil || cfg == nil {
-		return nil, errors.New("transform: queue and configuration are required")
+// that routes name known destinations. It reads events from events and
+// stores deliveries and the dead letters of events it cannot render. A nil
+// logger discards logs.
+func New(events queue.EventFeed, deliveries queue.Deliveries, deadLetters queue.DeadLetters, cfg *config.Config, logger *slog.Logger, opts ...Option) (*Transformer, error) {
+	if events == nil || deliveries == nil || deadLetters == nil || cfg == nil {
+		return nil, errors.New("transform: event feed, delivery and dead-letter stores and configuration are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	t := &Transformer{
-		queue:   q,
+		events: events, deliveries: deliveries, deadLetters: deadLetters,
 		log:     logger.With("stage", "transform"),
 		workers: 8,
 	}
@@ -247,15 +251,9 @@ func (tab *table) builtin(spec string) (Mapping, bool) {
 // a lost heartbeat, a store away) it asks again, backing off: it returns an
 // error only when the consumer cannot be created.
 func (t *Transformer) Run(ctx context.Context) error {
-	cons, err := t.queue.Consume(ctx, queue.ConsumerConfig{
-		Stream:        queue.StreamIn,
-		Name:          ConsumerName,
-		Subject:       queue.InAll,
-		AckWait:       ackWait,
-		MaxAckPending: maxAckPending,
-	})
+	cons, err := t.events.FeedEvents(ctx, FeedName, queue.FeedOptions{Redeliver: ackWait, InFlight: maxAckPending})
 	if err != nil {
-		return fmt.Errorf("transform: consume %s as %s: %w", queue.StreamIn, ConsumerName, err)
+		return fmt.Errorf("transform: feed of events %s: %w", FeedName, err)
 	}
 
 	// Events in flight finish even after ctx is cancelled: abandoning them
@@ -629,7 +627,7 @@ func (o output) msg() (queue.Msg, error) {
 	if err != nil {
 		return queue.Msg{}, fmt.Errorf("encode %s: %w", o.msgID, err)
 	}
-	m := queue.Msg{Subject: o.subject, Header: queue.Header{}, Data: data, ID: o.msgID}
+	m := queue.Msg{Key: o.delivery.Destination, Header: queue.Header{}, Data: data, ID: o.msgID}
 	m.Header.Set(queue.HeaderEventID, o.delivery.EventID)
 	m.Header.Set(queue.HeaderDeliveryID, o.delivery.ID)
 	m.Header.Set(queue.HeaderSource, o.delivery.Source)
@@ -639,7 +637,7 @@ func (o output) msg() (queue.Msg, error) {
 // publish stores every output and waits for all acknowledgements. Ids make a
 // retry store each output once (within RELAY_OUT's deduplication window).
 func (t *Transformer) publish(ctx context.Context, traceparent string, outs []output) (err error) {
-	msgs := make([]queue.Msg, 0, len(outs))
+	var deliveries, deadLetters []queue.Msg
 	spans := make([]trace.Span, 0, len(outs))
 	defer func() {
 		for _, s := range spans {
@@ -655,11 +653,22 @@ func (t *Transformer) publish(ctx context.Context, traceparent string, outs []ou
 		_, span := t.tel.StartPublish(ctx, o.subject, m.Header, telemetry.AttrDeliveryID.String(o.delivery.ID),
 			telemetry.AttrDestination.String(o.delivery.Destination), telemetry.AttrRoute.String(o.delivery.Route))
 		spans = append(spans, span)
-		msgs = append(msgs, m)
+		if o.reason != "" {
+			deadLetters = append(deadLetters, m)
+		} else {
+			deliveries = append(deliveries, m)
+		}
 	}
 	began := time.Now()
-	if _, err := t.queue.PublishAll(ctx, msgs); err != nil {
-		return fmt.Errorf("store outputs of event %s: %w", outs[0].delivery.EventID, err)
+	if len(deliveries) > 0 {
+		if _, err := t.deliveries.Enqueue(ctx, deliveries); err != nil {
+			return fmt.Errorf("store deliveries of event %s: %w", outs[0].delivery.EventID, err)
+		}
+	}
+	if len(deadLetters) > 0 {
+		if _, err := t.deadLetters.PutDeadLetters(ctx, deadLetters); err != nil {
+			return fmt.Errorf("store dead letters of event %s: %w", outs[0].delivery.EventID, err)
+		}
 	}
 	took := time.Since(began)
 	for _, o := range outs {

@@ -56,7 +56,8 @@ func startStage(t *testing.T, q queue.Queue, routes string) *Transformer {
 // startStageConfig is startStage with a whole configuration.
 func startStageConfig(t *testing.T, q queue.Queue, cfg *config.Config) *Transformer {
 	t.Helper()
-	tr, err := New(q, cfg, nil, WithWorkers(4))
+	s := queue.Over(q)
+	tr, err := New(s, s, s, cfg, nil, WithWorkers(4))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -102,7 +103,7 @@ func waitSettled(t *testing.T, js jetstream.JetStream, seq uint64) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		cons, err := js.Consumer(ctx, queue.StreamIn, ConsumerName)
+		cons, err := js.Consumer(ctx, queue.StreamIn, FeedName)
 		if err == nil {
 			info, err := cons.Info(ctx)
 			if err == nil && info.AckFloor.Stream >= seq {
@@ -424,7 +425,7 @@ func TestNewRejectsBadRoutes(t *testing.T) {
 			Routes: []config.Route{{Name: "r", Source: "s", To: []string{"nowhere"}}},
 		}},
 	} {
-		if _, err := New(q, tc.cfg, nil); err == nil || !strings.Contains(err.Error(), `route "r"`) {
+		if _, err := New(queue.Over(q), queue.Over(q), queue.Over(q), tc.cfg, nil); err == nil || !strings.Contains(err.Error(), `route "r"`) {
 			t.Errorf("%s: err = %v, want one naming the route", tc.name, err)
 		}
 	}

@@ -42,7 +42,7 @@ func dlqEnv(t *testing.T) (string, jetstream.JetStream) {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(deadletter.NewHandler(deadletter.NewStore(env.Queue(t)), slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(deadletter.NewHandler(deadletter.NewStore(queue.Over(env.Queue(t)), queue.Over(env.Queue(t))), slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 	return srv.URL, env.JS
 }

@@ -75,9 +75,9 @@ sources:
 	}
 	s.cfg = cfg
 	s.q = s.env.Queue(t)
-	s.rec = history.NewRecorder(s.q, s.log)
+	s.rec = history.NewRecorder(queue.Over(s.q), s.log)
 	ctx, cancel := context.WithCancel(context.Background())
-	disp, err := dispatch.New(ctx, s.q, cfg.Destinations, s.log, dispatch.WithHistory(s.rec))
+	disp, err := dispatch.New(ctx, queue.Over(s.q), cfg.Destinations, s.log, dispatch.WithHistory(s.rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +90,14 @@ sources:
 		}
 	})
 	s.runTransform(t, mapping)
-	ing, err := ingest.New(cfg, s.q, s.log)
+	ing, err := ingest.New(cfg, queue.Over(s.q), s.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ingSrv := httptest.NewServer(ing)
 	t.Cleanup(ingSrv.Close)
 	s.ingest = ingSrv.URL
-	adm := httptest.NewServer(adminHandler(s.q, newReadiness(s.q), disp, cfg, s.rec, s.log))
+	adm := httptest.NewServer(adminHandler(queue.Over(s.q), newReadiness(s.q), disp, cfg, s.rec, s.log))
 	t.Cleanup(adm.Close)
 	s.admin = adm.URL
 	return s
@@ -113,7 +113,7 @@ func (s *stack) runTransform(t *testing.T, mapping transform.Mapping) {
 	}
 	// One worker keeps RELAY_OUT in RELAY_IN's order, so a later event can
 	// prove that nothing more is coming before it.
-	tr, err := transform.New(s.q, s.cfg, s.log, transform.WithHistory(s.rec), transform.WithMapping(mapping),
+	tr, err := transform.New(queue.Over(s.q), queue.Over(s.q), queue.Over(s.q), s.cfg, s.log, transform.WithHistory(s.rec), transform.WithMapping(mapping),
 		transform.WithWorkers(1))
 	if err != nil {
 		t.Fatal(err)

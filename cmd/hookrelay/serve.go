@@ -199,20 +199,20 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 			logger.Warn("close the queue", "err", err)
 		}
 	}()
-	q := opened.Queue
+	stores := queue.Over(opened.Queue)
 
-	r := &relayer{q: q, role: role, logger: logger, tel: tel, secrets: secrets, load: src.load,
-		rec: history.NewRecorder(q, logger)}
+	r := &relayer{stores: stores, role: role, logger: logger, tel: tel, secrets: secrets, load: src.load,
+		rec: history.NewRecorder(stores, logger)}
 	r.cfg.Store(cfg)
 	tel.Metrics().WatchBacklog(func(ctx context.Context) ([]telemetry.Backlog, error) {
-		return telemetry.QueueBacklog(q, destinationNames(r.cfg.Load()))(ctx)
+		return telemetry.QueueBacklog(stores, destinationNames(r.cfg.Load()))(ctx)
 	})
 
 	// A stage that ends while the process runs ends the process: not ready
 	// at once, then every listener closed and a non-zero exit, so that an
 	// orchestrator restarts it. Ingest never answers 202 for events nothing
 	// downstream would relay.
-	ready := newReadiness(q)
+	ready := newReadiness(opened.Queue)
 	runCtx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	stages := newStages(ctx, ready, tel.Metrics(), logger, fail)
@@ -220,19 +220,19 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 	defer stages.stop()
 	supervise := stages.run
 	if role == "all" || role == "transform" {
-		r.transform, err = transform.New(q, cfg, logger, transform.WithHistory(r.rec), transform.WithTelemetry(tel))
+		r.transform, err = transform.New(stores, stores, stores, cfg, logger, transform.WithHistory(r.rec), transform.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
 		supervise("transform", r.transform.Run)
-		if b, ok := q.(consumerBacklog); ok {
+		if b, ok := opened.Queue.(consumerBacklog); ok {
 			tel.Metrics().WatchStageBacklog("transform", func(ctx context.Context) (queue.Waiting, error) {
-				return b.ConsumerBacklog(ctx, queue.StreamIn, transform.ConsumerName)
+				return b.ConsumerBacklog(ctx, queue.StreamIn, transform.FeedName)
 			})
 		}
 	}
 	if role == "all" || role == "dispatch" {
-		r.dispatch, err = dispatch.New(setupCtx, q, cfg.Destinations, logger, dispatch.WithHistory(r.rec), dispatch.WithTelemetry(tel))
+		r.dispatch, err = dispatch.New(setupCtx, stores, cfg.Destinations, logger, dispatch.WithHistory(r.rec), dispatch.WithTelemetry(tel))
 		if err != nil {
 			return err
 		}
@@ -366,7 +366,7 @@ func requireAdminToken(cfg *config.Config) error {
 
 // relayer is what serve runs, as far as a reload changes it.
 type relayer struct {
-	q         queue.Queue
+	stores    *queue.Stores
 	role      string
 	logger    *slog.Logger
 	tel       *telemetry.Telemetry
@@ -402,7 +402,7 @@ func (r *relayer) build(cfg *config.Config) error {
 				return err
 			}
 		} else {
-			h, err := ingest.New(cfg, r.q, r.logger, ingest.WithMetrics(r.tel.Metrics()), ingest.WithTelemetry(r.tel))
+			h, err := ingest.New(cfg, r.stores, r.logger, ingest.WithMetrics(r.tel.Metrics()), ingest.WithTelemetry(r.tel))
 			if err != nil {
 				return err
 			}
@@ -503,14 +503,14 @@ func (r *relayer) adminHandler(cfg *config.Config, storeOpts ...deadletter.Optio
 			}
 			_, _ = io.WriteString(w, "configuration reloaded\n")
 		})))
-	mux.Handle("/", adminHandler(r.q, r.ready, r.dispatch, cfg, r.rec, r.logger, storeOpts...))
+	mux.Handle("/", adminHandler(r.stores, r.ready, r.dispatch, cfg, r.rec, r.logger, storeOpts...))
 	return mux
 }
 
 // adminHandler serves the admin API, the admin page, health and readiness;
 // everything but health, readiness, metrics and the static page needs the
 // admin token.
-func adminHandler(q queue.Queue, ready *readiness, disp *dispatch.Dispatcher, cfg *config.Config,
+func adminHandler(stores *queue.Stores, ready *readiness, disp *dispatch.Dispatcher, cfg *config.Config,
 	rec *history.Recorder, logger *slog.Logger, storeOpts ...deadletter.Option) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -518,10 +518,10 @@ func adminHandler(q queue.Queue, ready *readiness, disp *dispatch.Dispatcher, cf
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /readyz", ready)
-	dl := deadletter.NewHandler(deadletter.NewStore(q, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
+	dl := deadletter.NewHandler(deadletter.NewStore(stores, stores, append([]deadletter.Option{deadletter.WithHistory(rec)}, storeOpts...)...), logger)
 	mux.Handle("/api/v1/deadletters", dl)
 	mux.Handle("/api/v1/deadletters/", dl)
-	events := history.NewStore(q, history.WithConfig(cfg), history.WithRecorder(rec))
+	events := history.NewStore(stores, stores, history.WithConfig(cfg), history.WithRecorder(rec))
 	mux.Handle("/api/v1/events/", history.NewHandler(events, logger))
 	mux.Handle("GET /api/v1/events/{id}/cards", eventCardsHandler(events, cfg, logger))
 	page := adminui.Handler()

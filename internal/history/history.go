@@ -83,22 +83,23 @@ const MaxDetail = 512
 // concurrent use, and a nil *Recorder records nothing, so a stage can hold
 // one whether or not history is wanted.
 type Recorder struct {
-	queue   queue.Queue
+	store   queue.History
 	log     *slog.Logger
 	now     func() time.Time
 	dropped atomic.Uint64
 }
 
-// NewRecorder returns a Recorder publishing on q. A nil logger discards logs.
-func NewRecorder(q queue.Queue, logger *slog.Logger) *Recorder {
+// NewRecorder returns a Recorder keeping records in store. A nil logger
+// discards logs.
+func NewRecorder(store queue.History, logger *slog.Logger) *Recorder {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{queue: q, log: logger, now: time.Now}
+	return &Recorder{store: store, log: logger, now: time.Now}
 }
 
 // Record appends rec to its event's history, stamping At when zero. It never
-// blocks on the store: the record is handed over with queue.Send, which does
+// blocks on the store: the record is handed over with RecordHistory, which does
 // not wait for the store's acknowledgement, and a record that cannot be
 // handed over is counted in Dropped and forgotten.
 func (r *Recorder) Record(rec Record) {
@@ -118,7 +119,7 @@ func (r *Recorder) Record(rec Record) {
 		r.drop(err.Error(), rec)
 		return
 	}
-	if err := r.queue.Send(queue.Msg{Subject: queue.HistorySubject(rec.EventID), Data: data}); err != nil {
+	if err := r.store.RecordHistory(rec.EventID, data); err != nil {
 		r.drop(err.Error(), rec)
 	}
 }

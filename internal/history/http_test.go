@@ -14,12 +14,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 )
 
 func TestHandlerAndClient(t *testing.T) {
-	_, q := startQueue(t)
+	// The HTTP layer; the store under it runs on both backends in TestGet
+	// and TestReplay.
+	q := storetest.JetStream(t)
 	cfg := &config.Config{Sources: []config.Source{{Name: "github"}}, Routes: []config.Route{{Name: "gh", Source: "github"}}}
-	s := NewStore(q, WithConfig(cfg))
+	s := NewStore(q, q, WithConfig(cfg))
 	srv := httptest.NewServer(NewHandler(s, nil))
 	t.Cleanup(srv.Close)
 	c := &Client{BaseURL: srv.URL}

@@ -33,7 +33,8 @@ const MaxRecords = 1000
 // Store reads RELAY_IN and RELAY_HISTORY, and replays events from source. It
 // holds no state of its own: any number of Stores may work at once.
 type Store struct {
-	queue   queue.Queue
+	history queue.History
+	events  queue.Events
 	rec     *Recorder
 	sources map[string][]string // source → its route names; nil: not checked
 	now     func() time.Time
@@ -61,9 +62,9 @@ func WithConfig(cfg *config.Config) Option {
 	}
 }
 
-// NewStore returns a Store on q.
-func NewStore(q queue.Queue, opts ...Option) *Store {
-	s := &Store{queue: q, now: time.Now}
+// NewStore returns a Store reading history and events.
+func NewStore(history queue.History, events queue.Events, opts ...Option) *Store {
+	s := &Store{history: history, events: events, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -83,7 +84,7 @@ func (s *Store) History(ctx context.Context, eventID string) ([]Record, error) {
 		// skips the records of older events.
 		start = time.Unix(id.Time().UnixTime()).Add(-historyScanMargin)
 	}
-	err := s.queue.Scan(ctx, queue.StreamHistory, queue.HistorySubject(eventID), start, func(m queue.Stored) (bool, error) {
+	err := s.history.ScanHistory(ctx, eventID, start, func(m queue.Stored) (bool, error) {
 		var r Record
 		if json.Unmarshal(m.Data, &r) == nil {
 			recs = append(recs, r)
@@ -175,12 +176,12 @@ func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*Stor
 		if r.Kind != KindReceived || r.Seq == 0 {
 			continue
 		}
-		m, err := s.queue.Get(ctx, queue.StreamIn, r.Seq)
+		m, err := s.events.Event(ctx, r.Seq)
 		if errors.Is(err, queue.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("event %s: get %s message %d: %w", eventID, queue.StreamIn, r.Seq, err)
+			return nil, fmt.Errorf("event %s: read stored event %d: %w", eventID, r.Seq, err)
 		}
 		if ev, err := schemas.DecodeEvent(m.Header, m.Data); err == nil && ev.ID == eventID {
 			return storedEvent(m.Seq, ev), nil
@@ -192,7 +193,7 @@ func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*Stor
 	}
 	at := time.Unix(id.Time().UnixTime())
 	var found *StoredEvent
-	err = s.queue.Scan(ctx, queue.StreamIn, queue.InAll, at.Add(-eventScanMargin), func(m queue.Stored) (bool, error) {
+	err = s.events.ScanEvents(ctx, "", at.Add(-eventScanMargin), func(m queue.Stored) (bool, error) {
 		if m.Time.After(at.Add(eventScanMargin)) {
 			return false, nil
 		}
@@ -206,7 +207,7 @@ func (s *Store) event(ctx context.Context, eventID string, recs []Record) (*Stor
 		return true, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("event %s: scan %s: %w", eventID, queue.StreamIn, err)
+		return nil, fmt.Errorf("event %s: scan the stored events: %w", eventID, err)
 	}
 	return found, nil
 }
@@ -305,7 +306,7 @@ func (s *Store) Replay(ctx context.Context, req ReplayRequest) (ReplayResult, er
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := s.queue.PublishAll(ctx, batch); err != nil {
+		if _, err := s.events.AppendEvents(ctx, batch); err != nil {
 			return fmt.Errorf("replay %s: store %d events: %w", req.ID, len(batch), err)
 		}
 		for _, ev := range batchEvents {
@@ -318,7 +319,7 @@ func (s *Store) Replay(ctx context.Context, req ReplayRequest) (ReplayResult, er
 	seen := map[string]bool{}
 	// Stored just after it was received, so nothing older than Since (less
 	// a margin for clocks) can match.
-	err := s.queue.Scan(ctx, queue.StreamIn, queue.InSubject(req.Source), req.Since.Add(-eventScanMargin), func(m queue.Stored) (bool, error) {
+	err := s.events.ScanEvents(ctx, req.Source, req.Since.Add(-eventScanMargin), func(m queue.Stored) (bool, error) {
 		if m.Header.Get(queue.HeaderReplay) != "" {
 			return true, nil
 		}
@@ -358,7 +359,7 @@ const replayBatch = 256
 // resend is the stored event m marked as replayed by req, with an id that
 // makes the same replay of the same event stored once.
 func resend(m queue.Stored, eventID string, req ReplayRequest) queue.Msg {
-	out := queue.Msg{Subject: m.Subject, Header: make(queue.Header, len(m.Header)+2), Data: m.Data,
+	out := queue.Msg{Key: m.Key, Header: make(queue.Header, len(m.Header)+2), Data: m.Data,
 		ID: ResendMsgIDPrefix + eventID + "." + req.ID}
 	for k, vs := range m.Header {
 		out.Header[k] = vs

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// Queue is what the stages use to store and consume messages. Two
-// implementations exist: jsqueue (NATS JetStream, the default) and kafkaqueue
-// (Kafka through franz-go). The stages never know which one runs.
+// Queue is the backend the stores are kept in (see Stores); no stage takes
+// it. Two implementations exist: jsqueue (NATS JetStream, the default) and
+// kafkaqueue (Kafka through franz-go).
 //
 // Streams are the names above (StreamIn, StreamOut, StreamDead,
 // StreamHistory, StreamSent); a message's stream follows from its subject
@@ -89,6 +89,11 @@ func (h Header) Set(key, value string) { h[key] = []string{value} }
 
 // Msg is a message to store.
 type Msg struct {
+	// Key names what the message belongs to, for the stores (stores.go):
+	// an event's source, a delivery's or dead letter's destination, a
+	// history record's event. Backends do not read it: they go by Subject,
+	// which Stores sets from Key.
+	Key     string
 	Subject string
 	Header  Header
 	Data    []byte

@@ -1,7 +1,9 @@
-// Package queue is the only thing the stages share: the Queue interface they
-// store and consume through (api.go), and the names of its streams, subjects
-// and headers. The implementations are jsqueue (NATS JetStream, the default)
-// and kafkaqueue (Kafka); the stages never know which one runs.
+// Package queue is the only thing the stages share: the stores named for
+// hookrelay's data (stores.go), each stage taking only the ones it uses,
+// and the backend they are kept in, the Queue interface (api.go) with the
+// names of its streams, subjects and headers. The backends are jsqueue
+// (NATS JetStream, the default) and kafkaqueue (Kafka); Stores (over.go)
+// keeps the stores on either, and the stages never know which one runs.
 package queue
 
 import (

@@ -89,11 +89,11 @@ func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// QueueBacklog reads the backlog of destinations from the queue: what waits
-// on RELAY_OUT for each of them, as far as q lets this instance see it.
-func QueueBacklog(q queue.Queue, destinations []string) BacklogFunc {
+// QueueBacklog reads the backlog of destinations from their lanes: what
+// waits for each of them, as far as lanes lets this instance see it.
+func QueueBacklog(lanes queue.Lanes, destinations []string) BacklogFunc {
 	return func(ctx context.Context) ([]Backlog, error) {
-		waiting, err := q.Backlog(ctx, destinations)
+		waiting, err := lanes.Backlog(ctx, destinations)
 		if err != nil {
 			return nil, err
 		}

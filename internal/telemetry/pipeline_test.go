@@ -19,6 +19,7 @@ import (
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/transform"
@@ -64,18 +65,18 @@ routes:
 	p.cfg = cfg
 	log := slog.New(slog.DiscardHandler)
 	q := p.env.Queue(t)
-	h, err := ingest.New(cfg, q, log, ingest.WithTelemetry(tel), ingest.WithMetrics(tel.Metrics()))
+	h, err := ingest.New(cfg, queue.Over(q), log, ingest.WithTelemetry(tel), ingest.WithMetrics(tel.Metrics()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.ingest = httptest.NewServer(tel.HTTPHandler(h))
 	t.Cleanup(p.ingest.Close)
-	tr, err := transform.New(q, cfg, log, transform.WithTelemetry(tel))
+	tr, err := transform.New(queue.Over(q), queue.Over(q), queue.Over(q), cfg, log, transform.WithTelemetry(tel))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	disp, err := dispatch.New(ctx, q, cfg.Destinations, log, dispatch.WithTelemetry(tel))
+	disp, err := dispatch.New(ctx, queue.Over(q), cfg.Destinations, log, dispatch.WithTelemetry(tel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func TestDeadLetterAndReplayInTheEventsTrace(t *testing.T) {
 	const vendorTrace = "7e1a2c3d4b5f60718293a4b5c6d7e8f9"
 	p.post(t, `{"to":"audit","title":"user deleted"}`, "00-"+vendorTrace+"-1111111111111111-01")
 
-	store := deadletter.NewStore(p.env.Queue(t), deadletter.WithTelemetry(tel))
+	store := deadletter.NewStore(queue.Over(p.env.Queue(t)), queue.Over(p.env.Queue(t)), deadletter.WithTelemetry(tel))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var entries []deadletter.Entry

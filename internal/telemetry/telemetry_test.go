@@ -238,7 +238,7 @@ func urlEscape(s string) string {
 func TestMetricsFamilies(t *testing.T) {
 	env := natstest.Start(t)
 	m := telemetry.NewMetrics()
-	m.WatchBacklog(telemetry.QueueBacklog(env.Queue(t), []string{"ops", "idle"}))
+	m.WatchBacklog(telemetry.QueueBacklog(queue.Over(env.Queue(t)), []string{"ops", "idle"}))
 	for range 3 {
 		if _, err := env.JS.Publish(context.Background(), queue.OutSubject("ops"), []byte("{}")); err != nil {
 			t.Fatal(err)

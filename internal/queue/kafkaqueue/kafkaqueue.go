@@ -89,6 +89,8 @@ type Queue struct {
 
 	// sendFailures counts the Sends the brokers never stored.
 	sendFailures atomic.Uint64
+	// closed is set by Close: a Send after it cannot be handed over.
+	closed atomic.Bool
 
 	// cons is the consumers' shared state (consume.go).
 	cons *consumers
@@ -192,6 +194,7 @@ func (q *Queue) SendFailures() uint64 { return q.sendFailures.Load() }
 // Close stops the consumers, flushes what Send handed over (within ctx) and
 // closes the connections.
 func (q *Queue) Close(ctx context.Context) error {
+	q.closed.Store(true)
 	cerr := q.cons.close(ctx)
 	ferr := q.cl.Flush(ctx)
 	q.cl.Close()

@@ -158,6 +158,9 @@ func (q *Queue) Send(m queue.Msg) error {
 	if stream == "" {
 		return fmt.Errorf("send %s: subject outside the queue's streams", m.Subject)
 	}
+	if q.closed.Load() {
+		return fmt.Errorf("send %s: %w", m.Subject, errClosed)
+	}
 	q.cl.TryProduce(context.Background(), recordOf(q.topic(stream), m), func(_ *kgo.Record, err error) {
 		if err != nil {
 			q.sendFailures.Add(1)

@@ -58,6 +58,8 @@ func Run(t *testing.T, b Backend) {
 		{"ClaimAnnouncesWaiting", testClaimAnnouncesWaiting},
 		{"ClaimAnnouncesLeftovers", testClaimAnnouncesLeftovers},
 		{"ClaimSplitsBetweenInstances", testClaimSplitsBetweenInstances},
+		{"StoresKeepKeys", testStoresKeepKeys},
+		{"SendLogAndHistory", testSendLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

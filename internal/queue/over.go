@@ -1,0 +1,180 @@
+package queue
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Stores implements every store (Events, EventFeed, Deliveries, Lanes,
+// DeadLetters, SendLog, History) over a backend: it is where hookrelay's
+// data meets the backend's streams and subjects, which no stage sees.
+type Stores struct {
+	q Queue
+}
+
+// Over returns the stores kept by backend q.
+func Over(q Queue) *Stores { return &Stores{q: q} }
+
+// Backend returns the queue the stores are kept in, for what runs the
+// process (readiness, close) rather than a stage.
+func (s *Stores) Backend() Queue { return s.q }
+
+// keyed returns ms with their subjects set from their keys by subject.
+func keyed(ms []Msg, subject func(string) string) []Msg {
+	out := make([]Msg, len(ms))
+	for i, m := range ms {
+		m.Subject = subject(m.Key)
+		out[i] = m
+	}
+	return out
+}
+
+// withKey sets a read message's key from its subject, which starts with
+// prefix.
+func withKey(m Stored, prefix string) Stored {
+	m.Key = strings.TrimPrefix(m.Subject, prefix)
+	return m
+}
+
+// scan scans stream for the subject of key ("" for all of them), setting
+// each message's key.
+func (s *Stores) scan(ctx context.Context, stream string, subject func(string) string, key string, since time.Time, fn func(Stored) (bool, error)) error {
+	filter := subject(">")
+	if key != "" {
+		filter = subject(key)
+	}
+	prefix := subject("")
+	return s.q.Scan(ctx, stream, filter, since, func(m Stored) (bool, error) {
+		return fn(withKey(m, prefix))
+	})
+}
+
+// get reads seq of stream, setting the message's key.
+func (s *Stores) get(ctx context.Context, stream string, subject func(string) string, seq uint64) (Stored, error) {
+	m, err := s.q.Get(ctx, stream, seq)
+	if err != nil {
+		return Stored{}, err
+	}
+	return withKey(m, subject("")), nil
+}
+
+// AppendEvent implements Events.
+func (s *Stores) AppendEvent(ctx context.Context, m Msg) (PubAck, error) {
+	m.Subject = InSubject(m.Key)
+	return s.q.Publish(ctx, m)
+}
+
+// AppendEvents implements Events.
+func (s *Stores) AppendEvents(ctx context.Context, ms []Msg) ([]PubAck, error) {
+	return s.q.PublishAll(ctx, keyed(ms, InSubject))
+}
+
+// Event implements Events.
+func (s *Stores) Event(ctx context.Context, seq uint64) (Stored, error) {
+	return s.get(ctx, StreamIn, InSubject, seq)
+}
+
+// ScanEvents implements Events.
+func (s *Stores) ScanEvents(ctx context.Context, source string, since time.Time, fn func(Stored) (bool, error)) error {
+	return s.scan(ctx, StreamIn, InSubject, source, since, fn)
+}
+
+// FeedEvents implements EventFeed.
+func (s *Stores) FeedEvents(ctx context.Context, name string, o FeedOptions) (Consumer, error) {
+	return s.q.Consume(ctx, ConsumerConfig{
+		Stream: StreamIn, Name: name, Subject: InAll,
+		AckWait: o.Redeliver, MaxAckPending: o.InFlight,
+	})
+}
+
+// Enqueue implements Deliveries.
+func (s *Stores) Enqueue(ctx context.Context, ms []Msg) ([]PubAck, error) {
+	return s.q.PublishAll(ctx, keyed(ms, OutSubject))
+}
+
+// Claim implements Lanes.
+func (s *Stores) Claim(ctx context.Context) (Claim, error) { return s.q.Claim(ctx) }
+
+// LaneName is the name of a destination's lane in the backend's logs and
+// errors (and its durable consumer in releases before lanes).
+func LaneName(destination string) string { return "dispatch-" + destination }
+
+// OpenLane implements Lanes.
+func (s *Stores) OpenLane(ctx context.Context, destination string, o LaneOptions) (Consumer, error) {
+	return s.q.Consume(ctx, ConsumerConfig{
+		Stream: StreamOut, Name: LaneName(destination), Subject: OutSubject(destination),
+		AckWait: o.Redeliver, MaxAckPending: max(o.Hold, 1), Exclusive: true,
+	})
+}
+
+// Backlog implements Lanes.
+func (s *Stores) Backlog(ctx context.Context, destinations []string) (map[string]Waiting, error) {
+	return s.q.Backlog(ctx, destinations)
+}
+
+// PutDeadLetters implements DeadLetters.
+func (s *Stores) PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error) {
+	return s.q.PublishAll(ctx, keyed(ms, DeadSubject))
+}
+
+// DeadLetter implements DeadLetters.
+func (s *Stores) DeadLetter(ctx context.Context, seq uint64) (Stored, error) {
+	return s.get(ctx, StreamDead, DeadSubject, seq)
+}
+
+// ScanDeadLetters implements DeadLetters.
+func (s *Stores) ScanDeadLetters(ctx context.Context, destination string, since time.Time, fn func(Stored) (bool, error)) error {
+	return s.scan(ctx, StreamDead, DeadSubject, destination, since, fn)
+}
+
+// DeleteDeadLetter implements DeadLetters.
+func (s *Stores) DeleteDeadLetter(ctx context.Context, seq uint64) error {
+	return s.q.Delete(ctx, StreamDead, seq)
+}
+
+// RecordSend implements SendLog: a record is the send's time in Unix
+// nanoseconds, 8 bytes big-endian.
+func (s *Stores) RecordSend(destination string, at time.Time) error {
+	return s.q.Send(Msg{Subject: SentSubject(destination), Data: binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))})
+}
+
+// Sends implements SendLog.
+func (s *Stores) Sends(ctx context.Context, destination string, since time.Time, fn func(string, time.Time) (bool, error)) error {
+	err := s.scan(ctx, StreamSent, SentSubject, destination, since, func(m Stored) (bool, error) {
+		if len(m.Data) != 8 {
+			return true, nil
+		}
+		return fn(m.Key, time.Unix(0, int64(binary.BigEndian.Uint64(m.Data))))
+	})
+	if err != nil {
+		return fmt.Errorf("read the send log: %w", err)
+	}
+	return nil
+}
+
+// RecordHistory implements History.
+func (s *Stores) RecordHistory(eventID string, data []byte) error {
+	return s.q.Send(Msg{Subject: HistorySubject(eventID), Data: data})
+}
+
+// ScanHistory implements History.
+func (s *Stores) ScanHistory(ctx context.Context, eventID string, since time.Time, fn func(Stored) (bool, error)) error {
+	return s.q.Scan(ctx, StreamHistory, HistorySubject(eventID), since, func(m Stored) (bool, error) {
+		m.Key = eventID
+		return fn(m)
+	})
+}
+
+// The stores Stores implements.
+var (
+	_ Events      = (*Stores)(nil)
+	_ EventFeed   = (*Stores)(nil)
+	_ Deliveries  = (*Stores)(nil)
+	_ Lanes       = (*Stores)(nil)
+	_ DeadLetters = (*Stores)(nil)
+	_ SendLog     = (*Stores)(nil)
+	_ History     = (*Stores)(nil)
+)

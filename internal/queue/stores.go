@@ -1,0 +1,127 @@
+package queue
+
+import (
+	"context"
+	"time"
+)
+
+// The stores are what the stages share, each named for hookrelay's own data.
+// A stage takes only the stores it uses: ingest appends events and never
+// sees a consumer, dispatch takes lanes of deliveries and never scans
+// events. Every store is implemented by Stores over a backend (a Queue).
+//
+// A message given to a store names its key, the source of an event or the
+// destination of a delivery or dead letter, in Msg.Key; where the backend
+// keeps it is the store's business. A message read back has its Key set.
+
+// Events keeps the events as vendors sent them, for the retention: ingest
+// appends them, the history and replays from source read them.
+type Events interface {
+	// AppendEvent stores an event of source m.Key and returns once it is
+	// stored durably. When m.ID was appended within the deduplication window,
+	// nothing is stored and the ack says Duplicate, naming the original.
+	AppendEvent(ctx context.Context, m Msg) (PubAck, error)
+	// AppendEvents stores every event as AppendEvent does, in one go: a
+	// replay from source re-appends what it read.
+	AppendEvents(ctx context.Context, ms []Msg) ([]PubAck, error)
+	// Event reads the event stored at seq; ErrNotFound when there is none.
+	Event(ctx context.Context, seq uint64) (Stored, error)
+	// ScanEvents calls fn for the events of source ("" for every source)
+	// stored at or after since, oldest first, until fn returns false or an
+	// error (see Queue.Scan).
+	ScanEvents(ctx context.Context, source string, since time.Time, fn func(Stored) (more bool, err error)) error
+}
+
+// EventFeed hands the stored events to transform, each to one instance at a
+// time, until it is settled.
+type EventFeed interface {
+	// FeedEvents starts the feed named name in this instance, or joins it
+	// where other instances run it already.
+	FeedEvents(ctx context.Context, name string, o FeedOptions) (Consumer, error)
+}
+
+// FeedOptions tune an event feed.
+type FeedOptions struct {
+	// Redeliver is how long an event handed out may stay unsettled, without
+	// InProgress, before it is handed out again (a JetStream feed; Kafka's
+	// stays with its holder until settled).
+	Redeliver time.Duration
+	// InFlight bounds the events handed out and not yet settled.
+	InFlight int
+}
+
+// Deliveries keeps the cards waiting for their destinations: transform and
+// replays enqueue them, dispatch takes them lane by lane.
+type Deliveries interface {
+	// Enqueue stores deliveries, each for destination m.Key, and returns
+	// when all are stored, or the first error; the acks are in ms's order.
+	// A delivery whose m.ID was enqueued within the deduplication window is
+	// not stored again.
+	Enqueue(ctx context.Context, ms []Msg) ([]PubAck, error)
+}
+
+// Lanes is dispatch's side of the deliveries: which destinations this
+// instance owns, and each one's deliveries in order.
+type Lanes interface {
+	// Claim takes part, until ctx ends, in sharing the deliveries'
+	// partitions between the instances (see Queue.Claim).
+	Claim(ctx context.Context) (Claim, error)
+	// OpenLane starts reading destination's deliveries in order, while this
+	// instance owns the destination's partition.
+	OpenLane(ctx context.Context, destination string, o LaneOptions) (Consumer, error)
+	// Backlog returns, for each of the destinations, how many deliveries
+	// wait and when the oldest was stored.
+	Backlog(ctx context.Context, destinations []string) (map[string]Waiting, error)
+}
+
+// LaneOptions tune a destination's lane.
+type LaneOptions struct {
+	// Hold bounds the deliveries handed out and not yet settled: 1 sends one
+	// at a time, in order; more lets a digest gather a backlog's front.
+	Hold int
+	// Redeliver is how long a delivery handed out may stay unsettled,
+	// without InProgress, before another instance may take it.
+	Redeliver time.Duration
+}
+
+// DeadLetters keeps what could not be delivered, for SREs to list, inspect,
+// replay and purge.
+type DeadLetters interface {
+	// PutDeadLetters stores dead letters, each of destination m.Key, and
+	// returns when all are stored.
+	PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error)
+	// DeadLetter reads the dead letter stored at seq; ErrNotFound when there
+	// is none.
+	DeadLetter(ctx context.Context, seq uint64) (Stored, error)
+	// ScanDeadLetters calls fn for the dead letters of destination ("" for
+	// every destination) stored at or after since, oldest first, until fn
+	// returns false or an error.
+	ScanDeadLetters(ctx context.Context, destination string, since time.Time, fn func(Stored) (more bool, err error)) error
+	// DeleteDeadLetter removes the dead letter at seq; ErrNotFound when
+	// there is none.
+	DeleteDeadLetter(ctx context.Context, seq uint64) error
+}
+
+// SendLog records when each destination was sent to, so that the instance
+// taking a destination over inherits its budget. It reaches back
+// SentRetention.
+type SendLog interface {
+	// RecordSend logs a send to destination at at, without waiting for the
+	// store: a send lost from the log costs at most one request of margin.
+	RecordSend(destination string, at time.Time) error
+	// Sends calls fn for each logged send to destination ("" for every
+	// destination) at or after since, oldest first, until fn returns false
+	// or an error. Records it cannot read are skipped.
+	Sends(ctx context.Context, destination string, since time.Time, fn func(destination string, at time.Time) (more bool, err error)) error
+}
+
+// History keeps a small record of every step of every event, for the admin
+// API's event timeline.
+type History interface {
+	// RecordHistory hands a record of eventID over without waiting for the
+	// store: a lost record costs a line of the timeline.
+	RecordHistory(eventID string, data []byte) error
+	// ScanHistory calls fn for the records of eventID stored at or after
+	// since, oldest first, until fn returns false or an error.
+	ScanHistory(ctx context.Context, eventID string, since time.Time, fn func(Stored) (more bool, err error)) error
+}
