@@ -48,7 +48,7 @@ func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.
 	telemetry.EndSpan(span, err)
 	if err != nil {
 		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err)
-		_ = msg.Nak(w.dest.MaxBackoff)
+		_ = msg.Retry(w.dest.MaxBackoff)
 		return
 	}
 	w.opts.tel.Metrics().PublishLatency(queue.StreamDead, time.Since(began))

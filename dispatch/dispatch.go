@@ -396,7 +396,7 @@ func (w *worker) run(ctx context.Context) error {
 	failing := 0 // fetches failed in a row
 	defer func() {
 		for _, p := range held {
-			_ = p.msg.Nak(0) // released at once to whoever runs next
+			_ = p.msg.Retry(0) // released at once to whoever runs next
 		}
 	}()
 	for ctx.Err() == nil {
@@ -409,7 +409,7 @@ func (w *worker) run(ctx context.Context) error {
 			cancel()
 			switch {
 			case err == nil && ctx.Err() != nil:
-				_ = msg.Nak(0)
+				_ = msg.Retry(0)
 			case err == nil:
 				if p, ok := w.decode(msg); ok {
 					held = append(held, p)
@@ -446,7 +446,7 @@ func (w *worker) run(ctx context.Context) error {
 			// this one lets go rather than send beside it.
 			w.logger.Info("destination moved to another instance; releasing its held deliveries", "held", len(held))
 			for _, p := range held {
-				_ = p.msg.Nak(0)
+				_ = p.msg.Retry(0)
 			}
 			held = nil
 		}
@@ -475,7 +475,7 @@ func (w *worker) decode(msg queue.Delivery) (pending, bool) {
 	var dl schemas.Delivery
 	if err := json.Unmarshal(msg.Msg().Data, &dl); err != nil {
 		w.logger.Error("malformed delivery, terminating it", "subject", msg.Msg().Subject, "err", err)
-		_ = msg.Term()
+		_ = msg.Drop()
 		return pending{}, false
 	}
 	return pending{msg: msg, dl: dl}, true
@@ -490,7 +490,7 @@ func (w *worker) group(ctx context.Context, cons queue.Consumer, held *[]pending
 	if !*w.dest.Digest || first.dl.Replays > 0 {
 		return 1, first.dl.Card
 	}
-	backlog := len(*held) + int((*held)[len(*held)-1].msg.Pending())
+	backlog := len(*held) + int((*held)[len(*held)-1].msg.Behind())
 	if backlog < 2 || !w.budget.exceeds(backlog, time.Now(), w.dest.DigestAfter) {
 		return 1, first.dl.Card
 	}
@@ -526,12 +526,7 @@ func (w *worker) group(ctx context.Context, cons queue.Consumer, held *[]pending
 // consume opens the destination's lane, retrying until it succeeds or ctx
 // is cancelled: one slow or failing destination must not stop the others.
 func (w *worker) consume(ctx context.Context) (queue.Consumer, error) {
-	lane := queue.LaneOptions{
-		Hold: w.maxAckPending(),
-		// Always longer than one request; longer waits send progress, so a
-		// delivery in flight is never handed to a second worker.
-		Redeliver: w.ackWait(),
-	}
+	lane := queue.LaneOptions{Hold: w.hold()}
 	for delay := time.Second; ; delay = min(2*delay, time.Minute) {
 		// Not bounded: thousands of destinations may wait their turn at the
 		// store, and a queue retries an unreachable store by itself.
@@ -549,18 +544,20 @@ func (w *worker) consume(ctx context.Context) (queue.Consumer, error) {
 	}
 }
 
-// maxAckPending is 1 (one delivery in flight, in order) unless digests may
-// need to hold a backlog's front.
-func (w *worker) maxAckPending() int {
+// hold is 1 (one delivery in flight, in order) unless digests may need to
+// hold a backlog's front.
+func (w *worker) hold() int {
 	if *w.dest.Digest {
 		return digestMax
 	}
 	return 1
 }
 
-// ackWait exceeds one request by a margin for the ack itself; it is also how
-// long a delivery held by a crashed instance waits to be redone.
-func (w *worker) ackWait() time.Duration { return w.dest.Timeout + 5*time.Second }
+// gap exceeds one request by a margin: a worker that got no delivery for
+// half of it may have lost the destination to another instance meanwhile,
+// and one holding a delivery checks every third of it that it still owns
+// the destination.
+func (w *worker) gap() time.Duration { return w.dest.Timeout + 5*time.Second }
 
 // attempts tracks one delivery's tries. Only failures while the breaker was
 // closed count towards max_attempts: a half-open probe that fails says the
@@ -594,7 +591,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			notAfter = p.dl.NotAfter
 		}
 	}
-	if now := time.Now(); now.Sub(w.lastMsgAt) > w.ackWait()/2 {
+	if now := time.Now(); now.Sub(w.lastMsgAt) > w.gap()/2 {
 		w.inheritBudget(ctx, now, log)
 	}
 	w.lastMsgAt = time.Now()
@@ -617,7 +614,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			w.deadLetterAll(ctx, group, at, st.reason, log)
 			return true
 		case hold:
-			if !w.wait(ctx, held, st.wait) {
+			if !w.wait(ctx, st.wait) {
 				return false
 			}
 			continue
@@ -682,7 +679,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		w.opts.tel.Metrics().Retry(w.dest.Name)
 		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", st.wait)
 		w.setRetryAt(time.Now().Add(st.wait))
-		waited := w.wait(ctx, held, st.wait)
+		waited := w.wait(ctx, st.wait)
 		w.setRetryAt(time.Time{})
 		if !waited {
 			return false
@@ -715,11 +712,10 @@ func (w *worker) breakerWait(now time.Time) time.Duration {
 	return max(w.brk.openedAt.Add(w.dest.BreakerOpenFor).Sub(now), 10*time.Millisecond)
 }
 
-// wait holds a delivery for d, telling the queue it is still in progress. It
-// returns false when ctx was cancelled or the destination moved to another
-// instance.
-func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool {
-	tick := w.ackWait() / 3
+// wait holds the deliveries for d. It returns false when ctx was cancelled
+// or the destination moved to another instance.
+func (w *worker) wait(ctx context.Context, d time.Duration) bool {
+	tick := w.gap() / 3
 	for d > 0 {
 		step := min(d, tick)
 		if !pause.For(ctx, step) {
@@ -728,11 +724,6 @@ func (w *worker) wait(ctx context.Context, held []pending, d time.Duration) bool
 		d -= step
 		if !w.owned() {
 			return false
-		}
-		if d > 0 {
-			for _, p := range held {
-				_ = p.msg.InProgress()
-			}
 		}
 	}
 	return true

@@ -49,7 +49,7 @@ const (
 	// blocking the stage.
 	filterTimeout = 2 * time.Second
 	filterTries   = 3
-	maxNakDelay   = 30 * time.Second
+	maxRetryDelay   = 30 * time.Second
 )
 
 // traceparentHeader is the W3C trace context header, copied from event to delivery.
@@ -302,7 +302,7 @@ func (t *Transformer) Run(ctx context.Context) error {
 		select {
 		case work <- d:
 		case <-ctx.Done():
-			_ = d.Nak(0)
+			_ = d.Retry(0)
 			return nil
 		}
 	}
@@ -320,7 +320,7 @@ type output struct {
 }
 
 // handle transforms one event and settles its message: ack when every output
-// is stored, nak (retry) when storing failed, term when it can never succeed.
+// is stored, retry when storing failed, drop when it can never succeed.
 func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 	ctx, cancel := context.WithTimeout(ctx, messageTimeout)
 	defer cancel()
@@ -334,8 +334,8 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 			"subject", msg.Subject, "error", err)
 		t.stats.malformed.Add(1)
 		t.tel.Metrics().TransformEvent("", "malformed")
-		if err := d.Term(); err != nil {
-			t.log.Warn("term malformed event", "subject", msg.Subject, "error", err)
+		if err := d.Drop(); err != nil {
+			t.log.Warn("drop malformed event", "subject", msg.Subject, "error", err)
 		}
 		return
 	}
@@ -354,7 +354,7 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		t.ack(ctx, log, d)
 		return
 	}
-	outs, filtered, err := t.plan(ctx, tab, ev, d.Delivered() < filterTries)
+	outs, filtered, err := t.plan(ctx, tab, ev, d.Attempt() < filterTries)
 	if err != nil {
 		// A filter that ran out of time on a busy machine says nothing of
 		// the event: it is tried again, and dead-lettered only when its
@@ -398,14 +398,14 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 	t.ack(ctx, log, d)
 }
 
-// retry hands the event back, to come again after nakDelay, saying why.
+// retry hands the event back, to come again after retryDelay, saying why.
 func (t *Transformer) retry(log *slog.Logger, d queue.Delivery, source, why string, err error) {
-	delay := nakDelay(d)
+	delay := retryDelay(d)
 	log.Warn(why, "retry_in", delay, "error", err)
 	t.stats.retried.Add(1)
 	t.tel.Metrics().TransformEvent(source, "retried")
-	if err := d.Nak(delay); err != nil {
-		log.Warn("nak event", "error", err)
+	if err := d.Retry(delay); err != nil {
+		log.Warn("hand the event back for a retry", "error", err)
 	}
 }
 
@@ -450,13 +450,13 @@ func (t *Transformer) ack(ctx context.Context, log *slog.Logger, d queue.Deliver
 	t.stats.events.Add(1)
 }
 
-// nakDelay backs off exponentially with the number of deliveries, up to maxNakDelay.
-func nakDelay(d queue.Delivery) time.Duration {
-	n := max(d.Delivered(), 1)
+// retryDelay backs off exponentially with the event's attempts, up to maxRetryDelay.
+func retryDelay(d queue.Delivery) time.Duration {
+	n := max(d.Attempt(), 1)
 	if n > 6 {
-		return maxNakDelay
+		return maxRetryDelay
 	}
-	return min(time.Second<<(n-1), maxNakDelay)
+	return min(time.Second<<(n-1), maxRetryDelay)
 }
 
 // filteredDetail says in the event's history why no route took it: the

@@ -48,12 +48,13 @@ type Queue interface {
 	// consumers (Backlog tells what waits there).
 	Scan(ctx context.Context, stream, subject string, start time.Time, fn func(Stored) (more bool, err error)) error
 
-	// Consume starts a durable consumer, or joins it when another instance
-	// runs it already: each message goes to one member at a time. An
-	// exclusive consumer of StreamOut is a destination's lane: its
-	// deliveries in order, received while this instance owns the
-	// destination's partition (see Claim); it costs nothing once stopped.
-	Consume(ctx context.Context, cfg ConsumerConfig) (Consumer, error)
+	// EventFeed hands the stored events to transform; Lanes hand each
+	// destination's deliveries to dispatch, in order, while this instance
+	// owns the destination's partition. A lane costs nothing once stopped,
+	// and a destination with nothing waiting needs no lane.
+	EventFeed
+	// OpenLane starts reading destination's deliveries (see Lanes).
+	OpenLane(ctx context.Context, destination string, o LaneOptions) (Consumer, error)
 	// Claim takes part, until ctx ends, in sharing StreamOut's partitions
 	// between the instances: a destination's deliveries belong to one
 	// partition, derived from its name, and one instance at a time owns a
@@ -121,27 +122,8 @@ type PubAck struct {
 	Duplicate bool
 }
 
-// ConsumerConfig describes a durable consumer.
-type ConsumerConfig struct {
-	// Stream is StreamIn (transform) or StreamOut (dispatch).
-	Stream string
-	// Name is the consumer's durable name, the same in every instance:
-	// "transform", or dispatch.ConsumerName(destination).
-	Name string
-	// Subject filters the stream (a full subject or a …All wildcard).
-	Subject string
-	// AckWait is how long a message handed out may stay unsettled without
-	// InProgress before it is handed out again.
-	AckWait time.Duration
-	// MaxAckPending bounds the messages handed out and not yet settled.
-	MaxAckPending int
-	// Exclusive makes one instance at a time receive the consumer's
-	// messages, so that one destination's budget holds in total; the others
-	// wait in Next and take over when it stops or dies.
-	Exclusive bool
-}
-
-// Consumer hands out the messages of a durable consumer.
+// Consumer hands out the messages of an event feed or of a destination's
+// lane.
 type Consumer interface {
 	// Next waits for the next message until ctx ends (then it returns
 	// ctx's error). An exclusive consumer waits while another instance owns
@@ -173,24 +155,28 @@ type Claim interface {
 	Owns(destination string) bool
 }
 
-// Delivery is a message handed out by a Consumer, to be settled once.
+// Delivery is a message handed out by a Consumer, to be settled once: by
+// Ack, Retry or Drop. A feed's event must be settled within the feed's
+// Redeliver; a lane's delivery stays with its holder while the instance
+// owns the destination.
 type Delivery interface {
 	Msg() Stored
-	// Delivered counts how many times the message was handed out, this
-	// time included.
-	Delivered() int
-	// Pending counts the consumer's messages waiting behind this one, as
-	// the store knew them when this one was handed out.
-	Pending() uint64
+	// Attempt is the how-many-th time the message is handed out, 1 the
+	// first time. JetStream counts across instances; Kafka within this
+	// process, from 1 again after a restart: enough to back off by, never
+	// a count to settle anything on for good.
+	Attempt() int
+	// Behind is how many of the consumer's messages waited behind this one
+	// when it was handed out, as far as this instance knew: a lane's, its
+	// destination's backlog; a feed's, what its reads had seen.
+	Behind() uint64
 	// Ack settles the message as done and waits for the store to confirm.
 	Ack(ctx context.Context) error
-	// Nak hands the message back, to be handed out again after delay.
-	Nak(delay time.Duration) error
-	// InProgress extends the ack wait: the holder still works on it.
-	InProgress() error
-	// Term settles the message as never to be handed out again (it is
-	// malformed).
-	Term() error
+	// Retry hands the message back, to be handed out again after delay.
+	Retry(after time.Duration) error
+	// Drop settles the message as never to be handed out again: it is
+	// malformed. An event stays stored, for inspection.
+	Drop() error
 }
 
 // Waiting is a destination's backlog.

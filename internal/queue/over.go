@@ -84,10 +84,7 @@ func (s *Stores) ScanEvents(ctx context.Context, source string, since time.Time,
 
 // FeedEvents implements EventFeed.
 func (s *Stores) FeedEvents(ctx context.Context, name string, o FeedOptions) (Consumer, error) {
-	return s.q.Consume(ctx, ConsumerConfig{
-		Stream: StreamIn, Name: name, Subject: InAll,
-		AckWait: o.Redeliver, MaxAckPending: o.InFlight,
-	})
+	return s.q.FeedEvents(ctx, name, o)
 }
 
 // Enqueue implements Deliveries.
@@ -98,16 +95,9 @@ func (s *Stores) Enqueue(ctx context.Context, ms []Msg) ([]PubAck, error) {
 // Claim implements Lanes.
 func (s *Stores) Claim(ctx context.Context) (Claim, error) { return s.q.Claim(ctx) }
 
-// LaneName is the name of a destination's lane in the backend's logs and
-// errors (and its durable consumer in releases before lanes).
-func LaneName(destination string) string { return "dispatch-" + destination }
-
 // OpenLane implements Lanes.
 func (s *Stores) OpenLane(ctx context.Context, destination string, o LaneOptions) (Consumer, error) {
-	return s.q.Consume(ctx, ConsumerConfig{
-		Stream: StreamOut, Name: LaneName(destination), Subject: OutSubject(destination),
-		AckWait: o.Redeliver, MaxAckPending: max(o.Hold, 1), Exclusive: true,
-	})
+	return s.q.OpenLane(ctx, destination, o)
 }
 
 // Backlog implements Lanes.

@@ -42,9 +42,9 @@ type EventFeed interface {
 
 // FeedOptions tune an event feed.
 type FeedOptions struct {
-	// Redeliver is how long an event handed out may stay unsettled, without
-	// InProgress, before it is handed out again (a JetStream feed; Kafka's
-	// stays with its holder until settled).
+	// Redeliver is how long an event handed out may stay unsettled before
+	// it is handed out again (a JetStream feed; on Kafka an event stays
+	// with the member owning its partition until settled).
 	Redeliver time.Duration
 	// InFlight bounds the events handed out and not yet settled.
 	InFlight int
@@ -74,14 +74,15 @@ type Lanes interface {
 	Backlog(ctx context.Context, destinations []string) (map[string]Waiting, error)
 }
 
-// LaneOptions tune a destination's lane.
+// LaneOptions tune a destination's lane. A lane has no redelivery
+// deadline: what it handed out stays with this instance until settled, or
+// until the destination's partition moves (the partition's lease covers
+// it).
 type LaneOptions struct {
-	// Hold bounds the deliveries handed out and not yet settled: 1 sends one
-	// at a time, in order; more lets a digest gather a backlog's front.
+	// Hold is how many deliveries the lane's holder keeps unsettled at
+	// most: 1 sends one at a time, in order; more lets a digest gather a
+	// backlog's front. Kafka's lanes read no further ahead than that.
 	Hold int
-	// Redeliver is how long a delivery handed out may stay unsettled,
-	// without InProgress, before another instance may take it.
-	Redeliver time.Duration
 }
 
 // DeadLetters keeps what could not be delivered, for SREs to list, inspect,

@@ -12,48 +12,34 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// Consume creates or updates the durable consumer and starts it in this
-// instance. Creation is retried while JetStream is unavailable (a few
-// consumers at a time), until ctx ends: one slow consumer must not stop the
-// others.
-func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Consumer, error) {
-	if cfg.Exclusive {
-		if cfg.Stream != queue.StreamOut {
-			return nil, fmt.Errorf("consume %s: exclusive consumers are the lanes of %s's destinations", cfg.Name, queue.StreamOut)
-		}
-		return q.consumeLane(ctx, cfg)
-	}
-	st, err := q.stream(cfg.Stream)
+// FeedEvents creates or updates the durable consumer name of RELAY_IN and
+// starts it in this instance. Creation is retried while JetStream is
+// unavailable (a few consumers at a time), until ctx ends.
+func (q *Queue) FeedEvents(ctx context.Context, name string, o queue.FeedOptions) (queue.Consumer, error) {
+	st, err := q.stream(queue.StreamIn)
 	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("feed %s: %w", name, err)
 	}
 	jcfg := jetstream.ConsumerConfig{
-		Durable:       cfg.Name,
-		FilterSubject: cfg.Subject,
+		Durable:       name,
+		FilterSubject: queue.InAll,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxAckPending: cfg.MaxAckPending,
+		AckWait:       o.Redeliver,
+		MaxAckPending: o.InFlight,
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		// On a work queue the stream is the consumer's state: an acked
-		// message is removed (a tombstone written with it), so what is left
-		// after a restart is exactly what is left to deliver. Keeping the
-		// consumer's state in memory spares the server rewriting a state
-		// file per consumer up to ten times a second; after a restart the
-		// consumer is created again and starts from the first message left.
-		MemoryStorage: isWorkQueue(st),
 	}
 	cons, err := q.createConsumer(ctx, st, jcfg)
 	if err != nil {
-		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Name, cfg.Stream, err)
+		return nil, fmt.Errorf("feed %s of %s: %w", name, queue.StreamIn, err)
 	}
 	c, err := newShared(q, st, cons, jcfg)
 	if err != nil {
-		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Name, cfg.Stream, err)
+		return nil, fmt.Errorf("feed %s of %s: %w", name, queue.StreamIn, err)
 	}
 	if !q.track(c) {
 		c.Stop()
-		return nil, fmt.Errorf("consume %s on %s: %w: queue closed", cfg.Name, cfg.Stream, queue.ErrUnavailable)
+		return nil, fmt.Errorf("feed %s of %s: %w: queue closed", name, queue.StreamIn, queue.ErrUnavailable)
 	}
 	return c, nil
 }
@@ -69,9 +55,6 @@ func (q *Queue) createConsumer(ctx context.Context, st jetstream.Stream, cfg jet
 		}
 		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		cons, err := st.CreateOrUpdateConsumer(callCtx, cfg)
-		if err != nil && !errors.Is(mapErr(err), queue.ErrUnavailable) {
-			cons, err = recreateConsumer(callCtx, st, cfg, err)
-		}
 		cancel()
 		<-q.setup
 		if err == nil {
@@ -85,45 +68,6 @@ func (q *Queue) createConsumer(ctx context.Context, st jetstream.Stream, cfg jet
 			return nil, ctx.Err()
 		}
 	}
-}
-
-func isWorkQueue(st jetstream.Stream) bool {
-	info := st.CachedInfo()
-	return info != nil && info.Config.Retention == jetstream.WorkQueuePolicy
-}
-
-// recreateConsumer deletes and creates again a consumer whose storage the
-// server refused to change: one made file-backed by an earlier version. On a
-// work queue nothing is lost with it, as its messages stay on the stream
-// until acked; deliveries in flight are handed out again. Instances that
-// start together race to do it: a consumer another one deleted, or made
-// again already, is taken as it is, and one may delete what another just
-// made (that one's waiting pull hears "consumer deleted" and goes on). Any
-// other refusal is returned as it was.
-func recreateConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, refused error) (jetstream.Consumer, error) {
-	if !isWorkQueue(st) {
-		return nil, refused
-	}
-	for range 3 {
-		old, err := st.Consumer(ctx, cfg.Durable)
-		switch {
-		case errors.Is(err, jetstream.ErrConsumerNotFound):
-		case errors.Is(mapErr(err), queue.ErrUnavailable):
-			return nil, fmt.Errorf("look up consumer %s: %w", cfg.Durable, mapErr(err)) // createConsumer retries
-		case err != nil:
-			return nil, refused
-		case old.CachedInfo().Config.MemoryStorage != cfg.MemoryStorage:
-			if err := st.DeleteConsumer(ctx, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return nil, fmt.Errorf("delete consumer %s to change its storage: %w", cfg.Durable, mapErr(err))
-			}
-		}
-		cons, err := st.CreateOrUpdateConsumer(ctx, cfg)
-		if err == nil {
-			return cons, nil
-		}
-		refused = err
-	}
-	return nil, refused
 }
 
 // errStopped is what Next and More return once the consumer was stopped.

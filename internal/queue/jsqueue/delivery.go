@@ -27,8 +27,8 @@ func newDelivery(m jetstream.Msg) (*delivery, error) {
 }
 
 func (d *delivery) Msg() queue.Stored { return d.stored }
-func (d *delivery) Delivered() int    { return int(d.md.NumDelivered) }
-func (d *delivery) Pending() uint64   { return d.md.NumPending }
+func (d *delivery) Attempt() int      { return int(d.md.NumDelivered) }
+func (d *delivery) Behind() uint64    { return d.md.NumPending }
 
 // Ack waits for the server to confirm, so that an acked message is not
 // handed out again even when the ack itself was lost.
@@ -39,7 +39,7 @@ func (d *delivery) Ack(ctx context.Context) error {
 	return nil
 }
 
-func (d *delivery) Nak(delay time.Duration) error {
+func (d *delivery) Retry(delay time.Duration) error {
 	var err error
 	if delay > 0 {
 		err = d.msg.NakWithDelay(delay)
@@ -47,21 +47,14 @@ func (d *delivery) Nak(delay time.Duration) error {
 		err = d.msg.Nak()
 	}
 	if err != nil {
-		return fmt.Errorf("nak %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
+		return fmt.Errorf("retry %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
 	}
 	return nil
 }
 
-func (d *delivery) InProgress() error {
-	if err := d.msg.InProgress(); err != nil {
-		return fmt.Errorf("in progress %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
-	}
-	return nil
-}
-
-func (d *delivery) Term() error {
+func (d *delivery) Drop() error {
 	if err := d.msg.Term(); err != nil {
-		return fmt.Errorf("term %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
+		return fmt.Errorf("drop %s #%d: %w", d.stored.Stream, d.stored.Seq, mapErr(err))
 	}
 	return nil
 }

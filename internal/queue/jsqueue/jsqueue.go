@@ -214,7 +214,7 @@ func (q *Queue) written(err error, size int) error {
 }
 
 // Close stops this Queue's consumers (prefetched messages go back at once),
-// leaves the membership so other instances take its exclusive consumers over
+// leaves the membership so other instances take its lanes over
 // without waiting, flushes what Send handed over, and closes the connection.
 func (q *Queue) Close(ctx context.Context) error {
 	q.mu.Lock()

@@ -135,10 +135,7 @@ func openLanes(t *testing.T, q queue.Queue, n int) []queue.Consumer {
 	var cs []queue.Consumer
 	for i := range n {
 		dest := fmt.Sprintf("d%d", i)
-		c, err := q.Consume(ctx, queue.ConsumerConfig{
-			Stream: queue.StreamOut, Name: "dispatch-" + dest, Subject: queue.OutSubject(dest),
-			AckWait: 2 * time.Second, MaxAckPending: 1, Exclusive: true,
-		})
+		c, err := q.OpenLane(ctx, dest, queue.LaneOptions{Hold: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

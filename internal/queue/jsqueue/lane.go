@@ -60,46 +60,28 @@ const (
 	laneBatchBytes = 128 << 10
 )
 
-// consumeLane opens destination's lane (cfg.Subject is its RELAY_OUT
-// subject).
-func (q *Queue) consumeLane(ctx context.Context, cfg queue.ConsumerConfig) (queue.Consumer, error) {
+// OpenLane opens destination's lane in this instance: it reads the
+// destination's subject of RELAY_OUT while this instance owns its partition.
+func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOptions) (queue.Consumer, error) {
 	c, err := q.claimer()
 	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("lane of %s: %w", destination, err)
 	}
-	dest, ok := destinationOf(cfg.Subject)
-	if !ok {
-		return nil, fmt.Errorf("consume %s: an exclusive consumer reads one destination's subject on %s, not %q",
-			cfg.Name, queue.StreamOut, cfg.Subject)
-	}
+	subject := queue.OutSubject(destination)
 	life, stop := context.WithCancel(q.life)
 	l := &lane{
-		c: c, destination: dest, subject: cfg.Subject, partition: partitionOf(dest, c.partitions),
+		c: c, destination: destination, subject: subject, partition: partitionOf(destination, c.partitions),
 		life: life, stop: stop, cursor: 1, handed: map[uint64]int{}, woke: make(chan struct{}, 1),
 	}
 	if !c.open(l) {
 		stop()
-		return nil, fmt.Errorf("consume %s: the lane of %s is open already in this instance", cfg.Name, dest)
+		return nil, fmt.Errorf("lane of %s: open already in this instance", destination)
 	}
-	// What waits already, for Pending; the wakes count what comes after.
-	if info, err := c.st.Info(ctx, jetstream.WithSubjectFilter(cfg.Subject)); err == nil {
-		l.counted(info.State.Subjects[cfg.Subject])
+	// What waits already, for Behind; the wakes count what comes after.
+	if info, err := c.st.Info(ctx, jetstream.WithSubjectFilter(subject)); err == nil {
+		l.counted(info.State.Subjects[subject])
 	}
 	return l, nil
-}
-
-func destinationOf(subject string) (string, bool) {
-	prefix := queue.OutSubject("")
-	if len(subject) <= len(prefix) || subject[:len(prefix)] != prefix {
-		return "", false
-	}
-	dest := subject[len(prefix):]
-	for _, r := range dest {
-		if r == '*' || r == '>' || r == '.' {
-			return "", false
-		}
-	}
-	return dest, true
 }
 
 // wake says n more deliveries were stored.
@@ -218,7 +200,7 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cursor != from {
-		// Handed back meanwhile (a Nak): read again from there.
+		// Handed back meanwhile (a Retry): read again from there.
 		return nil, fmt.Errorf("%w: cursor moved", queue.ErrNotFound)
 	}
 	d := l.handOutLocked(&msgs[0])
@@ -327,16 +309,16 @@ type laneDelivery struct {
 }
 
 func (d *laneDelivery) Msg() queue.Stored { return d.stored }
-func (d *laneDelivery) Delivered() int    { return d.delivered }
-func (d *laneDelivery) Pending() uint64   { return d.pending }
+func (d *laneDelivery) Attempt() int      { return d.delivered }
+func (d *laneDelivery) Behind() uint64    { return d.pending }
 
 // Ack deletes the delivery from RELAY_OUT and waits for the server's answer.
 func (d *laneDelivery) Ack(ctx context.Context) error {
 	return d.remove(ctx, "ack")
 }
 
-// Term deletes the delivery: it is never to be handed out again.
-func (d *laneDelivery) Term() error {
+// Drop deletes the delivery: it is never to be handed out again.
+func (d *laneDelivery) Drop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return d.remove(ctx, "term")
@@ -382,15 +364,11 @@ func (l *lane) deleteLeft(ctx context.Context) {
 	}
 }
 
-// Nak hands the delivery back: the lane reads it again after delay.
-func (d *laneDelivery) Nak(delay time.Duration) error {
+// Retry hands the delivery back: the lane reads it again after delay.
+func (d *laneDelivery) Retry(delay time.Duration) error {
 	d.l.settle(d.stored.Seq, false, delay)
 	return nil
 }
-
-// InProgress has nothing to extend: a lane's deliveries wait for no ack
-// deadline, the partition's lease covers them.
-func (d *laneDelivery) InProgress() error { return nil }
 
 // readNext reads the next messages of subject at or after sequence from:
 // up to laneBatch of them with one direct get from any replica when the

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// membership splits the exclusive consumers between relay instances. Every
-// Queue with an exclusive consumer heartbeats into a small KV bucket; each
+// membership splits the lanes between relay instances. Every
+// Queue with a lane heartbeats into a small KV bucket; each
 // consumer prefers the live instance that wins a rendezvous hash of its name,
 // and the others leave it alone. The pinned priority group still guarantees
 // that only one instance receives a consumer's messages at a time:
@@ -47,7 +47,7 @@ func newMembership(logger *slog.Logger, replicas int) *membership {
 // run takes part in the membership until ctx is cancelled, then leaves. The
 // bucket is kept in memory, so a server restart forgets it (a cluster keeps
 // it, empty): it is made again then, as when it could not be made at all.
-// Meanwhile this instance competes for every exclusive consumer.
+// Meanwhile this instance competes for every lane.
 func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
 	for {
 		err := m.session(ctx, js)
@@ -59,7 +59,7 @@ func (m *membership) run(ctx context.Context, js jetstream.JetStream) {
 			continue
 		}
 		if m.setDisabled(true) {
-			m.logger.Warn("membership bucket unavailable; this instance competes for every exclusive consumer until it is back",
+			m.logger.Warn("membership bucket unavailable; this instance competes for every lane until it is back",
 				"err", err, "retry_every", heartbeatEvery)
 		}
 		if !pause.For(ctx, heartbeatEvery) {
@@ -96,7 +96,7 @@ func (m *membership) session(ctx context.Context, js jetstream.JetStream) error 
 	defer func() { _ = watch.Stop() }()
 	m.observe(m.self, time.Now())
 	if m.setDisabled(false) {
-		m.logger.Info("membership bucket back; instances split the exclusive consumers again")
+		m.logger.Info("membership bucket back; instances split the lanes again")
 	}
 	beat := time.NewTicker(heartbeatEvery)
 	defer beat.Stop()

@@ -325,3 +325,18 @@ func (q *Queue) Send(m queue.Msg) error {
 	}
 	return nil
 }
+
+// destinationOf is the destination whose deliveries' subject is subject.
+func destinationOf(subject string) (string, bool) {
+	prefix := queue.OutSubject("")
+	if len(subject) <= len(prefix) || subject[:len(prefix)] != prefix {
+		return "", false
+	}
+	dest := subject[len(prefix):]
+	for _, r := range dest {
+		if r == '*' || r == '>' || r == '.' {
+			return "", false
+		}
+	}
+	return dest, true
+}

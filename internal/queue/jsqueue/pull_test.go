@@ -71,9 +71,7 @@ func TestSharedConsumerGoesOnWhenItsPullIsSlowToSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = q.Close(context.Background()) }()
-	cons, err := q.Consume(ctx, queue.ConsumerConfig{
-		Stream: queue.StreamIn, Name: "slowpull", Subject: queue.InAll, AckWait: time.Minute, MaxAckPending: 1000,
-	})
+	cons, err := q.FeedEvents(ctx, "slowpull", queue.FeedOptions{Redeliver: time.Minute, InFlight: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,12 +18,15 @@ import (
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
-	"github.com/hookrelay/hookrelay/internal/queue/queuetest"
 )
 
-func dispatchLike(dest string) queue.ConsumerConfig {
-	return queuetest.DispatchLike(dest, 30*time.Second)
+// openLane opens dest's lane as dispatch does.
+func openLane(ctx context.Context, q *jsqueue.Queue, dest string) (queue.Consumer, error) {
+	return q.OpenLane(ctx, dest, queue.LaneOptions{Hold: 1})
 }
+
+// feedOptions are the transform-like feed's.
+var feedOptions = queue.FeedOptions{Redeliver: 30 * time.Second, InFlight: 16}
 
 func nextSeq(t *testing.T, ctx context.Context, c queue.Consumer) queue.Delivery {
 	t.Helper()
@@ -95,7 +98,7 @@ func TestWorkQueueAfterAKillHoldsWhatWasNotAcked(t *testing.T) {
 		if n := backlog[dest].Count; n != uint64(len(seqs)) {
 			t.Errorf("after the kill %d deliveries wait for %s, want %d", n, dest, len(seqs))
 		}
-		c, err := q.Consume(ctx, dispatchLike(dest))
+		c, err := openLane(ctx, q, dest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,11 +128,11 @@ func runKilledChild(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
-	cd, err := q.Consume(ctx, dispatchLike("d"))
+	cd, err := openLane(ctx, q, "d")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ce, err := q.Consume(ctx, dispatchLike("e"))
+	ce, err := openLane(ctx, q, "e")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,15 +147,18 @@ func runKilledChild(t *testing.T, dir string) {
 	<-ctx.Done() // until killed
 }
 
-// makeEarlierConsumer makes cfg's consumer as versions before the consumers
-// in memory did: its state on file.
-func makeEarlierConsumer(t *testing.T, ctx context.Context, st jetstream.Stream, cfg queue.ConsumerConfig) {
+// makeEarlierConsumer makes dest's consumer as versions before the lanes
+// did (its state on file, as before the consumers in memory), and returns
+// its name.
+func makeEarlierConsumer(t *testing.T, ctx context.Context, st jetstream.Stream, dest string) string {
 	t.Helper()
+	name := "dispatch-" + dest
 	if _, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: cfg.Name, FilterSubject: cfg.Subject, AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: name, FilterSubject: queue.OutSubject(dest), AckPolicy: jetstream.AckExplicitPolicy,
 	}); err != nil {
-		t.Fatalf("make %s as an earlier version did: %v", cfg.Name, err)
+		t.Fatalf("make %s as an earlier version did: %v", name, err)
 	}
+	return name
 }
 
 // An earlier release kept one durable consumer per destination on
@@ -170,17 +176,17 @@ func TestConsumersOfAnEarlierReleaseAreRetired(t *testing.T) {
 	const n = 5
 	want := map[string][]uint64{}
 	for i := range n {
-		cfg := dispatchLike(fmt.Sprintf("r%d", i))
-		makeEarlierConsumer(t, ctx, st, cfg)
+		dest := fmt.Sprintf("r%d", i)
+		name := makeEarlierConsumer(t, ctx, st, dest)
 		for j := range 2 {
-			a, err := env.JS.Publish(ctx, cfg.Subject, []byte(fmt.Sprint(j)))
+			a, err := env.JS.Publish(ctx, queue.OutSubject(dest), []byte(fmt.Sprint(j)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want[cfg.Subject] = append(want[cfg.Subject], a.Sequence)
+			want[dest] = append(want[dest], a.Sequence)
 		}
 		// The earlier release had handed the first out when it stopped.
-		cons, err := st.Consumer(ctx, cfg.Name)
+		cons, err := st.Consumer(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,8 +206,8 @@ func TestConsumersOfAnEarlierReleaseAreRetired(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		cfg := dispatchLike(fmt.Sprintf("r%d", i))
-		c, err := q.Consume(ctx, cfg)
+		dest := fmt.Sprintf("r%d", i)
+		c, err := openLane(ctx, q, dest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,8 +220,8 @@ func TestConsumersOfAnEarlierReleaseAreRetired(t *testing.T) {
 			}
 		}
 		c.Stop()
-		if fmt.Sprint(got) != fmt.Sprint(want[cfg.Subject]) {
-			t.Errorf("%s handed out %v, want %v", cfg.Subject, got, want[cfg.Subject])
+		if fmt.Sprint(got) != fmt.Sprint(want[dest]) {
+			t.Errorf("%s handed out %v, want %v", dest, got, want[dest])
 		}
 	}
 	for {
@@ -307,21 +313,24 @@ func (r *restartable) restart(ctx context.Context, queues int) {
 func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 	consumers := []struct {
 		kind    string
-		cfg     queue.ConsumerConfig
+		lane    bool
+		open    func(ctx context.Context, q *jsqueue.Queue) (queue.Consumer, error)
 		subject string
 	}{
-		{"exclusive", dispatchLike("d"), queue.OutSubject("d")},
-		{"shared", queue.ConsumerConfig{Stream: queue.StreamIn, Name: "transform", Subject: queue.InAll,
-			AckWait: 30 * time.Second, MaxAckPending: 16}, queue.InSubject("s")},
+		{"lane", true, func(ctx context.Context, q *jsqueue.Queue) (queue.Consumer, error) { return openLane(ctx, q, "d") },
+			queue.OutSubject("d")},
+		{"feed", false, func(ctx context.Context, q *jsqueue.Queue) (queue.Consumer, error) {
+			return q.FeedEvents(ctx, "transform", feedOptions)
+		}, queue.InSubject("s")},
 	}
 	disappearances := []struct {
 		name      string
-		disappear func(ctx context.Context, t *testing.T, r *restartable, cfg queue.ConsumerConfig)
+		disappear func(ctx context.Context, t *testing.T, r *restartable)
 	}{
-		{"server restarted", func(ctx context.Context, _ *testing.T, r *restartable, _ queue.ConsumerConfig) {
+		{"server restarted", func(ctx context.Context, _ *testing.T, r *restartable) {
 			r.restart(ctx, 1)
 		}},
-		{"consumer deleted", func(ctx context.Context, t *testing.T, r *restartable, cfg queue.ConsumerConfig) {
+		{"consumer deleted", func(ctx context.Context, t *testing.T, r *restartable) {
 			nc, err := nats.Connect(r.srv.ClientURL())
 			if err != nil {
 				t.Fatal(err)
@@ -331,14 +340,14 @@ func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := js.DeleteConsumer(ctx, cfg.Stream, cfg.Name); err != nil {
+			if err := js.DeleteConsumer(ctx, queue.StreamIn, "transform"); err != nil {
 				t.Fatal(err)
 			}
 		}},
 	}
 	for _, cc := range consumers {
 		for _, tc := range disappearances {
-			if cc.cfg.Exclusive && tc.name == "consumer deleted" {
+			if cc.lane && tc.name == "consumer deleted" {
 				continue // a lane has no consumer to delete
 			}
 			t.Run(cc.kind+"/"+tc.name, func(t *testing.T) {
@@ -347,7 +356,7 @@ func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 				r := startRestartable(t, t.TempDir())
 				q := r.queue(ctx)
 				defer func() { _ = q.Close(ctx) }()
-				c, err := q.Consume(ctx, cc.cfg)
+				c, err := cc.open(ctx, q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -359,12 +368,12 @@ func TestAWaitingPullOutlivesItsConsumer(t *testing.T) {
 					d, err = c.Next(ctx)
 					got <- err
 				}()
-				if cc.cfg.Exclusive {
+				if cc.lane {
 					waitOwned(ctx, t, c)
 				} else {
-					r.waitPulling(ctx, cc.cfg.Stream, cc.cfg.Name)
+					r.waitPulling(ctx, queue.StreamIn, "transform")
 				}
-				tc.disappear(ctx, t, r, cc.cfg)
+				tc.disappear(ctx, t, r)
 				stored, err := q.Publish(ctx, queue.Msg{Subject: cc.subject, Data: []byte("after")})
 				if err != nil {
 					t.Fatal(err)
@@ -437,7 +446,7 @@ func TestMembershipMadeAgainAfterAServerRestart(t *testing.T) {
 		queues = append(queues, q)
 		var cs []queue.Consumer
 		for i := range 12 {
-			c, err := q.Consume(ctx, dispatchLike(fmt.Sprintf("d%d", i)))
+			c, err := openLane(ctx, q, fmt.Sprintf("d%d", i))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -509,8 +518,7 @@ func TestConsumerBacklog(t *testing.T) {
 	defer cancel()
 	env := natstest.Start(t)
 	q := env.Queue(t)
-	cfg := queue.ConsumerConfig{Stream: queue.StreamIn, Name: "transform", Subject: queue.InAll, AckWait: 30 * time.Second, MaxAckPending: 16}
-	if w, err := q.ConsumerBacklog(ctx, queue.StreamIn, cfg.Name); err != nil || w.Count != 0 {
+	if w, err := q.ConsumerBacklog(ctx, queue.StreamIn, "transform"); err != nil || w.Count != 0 {
 		t.Fatalf("before the consumer exists: %+v %v, want nothing", w, err)
 	}
 	var stored []queue.PubAck
@@ -521,7 +529,7 @@ func TestConsumerBacklog(t *testing.T) {
 		}
 		stored = append(stored, a)
 	}
-	c, err := q.Consume(ctx, cfg)
+	c, err := q.FeedEvents(ctx, "transform", feedOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +539,7 @@ func TestConsumerBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := nextSeq(t, ctx, c) // handed out, not settled: still waiting
-	w, err := q.ConsumerBacklog(ctx, queue.StreamIn, cfg.Name)
+	w, err := q.ConsumerBacklog(ctx, queue.StreamIn, "transform")
 	if err != nil || w.Count != 3 || !w.Oldest.Equal(first.Time) {
 		t.Fatalf("with one handed out: %+v %v, want 3 waiting since %v", w, err, first.Time)
 	}
@@ -542,7 +550,7 @@ func TestConsumerBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err = q.ConsumerBacklog(ctx, queue.StreamIn, cfg.Name)
+	w, err = q.ConsumerBacklog(ctx, queue.StreamIn, "transform")
 	if err != nil || w.Count != 2 || !w.Oldest.Equal(second.Time) {
 		t.Fatalf("after the first acked: %+v %v, want 2 waiting since %v", w, err, second.Time)
 	}

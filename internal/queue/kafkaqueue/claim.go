@@ -35,7 +35,7 @@ type claim struct {
 var _ queue.Claim = (*claim)(nil)
 
 // Claim joins the dispatch group (see dispatcher) until ctx ends, whether or
-// not any exclusive consumer runs. Waiting is closed when ctx ends, or
+// no lane runs. Waiting is closed when ctx ends, or
 // earlier when the Queue closes.
 func (q *Queue) Claim(ctx context.Context) (queue.Claim, error) {
 	if err := ctx.Err(); err != nil {
@@ -73,7 +73,7 @@ func (q *Queue) Claim(ctx context.Context) (queue.Claim, error) {
 
 // Waiting receives the names of the destinations with records parked here
 // and no consumer attached: when a record is parked (fetched after its
-// partition was assigned, stored earlier or later; or handed back by Nak
+// partition was assigned, stored earlier or later; or handed back by Retry
 // after its consumer stopped), when a consumer stops leaving records
 // parked, and at Claim for what is parked already.
 func (cl *claim) Waiting() <-chan string { return cl.out }

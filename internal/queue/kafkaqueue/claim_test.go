@@ -73,14 +73,14 @@ func TestClaimAnnouncesNakAfterStop(t *testing.T) {
 	cons := consume(t, q, destCfg("a"))
 	d := next(t, cons)
 	cons.Stop()
-	if err := d.Nak(0); err != nil {
+	if err := d.Retry(0); err != nil {
 		t.Fatalf("Nak: %v", err)
 	}
 	told(t, cl, "a")
 	cons = consume(t, q, destCfg("a"))
 	d, data := nextData(t, cons)
-	if data != "a0" || d.Delivered() != 2 {
-		t.Fatalf("after the announcement got %q delivered %d, want a0 delivered 2", data, d.Delivered())
+	if data != "a0" || d.Attempt() != 2 {
+		t.Fatalf("after the announcement got %q delivered %d, want a0 delivered 2", data, d.Attempt())
 	}
 	ack(t, d)
 }

@@ -50,15 +50,13 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	publish(t, q, queue.InSubject("src"), "event")
 	publish(t, q, queue.OutSubject("a"), "card")
-	work, err := q.Consume(testCtx(t), queue.ConsumerConfig{
-		Stream: queue.StreamIn, Name: "transform", Subject: queue.InSubject("*"), MaxAckPending: 10,
-	})
+	work, err := q.FeedEvents(testCtx(t), "transform", queue.FeedOptions{InFlight: 10})
 	if err != nil {
-		t.Fatalf("Consume work: %v", err)
+		t.Fatalf("feed of events: %v", err)
 	}
-	excl, err := q.Consume(testCtx(t), destCfg("a"))
+	excl, err := q.OpenLane(testCtx(t), "a", queue.LaneOptions{Hold: 1})
 	if err != nil {
-		t.Fatalf("Consume exclusive: %v", err)
+		t.Fatalf("lane of a: %v", err)
 	}
 	for _, cons := range []queue.Consumer{work, excl} {
 		ack(t, next(t, cons))

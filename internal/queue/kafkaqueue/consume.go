@@ -11,7 +11,7 @@ import (
 
 // consumers is the consumer side of a Queue: the groups of the consumers
 // that are not exclusive, each a member of its own, and the dispatcher that
-// all exclusive consumers and the Claim share.
+// all lanes and the Claim share.
 type consumers struct {
 	q *Queue
 
@@ -19,7 +19,7 @@ type consumers struct {
 	closed bool
 	work   map[*groupReader]bool
 	disp   *dispatcher
-	// attached counts the exclusive consumers and the claim on disp.
+	// attached counts the lanes and the claim on disp.
 	attached int
 	// running are the claims' announcers and the dispatchers whose last
 	// user ended, still leaving.
@@ -33,37 +33,37 @@ func newConsumers(q *Queue) *consumers {
 // errClosed: Consume on a closed Queue.
 var errClosed = errors.New("queue closed")
 
-// Consume starts a consumer. One that is not exclusive joins the group
-// "<prefix><Name>" (one member per call). An exclusive one takes one
-// destination's subject of out and is served by the Queue's dispatcher (see
-// dispatcher): cfg.Name names it in errors and logs only.
-//
-// Neither kind knows AckWait: a record handed out stays with its holder
-// until settled, as the partition it lies on stays with its member.
-func (q *Queue) Consume(ctx context.Context, cfg queue.ConsumerConfig) (queue.Consumer, error) {
-	if err := knownStream(cfg.Stream); err != nil {
-		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
-	}
-	if cfg.Name == "" || cfg.Subject == "" {
-		return nil, fmt.Errorf("consume on %s: a consumer needs a name and a subject", cfg.Stream)
+// FeedEvents joins the group "<prefix><name>" on the events' topic (one
+// member per call). It knows no Redeliver: an event handed out stays with
+// its holder until settled, as its partition stays with its member.
+func (q *Queue) FeedEvents(ctx context.Context, name string, o queue.FeedOptions) (queue.Consumer, error) {
+	if name == "" {
+		return nil, errors.New("feed of events: a feed needs a name")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
-	}
-	if cfg.Exclusive {
-		return q.cons.consumeExclusive(cfg)
+		return nil, fmt.Errorf("feed %s: %w", name, err)
 	}
 	q.cons.mu.Lock()
 	defer q.cons.mu.Unlock()
 	if q.cons.closed {
-		return nil, fmt.Errorf("consume %s: %w", cfg.Name, errClosed)
+		return nil, fmt.Errorf("feed %s: %w", name, errClosed)
 	}
-	wc, err := q.cons.consumeWork(cfg)
+	wc, err := q.cons.consumeWork(name, o.InFlight)
 	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("feed %s: %w", name, err)
 	}
 	q.cons.work[wc.g] = true
 	return wc, nil
+}
+
+// OpenLane opens destination's lane, served by the Queue's dispatcher (see
+// dispatcher): it hands out what the dispatcher parked for the destination
+// while this instance owns its partition, at most o.Hold unsettled.
+func (q *Queue) OpenLane(ctx context.Context, destination string, o queue.LaneOptions) (queue.Consumer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("lane of %s: %w", destination, err)
+	}
+	return q.cons.openLane(destination, o.Hold)
 }
 
 // remove forgets a stopped consumer that is not exclusive.
@@ -74,7 +74,7 @@ func (c *consumers) remove(g *groupReader) {
 }
 
 // attach returns the dispatcher, started on first use, counting one more
-// user (an exclusive consumer or the claim) on it.
+// user (a lane or the claim) on it.
 func (c *consumers) attach() (*dispatcher, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -33,14 +33,14 @@ const (
 
 // router is what a group reader hands its records to: the shared queue of a
 // consumer that is not exclusive, or the per-destination queues of the
-// exclusive dispatch consumers. Its methods are called with the reader's mu
+// lanes. Its methods are called with the reader's mu
 // held.
 type router interface {
 	// route takes a fetched record, tracked already by its partition.
 	route(e *entry)
 	// settled is told that e, held, was settled.
 	settled(e *entry)
-	// released takes back e, handed out and Nak'd, to hand it out again at
+	// released takes back e, handed out and handed back, to hand it out again at
 	// e.due.
 	released(e *entry)
 	// drop forgets the entries of p, whose partition was revoked.
@@ -62,9 +62,6 @@ type groupReader struct {
 	group  string
 	stream string
 	topic  string
-	// filter keeps only the records whose subject matches ("" keeps all);
-	// the others are settled at once.
-	filter string
 	// maxUnsettled bounds the records held in memory across partitions (0:
 	// no bound); polling waits while it is reached.
 	maxUnsettled int
@@ -72,7 +69,7 @@ type groupReader struct {
 	// are held (0: never).
 	maxParked int
 	// durable, when set, makes an Ack durable before its record is settled
-	// (the exclusive consumers' acks markers).
+	// (the lanes' acks markers).
 	durable func(context.Context, *entry) error
 	r       router
 
@@ -248,7 +245,7 @@ func (g *groupReader) take(r *kgo.Record) {
 		g.parts[r.Partition] = p
 	}
 	m, ok := storedOf(g.stream, r)
-	if !ok || (g.filter != "" && !subjectMatches(g.filter, m.Subject)) || g.q.deleted.has(g.stream, m.Seq) {
+	if !ok || g.q.deleted.has(g.stream, m.Seq) {
 		p.seen(r.Offset)
 		return
 	}

@@ -18,12 +18,32 @@ func publish(t *testing.T, q *Queue, subject, data string) uint64 {
 	return ack.Seq
 }
 
-// consume starts a consumer, stopped with the test.
-func consume(t *testing.T, q *Queue, cfg queue.ConsumerConfig) queue.Consumer {
+// consumerCfg is what a test consumes: the feed of events named name, or
+// the lane of dest.
+type consumerCfg struct {
+	name     string
+	inFlight int
+	dest     string
+}
+
+// transformCfg is the feed of events as transform runs it.
+var transformCfg = consumerCfg{name: "transform", inFlight: 100}
+
+// destCfg is the lane of destination dest.
+func destCfg(dest string) consumerCfg { return consumerCfg{dest: dest} }
+
+// consume starts a feed or a lane, stopped with the test.
+func consume(t *testing.T, q *Queue, cfg consumerCfg) queue.Consumer {
 	t.Helper()
-	c, err := q.Consume(testCtx(t), cfg)
+	var c queue.Consumer
+	var err error
+	if cfg.dest != "" {
+		c, err = q.OpenLane(testCtx(t), cfg.dest, queue.LaneOptions{Hold: 1})
+	} else {
+		c, err = q.FeedEvents(testCtx(t), cfg.name, queue.FeedOptions{InFlight: cfg.inFlight})
+	}
 	if err != nil {
-		t.Fatalf("Consume %s: %v", cfg.Name, err)
+		t.Fatalf("consume %+v: %v", cfg, err)
 	}
 	t.Cleanup(c.Stop)
 	return c

@@ -10,7 +10,7 @@ import (
 type entryState uint8
 
 const (
-	// entryQueued waits to be handed out (after due, when Nak'd with a delay).
+	// entryQueued waits to be handed out (after due, when handed back with a delay).
 	entryQueued entryState = iota
 	// entryHeld is handed out and not settled.
 	entryHeld
@@ -27,9 +27,9 @@ type entry struct {
 	state  entryState
 	// delivered counts the hand-outs in this process.
 	delivered int
-	// due is when a Nak'd entry may be handed out again.
+	// due is when a handed back entry may be handed out again.
 	due time.Time
-	// dest is the destination queue of an exclusive consumer's record.
+	// dest is the destination queue of a lane's record.
 	dest *destQueue
 }
 
@@ -44,7 +44,7 @@ type partState struct {
 	revoked   bool
 	// revoking is set once the group takes the partition away, for the
 	// grace its holders get to settle: nothing more is handed out from it,
-	// a Nak'd record stays for the next owner, and Owned says no, so a
+	// a handed back record stays for the next owner, and Owned says no, so a
 	// holder waiting to retry lets go instead of sending beside the next
 	// owner.
 	revoking bool
@@ -60,7 +60,7 @@ type partState struct {
 	// held counts the entries not settled; inFlight those handed out.
 	held, inFlight int
 
-	// The exclusive consumers read the acks markers of the partition before
+	// The lanes read the acks markers of the partition before
 	// handing out its first records: loading is set meanwhile, and waiting
 	// holds what was fetched in the meantime.
 	loading bool

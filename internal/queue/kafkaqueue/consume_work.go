@@ -17,14 +17,14 @@ const defaultMaxAckPending = 1000
 // errStopped: Next or More on a consumer after Stop.
 var errStopped = errors.New("consumer stopped")
 
-// workQueue routes the records of a consumer that is not exclusive (transform
+// workQueue routes the records of an event feed (transform
 // on in) to whichever of its callers asks next: any order across
-// partitions, a Nak'd record again once its delay passed. Its methods are
+// partitions, a handed back record again once its delay passed. Its methods are
 // called with the reader's mu held.
 type workQueue struct {
 	g *groupReader
 	// ready are the records to hand out now, oldest first; delayed the
-	// Nak'd ones whose delay has not passed.
+	// handed back ones whose delay has not passed.
 	ready   []*entry
 	delayed []*entry
 }
@@ -75,7 +75,7 @@ func (w *workQueue) next(now time.Time) (*delivery, time.Duration) {
 	return nil, 0
 }
 
-// workConsumer is a consumer that is not exclusive: a member of the group
+// workConsumer is an event feed: a member of the group
 // "<prefix><Name>" of its own.
 type workConsumer struct {
 	c *consumers
@@ -85,12 +85,12 @@ type workConsumer struct {
 
 var _ queue.Consumer = (*workConsumer)(nil)
 
-func (c *consumers) consumeWork(cfg queue.ConsumerConfig) (*workConsumer, error) {
+func (c *consumers) consumeWork(name string, inFlight int) (*workConsumer, error) {
 	q := c.q
 	g := &groupReader{
-		q: q, log: q.log.With("consumer", cfg.Name), group: q.opts.TopicPrefix + cfg.Name,
-		stream: cfg.Stream, topic: q.topic(cfg.Stream), filter: cfg.Subject,
-		maxUnsettled: cfg.MaxAckPending,
+		q: q, log: q.log.With("consumer", name), group: q.opts.TopicPrefix + name,
+		stream: queue.StreamIn, topic: q.topic(queue.StreamIn),
+		maxUnsettled: inFlight,
 	}
 	if g.maxUnsettled <= 0 {
 		g.maxUnsettled = defaultMaxAckPending

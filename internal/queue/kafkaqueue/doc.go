@@ -3,7 +3,7 @@
 //
 // Topics: one per stream, named Options.TopicPrefix (default "hookrelay.")
 // plus the stream's kind: in, out, dead, history, sent. Besides them, "acks"
-// holds the durable per-message acks of the exclusive dispatch consumers and
+// holds the durable per-message acks of the lanes and
 // "deleted" the delete markers (see below). New creates whatever is missing:
 // out, acks and sent get Options.Partitions partitions (default 12), the
 // others one, so Scan and Get stay simple and in order; a Scan of one

@@ -8,7 +8,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// dispatcher runs the exclusive consumers of a Queue: the dispatch
+// dispatcher runs the lanes of a Queue: the dispatch
 // consumers on out, one per destination, and its Claim. It is one member of
 // the group "<prefix>dispatch", shared by every destination of the Queue,
 // joined at the first exclusive Consume or Claim and left when the last of
@@ -70,7 +70,7 @@ type destQueue struct {
 	entries []*entry
 	// queued counts the entries not handed out, held those handed out.
 	queued, held int
-	// consumers counts the exclusive consumers attached.
+	// consumers counts the lanes attached.
 	consumers int
 	// changed wakes the destination's consumer.
 	changed signal
@@ -231,7 +231,7 @@ func (d *dispatcher) stopped() {
 }
 
 // next hands out the first record of dq not handed out, keeping the
-// destination's order: while that one waits out a Nak delay, nothing behind
+// destination's order: while that one waits out a Retry delay, nothing behind
 // it goes. It hands out nothing while max records are held.
 func (dq *destQueue) next(g *groupReader, now time.Time, max int) (*delivery, time.Duration) {
 	if dq.held >= max {

@@ -9,7 +9,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// destConsumer is the exclusive consumer of one destination: it hands out
+// destConsumer is the lane of one destination: it hands out
 // what the Queue's dispatcher parked for the destination, which arrives only
 // while this instance owns the destination's partition.
 type destConsumer struct {
@@ -24,22 +24,21 @@ type destConsumer struct {
 
 var _ queue.Consumer = (*destConsumer)(nil)
 
-func (c *consumers) consumeExclusive(cfg queue.ConsumerConfig) (*destConsumer, error) {
-	prefix := queue.OutSubject("")
-	if cfg.Stream != queue.StreamOut || !strings.HasPrefix(cfg.Subject, prefix) || strings.HasSuffix(cfg.Subject, ">") {
-		return nil, fmt.Errorf("consume %s: an exclusive consumer takes one destination's subject of %s (%s…), not %q",
-			cfg.Name, queue.StreamOut, prefix, cfg.Subject)
+func (c *consumers) openLane(destination string, hold int) (*destConsumer, error) {
+	if destination == "" || strings.ContainsAny(destination, ".*>") {
+		return nil, fmt.Errorf("lane of %q: not a destination name", destination)
 	}
 	d, err := c.attach()
 	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("lane of %s: %w", destination, err)
 	}
+	subject := queue.OutSubject(destination)
 	dc := &destConsumer{
-		c: c, d: d, name: cfg.Name, max: max(cfg.MaxAckPending, 1),
-		partition: d.partition(cfg.Subject),
+		c: c, d: d, name: "lane of " + destination, max: max(hold, 1),
+		partition: d.partition(subject),
 	}
 	d.g.mu.Lock()
-	dc.dq = d.dest(cfg.Subject)
+	dc.dq = d.dest(subject)
 	dc.dq.consumers++
 	d.g.mu.Unlock()
 	return dc, nil
@@ -74,7 +73,7 @@ func (dc *destConsumer) Owned() bool { return dc.d.g.owns(dc.partition) }
 // Stop detaches the consumer. The destination's records stay parked with the
 // dispatcher (a new Consume of it takes them), and the Claim is told of
 // them when it was the destination's last consumer here; when the last
-// exclusive consumer of the Queue stops and no Claim runs, the dispatcher
+// lane of the Queue stops and no Claim runs, the dispatcher
 // leaves the group and every partition goes to the other instances at once.
 func (dc *destConsumer) Stop() {
 	g := dc.d.g

@@ -6,13 +6,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
-	"github.com/hookrelay/hookrelay/internal/queue/queuetest"
 )
-
-// destCfg is the exclusive consumer of destination dest.
-func destCfg(dest string) queue.ConsumerConfig {
-	return queuetest.DispatchLike(dest, time.Minute)
-}
 
 // destPartition is the partition of out that dest's records go to.
 func destPartition(q *Queue, dest string) int32 {
@@ -53,7 +47,7 @@ func TestExclusiveParkedDestinationDoesNotDelayAnother(t *testing.T) {
 		t.Fatalf("down destination got %q first, want %s0", data, down)
 	}
 	// The destination is down: its delivery waits, and so do the ones behind.
-	if err := first.Nak(time.Hour); err != nil {
+	if err := first.Retry(time.Hour); err != nil {
 		t.Fatalf("Nak: %v", err)
 	}
 	for i := range 3 {
@@ -86,15 +80,15 @@ func TestExclusiveNakOrderAndRedelivery(t *testing.T) {
 	publish(t, q, queue.OutSubject("a"), "a1")
 	cons := consume(t, q, destCfg("a"))
 	d, _ := nextData(t, cons)
-	if err := d.Nak(100 * time.Millisecond); err != nil {
+	if err := d.Retry(100 * time.Millisecond); err != nil {
 		t.Fatalf("Nak: %v", err)
 	}
 	again, data := nextData(t, cons)
-	if data != "a0" || again.Delivered() != 2 {
-		t.Fatalf("after Nak got %q delivered %d, want a0 delivered 2", data, again.Delivered())
+	if data != "a0" || again.Attempt() != 2 {
+		t.Fatalf("after Nak got %q delivered %d, want a0 delivered 2", data, again.Attempt())
 	}
-	if again.Pending() != 1 {
-		t.Errorf("Pending %d, want 1 (a1 behind it)", again.Pending())
+	if again.Behind() != 1 {
+		t.Errorf("Behind %d, want 1 (a1 behind it)", again.Behind())
 	}
 	ack(t, again)
 	last, data := nextData(t, cons)
@@ -154,7 +148,7 @@ func TestExclusiveOwnershipSplitsAndMovesOnClose(t *testing.T) {
 		publish(t, q1, queue.OutSubject(acked), fmt.Sprint("acked", i))
 	}
 	p, _ := nextData(t, cons1[parked])
-	if err := p.Nak(time.Hour); err != nil {
+	if err := p.Retry(time.Hour); err != nil {
 		t.Fatalf("Nak: %v", err)
 	}
 	for range 2 {
@@ -179,8 +173,8 @@ func TestExclusiveOwnershipSplitsAndMovesOnClose(t *testing.T) {
 	}
 	ack(t, d)
 	d, data = nextData(t, cons2[parked])
-	if data != "parked0" || d.Delivered() != 1 {
-		t.Fatalf("takeover: parked destination got %q delivered %d, want parked0 delivered 1", data, d.Delivered())
+	if data != "parked0" || d.Attempt() != 1 {
+		t.Fatalf("takeover: parked destination got %q delivered %d, want parked0 delivered 1", data, d.Attempt())
 	}
 	ack(t, d)
 }
@@ -196,7 +190,7 @@ func TestExclusiveAckedNotRedeliveredAfterRestart(t *testing.T) {
 	pc := consume(t, q1, destCfg(parked))
 	ac := consume(t, q1, destCfg(acked))
 	p, _ := nextData(t, pc)
-	if err := p.Nak(time.Hour); err != nil {
+	if err := p.Retry(time.Hour); err != nil {
 		t.Fatalf("Nak: %v", err)
 	}
 	d, _ := nextData(t, ac)
@@ -253,13 +247,11 @@ func TestExclusivePausesAtMaxParked(t *testing.T) {
 	}
 }
 
-func TestExclusiveConsumeRefusesWildcard(t *testing.T) {
+func TestLaneRefusesWildcard(t *testing.T) {
 	c := newCluster(t)
 	q := newQueue(t, c, Options{})
-	cfg := destCfg("x")
-	cfg.Subject = queue.OutAll
-	if _, err := q.Consume(testCtx(t), cfg); err == nil {
-		t.Fatal("exclusive Consume of a wildcard succeeded")
+	if _, err := q.OpenLane(testCtx(t), ">", queue.LaneOptions{Hold: 1}); err == nil {
+		t.Fatal("a lane of a wildcard opened")
 	}
 }
 
@@ -303,7 +295,7 @@ func TestExclusiveRevokeTellsHolderDuringGrace(t *testing.T) {
 	if took := time.Since(joined); took >= revokeGrace {
 		t.Fatalf("the holder learned of the move after %v, not within the %v grace", took, revokeGrace)
 	}
-	if err := held[moving].Nak(0); err != nil {
+	if err := held[moving].Retry(0); err != nil {
 		t.Fatalf("Nak: %v", err)
 	}
 	d, data := nextData(t, cons2[moving])

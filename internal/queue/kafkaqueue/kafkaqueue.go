@@ -32,7 +32,7 @@ type Options struct {
 	Replication int
 	// Streams sets the retentions and the dedup window.
 	Streams queue.StreamOptions
-	// MaxParked bounds the records the exclusive dispatch consumers keep
+	// MaxParked bounds the records the lanes keep
 	// parked in memory per partition (default 10 000); past it the partition
 	// is paused until it drains.
 	MaxParked int

@@ -7,7 +7,7 @@ import (
 )
 
 // partitionFor is the partition of n that records with key go to. The
-// exclusive dispatch consumers compute a destination's partition with it, so
+// lanes compute a destination's partition with it, so
 // it must stay what the producer uses.
 func partitionFor(key []byte, n int) int32 {
 	if n <= 1 {

@@ -20,7 +20,7 @@ const (
 	kindDeleted = "deleted"
 )
 
-// ackRetention is how long the exclusive consumers' ack markers are kept:
+// ackRetention is how long the lanes' ack markers are kept:
 // far longer than a takeover can take, so a new owner always finds them.
 const ackRetention = 7 * 24 * time.Hour
 

@@ -58,7 +58,7 @@ func drain(w <-chan string) {
 // them and stops, as dispatch's lane for it would.
 func lane(t *testing.T, q queue.Queue, destination string, acks []queue.PubAck) {
 	t.Helper()
-	c := consume(t, q, dispatchLike(destination))
+	c := laneOf(t, q, destination)
 	defer c.Stop()
 	for _, a := range acks {
 		d := next(t, c)
@@ -113,7 +113,7 @@ func settles(t *testing.T, q queue.Queue, w <-chan string, d time.Duration) {
 			if n > 3 {
 				t.Fatalf("%s announced again and again with nothing waiting", name)
 			}
-			c := consume(t, q, dispatchLike(name))
+			c := laneOf(t, q, name)
 			none(t, c, 100*time.Millisecond, "drained, and announced")
 			c.Stop()
 		case <-quiet:
@@ -130,7 +130,7 @@ func testClaimAnnouncesLeftovers(t *testing.T, _ Backend, open func(t *testing.T
 	acks := publishOut(t, q, "x", 3)
 	announced(t, cl.Waiting(), "x", wait)
 
-	c := consume(t, q, dispatchLike("x"))
+	c := laneOf(t, q, "x")
 	ack(t, next(t, c))
 	drain(cl.Waiting())
 	c.Stop()

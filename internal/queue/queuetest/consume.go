@@ -38,14 +38,14 @@ func testAcked(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	// when it is handed out: a consumer already pulling could fetch the first
 	// before the others are stored and rightly see nothing behind it.
 	acks := publishIn(t, q, 3)
-	c := consume(t, q, transformLike(ackWait))
+	c := feed(t, q, ackWait)
 	for i := range acks {
 		d := next(t, c)
-		if d.Msg().Seq != acks[i].Seq || d.Delivered() != 1 {
-			t.Errorf("handed out #%d delivered %d, want #%d the first time", d.Msg().Seq, d.Delivered(), acks[i].Seq)
+		if d.Msg().Seq != acks[i].Seq || d.Attempt() != 1 {
+			t.Errorf("handed out #%d delivered %d, want #%d the first time", d.Msg().Seq, d.Attempt(), acks[i].Seq)
 		}
-		if want := uint64(len(acks) - 1 - i); d.Pending() != want {
-			t.Errorf("#%d: %d pending behind it, want %d", d.Msg().Seq, d.Pending(), want)
+		if want := uint64(len(acks) - 1 - i); d.Behind() != want {
+			t.Errorf("#%d: %d pending behind it, want %d", d.Msg().Seq, d.Behind(), want)
 		}
 		ack(t, d)
 	}
@@ -54,28 +54,28 @@ func testAcked(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 
 func testNakDelay(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
-	c := consume(t, q, transformLike(time.Minute))
+	c := feed(t, q, time.Minute)
 	seq := publishIn(t, q, 1)[0].Seq
 	d := next(t, c)
 	const delay = 700 * time.Millisecond
 	naked := time.Now()
-	if err := d.Nak(delay); err != nil {
+	if err := d.Retry(delay); err != nil {
 		t.Fatal(err)
 	}
 	d = next(t, c)
 	if since := time.Since(naked); since < delay {
 		t.Errorf("handed out again %v after a nak of %v", since, delay)
 	}
-	if d.Msg().Seq != seq || d.Delivered() != 2 {
-		t.Errorf("after nak: #%d delivered %d, want #%d delivered 2", d.Msg().Seq, d.Delivered(), seq)
+	if d.Msg().Seq != seq || d.Attempt() != 2 {
+		t.Errorf("after nak: #%d delivered %d, want #%d delivered 2", d.Msg().Seq, d.Attempt(), seq)
 	}
 	// Without a delay it comes back at once, long before the ack wait.
-	if err := d.Nak(0); err != nil {
+	if err := d.Retry(0); err != nil {
 		t.Fatal(err)
 	}
 	d = next(t, c)
-	if d.Msg().Seq != seq || d.Delivered() != 3 {
-		t.Errorf("after nak(0): #%d delivered %d, want #%d delivered 3", d.Msg().Seq, d.Delivered(), seq)
+	if d.Msg().Seq != seq || d.Attempt() != 3 {
+		t.Errorf("after nak(0): #%d delivered %d, want #%d delivered 3", d.Msg().Seq, d.Attempt(), seq)
 	}
 	ack(t, d)
 }
@@ -83,9 +83,9 @@ func testNakDelay(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) 
 func testTerm(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
 	const ackWait = time.Second
-	c := consume(t, q, transformLike(ackWait))
+	c := feed(t, q, ackWait)
 	acks := publishIn(t, q, 2)
-	if err := next(t, c).Term(); err != nil {
+	if err := next(t, c).Drop(); err != nil {
 		t.Fatal(err)
 	}
 	if d := next(t, c); d.Msg().Seq != acks[1].Seq {
@@ -99,7 +99,7 @@ func testTerm(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 func testAckWaitRedelivers(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
 	const ackWait = time.Second
-	c := consume(t, q, transformLike(ackWait))
+	c := feed(t, q, ackWait)
 	seq := publishIn(t, q, 1)[0].Seq
 	next(t, c) // and left unsettled
 	got := time.Now()
@@ -109,43 +109,14 @@ func testAckWaitRedelivers(t *testing.T, _ Backend, open func(t *testing.T) queu
 	if since := time.Since(got); since < ackWait/2 {
 		t.Errorf("unsettled message handed out again after %v, before the ack wait of %v", since, ackWait)
 	}
-	if d.Msg().Seq != seq || d.Delivered() != 2 {
-		t.Errorf("after the ack wait: #%d delivered %d, want #%d delivered 2", d.Msg().Seq, d.Delivered(), seq)
+	if d.Msg().Seq != seq || d.Attempt() != 2 {
+		t.Errorf("after the ack wait: #%d delivered %d, want #%d delivered 2", d.Msg().Seq, d.Attempt(), seq)
 	}
 	ack(t, d)
 }
 
-func testInProgressHolds(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
-	q := open(t)
-	const ackWait = time.Second
-	c := consume(t, q, transformLike(ackWait))
-	publishIn(t, q, 1)
-	d := next(t, c)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(ackWait / 4)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				if err := d.InProgress(); err != nil {
-					t.Errorf("in progress: %v", err)
-					return
-				}
-			}
-		}
-	})
-	none(t, c, 3*ackWait, "held in progress")
-	close(done)
-	wg.Wait()
-	ack(t, d)
-}
-
 func testNextEndsWithContext(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
-	c := consume(t, open(t), transformLike(time.Minute))
+	c := feed(t, open(t), time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if d, err := c.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -175,7 +146,7 @@ func receive(ctx context.Context, t *testing.T, member int, c queue.Consumer, ou
 			t.Errorf("member %d: ack #%d: %v", member, d.Msg().Seq, err)
 		}
 		select {
-		case out <- received{member, d.Msg().Seq, d.Delivered()}:
+		case out <- received{member, d.Msg().Seq, d.Attempt()}:
 		case <-ctx.Done():
 			return
 		}
@@ -200,8 +171,7 @@ func collect(t *testing.T, in <-chan received, n int) []received {
 
 func testMembersShare(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	a, b := open(t), open(t)
-	cfg := transformLike(5 * time.Second)
-	members := []queue.Consumer{consume(t, a, cfg), consume(t, b, cfg)}
+	members := []queue.Consumer{feed(t, a, 5*time.Second), feed(t, b, 5*time.Second)}
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan received)
 	var wg sync.WaitGroup
@@ -228,8 +198,7 @@ func testMembersShare(t *testing.T, _ Backend, open func(t *testing.T) queue.Que
 func testStopHandsBack(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	a := open(t)
 	// Longer than the test waits: what comes back comes from Stop.
-	cfg := transformLike(time.Minute)
-	first := consume(t, a, cfg)
+	first := feed(t, a, time.Minute)
 	acks := publishIn(t, a, 5)
 	ack(t, next(t, first))
 	first.Stop()
@@ -238,7 +207,7 @@ func testStopHandsBack(t *testing.T, _ Backend, open func(t *testing.T) queue.Qu
 		t.Errorf("next after stop: %v, %v; want an error at once", d, err)
 	}
 
-	second := consume(t, open(t), cfg)
+	second := feed(t, open(t), time.Minute)
 	seen := map[uint64]bool{}
 	for range acks[1:] {
 		d := next(t, second)

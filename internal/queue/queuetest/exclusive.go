@@ -10,19 +10,6 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// DispatchLike is a consumer as dispatch runs it for one destination.
-func DispatchLike(destination string, ackWait time.Duration) queue.ConsumerConfig {
-	return queue.ConsumerConfig{
-		Stream: queue.StreamOut, Name: "dispatch-" + destination, Subject: queue.OutSubject(destination),
-		AckWait: ackWait, MaxAckPending: 1, Exclusive: true,
-	}
-}
-
-// dispatchLike is DispatchLike with the suite's short ack wait.
-func dispatchLike(destination string) queue.ConsumerConfig {
-	return DispatchLike(destination, 2*time.Second)
-}
-
 func publishOut(t *testing.T, q queue.Queue, destination string, n int) []queue.PubAck {
 	t.Helper()
 	var ms []queue.Msg
@@ -63,8 +50,7 @@ func waitOwner(t *testing.T, what string, cs ...queue.Consumer) int {
 
 func testExclusiveTakeOver(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	qs := []queue.Queue{open(t), open(t)}
-	cfg := dispatchLike("x")
-	cs := []queue.Consumer{consume(t, qs[0], cfg), consume(t, qs[1], cfg)}
+	cs := []queue.Consumer{laneOf(t, qs[0], "x"), laneOf(t, qs[1], "x")}
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan received)
 	var wg sync.WaitGroup
@@ -98,7 +84,7 @@ func testExclusiveTakeOver(t *testing.T, _ Backend, open func(t *testing.T) queu
 func testBacklog(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
 	// An implementation may see only the backlog of the consumers it runs.
-	c := consume(t, q, dispatchLike("busy"))
+	c := laneOf(t, q, "busy")
 	acks := publishOut(t, q, "busy", 3)
 	times := make([]time.Time, len(acks))
 	for i, a := range acks {
@@ -143,12 +129,12 @@ func testLaneInOrder(t *testing.T, _ Backend, open func(t *testing.T) queue.Queu
 	q := open(t)
 	const n, handBackAt = 100, 45
 	acks := publishOut(t, q, "ordered", n)
-	c := consume(t, q, dispatchLike("ordered"))
+	c := laneOf(t, q, "ordered")
 	var got []uint64
 	for len(got) < n {
 		d := next(t, c)
-		if len(got) == handBackAt && d.Delivered() == 1 {
-			if err := d.Nak(0); err != nil {
+		if len(got) == handBackAt && d.Attempt() == 1 {
+			if err := d.Retry(0); err != nil {
 				t.Fatal(err)
 			}
 			continue

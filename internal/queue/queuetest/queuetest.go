@@ -48,7 +48,6 @@ func Run(t *testing.T, b Backend) {
 		{"NakDelay", testNakDelay},
 		{"Term", testTerm},
 		{"AckWaitRedelivers", testAckWaitRedelivers},
-		{"InProgressHolds", testInProgressHolds},
 		{"NextEndsWithContext", testNextEndsWithContext},
 		{"MembersShare", testMembersShare},
 		{"StopHandsBack", testStopHandsBack},
@@ -122,23 +121,26 @@ func data(ss []queue.Stored) []string {
 	return out
 }
 
-func consume(t *testing.T, q queue.Queue, cfg queue.ConsumerConfig) queue.Consumer {
+// feed joins the feed of events as transform runs it.
+func feed(t *testing.T, q queue.Queue, redeliver time.Duration) queue.Consumer {
 	t.Helper()
-	c, err := q.Consume(ctxFor(t, wait), cfg)
+	c, err := q.FeedEvents(ctxFor(t, wait), "transform", queue.FeedOptions{Redeliver: redeliver, InFlight: 100})
 	if err != nil {
-		t.Fatalf("consume %s: %v", cfg.Name, err)
+		t.Fatalf("feed of events: %v", err)
 	}
 	t.Cleanup(c.Stop)
 	return c
 }
 
-// transformLike is a consumer as transform runs it: not exclusive, on
-// StreamIn.
-func transformLike(ackWait time.Duration) queue.ConsumerConfig {
-	return queue.ConsumerConfig{
-		Stream: queue.StreamIn, Name: "transform", Subject: queue.InAll,
-		AckWait: ackWait, MaxAckPending: 100,
+// laneOf opens destination's lane as dispatch runs it.
+func laneOf(t *testing.T, q queue.Queue, destination string) queue.Consumer {
+	t.Helper()
+	c, err := q.OpenLane(ctxFor(t, wait), destination, queue.LaneOptions{Hold: 1})
+	if err != nil {
+		t.Fatalf("lane of %s: %v", destination, err)
 	}
+	t.Cleanup(c.Stop)
+	return c
 }
 
 func next(t *testing.T, c queue.Consumer) queue.Delivery {
@@ -159,6 +161,6 @@ func none(t *testing.T, c queue.Consumer, d time.Duration, why string) {
 		t.Fatalf("more: %v", err)
 	}
 	for _, dl := range ds {
-		t.Errorf("%s: handed out %s #%d (%q, delivered %d)", why, dl.Msg().Stream, dl.Msg().Seq, dl.Msg().Data, dl.Delivered())
+		t.Errorf("%s: handed out %s #%d (%q, delivered %d)", why, dl.Msg().Stream, dl.Msg().Seq, dl.Msg().Data, dl.Attempt())
 	}
 }

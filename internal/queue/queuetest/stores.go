@@ -80,7 +80,7 @@ func openLane(t *testing.T, s *queue.Stores, destination string) queue.Consumer 
 		t.Fatalf("claim: %v", err)
 	}
 	eventually(t, "the instance owns "+destination, func() bool { return cl.Owns(destination) })
-	c, err := s.OpenLane(ctx, destination, queue.LaneOptions{Hold: 1, Redeliver: 30 * time.Second})
+	c, err := s.OpenLane(ctx, destination, queue.LaneOptions{Hold: 1})
 	if err != nil {
 		t.Fatalf("open lane of %s: %v", destination, err)
 	}
