@@ -1,9 +1,10 @@
 package dispatch
 
 import (
-	"github.com/hookrelay/hookrelay/internal/config"
 	"testing"
 	"time"
+
+	"github.com/hookrelay/hookrelay/internal/config"
 )
 
 // sendAll drives a budget with a fake clock for span and returns send times.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -68,71 +68,77 @@ func eventsIn(card []byte) []int {
 func TestDigestCarriesEveryEventOnceInOrder(t *testing.T) {
 	for _, format := range []string{schemas.FormatMessageCard, schemas.FormatAdaptive} {
 		t.Run(format, func(t *testing.T) {
-			q := natstest.Start(t).Queue(t)
-			sim := teamstest.NewServer()
-			defer sim.Close()
-			const events = 40
-			publish(t, q, "dg", 0, events, func(d *schemas.Delivery) {
-				var n int
-				fmt.Sscanf(d.EventID, "ev%d", &n)
-				d.Format, d.Card, d.Source = format, richCard(t, format, n), "zendesk"
-			})
-			on := true
-			start(t, q, dest(sim, "dg", func(d *config.Destination) {
-				d.Rate, d.Format, d.Limits, d.Digest, d.DigestAfter = 4, format, config.TeamsLimits(), &on, 2*time.Second
-			}))
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				q := open(t)
+				sim := teamstest.NewServer()
+				defer sim.Close()
+				const events = 40
+				publish(t, q, "dg", 0, events, func(d *schemas.Delivery) {
+					var n int
+					fmt.Sscanf(d.EventID, "ev%d", &n)
+					d.Format, d.Card, d.Source = format, richCard(t, format, n), "zendesk"
+				})
+				on := true
+				start(t, q, dest(sim, "dg", func(d *config.Destination) {
+					d.Rate, d.Format, d.Limits, d.Digest, d.DigestAfter = 4, format, config.TeamsLimits(), &on, 2*time.Second
+				}))
 
-			var got []int
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			for len(got) < events {
-				if err := sim.WaitAccepted(ctx, "/dg", len(sim.Accepted("/dg"))+1); err != nil {
-					t.Fatalf("%d of %d events arrived: %v", len(got), events, err)
-				}
-				got = nil
-				for _, r := range sim.Accepted("/dg") {
-					got = append(got, eventsIn(r.Body)...)
-				}
-			}
-			for i, n := range got {
-				if n != i {
-					t.Fatalf("events arrived as %v, want 0..%d each once in order", got, events-1)
-				}
-			}
-			validator, err := schemas.NewValidator()
-			if err != nil {
-				t.Fatal(err)
-			}
-			digests := 0
-			for _, r := range sim.Received("/dg") {
-				if !r.Accepted {
-					t.Errorf("a request was answered %d", r.Status)
-				}
-				if err := validator.Validate(format, r.Body); err != nil {
-					t.Errorf("invalid %s digest: %v", format, err)
-				}
-				if n := len(eventsIn(r.Body)); n > 1 {
-					digests++
-					if want := fmt.Sprintf("%d events from zendesk", n); !regexp.MustCompile(want).Match(r.Body) {
-						t.Errorf("digest of %d does not say %q", n, want)
+				var got []int
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				for len(got) < events {
+					if err := sim.WaitAccepted(ctx, "/dg", len(sim.Accepted("/dg"))+1); err != nil {
+						t.Fatalf("%d of %d events arrived: %v", len(got), events, err)
 					}
-					if !regexp.MustCompile(`tickets/\d+`).Match(r.Body) {
-						t.Error("digest lost the events' links")
+					got = nil
+					for _, r := range sim.Accepted("/dg") {
+						got = append(got, eventsIn(r.Body)...)
 					}
 				}
-			}
-			if digests == 0 || len(sim.Received("/dg")) >= events {
-				t.Errorf("%d requests with %d digests for %d events: the backlog was not coalesced", len(sim.Received("/dg")), digests, events)
-			}
-			if n := deadCount(t, q); n != 0 {
-				t.Errorf("%d dead letters", n)
-			}
+				for i, n := range got {
+					if n != i {
+						t.Fatalf("events arrived as %v, want 0..%d each once in order", got, events-1)
+					}
+				}
+				validator, err := schemas.NewValidator()
+				if err != nil {
+					t.Fatal(err)
+				}
+				digests := 0
+				for _, r := range sim.Received("/dg") {
+					if !r.Accepted {
+						t.Errorf("a request was answered %d", r.Status)
+					}
+					if err := validator.Validate(format, r.Body); err != nil {
+						t.Errorf("invalid %s digest: %v", format, err)
+					}
+					if n := len(eventsIn(r.Body)); n > 1 {
+						digests++
+						if want := fmt.Sprintf("%d events from zendesk", n); !regexp.MustCompile(want).Match(r.Body) {
+							t.Errorf("digest of %d does not say %q", n, want)
+						}
+						if !regexp.MustCompile(`tickets/\d+`).Match(r.Body) {
+							t.Error("digest lost the events' links")
+						}
+					}
+				}
+				if digests == 0 || len(sim.Received("/dg")) >= events {
+					t.Errorf("%d requests with %d digests for %d events: the backlog was not coalesced", len(sim.Received("/dg")), digests, events)
+				}
+				if n := deadCount(t, q); n != 0 {
+					t.Errorf("%d dead letters", n)
+				}
+			})
 		})
 	}
 }
 
 func TestFailedDigestDeadLettersEachOriginal(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	storetest.Each(t, testFailedDigestDeadLettersEachOriginal)
+}
+
+func testFailedDigestDeadLettersEachOriginal(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 400, Path: "/bad"})

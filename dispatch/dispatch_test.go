@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -36,8 +36,8 @@ func card(n int) []byte {
 	return fmt.Appendf(nil, `{"@type":"MessageCard","@context":"https://schema.org/extensions","summary":"event %d","text":"event %d"}`, n, n)
 }
 
-// publish stores deliveries for d on RELAY_OUT.
-func publish(t *testing.T, q queue.Queue, d string, from, to int, mod ...func(*schemas.Delivery)) {
+// publish enqueues deliveries for d.
+func publish(t *testing.T, q queue.Deliveries, d string, from, to int, mod ...func(*schemas.Delivery)) {
 	t.Helper()
 	for n := from; n < to; n++ {
 		dl := schemas.Delivery{
@@ -51,17 +51,17 @@ func publish(t *testing.T, q queue.Queue, d string, from, to int, mod ...func(*s
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := q.Publish(context.Background(), queue.Msg{Subject: queue.OutSubject(d), Data: data, ID: dl.ID}); err != nil {
-			t.Fatalf("publish delivery: %v", err)
+		if _, err := q.Enqueue(context.Background(), []queue.Msg{{Key: d, Data: data, ID: dl.ID}}); err != nil {
+			t.Fatalf("enqueue delivery: %v", err)
 		}
 	}
 }
 
 // start runs a dispatcher until the test ends.
-func start(t *testing.T, q queue.Queue, dests ...config.Destination) *Dispatcher {
+func start(t *testing.T, q Stores, dests ...config.Destination) *Dispatcher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, queue.Over(q), dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(ctx, q, dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("new dispatcher: %v", err)
 	}
@@ -76,17 +76,17 @@ func start(t *testing.T, q queue.Queue, dests ...config.Destination) *Dispatcher
 	return d
 }
 
-// waitDead reads n dead letters for destination d. The queue offers no
-// signal for a stored dead letter, so it reads RELAY_DEAD again until they
-// are there.
-func waitDead(t *testing.T, q queue.Queue, d string, n int) []schemas.DeadLetter {
+// waitDead reads n dead letters for destination d. The store offers no
+// signal for a stored dead letter, so it reads them again until they are
+// there.
+func waitDead(t *testing.T, q queue.DeadLetters, d string, n int) []schemas.DeadLetter {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		out := deadLetters(t, q, queue.DeadSubject(d))
+		out := deadLetters(t, q, d)
 		if len(out) >= n {
 			return out[:n]
 		}
@@ -98,11 +98,12 @@ func waitDead(t *testing.T, q queue.Queue, d string, n int) []schemas.DeadLetter
 	}
 }
 
-// deadLetters reads the dead letters stored on subject so far, oldest first.
-func deadLetters(t *testing.T, q queue.Queue, subject string) []schemas.DeadLetter {
+// deadLetters reads the dead letters of destination ("" for all) stored so
+// far, oldest first.
+func deadLetters(t *testing.T, q queue.DeadLetters, destination string) []schemas.DeadLetter {
 	t.Helper()
 	var out []schemas.DeadLetter
-	err := q.Scan(context.Background(), queue.StreamDead, subject, time.Time{}, func(m queue.Stored) (bool, error) {
+	err := q.ScanDeadLetters(context.Background(), destination, time.Time{}, func(m queue.Stored) (bool, error) {
 		var dl schemas.DeadLetter
 		if err := json.Unmarshal(m.Data, &dl); err != nil {
 			return false, fmt.Errorf("dead letter %d: %w", m.Seq, err)
@@ -116,9 +117,9 @@ func deadLetters(t *testing.T, q queue.Queue, subject string) []schemas.DeadLett
 	return out
 }
 
-func deadCount(t *testing.T, q queue.Queue) int {
+func deadCount(t *testing.T, q queue.DeadLetters) int {
 	t.Helper()
-	return len(deadLetters(t, q, queue.DeadAll))
+	return len(deadLetters(t, q, ""))
 }
 
 func waitAccepted(t *testing.T, sim *teamstest.Server, path string, n int) {
@@ -130,8 +131,10 @@ func waitAccepted(t *testing.T, sim *teamstest.Server, path string, n int) {
 	}
 }
 
-func TestDeliversInOrderAndAcks(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+func TestDeliversInOrderAndAcks(t *testing.T) { storetest.Each(t, testDeliversInOrderAndAcks) }
+
+func testDeliversInOrderAndAcks(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	publish(t, q, "a", 0, 8)
@@ -162,25 +165,31 @@ func TestRetriesTransientFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := natstest.Start(t).Queue(t)
-			sim := teamstest.NewServer()
-			defer sim.Close()
-			sim.SetFault(tt.fault)
-			publish(t, q, "r", 0, 1)
-			start(t, q, dest(sim, "r"))
-			waitAccepted(t, sim, "/r", 1)
-			if got, want := len(sim.Received("/r")), tt.fault.Count+1; got != want {
-				t.Errorf("received %d requests, want %d", got, want)
-			}
-			if n := deadCount(t, q); n != 0 {
-				t.Errorf("%d dead letters, want 0", n)
-			}
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				q := open(t)
+				sim := teamstest.NewServer()
+				defer sim.Close()
+				sim.SetFault(tt.fault)
+				publish(t, q, "r", 0, 1)
+				start(t, q, dest(sim, "r"))
+				waitAccepted(t, sim, "/r", 1)
+				if got, want := len(sim.Received("/r")), tt.fault.Count+1; got != want {
+					t.Errorf("received %d requests, want %d", got, want)
+				}
+				if n := deadCount(t, q); n != 0 {
+					t.Errorf("%d dead letters, want 0", n)
+				}
+			})
 		})
 	}
 }
 
 func TestWrapped429IsRetriedNotDelivered(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	storetest.Each(t, testWrapped429IsRetriedNotDelivered)
+}
+
+func testWrapped429IsRetriedNotDelivered(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	// The simulator's own ladder answers the fifth request in a second with a
 	// 429 wrapped in a 200; a relay that does not keep the budget would read
 	// that as a delivery. Here the relay thinks it may send 50/s.
@@ -221,35 +230,39 @@ func TestDeadLetters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := natstest.Start(t).Queue(t)
-			sim := teamstest.NewServer()
-			defer sim.Close()
-			if tt.fault.Status != 0 {
-				sim.SetFault(tt.fault)
-			}
-			var mods []func(*schemas.Delivery)
-			if tt.mod != nil {
-				mods = append(mods, tt.mod)
-			}
-			publish(t, q, "x", 0, 1, mods...)
-			start(t, q, dest(sim, "x"))
-			dead := waitDead(t, q, "x", 1)[0]
-			if dead.Reason != tt.wantReason || dead.Attempts != tt.wantAttempts || dead.LastStatus != tt.wantStatus {
-				t.Errorf("dead letter reason %q attempts %d status %d, want %q %d %d",
-					dead.Reason, dead.Attempts, dead.LastStatus, tt.wantReason, tt.wantAttempts, tt.wantStatus)
-			}
-			if dead.Delivery.ID != "ev0.x" {
-				t.Errorf("dead letter holds delivery %q, want ev0.x", dead.Delivery.ID)
-			}
-			if got := len(sim.Received("/x")); got != tt.wantAttempts {
-				t.Errorf("simulator received %d requests, want %d", got, tt.wantAttempts)
-			}
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				q := open(t)
+				sim := teamstest.NewServer()
+				defer sim.Close()
+				if tt.fault.Status != 0 {
+					sim.SetFault(tt.fault)
+				}
+				var mods []func(*schemas.Delivery)
+				if tt.mod != nil {
+					mods = append(mods, tt.mod)
+				}
+				publish(t, q, "x", 0, 1, mods...)
+				start(t, q, dest(sim, "x"))
+				dead := waitDead(t, q, "x", 1)[0]
+				if dead.Reason != tt.wantReason || dead.Attempts != tt.wantAttempts || dead.LastStatus != tt.wantStatus {
+					t.Errorf("dead letter reason %q attempts %d status %d, want %q %d %d",
+						dead.Reason, dead.Attempts, dead.LastStatus, tt.wantReason, tt.wantAttempts, tt.wantStatus)
+				}
+				if dead.Delivery.ID != "ev0.x" {
+					t.Errorf("dead letter holds delivery %q, want ev0.x", dead.Delivery.ID)
+				}
+				if got := len(sim.Received("/x")); got != tt.wantAttempts {
+					t.Errorf("simulator received %d requests, want %d", got, tt.wantAttempts)
+				}
+			})
 		})
 	}
 }
 
-func TestGoneDestinationStopsAsking(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+func TestGoneDestinationStopsAsking(t *testing.T) { storetest.Each(t, testGoneDestinationStopsAsking) }
+
+func testGoneDestinationStopsAsking(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.Remove("/g")
@@ -267,7 +280,11 @@ func TestGoneDestinationStopsAsking(t *testing.T) {
 }
 
 func TestOpenBreakerParksWithoutBurningAttempts(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	storetest.Each(t, testOpenBreakerParksWithoutBurningAttempts)
+}
+
+func testOpenBreakerParksWithoutBurningAttempts(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	// Twelve failures in a row: far more than max_attempts (3), but the
@@ -284,7 +301,11 @@ func TestOpenBreakerParksWithoutBurningAttempts(t *testing.T) {
 }
 
 func TestSickDestinationDoesNotDelayHealthyOne(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	storetest.Each(t, testSickDestinationDoesNotDelayHealthyOne)
+}
+
+func testSickDestinationDoesNotDelayHealthyOne(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Latency: 30 * time.Second, Path: "/slow"})
@@ -325,14 +346,14 @@ func TestRefusesPrivateDestinations(t *testing.T) {
 }
 
 func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	q := storetest.JetStream(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 500, Path: "/s"})
 	publish(t, q, "s", 0, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, queue.Over(q), []config.Destination{
+	d, err := New(ctx, q, []config.Destination{
 		dest(sim, "s", func(d *config.Destination) {
 			d.BreakerFailures, d.BreakerOpenFor, d.Limits = 1, time.Hour, config.TeamsLimits()
 		}),
@@ -414,9 +435,10 @@ func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
 	}
 }
 
-func TestTakeoverInheritsBudget(t *testing.T) {
-	env := natstest.Start(t)
-	q := env.Queue(t) // the publisher's
+func TestTakeoverInheritsBudget(t *testing.T) { storetest.Each(t, testTakeoverInheritsBudget) }
+
+func testTakeoverInheritsBudget(t *testing.T, open storetest.Opener) {
+	q := open(t) // the publisher's
 	sim := teamstest.NewServer(teamstest.WithLimits(nil))
 	defer sim.Close()
 	d := dest(sim, "h", func(d *config.Destination) {
@@ -425,12 +447,12 @@ func TestTakeoverInheritsBudget(t *testing.T) {
 	publish(t, q, "h", 0, 12)
 
 	// Instance A sends what the 10 s window allows, then stops.
-	_, stopA := runDispatcher(t, env, []config.Destination{d})
+	_, stopA := runDispatcher(t, open, []config.Destination{d})
 	waitAccepted(t, sim, "/h", 6)
 	stopA()
 
 	// Instance B takes the destination over and must not start a fresh window.
-	start(t, env.Queue(t), d)
+	start(t, open(t), d)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	if err := sim.WaitAccepted(ctx, "/h", 12); err != nil {

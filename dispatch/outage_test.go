@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
@@ -21,7 +21,7 @@ func TestTenMinuteOutageLosesNothingAndDrainsAtBudget(t *testing.T) {
 	}
 	t.Parallel()
 	const outage, events = 10 * time.Minute, 100
-	q := natstest.Start(t).Queue(t)
+	q := storetest.JetStream(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 503, For: outage, Path: "/o"})
@@ -72,7 +72,7 @@ func (l *resetFirst) Accept() (net.Conn, error) {
 }
 
 func TestTransportFailuresAreRetried(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	q := storetest.JetStream(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

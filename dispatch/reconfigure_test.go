@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
@@ -79,7 +79,7 @@ func TestReconfigureKeepsWhatStillHolds(t *testing.T) {
 // watches), its last answer stays shown, and the delivery arrives once the
 // receiver recovers.
 func TestReconfigureWhileRetrying(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	q := storetest.JetStream(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 503, Path: "/r"})
@@ -121,7 +121,7 @@ func TestReconfigureWhileRetrying(t *testing.T) {
 // list: its dead letters still count in the overall trend, and it takes its
 // trend up again when added back.
 func TestRemovedDestinationStaysInTheOverallTrend(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	q := storetest.JetStream(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 400, Path: "/x"})

@@ -64,7 +64,7 @@ func TestRunReadsTheSentLogOnceForAllDestinations(t *testing.T) {
 	logSent(t, q, "busy", began.Add(-30*time.Minute), began.Add(-time.Minute))
 	logSent(t, q, "idle", began.Add(-20*time.Minute), began.Add(-10*time.Minute), began.Add(-time.Second))
 	logSent(t, q, "gone-elsewhere", began.Add(-time.Minute)) // not configured here
-	publish(t, q, "busy", 0, 1)
+	publish(t, queue.Over(q), "busy", 0, 1)
 
 	rec := &scanRecorder{Queue: env.Queue(t)}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
@@ -49,11 +49,11 @@ func waitOwned(t *testing.T, what string, ok func([]int) bool, ds ...*Dispatcher
 // runDispatcher runs a dispatcher as a relay instance of its own: on its own
 // queue, which stop closes after the dispatcher returned, so the instance
 // leaves as a stopped process would.
-func runDispatcher(t *testing.T, env *natstest.Env, dests []config.Destination) (*Dispatcher, context.CancelFunc) {
+func runDispatcher(t *testing.T, open storetest.Opener, dests []config.Destination) (*Dispatcher, context.CancelFunc) {
 	t.Helper()
-	q := env.Queue(t)
+	q := open(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, queue.Over(q), dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(ctx, q, dests, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func runDispatcher(t *testing.T, env *natstest.Env, dests []config.Destination) 
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
-		closeQueue(t, q)
+		closeQueue(t, q.Backend())
 	}
 	t.Cleanup(func() {
 		if ctx.Err() == nil {
@@ -85,8 +85,11 @@ func closeQueue(t *testing.T, q queue.Queue) {
 }
 
 func TestInstancesSplitDestinationsAndTakeOver(t *testing.T) {
-	env := natstest.Start(t)
-	q := env.Queue(t) // the publisher's
+	storetest.Each(t, testInstancesSplitDestinationsAndTakeOver)
+}
+
+func testInstancesSplitDestinationsAndTakeOver(t *testing.T, open storetest.Opener) {
+	q := open(t) // the publisher's
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	const n = 12
@@ -94,8 +97,8 @@ func TestInstancesSplitDestinationsAndTakeOver(t *testing.T) {
 	for i := range n {
 		dests = append(dests, dest(sim, fmt.Sprintf("m%d", i), func(d *config.Destination) { d.Rate, d.Timeout = 4, time.Second }))
 	}
-	a, _ := runDispatcher(t, env, dests)
-	b, stopB := runDispatcher(t, env, dests)
+	a, _ := runDispatcher(t, open, dests)
+	b, stopB := runDispatcher(t, open, dests)
 	waitOwned(t, "two instances split", func(o []int) bool { return o[0] > 0 && o[1] > 0 && o[0]+o[1] == n }, a, b)
 
 	for i := range n {

@@ -8,20 +8,19 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/natstest"
-	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
 func TestStatusSaysWhenAFailedDeliveryIsRetried(t *testing.T) {
-	q := natstest.Start(t).Queue(t)
+	q := storetest.JetStream(t)
 	sim := teamstest.NewServer()
 	defer sim.Close()
 	sim.SetFault(teamstest.Fault{Status: 503, Path: "/r"})
 	publish(t, q, "r", 0, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, queue.Over(q), []config.Destination{dest(sim, "r", func(d *config.Destination) {
+	d, err := New(ctx, q, []config.Destination{dest(sim, "r", func(d *config.Destination) {
 		d.Backoff, d.MaxBackoff = time.Minute, time.Minute
 	})}, slog.New(slog.DiscardHandler))
 	if err != nil {
