@@ -276,6 +276,8 @@ type worker struct {
 	// inheritedAt is when Run read the sent log into the budget, until the
 	// first delivery after it catches up with what was logged since.
 	inheritedAt time.Time
+	// unlogged are sends not written to the send log yet (see logSend).
+	unlogged []time.Time
 
 	trend *trend // this instance's counts, for the admin page
 
@@ -399,12 +401,18 @@ func (w *worker) run(ctx context.Context) error {
 			_ = p.msg.Retry(0) // released at once to whoever runs next
 		}
 	}()
+	defer w.flushSends()
 	for ctx.Err() == nil {
 		if len(held) == 0 {
 			// While another instance owns the destination, Next waits for
 			// it to stop or die; with nothing to do for idleAfter, the
 			// worker ends until the destination has deliveries again.
-			next, cancel := context.WithTimeout(ctx, idleAfter)
+			// Sends not logged yet are logged after sentLogEvery of it.
+			idle := idleAfter
+			if len(w.unlogged) > 0 {
+				idle = sentLogEvery
+			}
+			next, cancel := context.WithTimeout(ctx, idle)
 			msg, err := cons.Next(next)
 			cancel()
 			switch {
@@ -415,6 +423,9 @@ func (w *worker) run(ctx context.Context) error {
 					held = append(held, p)
 				}
 			case ctx.Err() != nil:
+			case next.Err() != nil && len(w.unlogged) > 0:
+				w.flushSends()
+				continue
 			case next.Err() != nil:
 				return nil // idle
 			default:
@@ -633,7 +644,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		}
 		answered := time.Now()
 		w.budget.settle(answered)
-		w.logSend(answered, log)
+		w.logSend(answered)
 		var f *failure
 		if errors.As(err, &f) {
 			o = f.outcome
@@ -715,6 +726,7 @@ func (w *worker) breakerWait(now time.Time) time.Duration {
 // wait holds the deliveries for d. It returns false when ctx was cancelled
 // or the destination moved to another instance.
 func (w *worker) wait(ctx context.Context, d time.Duration) bool {
+	w.flushSends()
 	tick := w.gap() / 3
 	for d > 0 {
 		step := min(d, tick)

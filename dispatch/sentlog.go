@@ -14,13 +14,36 @@ import (
 // the senders' clocks, not ours. Sends read twice are merged once.
 const sentLogClockMargin = 2 * time.Second
 
-// logSend records a send on RELAY_SENT, so whichever instance owns the
-// destination next inherits the budget. It does not wait for the store: a
-// send lost from the log at a crash costs at most one request of margin.
-func (w *worker) logSend(at time.Time, log *slog.Logger) {
-	if err := w.q.RecordSend(w.dest.Name, at); err != nil {
-		log.Debug("log send for the budget", "err", err)
+// Sends are logged in records of up to sentLogBatch, at most sentLogEvery
+// after the first of them, so a destination sending back to back costs the
+// store a record a second, not one a send. Sends in a record not yet
+// written when the process dies are lost from the log: a successor, which
+// takes over at least a lease's 10 s later, may send that many more than
+// the budget allows in the windows longer than that.
+const (
+	sentLogEvery = time.Second
+	sentLogBatch = 64
+)
+
+// logSend records a send in the send log, so whichever instance owns the
+// destination next inherits the budget. Only run's goroutine calls it.
+func (w *worker) logSend(at time.Time) {
+	w.unlogged = append(w.unlogged, at)
+	if len(w.unlogged) >= sentLogBatch || at.Sub(w.unlogged[0]) >= sentLogEvery {
+		w.flushSends()
 	}
+}
+
+// flushSends writes the sends not logged yet, without waiting for the store.
+// run calls it before it waits for anything, and when it ends.
+func (w *worker) flushSends() {
+	if len(w.unlogged) == 0 {
+		return
+	}
+	if err := w.q.RecordSends(w.dest.Name, w.unlogged); err != nil {
+		w.logger.Debug("log sends for the budget", "sends", len(w.unlogged), "err", err)
+	}
+	w.unlogged = w.unlogged[:0]
 }
 
 // sentWindow is how far back the destination's logged sends matter: its

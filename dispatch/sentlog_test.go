@@ -11,6 +11,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
@@ -41,8 +42,8 @@ func (r *scanRecorder) sentScans() []sentScan {
 	return append([]sentScan(nil), r.scans...)
 }
 
-// logSent stores sends to destination at the given times, as another
-// instance's logSend would.
+// logSent stores sends to destination at the given times, one record each,
+// as another instance of a release before records of many sends did.
 func logSent(t *testing.T, q queue.Queue, destination string, at ...time.Time) {
 	t.Helper()
 	for _, a := range at {
@@ -107,4 +108,46 @@ func TestRunReadsTheSentLogOnceForAllDestinations(t *testing.T) {
 			t.Errorf("budget of %s = %+v, want %d of 100 left in the hour (the logged sends inherited at start)", s.Name, s.Budget, want[s.Name])
 		}
 	}
+}
+
+// A destination sending back to back logs its sends in a few records, not
+// one a send, and the last of them is logged within about sentLogEvery of
+// the last send, not when the idle worker ends (idleAfter).
+func TestSendsAreLoggedInRecordsOfMany(t *testing.T) {
+	q := storetest.JetStream(t)
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	const n = 40
+	publish(t, q, "fast", 0, n)
+	start(t, q, dest(sim, "fast", func(d *config.Destination) { d.Rate, d.Burst, d.Limits = 1e6, 1e6, nil }))
+	waitAccepted(t, sim, "/fast", n)
+	lastSent := time.Now()
+
+	ctx, cancel := context.WithTimeout(context.Background(), idleAfter/2)
+	defer cancel()
+	var sends, records int
+	for {
+		sends, records = 0, 0
+		if err := q.Sends(ctx, "fast", time.Time{}, func(string, time.Time) (bool, error) { sends++; return true, nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Backend().Scan(ctx, queue.StreamSent, queue.SentSubject("fast"), time.Time{}, func(queue.Stored) (bool, error) {
+			records++
+			return true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if sends == n {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of %d sends logged %v after the last send", sends, n, time.Since(lastSent))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if records > n/sentLogBatch+n/4 {
+		t.Errorf("%d sends logged in %d records: not batched", n, records)
+	}
+	t.Logf("%d sends in %d records, all logged %v after the last send", n, records, time.Since(lastSent).Round(time.Millisecond))
 }

@@ -125,19 +125,32 @@ func (s *Stores) DeleteDeadLetter(ctx context.Context, seq uint64) error {
 	return s.q.Delete(ctx, StreamDead, seq)
 }
 
-// RecordSend implements SendLog: a record is the send's time in Unix
-// nanoseconds, 8 bytes big-endian.
-func (s *Stores) RecordSend(destination string, at time.Time) error {
-	return s.q.Send(Msg{Subject: SentSubject(destination), Data: binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))})
+// RecordSends implements SendLog: a record is the sends' times in Unix
+// nanoseconds, 8 bytes big-endian each. Releases before this one wrote one
+// send a record, and read only records of one send.
+func (s *Stores) RecordSends(destination string, at []time.Time) error {
+	if len(at) == 0 {
+		return nil
+	}
+	data := make([]byte, 0, 8*len(at))
+	for _, t := range at {
+		data = binary.BigEndian.AppendUint64(data, uint64(t.UnixNano()))
+	}
+	return s.q.Send(Msg{Subject: SentSubject(destination), Data: data})
 }
 
 // Sends implements SendLog.
 func (s *Stores) Sends(ctx context.Context, destination string, since time.Time, fn func(string, time.Time) (bool, error)) error {
 	err := s.scan(ctx, StreamSent, SentSubject, destination, since, func(m Stored) (bool, error) {
-		if len(m.Data) != 8 {
+		if len(m.Data)%8 != 0 {
 			return true, nil
 		}
-		return fn(m.Key, time.Unix(0, int64(binary.BigEndian.Uint64(m.Data))))
+		for b := m.Data; len(b) > 0; b = b[8:] {
+			if more, err := fn(m.Key, time.Unix(0, int64(binary.BigEndian.Uint64(b)))); !more || err != nil {
+				return more, err
+			}
+		}
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("read the send log: %w", err)

@@ -107,12 +107,14 @@ type DeadLetters interface {
 // taking a destination over inherits its budget. It reaches back
 // SentRetention.
 type SendLog interface {
-	// RecordSend logs a send to destination at at, without waiting for the
-	// store: a send lost from the log costs at most one request of margin.
-	RecordSend(destination string, at time.Time) error
-	// Sends calls fn for each logged send to destination ("" for every
-	// destination) at or after since, oldest first, until fn returns false
-	// or an error. Records it cannot read are skipped.
+	// RecordSends logs sends to destination at the times at, as one
+	// record, without waiting for the store: a send lost from the log lets
+	// the next owner send once more than the budget allows.
+	RecordSends(destination string, at []time.Time) error
+	// Sends calls fn for each send logged to destination ("" for every
+	// destination) in the records stored at or after since, oldest first,
+	// until fn returns false or an error. Records it cannot read are
+	// skipped.
 	Sends(ctx context.Context, destination string, since time.Time, fn func(destination string, at time.Time) (more bool, err error)) error
 }
 
