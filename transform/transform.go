@@ -49,7 +49,7 @@ const (
 	// blocking the stage.
 	filterTimeout = 2 * time.Second
 	filterTries   = 3
-	maxRetryDelay   = 30 * time.Second
+	maxRetryDelay = 30 * time.Second
 )
 
 // traceparentHeader is the W3C trace context header, copied from event to delivery.
