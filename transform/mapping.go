@@ -17,7 +17,7 @@ import (
 // the generic card shows the event instead, with a fact saying why.
 func Builtin(name string) (Mapping, bool) {
 	if name == config.MappingAuto {
-		return Auto, true
+		return newAuto(vendors.Mappings()), true
 	}
 	m, ok := vendors.LookupMapping(name)
 	if !ok {
@@ -28,9 +28,11 @@ func Builtin(name string) (Mapping, bool) {
 
 // Detect names the built-in mapping auto picks for ev: the first vendor that
 // recognises the headers or the body, else "generic".
-func Detect(ev schemas.Event) string {
+func Detect(ev schemas.Event) string { return detect(vendors.Mappings(), ev) }
+
+func detect(ms []mapping.Mapping, ev schemas.Event) string {
 	p := mapping.NewProbe(ev)
-	for _, m := range vendors.Mappings() {
+	for _, m := range ms {
 		if m.Detect != nil && m.Detect(p) {
 			return m.Name
 		}
@@ -40,9 +42,21 @@ func Detect(ev schemas.Event) string {
 
 // Auto maps ev with the built-in mapping Detect picks, falling back to the
 // generic mapping as every built-in does.
-func Auto(ev schemas.Event) (Summary, error) {
-	m, _ := vendors.LookupMapping(Detect(ev))
-	return withFallback(m)(ev)
+func Auto(ev schemas.Event) (Summary, error) { return newAuto(vendors.Mappings())(ev) }
+
+// newAuto is Auto over the mappings ms, listed once rather than at every
+// event.
+func newAuto(ms []mapping.Mapping) Mapping {
+	byName := make(map[string]Mapping, len(ms))
+	for _, m := range ms {
+		byName[m.Name] = withFallback(m)
+	}
+	return func(ev schemas.Event) (Summary, error) {
+		if m, ok := byName[detect(ms, ev)]; ok {
+			return m(ev)
+		}
+		return generic.Map(ev)
+	}
 }
 
 // withFallback runs a vendor's mapping and shows the event generically when
