@@ -13,16 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
+	"github.com/hookrelay/hookrelay/schemas"
 )
 
 // serve starts the admin API over the fixtures on a loopback server.
-func serve(t *testing.T) (*httptest.Server, queue.Queue) {
+func serve(t *testing.T, open storetest.Opener) (*httptest.Server, *testStore) {
 	t.Helper()
-	s, q := setup(t)
-	srv := httptest.NewServer(newTestHandler(s))
+	s := setup(t, open)
+	srv := httptest.NewServer(newTestHandler(s.Store))
 	t.Cleanup(srv.Close)
-	return srv, q
+	return srv, s
 }
 
 // newTestHandler is NewHandler on the tests' fixed clock, so "since=2h" is
@@ -31,22 +32,24 @@ func newTestHandler(s *Store) http.Handler {
 	return newHandler(s, slog.New(slog.DiscardHandler), func() time.Time { return testNow })
 }
 
-func TestClient(t *testing.T) {
-	srv, q := serve(t)
+func TestClient(t *testing.T) { storetest.Each(t, testClient) }
+
+func testClient(t *testing.T, open storetest.Opener) {
+	srv, s := serve(t, open)
 	ctx := ctxT(t)
 	c := &Client{BaseURL: srv.URL + "/", HTTP: srv.Client()}
 
 	list := []struct {
 		name string
 		f    Filter
-		want []string
+		want []int // fixtures
 	}{
-		{"default", Filter{}, []string{"1", "2", "3", "4", "5"}},
-		{"destination", Filter{Destination: "ops"}, []string{"1", "2", "5"}},
-		{"source reason status", Filter{Source: "stripe", Reason: "exhausted", Status: 503}, []string{"2"}},
-		{"since until", Filter{Since: testNow.Add(-2 * time.Hour), Until: testNow.Add(-20 * time.Minute)}, []string{"2", "3"}},
-		{"ids", Filter{IDs: []string{"4", "1"}}, []string{"1", "4"}},
-		{"limit", Filter{Limit: 1}, []string{"1"}},
+		{"default", Filter{}, []int{1, 2, 3, 4, 5}},
+		{"destination", Filter{Destination: "ops"}, []int{1, 2, 5}},
+		{"source reason status", Filter{Source: "stripe", Reason: "exhausted", Status: 503}, []int{2}},
+		{"since until", Filter{Since: testNow.Add(-2 * time.Hour), Until: testNow.Add(-20 * time.Minute)}, []int{2, 3}},
+		{"ids", Filter{IDs: s.idsOf(4, 1)}, []int{1, 4}},
+		{"limit", Filter{Limit: 1}, []int{1}},
 	}
 	for _, tt := range list {
 		t.Run("list "+tt.name, func(t *testing.T) {
@@ -54,24 +57,24 @@ func TestClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(ids(got), tt.want) {
-				t.Errorf("List(%+v) = %v, want %v", tt.f, ids(got), tt.want)
+			if want := s.idsOf(tt.want...); !slices.Equal(ids(got), want) {
+				t.Errorf("List(%+v) = %v, want %v", tt.f, ids(got), want)
 			}
 		})
 	}
 
 	t.Run("get", func(t *testing.T) {
-		e, err := c.Get(ctx, "3")
+		e, err := c.Get(ctx, s.id(3))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := deadLetter(3, fixtures[2])
-		if e.ID != "3" || e.Delivery.ID != want.Delivery.ID || !e.DeadAt.Equal(want.DeadAt) ||
+		if e.ID != s.id(3) || e.Delivery.ID != want.Delivery.ID || !e.DeadAt.Equal(want.DeadAt) ||
 			string(e.Delivery.Card) != string(want.Delivery.Card) {
-			t.Errorf("Get(3) = %+v, want %+v", e, want)
+			t.Errorf("Get(%s) = %+v, want %+v", s.id(3), e, want)
 		}
-		if _, err := c.Get(ctx, "404"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Get(404) error = %v, want ErrNotFound", err)
+		if _, err := c.Get(ctx, missing); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%s) error = %v, want ErrNotFound", missing, err)
 		}
 	})
 
@@ -89,12 +92,10 @@ func TestClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !res.DryRun || !slices.Equal(res.Replayed, []string{"1", "2", "5"}) {
+		if !res.DryRun || !slices.Equal(res.Replayed, s.idsOf(1, 2, 5)) {
 			t.Errorf("dry run = %+v", res)
 		}
-		if n := len(outMsgs(t, q)); n != 0 {
-			t.Errorf("dry run published %d", n)
-		}
+		s.noneEnqueued(t, "a dry run")
 	})
 
 	t.Run("replay", func(t *testing.T) {
@@ -102,14 +103,14 @@ func TestClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.DryRun || !slices.Equal(res.Replayed, []string{"3"}) || len(res.Skipped) != 1 || res.Skipped[0].ID != "4" {
-			t.Errorf("replay = %+v, want 3 replayed and 4 skipped", res)
+		if res.DryRun || !slices.Equal(res.Replayed, s.idsOf(3)) || len(res.Skipped) != 1 || res.Skipped[0].ID != s.id(4) {
+			t.Errorf("replay = %+v, want fixture 3 replayed and 4 skipped", res)
 		}
-		out := outMsgs(t, q)
-		if len(out) != 1 || out[0].Subject != "relay.out.sales" {
-			t.Fatalf("RELAY_OUT = %d messages, want one on relay.out.sales", len(out))
+		out := s.taken(t)
+		if len(out) != 1 || len(out["sales"]) != 1 {
+			t.Fatalf("enqueued %v, want one delivery for sales", out)
 		}
-		checkReplayed(t, out[0], "3")
+		s.checkReplayed(t, out["sales"][0], 3)
 	})
 
 	t.Run("purge", func(t *testing.T) {
@@ -124,8 +125,8 @@ func TestClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(ids(left), []string{"1", "4"}) {
-			t.Errorf("left %v, want [1 4]", ids(left))
+		if want := s.idsOf(1, 4); !slices.Equal(ids(left), want) {
+			t.Errorf("left %v, want %v", ids(left), want)
 		}
 	})
 }
@@ -149,14 +150,16 @@ func TestClientToken(t *testing.T) {
 	}
 }
 
-func TestHandlerErrors(t *testing.T) {
-	srv, q := serve(t)
+func TestHandlerErrors(t *testing.T) { storetest.Each(t, testHandlerErrors) }
+
+func testHandlerErrors(t *testing.T, open storetest.Opener) {
+	srv, s := serve(t, open)
 	tests := []struct {
 		name, method, path, body string
 		status                   int
 		errHas                   string
 	}{
-		{"missing", "GET", "/api/v1/deadletters/99", "", 404, "not found"},
+		{"missing", "GET", "/api/v1/deadletters/" + missing, "", 404, "not found"},
 		{"bad id", "GET", "/api/v1/deadletters/abc", "", 400, "abc"},
 		{"unknown parameter", "GET", "/api/v1/deadletters?destinaton=ops", "", 400, "destinaton"},
 		{"bad since", "GET", "/api/v1/deadletters?since=yesterday", "", 400, "yesterday"},
@@ -169,7 +172,7 @@ func TestHandlerErrors(t *testing.T) {
 		{"misspelt field", "POST", "/api/v1/deadletters/replay", `{"destinaton":"ops"}`, 400, "destinaton"},
 		{"not json", "POST", "/api/v1/deadletters/purge", `ids=1`, 400, "request body"},
 		{"bad until in body", "POST", "/api/v1/deadletters/replay", `{"until":"soon"}`, 400, "soon"},
-		{"purge dry run", "POST", "/api/v1/deadletters/purge", `{"ids":["1"],"dry_run":true}`, 400, "no dry run"},
+		{"purge dry run", "POST", "/api/v1/deadletters/purge", `{"ids":["` + s.id(1) + `"],"dry_run":true}`, 400, "no dry run"},
 		{"wrong method", "DELETE", "/api/v1/deadletters", "", 405, ""},
 	}
 	for _, tt := range tests {
@@ -198,13 +201,16 @@ func TestHandlerErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := len(outMsgs(t, q)); n != 0 {
-		t.Errorf("refused requests published %d deliveries", n)
+	s.noneEnqueued(t, "refused requests")
+	if left, err := s.List(ctxT(t), Filter{}); err != nil || len(left) != len(fixtures) {
+		t.Errorf("refused requests left %d dead letters (%v), want %d", len(left), err, len(fixtures))
 	}
 }
 
-func TestHandlerDurationsAndShape(t *testing.T) {
-	srv, _ := serve(t)
+func TestHandlerDurationsAndShape(t *testing.T) { storetest.Each(t, testHandlerDurationsAndShape) }
+
+func testHandlerDurationsAndShape(t *testing.T, open storetest.Opener) {
+	srv, s := serve(t, open)
 	get := func(path string) map[string]any {
 		t.Helper()
 		resp, err := srv.Client().Get(srv.URL + path)
@@ -222,14 +228,15 @@ func TestHandlerDurationsAndShape(t *testing.T) {
 		return v
 	}
 
-	// since=2h means two hours before (the fixed) now: entries 2..5.
-	v := get("/api/v1/deadletters?since=2h&until=" + testNow.Add(-5*time.Minute).Format(time.RFC3339) + "&id=2,3&id=5")
+	// since=2h means two hours before (the fixed) now: fixtures 2..5.
+	v := get("/api/v1/deadletters?since=2h&until=" + testNow.Add(-5*time.Minute).Format(time.RFC3339) +
+		"&id=" + s.id(2) + "," + s.id(3) + "&id=" + s.id(5))
 	if v["count"] != float64(2) {
-		t.Errorf("count = %v, want 2 (ids 2 and 3 within since/until)", v["count"])
+		t.Errorf("count = %v, want 2 (fixtures 2 and 3 within since/until)", v["count"])
 	}
 
 	// One entry reads flat, with the card as JSON rather than base64.
-	e := get("/api/v1/deadletters/1")
+	e := get("/api/v1/deadletters/" + s.id(1))
 	for _, k := range []string{"id", "seq", "reason", "attempts", "last_status", "dead_at", "delivery"} {
 		if _, ok := e[k]; !ok {
 			t.Errorf("entry JSON lacks %q: %v", k, e)
@@ -269,13 +276,17 @@ func TestEntryJSONRoundTrip(t *testing.T) {
 	}
 }
 
-func TestHandlerDefaultLimit(t *testing.T) {
-	_, q := startQueue(t)
+func TestHandlerDefaultLimit(t *testing.T) { storetest.Each(t, testHandlerDefaultLimit) }
+
+func testHandlerDefaultLimit(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	const n = DefaultListLimit + 7
-	for i := range n {
-		publishDead(t, q, deadLetter(i, fixture{dest: "ops", reason: "exhausted"}))
+	dls := make([]schemas.DeadLetter, n)
+	for i := range dls {
+		dls[i] = deadLetter(i, fixture{dest: "ops", reason: "exhausted"})
 	}
-	srv := httptest.NewServer(newTestHandler(NewStore(queue.Over(q), queue.Over(q))))
+	putDead(t, q, dls...)
+	srv := httptest.NewServer(newTestHandler(NewStore(q, q)))
 	t.Cleanup(srv.Close)
 	for _, tt := range []struct {
 		query string

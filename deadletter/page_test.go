@@ -10,30 +10,33 @@ import (
 	"testing"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
-func TestPage(t *testing.T) {
-	s, _ := setup(t)
+func TestPage(t *testing.T) { storetest.Each(t, testPage) }
+
+func testPage(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
 	tests := []struct {
-		name      string
-		f         Filter
-		offset    int
-		newest    bool
-		want      []string
-		wantTotal int
-		wantMax   uint64
+		name   string
+		f      Filter
+		offset int
+		newest bool
+		want   []int // fixtures
+		total  int
+		max    int // the fixture whose id is MaxSeq; 0: none
 	}{
-		{"oldest first", Filter{Limit: 2}, 0, false, []string{"1", "2"}, 5, 5},
-		{"oldest, second page", Filter{Limit: 2}, 2, false, []string{"3", "4"}, 5, 5},
-		{"oldest, last page", Filter{Limit: 2}, 4, false, []string{"5"}, 5, 5},
-		{"newest first", Filter{Limit: 2}, 0, true, []string{"5", "4"}, 5, 5},
-		{"newest, last page", Filter{Limit: 2}, 4, true, []string{"1"}, 5, 5},
-		{"past the end", Filter{Limit: 2}, 9, true, []string{}, 5, 5},
-		{"filtered", Filter{Destination: "ops", Limit: 1}, 1, true, []string{"2"}, 3, 5},
-		{"no cap", Filter{Source: "github"}, 0, true, []string{"5", "4", "3", "1"}, 4, 5},
-		{"bounded by max seq", Filter{MaxSeq: 3}, 0, true, []string{"3", "2", "1"}, 3, 3},
-		{"none", Filter{Destination: "nobody"}, 0, true, []string{}, 0, 0},
+		{"oldest first", Filter{Limit: 2}, 0, false, []int{1, 2}, 5, 5},
+		{"oldest, second page", Filter{Limit: 2}, 2, false, []int{3, 4}, 5, 5},
+		{"oldest, last page", Filter{Limit: 2}, 4, false, []int{5}, 5, 5},
+		{"newest first", Filter{Limit: 2}, 0, true, []int{5, 4}, 5, 5},
+		{"newest, last page", Filter{Limit: 2}, 4, true, []int{1}, 5, 5},
+		{"past the end", Filter{Limit: 2}, 9, true, nil, 5, 5},
+		{"filtered", Filter{Destination: "ops", Limit: 1}, 1, true, []int{2}, 3, 5},
+		{"no cap", Filter{Source: "github"}, 0, true, []int{5, 4, 3, 1}, 4, 5},
+		{"bounded by max seq", Filter{MaxSeq: s.seq(3)}, 0, true, []int{3, 2, 1}, 3, 3},
+		{"none", Filter{Destination: "nobody"}, 0, true, nil, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,21 +44,29 @@ func TestPage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(ids(p.Entries), tt.want) || p.Total != tt.wantTotal || p.MaxSeq != tt.wantMax {
-				t.Errorf("Page = %v of %d, max %d; want %v of %d, max %d", ids(p.Entries), p.Total, p.MaxSeq, tt.want, tt.wantTotal, tt.wantMax)
+			var wantMax uint64
+			if tt.max != 0 {
+				wantMax = s.seq(tt.max)
+			}
+			if want := s.idsOf(tt.want...); !slices.Equal(ids(p.Entries), want) || p.Total != tt.total || p.MaxSeq != wantMax {
+				t.Errorf("Page = %v of %d, max %d; want %v of %d, max %d", ids(p.Entries), p.Total, p.MaxSeq, want, tt.total, wantMax)
 			}
 		})
 	}
 }
 
 func TestPurgeUpToMaxSeqLeavesNewerOnes(t *testing.T) {
-	s, q := setup(t)
-	// Counted: 5 match. One more arrives before the operator confirms.
+	storetest.Each(t, testPurgeUpToMaxSeqLeavesNewerOnes)
+}
+
+func testPurgeUpToMaxSeqLeavesNewerOnes(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
+	// Counted: 4 match. One more arrives before the operator confirms.
 	p, err := s.Page(ctxT(t), Filter{Source: "github", Limit: 1}, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	late := publishDead(t, q, deadLetter(6, fixture{dest: "ops", source: "github", reason: schemas.ReasonGone}))
+	late := putDead(t, s.q, deadLetter(6, fixture{dest: "ops", source: "github", reason: schemas.ReasonGone}))[0]
 	n, err := s.Purge(ctxT(t), Filter{Source: "github", MaxSeq: p.MaxSeq})
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +78,8 @@ func TestPurgeUpToMaxSeqLeavesNewerOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ids(left), []string{"2", late}) {
-		t.Errorf("left %v, want the stripe one and the late %s", ids(left), late)
+	if want := []string{s.id(2), late}; !slices.Equal(ids(left), want) {
+		t.Errorf("left %v, want the stripe one and the late one: %v", ids(left), want)
 	}
 }
 
@@ -97,14 +108,20 @@ func TestCardTitle(t *testing.T) {
 }
 
 func TestListAnswerCarriesTitleTotalAndPage(t *testing.T) {
-	_, q := startQueue(t)
-	for i := range 7 {
+	storetest.Each(t, testListAnswerCarriesTitleTotalAndPage)
+}
+
+func testListAnswerCarriesTitleTotalAndPage(t *testing.T, open storetest.Opener) {
+	q := open(t)
+	dls := make([]schemas.DeadLetter, 7)
+	for i := range dls {
 		dl := deadLetter(i, fixture{dest: "ops", reason: schemas.ReasonRejected, status: 400})
 		dl.Delivery.Card = []byte(`{"@type":"MessageCard","summary":"alert ` + strconv.Itoa(i) + `"}`)
 		dl.ResponseExcerpt = "Bad Request"
-		publishDead(t, q, dl)
+		dls[i] = dl
 	}
-	srv := httptest.NewServer(newTestHandler(NewStore(queue.Over(q), queue.Over(q))))
+	stored := putDead(t, q, dls...)
+	srv := httptest.NewServer(newTestHandler(NewStore(q, q)))
 	t.Cleanup(srv.Close)
 	resp, err := srv.Client().Get(srv.URL + "/api/v1/deadletters?limit=3&offset=1&order=newest")
 	if err != nil {
@@ -122,20 +139,21 @@ func TestListAnswerCarriesTitleTotalAndPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw.Count != 3 || raw.Total != 7 || raw.Offset != 1 || raw.MaxID != "7" {
-		t.Fatalf("count %d total %d offset %d max_id %q, want 3 7 1 7", raw.Count, raw.Total, raw.Offset, raw.MaxID)
+	if raw.Count != 3 || raw.Total != 7 || raw.Offset != 1 || raw.MaxID != stored[6] {
+		t.Fatalf("count %d total %d offset %d max_id %q, want 3 7 1 %s", raw.Count, raw.Total, raw.Offset, raw.MaxID, stored[6])
 	}
 	first := raw.DeadLetters[0]
-	if first["id"] != "6" || first["title"] != "alert 5" || first["response_excerpt"] != "Bad Request" {
-		t.Errorf("first of the page: id %v title %v answer %v; want 6, alert 5, Bad Request", first["id"], first["title"], first["response_excerpt"])
+	if first["id"] != stored[5] || first["title"] != "alert 5" || first["response_excerpt"] != "Bad Request" {
+		t.Errorf("first of the page: id %v title %v answer %v; want %s, alert 5, Bad Request", first["id"], first["title"], first["response_excerpt"], stored[5])
 	}
 	c := &Client{BaseURL: srv.URL}
-	p, err := c.Page(ctxT(t), Filter{Limit: 2, MaxSeq: 4}, 0, true)
+	maxSeq, _ := strconv.ParseUint(stored[3], 10, 64)
+	p, err := c.Page(ctxT(t), Filter{Limit: 2, MaxSeq: maxSeq}, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ids(p.Entries), []string{"4", "3"}) || p.Total != 4 || p.MaxSeq != 4 || p.Entries[0].Title != "alert 3" {
-		t.Errorf("client page %v of %d max %d, title %q", ids(p.Entries), p.Total, p.MaxSeq, p.Entries[0].Title)
+	if want := []string{stored[3], stored[2]}; !slices.Equal(ids(p.Entries), want) || p.Total != 4 || p.MaxSeq != maxSeq || p.Entries[0].Title != "alert 3" {
+		t.Errorf("client page %v of %d max %d, title %q; want %v of 4 max %d, alert 3", ids(p.Entries), p.Total, p.MaxSeq, p.Entries[0].Title, want, maxSeq)
 	}
 	for _, q := range []string{"?order=up", "?offset=-1", "?max_id=x"} {
 		resp, err := srv.Client().Get(srv.URL + "/api/v1/deadletters" + q)
@@ -152,7 +170,8 @@ func TestListAnswerCarriesTitleTotalAndPage(t *testing.T) {
 // BenchmarkPageOf10000 lists the admin page's first page, newest first, of
 // 10,000 dead letters: every list scans them all to count them.
 func BenchmarkPageOf10000(b *testing.B) {
-	_, q := startQueue(b)
+	// What a page costs is the scan, measured on the default backend.
+	q := storetest.JetStream(b)
 	card := []byte(`{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","content":{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"an alert of a typical size, with a few facts below it","size":"Medium","weight":"Bolder"},{"type":"FactSet","facts":[{"title":"severity","value":"critical"},{"title":"host","value":"db-1.example.com"},{"title":"runbook","value":"https://runbooks.example.com/disk-full"}]}]}}]}`)
 	msgs := make([]queue.Msg, 0, 500)
 	for i := range 10_000 {
@@ -162,15 +181,15 @@ func BenchmarkPageOf10000(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msgs = append(msgs, queue.Msg{Subject: queue.DeadSubject(dl.Delivery.Destination), Data: data})
+		msgs = append(msgs, queue.Msg{Key: dl.Delivery.Destination, Data: data})
 		if len(msgs) == cap(msgs) {
-			if _, err := q.PublishAll(context.Background(), msgs); err != nil {
+			if _, err := q.PutDeadLetters(context.Background(), msgs); err != nil {
 				b.Fatal(err)
 			}
 			msgs = msgs[:0]
 		}
 	}
-	s := NewStore(queue.Over(q), queue.Over(q))
+	s := NewStore(q, q)
 	b.ResetTimer()
 	for b.Loop() {
 		p, err := s.Page(context.Background(), Filter{Limit: 50}, 0, true)

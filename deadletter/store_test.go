@@ -14,8 +14,8 @@ import (
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/history"
-	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -30,7 +30,8 @@ type fixture struct {
 	noCard               bool
 }
 
-// fixtures are stored in this order, so entry i has id i+1.
+// fixtures are stored in this order: fixture n (from 1) is fixtures[n-1],
+// of delivery dlv-n and event evt-n.
 var fixtures = []fixture{
 	{dest: "ops", source: "github", reason: schemas.ReasonRejected, status: 400, age: 3 * time.Hour},
 	{dest: "ops", source: "stripe", reason: schemas.ReasonExhausted, status: 503, age: 90 * time.Minute},
@@ -57,41 +58,74 @@ func deadLetter(i int, fx fixture) schemas.DeadLetter {
 	}
 }
 
-// publishDead stores a dead letter as the stages do and returns its id.
-func publishDead(t *testing.T, q queue.Queue, dl schemas.DeadLetter) string {
+// putDead stores dead letters as the stages do and returns their ids, in
+// order.
+func putDead(t *testing.T, q queue.DeadLetters, dls ...schemas.DeadLetter) []string {
 	t.Helper()
-	msg, err := Msg(dl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acks, err := queue.Over(q).PutDeadLetters(context.Background(), []queue.Msg{msg})
-	if err != nil {
-		t.Fatalf("put dead letter: %v", err)
-	}
-	return strconv.FormatUint(acks[0].Seq, 10)
-}
-
-// startQueue starts a JetStream with hookrelay's streams and opens a queue on
-// it, both stopped when the test ends.
-func startQueue(t testing.TB) (*natstest.Env, queue.Queue) {
-	t.Helper()
-	env := natstest.Start(t)
-	return env, env.Queue(t)
-}
-
-// setup starts a queue, stores the fixtures and returns a Store on a fixed clock.
-func setup(t *testing.T) (*Store, queue.Queue) {
-	t.Helper()
-	_, q := startQueue(t)
-	for i, fx := range fixtures {
-		if id := publishDead(t, q, deadLetter(i+1, fx)); id != strconv.Itoa(i+1) {
-			t.Fatalf("fixture %d stored as %s", i+1, id)
+	msgs := make([]queue.Msg, len(dls))
+	for i, dl := range dls {
+		m, err := Msg(dl)
+		if err != nil {
+			t.Fatal(err)
 		}
+		msgs[i] = m
 	}
-	s := NewStore(queue.Over(q), queue.Over(q))
-	s.now = func() time.Time { return testNow }
-	return s, q
+	acks, err := q.PutDeadLetters(context.Background(), msgs)
+	if err != nil {
+		t.Fatalf("put dead letters: %v", err)
+	}
+	ids := make([]string, len(acks))
+	for i, a := range acks {
+		ids[i] = strconv.FormatUint(a.Seq, 10)
+	}
+	return ids
 }
+
+// testStore is a Store on a fixed clock over a test's store, with the
+// fixtures stored. A dead letter's id is what the store made of it (a
+// stream sequence on JetStream, a position on Kafka), so tests name the
+// fixtures by number and ask for their ids.
+type testStore struct {
+	*Store
+	q   *queue.Stores
+	ids []string // fixture n's id at n-1
+	out *lanes
+}
+
+// setup opens a store, stores the fixtures and returns a Store over it.
+func setup(t *testing.T, open storetest.Opener) *testStore {
+	t.Helper()
+	q := open(t)
+	dls := make([]schemas.DeadLetter, len(fixtures))
+	for i, fx := range fixtures {
+		dls[i] = deadLetter(i+1, fx)
+	}
+	s := &testStore{Store: NewStore(q, q), q: q, ids: putDead(t, q, dls...), out: newLanes(t, q)}
+	s.now = func() time.Time { return testNow }
+	return s
+}
+
+// id is fixture n's id.
+func (s *testStore) id(n int) string { return s.ids[n-1] }
+
+// seq is fixture n's id as a number.
+func (s *testStore) seq(n int) uint64 {
+	seq, _ := strconv.ParseUint(s.id(n), 10, 64) // formatted by putDead
+	return seq
+}
+
+// idsOf are the ids of fixtures ns, in that order.
+func (s *testStore) idsOf(ns ...int) []string {
+	out := []string{}
+	for _, n := range ns {
+		out = append(out, s.id(n))
+	}
+	return out
+}
+
+// missing is an id no test stores: far past the few dead letters a test
+// keeps, on either backend.
+const missing = "99"
 
 func ids(entries []Entry) []string {
 	out := []string{}
@@ -108,30 +142,109 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func TestList(t *testing.T) {
-	s, _ := setup(t)
+// eventually polls cond until it holds, failing the test after a while: for
+// states that send no signal.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(15 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// lanes reads what replays enqueued as dispatch does, through the Lanes
+// store: RELAY_OUT is not scanned (on JetStream it is a work queue), and a
+// delivery's sequence says nothing of another's on Kafka, where
+// destinations have partitions of their own.
+type lanes struct {
+	s     *queue.Stores
+	ctx   context.Context // the claim's, ended with the test
+	claim queue.Claim     // taken at the first read
+}
+
+func newLanes(t *testing.T, s *queue.Stores) *lanes {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return &lanes{s: s, ctx: ctx}
+}
+
+// endOfLane is the header of the delivery take enqueues behind the ones it
+// reads: a lane hands a destination's deliveries out in the order they
+// were stored, so when it comes, every delivery stored before it came.
+const endOfLane = "Test-End-Of-Lane"
+
+// take reads the deliveries waiting for destination, in order, and settles
+// them, so that the next take reads only what was enqueued after.
+func (l *lanes) take(t *testing.T, destination string) []queue.Stored {
+	t.Helper()
+	ctx := ctxT(t)
+	if l.claim == nil {
+		cl, err := l.s.Claim(l.ctx)
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		l.claim = cl
+	}
+	eventually(t, "the instance owns "+destination, func() bool { return l.claim.Owns(destination) })
+	end := queue.Msg{Key: destination, Header: queue.Header{endOfLane: {"1"}}, Data: []byte("end")}
+	if _, err := l.s.Enqueue(ctx, []queue.Msg{end}); err != nil {
+		t.Fatalf("enqueue the end of %s's lane: %v", destination, err)
+	}
+	c, err := l.s.OpenLane(ctx, destination, queue.LaneOptions{Hold: 1, Redeliver: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("open lane of %s: %v", destination, err)
+	}
+	defer c.Stop()
+	var out []queue.Stored
+	for {
+		d, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("lane of %s after %d deliveries: %v", destination, len(out), err)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatalf("ack a delivery of %s: %v", destination, err)
+		}
+		if d.Msg().Header.Get(endOfLane) != "" {
+			return out
+		}
+		out = append(out, d.Msg())
+	}
+}
+
+func TestList(t *testing.T) { storetest.Each(t, testList) }
+
+func testList(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
 	ctx := ctxT(t)
 	tests := []struct {
 		name string
 		f    Filter
-		want []string
+		want []int // fixtures, oldest first
 	}{
-		{"all", Filter{}, []string{"1", "2", "3", "4", "5"}},
-		{"destination", Filter{Destination: "ops"}, []string{"1", "2", "5"}},
-		{"unknown destination", Filter{Destination: "nobody"}, []string{}},
-		{"source", Filter{Source: "stripe"}, []string{"2"}},
-		{"reason", Filter{Reason: schemas.ReasonTransform}, []string{"4"}},
-		{"reason gone", Filter{Reason: schemas.ReasonGone}, []string{"5"}},
-		{"reason and status", Filter{Reason: schemas.ReasonExhausted, Status: 503}, []string{"2"}},
-		{"reason with no entry", Filter{Reason: ReasonUndecodable}, []string{}},
-		{"status", Filter{Status: 410}, []string{"5"}},
-		{"since", Filter{Since: testNow.Add(-time.Hour)}, []string{"3", "4", "5"}},
-		{"until", Filter{Until: testNow.Add(-time.Hour)}, []string{"1", "2"}},
-		{"since and until", Filter{Since: testNow.Add(-2 * time.Hour), Until: testNow.Add(-5 * time.Minute)}, []string{"2", "3", "4"}},
-		{"destination and source", Filter{Destination: "sales", Source: "github", Reason: schemas.ReasonExpired}, []string{"3"}},
-		{"ids in any order, repeated, missing", Filter{IDs: []string{"5", "2", "5", "99"}}, []string{"2", "5"}},
-		{"ids and destination", Filter{IDs: []string{"1", "3"}, Destination: "ops"}, []string{"1"}},
-		{"limit keeps the oldest", Filter{Destination: "ops", Limit: 2}, []string{"1", "2"}},
+		// Oldest first across destinations: each backend keeps the dead
+		// letters in one stream, or one partition, in the order stored.
+		{"all", Filter{}, []int{1, 2, 3, 4, 5}},
+		{"destination", Filter{Destination: "ops"}, []int{1, 2, 5}},
+		{"unknown destination", Filter{Destination: "nobody"}, nil},
+		{"source", Filter{Source: "stripe"}, []int{2}},
+		{"reason", Filter{Reason: schemas.ReasonTransform}, []int{4}},
+		{"reason gone", Filter{Reason: schemas.ReasonGone}, []int{5}},
+		{"reason and status", Filter{Reason: schemas.ReasonExhausted, Status: 503}, []int{2}},
+		{"reason with no entry", Filter{Reason: ReasonUndecodable}, nil},
+		{"status", Filter{Status: 410}, []int{5}},
+		{"since", Filter{Since: testNow.Add(-time.Hour)}, []int{3, 4, 5}},
+		{"until", Filter{Until: testNow.Add(-time.Hour)}, []int{1, 2}},
+		{"since and until", Filter{Since: testNow.Add(-2 * time.Hour), Until: testNow.Add(-5 * time.Minute)}, []int{2, 3, 4}},
+		{"destination and source", Filter{Destination: "sales", Source: "github", Reason: schemas.ReasonExpired}, []int{3}},
+		{"ids in any order, repeated, missing", Filter{IDs: []string{s.id(5), s.id(2), s.id(5), missing}}, []int{2, 5}},
+		{"ids and destination", Filter{IDs: s.idsOf(1, 3), Destination: "ops"}, []int{1}},
+		{"limit keeps the oldest", Filter{Destination: "ops", Limit: 2}, []int{1, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,15 +252,16 @@ func TestList(t *testing.T) {
 			if err != nil {
 				t.Fatalf("List: %v", err)
 			}
-			if !slices.Equal(ids(got), tt.want) {
-				t.Errorf("List(%+v) = %v, want %v", tt.f, ids(got), tt.want)
+			if want := s.idsOf(tt.want...); !slices.Equal(ids(got), want) {
+				t.Errorf("List(%+v) = %v, want %v (fixtures %v)", tt.f, ids(got), want, tt.want)
 			}
 		})
 	}
 }
 
+// An invalid filter is refused before the store is read.
 func TestListInvalidFilter(t *testing.T) {
-	s, _ := setup(t)
+	s := NewStore(nil, nil)
 	for _, f := range []Filter{
 		{Destination: "ops.x"}, {Destination: "*"}, {Destination: ">"},
 		{IDs: []string{"abc"}}, {IDs: []string{"0"}}, {Limit: -1},
@@ -160,18 +274,22 @@ func TestListInvalidFilter(t *testing.T) {
 	}
 }
 
-func TestListMany(t *testing.T) {
+func TestListMany(t *testing.T) { storetest.Each(t, testListMany) }
+
+func testListMany(t *testing.T, open storetest.Opener) {
 	// More entries than one pull batch, to prove the scan reads to the end.
-	_, q := startQueue(t)
+	q := open(t)
 	const n = 1234
+	dls := make([]schemas.DeadLetter, n)
 	for i := range n {
 		dest := "a"
 		if i%2 == 1 {
 			dest = "b"
 		}
-		publishDead(t, q, deadLetter(i, fixture{dest: dest, reason: schemas.ReasonExhausted}))
+		dls[i] = deadLetter(i, fixture{dest: dest, reason: schemas.ReasonExhausted})
 	}
-	s := NewStore(queue.Over(q), queue.Over(q))
+	stored := putDead(t, q, dls...)
+	s := NewStore(q, q)
 	all, err := s.List(ctxT(t), Filter{})
 	if err != nil {
 		t.Fatal(err)
@@ -180,8 +298,8 @@ func TestListMany(t *testing.T) {
 		t.Fatalf("listed %d, want %d", len(all), n)
 	}
 	for i, e := range all {
-		if e.Seq != uint64(i+1) || e.ID != strconv.Itoa(i+1) {
-			t.Fatalf("entry %d has seq %d id %s: not oldest first", i, e.Seq, e.ID)
+		if e.ID != stored[i] || strconv.FormatUint(e.Seq, 10) != e.ID {
+			t.Fatalf("entry %d has seq %d id %s, want id %s: not oldest first", i, e.Seq, e.ID, stored[i])
 		}
 	}
 	b, err := s.List(ctxT(t), Filter{Destination: "b"})
@@ -193,126 +311,131 @@ func TestListMany(t *testing.T) {
 	}
 }
 
-func TestGet(t *testing.T) {
-	s, _ := setup(t)
-	e, err := s.Get(ctxT(t), "2")
+func TestGet(t *testing.T) { storetest.Each(t, testGet) }
+
+func testGet(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
+	e, err := s.Get(ctxT(t), s.id(2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := deadLetter(2, fixtures[1])
-	if e.ID != "2" || e.Seq != 2 || e.Delivery.ID != want.Delivery.ID || e.Reason != want.Reason ||
+	if e.ID != s.id(2) || e.Seq != s.seq(2) || e.Delivery.ID != want.Delivery.ID || e.Reason != want.Reason ||
 		e.LastStatus != 503 || !e.DeadAt.Equal(want.DeadAt) || string(e.Delivery.Card) != string(want.Delivery.Card) {
-		t.Errorf("Get(2) = %+v, want %+v", e, want)
+		t.Errorf("Get(%s) = %+v, want %+v", s.id(2), e, want)
 	}
-	if _, err := s.Get(ctxT(t), "42"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get(42) error = %v, want ErrNotFound", err)
+	if _, err := s.Get(ctxT(t), missing); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(%s) error = %v, want ErrNotFound", missing, err)
 	}
 	if _, err := s.Get(ctxT(t), "x"); !errors.Is(err, ErrInvalidFilter) {
 		t.Errorf("Get(x) error = %v, want ErrInvalidFilter", err)
 	}
 }
 
-// outMsgs returns every message on RELAY_OUT, oldest first. It reads by
-// sequence from 1 to the first missing one: nothing consumes RELAY_OUT in
-// these tests, so there are no gaps, and a scan cannot read RELAY_OUT, a
-// JetStream work queue.
-func outMsgs(t *testing.T, q queue.Queue) []queue.Stored {
+// destinations are the fixtures' destinations.
+var destinations = []string{"ops", "sales"}
+
+// taken takes every destination's deliveries (see lanes.take).
+func (s *testStore) taken(t *testing.T) map[string][]queue.Stored {
 	t.Helper()
-	var out []queue.Stored
-	for seq := uint64(1); ; seq++ {
-		m, err := q.Get(context.Background(), queue.StreamOut, seq)
-		if errors.Is(err, queue.ErrNotFound) {
-			return out
+	out := map[string][]queue.Stored{}
+	for _, dest := range destinations {
+		if ms := s.out.take(t, dest); len(ms) > 0 {
+			out[dest] = ms
 		}
-		if err != nil {
-			t.Fatalf("read RELAY_OUT: %v", err)
-		}
-		out = append(out, m)
 	}
+	return out
 }
 
 func TestReplay(t *testing.T) {
 	tests := []struct {
-		name        string
-		f           Filter
-		replayed    []string
-		skipped     []string
-		left        []string // ids still dead afterwards
-		outSubjects []string
+		name     string
+		f        func(s *testStore) Filter
+		replayed []int
+		skipped  []int
+		left     []int // fixtures still dead afterwards
+		// out are the fixtures whose delivery each destination's lane
+		// hands out, in order. The order across destinations is not
+		// kept: on Kafka each destination has a partition of its own.
+		out map[string][]int
 	}{
 		{
-			name: "by ids", f: Filter{IDs: []string{"5", "1"}},
-			replayed: []string{"1", "5"}, left: []string{"2", "3", "4"},
-			outSubjects: []string{"relay.out.ops", "relay.out.ops"},
+			name: "by ids", f: func(s *testStore) Filter { return Filter{IDs: s.idsOf(5, 1)} },
+			replayed: []int{1, 5}, left: []int{2, 3, 4},
+			out: map[string][]int{"ops": {1, 5}},
 		},
 		{
-			name: "by destination skips a transform failure without card", f: Filter{Destination: "sales"},
-			replayed: []string{"3"}, skipped: []string{"4"}, left: []string{"1", "2", "4", "5"},
-			outSubjects: []string{"relay.out.sales"},
+			name: "by destination skips a transform failure without card", f: func(*testStore) Filter { return Filter{Destination: "sales"} },
+			replayed: []int{3}, skipped: []int{4}, left: []int{1, 2, 4, 5},
+			out: map[string][]int{"sales": {3}},
 		},
 		{
-			name: "by reason and since", f: Filter{Reason: schemas.ReasonExhausted, Since: testNow.Add(-2 * time.Hour)},
-			replayed: []string{"2"}, left: []string{"1", "3", "4", "5"},
-			outSubjects: []string{"relay.out.ops"},
+			name: "by reason and since", f: func(*testStore) Filter {
+				return Filter{Reason: schemas.ReasonExhausted, Since: testNow.Add(-2 * time.Hour)}
+			},
+			replayed: []int{2}, left: []int{1, 3, 4, 5},
+			out: map[string][]int{"ops": {2}},
 		},
 		{
-			name: "all", f: Filter{All: true},
-			replayed: []string{"1", "2", "3", "5"}, skipped: []string{"4"}, left: []string{"4"},
-			outSubjects: []string{"relay.out.ops", "relay.out.ops", "relay.out.sales", "relay.out.ops"},
+			name: "all", f: func(*testStore) Filter { return Filter{All: true} },
+			replayed: []int{1, 2, 3, 5}, skipped: []int{4}, left: []int{4},
+			out: map[string][]int{"ops": {1, 2, 5}, "sales": {3}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, q := setup(t)
-			ctx := ctxT(t)
-			res, err := s.Replay(ctx, tt.f, false)
-			if err != nil {
-				t.Fatalf("Replay: %v", err)
-			}
-			if !slices.Equal(res.Replayed, tt.replayed) {
-				t.Errorf("replayed %v, want %v", res.Replayed, tt.replayed)
-			}
-			var skipped []string
-			for _, sk := range res.Skipped {
-				skipped = append(skipped, sk.ID)
-				if sk.Reason == "" {
-					t.Errorf("skipped %s without a reason", sk.ID)
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				s := setup(t, open)
+				ctx := ctxT(t)
+				res, err := s.Replay(ctx, tt.f(s), false)
+				if err != nil {
+					t.Fatalf("Replay: %v", err)
 				}
-			}
-			if !slices.Equal(skipped, tt.skipped) {
-				t.Errorf("skipped %v, want %v", skipped, tt.skipped)
-			}
-			left, err := s.List(ctx, Filter{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(ids(left), tt.left) {
-				t.Errorf("left dead %v, want %v", ids(left), tt.left)
-			}
-			out := outMsgs(t, q)
-			var subjects []string
-			for i, m := range out {
-				subjects = append(subjects, m.Subject)
-				checkReplayed(t, m, tt.replayed[i])
-			}
-			if !slices.Equal(subjects, tt.outSubjects) {
-				t.Errorf("RELAY_OUT subjects %v, want %v", subjects, tt.outSubjects)
-			}
+				if want := s.idsOf(tt.replayed...); !slices.Equal(res.Replayed, want) {
+					t.Errorf("replayed %v, want %v", res.Replayed, want)
+				}
+				var skipped []string
+				for _, sk := range res.Skipped {
+					skipped = append(skipped, sk.ID)
+					if sk.Reason == "" {
+						t.Errorf("skipped %s without a reason", sk.ID)
+					}
+				}
+				if want := s.idsOf(tt.skipped...); !slices.Equal(skipped, want) {
+					t.Errorf("skipped %v, want %v", skipped, want)
+				}
+				left, err := s.List(ctx, Filter{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := s.idsOf(tt.left...); !slices.Equal(ids(left), want) {
+					t.Errorf("left dead %v, want %v", ids(left), want)
+				}
+				out := s.taken(t)
+				for _, dest := range destinations {
+					if len(out[dest]) != len(tt.out[dest]) {
+						t.Errorf("%d deliveries for %s, want %d (fixtures %v)", len(out[dest]), dest, len(tt.out[dest]), tt.out[dest])
+						continue
+					}
+					for i, m := range out[dest] {
+						s.checkReplayed(t, m, tt.out[dest][i])
+					}
+				}
+			})
 		})
 	}
 }
 
-// checkReplayed checks a RELAY_OUT message is the replay of fixture id.
-func checkReplayed(t *testing.T, m queue.Stored, id string) {
+// checkReplayed checks a delivery is the replay of fixture n.
+func (s *testStore) checkReplayed(t *testing.T, m queue.Stored, n int) {
 	t.Helper()
-	n, _ := strconv.Atoi(id)
 	orig := deadLetter(n, fixtures[n-1]).Delivery
 	var d schemas.Delivery
 	if err := json.Unmarshal(m.Data, &d); err != nil {
 		t.Fatalf("replayed delivery: %v", err)
 	}
-	if m.ID != "replay."+id {
-		t.Errorf("id = %q, want replay.%s", m.ID, id)
+	if want := "replay." + s.id(n); m.ID != want {
+		t.Errorf("id = %q, want %s (fixture %d)", m.ID, want, n)
 	}
 	if got := m.Header.Get(queue.HeaderDeliveryID); got != orig.ID {
 		t.Errorf("delivery id header = %q, want %q", got, orig.ID)
@@ -331,15 +454,26 @@ func checkReplayed(t *testing.T, m queue.Stored, id string) {
 	}
 }
 
-func TestReplayDryRunChangesNothing(t *testing.T) {
-	s, q := setup(t)
+// noneEnqueued checks that nothing was enqueued for the fixtures'
+// destinations.
+func (s *testStore) noneEnqueued(t *testing.T, what string) {
+	t.Helper()
+	for dest, ms := range s.taken(t) {
+		t.Errorf("%s enqueued %d deliveries for %s", what, len(ms), dest)
+	}
+}
+
+func TestReplayDryRunChangesNothing(t *testing.T) { storetest.Each(t, testReplayDryRunChangesNothing) }
+
+func testReplayDryRunChangesNothing(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
 	ctx := ctxT(t)
 	res, err := s.Replay(ctx, Filter{Destination: "sales"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.DryRun || !slices.Equal(res.Replayed, []string{"3"}) || len(res.Skipped) != 1 {
-		t.Errorf("dry run result %+v, want 3 replayable and 4 skipped", res)
+	if !res.DryRun || !slices.Equal(res.Replayed, s.idsOf(3)) || len(res.Skipped) != 1 {
+		t.Errorf("dry run result %+v, want fixture 3 replayable (%s) and 4 skipped", res, s.id(3))
 	}
 	left, err := s.List(ctx, Filter{})
 	if err != nil {
@@ -348,19 +482,20 @@ func TestReplayDryRunChangesNothing(t *testing.T) {
 	if len(left) != len(fixtures) {
 		t.Errorf("dry run left %d dead letters, want %d", len(left), len(fixtures))
 	}
-	if out := outMsgs(t, q); len(out) != 0 {
-		t.Errorf("dry run published %d deliveries", len(out))
-	}
+	s.noneEnqueued(t, "a dry run")
 }
 
-func TestReplayConcurrentStoresOnce(t *testing.T) {
-	_, q := startQueue(t)
+func TestReplayConcurrentStoresOnce(t *testing.T) { storetest.Each(t, testReplayConcurrentStoresOnce) }
+
+func testReplayConcurrentStoresOnce(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	const n = 20
-	var all []string
+	dls := make([]schemas.DeadLetter, n)
 	for i := range n {
-		all = append(all, publishDead(t, q, deadLetter(i, fixture{dest: "ops", reason: schemas.ReasonExhausted})))
+		dls[i] = deadLetter(i, fixture{dest: "ops", reason: schemas.ReasonExhausted})
 	}
-	s := NewStore(queue.Over(q), queue.Over(q))
+	all := putDead(t, q, dls...)
+	s := NewStore(q, q)
 	ctx := ctxT(t)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -383,9 +518,9 @@ func TestReplayConcurrentStoresOnce(t *testing.T) {
 			t.Errorf("replay %d: %v", g, err)
 		}
 	}
-	out := outMsgs(t, q)
+	out := newLanes(t, q).take(t, "ops")
 	if len(out) != n {
-		t.Fatalf("RELAY_OUT holds %d deliveries, want %d (one per dead letter)", len(out), n)
+		t.Fatalf("ops's lane hands out %d deliveries, want %d (one per dead letter)", len(out), n)
 	}
 	seen := map[string]bool{}
 	for _, m := range out {
@@ -405,20 +540,26 @@ func TestReplayConcurrentStoresOnce(t *testing.T) {
 }
 
 func TestReplayAgainAfterReplayIsNoop(t *testing.T) {
-	s, q := setup(t)
+	storetest.Each(t, testReplayAgainAfterReplayIsNoop)
+}
+
+func testReplayAgainAfterReplayIsNoop(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
 	ctx := ctxT(t)
 	for range 2 {
-		if _, err := s.Replay(ctx, Filter{IDs: []string{"1"}}, false); err != nil {
+		if _, err := s.Replay(ctx, Filter{IDs: s.idsOf(1)}, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if out := outMsgs(t, q); len(out) != 1 {
-		t.Errorf("RELAY_OUT holds %d deliveries, want 1", len(out))
+	if out := s.out.take(t, "ops"); len(out) != 1 {
+		t.Errorf("ops's lane hands out %d deliveries, want 1", len(out))
 	}
 }
 
-func TestEmptyFilterRefused(t *testing.T) {
-	s, q := setup(t)
+func TestEmptyFilterRefused(t *testing.T) { storetest.Each(t, testEmptyFilterRefused) }
+
+func testEmptyFilterRefused(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
 	ctx := ctxT(t)
 	if _, err := s.Replay(ctx, Filter{}, false); !errors.Is(err, ErrEmptyFilter) {
 		t.Errorf("Replay(empty) error = %v, want ErrEmptyFilter", err)
@@ -433,51 +574,56 @@ func TestEmptyFilterRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(left) != len(fixtures) || len(outMsgs(t, q)) != 0 {
-		t.Errorf("a refused empty filter changed something")
+	if len(left) != len(fixtures) {
+		t.Errorf("a refused empty filter left %d dead letters, want %d", len(left), len(fixtures))
 	}
+	s.noneEnqueued(t, "a refused empty filter")
 }
 
 func TestPurge(t *testing.T) {
 	tests := []struct {
 		name   string
-		f      Filter
+		f      func(s *testStore) Filter
 		purged int
-		left   []string
+		left   []int
 	}{
-		{"by reason", Filter{Reason: schemas.ReasonGone}, 1, []string{"1", "2", "3", "4"}},
-		{"by destination", Filter{Destination: "ops"}, 3, []string{"3", "4"}},
-		{"by ids", Filter{IDs: []string{"2", "4", "77"}}, 2, []string{"1", "3", "5"}},
-		{"by until with limit", Filter{Until: testNow, Limit: 2}, 2, []string{"3", "4", "5"}},
-		{"all", Filter{All: true}, 5, []string{}},
+		{"by reason", func(*testStore) Filter { return Filter{Reason: schemas.ReasonGone} }, 1, []int{1, 2, 3, 4}},
+		{"by destination", func(*testStore) Filter { return Filter{Destination: "ops"} }, 3, []int{3, 4}},
+		{"by ids", func(s *testStore) Filter { return Filter{IDs: []string{s.id(2), s.id(4), missing}} }, 2, []int{1, 3, 5}},
+		{"by until with limit", func(*testStore) Filter { return Filter{Until: testNow, Limit: 2} }, 2, []int{3, 4, 5}},
+		{"all", func(*testStore) Filter { return Filter{All: true} }, 5, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, q := setup(t)
-			ctx := ctxT(t)
-			n, err := s.Purge(ctx, tt.f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n != tt.purged {
-				t.Errorf("purged %d, want %d", n, tt.purged)
-			}
-			left, err := s.List(ctx, Filter{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(ids(left), tt.left) {
-				t.Errorf("left %v, want %v", ids(left), tt.left)
-			}
-			if len(outMsgs(t, q)) != 0 {
-				t.Errorf("purge published deliveries")
-			}
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				s := setup(t, open)
+				ctx := ctxT(t)
+				n, err := s.Purge(ctx, tt.f(s))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != tt.purged {
+					t.Errorf("purged %d, want %d", n, tt.purged)
+				}
+				left, err := s.List(ctx, Filter{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := s.idsOf(tt.left...); !slices.Equal(ids(left), want) {
+					t.Errorf("left %v, want %v", ids(left), want)
+				}
+				s.noneEnqueued(t, "a purge")
+			})
 		})
 	}
 }
 
 func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
-	_, q := startQueue(t)
+	storetest.Each(t, testReplayGivesAnExpiredDeliveryALifetime)
+}
+
+func testReplayGivesAnExpiredDeliveryALifetime(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	tests := []struct {
 		name     string
 		created  time.Time
@@ -488,19 +634,22 @@ func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
 		{"no deadline", testNow.Add(-time.Hour), time.Time{}, config.DefaultMaxAge},
 		{"ordinary", testNow.Add(-time.Hour), testNow.Add(-time.Hour + 90*time.Minute), 90 * time.Minute},
 	}
-	s := NewStore(queue.Over(q), queue.Over(q))
+	s := NewStore(q, q)
 	s.now = func() time.Time { return testNow }
+	out := newLanes(t, q)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dl := deadLetter(100+i, fixture{dest: "ops", reason: schemas.ReasonExpired})
 			dl.Delivery.CreatedAt, dl.Delivery.NotAfter = tt.created, tt.notAfter
-			id := publishDead(t, q, dl)
-			if _, err := s.Replay(ctxT(t), Filter{IDs: []string{id}}, false); err != nil {
+			if _, err := s.Replay(ctxT(t), Filter{IDs: putDead(t, q, dl)}, false); err != nil {
 				t.Fatal(err)
 			}
-			out := outMsgs(t, q)
+			replayed := out.take(t, "ops")
+			if len(replayed) != 1 {
+				t.Fatalf("ops's lane hands out %d deliveries, want the replayed one", len(replayed))
+			}
 			var d schemas.Delivery
-			if err := json.Unmarshal(out[len(out)-1].Data, &d); err != nil {
+			if err := json.Unmarshal(replayed[0].Data, &d); err != nil {
 				t.Fatal(err)
 			}
 			if got := d.NotAfter.Sub(testNow); got != tt.want {
@@ -511,13 +660,17 @@ func TestReplayGivesAnExpiredDeliveryALifetime(t *testing.T) {
 }
 
 func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
-	s, q := setup(t)
+	storetest.Each(t, testUndecodableIsListedSkippedAndPurgeable)
+}
+
+func testUndecodableIsListedSkippedAndPurgeable(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
 	ctx := ctxT(t)
-	ack, err := q.Publish(ctx, queue.Msg{Subject: queue.DeadSubject("ops"), Data: []byte("not json")})
+	acks, err := s.q.PutDeadLetters(ctx, []queue.Msg{{Key: "ops", Data: []byte("not json")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := strconv.FormatUint(ack.Seq, 10)
+	bad := strconv.FormatUint(acks[0].Seq, 10)
 	got, err := s.List(ctx, Filter{Reason: ReasonUndecodable})
 	if err != nil {
 		t.Fatal(err)
@@ -529,52 +682,50 @@ func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Replayed, []string{"1", "2", "5"}) || len(res.Skipped) != 1 || res.Skipped[0].ID != bad {
-		t.Errorf("replay = %+v, want 1, 2, 5 replayed and %s skipped", res, bad)
+	if want := s.idsOf(1, 2, 5); !slices.Equal(res.Replayed, want) || len(res.Skipped) != 1 || res.Skipped[0].ID != bad {
+		t.Errorf("replay = %+v, want %v replayed and %s skipped", res, want, bad)
 	}
 	if n, err := s.Purge(ctx, Filter{Reason: ReasonUndecodable}); err != nil || n != 1 {
 		t.Errorf("purge undecodable = %d, %v", n, err)
 	}
+	if left, err := s.List(ctx, Filter{}); err != nil || !slices.Equal(ids(left), s.idsOf(3, 4)) {
+		t.Errorf("left %v (%v), want %v", ids(left), err, s.idsOf(3, 4))
+	}
 }
 
-func TestReplayIsRecordedInHistory(t *testing.T) {
-	s, q := setup(t)
-	s.history = history.NewRecorder(queue.Over(q), nil)
+func TestReplayIsRecordedInHistory(t *testing.T) { storetest.Each(t, testReplayIsRecordedInHistory) }
+
+func testReplayIsRecordedInHistory(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
+	s.history = history.NewRecorder(s.q, nil)
 	ctx := ctxT(t)
 	for range 2 { // the second replay finds nothing and records nothing
-		if _, err := s.Replay(ctx, Filter{IDs: []string{"1"}}, false); err != nil {
+		if _, err := s.Replay(ctx, Filter{IDs: s.idsOf(1)}, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Replay(ctx, Filter{IDs: []string{"2"}}, true); err != nil {
+	if _, err := s.Replay(ctx, Filter{IDs: s.idsOf(2)}, true); err != nil {
 		t.Fatal(err)
 	}
-	hs := history.NewStore(queue.Over(q), queue.Over(q))
+	hs := history.NewStore(s.q, s.q)
 	// Replaying 3 afterwards and waiting for its record orders the wait:
 	// one connection's records are stored in the order they were made.
-	if _, err := s.Replay(ctx, Filter{IDs: []string{"3"}}, false); err != nil {
+	if _, err := s.Replay(ctx, Filter{IDs: s.idsOf(3)}, false); err != nil {
 		t.Fatal(err)
 	}
-	for {
+	eventually(t, "the replay of fixture 3 recorded", func() bool {
 		recs, err := hs.History(ctx, "evt-3")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) > 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no history recorded for the replay of dead letter 3")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		return len(recs) > 0
+	})
 	recs, err := hs.History(ctx, "evt-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 1 || recs[0].Kind != history.KindReplayed || recs[0].Destination != "ops" ||
-		recs[0].DeliveryID != "dlv-1" || !strings.Contains(recs[0].Detail, "dead letter 1") {
+		recs[0].DeliveryID != "dlv-1" || !strings.Contains(recs[0].Detail, "dead letter "+s.id(1)) {
 		t.Errorf("history of evt-1: %+v, want one replayed record", recs)
 	}
 	if recs, _ := hs.History(ctx, "evt-2"); len(recs) != 0 {

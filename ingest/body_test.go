@@ -11,9 +11,8 @@ import (
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/kafkatest"
 	"github.com/hookrelay/hookrelay/internal/queue"
-	"github.com/hookrelay/hookrelay/internal/queue/kafkaqueue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -22,64 +21,56 @@ import (
 // every store.
 func TestConcurrentEventsKeepTheirBodies(t *testing.T) {
 	t.Parallel()
-	for _, store := range []struct {
-		name string
-		open func(t *testing.T) queue.Queue
-	}{
-		{"jetstream", func(t *testing.T) queue.Queue { _, q := startQueue(t); return q }},
-		{"kafka", func(t *testing.T) queue.Queue { return kafkatest.Start(t).Queue(t, kafkaqueue.Options{}) }},
-	} {
-		t.Run(store.name, func(t *testing.T) {
-			t.Parallel()
-			q := store.open(t)
-			cfg := &config.Config{Sources: []config.Source{{Name: "alpha", Verify: config.Verify{Scheme: "token", Secret: "alpha-secret"}}}}
-			h, err := ingest.New(cfg, queue.Over(q), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(h)
-			t.Cleanup(srv.Close)
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		q := open(t)
+		cfg := &config.Config{Sources: []config.Source{{Name: "alpha", Verify: config.Verify{Scheme: "token", Secret: "alpha-secret"}}}}
+		h, err := ingest.New(cfg, q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
 
-			const senders, each = 8, 25
-			want := map[string]bool{}
-			var wg sync.WaitGroup
-			for s := range senders {
-				bodies := make([]string, each)
-				for i := range bodies {
-					// Of different lengths, so that a body left over
-					// from another shows.
-					bodies[i] = fmt.Sprintf(`{"sender":%d,"n":%d,"pad":%q}`, s, i, strings.Repeat("x", (s*each+i)%97))
-					want[bodies[i]] = true
-				}
-				wg.Go(func() {
-					for _, b := range bodies {
-						if got := do(t, http.MethodPost, srv.URL+"/hooks/alpha/alpha-secret", nil, strings.NewReader(b)); got.status != http.StatusAccepted {
-							t.Errorf("status %d, want 202", got.status)
-						}
+		const senders, each = 8, 25
+		want := map[string]bool{}
+		var wg sync.WaitGroup
+		for s := range senders {
+			bodies := make([]string, each)
+			for i := range bodies {
+				// Of different lengths, so that a body left over
+				// from another shows.
+				bodies[i] = fmt.Sprintf(`{"sender":%d,"n":%d,"pad":%q}`, s, i, strings.Repeat("x", (s*each+i)%97))
+				want[bodies[i]] = true
+			}
+			wg.Go(func() {
+				for _, b := range bodies {
+					if got := do(t, http.MethodPost, srv.URL+"/hooks/alpha/alpha-secret", nil, strings.NewReader(b)); got.status != http.StatusAccepted {
+						t.Errorf("status %d, want 202", got.status)
 					}
-				})
-			}
-			wg.Wait()
-			got := map[string]bool{}
-			err = q.Scan(t.Context(), queue.StreamIn, queue.InAll, time.Time{}, func(m queue.Stored) (bool, error) {
-				ev, err := schemas.DecodeEvent(m.Header, m.Data)
-				if err != nil {
-					t.Errorf("stored event: %v", err)
 				}
-				got[string(ev.Body)] = true
-				return true, nil
 			})
+		}
+		wg.Wait()
+		got := map[string]bool{}
+		err = q.ScanEvents(t.Context(), "", time.Time{}, func(m queue.Stored) (bool, error) {
+			ev, err := schemas.DecodeEvent(m.Header, m.Data)
 			if err != nil {
-				t.Fatal(err)
+				t.Errorf("stored event: %v", err)
 			}
-			if len(got) != len(want) {
-				t.Errorf("%d distinct bodies stored, want %d", len(got), len(want))
-			}
-			for b := range got {
-				if !want[b] {
-					t.Errorf("stored a body never sent: %s", b)
-				}
-			}
+			got[string(ev.Body)] = true
+			return true, nil
 		})
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d distinct bodies stored, want %d", len(got), len(want))
+		}
+		for b := range got {
+			if !want[b] {
+				t.Errorf("stored a body never sent: %s", b)
+			}
+		}
+	})
 }

@@ -52,7 +52,7 @@ func FuzzHandler(f *testing.F) {
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 			t.Fatalf("refusal with Content-Type %q", ct)
 		}
-		if n := stored(t, q); n != 0 {
+		if n := stored(t, queue.Over(q)); n != 0 {
 			t.Fatalf("%d messages stored without the secret", n)
 		}
 	})

@@ -28,6 +28,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -73,8 +74,8 @@ func startQueue(t testing.TB) (*natstest.Env, queue.Queue) {
 }
 
 type fixture struct {
-	env  *natstest.Env
-	q    queue.Queue
+	env  *natstest.Env // nil when started on another backend
+	q    *queue.Stores
 	url  string
 	logs *syncBuffer
 }
@@ -89,18 +90,33 @@ func start(t testing.TB) *fixture {
 func startConfig(t testing.TB, yaml string, opts ...ingest.Option) *fixture {
 	t.Helper()
 	env, q := startQueue(t)
+	f := serve(t, queue.Over(q), yaml, opts...)
+	f.env = env
+	return f
+}
+
+// startOn runs the ingest handler on 127.0.0.1 over a store opened by open,
+// with the configuration file yaml.
+func startOn(t *testing.T, open storetest.Opener, yaml string) *fixture {
+	t.Helper()
+	return serve(t, open(t), yaml)
+}
+
+// serve runs the ingest handler on 127.0.0.1 over q.
+func serve(t testing.TB, q *queue.Stores, yaml string, opts ...ingest.Option) *fixture {
+	t.Helper()
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("parse config: %v", err)
 	}
 	logs := &syncBuffer{}
-	h, err := ingest.New(cfg, queue.Over(q), slog.New(slog.NewTextHandler(logs, nil)), opts...)
+	h, err := ingest.New(cfg, q, slog.New(slog.NewTextHandler(logs, nil)), opts...)
 	if err != nil {
 		t.Fatalf("ingest.New: %v", err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{env: env, q: q, url: srv.URL, logs: logs}
+	return &fixture{q: q, url: srv.URL, logs: logs}
 }
 
 type response struct {
@@ -138,33 +154,33 @@ func do(t *testing.T, method, url string, header map[string]string, body io.Read
 	return response{status: resp.StatusCode, header: resp.Header, body: m}
 }
 
-// stored counts the messages in RELAY_IN.
-func stored(t *testing.T, q queue.Queue) uint64 {
+// stored counts the stored events.
+func stored(t *testing.T, q queue.Events) uint64 {
 	t.Helper()
 	var n uint64
-	err := q.Scan(t.Context(), queue.StreamIn, queue.InAll, time.Time{}, func(queue.Stored) (bool, error) {
+	err := q.ScanEvents(t.Context(), "", time.Time{}, func(queue.Stored) (bool, error) {
 		n++
 		return true, nil
 	})
 	if err != nil {
-		t.Fatalf("scan %s: %v", queue.StreamIn, err)
+		t.Fatalf("scan events: %v", err)
 	}
 	return n
 }
 
-// last reads the newest stored message of a source.
-func last(t *testing.T, q queue.Queue, source string) queue.Stored {
+// last reads the newest stored event of a source.
+func last(t *testing.T, q queue.Events, source string) queue.Stored {
 	t.Helper()
 	var m queue.Stored
-	err := q.Scan(t.Context(), queue.StreamIn, queue.InSubject(source), time.Time{}, func(s queue.Stored) (bool, error) {
+	err := q.ScanEvents(t.Context(), source, time.Time{}, func(s queue.Stored) (bool, error) {
 		m = s
 		return true, nil
 	})
 	if err != nil {
-		t.Fatalf("scan %s: %v", queue.InSubject(source), err)
+		t.Fatalf("scan events of %s: %v", source, err)
 	}
 	if m.Seq == 0 {
-		t.Fatalf("no message of %s stored", source)
+		t.Fatalf("no event of %s stored", source)
 	}
 	return m
 }
@@ -216,7 +232,7 @@ func TestRefused(t *testing.T) {
 				t.Errorf("Allow %q, want POST", got.header.Get("Allow"))
 			}
 			if n := stored(t, f.q); n != 0 {
-				t.Errorf("%d messages stored in %s for a refused request", n, queue.StreamIn)
+				t.Errorf("%d events stored for a refused request", n)
 			}
 			logs := f.logs.String()
 			if !strings.Contains(logs, "status="+strconv.Itoa(tt.want)) {
@@ -249,36 +265,42 @@ func TestAccepted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := start(t)
-			got := do(t, "POST", f.url+tt.path, tt.header, strings.NewReader(`{"ok":true}`))
-			if got.status != http.StatusAccepted {
-				t.Fatalf("status %d, want 202 (body %v)", got.status, got.body)
-			}
-			id, _ := got.body["id"].(string)
-			if u, err := uuid.Parse(id); err != nil || u.Version() != 7 {
-				t.Fatalf("id %q is not a UUIDv7 (%v)", id, err)
-			}
-			if _, dup := got.body["duplicate"]; dup {
-				t.Errorf("first delivery answered as duplicate: %v", got.body)
-			}
-			if n := stored(t, f.q); n != 1 {
-				t.Fatalf("%d messages stored, want 1", n)
-			}
-			m := last(t, f.q, tt.source)
-			if h := m.Header.Get(queue.HeaderEventID); h != id {
-				t.Errorf("stored %s %q, answered id %q", queue.HeaderEventID, h, id)
-			}
-			// Without a delivery id there is nothing to deduplicate.
-			if m.ID != "" {
-				t.Errorf("stored with id %q without a delivery id, want none", m.ID)
-			}
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				f := startOn(t, open, testConfig)
+				got := do(t, "POST", f.url+tt.path, tt.header, strings.NewReader(`{"ok":true}`))
+				if got.status != http.StatusAccepted {
+					t.Fatalf("status %d, want 202 (body %v)", got.status, got.body)
+				}
+				id, _ := got.body["id"].(string)
+				if u, err := uuid.Parse(id); err != nil || u.Version() != 7 {
+					t.Fatalf("id %q is not a UUIDv7 (%v)", id, err)
+				}
+				if _, dup := got.body["duplicate"]; dup {
+					t.Errorf("first delivery answered as duplicate: %v", got.body)
+				}
+				if n := stored(t, f.q); n != 1 {
+					t.Fatalf("%d messages stored, want 1", n)
+				}
+				m := last(t, f.q, tt.source)
+				if h := m.Header.Get(queue.HeaderEventID); h != id {
+					t.Errorf("stored %s %q, answered id %q", queue.HeaderEventID, h, id)
+				}
+				// Without a delivery id there is nothing to deduplicate.
+				if m.ID != "" {
+					t.Errorf("stored with id %q without a delivery id, want none", m.ID)
+				}
+			})
 		})
 	}
 }
 
 func TestStoredEvent(t *testing.T) {
 	t.Parallel()
-	f := start(t)
+	storetest.Each(t, testStoredEvent)
+}
+
+func testStoredEvent(t *testing.T, open storetest.Opener) {
+	f := startOn(t, open, testConfig)
 	// Not valid UTF-8 and with a trailing newline: stored exactly as sent.
 	body := []byte("{\"a\":1}\xff\xfe\x00\r\n")
 	header := map[string]string{
@@ -360,7 +382,11 @@ func TestStoredEvent(t *testing.T) {
 
 func TestDuplicateDelivery(t *testing.T) {
 	t.Parallel()
-	f := start(t)
+	storetest.Each(t, testDuplicateDelivery)
+}
+
+func testDuplicateDelivery(t *testing.T, open storetest.Opener) {
+	f := startOn(t, open, testConfig)
 	post := func(path, headerName, deliveryID string) response {
 		t.Helper()
 		got := do(t, "POST", f.url+path, map[string]string{headerName: deliveryID}, strings.NewReader(`{"n":1}`))
@@ -397,33 +423,40 @@ func TestDuplicateDelivery(t *testing.T) {
 
 func TestStoreUnavailable(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		breakStore func(*fixture)
-	}{
-		{"server stopped", func(f *fixture) { f.env.Server.Shutdown() }},
-		{"connection closed", func(f *fixture) { _ = f.q.Close(context.Background()) }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := start(t)
-			tt.breakStore(f)
-			began := time.Now()
-			got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(`{"n":1}`))
-			if got.status != http.StatusServiceUnavailable {
-				t.Fatalf("status %d, want 503 (body %v)", got.status, got.body)
-			}
-			if took := time.Since(began); took > 500*time.Millisecond+2*time.Second {
-				t.Errorf("503 after %v, want within the 500ms publish timeout", took)
-			}
-			if got.header.Get("Retry-After") == "" {
-				t.Error("503 without Retry-After")
-			}
-			if got.body["error"] != "event store unavailable, retry later" {
-				t.Errorf("body %v", got.body)
-			}
+	// JetStream only: the test stops the embedded server it started.
+	t.Run("server stopped", func(t *testing.T) {
+		t.Parallel()
+		f := start(t)
+		f.env.Server.Shutdown()
+		wantUnavailable(t, f)
+	})
+	t.Run("connection closed", func(t *testing.T) {
+		t.Parallel()
+		storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+			f := startOn(t, open, testConfig)
+			_ = f.q.Backend().Close(context.Background())
+			wantUnavailable(t, f)
 		})
+	})
+}
+
+// wantUnavailable posts an event and wants it answered 503 within the
+// publish timeout.
+func wantUnavailable(t *testing.T, f *fixture) {
+	t.Helper()
+	began := time.Now()
+	got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, strings.NewReader(`{"n":1}`))
+	if got.status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503 (body %v)", got.status, got.body)
+	}
+	if took := time.Since(began); took > 500*time.Millisecond+2*time.Second {
+		t.Errorf("503 after %v, want within the 500ms publish timeout", took)
+	}
+	if got.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if got.body["error"] != "event store unavailable, retry later" {
+		t.Errorf("body %v", got.body)
 	}
 }
 
@@ -431,13 +464,18 @@ func TestStoreUnavailable(t *testing.T) {
 // the queue refuses as too large: retrying would not help, so not 503.
 func TestEventLargerThanTheStore(t *testing.T) {
 	t.Parallel()
-	f := startConfig(t, `
+	storetest.Each(t, testEventLargerThanTheStore)
+}
+
+func testEventLargerThanTheStore(t *testing.T, open storetest.Opener) {
+	f := startOn(t, open, `
 max_body: 16777216
 sources:
   - name: alpha
     verify: {scheme: token, secret: alpha-secret}
 `)
-	// Larger than the server's 8 MiB, within max_body.
+	// Larger than JetStream's 8 MiB and a Kafka broker's 1 MiB, within
+	// max_body.
 	got := do(t, "POST", f.url+"/hooks/alpha/alpha-secret", nil, bytes.NewReader(make([]byte, 9<<20)))
 	if got.status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413 (body %v)", got.status, got.body)
@@ -503,7 +541,11 @@ func TestPublishUsesRequestContext(t *testing.T) {
 
 func TestSignedSource(t *testing.T) {
 	t.Parallel()
-	f := startConfig(t, `
+	storetest.Each(t, testSignedSource)
+}
+
+func testSignedSource(t *testing.T, open storetest.Opener) {
+	f := startOn(t, open, `
 sources:
   - name: gh
     verify: {scheme: github, secret: old-secret, secrets: [gh-secret]}

@@ -144,7 +144,7 @@ func TestSenderGoneMidBodyStoresNothing(t *testing.T) {
 		h.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
 	}))
 	defer srv.Close()
-	f := &fixture{q: q, url: srv.URL}
+	f := &fixture{q: queue.Over(q), url: srv.URL}
 	for _, sent := range []int{10 << 10, 40 << 10, 100 << 10} {
 		// Any prefix past the object is valid JSON: only the length
 		// tells the body was cut.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/ingest"
 	"github.com/hookrelay/hookrelay/internal/config"
-	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/telemetry"
 )
 
@@ -42,33 +42,35 @@ func TestTraceContextPassedOn(t *testing.T) {
 		{"no telemetry", nil, map[string]string{"traceparent": traceparent}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, q := startQueue(t)
-			cfg, err := config.Parse([]byte("sources:\n  - {name: alpha, verify: {scheme: token, secret: s3cret}}\n"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := ingest.New(cfg, queue.Over(q), slog.New(slog.DiscardHandler), ingest.WithTelemetry(tc.tel))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var handler http.Handler = h
-			if tc.tel != nil {
-				handler = tc.tel.HTTPHandler(h)
-			}
-			srv := httptest.NewServer(handler)
-			t.Cleanup(srv.Close)
-			got := do(t, "POST", srv.URL+"/hooks/alpha/s3cret",
-				map[string]string{"traceparent": traceparent, "tracestate": tracestate, "baggage": baggage},
-				bytes.NewReader([]byte(`{}`)))
-			if got.status != http.StatusAccepted {
-				t.Fatalf("status %d, want 202 (%v)", got.status, got.body)
-			}
-			m := last(t, q, "alpha")
-			for k, want := range tc.want {
-				if v := m.Header.Get(k); v != want {
-					t.Errorf("stored header %s = %q, want %q (headers %v)", k, v, want, m.Header)
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				q := open(t)
+				cfg, err := config.Parse([]byte("sources:\n  - {name: alpha, verify: {scheme: token, secret: s3cret}}\n"))
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
+				h, err := ingest.New(cfg, q, slog.New(slog.DiscardHandler), ingest.WithTelemetry(tc.tel))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var handler http.Handler = h
+				if tc.tel != nil {
+					handler = tc.tel.HTTPHandler(h)
+				}
+				srv := httptest.NewServer(handler)
+				t.Cleanup(srv.Close)
+				got := do(t, "POST", srv.URL+"/hooks/alpha/s3cret",
+					map[string]string{"traceparent": traceparent, "tracestate": tracestate, "baggage": baggage},
+					bytes.NewReader([]byte(`{}`)))
+				if got.status != http.StatusAccepted {
+					t.Fatalf("status %d, want 202 (%v)", got.status, got.body)
+				}
+				m := last(t, q, "alpha")
+				for k, want := range tc.want {
+					if v := m.Header.Get(k); v != want {
+						t.Errorf("stored header %s = %q, want %q (headers %v)", k, v, want, m.Header)
+					}
+				}
+			})
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -12,7 +13,7 @@ import (
 // format did, spelled out here rather than borrowed from the code under
 // test: the event as a JSON envelope with the body in base64, and the
 // event id and source as the only headers.
-func publishEarlierEvent(t *testing.T, q queue.Queue, ev schemas.Event, msgID string) uint64 {
+func publishEarlierEvent(t *testing.T, q queue.Events, ev schemas.Event, msgID string) {
 	t.Helper()
 	envelope := map[string]any{
 		"id": ev.ID, "source": ev.Source, "received_at": ev.ReceivedAt,
@@ -33,12 +34,12 @@ func publishEarlierEvent(t *testing.T, q queue.Queue, ev schemas.Event, msgID st
 		t.Fatalf("the earlier envelope does not satisfy event.schema.json: %v", err)
 	}
 	hdr := queue.Header{queue.HeaderEventID: {ev.ID}, queue.HeaderSource: {ev.Source}}
-	return publishRaw(t, q, queue.InSubject(ev.Source), data, msgID, hdr)
+	publishRaw(t, q, ev.Source, data, msgID, hdr)
 }
 
 // TestEventsOfEitherFormat runs the same events through transform stored in
 // the raw format and in the JSON envelope of earlier releases, on a real
-// JetStream: an upgraded relay finds events the previous release stored,
+// store: an upgraded relay finds events the previous release stored,
 // and maps them exactly as it maps its own (the GitHub mapping reads the
 // event type from a stored header; the handshake goes to no channel).
 func TestEventsOfEitherFormat(t *testing.T) {
@@ -49,49 +50,49 @@ func TestEventsOfEitherFormat(t *testing.T) {
 	ping.Verified, ping.Handshake = "github", "github ping"
 	ping.Headers = map[string]string{"X-Github-Event": "ping"}
 
-	cards := map[string]map[string]schemas.Delivery{}
-	for _, format := range []struct {
-		name    string
-		publish func(*testing.T, queue.Queue, schemas.Event, string) uint64
-	}{
-		{"raw", func(t *testing.T, q queue.Queue, ev schemas.Event, id string) uint64 {
-			return publishEvent(t, q, ev, id, nil)
-		}},
-		{"earlier JSON envelope", publishEarlierEvent},
-	} {
-		t.Run(format.name, func(t *testing.T) {
-			env, q := startQueue(t)
-			tr := startStage(t, q, `  - {name: all, source: github, to: [ops, dev]}`)
-			format.publish(t, q, ping, "in-ping")
-			waitSettled(t, env.JS, format.publish(t, q, issue, "in-issue"))
-
-			got := deliveries(t, q)
-			if s := tr.Stats(); s.Events != 2 || s.Handshakes != 1 || s.Malformed != 0 || len(got) != 2 {
-				t.Fatalf("stats %+v, deliveries %v: want both events read, the issue delivered to ops and dev", s, got)
-			}
-			for dest, d := range got {
-				if d.EventID != issue.ID || !d.NotAfter.After(issue.ReceivedAt) {
-					t.Errorf("%s: delivery %+v", dest, d)
-				}
-			}
-			cards[format.name] = got
-		})
-	}
-	raw, earlier := cards["raw"], cards["earlier JSON envelope"]
-	if len(raw) == 0 || len(earlier) == 0 {
-		t.Fatal("a format delivered nothing")
-	}
-	for dest, d := range raw {
-		if string(d.Card) != string(earlier[dest].Card) {
-			t.Errorf("%s: card of the raw event\n%s\ndiffers from the earlier envelope's\n%s", dest, d.Card, earlier[dest].Card)
-		}
-	}
-	// The header reached the mapping: GitHub's issue card, not a generic one.
+	// Either format maps as the raw event does with the header: GitHub's
+	// issue card, not a generic one.
 	want, err := Auto(issue)
 	if err != nil || want.Title == "" {
 		t.Fatalf("Auto(issue) = %+v, %v", want, err)
 	}
-	if card, err := RenderSummary(want, schemas.FormatAdaptive); err != nil || string(card) != string(raw["dev"].Card) {
-		t.Errorf("dev card\n%s\nwant the GitHub mapping's\n%s (%v)", raw["dev"].Card, card, err)
+	cards := map[string][]byte{}
+	for dest, format := range map[string]string{"ops": schemas.FormatMessageCard, "dev": schemas.FormatAdaptive} {
+		if cards[dest], err = RenderSummary(want, format); err != nil {
+			t.Fatalf("render the GitHub mapping's card as %s: %v", format, err)
+		}
+	}
+
+	for _, format := range []struct {
+		name    string
+		publish func(*testing.T, queue.Events, schemas.Event, string)
+	}{
+		{"raw", func(t *testing.T, q queue.Events, ev schemas.Event, id string) {
+			publishEvent(t, q, ev, id, nil)
+		}},
+		{"earlier JSON envelope", publishEarlierEvent},
+	} {
+		t.Run(format.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				q := open(t)
+				tr := startStage(t, q, `  - {name: all, source: github, to: [ops, dev]}`)
+				format.publish(t, q, ping, "in-ping")
+				format.publish(t, q, issue, "in-issue")
+				waitSettled(t, tr, 2)
+
+				got := deliveries(t, newLanes(t, q), destinations...)
+				if s := tr.Stats(); s.Events != 2 || s.Handshakes != 1 || s.Malformed != 0 || len(got) != 2 {
+					t.Fatalf("stats %+v, deliveries %v: want both events read, the issue delivered to ops and dev", s, got)
+				}
+				for dest, d := range got {
+					if d.EventID != issue.ID || !d.NotAfter.After(issue.ReceivedAt) {
+						t.Errorf("%s: delivery %+v", dest, d)
+					}
+					if string(d.Card) != string(cards[dest]) {
+						t.Errorf("%s: card\n%s\nwant the GitHub mapping's\n%s", dest, d.Card, cards[dest])
+					}
+				}
+			})
+		})
 	}
 }

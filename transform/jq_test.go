@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/queue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -167,9 +168,9 @@ func assertMentions(t *testing.T, err error, want []string) {
 }
 
 // runStage runs a Transformer for cfg until the returned stop is called.
-func runStage(t *testing.T, q queue.Queue, cfg *config.Config) (stop func()) {
+func runStage(t *testing.T, q *queue.Stores, cfg *config.Config) (tr *Transformer, stop func()) {
 	t.Helper()
-	tr, err := New(queue.Over(q), queue.Over(q), queue.Over(q), cfg, nil, WithWorkers(2))
+	tr, err := New(q, q, q, cfg, nil, WithWorkers(2))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -188,7 +189,7 @@ func runStage(t *testing.T, q queue.Queue, cfg *config.Config) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return tr, stop
 }
 
 // TestBrokenJQMappingDeadLettersThenReplays: an event a mapping cannot map is
@@ -196,7 +197,12 @@ func runStage(t *testing.T, q queue.Queue, cfg *config.Config) (stop func()) {
 // event; after the mapping is fixed, replaying the event from source
 // delivers it. A route's mapping overrides its source's.
 func TestBrokenJQMappingDeadLettersThenReplays(t *testing.T) {
-	env, q := startQueue(t)
+	storetest.Each(t, testBrokenJQMappingDeadLettersThenReplays)
+}
+
+func testBrokenJQMappingDeadLettersThenReplays(t *testing.T, open storetest.Opener) {
+	q := open(t)
+	out := newLanes(t, q)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "desk.jq")
 	if err := os.WriteFile(path, []byte("{title: (.ticket | tonumber)}\n"), 0o644); err != nil {
@@ -222,8 +228,9 @@ routes:
 	}
 	ev := event("ev-desk-1", "desk", `{"ticket":"T-77"}`)
 
-	stop := runStage(t, q, cfg)
-	waitSettled(t, env.JS, publishEvent(t, q, ev, "in-desk-1", nil))
+	tr, stop := runStage(t, q, cfg)
+	publishEvent(t, q, ev, "in-desk-1", nil)
+	waitSettled(t, tr, 1)
 	stop()
 
 	dead := deadLetters(t, q)
@@ -235,7 +242,7 @@ routes:
 		t.Errorf("dead letter = %+v", dl)
 	}
 	assertMentionsText(t, dl.LastError, path, "ev-desk-1", "tonumber cannot be applied")
-	got := deliveries(t, q)
+	got := deliveries(t, out, "ops", "audit")
 	if d, ok := got["audit"]; !ok || d.Format != schemas.FormatMessageCard || !strings.Contains(string(d.Card), "T-77") {
 		t.Fatalf("the generic route override did not deliver to audit: %v", got)
 	}
@@ -248,12 +255,13 @@ routes:
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	runStage(t, q, cfg)
-	waitSettled(t, env.JS, publishEvent(t, q, ev, "replay-1", queue.Header{
+	tr, _ = runStage(t, q, cfg)
+	publishEvent(t, q, ev, "replay-1", queue.Header{
 		queue.HeaderReplay: {"r1"}, queue.HeaderReplayRoutes: {cfg.Routes[0].Name},
-	}))
+	})
+	waitSettled(t, tr, 1)
 	var ops []schemas.Delivery
-	for _, m := range stored(t, q, queue.StreamOut, queue.OutSubject("ops")) {
+	for _, m := range out.take(t, "ops") {
 		var d schemas.Delivery
 		if err := json.Unmarshal(m.Data, &d); err != nil {
 			t.Fatal(err)

@@ -3,18 +3,18 @@ package transform
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/queue/jsqueue"
+	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
@@ -38,26 +38,17 @@ func parseConfig(t *testing.T, routes string) *config.Config {
 	return cfg
 }
 
-// startQueue starts a JetStream with hookrelay's streams and opens a queue on
-// it, both stopped when the test ends.
-func startQueue(t testing.TB) (*natstest.Env, queue.Queue) {
-	t.Helper()
-	env := natstest.Start(t)
-	return env, env.Queue(t)
-}
-
-// startStage runs a Transformer until the test ends, then checks that Run
-// returned nil once cancelled.
-func startStage(t *testing.T, q queue.Queue, routes string) *Transformer {
+// startStage runs a Transformer on q until the test ends, then checks that
+// Run returned nil once cancelled.
+func startStage(t *testing.T, q *queue.Stores, routes string) *Transformer {
 	t.Helper()
 	return startStageConfig(t, q, parseConfig(t, routes))
 }
 
 // startStageConfig is startStage with a whole configuration.
-func startStageConfig(t *testing.T, q queue.Queue, cfg *config.Config) *Transformer {
+func startStageConfig(t *testing.T, q *queue.Stores, cfg *config.Config) *Transformer {
 	t.Helper()
-	s := queue.Over(q)
-	tr, err := New(s, s, s, cfg, nil, WithWorkers(4))
+	tr, err := New(q, q, q, cfg, nil, WithWorkers(4))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -73,105 +64,184 @@ func startStageConfig(t *testing.T, q queue.Queue, cfg *config.Config) *Transfor
 	return tr
 }
 
-// publishEvent stores ev on RELAY_IN as ingest does and returns its sequence.
-func publishEvent(t *testing.T, q queue.Queue, ev schemas.Event, msgID string, hdr queue.Header) uint64 {
+// publishEvent stores ev as ingest does.
+func publishEvent(t *testing.T, q queue.Events, ev schemas.Event, msgID string, hdr queue.Header) {
 	t.Helper()
 	h := queue.Header{}
 	for k, vs := range hdr {
 		h[k] = vs
 	}
 	data := schemas.EncodeEvent(&ev, h)
-	return publishRaw(t, q, queue.InSubject(ev.Source), data, msgID, h)
+	publishRaw(t, q, ev.Source, data, msgID, h)
 }
 
-func publishRaw(t *testing.T, q queue.Queue, subject string, data []byte, msgID string, hdr queue.Header) uint64 {
+// publishRaw stores data as an event of source.
+func publishRaw(t *testing.T, q queue.Events, source string, data []byte, msgID string, hdr queue.Header) {
 	t.Helper()
-	ack, err := q.Publish(context.Background(), queue.Msg{Subject: subject, Header: hdr, Data: data, ID: msgID})
-	if err != nil {
-		t.Fatalf("publish to %s: %v", subject, err)
+	if _, err := q.AppendEvent(context.Background(), queue.Msg{Key: source, Header: hdr, Data: data, ID: msgID}); err != nil {
+		t.Fatalf("append an event of %s: %v", source, err)
 	}
-	return ack.Seq
 }
 
-// waitSettled waits until the transform consumer has acked (or terminated)
-// every RELAY_IN message up to seq. It polls the consumer's state, which is
-// where JetStream records the settlement (the queue does not show it).
-func waitSettled(t *testing.T, js jetstream.JetStream, seq uint64) {
+// waitSettled waits until tr has settled n events: acked once their outputs
+// were stored, or terminated as malformed. It polls the stage's counters:
+// nothing else tells, on every backend, that an event is settled.
+func waitSettled(t *testing.T, tr *Transformer, n uint64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d events settled", n), func() bool {
+		s := tr.Stats()
+		return s.Events+s.Malformed >= n
+	})
+}
+
+// eventually polls cond until it holds, failing the test after a while.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(15 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// events counts the stored events.
+func events(t *testing.T, q queue.Events) int {
+	t.Helper()
+	n := 0
+	if err := q.ScanEvents(context.Background(), "", time.Time{}, func(queue.Stored) (bool, error) {
+		n++
+		return true, nil
+	}); err != nil {
+		t.Fatalf("scan events: %v", err)
+	}
+	return n
+}
+
+// lanes reads the deliveries transform stored as dispatch does, through the
+// Lanes store: RELAY_OUT is not scanned (on JetStream it is a work queue),
+// and on Kafka a delivery's sequence says nothing of another's.
+type lanes struct {
+	s     *queue.Stores
+	ctx   context.Context // the claim's, ended with the test
+	claim queue.Claim     // taken at the first read
+}
+
+func newLanes(t *testing.T, s *queue.Stores) *lanes {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return &lanes{s: s, ctx: ctx}
+}
+
+// endOfLane is the header of the delivery take enqueues behind the ones it
+// reads: a lane hands a destination's deliveries out in the order they
+// were stored, so when it comes, every delivery stored before it came.
+const endOfLane = "Test-End-Of-Lane"
+
+// take reads the deliveries waiting for destination, in order, and settles
+// them, so that the next take reads only what was stored after.
+func (l *lanes) take(t *testing.T, destination string) []queue.Stored {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		cons, err := js.Consumer(ctx, queue.StreamIn, FeedName)
-		if err == nil {
-			info, err := cons.Info(ctx)
-			if err == nil && info.AckFloor.Stream >= seq {
-				return
-			}
+	if l.claim == nil {
+		cl, err := l.s.Claim(l.ctx)
+		if err != nil {
+			t.Fatalf("claim: %v", err)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("RELAY_IN message %d not settled in time", seq)
-		case <-tick.C:
-		}
+		l.claim = cl
 	}
-}
-
-// stored returns every message of a stream on subjects matching filter. It
-// reads by sequence from 1 to the first missing one: the tests delete
-// nothing, so there are no gaps, and a scan cannot read RELAY_OUT, a
-// JetStream work queue.
-func stored(t *testing.T, q queue.Queue, stream, filter string) []queue.Stored {
-	t.Helper()
+	eventually(t, "the instance owns "+destination, func() bool { return l.claim.Owns(destination) })
+	end := queue.Msg{Key: destination, Header: queue.Header{endOfLane: {"1"}}, Data: []byte("end")}
+	if _, err := l.s.Enqueue(ctx, []queue.Msg{end}); err != nil {
+		t.Fatalf("enqueue the end of %s's lane: %v", destination, err)
+	}
+	c, err := l.s.OpenLane(ctx, destination, queue.LaneOptions{Hold: 1, Redeliver: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("open lane of %s: %v", destination, err)
+	}
+	defer c.Stop()
 	var out []queue.Stored
-	for seq := uint64(1); ; seq++ {
-		m, err := q.Get(context.Background(), stream, seq)
-		if errors.Is(err, queue.ErrNotFound) {
+	for {
+		d, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("lane of %s after %d deliveries: %v", destination, len(out), err)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatalf("ack a delivery of %s: %v", destination, err)
+		}
+		if d.Msg().Header.Get(endOfLane) != "" {
 			return out
 		}
-		if err != nil {
-			t.Fatalf("get %s/%d: %v", stream, seq, err)
-		}
-		if subjectMatches(filter, m.Subject) {
-			out = append(out, m)
-		}
+		out = append(out, d.Msg())
 	}
 }
 
-func subjectMatches(filter, subject string) bool {
-	if p, ok := strings.CutSuffix(filter, ">"); ok {
-		return strings.HasPrefix(subject, p)
-	}
-	return filter == subject
-}
+// destinations are baseConfig's.
+var destinations = []string{"ops", "dev"}
 
-func deliveries(t *testing.T, q queue.Queue) map[string]schemas.Delivery {
+// takeAll takes the deliveries of each destination; a destination with
+// none is left out.
+func (l *lanes) takeAll(t *testing.T, dests ...string) map[string][]queue.Stored {
 	t.Helper()
-	out := map[string]schemas.Delivery{}
-	for _, m := range stored(t, q, queue.StreamOut, queue.OutAll) {
-		var d schemas.Delivery
-		if err := json.Unmarshal(m.Data, &d); err != nil {
-			t.Fatalf("delivery on %s is not JSON: %v", m.Subject, err)
+	out := map[string][]queue.Stored{}
+	for _, dest := range dests {
+		if ms := l.take(t, dest); len(ms) > 0 {
+			out[dest] = ms
 		}
-		if m.Subject != queue.OutSubject(d.Destination) {
-			t.Errorf("delivery for %s stored on %s", d.Destination, m.Subject)
-		}
-		if _, dup := out[d.Destination]; dup {
-			t.Errorf("two deliveries for %s", d.Destination)
-		}
-		out[d.Destination] = d
 	}
 	return out
 }
 
-func deadLetters(t *testing.T, q queue.Queue) map[string]schemas.DeadLetter {
+// count counts the messages of every destination.
+func count(byDest map[string][]queue.Stored) int {
+	n := 0
+	for _, ms := range byDest {
+		n += len(ms)
+	}
+	return n
+}
+
+// deliveries takes the deliveries of dests, at most one each, decoded.
+func deliveries(t *testing.T, l *lanes, dests ...string) map[string]schemas.Delivery {
+	t.Helper()
+	return decodeDeliveries(t, l.takeAll(t, dests...))
+}
+
+func decodeDeliveries(t *testing.T, byDest map[string][]queue.Stored) map[string]schemas.Delivery {
+	t.Helper()
+	out := map[string]schemas.Delivery{}
+	for dest, ms := range byDest {
+		if len(ms) > 1 {
+			t.Errorf("%d deliveries for %s, want one", len(ms), dest)
+		}
+		var d schemas.Delivery
+		if err := json.Unmarshal(ms[0].Data, &d); err != nil {
+			t.Fatalf("delivery for %s is not JSON: %v", dest, err)
+		}
+		if d.Destination != dest {
+			t.Errorf("delivery for %s stored for %s", d.Destination, dest)
+		}
+		out[dest] = d
+	}
+	return out
+}
+
+// deadLetters reads the dead letters, by destination.
+func deadLetters(t *testing.T, q queue.DeadLetters) map[string]schemas.DeadLetter {
 	t.Helper()
 	out := map[string]schemas.DeadLetter{}
-	for _, m := range stored(t, q, queue.StreamDead, queue.DeadAll) {
+	err := q.ScanDeadLetters(context.Background(), "", time.Time{}, func(m queue.Stored) (bool, error) {
 		var d schemas.DeadLetter
 		if err := json.Unmarshal(m.Data, &d); err != nil {
-			t.Fatalf("dead letter on %s is not JSON: %v", m.Subject, err)
+			t.Fatalf("dead letter of %s is not JSON: %v", m.Key, err)
+		}
+		if m.Key != d.Delivery.Destination {
+			t.Errorf("dead letter for %s stored for %s", d.Delivery.Destination, m.Key)
 		}
 		if got := m.Header.Get(queue.HeaderReason); got != schemas.ReasonTransform {
 			t.Errorf("dead letter header reason %q", got)
@@ -180,6 +250,10 @@ func deadLetters(t *testing.T, q queue.Queue) map[string]schemas.DeadLetter {
 			t.Errorf("dead letter id %q, want %q", got, want)
 		}
 		out[d.Delivery.Destination] = d
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("scan dead letters: %v", err)
 	}
 	return out
 }
@@ -192,14 +266,20 @@ func event(id, source, body string) schemas.Event {
 }
 
 func TestDeliversOneCardPerDestination(t *testing.T) {
-	env, q := startQueue(t)
+	storetest.Each(t, testDeliversOneCardPerDestination)
+}
+
+func testDeliversOneCardPerDestination(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	tr := startStage(t, q, `  - {name: all, source: github, to: [ops, dev]}`)
 	v := newValidator(t)
 	ev := event("ev1", "github", `{"action":"opened","title":"Spelling error","html_url":"https://github.com/o/r/issues/1"}`)
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	waitSettled(t, env.JS, publishEvent(t, q, ev, "in-1", queue.Header{"traceparent": {tp}}))
+	publishEvent(t, q, ev, "in-1", queue.Header{"traceparent": {tp}})
+	waitSettled(t, tr, 1)
 
-	got := deliveries(t, q)
+	stored := newLanes(t, q).takeAll(t, destinations...)
+	got := decodeDeliveries(t, stored)
 	if len(got) != 2 {
 		t.Fatalf("got deliveries for %d destinations, want ops and dev: %v", len(got), got)
 	}
@@ -230,18 +310,15 @@ func TestDeliversOneCardPerDestination(t *testing.T) {
 			t.Errorf("%s: card lacks the title: %s", tc.dest, d.Card)
 		}
 	}
-	msgs := stored(t, q, queue.StreamOut, queue.OutSubject("dev"))
-	if len(msgs) != 1 {
-		t.Fatalf("%d messages on %s", len(msgs), queue.OutSubject("dev"))
-	}
+	m := stored["dev"][0]
 	for h, want := range map[string]string{
 		queue.HeaderDeliveryID: "ev1.dev", queue.HeaderEventID: "ev1", "traceparent": tp,
 	} {
-		if got := msgs[0].Header.Get(h); got != want {
+		if got := m.Header.Get(h); got != want {
 			t.Errorf("header %s = %q, want %q", h, got, want)
 		}
 	}
-	if got := msgs[0].ID; got != "ev1.dev" {
+	if got := m.ID; got != "ev1.dev" {
 		t.Errorf("id %q, want ev1.dev", got)
 	}
 	if s := tr.Stats(); s.Events != 1 || s.Deliveries != 2 || s.DeadLetters != 0 {
@@ -275,65 +352,79 @@ func TestFilters(t *testing.T) {
 			errPart: "deadline exceeded", retried: filterTries - 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env, q := startQueue(t)
-			tr := startStage(t, q, `  - {name: filtered, source: `+tc.source+`, filter: '`+tc.filter+`', to: [ops]}`)
-			ev := event("ev-f", tc.source, tc.body)
-			if tc.form {
-				ev.ContentType = "application/x-www-form-urlencoded"
-			}
-			waitSettled(t, env.JS, publishEvent(t, q, ev, "in-f", nil))
-
-			_, delivered := deliveries(t, q)["ops"]
-			dl, dead := deadLetters(t, q)["ops"]
-			if delivered != tc.delivered || dead != tc.dead {
-				t.Fatalf("delivered=%v dead=%v, want %v %v", delivered, dead, tc.delivered, tc.dead)
-			}
-			if dead {
-				if dl.Reason != schemas.ReasonTransform || dl.Delivery.ID != "ev-f.ops" || dl.Delivery.Route != "filtered" {
-					t.Errorf("dead letter = %+v", dl)
+			storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+				// Side by side: the filter that never ends mostly waits,
+				// for its timeouts and retries, on either backend.
+				t.Parallel()
+				q := open(t)
+				tr := startStage(t, q, `  - {name: filtered, source: `+tc.source+`, filter: '`+tc.filter+`', to: [ops]}`)
+				ev := event("ev-f", tc.source, tc.body)
+				if tc.form {
+					ev.ContentType = "application/x-www-form-urlencoded"
 				}
-				for _, part := range []string{"ev-f", `"filtered"`, tc.errPart} {
-					if !strings.Contains(dl.LastError, part) {
-						t.Errorf("last error %q does not name %q", dl.LastError, part)
+				publishEvent(t, q, ev, "in-f", nil)
+				waitSettled(t, tr, 1)
+
+				_, delivered := deliveries(t, newLanes(t, q), "ops")["ops"]
+				dl, dead := deadLetters(t, q)["ops"]
+				if delivered != tc.delivered || dead != tc.dead {
+					t.Fatalf("delivered=%v dead=%v, want %v %v", delivered, dead, tc.delivered, tc.dead)
+				}
+				if dead {
+					if dl.Reason != schemas.ReasonTransform || dl.Delivery.ID != "ev-f.ops" || dl.Delivery.Route != "filtered" {
+						t.Errorf("dead letter = %+v", dl)
+					}
+					for _, part := range []string{"ev-f", `"filtered"`, tc.errPart} {
+						if !strings.Contains(dl.LastError, part) {
+							t.Errorf("last error %q does not name %q", dl.LastError, part)
+						}
 					}
 				}
-			}
-			s := tr.Stats()
-			if s.Events != 1 || (!tc.delivered && !tc.dead && s.Unrouted != 1) || s.Retried != tc.retried {
-				t.Errorf("stats = %+v", s)
-			}
+				s := tr.Stats()
+				if s.Events != 1 || (!tc.delivered && !tc.dead && s.Unrouted != 1) || s.Retried != tc.retried {
+					t.Errorf("stats = %+v", s)
+				}
+			})
 		})
 	}
 }
 
 func TestFirstMatchingRouteWinsPerDestination(t *testing.T) {
-	env, q := startQueue(t)
-	startStage(t, q, `
+	storetest.Each(t, testFirstMatchingRouteWinsPerDestination)
+}
+
+func testFirstMatchingRouteWinsPerDestination(t *testing.T, open storetest.Opener) {
+	q := open(t)
+	tr := startStage(t, q, `
   - {name: urgent, source: github, filter: '.urgent', to: [ops]}
   - {name: never, source: github, filter: 'false', to: [dev]}
   - {name: rest, source: github, to: [ops, dev]}
   - {name: late, source: github, to: [dev]}`)
-	waitSettled(t, env.JS, publishEvent(t, q, event("u", "github", `{"urgent":true}`), "in-u", nil))
-	got := deliveries(t, q)
+	publishEvent(t, q, event("u", "github", `{"urgent":true}`), "in-u", nil)
+	waitSettled(t, tr, 1)
+	got := deliveries(t, newLanes(t, q), destinations...)
 	if got["ops"].Route != "urgent" || got["dev"].Route != "rest" {
 		t.Fatalf("routes: ops from %q, dev from %q; want urgent and rest", got["ops"].Route, got["dev"].Route)
 	}
 }
 
-// TestRedeliveredEventStoredOnce stores the same event twice on RELAY_IN (as a
-// replay from source would) and expects one delivery per destination.
-func TestRedeliveredEventStoredOnce(t *testing.T) {
-	env, q := startQueue(t)
+// TestRedeliveredEventStoredOnce stores the same event twice (as a replay
+// from source would) and expects one delivery per destination.
+func TestRedeliveredEventStoredOnce(t *testing.T) { storetest.Each(t, testRedeliveredEventStoredOnce) }
+
+func testRedeliveredEventStoredOnce(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	tr := startStage(t, q, `  - {name: all, source: github, to: [ops, dev]}`)
 	ev := event("same", "github", `{"title":"once"}`)
 	publishEvent(t, q, ev, "first", nil)
-	waitSettled(t, env.JS, publishEvent(t, q, ev, "second", nil))
+	publishEvent(t, q, ev, "second", nil)
+	waitSettled(t, tr, 2)
 
-	if n := len(stored(t, q, queue.StreamIn, queue.InAll)); n != 2 {
-		t.Fatalf("RELAY_IN holds %d copies, want 2", n)
+	if n := events(t, q); n != 2 {
+		t.Fatalf("%d copies of the event stored, want 2", n)
 	}
-	if n := len(stored(t, q, queue.StreamOut, queue.OutAll)); n != 2 {
-		t.Fatalf("RELAY_OUT holds %d deliveries, want 2 (one per destination)", n)
+	if n := count(newLanes(t, q).takeAll(t, destinations...)); n != 2 {
+		t.Fatalf("%d deliveries stored, want 2 (one per destination)", n)
 	}
 	if s := tr.Stats(); s.Events != 2 {
 		t.Errorf("stats = %+v, want both copies settled", s)
@@ -341,31 +432,40 @@ func TestRedeliveredEventStoredOnce(t *testing.T) {
 }
 
 func TestEventsWithoutOutputAreSettled(t *testing.T) {
-	env, q := startQueue(t)
+	storetest.Each(t, testEventsWithoutOutputAreSettled)
+}
+
+func testEventsWithoutOutputAreSettled(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	tr := startStage(t, q, `  - {name: all, source: github, to: [ops]}`)
 	publishEvent(t, q, event("q", "quiet", `{}`), "in-q", nil)
-	malformed := publishRaw(t, q, queue.InSubject("github"), []byte("not an event"), "in-bad", nil)
-	noID := publishRaw(t, q, queue.InSubject("github"), []byte(`{"source":"github"}`), "in-noid", nil)
-	waitSettled(t, env.JS, max(malformed, noID))
+	publishRaw(t, q, "github", []byte("not an event"), "in-bad", nil)
+	publishRaw(t, q, "github", []byte(`{"source":"github"}`), "in-noid", nil)
+	waitSettled(t, tr, 3)
 
-	if n := len(stored(t, q, queue.StreamOut, queue.OutAll)) + len(stored(t, q, queue.StreamDead, queue.DeadAll)); n != 0 {
+	if n := count(newLanes(t, q).takeAll(t, destinations...)) + len(deadLetters(t, q)); n != 0 {
 		t.Fatalf("%d outputs, want none", n)
 	}
-	if n := len(stored(t, q, queue.StreamIn, queue.InAll)); n != 3 {
-		t.Errorf("RELAY_IN holds %d messages, want all 3 kept for inspection", n)
+	if n := events(t, q); n != 3 {
+		t.Errorf("%d events stored, want all 3 kept for inspection", n)
 	}
 	if s := tr.Stats(); s.Unrouted != 1 || s.Malformed != 2 || s.Events != 1 {
 		t.Errorf("stats = %+v, want 1 unrouted and 2 malformed", s)
 	}
 }
 
+// TestHugeBodyFitsBothFormats: an event of the default max_body becomes a
+// card of either format. JetStream only: with its headers such an event
+// exceeds what a Kafka broker accepts by default (message.max.bytes,
+// 1 MiB), and is refused as too large.
 func TestHugeBodyFitsBothFormats(t *testing.T) {
-	env, q := startQueue(t)
-	startStage(t, q, `  - {name: all, source: plain, to: [ops, dev]}`)
+	q := storetest.JetStream(t)
+	tr := startStage(t, q, `  - {name: all, source: plain, to: [ops, dev]}`)
 	v := newValidator(t)
 	body := strings.Repeat("<at>x</at> [a](http://evil) ", (1<<20)/28)
-	waitSettled(t, env.JS, publishEvent(t, q, event("big", "plain", body), "in-big", nil))
-	got := deliveries(t, q)
+	publishEvent(t, q, event("big", "plain", body), "in-big", nil)
+	waitSettled(t, tr, 1)
+	got := deliveries(t, newLanes(t, q), destinations...)
 	if len(got) != 2 {
 		t.Fatalf("%d deliveries, want 2", len(got))
 	}
@@ -380,39 +480,34 @@ func TestHugeBodyFitsBothFormats(t *testing.T) {
 }
 
 // TestStoreFailureRetries removes RELAY_OUT so storing fails: the event must be
-// handed back, not acked, and delivered once the stream is back.
+// handed back, not acked, and delivered once the stream is back. JetStream
+// only: it removes a JetStream stream under the queue.
 func TestStoreFailureRetries(t *testing.T) {
-	env, q := startQueue(t)
+	env := natstest.Start(t)
+	q := queue.Over(env.Queue(t))
 	ctx := context.Background()
 	if err := env.JS.DeleteStream(ctx, queue.StreamOut); err != nil {
 		t.Fatal(err)
 	}
 	tr := startStage(t, q, `  - {name: all, source: github, to: [ops]}`)
-	seq := publishEvent(t, q, event("r", "github", `{}`), "in-r", nil)
+	publishEvent(t, q, event("r", "github", `{}`), "in-r", nil)
 
-	deadline := time.Now().Add(15 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for tr.Stats().Retried == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("storing into a missing stream was not retried")
-		}
-		<-tick.C
-	}
+	eventually(t, "storing into a missing stream retried", func() bool { return tr.Stats().Retried > 0 })
 	if s := tr.Stats(); s.Events != 0 {
 		t.Fatalf("event acked although its delivery was not stored: %+v", s)
 	}
 	if err := jsqueue.EnsureStreams(ctx, env.JS, queue.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitSettled(t, env.JS, seq)
-	if d, ok := deliveries(t, q)["ops"]; !ok || d.ID != "r.ops" {
+	waitSettled(t, tr, 1)
+	if d, ok := deliveries(t, newLanes(t, q), "ops")["ops"]; !ok || d.ID != "r.ops" {
 		t.Fatalf("delivery after retry = %+v, %v", d, ok)
 	}
 }
 
+// New checks the routes before it reads any store.
 func TestNewRejectsBadRoutes(t *testing.T) {
-	_, q := startQueue(t)
+	q := queue.Over(nil)
 	for _, tc := range []struct {
 		name string
 		cfg  *config.Config
@@ -425,7 +520,7 @@ func TestNewRejectsBadRoutes(t *testing.T) {
 			Routes: []config.Route{{Name: "r", Source: "s", To: []string{"nowhere"}}},
 		}},
 	} {
-		if _, err := New(queue.Over(q), queue.Over(q), queue.Over(q), tc.cfg, nil); err == nil || !strings.Contains(err.Error(), `route "r"`) {
+		if _, err := New(q, q, q, tc.cfg, nil); err == nil || !strings.Contains(err.Error(), `route "r"`) {
 			t.Errorf("%s: err = %v, want one naming the route", tc.name, err)
 		}
 	}
@@ -433,8 +528,10 @@ func TestNewRejectsBadRoutes(t *testing.T) {
 
 // TestHandshakesAreNotSent: a GitHub ping (marked by ingest) goes to no
 // channel unless its source sets relay_handshakes.
-func TestHandshakesAreNotSent(t *testing.T) {
-	env, q := startQueue(t)
+func TestHandshakesAreNotSent(t *testing.T) { storetest.Each(t, testHandshakesAreNotSent) }
+
+func testHandshakesAreNotSent(t *testing.T, open storetest.Opener) {
+	q := open(t)
 	cfg, err := config.Parse([]byte(strings.Replace(baseConfig, "{name: plain, verify: {scheme: token, secret: s}}",
 		"{name: plain, verify: {scheme: token, secret: s}, relay_handshakes: true}", 1) +
 		"  - {source: github, to: [ops]}\n  - {source: plain, to: [ops]}\n"))
@@ -448,9 +545,10 @@ func TestHandshakesAreNotSent(t *testing.T) {
 	relayed := event("p2", "plain", ping)
 	relayed.Handshake = "github ping"
 	publishEvent(t, q, quiet, "in-p1", nil)
-	waitSettled(t, env.JS, publishEvent(t, q, relayed, "in-p2", nil))
+	publishEvent(t, q, relayed, "in-p2", nil)
+	waitSettled(t, tr, 2)
 
-	got := deliveries(t, q)
+	got := deliveries(t, newLanes(t, q), destinations...)
 	if len(got) != 1 || got["ops"].EventID != "p2" {
 		t.Fatalf("deliveries %v, want only the relaying source's ping", got)
 	}
@@ -463,18 +561,23 @@ func TestHandshakesAreNotSent(t *testing.T) {
 // mapping, JSON of a shape the vendor never sends still becomes a card;
 // only a jq mapping can dead-letter an event for transform.
 func TestBuiltinMappingsNeverDeadLetterValidJSON(t *testing.T) {
-	env, q := startQueue(t)
-	startStage(t, q, `  - {source: github, to: [ops, dev], mapping: github}
+	storetest.Each(t, testBuiltinMappingsNeverDeadLetterValidJSON)
+}
+
+func testBuiltinMappingsNeverDeadLetterValidJSON(t *testing.T, open storetest.Opener) {
+	q := open(t)
+	tr := startStage(t, q, `  - {source: github, to: [ops, dev], mapping: github}
   - {source: plain, to: [ops], mapping: zendesk}
 `)
 	publishEvent(t, q, event("odd-gh", "github", `{"repository":"not an object","sender":5,"commits":{"a":1}}`), "in-1", nil)
 	publishEvent(t, q, event("odd-array", "github", `[1,"two",{"three":3}]`), "in-2", nil)
-	waitSettled(t, env.JS, publishEvent(t, q, event("odd-zd", "plain", `{"event":"ticket.created","ticket":"#12"}`), "in-3", nil))
+	publishEvent(t, q, event("odd-zd", "plain", `{"event":"ticket.created","ticket":"#12"}`), "in-3", nil)
+	waitSettled(t, tr, 3)
 
 	if dl := deadLetters(t, q); len(dl) != 0 {
 		t.Fatalf("dead letters %v, want none", dl)
 	}
-	if got := len(stored(t, q, queue.StreamOut, queue.OutAll)); got != 5 {
+	if got := count(newLanes(t, q).takeAll(t, destinations...)); got != 5 {
 		t.Errorf("%d deliveries, want 5 (one card per destination per event)", got)
 	}
 }
