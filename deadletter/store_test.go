@@ -89,7 +89,7 @@ type testStore struct {
 	*Store
 	q   *queue.Stores
 	ids []string // fixture n's id at n-1
-	out *lanes
+	out *storetest.Lanes
 }
 
 // setup opens a store, stores the fixtures and returns a Store over it.
@@ -100,7 +100,7 @@ func setup(t *testing.T, open storetest.Opener) *testStore {
 	for i, fx := range fixtures {
 		dls[i] = deadLetter(i+1, fx)
 	}
-	s := &testStore{Store: NewStore(q, q), q: q, ids: putDead(t, q, dls...), out: newLanes(t, q)}
+	s := &testStore{Store: NewStore(q, q), q: q, ids: putDead(t, q, dls...), out: storetest.NewLanes(t, q)}
 	s.now = func() time.Time { return testNow }
 	return s
 }
@@ -155,65 +155,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		case <-timeout:
 			t.Fatalf("timed out waiting for %s", what)
 		}
-	}
-}
-
-// lanes reads what replays enqueued as dispatch does, through the Lanes
-// store: RELAY_OUT is not scanned (on JetStream it is a work queue), and a
-// delivery's sequence says nothing of another's on Kafka, where
-// destinations have partitions of their own.
-type lanes struct {
-	s     *queue.Stores
-	ctx   context.Context // the claim's, ended with the test
-	claim queue.Claim     // taken at the first read
-}
-
-func newLanes(t *testing.T, s *queue.Stores) *lanes {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	return &lanes{s: s, ctx: ctx}
-}
-
-// endOfLane is the header of the delivery take enqueues behind the ones it
-// reads: a lane hands a destination's deliveries out in the order they
-// were stored, so when it comes, every delivery stored before it came.
-const endOfLane = "Test-End-Of-Lane"
-
-// take reads the deliveries waiting for destination, in order, and settles
-// them, so that the next take reads only what was enqueued after.
-func (l *lanes) take(t *testing.T, destination string) []queue.Stored {
-	t.Helper()
-	ctx := ctxT(t)
-	if l.claim == nil {
-		cl, err := l.s.Claim(l.ctx)
-		if err != nil {
-			t.Fatalf("claim: %v", err)
-		}
-		l.claim = cl
-	}
-	eventually(t, "the instance owns "+destination, func() bool { return l.claim.Owns(destination) })
-	end := queue.Msg{Key: destination, Header: queue.Header{endOfLane: {"1"}}, Data: []byte("end")}
-	if _, err := l.s.Enqueue(ctx, []queue.Msg{end}); err != nil {
-		t.Fatalf("enqueue the end of %s's lane: %v", destination, err)
-	}
-	c, err := l.s.OpenLane(ctx, destination, queue.LaneOptions{Hold: 1, Redeliver: 30 * time.Second})
-	if err != nil {
-		t.Fatalf("open lane of %s: %v", destination, err)
-	}
-	defer c.Stop()
-	var out []queue.Stored
-	for {
-		d, err := c.Next(ctx)
-		if err != nil {
-			t.Fatalf("lane of %s after %d deliveries: %v", destination, len(out), err)
-		}
-		if err := d.Ack(ctx); err != nil {
-			t.Fatalf("ack a delivery of %s: %v", destination, err)
-		}
-		if d.Msg().Header.Get(endOfLane) != "" {
-			return out
-		}
-		out = append(out, d.Msg())
 	}
 }
 
@@ -340,7 +281,7 @@ func (s *testStore) taken(t *testing.T) map[string][]queue.Stored {
 	t.Helper()
 	out := map[string][]queue.Stored{}
 	for _, dest := range destinations {
-		if ms := s.out.take(t, dest); len(ms) > 0 {
+		if ms := s.out.Take(t, dest); len(ms) > 0 {
 			out[dest] = ms
 		}
 	}
@@ -518,7 +459,7 @@ func testReplayConcurrentStoresOnce(t *testing.T, open storetest.Opener) {
 			t.Errorf("replay %d: %v", g, err)
 		}
 	}
-	out := newLanes(t, q).take(t, "ops")
+	out := storetest.NewLanes(t, q).Take(t, "ops")
 	if len(out) != n {
 		t.Fatalf("ops's lane hands out %d deliveries, want %d (one per dead letter)", len(out), n)
 	}
@@ -551,7 +492,7 @@ func testReplayAgainAfterReplayIsNoop(t *testing.T, open storetest.Opener) {
 			t.Fatal(err)
 		}
 	}
-	if out := s.out.take(t, "ops"); len(out) != 1 {
+	if out := s.out.Take(t, "ops"); len(out) != 1 {
 		t.Errorf("ops's lane hands out %d deliveries, want 1", len(out))
 	}
 }
@@ -636,7 +577,7 @@ func testReplayGivesAnExpiredDeliveryALifetime(t *testing.T, open storetest.Open
 	}
 	s := NewStore(q, q)
 	s.now = func() time.Time { return testNow }
-	out := newLanes(t, q)
+	out := storetest.NewLanes(t, q)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dl := deadLetter(100+i, fixture{dest: "ops", reason: schemas.ReasonExpired})
@@ -644,7 +585,7 @@ func testReplayGivesAnExpiredDeliveryALifetime(t *testing.T, open storetest.Open
 			if _, err := s.Replay(ctxT(t), Filter{IDs: putDead(t, q, dl)}, false); err != nil {
 				t.Fatal(err)
 			}
-			replayed := out.take(t, "ops")
+			replayed := out.Take(t, "ops")
 			if len(replayed) != 1 {
 				t.Fatalf("ops's lane hands out %d deliveries, want the replayed one", len(replayed))
 			}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -709,15 +710,42 @@ sources:
 	t.Run("requests in flight", func(t *testing.T) {
 		// The slow request holds the only slot while its body is unfinished:
 		// written on a connection of its own, 8 of its 13 bytes sent.
-		hold := func() net.Conn { return rawRequest(t, f, "/hooks/capped/capped-secret", nil, 13, `{"slow":`) }
+		type held struct {
+			conn net.Conn
+			r    *bufio.Reader // one per connection: a read that timed out keeps what it read
+		}
+		hold := func() held {
+			c := rawRequest(t, f, "/hooks/capped/capped-secret", nil, 13, `{"slow":`)
+			return held{c, bufio.NewReader(c)}
+		}
+		// refused reports whether the slow request was answered within d:
+		// refused, as it came while a probe held the slot.
+		refused := func(h held, d time.Duration) bool {
+			_ = h.conn.SetReadDeadline(time.Now().Add(d))
+			resp, err := http.ReadResponse(h.r, nil)
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				return false
+			}
+			if err != nil {
+				t.Fatalf("read the slow request's answer: %v", err)
+			}
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("the slow request answered %d before its body ended, want 429 or nothing", resp.StatusCode)
+			}
+			return true
+		}
 		slow := hold()
-		// Probe until the slot is seen taken: a probe that gets the slot
-		// itself is stored and frees it, and the slow request that came
-		// while a probe held it was refused: another one is sent. (A wrong
-		// token never reaches the slot: it is refused before the body is
-		// read.)
+		// Probe until the slot is seen taken. The slow request is given a
+		// head start to take it; a probe that takes it first is stored and
+		// frees it, and the slow request that came meanwhile is refused:
+		// another one is sent. (A wrong token never reaches the slot: it is
+		// refused before the body is read.)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
+			if refused(slow, 100*time.Millisecond) {
+				slow = hold()
+				continue
+			}
 			got := do(t, "POST", f.url+"/hooks/capped/capped-secret", nil, strings.NewReader("{}"))
 			if got.status == http.StatusTooManyRequests {
 				if got.header.Get("Retry-After") == "" {
@@ -728,18 +756,12 @@ sources:
 			if got.status != http.StatusAccepted || time.Now().After(deadline) {
 				t.Fatalf("probe answered %d; the slot was never seen taken", got.status)
 			}
-			_ = slow.SetReadDeadline(time.Now().Add(time.Millisecond))
-			if resp, err := http.ReadResponse(bufio.NewReader(slow), nil); err == nil {
-				if resp.StatusCode != http.StatusTooManyRequests {
-					t.Fatalf("the slow request answered %d before its body ended, want 429 or nothing", resp.StatusCode)
-				}
-				slow = hold()
-			}
 		}
-		if _, err := slow.Write([]byte(`true}`)); err != nil {
+		_ = slow.conn.SetReadDeadline(time.Time{})
+		if _, err := slow.conn.Write([]byte(`true}`)); err != nil {
 			t.Fatal(err)
 		}
-		if code := answer(t, slow); code != http.StatusAccepted {
+		if code := answer(t, slow.conn); code != http.StatusAccepted {
 			t.Fatalf("the slow request answered %d, want 202", code)
 		}
 		// The slot is free again.

@@ -80,7 +80,7 @@ func TestEventsOfEitherFormat(t *testing.T) {
 				format.publish(t, q, issue, "in-issue")
 				waitSettled(t, tr, 2)
 
-				got := deliveries(t, newLanes(t, q), destinations...)
+				got := deliveries(t, storetest.NewLanes(t, q), destinations...)
 				if s := tr.Stats(); s.Events != 2 || s.Handshakes != 1 || s.Malformed != 0 || len(got) != 2 {
 					t.Fatalf("stats %+v, deliveries %v: want both events read, the issue delivered to ops and dev", s, got)
 				}

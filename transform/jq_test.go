@@ -202,7 +202,7 @@ func TestBrokenJQMappingDeadLettersThenReplays(t *testing.T) {
 
 func testBrokenJQMappingDeadLettersThenReplays(t *testing.T, open storetest.Opener) {
 	q := open(t)
-	out := newLanes(t, q)
+	out := storetest.NewLanes(t, q)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "desk.jq")
 	if err := os.WriteFile(path, []byte("{title: (.ticket | tonumber)}\n"), 0o644); err != nil {
@@ -261,7 +261,7 @@ routes:
 	})
 	waitSettled(t, tr, 1)
 	var ops []schemas.Delivery
-	for _, m := range out.take(t, "ops") {
+	for _, m := range out.Take(t, "ops") {
 		var d schemas.Delivery
 		if err := json.Unmarshal(m.Data, &d); err != nil {
 			t.Fatal(err)

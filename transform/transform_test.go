@@ -122,75 +122,16 @@ func events(t *testing.T, q queue.Events) int {
 	return n
 }
 
-// lanes reads the deliveries transform stored as dispatch does, through the
-// Lanes store: RELAY_OUT is not scanned (on JetStream it is a work queue),
-// and on Kafka a delivery's sequence says nothing of another's.
-type lanes struct {
-	s     *queue.Stores
-	ctx   context.Context // the claim's, ended with the test
-	claim queue.Claim     // taken at the first read
-}
-
-func newLanes(t *testing.T, s *queue.Stores) *lanes {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	return &lanes{s: s, ctx: ctx}
-}
-
-// endOfLane is the header of the delivery take enqueues behind the ones it
-// reads: a lane hands a destination's deliveries out in the order they
-// were stored, so when it comes, every delivery stored before it came.
-const endOfLane = "Test-End-Of-Lane"
-
-// take reads the deliveries waiting for destination, in order, and settles
-// them, so that the next take reads only what was stored after.
-func (l *lanes) take(t *testing.T, destination string) []queue.Stored {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if l.claim == nil {
-		cl, err := l.s.Claim(l.ctx)
-		if err != nil {
-			t.Fatalf("claim: %v", err)
-		}
-		l.claim = cl
-	}
-	eventually(t, "the instance owns "+destination, func() bool { return l.claim.Owns(destination) })
-	end := queue.Msg{Key: destination, Header: queue.Header{endOfLane: {"1"}}, Data: []byte("end")}
-	if _, err := l.s.Enqueue(ctx, []queue.Msg{end}); err != nil {
-		t.Fatalf("enqueue the end of %s's lane: %v", destination, err)
-	}
-	c, err := l.s.OpenLane(ctx, destination, queue.LaneOptions{Hold: 1, Redeliver: 30 * time.Second})
-	if err != nil {
-		t.Fatalf("open lane of %s: %v", destination, err)
-	}
-	defer c.Stop()
-	var out []queue.Stored
-	for {
-		d, err := c.Next(ctx)
-		if err != nil {
-			t.Fatalf("lane of %s after %d deliveries: %v", destination, len(out), err)
-		}
-		if err := d.Ack(ctx); err != nil {
-			t.Fatalf("ack a delivery of %s: %v", destination, err)
-		}
-		if d.Msg().Header.Get(endOfLane) != "" {
-			return out
-		}
-		out = append(out, d.Msg())
-	}
-}
-
 // destinations are baseConfig's.
 var destinations = []string{"ops", "dev"}
 
 // takeAll takes the deliveries of each destination; a destination with
 // none is left out.
-func (l *lanes) takeAll(t *testing.T, dests ...string) map[string][]queue.Stored {
+func takeAll(t *testing.T, l *storetest.Lanes, dests ...string) map[string][]queue.Stored {
 	t.Helper()
 	out := map[string][]queue.Stored{}
 	for _, dest := range dests {
-		if ms := l.take(t, dest); len(ms) > 0 {
+		if ms := l.Take(t, dest); len(ms) > 0 {
 			out[dest] = ms
 		}
 	}
@@ -207,9 +148,9 @@ func count(byDest map[string][]queue.Stored) int {
 }
 
 // deliveries takes the deliveries of dests, at most one each, decoded.
-func deliveries(t *testing.T, l *lanes, dests ...string) map[string]schemas.Delivery {
+func deliveries(t *testing.T, l *storetest.Lanes, dests ...string) map[string]schemas.Delivery {
 	t.Helper()
-	return decodeDeliveries(t, l.takeAll(t, dests...))
+	return decodeDeliveries(t, takeAll(t, l, dests...))
 }
 
 func decodeDeliveries(t *testing.T, byDest map[string][]queue.Stored) map[string]schemas.Delivery {
@@ -278,7 +219,7 @@ func testDeliversOneCardPerDestination(t *testing.T, open storetest.Opener) {
 	publishEvent(t, q, ev, "in-1", queue.Header{"traceparent": {tp}})
 	waitSettled(t, tr, 1)
 
-	stored := newLanes(t, q).takeAll(t, destinations...)
+	stored := takeAll(t, storetest.NewLanes(t, q), destinations...)
 	got := decodeDeliveries(t, stored)
 	if len(got) != 2 {
 		t.Fatalf("got deliveries for %d destinations, want ops and dev: %v", len(got), got)
@@ -365,7 +306,7 @@ func TestFilters(t *testing.T) {
 				publishEvent(t, q, ev, "in-f", nil)
 				waitSettled(t, tr, 1)
 
-				_, delivered := deliveries(t, newLanes(t, q), "ops")["ops"]
+				_, delivered := deliveries(t, storetest.NewLanes(t, q), "ops")["ops"]
 				dl, dead := deadLetters(t, q)["ops"]
 				if delivered != tc.delivered || dead != tc.dead {
 					t.Fatalf("delivered=%v dead=%v, want %v %v", delivered, dead, tc.delivered, tc.dead)
@@ -402,7 +343,7 @@ func testFirstMatchingRouteWinsPerDestination(t *testing.T, open storetest.Opene
   - {name: late, source: github, to: [dev]}`)
 	publishEvent(t, q, event("u", "github", `{"urgent":true}`), "in-u", nil)
 	waitSettled(t, tr, 1)
-	got := deliveries(t, newLanes(t, q), destinations...)
+	got := deliveries(t, storetest.NewLanes(t, q), destinations...)
 	if got["ops"].Route != "urgent" || got["dev"].Route != "rest" {
 		t.Fatalf("routes: ops from %q, dev from %q; want urgent and rest", got["ops"].Route, got["dev"].Route)
 	}
@@ -423,7 +364,7 @@ func testRedeliveredEventStoredOnce(t *testing.T, open storetest.Opener) {
 	if n := events(t, q); n != 2 {
 		t.Fatalf("%d copies of the event stored, want 2", n)
 	}
-	if n := count(newLanes(t, q).takeAll(t, destinations...)); n != 2 {
+	if n := count(takeAll(t, storetest.NewLanes(t, q), destinations...)); n != 2 {
 		t.Fatalf("%d deliveries stored, want 2 (one per destination)", n)
 	}
 	if s := tr.Stats(); s.Events != 2 {
@@ -443,7 +384,7 @@ func testEventsWithoutOutputAreSettled(t *testing.T, open storetest.Opener) {
 	publishRaw(t, q, "github", []byte(`{"source":"github"}`), "in-noid", nil)
 	waitSettled(t, tr, 3)
 
-	if n := count(newLanes(t, q).takeAll(t, destinations...)) + len(deadLetters(t, q)); n != 0 {
+	if n := count(takeAll(t, storetest.NewLanes(t, q), destinations...)) + len(deadLetters(t, q)); n != 0 {
 		t.Fatalf("%d outputs, want none", n)
 	}
 	if n := events(t, q); n != 3 {
@@ -465,7 +406,7 @@ func TestHugeBodyFitsBothFormats(t *testing.T) {
 	body := strings.Repeat("<at>x</at> [a](http://evil) ", (1<<20)/28)
 	publishEvent(t, q, event("big", "plain", body), "in-big", nil)
 	waitSettled(t, tr, 1)
-	got := deliveries(t, newLanes(t, q), destinations...)
+	got := deliveries(t, storetest.NewLanes(t, q), destinations...)
 	if len(got) != 2 {
 		t.Fatalf("%d deliveries, want 2", len(got))
 	}
@@ -500,7 +441,7 @@ func TestStoreFailureRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSettled(t, tr, 1)
-	if d, ok := deliveries(t, newLanes(t, q), "ops")["ops"]; !ok || d.ID != "r.ops" {
+	if d, ok := deliveries(t, storetest.NewLanes(t, q), "ops")["ops"]; !ok || d.ID != "r.ops" {
 		t.Fatalf("delivery after retry = %+v, %v", d, ok)
 	}
 }
@@ -548,7 +489,7 @@ func testHandshakesAreNotSent(t *testing.T, open storetest.Opener) {
 	publishEvent(t, q, relayed, "in-p2", nil)
 	waitSettled(t, tr, 2)
 
-	got := deliveries(t, newLanes(t, q), destinations...)
+	got := deliveries(t, storetest.NewLanes(t, q), destinations...)
 	if len(got) != 1 || got["ops"].EventID != "p2" {
 		t.Fatalf("deliveries %v, want only the relaying source's ping", got)
 	}
@@ -577,7 +518,7 @@ func testBuiltinMappingsNeverDeadLetterValidJSON(t *testing.T, open storetest.Op
 	if dl := deadLetters(t, q); len(dl) != 0 {
 		t.Fatalf("dead letters %v, want none", dl)
 	}
-	if got := count(newLanes(t, q).takeAll(t, destinations...)); got != 5 {
+	if got := count(takeAll(t, storetest.NewLanes(t, q), destinations...)); got != 5 {
 		t.Errorf("%d deliveries, want 5 (one card per destination per event)", got)
 	}
 }

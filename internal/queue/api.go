@@ -203,13 +203,26 @@ var (
 // StreamOf names the stream a subject belongs to, or "" for a subject
 // outside hookrelay's streams.
 func StreamOf(subject string) string {
-	for _, s := range []struct{ prefix, stream string }{
+	stream, _ := split(subject)
+	return stream
+}
+
+// KeyOf is the key a subject names (see Msg.Key): what follows its stream's
+// prefix, or "" for a subject outside hookrelay's streams. Backends set a
+// read message's Key with it.
+func KeyOf(subject string) string {
+	_, key := split(subject)
+	return key
+}
+
+func split(subject string) (stream, key string) {
+	for _, s := range [...]struct{ prefix, stream string }{
 		{InSubject(""), StreamIn}, {OutSubject(""), StreamOut}, {DeadSubject(""), StreamDead},
 		{HistorySubject(""), StreamHistory}, {SentSubject(""), StreamSent},
 	} {
 		if len(subject) > len(s.prefix) && subject[:len(s.prefix)] == s.prefix {
-			return s.stream
+			return s.stream, subject[len(s.prefix):]
 		}
 	}
-	return ""
+	return "", ""
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -32,33 +31,13 @@ func keyed(ms []Msg, subject func(string) string) []Msg {
 	return out
 }
 
-// withKey sets a read message's key from its subject, which starts with
-// prefix.
-func withKey(m Stored, prefix string) Stored {
-	m.Key = strings.TrimPrefix(m.Subject, prefix)
-	return m
-}
-
-// scan scans stream for the subject of key ("" for all of them), setting
-// each message's key.
+// scan scans stream for the subject of key ("" for all of them).
 func (s *Stores) scan(ctx context.Context, stream string, subject func(string) string, key string, since time.Time, fn func(Stored) (bool, error)) error {
 	filter := subject(">")
 	if key != "" {
 		filter = subject(key)
 	}
-	prefix := subject("")
-	return s.q.Scan(ctx, stream, filter, since, func(m Stored) (bool, error) {
-		return fn(withKey(m, prefix))
-	})
-}
-
-// get reads seq of stream, setting the message's key.
-func (s *Stores) get(ctx context.Context, stream string, subject func(string) string, seq uint64) (Stored, error) {
-	m, err := s.q.Get(ctx, stream, seq)
-	if err != nil {
-		return Stored{}, err
-	}
-	return withKey(m, subject("")), nil
+	return s.q.Scan(ctx, stream, filter, since, fn)
 }
 
 // AppendEvent implements Events.
@@ -74,7 +53,7 @@ func (s *Stores) AppendEvents(ctx context.Context, ms []Msg) ([]PubAck, error) {
 
 // Event implements Events.
 func (s *Stores) Event(ctx context.Context, seq uint64) (Stored, error) {
-	return s.get(ctx, StreamIn, InSubject, seq)
+	return s.q.Get(ctx, StreamIn, seq)
 }
 
 // ScanEvents implements Events.
@@ -112,7 +91,7 @@ func (s *Stores) PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error)
 
 // DeadLetter implements DeadLetters.
 func (s *Stores) DeadLetter(ctx context.Context, seq uint64) (Stored, error) {
-	return s.get(ctx, StreamDead, DeadSubject, seq)
+	return s.q.Get(ctx, StreamDead, seq)
 }
 
 // ScanDeadLetters implements DeadLetters.
@@ -165,10 +144,7 @@ func (s *Stores) RecordHistory(eventID string, data []byte) error {
 
 // ScanHistory implements History.
 func (s *Stores) ScanHistory(ctx context.Context, eventID string, since time.Time, fn func(Stored) (bool, error)) error {
-	return s.q.Scan(ctx, StreamHistory, HistorySubject(eventID), since, func(m Stored) (bool, error) {
-		m.Key = eventID
-		return fn(m)
-	})
+	return s.q.Scan(ctx, StreamHistory, HistorySubject(eventID), since, fn)
 }
 
 // The stores Stores implements.

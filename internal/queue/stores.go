@@ -12,7 +12,8 @@ import (
 //
 // A message given to a store names its key, the source of an event or the
 // destination of a delivery or dead letter, in Msg.Key; where the backend
-// keeps it is the store's business. A message read back has its Key set.
+// keeps it is the store's business. A message read back, or handed out by a
+// feed or lane, has its Key set.
 
 // Events keeps the events as vendors sent them, for the retention: ingest
 // appends them, the history and replays from source read them.

@@ -6,7 +6,9 @@
 package storetest
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/hookrelay/hookrelay/internal/kafkatest"
 	"github.com/hookrelay/hookrelay/internal/natstest"
@@ -52,4 +54,77 @@ func Each(t *testing.T, test func(t *testing.T, open Opener)) {
 func JetStream(t testing.TB) *queue.Stores {
 	t.Helper()
 	return backends()[0].start(t)(t)
+}
+
+// Lanes reads the deliveries a test's stage enqueued as dispatch does,
+// through the Lanes store: deliveries are not scanned (on JetStream they
+// are a work queue), and on Kafka a delivery's position says nothing of
+// another's.
+type Lanes struct {
+	s     *queue.Stores
+	ctx   context.Context // the claim's, ended with the test
+	claim queue.Claim     // taken at the first read
+}
+
+// NewLanes reads deliveries from s until the test ends.
+func NewLanes(t testing.TB, s *queue.Stores) *Lanes {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return &Lanes{s: s, ctx: ctx}
+}
+
+// endOfLane is the header of the delivery Take enqueues behind the ones it
+// reads: a lane hands a destination's deliveries out in the order they
+// were stored, so when it comes, every delivery stored before it came.
+const endOfLane = "Test-End-Of-Lane"
+
+// wait bounds each of Take's waits.
+const wait = 20 * time.Second
+
+// Take reads the deliveries waiting for destination, in order, and settles
+// them, so that the next Take reads only what was enqueued after.
+func (l *Lanes) Take(t testing.TB, destination string) []queue.Stored {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(l.ctx, wait)
+	defer cancel()
+	if l.claim == nil {
+		cl, err := l.s.Claim(l.ctx)
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		l.claim = cl
+	}
+	// Ownership changes have no signal: poll it.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !l.claim.Owns(destination) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("this instance never owned %s: %v", destination, ctx.Err())
+		}
+	}
+	end := queue.Msg{Key: destination, Header: queue.Header{endOfLane: {"1"}}, Data: []byte("end")}
+	if _, err := l.s.Enqueue(ctx, []queue.Msg{end}); err != nil {
+		t.Fatalf("enqueue the end of %s's lane: %v", destination, err)
+	}
+	c, err := l.s.OpenLane(ctx, destination, queue.LaneOptions{Hold: 1})
+	if err != nil {
+		t.Fatalf("open lane of %s: %v", destination, err)
+	}
+	defer c.Stop()
+	var out []queue.Stored
+	for {
+		d, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("lane of %s after %d deliveries: %v", destination, len(out), err)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatalf("ack a delivery of %s: %v", destination, err)
+		}
+		if d.Msg().Header.Get(endOfLane) != "" {
+			return out
+		}
+		out = append(out, d.Msg())
+	}
 }

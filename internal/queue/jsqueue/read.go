@@ -17,7 +17,7 @@ import (
 // Nats-Msg-Id; it and the publish expectations are JetStream's, not the
 // caller's headers.
 func stored(stream, subject string, seq uint64, at time.Time, h nats.Header, data []byte) queue.Stored {
-	s := queue.Stored{Stream: stream, Seq: seq, Time: at, Msg: queue.Msg{Subject: subject, Data: data}}
+	s := queue.Stored{Stream: stream, Seq: seq, Time: at, Msg: queue.Msg{Key: queue.KeyOf(subject), Subject: subject, Data: data}}
 	for k, vs := range h {
 		switch {
 		case k == jetstream.MsgIDHeader:

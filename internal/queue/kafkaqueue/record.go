@@ -78,6 +78,7 @@ func storedOf(stream string, r *kgo.Record) (s queue.Stored, ok bool) {
 		switch h.Key {
 		case headerSubject:
 			s.Subject, ok = string(h.Value), true
+			s.Key = queue.KeyOf(s.Subject)
 		case headerID:
 			s.ID = string(h.Value)
 		case headerTime:

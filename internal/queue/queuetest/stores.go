@@ -21,6 +21,10 @@ func testStoresKeepKeys(t *testing.T, _ Backend, open func(t *testing.T) queue.Q
 			t.Fatalf("append event of %s: %v", src, err)
 		}
 	}
+	f := feed(t, s.Backend(), time.Minute)
+	if d := next(t, f); d.Msg().Key != "github" && d.Msg().Key != "zendesk" {
+		t.Errorf("the feed handed out an event keyed %q, want its source", d.Msg().Key)
+	}
 	var events []string
 	if err := s.ScanEvents(ctx, "github", time.Time{}, func(m queue.Stored) (bool, error) {
 		events = append(events, m.Key+"="+string(m.Data))
@@ -63,8 +67,8 @@ func testStoresKeepKeys(t *testing.T, _ Backend, open func(t *testing.T) queue.Q
 	c := openLane(t, s, "ops")
 	for _, want := range []string{"card 1", "card 2"} {
 		d := next(t, c)
-		if m := d.Msg(); string(m.Data) != want {
-			t.Errorf("lane of ops handed %q, want %q", m.Data, want)
+		if m := d.Msg(); string(m.Data) != want || m.Key != "ops" {
+			t.Errorf("lane of ops handed %q keyed %q, want %q keyed ops", m.Data, m.Key, want)
 		}
 		ack(t, d)
 	}
