@@ -175,7 +175,7 @@ func childOf(t *testing.T, child, parent sdktrace.ReadOnlySpan) {
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, a := range s.Attributes() {
 		if string(a.Key) == key {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""
@@ -309,7 +309,7 @@ func noSecrets(t *testing.T, spans []sdktrace.ReadOnlySpan) {
 			if a.Key == "url.full" {
 				t.Errorf("span %q records url.full", s.Name())
 			}
-			v := a.Value.Emit()
+			v := a.Value.String()
 			for _, secret := range []string{sourceSecret, urlSecret, "/workflows/"} {
 				if strings.Contains(v, secret) || strings.Contains(s.Name(), secret) {
 					t.Errorf("span %q attribute %s = %q holds %q", s.Name(), a.Key, v, secret)

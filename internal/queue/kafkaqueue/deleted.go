@@ -88,15 +88,6 @@ func (d *deletedIndex) has(stream string, seq uint64) bool {
 	return ok
 }
 
-// isDeleted reports whether Delete removed seq of stream, here or in
-// another instance (it catches up with the markers first: one fetch).
-func (q *Queue) isDeleted(ctx context.Context, stream string, seq uint64) (bool, error) {
-	if err := q.syncDeleted(ctx, 0); err != nil {
-		return false, err
-	}
-	return q.deleted.has(stream, seq), nil
-}
-
 // Delete stores a marker naming seq on the deleted topic; Get and Scan skip
 // what the markers name from then on, in every instance.
 func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {

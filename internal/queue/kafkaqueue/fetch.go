@@ -158,42 +158,6 @@ func (q *Queue) leaderOf(ctx context.Context, topic string, partition int32, met
 	return 0, [16]byte{}, kerr.UnknownTopicOrPartition
 }
 
-// readRange calls fn for each record of topic's partition from offset from
-// up to (not including) offset to, oldest first. Records gone with the
-// retention are skipped.
-func (q *Queue) readRange(ctx context.Context, topic string, partition int32, from, to int64, fn func(*kgo.Record)) error {
-	for from < to {
-		f, err := q.fetch(ctx, topic, partition, from)
-		if errors.Is(err, errOutOfRange) {
-			// The retention removed records while we read: go on from the
-			// first one left, if that is still before to.
-			start, err := q.startOffset(ctx, topic, partition)
-			if err != nil {
-				return err
-			}
-			if start <= from {
-				return nil
-			}
-			from = start
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if len(f.records) == 0 {
-			return nil
-		}
-		for _, r := range f.records {
-			if r.Offset >= to {
-				return nil
-			}
-			fn(r)
-			from = r.Offset + 1
-		}
-	}
-	return nil
-}
-
 // startOffset is the offset of the first record topic's partition keeps.
 func (q *Queue) startOffset(ctx context.Context, topic string, partition int32) (int64, error) {
 	offs, err := q.adm.ListStartOffsets(ctx, topic)
