@@ -3,7 +3,9 @@ package queue
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -21,20 +23,47 @@ func Over(q Queue) *Stores { return &Stores{q: q} }
 // process (readiness, close) rather than a stage.
 func (s *Stores) Backend() Queue { return s.q }
 
+// ErrBadKey: a message's key, or the key a read asks for, is not a name
+// (empty, or holding a dot, a wildcard or a space).
+var ErrBadKey = errors.New("not a valid key: a source, destination or event id is a name without dots, wildcards or spaces")
+
+// checkKey refuses a key that would name another subject than its own.
+func checkKey(key string) error {
+	if key == "" || strings.ContainsAny(key, ".*> \t\r\n") {
+		return fmt.Errorf("key %q: %w", key, ErrBadKey)
+	}
+	return nil
+}
+
 // keyed returns ms with their subjects set from their keys by subject.
-func keyed(ms []Msg, subject func(string) string) []Msg {
+func keyed(ms []Msg, subject func(string) string) ([]Msg, error) {
 	out := make([]Msg, len(ms))
 	for i, m := range ms {
+		if err := checkKey(m.Key); err != nil {
+			return nil, err
+		}
 		m.Subject = subject(m.Key)
 		out[i] = m
 	}
-	return out
+	return out, nil
+}
+
+// publishAll stores ms, each on the subject of its key.
+func (s *Stores) publishAll(ctx context.Context, ms []Msg, subject func(string) string) ([]PubAck, error) {
+	ms, err := keyed(ms, subject)
+	if err != nil {
+		return nil, err
+	}
+	return s.q.PublishAll(ctx, ms)
 }
 
 // scan scans stream for the subject of key ("" for all of them).
 func (s *Stores) scan(ctx context.Context, stream string, subject func(string) string, key string, since time.Time, fn func(Stored) (bool, error)) error {
 	filter := subject(">")
 	if key != "" {
+		if err := checkKey(key); err != nil {
+			return err
+		}
 		filter = subject(key)
 	}
 	return s.q.Scan(ctx, stream, filter, since, fn)
@@ -42,13 +71,16 @@ func (s *Stores) scan(ctx context.Context, stream string, subject func(string) s
 
 // AppendEvent implements Events.
 func (s *Stores) AppendEvent(ctx context.Context, m Msg) (PubAck, error) {
+	if err := checkKey(m.Key); err != nil {
+		return PubAck{}, err
+	}
 	m.Subject = InSubject(m.Key)
 	return s.q.Publish(ctx, m)
 }
 
 // AppendEvents implements Events.
 func (s *Stores) AppendEvents(ctx context.Context, ms []Msg) ([]PubAck, error) {
-	return s.q.PublishAll(ctx, keyed(ms, InSubject))
+	return s.publishAll(ctx, ms, InSubject)
 }
 
 // Event implements Events.
@@ -68,7 +100,7 @@ func (s *Stores) FeedEvents(ctx context.Context, name string, o FeedOptions) (Co
 
 // Enqueue implements Deliveries.
 func (s *Stores) Enqueue(ctx context.Context, ms []Msg) ([]PubAck, error) {
-	return s.q.PublishAll(ctx, keyed(ms, OutSubject))
+	return s.publishAll(ctx, ms, OutSubject)
 }
 
 // Claim implements Lanes.
@@ -76,6 +108,9 @@ func (s *Stores) Claim(ctx context.Context) (Claim, error) { return s.q.Claim(ct
 
 // OpenLane implements Lanes.
 func (s *Stores) OpenLane(ctx context.Context, destination string, o LaneOptions) (Consumer, error) {
+	if err := checkKey(destination); err != nil {
+		return nil, err
+	}
 	return s.q.OpenLane(ctx, destination, o)
 }
 
@@ -86,7 +121,7 @@ func (s *Stores) Backlog(ctx context.Context, destinations []string) (map[string
 
 // PutDeadLetters implements DeadLetters.
 func (s *Stores) PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error) {
-	return s.q.PublishAll(ctx, keyed(ms, DeadSubject))
+	return s.publishAll(ctx, ms, DeadSubject)
 }
 
 // DeadLetter implements DeadLetters.
@@ -110,6 +145,9 @@ func (s *Stores) DeleteDeadLetter(ctx context.Context, seq uint64) error {
 func (s *Stores) RecordSends(destination string, at []time.Time) error {
 	if len(at) == 0 {
 		return nil
+	}
+	if err := checkKey(destination); err != nil {
+		return err
 	}
 	data := make([]byte, 0, 8*len(at))
 	for _, t := range at {
@@ -139,11 +177,17 @@ func (s *Stores) Sends(ctx context.Context, destination string, since time.Time,
 
 // RecordHistory implements History.
 func (s *Stores) RecordHistory(eventID string, data []byte) error {
+	if err := checkKey(eventID); err != nil {
+		return err
+	}
 	return s.q.Send(Msg{Subject: HistorySubject(eventID), Data: data})
 }
 
 // ScanHistory implements History.
 func (s *Stores) ScanHistory(ctx context.Context, eventID string, since time.Time, fn func(Stored) (bool, error)) error {
+	if err := checkKey(eventID); err != nil {
+		return err
+	}
 	return s.q.Scan(ctx, StreamHistory, HistorySubject(eventID), since, fn)
 }
 
