@@ -92,8 +92,8 @@ func (h Header) Set(key, value string) { h[key] = []string{value} }
 type Msg struct {
 	// Key names what the message belongs to, for the stores (stores.go):
 	// an event's source, a delivery's or dead letter's destination, a
-	// history record's event. Backends do not read it: they go by Subject,
-	// which Stores sets from Key.
+	// history record's event. Backends go by Subject, which Stores sets
+	// from Key, and set Key on what they read (KeyOf).
 	Key     string
 	Subject string
 	Header  Header
@@ -126,14 +126,14 @@ type PubAck struct {
 // lane.
 type Consumer interface {
 	// Next waits for the next message until ctx ends (then it returns
-	// ctx's error). An exclusive consumer waits while another instance owns
-	// it.
+	// ctx's error). A lane waits while another instance owns its
+	// destination.
 	Next(ctx context.Context) (Delivery, error)
 	// More returns up to n messages that wait already, waiting at most
 	// maxWait for them; none is not an error.
 	More(ctx context.Context, n int, maxWait time.Duration) ([]Delivery, error)
 	// Owned reports whether this instance receives the consumer's messages
-	// now (always true for a consumer that is not exclusive).
+	// now (always true for a feed).
 	Owned() bool
 	// Stop ends the consumer in this instance: messages it fetched but did
 	// not hand out go back to the queue at once. Handed-out messages stay
