@@ -407,10 +407,10 @@ func (w *worker) run(ctx context.Context) error {
 			// While another instance owns the destination, Next waits for
 			// it to stop or die; with nothing to do for idleAfter, the
 			// worker ends until the destination has deliveries again.
-			// Sends not logged yet are logged after sentLogEvery of it.
+			// Sends not logged yet are logged after sentLogIdle of it.
 			idle := idleAfter
 			if len(w.unlogged) > 0 {
-				idle = sentLogEvery
+				idle = sentLogIdle
 			}
 			next, cancel := context.WithTimeout(ctx, idle)
 			msg, err := cons.Next(next)
@@ -434,6 +434,7 @@ func (w *worker) run(ctx context.Context) error {
 				if failing == 0 {
 					w.logger.Warn("fetch delivery; asking again until the queue answers", "err", err)
 				}
+				w.flushSends()
 				failing++
 				if !pause.For(ctx, min(time.Second*time.Duration(failing), 10*time.Second)) {
 					return nil
@@ -456,6 +457,7 @@ func (w *worker) run(ctx context.Context) error {
 			// (a retry, the budget, an open breaker): it sends them now, so
 			// this one lets go rather than send beside it.
 			w.logger.Info("destination moved to another instance; releasing its held deliveries", "held", len(held))
+			w.flushSends() // before the hand-back the next owner waits for
 			for _, p := range held {
 				_ = p.msg.Retry(0)
 			}

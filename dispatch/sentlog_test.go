@@ -111,7 +111,7 @@ func TestRunReadsTheSentLogOnceForAllDestinations(t *testing.T) {
 }
 
 // A destination sending back to back logs its sends in a few records, not
-// one a send, and the last of them is logged within about sentLogEvery of
+// one a send, and the last of them is logged within about sentLogIdle of
 // the last send, not when the idle worker ends (idleAfter).
 func TestSendsAreLoggedInRecordsOfMany(t *testing.T) {
 	q := storetest.JetStream(t)

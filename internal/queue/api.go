@@ -156,15 +156,16 @@ type Claim interface {
 }
 
 // Delivery is a message handed out by a Consumer, to be settled once: by
-// Ack, Retry or Drop. A feed's event must be settled within the feed's
-// Redeliver; a lane's delivery stays with its holder while the instance
-// owns the destination.
+// Ack, Retry or Drop. On JetStream a feed's event is handed out again when
+// it is not settled within the feed's Redeliver; a lane's delivery stays
+// with its holder while the instance owns the destination.
 type Delivery interface {
 	Msg() Stored
 	// Attempt is the how-many-th time the message is handed out, 1 the
-	// first time. JetStream counts across instances; Kafka within this
-	// process, from 1 again after a restart: enough to back off by, never
-	// a count to settle anything on for good.
+	// first time. A JetStream feed counts across instances; a lane, and
+	// Kafka, within this process (a lane: while it stays open), from 1
+	// again after a restart: enough to back off by, never a count to settle
+	// anything on for good.
 	Attempt() int
 	// Behind is how many of the consumer's messages waited behind this one
 	// when it was handed out, as far as this instance knew: a lane's, its

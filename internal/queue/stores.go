@@ -82,7 +82,8 @@ type Lanes interface {
 type LaneOptions struct {
 	// Hold is how many deliveries the lane's holder keeps unsettled at
 	// most: 1 sends one at a time, in order; more lets a digest gather a
-	// backlog's front. Kafka's lanes read no further ahead than that.
+	// backlog's front. Kafka's lanes hand out no more than that unsettled;
+	// JetStream's hand out what they are asked for.
 	Hold int
 }
 
@@ -109,8 +110,9 @@ type DeadLetters interface {
 // SentRetention.
 type SendLog interface {
 	// RecordSends logs sends to destination at the times at, as one
-	// record, without waiting for the store: a send lost from the log lets
-	// the next owner send once more than the budget allows.
+	// record, without waiting for the store; it keeps nothing of at. A
+	// record lost from the log lets the next owner send as many more than
+	// the budget allows as the record held.
 	RecordSends(destination string, at []time.Time) error
 	// Sends calls fn for each send logged to destination ("" for every
 	// destination) in the records stored at or after since, oldest first,
