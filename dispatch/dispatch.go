@@ -673,6 +673,12 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			if len(group) > 1 {
 				w.opts.tel.Metrics().Digest(w.dest.Name, len(group))
 			}
+			if len(held) == len(group) && group[len(group)-1].msg.Behind() == 0 {
+				// Nothing known waits behind: the burst's sends are
+				// logged before its last delivery settles, which is
+				// what a handover waits for.
+				w.flushSends()
+			}
 			for _, p := range group {
 				w.record(p.dl, history.KindDelivered, at.tried, o.status, "")
 				if err := p.msg.Ack(context.WithoutCancel(ctx)); err != nil {

@@ -17,14 +17,13 @@ const sentLogClockMargin = 2 * time.Second
 // Sends are logged in records of up to sentLogBatch, so a destination
 // sending back to back costs the store a record a burst, not one a send. A
 // worker writes the sends it has not logged yet when the first of them is
-// sentLogEvery old at the next send, when sentLogBatch wait, after
-// sentLogIdle without a delivery, before it waits for anything (a retry,
-// the budget, a failed fetch), when the destination moves to another
-// instance while it holds deliveries (before the hand-back the next owner
-// waits for), and when it ends. A handover right after a burst may let the
-// next owner read the log up to sentLogIdle before the burst's record is
-// written; a JetStream lease is taken over at the next 3 s look, and a
-// Kafka rebalance takes longer than that. Sends not yet written when the
+// sentLogEvery old at the next send, when sentLogBatch wait, before it
+// settles a delivery with nothing known to wait behind it (the end of a
+// burst: a handover waits for that settle), after sentLogIdle without a
+// delivery, before it waits for anything (a retry, the budget, a failed
+// fetch), when the destination moves to another instance while it holds
+// deliveries (before the hand-back the next owner waits for), and when it
+// ends. Sends not yet written when the
 // process dies are lost from the log: a successor, which takes over at
 // least a lease's 10 s later, may send that many more than the budget
 // allows in the windows longer than that.

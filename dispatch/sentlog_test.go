@@ -3,7 +3,9 @@ package dispatch
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -150,4 +152,106 @@ func TestSendsAreLoggedInRecordsOfMany(t *testing.T) {
 		t.Errorf("%d sends logged in %d records: not batched", n, records)
 	}
 	t.Logf("%d sends in %d records, all logged %v after the last send", n, records, time.Since(lastSent).Round(time.Millisecond))
+}
+
+// orderedStores remembers, in the order the worker made them, the records
+// it wrote to the send log ("log:N", N sends) and its acks ("ackB", B the
+// delivery's Behind).
+type orderedStores struct {
+	*queue.Stores
+	mu    sync.Mutex
+	calls []string
+}
+
+func (o *orderedStores) add(call string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, call)
+}
+
+func (o *orderedStores) RecordSends(destination string, at []time.Time) error {
+	o.add(fmt.Sprintf("log:%d", len(at)))
+	return o.Stores.RecordSends(destination, at)
+}
+
+func (o *orderedStores) OpenLane(ctx context.Context, destination string, opts queue.LaneOptions) (queue.Consumer, error) {
+	c, err := o.Stores.OpenLane(ctx, destination, opts)
+	if err != nil {
+		return nil, err
+	}
+	return orderedLane{c, o}, nil
+}
+
+type orderedLane struct {
+	queue.Consumer
+	o *orderedStores
+}
+
+func (l orderedLane) Next(ctx context.Context) (queue.Delivery, error) {
+	d, err := l.Consumer.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return orderedDelivery{d, l.o}, nil
+}
+
+func (l orderedLane) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.Delivery, error) {
+	ds, err := l.Consumer.More(ctx, n, maxWait)
+	for i, d := range ds {
+		ds[i] = orderedDelivery{d, l.o}
+	}
+	return ds, err
+}
+
+type orderedDelivery struct {
+	queue.Delivery
+	o *orderedStores
+}
+
+func (d orderedDelivery) Ack(ctx context.Context) error {
+	d.o.add(fmt.Sprintf("ack%d", d.Behind()))
+	return d.Delivery.Ack(ctx)
+}
+
+// A burst's sends are in the log before its last delivery settles, which
+// is what a handover waits for, so the next owner's budget counts them.
+func TestSendsAreLoggedBeforeTheLastDeliverySettles(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		q := &orderedStores{Stores: open(t)}
+		sim := teamstest.NewServer(teamstest.WithLimits(nil))
+		defer sim.Close()
+		const n = 12
+		publish(t, q, "burst", 0, n)
+		start(t, q, dest(sim, "burst", func(d *config.Destination) { d.Rate, d.Burst, d.Limits = 1e6, 1e6, nil }))
+		waitAccepted(t, sim, "/burst", n)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for {
+			q.mu.Lock()
+			calls := slices.Clone(q.calls)
+			q.mu.Unlock()
+			acks, logged, loggedAtLastAck := 0, 0, 0
+			for _, c := range calls {
+				var k int
+				if _, err := fmt.Sscanf(c, "log:%d", &k); err == nil {
+					logged += k
+					continue
+				}
+				if acks++; acks == n {
+					loggedAtLastAck = logged
+				}
+			}
+			if acks == n {
+				if loggedAtLastAck != n {
+					t.Fatalf("%d of %d sends logged when the last delivery settled (calls %v)", loggedAtLastAck, n, calls)
+				}
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%d of %d deliveries settled: %v", acks, n, calls)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
 }

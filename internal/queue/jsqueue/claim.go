@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -131,7 +132,11 @@ func (q *Queue) claimer() (*claimer, error) {
 		lanes: map[string]*lane{}, told: map[string]struct{}{}, tell: make(chan struct{}, 1),
 		resync: make(chan struct{}, 1),
 	}
-	sub, err := q.nc.Subscribe(wakePrefix+">", func(m *nats.Msg) { c.woken(strings.TrimPrefix(m.Subject, wakePrefix)) })
+	sub, err := q.nc.Subscribe(wakePrefix+">", func(m *nats.Msg) {
+		// Earlier releases wake without the sequence: 0, counted always.
+		seq, _ := strconv.ParseUint(string(m.Data), 10, 64)
+		c.woken(strings.TrimPrefix(m.Subject, wakePrefix), seq)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim: listen for deliveries: %w", mapErr(err))
 	}
@@ -224,11 +229,11 @@ func (c *claimer) toldLocked(destination string) {
 }
 
 // woken is a wake for destination: a delivery was stored for it.
-func (c *claimer) woken(destination string) {
+func (c *claimer) woken(destination string, seq uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if l, open := c.lanes[destination]; open {
-		l.wake(1)
+		l.wake(seq)
 		return
 	}
 	c.toldLocked(destination)
@@ -497,6 +502,14 @@ func (c *claimer) letGoAll(kv jetstream.KeyValue) {
 // readCounts reads RELAY_OUT's per-subject counts: the open lanes learn
 // their backlog, and the destinations without one are announced.
 func (c *claimer) readCounts(ctx context.Context) error {
+	// Deliveries a lane settled may be counted still, until the store
+	// confirms their deletes: each lane's count takes them off.
+	c.mu.Lock()
+	deletedAt := make(map[*lane]uint64, len(c.lanes))
+	for _, l := range c.lanes {
+		deletedAt[l] = l.deletedCount()
+	}
+	c.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	info, err := c.st.Info(rctx, jetstream.WithSubjectFilter(queue.OutAll))
@@ -508,13 +521,17 @@ func (c *claimer) readCounts(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for subject, n := range info.State.Subjects {
+	for subject := range info.State.Subjects {
 		dest := strings.TrimPrefix(subject, queue.OutSubject(""))
-		if l, open := c.lanes[dest]; open {
-			l.counted(n)
-			continue
+		if _, open := c.lanes[dest]; !open {
+			c.toldLocked(dest)
 		}
-		c.toldLocked(dest)
+	}
+	// A lane whose subject is not listed has nothing waiting.
+	for dest, l := range c.lanes {
+		if at, ok := deletedAt[l]; ok {
+			l.counted(info.State.Subjects[queue.OutSubject(dest)], at, info.State.LastSeq)
+		}
 	}
 	return nil
 }

@@ -40,6 +40,13 @@ type lane struct {
 	// behind estimates the deliveries waiting on the subject: the store's
 	// count when last read, plus wakes, less settled ones.
 	behind uint64
+	// settled counts the deliveries settled as done, and deleted those of
+	// them whose delete the store confirmed: a recount takes off what was
+	// settled since the deletes it may not see (see counted).
+	settled, deleted uint64
+	// countedUpTo is the stream's last sequence when behind was last
+	// counted: a wake for a delivery at or before it is in the count.
+	countedUpTo uint64
 	// ahead are deliveries read with the last one handed out and not yet
 	// handed out, in order: valid until one is handed back (which empties
 	// it) or the ownership changes (aheadOwned closes).
@@ -79,26 +86,41 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 	}
 	// What waits already, for Behind; the wakes count what comes after.
 	if info, err := c.st.Info(ctx, jetstream.WithSubjectFilter(subject)); err == nil {
-		l.counted(info.State.Subjects[subject])
+		l.counted(info.State.Subjects[subject], 0, info.State.LastSeq)
 	}
 	return l, nil
 }
 
-// wake says n more deliveries were stored.
-func (l *lane) wake(n uint64) {
+// wake says a delivery was stored at seq (0: not said).
+func (l *lane) wake(seq uint64) {
 	l.mu.Lock()
-	l.behind += n
+	if seq == 0 || seq > l.countedUpTo {
+		l.behind++
+	}
 	l.mu.Unlock()
 	signal(l.woke)
 }
 
-// counted sets the backlog to the store's count, and wakes the lane in case
-// a wake was lost.
-func (l *lane) counted(n uint64) {
+// counted sets the backlog to the store's count of the deliveries stored
+// up to sequence upTo, read after the store had confirmed deletedAt of the
+// lane's deletes: what was settled since is off the count (a delete the
+// count may or may not show), so the count errs low, never high, and what
+// the lane holds is on the stream still. It wakes the lane in case a wake
+// was lost.
+func (l *lane) counted(n, deletedAt, upTo uint64) {
 	l.mu.Lock()
-	l.behind = n
+	since := l.settled - deletedAt
+	l.behind = max(n-min(n, since), uint64(l.held))
+	l.countedUpTo = max(l.countedUpTo, upTo)
 	l.mu.Unlock()
 	signal(l.woke)
+}
+
+// deletedCount is what counted takes as deletedAt.
+func (l *lane) deletedCount() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.deleted
 }
 
 func (l *lane) holding() bool {
@@ -287,6 +309,7 @@ func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
 	l.held--
 	if done {
 		delete(l.handed, seq)
+		l.settled++
 		if l.behind > 0 {
 			l.behind--
 		}
@@ -345,6 +368,9 @@ func (l *lane) delete(ctx context.Context, seq uint64) error {
 	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return mapErr(err)
 	}
+	l.mu.Lock()
+	l.deleted++
+	l.mu.Unlock()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -72,20 +73,22 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, q.written(mapErr(err), len(m.Data)))
 	}
 	q.written(nil, len(m.Data))
-	q.wake(stream, m.Subject)
+	q.wake(stream, m.Subject, a.Seq)
 	return a, nil
 }
 
-// wake tells every instance that a delivery was stored for the destination
-// of subject (see claimer): once stored, so that a lane woken finds it.
-func (q *Queue) wake(stream, subject string) {
+// wake tells every instance that a delivery was stored at seq for the
+// destination of subject (see claimer): once stored, so that a lane woken
+// finds it, and with its sequence, so that a lane whose count covers it
+// already does not count it twice.
+func (q *Queue) wake(stream, subject string, seq uint64) {
 	if stream != queue.StreamOut {
 		return
 	}
 	if dest, ok := destinationOf(subject); ok {
 		// Lost on a disconnection: RELAY_OUT's counts, read every
 		// resyncEvery, find the delivery then.
-		_ = q.nc.Publish(wakePrefix+dest, nil)
+		_ = q.nc.Publish(wakePrefix+dest, strconv.AppendUint(nil, seq, 10))
 	}
 }
 
@@ -292,7 +295,7 @@ func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck,
 		select {
 		case a := <-f.Ok():
 			acks[i] = pubAck(a)
-			q.wake(a.Stream, ms[i].Subject)
+			q.wake(a.Stream, ms[i].Subject, a.Sequence)
 		case err := <-f.Err():
 			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, q.written(mapErr(err), len(ms[i].Data)))
 		case <-ctx.Done():
