@@ -142,22 +142,6 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// eventually polls cond until it holds, failing the test after a while: for
-// states that send no signal.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(15 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func TestList(t *testing.T) { storetest.Each(t, testList) }
 
 func testList(t *testing.T, open storetest.Opener) {
@@ -654,7 +638,7 @@ func testReplayIsRecordedInHistory(t *testing.T, open storetest.Opener) {
 	if _, err := s.Replay(ctx, Filter{IDs: s.idsOf(3)}, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the replay of fixture 3 recorded", func() bool {
+	storetest.Eventually(t, "the replay of fixture 3 recorded", func() bool {
 		recs, err := hs.History(ctx, "evt-3")
 		if err != nil {
 			t.Fatal(err)

@@ -88,25 +88,10 @@ func publishRaw(t *testing.T, q queue.Events, source string, data []byte, msgID 
 // nothing else tells, on every backend, that an event is settled.
 func waitSettled(t *testing.T, tr *Transformer, n uint64) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d events settled", n), func() bool {
+	storetest.Eventually(t, fmt.Sprintf("%d events settled", n), func() bool {
 		s := tr.Stats()
 		return s.Events+s.Malformed >= n
 	})
-}
-
-// eventually polls cond until it holds, failing the test after a while.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(15 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 // events counts the stored events.
@@ -433,7 +418,7 @@ func TestStoreFailureRetries(t *testing.T) {
 	tr := startStage(t, q, `  - {name: all, source: github, to: [ops]}`)
 	publishEvent(t, q, event("r", "github", `{}`), "in-r", nil)
 
-	eventually(t, "storing into a missing stream retried", func() bool { return tr.Stats().Retried > 0 })
+	storetest.Eventually(t, "storing into a missing stream retried", func() bool { return tr.Stats().Retried > 0 })
 	if s := tr.Stats(); s.Events != 0 {
 		t.Fatalf("event acked although its delivery was not stored: %+v", s)
 	}

@@ -95,15 +95,7 @@ func (l *Lanes) Take(t testing.TB, destination string) []queue.Stored {
 		l.claim = cl
 	}
 	// Ownership changes have no signal: poll it.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !l.claim.Owns(destination) {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatalf("this instance never owned %s: %v", destination, ctx.Err())
-		}
-	}
+	Eventually(t, "this instance owns "+destination, func() bool { return l.claim.Owns(destination) })
 	end := queue.Msg{Key: destination, Header: queue.Header{endOfLane: {"1"}}, Data: []byte("end")}
 	if _, err := l.s.Enqueue(ctx, []queue.Msg{end}); err != nil {
 		t.Fatalf("enqueue the end of %s's lane: %v", destination, err)
@@ -126,5 +118,21 @@ func (l *Lanes) Take(t testing.TB, destination string) []queue.Stored {
 			return out
 		}
 		out = append(out, d.Msg())
+	}
+}
+
+// Eventually polls cond every 10 ms until it holds, failing the test after
+// 15 s: for states that send no signal.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(15 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
