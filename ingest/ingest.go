@@ -535,7 +535,7 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 		clear(hdr)
 		h.headers.Put(hdr)
 	}()
-	msg := queue.Msg{Key: src.name, Subject: src.subject, Header: hdr}
+	msg := queue.Msg{Key: src.name, Header: hdr}
 	msg.Data = schemas.EncodeEvent(ev, msg.Header)
 	h.selectHeaders(msg.Header, req, src, deliveryID)
 	if ev.DeliveryID != "" {
@@ -547,7 +547,7 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 	if h.tel.Tracing() {
 		trace.SpanFromContext(ctx).SetAttributes(telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
 		var span trace.Span
-		ctx, span = h.tel.StartPublish(ctx, msg.Subject, msg.Header,
+		ctx, span = h.tel.StartPublish(ctx, src.subject, msg.Header,
 			telemetry.AttrSource.String(ev.Source), telemetry.AttrEventID.String(ev.ID))
 		defer func() { telemetry.EndSpan(span, err) }()
 	} else if ctx != requestCtx {
@@ -561,7 +561,7 @@ func (h *Handler) store(ctx context.Context, src *source, ev *schemas.Event, req
 	began := time.Now()
 	ack, err := h.events.AppendEvent(ctx, msg)
 	if err != nil {
-		return "", false, fmt.Errorf("publish to %s: %w", msg.Subject, err)
+		return "", false, fmt.Errorf("store event of %s: %w", src.name, err)
 	}
 	h.publishLatency(time.Since(began))
 	if !ack.Duplicate {

@@ -11,7 +11,6 @@ package history
 import (
 	"encoding/json"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -143,7 +142,7 @@ func (r *Recorder) Dropped() uint64 {
 // ValidEventID reports whether id can name a history subject: a non-empty
 // subject token (hookrelay's event ids are UUIDs).
 func ValidEventID(id string) bool {
-	return id != "" && len(id) <= 128 && !strings.ContainsAny(id, ".*> \t\r\n")
+	return len(id) <= 128 && queue.ValidKey(id)
 }
 
 // cut shortens s to at most n bytes without splitting a rune, marking the cut.

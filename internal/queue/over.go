@@ -27,9 +27,15 @@ func (s *Stores) Backend() Queue { return s.q }
 // (empty, or holding a dot, a wildcard or a space).
 var ErrBadKey = errors.New("not a valid key: a source, destination or event id is a name without dots, wildcards or spaces")
 
+// ValidKey reports whether key names its own subject: not empty, and no
+// dot, wildcard or space, which would name another key's subjects.
+func ValidKey(key string) bool {
+	return key != "" && !strings.ContainsAny(key, ".*> \t\r\n")
+}
+
 // checkKey refuses a key that would name another subject than its own.
 func checkKey(key string) error {
-	if key == "" || strings.ContainsAny(key, ".*> \t\r\n") {
+	if !ValidKey(key) {
 		return fmt.Errorf("key %q: %w", key, ErrBadKey)
 	}
 	return nil

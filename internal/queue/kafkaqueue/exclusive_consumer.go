@@ -3,7 +3,6 @@ package kafkaqueue
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
@@ -25,7 +24,7 @@ type destConsumer struct {
 var _ queue.Consumer = (*destConsumer)(nil)
 
 func (c *consumers) openLane(destination string, hold int) (*destConsumer, error) {
-	if destination == "" || strings.ContainsAny(destination, ".*>") {
+	if !queue.ValidKey(destination) {
 		return nil, fmt.Errorf("lane of %q: not a destination name", destination)
 	}
 	d, err := c.attach()
