@@ -79,17 +79,9 @@ func openLane(t *testing.T, s *queue.Stores, destination string) queue.Consumer 
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	cl, err := s.Claim(ctx)
-	if err != nil {
-		t.Fatalf("claim: %v", err)
-	}
+	cl := claim(t, ctx, s.Backend())
 	eventually(t, "the instance owns "+destination, func() bool { return cl.Owns(destination) })
-	c, err := s.OpenLane(ctx, destination, queue.LaneOptions{Hold: 1})
-	if err != nil {
-		t.Fatalf("open lane of %s: %v", destination, err)
-	}
-	t.Cleanup(c.Stop)
-	return c
+	return laneOf(t, s.Backend(), destination)
 }
 
 // testSendLog: a send is read back with its destination and time, to the
