@@ -32,12 +32,14 @@ import (
 // Reported: end-to-end events/s (events ÷ first POST to the last event's
 // arrival), the rate ingest answered 202, and the steady arrival rate at the
 // simulator (10th to 90th percentile of arrivals). HOOKRELAY_BENCH_EVENTS
-// sets the number of events (default 5000); see docs/BENCHMARKS.md.
+// sets the number of events (default 5000), HOOKRELAY_BENCH_SOURCES the
+// sources and destinations (default 100); see docs/BENCHMARKS.md.
 //
 //	go test -run '^$' -bench 'WholePath$' -benchtime 1x ./cmd/hookrelay/
 func BenchmarkWholePath(b *testing.B) {
-	const sources, clients = 100, 64
+	const clients = 64
 	events := benchEnv(b, "HOOKRELAY_BENCH_EVENTS", 5000)
+	sources := benchEnv(b, "HOOKRELAY_BENCH_SOURCES", 100)
 	var endToEnd, ingested, steady float64
 	for range b.N {
 		r := wholePath(b, sources, clients, events)

@@ -49,13 +49,13 @@ func Start(t testing.TB) *Env {
 // Queue opens a jsqueue.Queue on the server over a connection of its own, as
 // another relay instance would; it is closed when the test ends. Call it
 // again for a second instance on the same store.
-func (e *Env) Queue(t testing.TB) *jsqueue.Queue {
+func (e *Env) Queue(t testing.TB, opts ...jsqueue.Option) *jsqueue.Queue {
 	t.Helper()
 	nc, err := nats.Connect(e.Server.ClientURL())
 	if err != nil {
 		t.Fatalf("connect to %s: %v", e.Server.ClientURL(), err)
 	}
-	q, err := jsqueue.New(context.Background(), nc, queue.StreamOptions{})
+	q, err := jsqueue.New(context.Background(), nc, queue.StreamOptions{}, opts...)
 	if err != nil {
 		nc.Close()
 		t.Fatalf("open queue: %v", err)

@@ -48,8 +48,6 @@ import (
 type claimer struct {
 	q          *Queue
 	st         jetstream.Stream // RELAY_OUT
-	direct     bool             // RELAY_OUT allows direct gets: lanes read batches
-	batches    *batchReplies    // their answers
 	members    *membership
 	partitions int
 
@@ -126,7 +124,7 @@ func (q *Queue) claimer() (*claimer, error) {
 		q.running.Go(func() { q.members.run(q.life, q.js) })
 	}
 	c := &claimer{
-		q: q, st: st, direct: st.CachedInfo().Config.AllowDirect, batches: &batchReplies{nc: q.nc},
+		q: q, st: st,
 		members: q.members, partitions: q.partitions,
 		leases: make([]lease, q.partitions), changed: make(chan struct{}),
 		lanes: map[string]*lane{}, told: map[string]struct{}{}, tell: make(chan struct{}, 1),

@@ -30,6 +30,11 @@ type Queue struct {
 	js      jetstream.JetStream
 	streams map[string]jetstream.Stream // read-only after New
 	logger  *slog.Logger
+	// replies takes the answers of direct gets (readnext.go).
+	replies *directReplies
+	// leaderReads reads every stream from its leader, as with replicas
+	// (tests).
+	leaderReads bool
 	// msgs are NATS messages for Publish, their header maps cleared.
 	msgs sync.Pool
 	// expectedStream is each stream's Nats-Expected-Stream value, shared
@@ -81,8 +86,9 @@ var _ queue.Queue = (*Queue)(nil)
 type Option func(*options)
 
 type options struct {
-	logger     *slog.Logger
-	partitions int
+	logger      *slog.Logger
+	partitions  int
+	leaderReads bool
 }
 
 // WithPartitions sets how many partitions RELAY_OUT's destinations are
@@ -126,6 +132,7 @@ func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Opt
 	life, end := context.WithCancel(context.Background())
 	return &Queue{
 		nc: nc, js: js, streams: streams, logger: o.logger, partitions: max(o.partitions, 1), replicas: so.Replicas,
+		replies: &directReplies{nc: nc}, leaderReads: o.leaderReads,
 		expectedStream: expected,
 		setup:          make(chan struct{}, consumerSetupConcurrency),
 		probing:        make(chan struct{}, 1),

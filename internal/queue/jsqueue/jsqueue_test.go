@@ -152,3 +152,15 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestConformanceReadingFromTheLeader runs the suite with every read made
+// from the stream's leader through the API, as on streams with replicas,
+// where direct gets are off.
+func TestConformanceReadingFromTheLeader(t *testing.T) {
+	queuetest.Run(t, queuetest.Backend{
+		Start: func(t *testing.T) func(t *testing.T) queue.Queue {
+			env := natstest.Start(t)
+			return func(t *testing.T) queue.Queue { return env.Queue(t, jsqueue.WithLeaderReads()) }
+		},
+	})
+}

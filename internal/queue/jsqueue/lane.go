@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/pause"
@@ -215,7 +213,7 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 		l.deleteLeft(ctx)
 	}
 	_, changed := l.c.owns(l.partition)
-	msgs, err := l.c.readNext(ctx, l.subject, from)
+	msgs, err := l.c.q.readNext(ctx, queue.StreamOut, l.subject, startAt{seq: from}, laneBatch, laneBatchBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -394,147 +392,4 @@ func (l *lane) deleteLeft(ctx context.Context) {
 func (d *laneDelivery) Retry(delay time.Duration) error {
 	d.l.settle(d.stored.Seq, false, delay)
 	return nil
-}
-
-// readNext reads the next messages of subject at or after sequence from:
-// up to laneBatch of them with one direct get from any replica when the
-// stream allows it (one replica), else one from the leader.
-func (c *claimer) readNext(ctx context.Context, subject string, from uint64) ([]jetstream.RawStreamMsg, error) {
-	if c.direct {
-		return c.readBatch(ctx, subject, from, laneBatch)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	m, err := c.st.GetMsg(ctx, from, jetstream.WithGetMsgSubject(subject))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
-	}
-	return []jetstream.RawStreamMsg{*m}, nil
-}
-
-// readBatch reads up to n messages of subject on RELAY_OUT at or after
-// sequence from, with one batched direct get (JetStream 2.11 and later):
-// the messages come to an inbox of their own, then an end-of-batch status.
-// queue.ErrNotFound when none waits.
-func (c *claimer) readBatch(ctx context.Context, subject string, from uint64, n int) ([]jetstream.RawStreamMsg, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	replies, done, err := c.batches.open()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
-	}
-	defer done()
-	req := fmt.Appendf(nil, `{"seq":%d,"next_by_subj":%q,"batch":%d,"max_bytes":%d}`, from, subject, n, laneBatchBytes)
-	if err := c.q.nc.PublishRequest(directGetSubject, replies.inbox, req); err != nil {
-		return nil, fmt.Errorf("read %s: %w", subject, mapErr(err))
-	}
-	var out []jetstream.RawStreamMsg
-	for {
-		var m *nats.Msg
-		select {
-		case m = <-replies.msgs:
-		case <-ctx.Done():
-			if len(out) > 0 {
-				return out, nil // the rest is read next time
-			}
-			return nil, fmt.Errorf("read %s: %w", subject, mapErr(ctx.Err()))
-		}
-		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
-			switch status := m.Header.Get("Status"); status {
-			case "204": // end of the batch
-				return out, nil
-			case "404":
-				if len(out) > 0 {
-					return out, nil
-				}
-				return nil, fmt.Errorf("read %s: %w", subject, queue.ErrNotFound)
-			case "503":
-				return nil, fmt.Errorf("read %s: %w: no responders", subject, queue.ErrUnavailable)
-			default:
-				return nil, fmt.Errorf("read %s: status %s %s", subject, status, m.Header.Get("Description"))
-			}
-		}
-		rm, err := directGot(m)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", subject, err)
-		}
-		out = append(out, rm)
-	}
-}
-
-// batchReplies takes the answers of batched direct gets on one
-// subscription, made at the first read: a subscription per read would make
-// the server rebuild its subject cache at every read.
-type batchReplies struct {
-	nc *nats.Conn
-
-	mu      sync.Mutex
-	prefix  string
-	sub     *nats.Subscription
-	next    uint64
-	waiting map[string]chan *nats.Msg
-}
-
-// batchReply is one read's inbox and the answers to it.
-type batchReply struct {
-	inbox string
-	msgs  chan *nats.Msg
-}
-
-// open returns a new inbox, and a func to call once its answers are read.
-func (b *batchReplies) open() (batchReply, func(), error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.sub == nil {
-		b.prefix = nats.NewInbox()
-		sub, err := b.nc.Subscribe(b.prefix+".*", b.route)
-		if err != nil {
-			return batchReply{}, nil, err
-		}
-		b.sub, b.waiting = sub, map[string]chan *nats.Msg{}
-	}
-	b.next++
-	token := strconv.FormatUint(b.next, 36)
-	// Room for a whole batch and its end: the subscription never waits.
-	r := batchReply{inbox: b.prefix + "." + token, msgs: make(chan *nats.Msg, laneBatch+2)}
-	b.waiting[token] = r.msgs
-	return r, func() {
-		b.mu.Lock()
-		delete(b.waiting, token)
-		b.mu.Unlock()
-	}, nil
-}
-
-func (b *batchReplies) route(m *nats.Msg) {
-	token := m.Subject[len(b.prefix)+1:]
-	b.mu.Lock()
-	ch := b.waiting[token]
-	b.mu.Unlock()
-	if ch == nil {
-		return // a read that gave up
-	}
-	select {
-	case ch <- m:
-	default: // more than a batch: the read takes what it has
-	}
-}
-
-// directGetSubject is RELAY_OUT's direct get API.
-const directGetSubject = "$JS.API.DIRECT.GET." + queue.StreamOut
-
-// directGot is a message a direct get returned, from its headers.
-func directGot(m *nats.Msg) (jetstream.RawStreamMsg, error) {
-	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-	if err != nil {
-		return jetstream.RawStreamMsg{}, fmt.Errorf("direct get: sequence header: %w", err)
-	}
-	at, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
-	if err != nil {
-		return jetstream.RawStreamMsg{}, fmt.Errorf("direct get: time stamp header: %w", err)
-	}
-	subject := m.Header.Get(jetstream.SubjectHeader)
-	if subject == "" {
-		return jetstream.RawStreamMsg{}, errors.New("direct get: no subject header")
-	}
-	return jetstream.RawStreamMsg{Subject: subject, Sequence: seq, Header: m.Header, Data: m.Data, Time: at}, nil
 }

@@ -14,8 +14,9 @@ import (
 )
 
 // stored converts a message read back from JetStream. The ID travels as
-// Nats-Msg-Id; it and the publish expectations are JetStream's, not the
-// caller's headers.
+// Nats-Msg-Id; it, the publish expectations and what a direct get adds
+// (Nats-Sequence, Nats-Time-Stamp, …) are JetStream's, not the caller's
+// headers.
 func stored(stream, subject string, seq uint64, at time.Time, h nats.Header, data []byte) queue.Stored {
 	s := queue.Stored{Stream: stream, Seq: seq, Time: at, Msg: queue.Msg{Key: queue.KeyOf(subject), Subject: subject, Data: data}}
 	for k, vs := range h {
@@ -24,7 +25,7 @@ func stored(stream, subject string, seq uint64, at time.Time, h nats.Header, dat
 			if len(vs) > 0 {
 				s.ID = vs[0]
 			}
-		case strings.HasPrefix(k, "Nats-Expected-"):
+		case strings.HasPrefix(k, "Nats-"):
 		default:
 			if s.Header == nil {
 				s.Header = make(queue.Header, len(h))
@@ -65,76 +66,49 @@ func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
 	return nil
 }
 
-// Scan reads stream through an ordered consumer, which skips what was
-// deleted meanwhile; it stops at the last message stored when it began.
+// Scan reads subject's messages without a consumer (see readNext), up to the
+// last one stored when it began, which it reads first; what is deleted
+// meanwhile is not read.
 func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
-	st, err := q.stream(stream)
-	if err != nil {
+	if _, err := q.stream(stream); err != nil {
 		return err
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("scan %s: %w", subject, mapErr(err))
-	}
-	last := info.State.LastSeq
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, InactiveThreshold: time.Minute}
-	if !start.IsZero() {
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
-	}
-	cons, err := st.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("scan %s: create consumer: %w", subject, mapErr(err))
-	}
-	defer func() {
-		// Best effort: the inactive threshold removes it anyway.
-		if ci := cons.CachedInfo(); ci != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			defer cancel()
-			_ = st.DeleteConsumer(dctx, ci.Name)
-		}
-	}()
-	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+	last, err := q.readLast(ctx, stream, subject)
+	if errors.Is(err, queue.ErrNotFound) {
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	at := startAt{start: start}
+	if start.IsZero() {
+		at.seq = 1
+	}
 	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", subject, mapErr(err))
+		msgs, err := q.readNext(ctx, stream, subject, at, scanBatch, scanBatchBytes)
+		if errors.Is(err, queue.ErrNotFound) {
+			return nil
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("scan %s: metadata: %w", subject, err)
-			}
-			if md.Sequence.Stream > last {
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Sequence > last.Sequence {
 				return nil
 			}
-			s := stored(stream, m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data())
-			if more, err := fn(s); err != nil || !more {
+			if more, err := fn(stored(stream, m.Subject, m.Sequence, m.Time, m.Header, m.Data)); err != nil || !more {
 				return err
 			}
-			if md.NumPending == 0 || md.Sequence.Stream == last {
-				return nil
-			}
+			at = startAt{seq: m.Sequence + 1}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("scan %s: %w", subject, mapErr(err))
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if n == 0 {
-			// The rest may have been deleted since the last message said
-			// more were pending.
-			ci, err := cons.Info(ctx)
-			if err != nil {
-				return fmt.Errorf("scan %s: consumer info: %w", subject, mapErr(err))
-			}
-			if ci.NumPending == 0 {
-				return nil
-			}
+		if at.seq > last.Sequence {
+			return nil
 		}
 	}
 }
+
+// A Scan reads up to scanBatch messages at once, and up to scanBatchBytes.
+const (
+	scanBatch      = 256
+	scanBatchBytes = 1 << 20
+)

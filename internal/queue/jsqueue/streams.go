@@ -13,13 +13,20 @@ import (
 // StreamConfigs returns the configuration of hookrelay's streams.
 func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 	o = o.WithDefaults()
+	// Lanes and scans read the next messages of a subject directly: raw,
+	// without the API's JSON and base64, several at once. Only with one
+	// replica: any replica answers a direct get, and one behind the leader
+	// hands out deliveries settled already (a lane deletes by sequence what
+	// it read) or leaves out sends a takeover must count. With replicas,
+	// reads go to the leader (readnext.go).
+	direct := o.Replicas <= 1
 	return []jetstream.StreamConfig{
 		{
 			// RELAY_IN is a log, not a work queue: events stay for replay from
 			// source after the transform consumer acked them.
 			Name: queue.StreamIn, Subjects: []string{queue.InAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention,
-			Duplicates: o.DedupWindow, Replicas: o.Replicas,
+			Duplicates: o.DedupWindow, Replicas: o.Replicas, AllowDirect: direct,
 		},
 		{
 			// RELAY_OUT is a work queue: a delivery is gone once settled. Its
@@ -27,25 +34,19 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			// earlier release set it (one consumer per destination then).
 			Name: queue.StreamOut, Subjects: []string{queue.OutAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.WorkQueuePolicy, Duplicates: o.DedupWindow, Replicas: o.Replicas,
-			MaxConsumers: queue.MaxDestinations,
-			// Lanes read the next messages of a subject directly: raw,
-			// without the API's JSON and base64, several at once. Only with
-			// one replica: any replica answers a direct get, one behind the
-			// leader hands out deliveries settled already, and a lane
-			// deletes by sequence what it read. With replicas, lanes read
-			// from the leader.
-			AllowDirect: o.Replicas <= 1,
+			MaxConsumers: queue.MaxDestinations, AllowDirect: direct,
 		},
 		{
 			Name: queue.StreamDead, Subjects: []string{queue.DeadAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, MaxAge: o.DeadRetention,
-			Duplicates: o.DedupWindow, Replicas: o.Replicas,
+			Duplicates: o.DedupWindow, Replicas: o.Replicas, AllowDirect: direct,
 		},
 		{
 			// RELAY_HISTORY lives as long as the events it describes. Records
 			// carry no ID: a repeated step is recorded as it happened.
 			Name: queue.StreamHistory, Subjects: []string{queue.HistoryAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, MaxAge: o.InRetention, Replicas: o.Replicas,
+			AllowDirect: direct,
 		},
 		{
 			// RELAY_PROBE holds the last message readiness wrote to learn
@@ -59,7 +60,7 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			// Only the last sends matter: Teams' largest window holds 1800.
 			Name: queue.StreamSent, Subjects: []string{queue.SentAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, MaxAge: queue.SentRetention, MaxMsgsPerSubject: 2048,
-			Discard: jetstream.DiscardOld, Replicas: o.Replicas,
+			Discard: jetstream.DiscardOld, Replicas: o.Replicas, AllowDirect: direct,
 		},
 	}
 }

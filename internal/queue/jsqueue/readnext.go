@@ -1,0 +1,265 @@
+package jsqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// Reading one subject without a consumer: a lane reads its destination's
+// next deliveries, Scan a subject's messages. When the stream allows direct
+// gets (one replica), one direct get reads up to a batch, raw (no JSON, no
+// base64), answered on one subscription per Queue. With replicas, a read goes
+// to the stream's leader through the API, one message at a time: any replica
+// answers a direct get, and one behind the leader would hand out deliveries
+// settled already, or leave out a send a takeover must count.
+
+// startAt is where a read starts: at or after sequence seq, or, when seq is
+// 0, at the first message stored at or after start.
+type startAt struct {
+	seq   uint64
+	start time.Time
+}
+
+// readTimeout bounds one read.
+const readTimeout = 5 * time.Second
+
+// readNext reads the next messages of subject on stream from at on, up to n
+// of them and about maxBytes; queue.ErrNotFound when there is none.
+func (q *Queue) readNext(ctx context.Context, stream, subject string, at startAt, n, maxBytes int) ([]jetstream.RawStreamMsg, error) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	req := getRequest{NextFor: subject, Seq: at.seq}
+	if at.seq == 0 {
+		req.StartTime = &at.start
+	}
+	if !q.direct(stream) {
+		m, err := q.leaderGet(ctx, stream, req)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", subject, err)
+		}
+		return []jetstream.RawStreamMsg{m}, nil
+	}
+	req.Batch, req.MaxBytes = n, maxBytes
+	msgs, err := q.directGet(ctx, stream, req)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", subject, err)
+	}
+	return msgs, nil
+}
+
+// readLast reads the last message of subject on stream; queue.ErrNotFound
+// when there is none.
+func (q *Queue) readLast(ctx context.Context, stream, subject string) (jetstream.RawStreamMsg, error) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	req := getRequest{LastFor: subject}
+	var m jetstream.RawStreamMsg
+	var err error
+	if q.direct(stream) {
+		var msgs []jetstream.RawStreamMsg
+		if msgs, err = q.directGet(ctx, stream, req); err == nil {
+			m = msgs[0]
+		}
+	} else {
+		m, err = q.leaderGet(ctx, stream, req)
+	}
+	if err != nil {
+		return jetstream.RawStreamMsg{}, fmt.Errorf("read the last of %s: %w", subject, err)
+	}
+	return m, nil
+}
+
+// direct tells whether stream's messages are read by direct get.
+func (q *Queue) direct(stream string) bool {
+	st, ok := q.streams[stream]
+	return ok && !q.leaderReads && st.CachedInfo().Config.AllowDirect
+}
+
+// getRequest is JetStream's request for stored messages (JSApiMsgGetRequest).
+type getRequest struct {
+	Seq       uint64     `json:"seq,omitempty"`
+	NextFor   string     `json:"next_by_subj,omitempty"`
+	LastFor   string     `json:"last_by_subj,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+	Batch     int        `json:"batch,omitempty"`
+	MaxBytes  int        `json:"max_bytes,omitempty"`
+}
+
+// leaderGet reads one message from stream's leader through the API.
+func (q *Queue) leaderGet(ctx context.Context, stream string, req getRequest) (jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return jetstream.RawStreamMsg{}, err
+	}
+	reply, err := q.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
+	if err != nil {
+		return jetstream.RawStreamMsg{}, mapErr(err)
+	}
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+		return jetstream.RawStreamMsg{}, fmt.Errorf("decode the answer: %w", err)
+	}
+	if resp.Error != nil {
+		return jetstream.RawStreamMsg{}, mapErr(resp.Error)
+	}
+	if resp.Message == nil {
+		return jetstream.RawStreamMsg{}, errors.New("the answer has no message")
+	}
+	m := jetstream.RawStreamMsg{Subject: resp.Message.Subject, Sequence: resp.Message.Seq, Data: resp.Message.Data, Time: resp.Message.Time}
+	if len(resp.Message.Header) > 0 {
+		if m.Header, err = nats.DecodeHeadersMsg(resp.Message.Header); err != nil {
+			return jetstream.RawStreamMsg{}, fmt.Errorf("decode the message's headers: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// directGet makes one direct get of stream: a batch comes as its messages
+// then an end-of-batch status, a single message alone. queue.ErrNotFound
+// when none matches.
+func (q *Queue) directGet(ctx context.Context, stream string, req getRequest) ([]jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	replies, done, err := q.replies.open(max(req.Batch, 1))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer done()
+	if err := q.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, replies.inbox, body); err != nil {
+		return nil, mapErr(err)
+	}
+	var out []jetstream.RawStreamMsg
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-replies.msgs:
+		case <-ctx.Done():
+			if len(out) > 0 {
+				return out, nil // the rest is read next time
+			}
+			return nil, mapErr(ctx.Err())
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+			switch status := m.Header.Get("Status"); status {
+			case "204": // end of the batch
+				if len(out) == 0 {
+					return nil, queue.ErrNotFound
+				}
+				return out, nil
+			case "404":
+				if len(out) > 0 {
+					return out, nil
+				}
+				return nil, queue.ErrNotFound
+			case "503":
+				return nil, fmt.Errorf("%w: no responders", queue.ErrUnavailable)
+			default:
+				return nil, fmt.Errorf("status %s %s", status, m.Header.Get("Description"))
+			}
+		}
+		rm, err := directGot(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rm)
+		if req.Batch == 0 {
+			return out, nil
+		}
+	}
+}
+
+// directGot is a message a direct get returned, from its headers.
+func directGot(m *nats.Msg) (jetstream.RawStreamMsg, error) {
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return jetstream.RawStreamMsg{}, fmt.Errorf("direct get: sequence header: %w", err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return jetstream.RawStreamMsg{}, fmt.Errorf("direct get: time stamp header: %w", err)
+	}
+	subject := m.Header.Get(jetstream.SubjectHeader)
+	if subject == "" {
+		return jetstream.RawStreamMsg{}, errors.New("direct get: no subject header")
+	}
+	return jetstream.RawStreamMsg{Subject: subject, Sequence: seq, Header: m.Header, Data: m.Data, Time: at}, nil
+}
+
+// directReplies takes the answers of direct gets on one subscription, made
+// at the first read: a subscription per read would make the server rebuild
+// its subject cache at every read.
+type directReplies struct {
+	nc *nats.Conn
+
+	mu      sync.Mutex
+	prefix  string
+	sub     *nats.Subscription
+	next    uint64
+	waiting map[string]chan *nats.Msg
+}
+
+// directReply is one read's inbox and the answers to it.
+type directReply struct {
+	inbox string
+	msgs  chan *nats.Msg
+}
+
+// open returns a new inbox for up to n messages, and a func to call once its
+// answers are read.
+func (b *directReplies) open(n int) (directReply, func(), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sub == nil {
+		b.prefix = nats.NewInbox()
+		sub, err := b.nc.Subscribe(b.prefix+".*", b.route)
+		if err != nil {
+			return directReply{}, nil, err
+		}
+		b.sub, b.waiting = sub, map[string]chan *nats.Msg{}
+	}
+	b.next++
+	token := strconv.FormatUint(b.next, 36)
+	// Room for the whole batch and its end: the subscription never waits.
+	r := directReply{inbox: b.prefix + "." + token, msgs: make(chan *nats.Msg, n+2)}
+	b.waiting[token] = r.msgs
+	return r, func() {
+		b.mu.Lock()
+		delete(b.waiting, token)
+		b.mu.Unlock()
+	}, nil
+}
+
+func (b *directReplies) route(m *nats.Msg) {
+	token := m.Subject[len(b.prefix)+1:]
+	b.mu.Lock()
+	ch := b.waiting[token]
+	b.mu.Unlock()
+	if ch == nil {
+		return // a read that gave up
+	}
+	select {
+	case ch <- m:
+	default: // more than asked for: the read takes what it has
+	}
+}
