@@ -45,6 +45,8 @@ type lane struct {
 	// countedUpTo is the stream's last sequence when behind was last
 	// counted: a wake for a delivery at or before it is in the count.
 	countedUpTo uint64
+	// uncounted: nothing was counted yet; the first read counts.
+	uncounted bool
 	// ahead are deliveries read with the last one handed out and not yet
 	// handed out, in order: valid until one is handed back (which empties
 	// it) or the ownership changes (aheadOwned closes).
@@ -83,10 +85,36 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 		return nil, fmt.Errorf("lane of %s: open already in this instance", destination)
 	}
 	// What waits already, for Behind; the wakes count what comes after.
-	if info, err := c.st.Info(ctx, jetstream.WithSubjectFilter(subject)); err == nil {
-		l.counted(info.State.Subjects[subject], 0, info.State.LastSeq)
+	// A batched direct get tells it with the first read (countFirst).
+	if !c.q.direct(queue.StreamOut) {
+		if info, err := c.st.Info(ctx, jetstream.WithSubjectFilter(subject)); err == nil {
+			l.counted(info.State.Subjects[subject], 0, info.State.LastSeq)
+		}
+	} else {
+		l.uncounted = true
 	}
 	return l, nil
+}
+
+// countFirst counts what waits from the lane's first read, which found n
+// deliveries and said how many more were stored on the subject when it
+// ended (after), deletedAt of the lane's deletes confirmed before it. The
+// stream's last sequence, read after it, is where the count ends: a wake
+// up to there is taken as counted, so the count errs low, never high, by
+// what was stored between the two reads. Nothing found counts 0 up to 0.
+func (l *lane) countFirst(ctx context.Context, n int, after int64, deletedAt uint64) {
+	var upTo uint64
+	if total := uint64(n) + uint64(after); total > 0 {
+		last, err := l.c.q.readLast(ctx, queue.StreamOut, ">")
+		if err != nil {
+			return // counted at the claimer's next recount
+		}
+		upTo = last.Sequence
+	}
+	l.mu.Lock()
+	l.uncounted = false
+	l.mu.Unlock()
+	l.counted(uint64(n)+uint64(after), deletedAt, upTo)
 }
 
 // wake says a delivery was stored at seq (0: not said).
@@ -207,13 +235,17 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 		return d, nil
 	}
 	l.ahead = nil
-	left := len(l.undeleted) > 0
+	left, uncounted := len(l.undeleted) > 0, l.uncounted
 	l.mu.Unlock()
 	if left {
 		l.deleteLeft(ctx)
 	}
 	_, changed := l.c.owns(l.partition)
-	msgs, err := l.c.q.readNext(ctx, queue.StreamOut, l.subject, startAt{seq: from}, laneBatch, laneBatchBytes)
+	deletedAt := l.deletedCount()
+	msgs, after, err := l.c.q.readNext(ctx, queue.StreamOut, l.subject, startAt{seq: from}, laneBatch, laneBatchBytes)
+	if uncounted && after >= 0 && (err == nil || errors.Is(err, queue.ErrNotFound)) {
+		l.countFirst(ctx, len(msgs), after, deletedAt)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 		at.seq = 1
 	}
 	for {
-		msgs, err := q.readNext(ctx, stream, subject, at, scanBatch, scanBatchBytes)
+		msgs, _, err := q.readNext(ctx, stream, subject, at, scanBatch, scanBatchBytes)
 		if errors.Is(err, queue.ErrNotFound) {
 			return nil
 		}

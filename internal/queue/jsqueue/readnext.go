@@ -34,8 +34,10 @@ type startAt struct {
 const readTimeout = 5 * time.Second
 
 // readNext reads the next messages of subject on stream from at on, up to n
-// of them and about maxBytes; queue.ErrNotFound when there is none.
-func (q *Queue) readNext(ctx context.Context, stream, subject string, at startAt, n, maxBytes int) ([]jetstream.RawStreamMsg, error) {
+// of them and about maxBytes; queue.ErrNotFound when there is none. A
+// batched direct get also tells how many more of subject were stored when it
+// ended (after), a read from the leader does not (-1).
+func (q *Queue) readNext(ctx context.Context, stream, subject string, at startAt, n, maxBytes int) (msgs []jetstream.RawStreamMsg, after int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	req := getRequest{NextFor: subject, Seq: at.seq}
@@ -45,16 +47,16 @@ func (q *Queue) readNext(ctx context.Context, stream, subject string, at startAt
 	if !q.direct(stream) {
 		m, err := q.leaderGet(ctx, stream, req)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", subject, err)
+			return nil, -1, fmt.Errorf("read %s: %w", subject, err)
 		}
-		return []jetstream.RawStreamMsg{m}, nil
+		return []jetstream.RawStreamMsg{m}, -1, nil
 	}
 	req.Batch, req.MaxBytes = n, maxBytes
-	msgs, err := q.directGet(ctx, stream, req)
+	msgs, after, err = q.directGet(ctx, stream, req)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", subject, err)
+		return nil, after, fmt.Errorf("read %s: %w", subject, err)
 	}
-	return msgs, nil
+	return msgs, after, nil
 }
 
 // readLast reads the last message of subject on stream; queue.ErrNotFound
@@ -67,7 +69,7 @@ func (q *Queue) readLast(ctx context.Context, stream, subject string) (jetstream
 	var err error
 	if q.direct(stream) {
 		var msgs []jetstream.RawStreamMsg
-		if msgs, err = q.directGet(ctx, stream, req); err == nil {
+		if msgs, _, err = q.directGet(ctx, stream, req); err == nil {
 			m = msgs[0]
 		}
 	} else {
@@ -134,57 +136,61 @@ func (q *Queue) leaderGet(ctx context.Context, stream string, req getRequest) (j
 }
 
 // directGet makes one direct get of stream: a batch comes as its messages
-// then an end-of-batch status, a single message alone. queue.ErrNotFound
-// when none matches.
-func (q *Queue) directGet(ctx context.Context, stream string, req getRequest) ([]jetstream.RawStreamMsg, error) {
+// then an end-of-batch status, which says how many more match (after; -1
+// when not told), a single message alone. queue.ErrNotFound when none
+// matches (after 0).
+func (q *Queue) directGet(ctx context.Context, stream string, req getRequest) (out []jetstream.RawStreamMsg, after int64, err error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	replies, done, err := q.replies.open(max(req.Batch, 1))
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, -1, mapErr(err)
 	}
 	defer done()
 	if err := q.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, replies.inbox, body); err != nil {
-		return nil, mapErr(err)
+		return nil, -1, mapErr(err)
 	}
-	var out []jetstream.RawStreamMsg
 	for {
 		var m *nats.Msg
 		select {
 		case m = <-replies.msgs:
 		case <-ctx.Done():
 			if len(out) > 0 {
-				return out, nil // the rest is read next time
+				return out, -1, nil // the rest is read next time
 			}
-			return nil, mapErr(ctx.Err())
+			return nil, -1, mapErr(ctx.Err())
 		}
 		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
 			switch status := m.Header.Get("Status"); status {
 			case "204": // end of the batch
 				if len(out) == 0 {
-					return nil, queue.ErrNotFound
+					return nil, 0, queue.ErrNotFound
 				}
-				return out, nil
+				n, err := strconv.ParseInt(m.Header.Get("Nats-Num-Pending"), 10, 64)
+				if err != nil {
+					n = -1
+				}
+				return out, n, nil
 			case "404":
 				if len(out) > 0 {
-					return out, nil
+					return out, -1, nil
 				}
-				return nil, queue.ErrNotFound
+				return nil, 0, queue.ErrNotFound
 			case "503":
-				return nil, fmt.Errorf("%w: no responders", queue.ErrUnavailable)
+				return nil, -1, fmt.Errorf("%w: no responders", queue.ErrUnavailable)
 			default:
-				return nil, fmt.Errorf("status %s %s", status, m.Header.Get("Description"))
+				return nil, -1, fmt.Errorf("status %s %s", status, m.Header.Get("Description"))
 			}
 		}
 		rm, err := directGot(m)
 		if err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 		out = append(out, rm)
 		if req.Batch == 0 {
-			return out, nil
+			return out, -1, nil
 		}
 	}
 }
