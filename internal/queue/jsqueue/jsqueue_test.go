@@ -164,3 +164,45 @@ func TestConformanceReadingFromTheLeader(t *testing.T) {
 		},
 	})
 }
+
+// TestReadsGoOnWhenDirectGetsAreTurnedOff: an instance of an earlier release
+// starting beside this one (a rollback) updates the streams without direct
+// gets; reads that found no responder read the configuration again and go
+// to the leader.
+func TestReadsGoOnWhenDirectGetsAreTurnedOff(t *testing.T) {
+	env := natstest.Start(t)
+	q := env.Queue(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var acks []queue.PubAck
+	for i := range 3 {
+		ack, err := q.Publish(ctx, queue.Msg{Subject: queue.HistorySubject("ev"), Data: fmt.Appendf(nil, "%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, ack)
+	}
+	for _, cfg := range jsqueue.StreamConfigs(queue.StreamOptions{}) {
+		if cfg.Name != queue.StreamHistory {
+			continue
+		}
+		if !cfg.AllowDirect {
+			t.Fatalf("%s does not allow direct gets with one replica", cfg.Name)
+		}
+		cfg.AllowDirect = false
+		if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	err := q.Scan(ctx, queue.StreamHistory, queue.HistorySubject("ev"), time.Time{}, func(s queue.Stored) (bool, error) {
+		got = append(got, string(s.Data))
+		return true, nil
+	})
+	if err != nil || fmt.Sprint(got) != "[0 1 2]" {
+		t.Errorf("scan after direct gets were turned off: %q, %v", got, err)
+	}
+	if m, err := q.Get(ctx, queue.StreamHistory, acks[1].Seq); err != nil || string(m.Data) != "1" {
+		t.Errorf("get after direct gets were turned off: %q, %v", m.Data, err)
+	}
+}

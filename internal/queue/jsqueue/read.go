@@ -43,6 +43,9 @@ func (q *Queue) Get(ctx context.Context, stream string, seq uint64) (queue.Store
 		return queue.Stored{}, err
 	}
 	m, err := st.GetMsg(ctx, seq)
+	if q.directTurnedOff(ctx, stream, err) {
+		m, err = st.GetMsg(ctx, seq)
+	}
 	if err != nil {
 		return queue.Stored{}, fmt.Errorf("get %s #%d: %w", stream, seq, mapErr(err))
 	}
@@ -66,12 +69,17 @@ func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
 	return nil
 }
 
-// Scan reads subject's messages without a consumer (see readNext), up to the
-// last one stored when it began, which it reads first; what is deleted
-// meanwhile is not read.
+// Scan reads subject's messages by direct get (see readNext) when the
+// stream allows it: first the last one, where the scan ends, then the rest
+// in batches, so what is deleted meanwhile is not read. Other streams are
+// read through a consumer.
 func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
-	if _, err := q.stream(stream); err != nil {
+	st, err := q.stream(stream)
+	if err != nil {
 		return err
+	}
+	if !q.direct(stream) {
+		return q.scanByConsumer(ctx, st, stream, subject, start, fn)
 	}
 	last, err := q.readLast(ctx, stream, subject)
 	if errors.Is(err, queue.ErrNotFound) {
@@ -86,8 +94,16 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 	}
 	for {
 		msgs, _, err := q.readNext(ctx, stream, subject, at, scanBatch, scanBatchBytes)
-		if errors.Is(err, queue.ErrNotFound) {
+		if errors.Is(err, queue.ErrNotFound) && at.seq > 0 {
+			// Deleted up to the end meanwhile, unless the store could not
+			// read what is there (it answers not found then too).
+			if now, lerr := q.readLast(ctx, stream, subject); lerr == nil && now.Sequence >= at.seq {
+				return fmt.Errorf("scan %s: %w: #%d and later not read", subject, queue.ErrUnavailable, at.seq)
+			}
 			return nil
+		}
+		if errors.Is(err, queue.ErrNotFound) {
+			return nil // nothing stored since start
 		}
 		if err != nil {
 			return fmt.Errorf("scan: %w", err)
@@ -103,6 +119,78 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 		}
 		if at.seq > last.Sequence {
 			return nil
+		}
+	}
+}
+
+// scanByConsumer reads stream through an ordered consumer, which skips what
+// was deleted meanwhile; it stops at the last message stored when it began.
+// It is the scan of a stream with replicas: a consumer reads from the leader
+// in batches where the API's message get reads one message a request.
+func (q *Queue) scanByConsumer(ctx context.Context, st jetstream.Stream, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", subject, mapErr(err))
+	}
+	last := info.State.LastSeq
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, InactiveThreshold: time.Minute}
+	if !start.IsZero() {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	}
+	cons, err := st.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("scan %s: create consumer: %w", subject, mapErr(err))
+	}
+	defer func() {
+		// Best effort: the inactive threshold removes it anyway.
+		if ci := cons.CachedInfo(); ci != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			_ = st.DeleteConsumer(dctx, ci.Name)
+		}
+	}()
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		return nil
+	}
+	for {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", subject, mapErr(err))
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("scan %s: metadata: %w", subject, err)
+			}
+			if md.Sequence.Stream > last {
+				return nil
+			}
+			s := stored(stream, m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data())
+			if more, err := fn(s); err != nil || !more {
+				return err
+			}
+			if md.NumPending == 0 || md.Sequence.Stream == last {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("scan %s: %w", subject, mapErr(err))
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if n == 0 {
+			// The rest may have been deleted since the last message said
+			// more were pending.
+			ci, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("scan %s: consumer info: %w", subject, mapErr(err))
+			}
+			if ci.NumPending == 0 {
+				return nil
+			}
 		}
 	}
 }

@@ -53,6 +53,9 @@ func (q *Queue) readNext(ctx context.Context, stream, subject string, at startAt
 	}
 	req.Batch, req.MaxBytes = n, maxBytes
 	msgs, after, err = q.directGet(ctx, stream, req)
+	if q.directTurnedOff(ctx, stream, err) {
+		return q.readNext(ctx, stream, subject, at, n, maxBytes)
+	}
 	if err != nil {
 		return nil, after, fmt.Errorf("read %s: %w", subject, err)
 	}
@@ -72,7 +75,8 @@ func (q *Queue) readLast(ctx context.Context, stream, subject string) (jetstream
 		if msgs, _, err = q.directGet(ctx, stream, req); err == nil {
 			m = msgs[0]
 		}
-	} else {
+	}
+	if !q.direct(stream) || q.directTurnedOff(ctx, stream, err) {
 		m, err = q.leaderGet(ctx, stream, req)
 	}
 	if err != nil {
@@ -85,6 +89,21 @@ func (q *Queue) readLast(ctx context.Context, stream, subject string) (jetstream
 func (q *Queue) direct(stream string) bool {
 	st, ok := q.streams[stream]
 	return ok && !q.leaderReads && st.CachedInfo().Config.AllowDirect
+}
+
+// directTurnedOff tells, after a direct get of stream failed with err for
+// want of a responder, whether the stream no longer allows direct gets: an
+// instance of an earlier release may have updated it (a rollback while this
+// one runs). The stream's configuration is read again, and reads go to the
+// leader from then on.
+func (q *Queue) directTurnedOff(ctx context.Context, stream string, err error) bool {
+	if !errors.Is(err, nats.ErrNoResponders) {
+		return false
+	}
+	if _, ierr := q.streams[stream].Info(ctx); ierr != nil {
+		return false
+	}
+	return !q.direct(stream)
 }
 
 // getRequest is JetStream's request for stored messages (JSApiMsgGetRequest).
@@ -179,7 +198,7 @@ func (q *Queue) directGet(ctx context.Context, stream string, req getRequest) (o
 				}
 				return nil, 0, queue.ErrNotFound
 			case "503":
-				return nil, -1, fmt.Errorf("%w: no responders", queue.ErrUnavailable)
+				return nil, -1, fmt.Errorf("%w: %w", queue.ErrUnavailable, nats.ErrNoResponders)
 			default:
 				return nil, -1, fmt.Errorf("status %s %s", status, m.Header.Get("Description"))
 			}
