@@ -20,7 +20,7 @@ var errClaimed = errors.New("a claim runs already on this queue; end its context
 // Announcing must not block the reader that parks a record (it holds g.mu),
 // nor drop the only notice of a destination: names wait in a set, each once,
 // until a goroutine hands them to Waiting's receiver. The set holds at most
-// one name per destination with records parked, so MaxParked bounds it too.
+// one name per destination with records parked.
 type claim struct {
 	d   *dispatcher
 	out chan string

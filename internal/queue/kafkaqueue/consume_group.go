@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,6 +37,9 @@ const (
 // lanes. Its methods are called with the reader's mu
 // held.
 type router interface {
+	// leave reports whether the record of subject at offset of p is left
+	// in Kafka rather than taken (a lane's destination spilled).
+	leave(p *partState, subject string, offset int64) bool
 	// route takes a fetched record, tracked already by its partition.
 	route(e *entry)
 	// settled is told that e, held, was settled.
@@ -65,9 +69,6 @@ type groupReader struct {
 	// maxUnsettled bounds the records held in memory across partitions (0:
 	// no bound); polling waits while it is reached.
 	maxUnsettled int
-	// maxParked pauses fetching a partition while that many of its records
-	// are held (0: never).
-	maxParked int
 	// durable, when set, makes an Ack durable before its record is settled
 	// (the lanes' acks markers).
 	durable func(context.Context, *entry) error
@@ -80,9 +81,6 @@ type groupReader struct {
 	// commitMu orders the commits, so a revoke's final commit and removal
 	// of a partition cannot interleave with the periodic commit.
 	commitMu sync.Mutex
-	// pauseMu orders deciding and applying a partition's pause.
-	pauseMu sync.Mutex
-	paused  map[int32]bool // under pauseMu: what kgo was told
 
 	mu        sync.Mutex
 	parts     map[int32]*partState
@@ -99,7 +97,6 @@ type groupReader struct {
 // start joins the group and begins polling and committing.
 func (g *groupReader) start() error {
 	g.parts = map[int32]*partState{}
-	g.paused = map[int32]bool{}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(g.q.opts.Brokers...),
 		kgo.ConsumerGroup(g.group),
@@ -109,9 +106,9 @@ func (g *groupReader) start() error {
 		// until delivered.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
-		// A fetch waits for new records at most this long, and a partition
-		// resumed after a pause joins the next fetch only: the default 5 s
-		// would hold a resumed partition back that long.
+		// A fetch waits for new records at most this long rather than kgo's
+		// 5 s, so a change to what is fetched waits little for the fetch in
+		// flight.
 		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(g.q.opts.SessionTimeout),
@@ -184,21 +181,10 @@ func (g *groupReader) pollLoop(ctx context.Context) {
 			failed = true
 			g.log.Warn("fetch", "topic", topic, "partition", p, "err", err)
 		})
-		var got []int32
 		g.mu.Lock()
-		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) > 0 {
-				got = append(got, fp.Partition)
-			}
-			for _, r := range fp.Records {
-				g.take(r)
-			}
-		})
+		fs.EachRecord(g.take)
 		g.changed.fire()
 		g.mu.Unlock()
-		for _, p := range got {
-			g.syncPause(p)
-		}
 		g.cl.AllowRebalance()
 		if failed && fs.NumRecords() == 0 {
 			// Let a failing broker breathe rather than spin on it.
@@ -233,10 +219,9 @@ func (g *groupReader) room(ctx context.Context) (n int, ok bool) {
 	}
 }
 
-// take turns a fetched record into an entry and routes it, or settles it at
-// once when it is not for the consumers: not a message, outside the filter,
-// deleted (as far as this instance knows the markers: no fetch per record),
-// or a second copy of an ID handed out already. Called with mu held.
+// take turns a fetched record into an entry and routes it, or passes it
+// over when it is left in Kafka for now (router.leave) or is not for the
+// consumers (admit). Called with mu held.
 func (g *groupReader) take(r *kgo.Record) {
 	p := g.parts[r.Partition]
 	if p == nil {
@@ -245,20 +230,29 @@ func (g *groupReader) take(r *kgo.Record) {
 		g.parts[r.Partition] = p
 	}
 	m, ok := storedOf(g.stream, r)
-	if !ok || g.q.deleted.has(g.stream, m.Seq) {
+	if !ok || g.r.leave(p, m.Subject, r.Offset) || !g.admit(m) {
 		p.seen(r.Offset)
 		return
-	}
-	if m.ID != "" {
-		if _, dup := g.q.dedup.claimID(g.stream, m.ID, m.Seq, m.Time); dup {
-			p.seen(r.Offset)
-			return
-		}
 	}
 	e := &entry{part: p, offset: r.Offset, msg: m}
 	p.track(e)
 	g.unsettled++
 	g.r.route(e)
+}
+
+// admit reports whether m is for the consumers: not deleted (as far as
+// this instance knows the markers: no fetch per record), nor a second copy
+// of an ID handed out already. Called with mu held.
+func (g *groupReader) admit(m queue.Stored) bool {
+	if g.q.deleted.has(g.stream, m.Seq) {
+		return false
+	}
+	if m.ID != "" {
+		if _, dup := g.q.dedup.claimID(g.stream, m.ID, m.Seq, m.Time); dup {
+			return false
+		}
+	}
+	return true
 }
 
 // hand marks e handed out and returns its delivery. Called with mu held.
@@ -310,7 +304,6 @@ func (g *groupReader) ack(ctx context.Context, e *entry) error {
 	ok := g.settleLocked(e)
 	moved := e.part.revoked
 	g.mu.Unlock()
-	g.syncPause(e.part.partition)
 	switch {
 	case derr != nil:
 		return derr
@@ -329,7 +322,6 @@ func (g *groupReader) term(e *entry) error {
 	if !ok {
 		return fmt.Errorf("term %s seq %d: %w", g.stream, e.msg.Seq, errNotHeld)
 	}
-	g.syncPause(e.part.partition)
 	return nil
 }
 
@@ -350,30 +342,6 @@ func (g *groupReader) nak(e *entry, delay time.Duration) error {
 	}
 	g.changed.fire()
 	return nil
-}
-
-// syncPause pauses fetching partition p while maxParked of its records are
-// held, and resumes it once half of them are settled (or p is gone).
-func (g *groupReader) syncPause(p int32) {
-	if g.maxParked <= 0 {
-		return
-	}
-	g.pauseMu.Lock()
-	defer g.pauseMu.Unlock()
-	g.mu.Lock()
-	ps := g.parts[p]
-	was := g.paused[p]
-	want := ps != nil && (ps.held >= g.maxParked || (was && ps.held > g.maxParked/2))
-	g.mu.Unlock()
-	switch {
-	case want && !was:
-		g.cl.PauseFetchPartitions(map[string][]int32{g.topic: {p}})
-		g.log.Warn("partition paused: too many records parked in memory", "partition", p, "max_parked", g.maxParked)
-	case !want && was:
-		g.cl.ResumeFetchPartitions(map[string][]int32{g.topic: {p}})
-		g.log.Info("partition resumed", "partition", p)
-	}
-	g.paused[p] = want
 }
 
 func (g *groupReader) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
@@ -473,9 +441,6 @@ func (g *groupReader) forget(ctx context.Context, ps []int32, commit bool) {
 	g.changed.fire()
 	g.mu.Unlock()
 	g.commitMu.Unlock()
-	for _, p := range ps {
-		g.syncPause(p)
-	}
 }
 
 func (g *groupReader) commitLoop(ctx context.Context) {

@@ -69,6 +69,23 @@ type partState struct {
 	// acked are the offsets at or after the first fetched one that the
 	// acks markers name: delivered already, skipped when they come.
 	acked map[int64]bool
+
+	// spilled are the lanes' destinations (by subject) whose records from
+	// some offset on were left in Kafka rather than kept in memory.
+	spilled map[string]*spill
+}
+
+// spill is where a destination's records left in Kafka begin: the reader
+// skips them, and they are read back (dispatcher.reread) once the
+// destination's queue drains.
+type spill struct {
+	// from is the offset of the first record left in Kafka; the committed
+	// offset never passes it.
+	from int64
+	// left counts the destination's records in [from, next).
+	left int
+	// reading is set while they are being read back.
+	reading bool
 }
 
 func newPartState(partition int32) *partState {
@@ -92,6 +109,22 @@ func (p *partState) track(e *entry) {
 	p.held++
 }
 
+// insert adds es, in offset order and fetched before, to the unsettled
+// entries, keeping those in offset order.
+func (p *partState) insert(es []*entry) {
+	merged := make([]*entry, 0, len(p.unsettled)+len(es))
+	i := 0
+	for _, e := range es {
+		for i < len(p.unsettled) && p.unsettled[i].offset < e.offset {
+			merged = append(merged, p.unsettled[i])
+			i++
+		}
+		merged = append(merged, e)
+	}
+	p.unsettled = append(merged, p.unsettled[i:]...)
+	p.held += len(es)
+}
+
 // settle marks e done; it reports whether e was held or queued (false when
 // it was settled already).
 func (p *partState) settle(e *entry) bool {
@@ -106,9 +139,9 @@ func (p *partState) settle(e *entry) bool {
 	return true
 }
 
-// commitPoint is the offset to commit now: the first record not settled,
-// or after the last one seen. ok is false when it is not past what was
-// committed.
+// commitPoint is the offset to commit now: the first record not settled
+// or left in Kafka (spilled), or after the last one seen. ok is false when
+// it is not past what was committed.
 func (p *partState) commitPoint() (offset int64, ok bool) {
 	i := 0
 	for i < len(p.unsettled) && p.unsettled[i].state == entryDone {
@@ -121,6 +154,9 @@ func (p *partState) commitPoint() (offset int64, ok bool) {
 		offset = p.next
 	} else {
 		offset = p.unsettled[0].offset
+	}
+	for _, s := range p.spilled {
+		offset = min(offset, s.from)
 	}
 	return offset, p.next >= 0 && offset > p.committed
 }

@@ -31,6 +31,15 @@
 // the dispatcher computes which partition owns a destination exactly as the
 // producer placed it.
 //
+// Lanes: one member per Queue of the group "<prefix>dispatch" reads out and
+// sorts its records into per-destination queues in memory (see dispatcher
+// in exclusive.go). A destination keeps at most Options.MaxParked records
+// in memory, the front of its backlog; the rest wait in Kafka, passed over
+// by the reader and read back as the destination drains, and the committed
+// offset stays at the first of them. So a parked or throttled destination
+// holds back no other on its partition, and its memory is bounded however
+// long its backlog.
+//
 // Producing waits for all in-sync replicas, with the idempotent producer.
 // Errors that mean the brokers could not be reached in time match
 // queue.ErrUnavailable, records larger than the broker accepts

@@ -38,15 +38,24 @@ import (
 // crash loses nothing, as the queue itself still holds every record not
 // delivered.
 //
-// The price is memory: a down destination's records stay in memory until it
-// recovers. It is bounded per partition (Options.MaxParked, default 10 000):
-// past it the partition is paused until half drains, which holds back the
-// other destinations of that partition too — the trade-off for a bound.
-// Records of a destination no consumer of this instance takes park as well
-// (the Claim announces them, so that dispatch starts one; a destination
-// removed from the configuration with deliveries left on out gets none):
-// they count towards the cap and hold the partition's committed offset at
-// the first of them, until a consumer of the destination settles them.
+// What waits in memory and what in Kafka: a destination keeps at most
+// Options.MaxParked records in memory (default 1 000), the front of its
+// backlog, parked or handed out. Past that it is spilled: the partition's
+// reader passes over its further records, which stay in Kafka from the
+// first of them on, and reads on for the other destinations, so no backlog
+// holds back its neighbours and none costs more memory however long it
+// grows. Once half of those in memory are settled, the spilled records are
+// read back from Kafka (exclusive_spill.go) up to the bound again, skipping
+// what the acks markers name; when that read reaches the reader's position
+// the destination is read live again. The committed offset never passes
+// the first spilled record, so a crash or a move of the partition hands
+// them out again, and a revoke forgets the spill with the rest. What a
+// spilled destination costs is one more read of its part of the partition.
+// Records of a destination no consumer of this instance takes park (and
+// spill) as well (the Claim announces them, so that dispatch starts one; a
+// destination removed from the configuration with deliveries left on out
+// gets none): they hold the partition's committed offset at the first of
+// them, until a consumer of the destination settles them.
 type dispatcher struct {
 	g *groupReader
 
@@ -57,8 +66,12 @@ type dispatcher struct {
 	dests map[string]*destQueue
 	// claim is the running Claim, nil when there is none.
 	claim *claim
-	// loads are the acks-marker reads in progress.
-	loads sync.WaitGroup
+	// maxDest bounds the records of one destination in memory
+	// (Options.MaxParked); past it the rest are left in Kafka.
+	maxDest int
+	// reads are the acks-marker reads and the rereads of spilled
+	// destinations in progress.
+	reads sync.WaitGroup
 	ctx   context.Context
 	stop  context.CancelFunc
 }
@@ -70,6 +83,9 @@ type destQueue struct {
 	entries []*entry
 	// queued counts the entries not handed out, held those handed out.
 	queued, held int
+	// loading counts the destination's records fetched while their
+	// partition's acks markers load (in partState.waiting).
+	loading int
 	// consumers counts the lanes attached.
 	consumers int
 	// changed wakes the destination's consumer.
@@ -77,14 +93,13 @@ type destQueue struct {
 }
 
 func newDispatcher(q *Queue) (*dispatcher, error) {
-	d := &dispatcher{dests: map[string]*destQueue{}}
+	d := &dispatcher{dests: map[string]*destQueue{}, maxDest: q.opts.MaxParked}
 	d.ctx, d.stop = context.WithCancel(context.Background())
 	d.g = &groupReader{
 		q: q, log: q.log.With("consumer", "dispatch"), group: q.opts.TopicPrefix + "dispatch",
 		stream: queue.StreamOut, topic: q.topic(queue.StreamOut),
-		maxParked: q.opts.MaxParked,
-		durable:   d.storeAck,
-		r:         d,
+		durable: d.storeAck,
+		r:       d,
 	}
 	if err := d.g.start(); err != nil {
 		d.stop()
@@ -97,7 +112,7 @@ func newDispatcher(q *Queue) (*dispatcher, error) {
 func (d *dispatcher) close(ctx context.Context) error {
 	err := d.g.stop(ctx)
 	d.stop()
-	d.loads.Wait()
+	d.reads.Wait()
 	return err
 }
 
@@ -126,10 +141,11 @@ func (d *dispatcher) route(e *entry) {
 	if !p.loaded {
 		if !p.loading {
 			p.loading = true
-			d.loads.Add(1)
+			d.reads.Add(1)
 			go d.load(p, e.offset, e.msg.Time)
 		}
 		p.waiting = append(p.waiting, e)
+		d.dest(e.msg.Subject).loading++
 		return
 	}
 	d.place(e)
@@ -163,10 +179,14 @@ func (d *dispatcher) notice(dq *destQueue) {
 	}
 }
 
+// inMemory counts the destination's records in memory: queued, handed
+// out, or waiting for the acks markers.
+func (dq *destQueue) inMemory() int { return len(dq.entries) + dq.loading }
+
 // prune drops dq when it holds nothing and no consumer holds it, so that
 // destinations gone idle cost nothing. Called with g.mu held.
 func (d *dispatcher) prune(dq *destQueue) {
-	if len(dq.entries) == 0 && dq.consumers == 0 {
+	if dq.inMemory() == 0 && dq.consumers == 0 {
 		delete(d.dests, dq.subject)
 	}
 }
@@ -187,6 +207,7 @@ func (d *dispatcher) settled(e *entry) {
 	}
 	dq.held--
 	dq.changed.fire()
+	d.refill(e.part, dq.subject)
 	d.prune(dq)
 }
 
@@ -202,6 +223,9 @@ func (d *dispatcher) released(e *entry) {
 }
 
 func (d *dispatcher) drop(p *partState) {
+	for _, e := range p.waiting {
+		d.dests[e.msg.Subject].loading--
+	}
 	p.waiting = nil
 	for _, dq := range d.dests {
 		keep := dq.entries[:0]
@@ -249,14 +273,20 @@ func (dq *destQueue) next(g *groupReader, now time.Time, max int) (*delivery, ti
 		}
 		dq.queued--
 		dq.held++
-		return g.hand(e, dq.queued), 0
+		behind := dq.queued
+		if s := e.part.spilled[dq.subject]; s != nil {
+			behind += s.left
+		}
+		return g.hand(e, behind), 0
 	}
 	return nil, 0
 }
 
 // backlog counts what waits for each destination here: parked, handed out,
-// or fetched while its partition's markers load. Destinations on partitions
-// this member does not own count nothing.
+// fetched while its partition's markers load, or left in Kafka (spilled;
+// the records there are counted as the reader passed them, acked or
+// deleted ones included). Destinations on partitions this member does not
+// own count nothing.
 func (d *dispatcher) backlog(destinations []string) map[string]queue.Waiting {
 	d.g.mu.Lock()
 	defer d.g.mu.Unlock()
@@ -280,6 +310,9 @@ func (d *dispatcher) backlog(destinations []string) map[string]queue.Waiting {
 				if e.msg.Subject == subject {
 					add(e)
 				}
+			}
+			if s := p.spilled[subject]; s != nil {
+				w.Count += uint64(max(s.left, 0))
 			}
 		}
 		if w.Count > 0 {

@@ -40,7 +40,7 @@ func (d *dispatcher) storeAck(ctx context.Context, e *entry) error {
 // revoked or the dispatcher stops: handing out before would re-send what
 // was delivered.
 func (d *dispatcher) load(p *partState, first int64, at time.Time) {
-	defer d.loads.Done()
+	defer d.reads.Done()
 	g := d.g
 	var acked map[int64]bool
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
@@ -73,7 +73,13 @@ func (d *dispatcher) load(p *partState, first int64, at time.Time) {
 	waiting := p.waiting
 	p.waiting = nil
 	for _, e := range waiting {
+		dq := d.dests[e.msg.Subject]
+		dq.loading--
 		d.place(e)
+		d.prune(dq)
+	}
+	for subject := range p.spilled {
+		d.refill(p, subject)
 	}
 	g.changed.fire()
 }

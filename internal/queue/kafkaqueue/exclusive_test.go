@@ -206,47 +206,6 @@ func TestExclusiveAckedNotRedeliveredAfterRestart(t *testing.T) {
 	ack(t, d)
 }
 
-func TestExclusivePausesAtMaxParked(t *testing.T) {
-	c := newCluster(t)
-	q := newQueue(t, c, Options{MaxParked: 4})
-	const n = 12
-	for i := range n {
-		publish(t, q, queue.OutSubject("slow"), fmt.Sprint("m", i))
-	}
-	cons := consume(t, q, destCfg("slow"))
-	g := cons.(*destConsumer).d.g
-	p := destPartition(q, "slow")
-	held := func() int {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if s := g.parts[p]; s != nil {
-			return s.held
-		}
-		return 0
-	}
-	eventually(t, "the partition paused", func() bool {
-		g.pauseMu.Lock()
-		defer g.pauseMu.Unlock()
-		return g.paused[p]
-	})
-	// One fetch may overshoot the cap; nothing is fetched after the pause.
-	before := held()
-	for i := range n {
-		publish(t, q, queue.OutSubject("slow"), fmt.Sprint("m", n+i))
-	}
-	time.Sleep(300 * time.Millisecond) // no signal for "not fetched"
-	if got := held(); got != before {
-		t.Fatalf("%d records held after more were stored, %d before: the paused partition was fetched", got, before)
-	}
-	for i := range 2 * n {
-		d, data := nextData(t, cons)
-		if want := fmt.Sprint("m", i); data != want {
-			t.Fatalf("got %q, want %q", data, want)
-		}
-		ack(t, d)
-	}
-}
-
 func TestLaneRefusesWildcard(t *testing.T) {
 	c := newCluster(t)
 	q := newQueue(t, c, Options{})

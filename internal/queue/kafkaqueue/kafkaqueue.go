@@ -32,9 +32,11 @@ type Options struct {
 	Replication int
 	// Streams sets the retentions and the dedup window.
 	Streams queue.StreamOptions
-	// MaxParked bounds the records the lanes keep
-	// parked in memory per partition (default 10 000); past it the partition
-	// is paused until it drains.
+	// MaxParked bounds the records one destination keeps in memory, parked
+	// or handed out (default 1 000); past it the destination's further
+	// records wait in Kafka and are read again once half of those in memory
+	// are settled, so a long backlog costs no more memory and holds back no
+	// other destination.
 	MaxParked int
 	// SessionTimeout is how long the consumer groups wait for a silent
 	// member before giving its partitions to another (default 10 s).
@@ -56,7 +58,7 @@ func (o Options) withDefaults() Options {
 		o.Replication = o.Streams.Replicas
 	}
 	if o.MaxParked == 0 {
-		o.MaxParked = 10_000
+		o.MaxParked = 1_000
 	}
 	if o.SessionTimeout == 0 {
 		o.SessionTimeout = 10 * time.Second
