@@ -62,6 +62,15 @@ func Map(ev schemas.Event) (mapping.Summary, error) {
 	return s, nil
 }
 
+// mayNameASecret reports whether a member of doc may have a name that says
+// it is a secret: whatever SecretName finds in a name it finds in the whole
+// document too, as both are compared the same way, unless the name is
+// spelled with JSON escapes (\u0074oken). Most documents name none, and
+// need not be taken apart to be masked.
+func mayNameASecret(doc []byte) bool {
+	return bytes.Contains(doc, []byte(`\u`)) || mapping.SecretName(string(doc))
+}
+
 // field is a top-level member of a JSON object, or a form field (its value
 // then a JSON string), in document order.
 type field struct {
@@ -228,7 +237,7 @@ func prettyJSON(body []byte) string {
 // a secret replaced by mapping.Masked, at any depth, members in their order.
 func maskJSON(doc json.RawMessage) json.RawMessage {
 	doc = bytes.TrimSpace(doc)
-	if len(doc) == 0 {
+	if len(doc) == 0 || !mayNameASecret(doc) {
 		return doc
 	}
 	switch doc[0] {

@@ -106,6 +106,8 @@ func TestSecretsMasked(t *testing.T) {
 		{"json client_secret in array", "application/json", `[{"client_secret":"cs-987654"}]`, "cs-987654"},
 		{"json authorization", "application/json", `{"Authorization":"Bearer abc.def.ghi"}`, "abc.def.ghi"},
 		{"json signature", "application/json", `{"x_signature":"sha256=deadbeef00"}`, "deadbeef00"},
+		{"json name spelled with escapes", "application/json", `{"title":"t","\u0074oken":"esc-123456"}`, "esc-123456"},
+		{"json name cut by separators", "application/json", `{"title":"t","pass_word":"pw-123456"}`, "pw-123456"},
 		{"form password", "application/x-www-form-urlencoded", "user=a&password=p4ssw0rd-form", "p4ssw0rd-form"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
