@@ -4,6 +4,6 @@ package jsqueue
 // take its consumers over.
 const MemberTimeout = memberTimeout
 
-// WithLeaderReads reads every stream from its leader, one message at a time,
-// as a Queue on streams with replicas does.
-func WithLeaderReads() Option { return func(o *options) { o.leaderReads = true } }
+// WithoutDirectGets turns direct gets off on every stream, as they are with
+// replicas: lanes read from the leader, scans through a consumer.
+func WithoutDirectGets() Option { return func(o *options) { o.withoutDirect = true } }

@@ -32,9 +32,6 @@ type Queue struct {
 	logger  *slog.Logger
 	// replies takes the answers of direct gets (readnext.go).
 	replies *directReplies
-	// leaderReads reads every stream from its leader, as with replicas
-	// (tests).
-	leaderReads bool
 	// msgs are NATS messages for Publish, their header maps cleared.
 	msgs sync.Pool
 	// expectedStream is each stream's Nats-Expected-Stream value, shared
@@ -86,9 +83,10 @@ var _ queue.Queue = (*Queue)(nil)
 type Option func(*options)
 
 type options struct {
-	logger      *slog.Logger
-	partitions  int
-	leaderReads bool
+	logger     *slog.Logger
+	partitions int
+	// withoutDirect turns direct gets off, as with replicas (tests).
+	withoutDirect bool
 }
 
 // WithPartitions sets how many partitions RELAY_OUT's destinations are
@@ -125,6 +123,14 @@ func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
+	for name, st := range streams {
+		if cfg := st.CachedInfo().Config; o.withoutDirect && cfg.AllowDirect {
+			cfg.AllowDirect = false
+			if streams[name], err = js.UpdateStream(ctx, cfg); err != nil {
+				return nil, fmt.Errorf("turn direct gets off on %s: %w", name, mapErr(err))
+			}
+		}
+	}
 	expected := make(map[string][]string, len(streams))
 	for name := range streams {
 		expected[name] = []string{name}
@@ -132,7 +138,7 @@ func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Opt
 	life, end := context.WithCancel(context.Background())
 	return &Queue{
 		nc: nc, js: js, streams: streams, logger: o.logger, partitions: max(o.partitions, 1), replicas: so.Replicas,
-		replies: &directReplies{nc: nc}, leaderReads: o.leaderReads,
+		replies:        &directReplies{nc: nc},
 		expectedStream: expected,
 		setup:          make(chan struct{}, consumerSetupConcurrency),
 		probing:        make(chan struct{}, 1),

@@ -153,14 +153,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestConformanceReadingFromTheLeader runs the suite with every read made
-// from the stream's leader through the API, as on streams with replicas,
-// where direct gets are off.
-func TestConformanceReadingFromTheLeader(t *testing.T) {
+// TestConformanceWithoutDirectGets runs the suite on streams without direct
+// gets, as with replicas: lanes read from the stream's leader, scans through
+// a consumer.
+func TestConformanceWithoutDirectGets(t *testing.T) {
 	queuetest.Run(t, queuetest.Backend{
 		Start: func(t *testing.T) func(t *testing.T) queue.Queue {
 			env := natstest.Start(t)
-			return func(t *testing.T) queue.Queue { return env.Queue(t, jsqueue.WithLeaderReads()) }
+			return func(t *testing.T) queue.Queue { return env.Queue(t, jsqueue.WithoutDirectGets()) }
 		},
 	})
 }

@@ -18,10 +18,10 @@ import (
 // Reading one subject without a consumer: a lane reads its destination's
 // next deliveries, Scan a subject's messages. When the stream allows direct
 // gets (one replica), one direct get reads up to a batch, raw (no JSON, no
-// base64), answered on one subscription per Queue. With replicas, a read goes
-// to the stream's leader through the API, one message at a time: any replica
-// answers a direct get, and one behind the leader would hand out deliveries
-// settled already, or leave out a send a takeover must count.
+// base64), answered on one subscription per Queue. With replicas, a lane
+// reads from the stream's leader through the API, one message at a time (any
+// replica answers a direct get, and one behind the leader would hand out
+// deliveries settled already), and Scan reads through a consumer.
 
 // startAt is where a read starts: at or after sequence seq, or, when seq is
 // 0, at the first message stored at or after start.
@@ -45,11 +45,16 @@ func (q *Queue) readNext(ctx context.Context, stream, subject string, at startAt
 		req.StartTime = &at.start
 	}
 	if !q.direct(stream) {
-		m, err := q.leaderGet(ctx, stream, req)
-		if err != nil {
-			return nil, -1, fmt.Errorf("read %s: %w", subject, err)
+		if at.seq == 0 {
+			// Only a scan starts at a time, and it reads through a
+			// consumer when the stream has no direct gets.
+			return nil, -1, fmt.Errorf("read %s: %w: direct gets were turned off; scan again", subject, queue.ErrUnavailable)
 		}
-		return []jetstream.RawStreamMsg{m}, -1, nil
+		m, err := q.streams[stream].GetMsg(ctx, at.seq, jetstream.WithGetMsgSubject(subject))
+		if err != nil {
+			return nil, -1, fmt.Errorf("read %s: %w", subject, mapErr(err))
+		}
+		return []jetstream.RawStreamMsg{*m}, -1, nil
 	}
 	req.Batch, req.MaxBytes = n, maxBytes
 	msgs, after, err = q.directGet(ctx, stream, req)
@@ -77,7 +82,11 @@ func (q *Queue) readLast(ctx context.Context, stream, subject string) (jetstream
 		}
 	}
 	if !q.direct(stream) || q.directTurnedOff(ctx, stream, err) {
-		m, err = q.leaderGet(ctx, stream, req)
+		var got *jetstream.RawStreamMsg
+		if got, err = q.streams[stream].GetLastMsgForSubject(ctx, subject); err == nil {
+			m = *got
+		}
+		err = mapErr(err)
 	}
 	if err != nil {
 		return jetstream.RawStreamMsg{}, fmt.Errorf("read the last of %s: %w", subject, err)
@@ -88,7 +97,7 @@ func (q *Queue) readLast(ctx context.Context, stream, subject string) (jetstream
 // direct tells whether stream's messages are read by direct get.
 func (q *Queue) direct(stream string) bool {
 	st, ok := q.streams[stream]
-	return ok && !q.leaderReads && st.CachedInfo().Config.AllowDirect
+	return ok && st.CachedInfo().Config.AllowDirect
 }
 
 // directTurnedOff tells, after a direct get of stream failed with err for
@@ -114,44 +123,6 @@ type getRequest struct {
 	StartTime *time.Time `json:"start_time,omitempty"`
 	Batch     int        `json:"batch,omitempty"`
 	MaxBytes  int        `json:"max_bytes,omitempty"`
-}
-
-// leaderGet reads one message from stream's leader through the API.
-func (q *Queue) leaderGet(ctx context.Context, stream string, req getRequest) (jetstream.RawStreamMsg, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return jetstream.RawStreamMsg{}, err
-	}
-	reply, err := q.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
-	if err != nil {
-		return jetstream.RawStreamMsg{}, mapErr(err)
-	}
-	var resp struct {
-		Error   *jetstream.APIError `json:"error"`
-		Message *struct {
-			Subject string    `json:"subject"`
-			Seq     uint64    `json:"seq"`
-			Header  []byte    `json:"hdrs"`
-			Data    []byte    `json:"data"`
-			Time    time.Time `json:"time"`
-		} `json:"message"`
-	}
-	if err := json.Unmarshal(reply.Data, &resp); err != nil {
-		return jetstream.RawStreamMsg{}, fmt.Errorf("decode the answer: %w", err)
-	}
-	if resp.Error != nil {
-		return jetstream.RawStreamMsg{}, mapErr(resp.Error)
-	}
-	if resp.Message == nil {
-		return jetstream.RawStreamMsg{}, errors.New("the answer has no message")
-	}
-	m := jetstream.RawStreamMsg{Subject: resp.Message.Subject, Sequence: resp.Message.Seq, Data: resp.Message.Data, Time: resp.Message.Time}
-	if len(resp.Message.Header) > 0 {
-		if m.Header, err = nats.DecodeHeadersMsg(resp.Message.Header); err != nil {
-			return jetstream.RawStreamMsg{}, fmt.Errorf("decode the message's headers: %w", err)
-		}
-	}
-	return m, nil
 }
 
 // directGet makes one direct get of stream: a batch comes as its messages
