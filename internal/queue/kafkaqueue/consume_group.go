@@ -220,8 +220,9 @@ func (g *groupReader) room(ctx context.Context) (n int, ok bool) {
 }
 
 // take turns a fetched record into an entry and routes it, or passes it
-// over when it is left in Kafka for now (router.leave) or is not for the
-// consumers (admit). Called with mu held.
+// over when it is not for the consumers (admit: its ID is claimed here, even
+// for a record left in Kafka, as the window may be over when it is read
+// back) or is left in Kafka for now (router.leave). Called with mu held.
 func (g *groupReader) take(r *kgo.Record) {
 	p := g.parts[r.Partition]
 	if p == nil {
@@ -230,7 +231,16 @@ func (g *groupReader) take(r *kgo.Record) {
 		g.parts[r.Partition] = p
 	}
 	m, ok := storedOf(g.stream, r)
-	if !ok || g.r.leave(p, m.Subject, r.Offset) || !g.admit(m) {
+	if ok && !g.admit(m) {
+		if p.spilled[m.Subject] != nil {
+			if p.passed == nil {
+				p.passed = map[int64]bool{}
+			}
+			p.passed[r.Offset] = true
+		}
+		ok = false
+	}
+	if !ok || g.r.leave(p, m.Subject, r.Offset) {
 		p.seen(r.Offset)
 		return
 	}

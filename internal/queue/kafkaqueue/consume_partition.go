@@ -73,6 +73,11 @@ type partState struct {
 	// spilled are the lanes' destinations (by subject) whose records from
 	// some offset on were left in Kafka rather than kept in memory.
 	spilled map[string]*spill
+	// passed are the offsets of a spilled destination's records the reader
+	// passed over as not for the consumers (a second copy of an ID within
+	// the dedup window, deleted): not to be read back, when the window may
+	// have ended.
+	passed map[int64]bool
 }
 
 // spill is where a destination's records left in Kafka begin: the reader
@@ -139,6 +144,10 @@ func (p *partState) settle(e *entry) bool {
 	return true
 }
 
+// compactAbove is how many settled entries commitPoint leaves behind an
+// unsettled one before it drops them.
+const compactAbove = 64
+
 // commitPoint is the offset to commit now: the first record not settled
 // or left in Kafka (spilled), or after the last one seen. ok is false when
 // it is not past what was committed.
@@ -149,6 +158,18 @@ func (p *partState) commitPoint() (offset int64, ok bool) {
 		i++
 	}
 	p.unsettled = p.unsettled[i:]
+	if len(p.unsettled) > 2*p.held+compactAbove {
+		// Settled entries behind one that is not (a spilled or down
+		// destination's oldest) would pile up with the neighbours'
+		// traffic: only the unsettled ones stay.
+		kept := make([]*entry, 0, p.held)
+		for _, e := range p.unsettled {
+			if e.state != entryDone {
+				kept = append(kept, e)
+			}
+		}
+		p.unsettled = kept
+	}
 	if len(p.unsettled) == 0 {
 		p.unsettled = nil
 		offset = p.next

@@ -15,6 +15,13 @@ import (
 // the other destinations. Once the destination's queue has drained to half
 // the bound, reread reads them back from Kafka up to the bound again; when
 // it reaches the reader's position the destination is read live again.
+//
+// The committed offset stays at the first spilled record meanwhile, so the
+// instance that gets the partition next reads the neighbours' records
+// after it again, and skips those the acks markers name. The markers are
+// kept ackRetention (7 days): a destination spilled longer than that makes
+// the next owner of its partition send its neighbours' older deliveries
+// again.
 
 // leave reports whether the record of subject at offset is left in Kafka:
 // its destination is spilled already, or has maxDest records in memory and
@@ -125,7 +132,9 @@ func (d *dispatcher) restore(p *partState, subject string, s *spill, rs []*kgo.R
 			break
 		}
 		m, ok := storedOf(g.stream, r)
-		if ok && m.Subject == subject {
+		if ok && m.Subject == subject && p.passed[r.Offset] {
+			delete(p.passed, r.Offset)
+		} else if ok && m.Subject == subject {
 			if dq.inMemory()+len(got) >= d.maxDest {
 				break
 			}

@@ -3,8 +3,12 @@ package kafkaqueue
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
@@ -251,4 +255,84 @@ func TestInsertKeepsOffsetOrder(t *testing.T) {
 	if fmt.Sprint(got) != "[0 1 2 3 4 5 6]" || p.held != 7 {
 		t.Fatalf("unsettled %v held %d, want [0 1 2 3 4 5 6] held 7", got, p.held)
 	}
+}
+
+// Settled entries behind one that stays unsettled (a spilled or down
+// destination's oldest) do not pile up with its neighbours' traffic: the
+// commit point keeps only the unsettled ones in memory, in order.
+func TestCommitPointDropsSettledEntriesBehindAnUnsettledOne(t *testing.T) {
+	p := newPartState(0)
+	stuck := &entry{part: p, offset: 0}
+	p.track(stuck)
+	var open []int64
+	for o := int64(1); o <= 10_000; o++ {
+		e := &entry{part: p, offset: o}
+		p.track(e)
+		if o%1000 == 0 {
+			open = append(open, o) // a few the neighbours still hold
+			continue
+		}
+		p.settle(e)
+		if o%100 == 0 {
+			p.commitPoint()
+		}
+	}
+	if got, _ := p.commitPoint(); got != 0 {
+		t.Fatalf("commit point %d, want 0 (the stuck one)", got)
+	}
+	if len(p.unsettled) > 2*p.held+compactAbove {
+		t.Fatalf("%d entries kept in memory for %d unsettled", len(p.unsettled), p.held)
+	}
+	p.settle(stuck)
+	if got, _ := p.commitPoint(); got != open[0] {
+		t.Fatalf("commit point %d after the stuck one settled, want %d (the first still held)", got, open[0])
+	}
+}
+
+// A second copy of an ID (as another instance may store it) on a spilled
+// destination is passed over when the reader meets it, and stays passed
+// over when it is read back after the dedup window ended.
+func TestExclusiveSpilledDestinationSkipsASecondCopyAfterTheWindow(t *testing.T) {
+	c := newCluster(t)
+	q := newQueue(t, c, Options{MaxParked: 2})
+	var skew atomic.Int64
+	q.dedup.mu.Lock()
+	q.dedup.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	q.dedup.mu.Unlock()
+	cons := consume(t, q, destCfg("d"))
+	for i := range 3 {
+		publish(t, q, queue.OutSubject("d"), fmt.Sprint("s", i))
+	}
+	first, err := q.Publish(testCtx(t), queue.Msg{Subject: queue.OutSubject("d"), Data: []byte("once"), ID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := q.fetch(testCtx(t), q.topic(queue.StreamOut), partitionOf(first.Seq), offsetOf(first.Seq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.records[0]
+	copied := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers}
+	if err := q.cl.ProduceSync(testCtx(t), copied).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	last := publish(t, q, queue.OutSubject("d"), "last")
+	g := cons.(*destConsumer).d.g
+	eventually(t, "the reader past the last record", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		p := g.parts[partitionOf(last)]
+		return p != nil && p.next > offsetOf(last)
+	})
+	skew.Store(int64(2 * time.Hour)) // the window is over when they are read back
+	var got []string
+	for range 5 {
+		d, data := nextData(t, cons)
+		got = append(got, data)
+		ack(t, d)
+	}
+	if want := []string{"s0", "s1", "s2", "once", "last"}; !slices.Equal(got, want) {
+		t.Fatalf("handed out %q, want %q", got, want)
+	}
+	nothing(t, cons, 300*time.Millisecond)
 }

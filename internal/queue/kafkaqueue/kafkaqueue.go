@@ -33,7 +33,7 @@ type Options struct {
 	// Streams sets the retentions and the dedup window.
 	Streams queue.StreamOptions
 	// MaxParked bounds the records one destination keeps in memory, parked
-	// or handed out (default 1 000); past it the destination's further
+	// or handed out (default 1 000, also for 0 or less); past it the destination's further
 	// records wait in Kafka and are read again once half of those in memory
 	// are settled, so a long backlog costs no more memory and holds back no
 	// other destination.
@@ -57,7 +57,7 @@ func (o Options) withDefaults() Options {
 	if o.Replication == 0 {
 		o.Replication = o.Streams.Replicas
 	}
-	if o.MaxParked == 0 {
+	if o.MaxParked <= 0 {
 		o.MaxParked = 1_000
 	}
 	if o.SessionTimeout == 0 {
