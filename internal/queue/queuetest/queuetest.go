@@ -42,6 +42,7 @@ func Run(t *testing.T, b Backend) {
 		{"SendVisibleToScan", testSendVisibleToScan},
 		{"Scan", testScan},
 		{"ScanSkipsDeletedAndStopsAtLast", testScanSkipsDeletedAndStopsAtLast},
+		{"ScanReadsManyAndLarge", testScanReadsManyAndLarge},
 		{"Delete", testDelete},
 		{"TooLarge", testTooLarge},
 		{"AckedNotHandedOutAgain", testAcked},

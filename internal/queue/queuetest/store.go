@@ -224,6 +224,46 @@ func testScanSkipsDeletedAndStopsAtLast(t *testing.T, _ Backend, open func(t *te
 	}
 }
 
+// testScanReadsManyAndLarge: a scan reads past what one read of the store
+// returns, by count (hundreds of messages) and by size (messages of
+// hundreds of KiB), in order, none twice, none of another subject.
+func testScanReadsManyAndLarge(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
+	q := open(t)
+	const many = 700
+	ms := make([]queue.Msg, 0, 2*many)
+	for i := range many {
+		ms = append(ms, queue.Msg{Subject: queue.HistorySubject("many"), Data: fmt.Appendf(nil, "%d", i)},
+			queue.Msg{Subject: queue.HistorySubject("other"), Data: []byte("x")})
+	}
+	if _, err := q.PublishAll(ctxFor(t, wait), ms); err != nil {
+		t.Fatal(err)
+	}
+	got := data(scanAll(t, q, queue.StreamHistory, queue.HistorySubject("many"), time.Time{}))
+	if len(got) != many {
+		t.Fatalf("scanned %d messages, want %d", len(got), many)
+	}
+	for i, d := range got {
+		if d != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q: not in order, or one skipped or read twice", i, d)
+		}
+	}
+
+	const large = 6
+	for i := range large {
+		body := bytes.Repeat([]byte{byte('a' + i)}, 300<<10)
+		publish(t, q, queue.Msg{Subject: queue.DeadSubject("large"), Data: body})
+	}
+	scanned := scanAll(t, q, queue.StreamDead, queue.DeadSubject("large"), time.Time{})
+	if len(scanned) != large {
+		t.Fatalf("scanned %d large messages, want %d", len(scanned), large)
+	}
+	for i, s := range scanned {
+		if len(s.Data) != 300<<10 || s.Data[0] != byte('a'+i) {
+			t.Errorf("large message %d: %d bytes starting %q", i, len(s.Data), s.Data[:1])
+		}
+	}
+}
+
 func testDelete(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
 	ctx := ctxFor(t, wait)
