@@ -2,10 +2,11 @@
 // relay's default store.
 //
 // Every stream of internal/queue is a JetStream stream; a message's ID is its
-// Nats-Msg-Id, so the stream's duplicate window deduplicates it. A consumer is
-// a durable pull consumer, except dispatch's: RELAY_OUT has none, its
+// Nats-Msg-Id, so the stream's duplicate window deduplicates it. Transform's
+// feed is a durable pull consumer of RELAY_IN. RELAY_OUT has no consumer: its
 // destinations are read by lanes, in partitions one instance at a time owns
-// (see claimer).
+// (see claimer). Lanes and scans read one subject by direct get where the
+// stream allows it (readnext.go).
 package jsqueue
 
 import (
