@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/natstest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 )
 
@@ -33,16 +34,27 @@ import (
 // arrival), the rate ingest answered 202, and the steady arrival rate at the
 // simulator (10th to 90th percentile of arrivals). HOOKRELAY_BENCH_EVENTS
 // sets the number of events (default 5000), HOOKRELAY_BENCH_SOURCES the
-// sources and destinations (default 100); see docs/BENCHMARKS.md.
+// sources and destinations (default 100), HOOKRELAY_BENCH_CLUSTER=N runs
+// the store as N nats-server processes, the streams with N replicas (default:
+// the embedded server); see docs/BENCHMARKS.md.
 //
 //	go test -run '^$' -bench 'WholePath$' -benchtime 1x ./cmd/hookrelay/
 func BenchmarkWholePath(b *testing.B) {
 	const clients = 64
 	events := benchEnv(b, "HOOKRELAY_BENCH_EVENTS", 5000)
 	sources := benchEnv(b, "HOOKRELAY_BENCH_SOURCES", 100)
+	store := ""
+	if os.Getenv("HOOKRELAY_BENCH_CLUSTER") != "" {
+		n := benchEnv(b, "HOOKRELAY_BENCH_CLUSTER", 3)
+		nodes := natstest.StartProcessCluster(b, n)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		natstest.WaitJetStream(ctx, b, natstest.URLs(nodes))
+		cancel()
+		store = fmt.Sprintf("nats: {url: %q, replicas: %d}\n", natstest.URLs(nodes), n)
+	}
 	var endToEnd, ingested, steady float64
 	for range b.N {
-		r := wholePath(b, sources, clients, events)
+		r := wholePath(b, store, sources, clients, events)
 		endToEnd, ingested, steady = endToEnd+r.endToEnd, ingested+r.ingested, steady+r.steady
 	}
 	n := float64(b.N)
@@ -76,7 +88,7 @@ func BenchmarkWholePathVsBare(b *testing.B) {
 			for range b.N {
 				for round := range rounds {
 					br := barePath(b, dests, clients, events)
-					rr := wholePath(b, dests, clients, events)
+					rr := wholePath(b, "", dests, clients, events)
 					b.Logf("round %d: bare %.0f events/s (ingest %.0f/s), hookrelay %.0f events/s (ingest %.0f/s): %.2f×",
 						round+1, br.endToEnd, br.ingested, rr.endToEnd, rr.ingested, rr.endToEnd/br.endToEnd)
 					relay, bare = relay+rr.endToEnd, bare+br.endToEnd
@@ -113,15 +125,16 @@ type benchRates struct{ endToEnd, ingested, steady float64 }
 
 // wholePath runs serve on a fresh data dir with sources, each routed to a
 // destination of its own on the Teams simulator, posts the events and waits
-// until each arrived.
-func wholePath(b *testing.B, sources, clients, events int) benchRates {
+// until each arrived. store is the configuration's queue lines ("": the
+// embedded JetStream).
+func wholePath(b *testing.B, store string, sources, clients, events int) benchRates {
 	b.Helper()
 	sim := teamstest.NewHandler(teamstest.WithLimits(nil))
 	simSrv := httptest.NewServer(sim)
 	defer simSrv.Close()
 
 	var y strings.Builder
-	fmt.Fprintf(&y, "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\nsources:\n", b.TempDir())
+	fmt.Fprintf(&y, "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ndata_dir: %s\n%ssources:\n", b.TempDir(), store)
 	for i := range sources {
 		fmt.Fprintf(&y, "  - {name: s%03d, verify: {scheme: token, secret: s3cret}}\n", i)
 	}
