@@ -120,17 +120,9 @@ func New(ctx context.Context, nc *nats.Conn, so queue.StreamOptions, opts ...Opt
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	streams, err := ensureStreams(ctx, js, so)
+	streams, err := ensureStreams(ctx, js, so, o.withoutDirect)
 	if err != nil {
 		return nil, err
-	}
-	for name, st := range streams {
-		if cfg := st.CachedInfo().Config; o.withoutDirect && cfg.AllowDirect {
-			cfg.AllowDirect = false
-			if streams[name], err = js.UpdateStream(ctx, cfg); err != nil {
-				return nil, fmt.Errorf("turn direct gets off on %s: %w", name, mapErr(err))
-			}
-		}
 	}
 	expected := make(map[string][]string, len(streams))
 	for name := range streams {

@@ -45,7 +45,8 @@ type lane struct {
 	// countedUpTo is the stream's last sequence when behind was last
 	// counted: a wake for a delivery at or before it is in the count.
 	countedUpTo uint64
-	// uncounted: nothing was counted yet; the first read counts.
+	// uncounted: nothing was counted yet (by the claimer's recount or the
+	// first read, whichever comes first); the first read counts.
 	uncounted bool
 	// ahead are deliveries read with the last one handed out and not yet
 	// handed out, in order: valid until one is handed back (which empties
@@ -103,18 +104,15 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 // up to there is taken as counted, so the count errs low, never high, by
 // what was stored between the two reads. Nothing found counts 0 up to 0.
 func (l *lane) countFirst(ctx context.Context, n int, after int64, deletedAt uint64) {
-	var upTo uint64
-	if total := uint64(n) + uint64(after); total > 0 {
+	total, upTo := uint64(n)+uint64(after), uint64(0)
+	if total > 0 {
 		last, err := l.c.q.readLast(ctx, queue.StreamOut, ">")
 		if err != nil {
 			return // counted at the claimer's next recount
 		}
 		upTo = last.Sequence
 	}
-	l.mu.Lock()
-	l.uncounted = false
-	l.mu.Unlock()
-	l.counted(uint64(n)+uint64(after), deletedAt, upTo)
+	l.counted(total, deletedAt, upTo)
 }
 
 // wake says a delivery was stored at seq (0: not said).
@@ -138,6 +136,7 @@ func (l *lane) counted(n, deletedAt, upTo uint64) {
 	since := l.settled - deletedAt
 	l.behind = max(n-min(n, since), uint64(l.held))
 	l.countedUpTo = max(l.countedUpTo, upTo)
+	l.uncounted = false
 	l.mu.Unlock()
 	signal(l.woke)
 }

@@ -68,15 +68,17 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 // EnsureStreams creates the streams, or updates them to the configuration:
 // for tools and tests that need the streams without a Queue.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o queue.StreamOptions) error {
-	_, err := ensureStreams(ctx, js, o)
+	_, err := ensureStreams(ctx, js, o, false)
 	return err
 }
 
-// ensureStreams creates the streams, or updates them to the configuration,
-// and returns their handles by name.
-func ensureStreams(ctx context.Context, js jetstream.JetStream, o queue.StreamOptions) (map[string]jetstream.Stream, error) {
+// ensureStreams creates the streams, or updates them to the configuration
+// (without direct gets when withoutDirect), and returns their handles by
+// name.
+func ensureStreams(ctx context.Context, js jetstream.JetStream, o queue.StreamOptions, withoutDirect bool) (map[string]jetstream.Stream, error) {
 	streams := map[string]jetstream.Stream{}
 	for _, cfg := range StreamConfigs(o) {
+		cfg.AllowDirect = cfg.AllowDirect && !withoutDirect
 		st, err := js.CreateOrUpdateStream(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, mapErr(err))
