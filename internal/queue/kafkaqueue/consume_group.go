@@ -231,16 +231,14 @@ func (g *groupReader) take(r *kgo.Record) {
 		g.parts[r.Partition] = p
 	}
 	m, ok := storedOf(g.stream, r)
-	if ok && !g.admit(m) {
-		if p.spilled[m.Subject] != nil {
-			if p.passed == nil {
-				p.passed = map[int64]bool{}
-			}
-			p.passed[r.Offset] = true
-		}
-		ok = false
-	}
-	if !ok || g.r.leave(p, m.Subject, r.Offset) {
+	switch {
+	case !ok:
+		p.seen(r.Offset)
+		return
+	case !g.admit(m):
+		p.passOver(m.Subject, r.Offset)
+		return
+	case g.r.leave(p, m.Subject, r.Offset):
 		p.seen(r.Offset)
 		return
 	}

@@ -107,6 +107,18 @@ func (p *partState) seen(offset int64) {
 	p.next = offset + 1
 }
 
+// passOver notes that the record of subject at offset is not for the
+// consumers (admit): when subject is spilled, it is not read back either.
+func (p *partState) passOver(subject string, offset int64) {
+	if p.spilled[subject] != nil {
+		if p.passed == nil {
+			p.passed = map[int64]bool{}
+		}
+		p.passed[offset] = true
+	}
+	p.seen(offset)
+}
+
 // track adds a fetched record that is to be settled.
 func (p *partState) track(e *entry) {
 	p.seen(e.offset)

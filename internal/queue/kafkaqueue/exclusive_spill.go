@@ -124,6 +124,7 @@ func (d *dispatcher) restore(p *partState, subject string, s *spill, rs []*kgo.R
 	g := d.g
 	dq := d.dest(subject)
 	var got []*entry
+read:
 	for _, r := range rs {
 		if r.Offset < s.from {
 			continue
@@ -132,12 +133,13 @@ func (d *dispatcher) restore(p *partState, subject string, s *spill, rs []*kgo.R
 			break
 		}
 		m, ok := storedOf(g.stream, r)
-		if ok && m.Subject == subject && p.passed[r.Offset] {
+		switch {
+		case !ok || m.Subject != subject:
+		case p.passed[r.Offset]:
 			delete(p.passed, r.Offset)
-		} else if ok && m.Subject == subject {
-			if dq.inMemory()+len(got) >= d.maxDest {
-				break
-			}
+		case dq.inMemory()+len(got) >= d.maxDest:
+			break read
+		default:
 			s.left--
 			if g.admit(m) && !p.acked[r.Offset] {
 				got = append(got, &entry{part: p, offset: r.Offset, msg: m, dest: dq})
