@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/internal/natsembed"
@@ -32,9 +33,11 @@ const bareWorkers = 64
 // simulator accepts: no envelope, history, limits or per-destination state.
 //
 // It takes POST /hooks/{source}/s3cret as ingest does and delivers source
-// sNNN's events to receiver/dNNN, as BenchmarkWholePath's routes do. It
-// returns the ingest URL and a function that stops it all.
-func startBareRelay(b *testing.B, receiver string) (ingestURL string, stop func()) {
+// sNNN's events to receiver/dNNN, as BenchmarkWholePath's routes do. Its
+// store is an embedded server connected in process, as serve's, or, when
+// natsURL is set, that cluster over TCP with streams (and so consumers) of
+// replicas. It returns the ingest URL and a function that stops it all.
+func startBareRelay(b *testing.B, receiver, natsURL string, replicas int) (ingestURL string, stop func()) {
 	b.Helper()
 	var stops []func()
 	stop = func() {
@@ -47,16 +50,7 @@ func startBareRelay(b *testing.B, receiver string) (ingestURL string, stop func(
 			stop()
 		}
 	}()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: b.TempDir()})
-	if err != nil {
-		b.Fatalf("bare relay: start nats: %v", err)
-	}
-	stops = append(stops, srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		b.Fatalf("bare relay: %v", err)
-	}
-	stops = append(stops, nc.Close)
+	nc := bareConnect(b, natsURL, &stops)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		b.Fatalf("bare relay: jetstream: %v", err)
@@ -68,7 +62,7 @@ func startBareRelay(b *testing.B, receiver string) (ingestURL string, stop func(
 	var cons [2]jetstream.Consumer
 	for i, name := range []string{"BARE_IN", "BARE_OUT"} {
 		subject := strings.ToLower(strings.ReplaceAll(name, "_", ".")) + ".>"
-		if _, err := js.CreateStream(setup, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Storage: jetstream.FileStorage}); err != nil {
+		if _, err := js.CreateStream(setup, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Storage: jetstream.FileStorage, Replicas: replicas}); err != nil {
 			b.Fatalf("bare relay: create stream %s: %v", name, err)
 		}
 		cons[i], err = js.CreateConsumer(setup, name, jetstream.ConsumerConfig{Durable: "relay", AckPolicy: jetstream.AckExplicitPolicy})
@@ -141,6 +135,31 @@ func startBareRelay(b *testing.B, receiver string) (ingestURL string, stop func(
 	}))
 	stops = append(stops, ingest.Close)
 	return ingest.URL, stop
+}
+
+// bareConnect connects to natsURL, or starts an embedded server and connects
+// in process when it is "", and adds what stops it all to stops.
+func bareConnect(b *testing.B, natsURL string, stops *[]func()) *nats.Conn {
+	b.Helper()
+	if natsURL != "" {
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			b.Fatalf("bare relay: connect to %s: %v", natsURL, err)
+		}
+		*stops = append(*stops, nc.Close)
+		return nc
+	}
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: b.TempDir()})
+	if err != nil {
+		b.Fatalf("bare relay: start nats: %v", err)
+	}
+	*stops = append(*stops, srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		b.Fatalf("bare relay: %v", err)
+	}
+	*stops = append(*stops, nc.Close)
+	return nc
 }
 
 // stopConsuming stops cc and waits, 10 s at most, until its handler has

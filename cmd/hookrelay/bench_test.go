@@ -43,18 +43,10 @@ func BenchmarkWholePath(b *testing.B) {
 	const clients = 64
 	events := benchEnv(b, "HOOKRELAY_BENCH_EVENTS", 5000)
 	sources := benchEnv(b, "HOOKRELAY_BENCH_SOURCES", 100)
-	store := ""
-	if os.Getenv("HOOKRELAY_BENCH_CLUSTER") != "" {
-		n := benchEnv(b, "HOOKRELAY_BENCH_CLUSTER", 3)
-		nodes := natstest.StartProcessCluster(b, n)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		natstest.WaitJetStream(ctx, b, natstest.URLs(nodes))
-		cancel()
-		store = fmt.Sprintf("nats: {url: %q, replicas: %d}\n", natstest.URLs(nodes), n)
-	}
+	cluster := benchEnv(b, "HOOKRELAY_BENCH_CLUSTER", 0) // 0: the embedded server
 	var endToEnd, ingested, steady float64
 	for range b.N {
-		r := wholePath(b, store, sources, clients, events)
+		r := wholePath(b, cluster, sources, clients, events)
 		endToEnd, ingested, steady = endToEnd+r.endToEnd, ingested+r.ingested, steady+r.steady
 	}
 	n := float64(b.N)
@@ -75,20 +67,22 @@ func BenchmarkWholePath(b *testing.B) {
 // Reported: each one's mean end-to-end events/s and the ratio of the means
 // (hookrelay ÷ bare); each round is logged. HOOKRELAY_BENCH_ROUNDS sets
 // the number of rounds (default 3), HOOKRELAY_BENCH_EVENTS the events per run
-// (default 5000).
+// (default 5000), HOOKRELAY_BENCH_CLUSTER=N puts both on N nats-server
+// processes, a fresh cluster for each run, their streams with N replicas.
 //
 //	go test -run '^$' -bench WholePathVsBare -benchtime 1x ./cmd/hookrelay/
 func BenchmarkWholePathVsBare(b *testing.B) {
 	const clients = 64
 	events := benchEnv(b, "HOOKRELAY_BENCH_EVENTS", 5000)
 	rounds := benchEnv(b, "HOOKRELAY_BENCH_ROUNDS", 3)
+	cluster := benchEnv(b, "HOOKRELAY_BENCH_CLUSTER", 0) // 0: the embedded server
 	for _, dests := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("destinations=%d", dests), func(b *testing.B) {
 			var relay, bare float64
 			for range b.N {
 				for round := range rounds {
-					br := barePath(b, dests, clients, events)
-					rr := wholePath(b, "", dests, clients, events)
+					br := barePath(b, cluster, dests, clients, events)
+					rr := wholePath(b, cluster, dests, clients, events)
 					b.Logf("round %d: bare %.0f events/s (ingest %.0f/s), hookrelay %.0f events/s (ingest %.0f/s): %.2f×",
 						round+1, br.endToEnd, br.ingested, rr.endToEnd, rr.ingested, rr.endToEnd/br.endToEnd)
 					relay, bare = relay+rr.endToEnd, bare+br.endToEnd
@@ -118,6 +112,24 @@ func benchEnv(b *testing.B, name string, def int) int {
 	return n
 }
 
+// startBenchCluster starts a fresh cluster of size nats-server processes on
+// 127.0.0.1 and waits until JetStream answers. It returns the cluster's URLs
+// and a function that kills it, which a run calls once done so that the
+// next run's cluster does not share the cores with an idle one.
+func startBenchCluster(b *testing.B, size int) (url string, stop func()) {
+	b.Helper()
+	nodes := natstest.StartProcessCluster(b, size)
+	stop = func() {
+		for _, n := range nodes {
+			n.Kill()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	natstest.WaitJetStream(ctx, b, natstest.URLs(nodes))
+	return natstest.URLs(nodes), stop
+}
+
 // benchRates are one run's rates in events/s: end to end (events ÷ first POST
 // to the last event's first arrival), ingest's 202s, and the steady arrival
 // rate at the receiver (10th to 90th percentile of first arrivals).
@@ -125,10 +137,17 @@ type benchRates struct{ endToEnd, ingested, steady float64 }
 
 // wholePath runs serve on a fresh data dir with sources, each routed to a
 // destination of its own on the Teams simulator, posts the events and waits
-// until each arrived. store is the configuration's queue lines ("": the
-// embedded JetStream).
-func wholePath(b *testing.B, store string, sources, clients, events int) benchRates {
+// until each arrived. The store is the embedded JetStream when cluster is 0,
+// else a fresh cluster of that many nats-server processes, the streams with
+// as many replicas.
+func wholePath(b *testing.B, cluster, sources, clients, events int) benchRates {
 	b.Helper()
+	store := ""
+	if cluster > 0 {
+		url, stop := startBenchCluster(b, cluster)
+		defer stop()
+		store = fmt.Sprintf("nats: {url: %q, replicas: %d}\n", url, cluster)
+	}
 	sim := teamstest.NewHandler(teamstest.WithLimits(nil))
 	simSrv := httptest.NewServer(sim)
 	defer simSrv.Close()
@@ -184,13 +203,20 @@ func wholePath(b *testing.B, store string, sources, clients, events int) benchRa
 }
 
 // barePath runs the bare relay with the Teams simulator as its receiver,
-// posts the events and waits until each arrived.
-func barePath(b *testing.B, sources, clients, events int) benchRates {
+// posts the events and waits until each arrived. Its store is as
+// wholePath's.
+func barePath(b *testing.B, cluster, sources, clients, events int) benchRates {
 	b.Helper()
+	url := ""
+	if cluster > 0 {
+		var stopCluster func()
+		url, stopCluster = startBenchCluster(b, cluster)
+		defer stopCluster()
+	}
 	sim := teamstest.NewHandler(teamstest.WithLimits(nil))
 	simSrv := httptest.NewServer(sim)
 	defer simSrv.Close()
-	ingest, stop := startBareRelay(b, simSrv.URL)
+	ingest, stop := startBareRelay(b, simSrv.URL, url, max(cluster, 1))
 	defer stop()
 	return benchDrive(b, sim, ingest, sources, clients, events)
 }
