@@ -33,9 +33,11 @@ const maxBody = 1 << 20
 // since and until take RFC 3339 or a duration meaning that long ago ("2h").
 // A list without limit returns at most DefaultListLimit entries; limit=0 all.
 // It skips offset entries first, lists oldest first or, with order=newest,
-// newest first, and says how many match in all (total) and the newest
-// matching id (max_id), which a replay or purge can name to act on exactly
-// what was counted.
+// newest first, and says how many match in all (total) and where the newest
+// matching one is stored (max_id: its seq), which a replay or purge can pass
+// back to act on exactly what was counted. An id is what an entry's id says:
+// "<event id>:<destination>:<replays>", or a number for a dead letter stored
+// before ids were names.
 // Authentication is the admin listener's business, not this handler's.
 func NewHandler(s *Store, logger *slog.Logger) http.Handler {
 	return newHandler(s, logger, time.Now)
@@ -66,7 +68,9 @@ type ListResponse struct {
 	Total int `json:"total"`
 	// Offset is the offset asked for.
 	Offset int `json:"offset"`
-	// MaxID is the newest matching dead letter's id ("" when none).
+	// MaxID is the newest matching dead letter's seq, in decimal ("" when
+	// none): where what the list counted ends, for a replay or purge to
+	// pass back (Filter.MaxSeq).
 	MaxID string `json:"max_id,omitempty"`
 }
 
@@ -92,7 +96,8 @@ type ActionRequest struct {
 	// Since and Until are RFC 3339 times or durations meaning that long ago.
 	Since string `json:"since,omitempty"`
 	Until string `json:"until,omitempty"`
-	// MaxID leaves out dead letters newer than this id (see Filter.MaxSeq).
+	// MaxID leaves out dead letters stored after the one of this seq, a
+	// list's max_id (see Filter.MaxSeq).
 	MaxID  string `json:"max_id,omitempty"`
 	Limit  int    `json:"limit,omitempty"`
 	All    bool   `json:"all,omitempty"`
@@ -133,12 +138,13 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	adminapi.WriteJSON(w, http.StatusOK, resp)
 }
 
-// maxSeq reads a max_id.
+// maxSeq reads a max_id: the Seq of the newest entry a list counted (not
+// an id: ids are names, in no order).
 func maxSeq(v string) (uint64, error) {
 	if v == "" {
 		return 0, nil
 	}
-	return parseID(v)
+	return parseSeq("max_id", v)
 }
 
 func (h *handler) queryFilter(q url.Values) (Filter, error) {

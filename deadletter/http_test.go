@@ -160,7 +160,9 @@ func testHandlerErrors(t *testing.T, open storetest.Opener) {
 		errHas                   string
 	}{
 		{"missing", "GET", "/api/v1/deadletters/" + missing, "", 404, "not found"},
-		{"bad id", "GET", "/api/v1/deadletters/abc", "", 400, "abc"},
+		{"bad id", "GET", "/api/v1/deadletters/abc%20d", "", 400, "event id:destination:replays"},
+		{"bad id in a filter", "GET", "/api/v1/deadletters?id=evt-1.ops.0", "", 400, "evt-1.ops.0"},
+		{"bad max_id", "GET", "/api/v1/deadletters?max_id=evt-1:ops:0", "", 400, "max_id"},
 		{"unknown parameter", "GET", "/api/v1/deadletters?destinaton=ops", "", 400, "destinaton"},
 		{"bad since", "GET", "/api/v1/deadletters?since=yesterday", "", 400, "yesterday"},
 		{"bad status", "GET", "/api/v1/deadletters?status=x", "", 400, "status"},

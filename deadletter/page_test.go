@@ -120,7 +120,11 @@ func testListAnswerCarriesTitleTotalAndPage(t *testing.T, open storetest.Opener)
 		dl.ResponseExcerpt = "Bad Request"
 		dls[i] = dl
 	}
-	stored := putDead(t, q, dls...)
+	acks := putDeadAcks(t, q, dls...)
+	var stored []string // the fixtures' ids
+	for _, a := range acks {
+		stored = append(stored, a.Ref)
+	}
 	srv := httptest.NewServer(newTestHandler(NewStore(q, q)))
 	t.Cleanup(srv.Close)
 	resp, err := srv.Client().Get(srv.URL + "/api/v1/deadletters?limit=3&offset=1&order=newest")
@@ -139,15 +143,15 @@ func testListAnswerCarriesTitleTotalAndPage(t *testing.T, open storetest.Opener)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw.Count != 3 || raw.Total != 7 || raw.Offset != 1 || raw.MaxID != stored[6] {
-		t.Fatalf("count %d total %d offset %d max_id %q, want 3 7 1 %s", raw.Count, raw.Total, raw.Offset, raw.MaxID, stored[6])
+	if maxID := strconv.FormatUint(acks[6].Seq, 10); raw.Count != 3 || raw.Total != 7 || raw.Offset != 1 || raw.MaxID != maxID {
+		t.Fatalf("count %d total %d offset %d max_id %q, want 3 7 1 %s", raw.Count, raw.Total, raw.Offset, raw.MaxID, maxID)
 	}
 	first := raw.DeadLetters[0]
 	if first["id"] != stored[5] || first["title"] != "alert 5" || first["response_excerpt"] != "Bad Request" {
 		t.Errorf("first of the page: id %v title %v answer %v; want %s, alert 5, Bad Request", first["id"], first["title"], first["response_excerpt"], stored[5])
 	}
 	c := &Client{BaseURL: srv.URL}
-	maxSeq, _ := strconv.ParseUint(stored[3], 10, 64)
+	maxSeq := acks[3].Seq
 	p, err := c.Page(ctxT(t), Filter{Limit: 2, MaxSeq: maxSeq}, 0, true)
 	if err != nil {
 		t.Fatal(err)

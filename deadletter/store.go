@@ -3,6 +3,7 @@
 package deadletter
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,10 +34,12 @@ var (
 
 // Entry is one dead letter as stored on RELAY_DEAD.
 type Entry struct {
-	// ID is the stable id of the entry: its RELAY_DEAD stream sequence as a
-	// decimal string.
+	// ID names the entry for good: "<event id>:<destination>:<replays>"
+	// (see ID), or, for a dead letter stored before ids were names, its
+	// RELAY_DEAD sequence in decimal.
 	ID string `json:"id"`
-	// Seq is the same sequence as a number.
+	// Seq is where the entry is stored, in the order dead letters are
+	// stored: what Filter.MaxSeq bounds. It is not an id.
 	Seq uint64 `json:"seq"`
 	// Title is what the card is about (CardTitle), so a list says which
 	// alert or ticket did not reach the channel; "" when it has no card.
@@ -58,7 +61,7 @@ type Filter struct {
 	// Since and Until bound DeadAt: Since <= DeadAt < Until.
 	Since, Until time.Time
 	// MaxSeq, when not 0, leaves out the entries stored after the one of
-	// this sequence (id): what a confirmation counted is what is purged,
+	// this Seq (Page.MaxSeq): what a confirmation counted is what is purged,
 	// however many arrive meanwhile. Like Limit, it does not make a filter
 	// non-empty.
 	MaxSeq uint64
@@ -105,17 +108,32 @@ func (f Filter) validate() error {
 			f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
 	}
 	for _, id := range f.IDs {
-		if _, err := parseID(id); err != nil {
+		if err := checkID(id); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func parseID(id string) (uint64, error) {
-	seq, err := strconv.ParseUint(id, 10, 64)
+// checkID refuses what cannot be a dead letter's id, saying what one looks
+// like.
+func checkID(id string) error {
+	if queue.ValidDeadLetterID(id) {
+		return nil
+	}
+	if seq, err := strconv.ParseUint(id, 10, 64); err == nil && seq > 0 {
+		return nil // a dead letter stored before ids were names
+	}
+	return fmt.Errorf("%w: %q is not a dead-letter id: copy one from a list, like "+
+		"0193e7a2-5c1d-7f00-8e4a-2b6c9d0e1f3a:ops-teams:0 (event id:destination:replays), "+
+		"or a number for a dead letter stored before ids were names", ErrInvalidFilter, id)
+}
+
+// parseSeq reads a Seq given back (max_id).
+func parseSeq(name, v string) (uint64, error) {
+	seq, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || seq == 0 {
-		return 0, fmt.Errorf("%w: id %q is not a dead-letter id (a positive decimal number)", ErrInvalidFilter, id)
+		return 0, fmt.Errorf("%w: %s %q is not a position: pass back the %s a list answered", ErrInvalidFilter, name, v, name)
 	}
 	return seq, nil
 }
@@ -189,11 +207,13 @@ func (s *Store) Page(ctx context.Context, f Filter, offset int, newest bool) (Pa
 	}
 	limit := f.Limit
 	f.Limit = 0
-	var seqs []uint64
+	var ids []string
 	var kept []Entry // the page's entries, when known during the scan
+	p := Page{Entries: []Entry{}}
 	err := s.each(ctx, f, func(e Entry) error {
-		i := len(seqs)
-		seqs = append(seqs, e.Seq)
+		i := len(ids)
+		ids = append(ids, e.ID)
+		p.MaxSeq = max(p.MaxSeq, e.Seq)
 		if !newest && i >= offset && (limit == 0 || i < offset+limit) {
 			kept = append(kept, e)
 		}
@@ -202,27 +222,24 @@ func (s *Store) Page(ctx context.Context, f Filter, offset int, newest bool) (Pa
 	if err != nil {
 		return Page{}, err
 	}
-	p := Page{Entries: []Entry{}, Total: len(seqs)}
-	if len(seqs) > 0 {
-		p.MaxSeq = slices.Max(seqs)
-	}
+	p.Total = len(ids)
 	if !newest {
 		if kept != nil {
 			p.Entries = kept
 		}
 		return p, nil
 	}
-	// Newest first: the page's positions are known only now.
-	slices.Reverse(seqs)
-	if offset >= len(seqs) {
+	// Newest first: the page's entries are known only now.
+	slices.Reverse(ids)
+	if offset >= len(ids) {
 		return p, nil
 	}
-	seqs = seqs[offset:]
-	if limit > 0 && len(seqs) > limit {
-		seqs = seqs[:limit]
+	ids = ids[offset:]
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
 	}
-	for _, seq := range seqs {
-		e, err := s.getEntry(ctx, seq)
+	for _, id := range ids {
+		e, err := s.getEntry(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue // replayed or purged since the scan
 		}
@@ -236,22 +253,21 @@ func (s *Store) Page(ctx context.Context, f Filter, offset int, newest bool) (Pa
 
 // Get returns one dead letter, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Entry, error) {
-	seq, err := parseID(id)
-	if err != nil {
+	if err := checkID(id); err != nil {
 		return Entry{}, err
 	}
-	return s.getEntry(ctx, seq)
+	return s.getEntry(ctx, id)
 }
 
-func (s *Store) getEntry(ctx context.Context, seq uint64) (Entry, error) {
-	m, err := s.dead.DeadLetter(ctx, seq)
+func (s *Store) getEntry(ctx context.Context, id string) (Entry, error) {
+	m, err := s.dead.DeadLetter(ctx, id)
 	if errors.Is(err, queue.ErrNotFound) {
-		return Entry{}, fmt.Errorf("dead letter %d: %w", seq, ErrNotFound)
+		return Entry{}, fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Entry{}, fmt.Errorf("get dead letter %d: %w", seq, err)
+		return Entry{}, fmt.Errorf("get dead letter %s: %w", id, err)
 	}
-	return decode(m.Key, m.Seq, m.Data), nil
+	return decode(m), nil
 }
 
 // ReasonUndecodable marks an entry whose stored message is not a dead letter
@@ -259,15 +275,15 @@ func (s *Store) getEntry(ctx context.Context, seq uint64) (Entry, error) {
 // but not replayed, so one bad message does not block the others.
 const ReasonUndecodable = "undecodable"
 
-func decode(destination string, seq uint64, data []byte) Entry {
-	e := Entry{ID: strconv.FormatUint(seq, 10), Seq: seq}
-	if err := json.Unmarshal(data, &e.DeadLetter); err != nil {
+func decode(m queue.Stored) Entry {
+	e := Entry{ID: m.Ref, Seq: m.Seq}
+	if err := json.Unmarshal(m.Data, &e.DeadLetter); err != nil {
 		e.DeadLetter = schemas.DeadLetter{Reason: ReasonUndecodable, LastError: "decode dead letter: " + err.Error()}
 	}
 	// The dead letter was filed under its destination, which names it even
 	// when the delivery itself does not (a failed transform).
 	if e.Delivery.Destination == "" {
-		e.Delivery.Destination = destination
+		e.Delivery.Destination = m.Key
 	}
 	e.Title = CardTitle(e.Delivery.Card)
 	return e
@@ -297,21 +313,22 @@ func (s *Store) each(ctx context.Context, f Filter, fn func(Entry) error) error 
 	return s.eachScan(ctx, f, visit)
 }
 
+// eachID visits the entries named, oldest first, each once.
 func (s *Store) eachID(ctx context.Context, ids []string, visit func(Entry) (bool, error)) error {
-	seqs := make([]uint64, 0, len(ids))
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	entries := make([]Entry, 0, len(ids))
 	for _, id := range ids {
-		seq, _ := parseID(id) // validated by Filter.validate
-		seqs = append(seqs, seq)
-	}
-	slices.Sort(seqs)
-	for _, seq := range slices.Compact(seqs) {
-		e, err := s.getEntry(ctx, seq)
+		e, err := s.getEntry(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b Entry) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, e := range slices.CompactFunc(entries, func(a, b Entry) bool { return a.Seq == b.Seq }) {
 		if more, err := visit(e); err != nil || !more {
 			return err
 		}
@@ -334,7 +351,7 @@ func (s *Store) eachScan(ctx context.Context, f Filter, visit func(Entry) (bool,
 		if f.MaxSeq != 0 && m.Seq > f.MaxSeq {
 			return false, nil
 		}
-		return visit(decode(m.Key, m.Seq, m.Data))
+		return visit(decode(m))
 	})
 }
 
@@ -355,7 +372,7 @@ type ReplayResult struct {
 }
 
 // ReplayMsgIDPrefix starts the queue.Msg ID of a replayed delivery; the rest
-// is the dead letter's sequence, so the queue stores one replay of a dead letter
+// is the dead letter's id, so the queue stores one replay of a dead letter
 // however many replays of it race.
 const ReplayMsgIDPrefix = "replay."
 
@@ -432,17 +449,17 @@ func (s *Store) replay(ctx context.Context, e Entry) error {
 			Kind: history.KindReplayed, Source: d.Source, Route: d.Route, Destination: d.Destination,
 			DeliveryID: d.ID, Detail: fmt.Sprintf("dead letter %s (%s) replayed", e.ID, e.Reason)})
 	}
-	return s.delete(ctx, e.Seq)
+	return s.delete(ctx, e.ID)
 }
 
 // delete deletes a dead letter; one already gone (a concurrent replay or
 // purge got there first) is not an error.
-func (s *Store) delete(ctx context.Context, seq uint64) error {
-	err := s.dead.DeleteDeadLetter(ctx, seq)
+func (s *Store) delete(ctx context.Context, id string) error {
+	err := s.dead.DeleteDeadLetter(ctx, id)
 	if err == nil || errors.Is(err, queue.ErrNotFound) {
 		return nil
 	}
-	return fmt.Errorf("delete dead letter %d: %w", seq, err)
+	return fmt.Errorf("delete dead letter %s: %w", id, err)
 }
 
 // Purge deletes the dead letters matching f and returns how many it deleted.
@@ -452,7 +469,7 @@ func (s *Store) Purge(ctx context.Context, f Filter) (int, error) {
 	}
 	n := 0
 	err := s.each(ctx, f, func(e Entry) error {
-		if err := s.delete(ctx, e.Seq); err != nil {
+		if err := s.delete(ctx, e.ID); err != nil {
 			return err
 		}
 		n++

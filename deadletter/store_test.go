@@ -62,6 +62,16 @@ func deadLetter(i int, fx fixture) schemas.DeadLetter {
 // order.
 func putDead(t *testing.T, q queue.DeadLetters, dls ...schemas.DeadLetter) []string {
 	t.Helper()
+	ids := []string{}
+	for _, a := range putDeadAcks(t, q, dls...) {
+		ids = append(ids, a.Ref)
+	}
+	return ids
+}
+
+// putDeadAcks stores dead letters as the stages do and returns the acks.
+func putDeadAcks(t *testing.T, q queue.DeadLetters, dls ...schemas.DeadLetter) []queue.PubAck {
+	t.Helper()
 	msgs := make([]queue.Msg, len(dls))
 	for i, dl := range dls {
 		m, err := Msg(dl)
@@ -74,22 +84,17 @@ func putDead(t *testing.T, q queue.DeadLetters, dls ...schemas.DeadLetter) []str
 	if err != nil {
 		t.Fatalf("put dead letters: %v", err)
 	}
-	ids := make([]string, len(acks))
-	for i, a := range acks {
-		ids[i] = strconv.FormatUint(a.Seq, 10)
-	}
-	return ids
+	return acks
 }
 
 // testStore is a Store on a fixed clock over a test's store, with the
-// fixtures stored. A dead letter's id is what the store made of it (a
-// stream sequence on JetStream, a position on Kafka), so tests name the
-// fixtures by number and ask for their ids.
+// fixtures stored. Tests name the fixtures by number and ask for their ids
+// and where the store put them (Seq).
 type testStore struct {
 	*Store
-	q   *queue.Stores
-	ids []string // fixture n's id at n-1
-	out *storetest.Lanes
+	q    *queue.Stores
+	acks []queue.PubAck // fixture n's at n-1
+	out  *storetest.Lanes
 }
 
 // setup opens a store, stores the fixtures and returns a Store over it.
@@ -100,19 +105,16 @@ func setup(t *testing.T, open storetest.Opener) *testStore {
 	for i, fx := range fixtures {
 		dls[i] = deadLetter(i+1, fx)
 	}
-	s := &testStore{Store: NewStore(q, q), q: q, ids: putDead(t, q, dls...), out: storetest.NewLanes(t, q)}
+	s := &testStore{Store: NewStore(q, q), q: q, acks: putDeadAcks(t, q, dls...), out: storetest.NewLanes(t, q)}
 	s.now = func() time.Time { return testNow }
 	return s
 }
 
 // id is fixture n's id.
-func (s *testStore) id(n int) string { return s.ids[n-1] }
+func (s *testStore) id(n int) string { return s.acks[n-1].Ref }
 
-// seq is fixture n's id as a number.
-func (s *testStore) seq(n int) uint64 {
-	seq, _ := strconv.ParseUint(s.id(n), 10, 64) // formatted by putDead
-	return seq
-}
+// seq is where fixture n is stored.
+func (s *testStore) seq(n int) uint64 { return s.acks[n-1].Seq }
 
 // idsOf are the ids of fixtures ns, in that order.
 func (s *testStore) idsOf(ns ...int) []string {
@@ -123,9 +125,13 @@ func (s *testStore) idsOf(ns ...int) []string {
 	return out
 }
 
-// missing is an id no test stores: far past the few dead letters a test
-// keeps, on either backend.
-const missing = "99"
+// missing is an id no test stores.
+const missing = "evt-99:ops:0"
+
+// missingEarlier is an id of a dead letter stored before ids were names
+// that no test stores: far past the few dead letters a test keeps, on
+// either backend.
+const missingEarlier = "99"
 
 func ids(entries []Entry) []string {
 	out := []string{}
@@ -189,7 +195,7 @@ func TestListInvalidFilter(t *testing.T) {
 	s := NewStore(nil, nil)
 	for _, f := range []Filter{
 		{Destination: "ops.x"}, {Destination: "*"}, {Destination: ">"},
-		{IDs: []string{"abc"}}, {IDs: []string{"0"}}, {Limit: -1},
+		{IDs: []string{"ev1.ops.0"}}, {IDs: []string{"0"}}, {IDs: []string{"ev1 ops"}}, {IDs: []string{"*"}}, {IDs: []string{""}}, {Limit: -1},
 		{Reason: "gnoe"}, {Reason: "Gone"},
 		{Since: testNow, Until: testNow}, {Since: testNow, Until: testNow.Add(-time.Hour)},
 	} {
@@ -213,7 +219,7 @@ func testListMany(t *testing.T, open storetest.Opener) {
 		}
 		dls[i] = deadLetter(i, fixture{dest: dest, reason: schemas.ReasonExhausted})
 	}
-	stored := putDead(t, q, dls...)
+	stored := putDeadAcks(t, q, dls...)
 	s := NewStore(q, q)
 	all, err := s.List(ctxT(t), Filter{})
 	if err != nil {
@@ -223,8 +229,8 @@ func testListMany(t *testing.T, open storetest.Opener) {
 		t.Fatalf("listed %d, want %d", len(all), n)
 	}
 	for i, e := range all {
-		if e.ID != stored[i] || strconv.FormatUint(e.Seq, 10) != e.ID {
-			t.Fatalf("entry %d has seq %d id %s, want id %s: not oldest first", i, e.Seq, e.ID, stored[i])
+		if e.ID != stored[i].Ref || e.Seq != stored[i].Seq {
+			t.Fatalf("entry %d has seq %d id %s, want %d %s: not oldest first", i, e.Seq, e.ID, stored[i].Seq, stored[i].Ref)
 		}
 	}
 	b, err := s.List(ctxT(t), Filter{Destination: "b"})
@@ -249,11 +255,15 @@ func testGet(t *testing.T, open storetest.Opener) {
 		e.LastStatus != 503 || !e.DeadAt.Equal(want.DeadAt) || string(e.Delivery.Card) != string(want.Delivery.Card) {
 		t.Errorf("Get(%s) = %+v, want %+v", s.id(2), e, want)
 	}
-	if _, err := s.Get(ctxT(t), missing); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get(%s) error = %v, want ErrNotFound", missing, err)
+	for _, id := range []string{missing, missingEarlier} {
+		if _, err := s.Get(ctxT(t), id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%s) error = %v, want ErrNotFound", id, err)
+		}
 	}
-	if _, err := s.Get(ctxT(t), "x"); !errors.Is(err, ErrInvalidFilter) {
-		t.Errorf("Get(x) error = %v, want ErrInvalidFilter", err)
+	for _, id := range []string{"evt-2.ops.0", "0", "a b", ""} {
+		if _, err := s.Get(ctxT(t), id); !errors.Is(err, ErrInvalidFilter) {
+			t.Errorf("Get(%q) error = %v, want ErrInvalidFilter", id, err)
+		}
 	}
 }
 
@@ -591,11 +601,11 @@ func TestUndecodableIsListedSkippedAndPurgeable(t *testing.T) {
 func testUndecodableIsListedSkippedAndPurgeable(t *testing.T, open storetest.Opener) {
 	s := setup(t, open)
 	ctx := ctxT(t)
-	acks, err := s.q.PutDeadLetters(ctx, []queue.Msg{{Key: "ops", Data: []byte("not json")}})
+	acks, err := s.q.PutDeadLetters(ctx, []queue.Msg{{Key: "ops", Data: []byte("not json"), ID: "bad"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := strconv.FormatUint(acks[0].Seq, 10)
+	bad := acks[0].Ref
 	got, err := s.List(ctx, Filter{Reason: ReasonUndecodable})
 	if err != nil {
 		t.Fatal(err)
@@ -655,5 +665,60 @@ func testReplayIsRecordedInHistory(t *testing.T, open storetest.Opener) {
 	}
 	if recs, _ := hs.History(ctx, "evt-2"); len(recs) != 0 {
 		t.Errorf("a dry run was recorded: %+v", recs)
+	}
+}
+
+func TestDeadLettersOfAnEarlierRelease(t *testing.T) {
+	storetest.Each(t, testDeadLettersOfAnEarlierRelease)
+}
+
+// A dead letter stored before ids were names (on its destination's subject,
+// named by its sequence) is listed among the new ones by that number, and
+// read, replayed and purged by it.
+func testDeadLettersOfAnEarlierRelease(t *testing.T, open storetest.Opener) {
+	s := setup(t, open)
+	ctx := ctxT(t)
+	earlier := func(n int) string {
+		t.Helper()
+		m, err := Msg(deadLetter(n, fixture{dest: "ops", source: "github", reason: schemas.ReasonRejected, status: 400}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, err := s.q.Backend().Publish(ctx, queue.Msg{Subject: queue.DeadSubject("ops"), Header: m.Header, Data: m.Data,
+			ID: fmt.Sprintf("dead.dlv-%d.0", n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatUint(ack.Seq, 10)
+	}
+	replayed, purged := earlier(6), earlier(7)
+
+	list, err := s.List(ctx, Filter{Destination: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(s.idsOf(1, 2, 5), replayed, purged); !slices.Equal(ids(list), want) {
+		t.Errorf("dead letters of ops: %v, want %v", ids(list), want)
+	}
+	if e, err := s.Get(ctx, replayed); err != nil || e.Delivery.ID != "dlv-6" || e.ID != replayed {
+		t.Fatalf("Get(%s) = %s of %s, %v; want dlv-6's", replayed, e.ID, e.Delivery.ID, err)
+	}
+	res, err := s.Replay(ctx, Filter{IDs: []string{replayed}}, false)
+	if err != nil || !slices.Equal(res.Replayed, []string{replayed}) {
+		t.Fatalf("replay %s: %+v, %v", replayed, res, err)
+	}
+	if out := s.taken(t)["ops"]; len(out) != 1 || out[0].ID != ReplayMsgIDPrefix+replayed {
+		t.Errorf("replayed to ops: %d deliveries, want the one of %s", len(out), replayed)
+	}
+	if n, err := s.Purge(ctx, Filter{IDs: []string{purged}}); err != nil || n != 1 {
+		t.Fatalf("purge %s: %d, %v", purged, n, err)
+	}
+	for _, id := range []string{replayed, purged} {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%s) once replayed or purged: %v, want ErrNotFound", id, err)
+		}
+	}
+	if _, err := s.Get(ctx, strconv.FormatUint(s.seq(1), 10)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a named dead letter read by its seq: %v, want ErrNotFound", err)
 	}
 }

@@ -22,7 +22,7 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 func (s *Store) replaySpan(ctx context.Context, e Entry) (context.Context, trace.Span) {
 	var h queue.Header
 	if s.tel.Tracing() {
-		if m, err := s.dead.DeadLetter(ctx, e.Seq); err == nil {
+		if m, err := s.dead.DeadLetter(ctx, e.ID); err == nil {
 			h = m.Header
 		}
 	}

@@ -172,8 +172,8 @@ func deadLetters(t *testing.T, q queue.DeadLetters) map[string]schemas.DeadLette
 		if got := m.Header.Get(queue.HeaderReason); got != schemas.ReasonTransform {
 			t.Errorf("dead letter header reason %q", got)
 		}
-		if got, want := m.ID, "dead."+d.Delivery.ID+".0"; got != want {
-			t.Errorf("dead letter id %q, want %q", got, want)
+		if want := d.Delivery.EventID + ":" + d.Delivery.Destination + ":0"; m.ID != want || m.Ref != want {
+			t.Errorf("dead letter stored as %q, named %q, want %q", m.ID, m.Ref, want)
 		}
 		out[d.Delivery.Destination] = d
 		return true, nil

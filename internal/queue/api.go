@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,12 @@ type Queue interface {
 	// Delete removes the message at seq of stream; ErrNotFound when there is
 	// none.
 	Delete(ctx context.Context, stream string, seq uint64) error
+	// Last reads the last message of stream whose subject matches subject:
+	// a full subject, or one with a "*" token before a literal last token,
+	// as the dead letters are looked up by id (relay.dead.*.<id>).
+	// ErrNotFound when none matches. It is one request to the store: the
+	// stores look a message up by name with it.
+	Last(ctx context.Context, stream, subject string) (Stored, error)
 	// Scan calls fn for the messages of stream whose subject matches subject
 	// (a full subject, or one of the …All wildcards), stored at or after
 	// start (from the beginning when start is zero), oldest first, until fn
@@ -112,6 +119,9 @@ type Stored struct {
 	Seq uint64
 	// Time is when the store received it.
 	Time time.Time
+	// Ref is the name a store reads the message back by, set by the stores
+	// that name their messages: a dead letter's id (DeadLetters).
+	Ref string
 }
 
 // PubAck confirms a publish.
@@ -120,6 +130,8 @@ type PubAck struct {
 	Seq    uint64
 	// Duplicate says the message's ID was stored already (at Seq).
 	Duplicate bool
+	// Ref is the name the message is read back by, as Stored.Ref.
+	Ref string
 }
 
 // Consumer hands out the messages of an event feed or of a destination's
@@ -208,9 +220,10 @@ func StreamOf(subject string) string {
 	return stream
 }
 
-// KeyOf is the key a subject names (see Msg.Key): what follows its stream's
-// prefix, or "" for a subject outside hookrelay's streams. Backends set a
-// read message's Key with it.
+// KeyOf is the key a subject names (see Msg.Key): the token after its
+// stream's prefix, or "" for a subject outside hookrelay's streams; a dead
+// letter's id, the token after it (DeadLetterSubject), is not part of it.
+// Backends set a read message's Key with it.
 func KeyOf(subject string) string {
 	_, key := split(subject)
 	return key
@@ -222,7 +235,8 @@ func split(subject string) (stream, key string) {
 		{HistorySubject(""), StreamHistory}, {SentSubject(""), StreamSent},
 	} {
 		if len(subject) > len(s.prefix) && subject[:len(s.prefix)] == s.prefix {
-			return s.stream, subject[len(s.prefix):]
+			key, _, _ = strings.Cut(subject[len(s.prefix):], ".")
+			return s.stream, key
 		}
 	}
 	return "", ""

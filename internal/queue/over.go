@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -125,24 +126,133 @@ func (s *Stores) Backlog(ctx context.Context, destinations []string) (map[string
 	return s.q.Backlog(ctx, destinations)
 }
 
-// PutDeadLetters implements DeadLetters.
+// ErrBadDeadLetterID: an id that names no dead letter, neither a key that
+// is not a number (this release's) nor a positive number (the sequence of
+// one stored by an earlier release).
+var ErrBadDeadLetterID = errors.New("not a dead-letter id: a name without dots, wildcards or spaces that is not a number, or the number of a dead letter stored by an earlier release")
+
+// ValidDeadLetterID reports whether id can name a dead letter put now: a key
+// (ValidKey) that is not a plain decimal number, which would read as the
+// sequence of a dead letter stored by an earlier release.
+func ValidDeadLetterID(id string) bool { return ValidKey(id) && !isDecimal(id) }
+
+// earlierDeadLetter is the sequence id names when it is the id of a dead
+// letter stored by an earlier release.
+func earlierDeadLetter(id string) (uint64, bool) {
+	if !isDecimal(id) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(id, 10, 64)
+	return seq, err == nil && seq > 0
+}
+
+func isDecimal(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+
+// deadLetterID is the id of a stored dead letter: the token after its
+// destination, or, for one an earlier release filed under the destination
+// alone, its sequence.
+func deadLetterID(m Stored) string {
+	if id, ok := strings.CutPrefix(m.Subject, DeadSubject(m.Key)+"."); ok {
+		return id
+	}
+	return strconv.FormatUint(m.Seq, 10)
+}
+
+// PutDeadLetters implements DeadLetters: each on a subject of its own.
 func (s *Stores) PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error) {
-	return s.publishAll(ctx, ms, DeadSubject)
+	out := make([]Msg, len(ms))
+	for i, m := range ms {
+		if err := checkKey(m.Key); err != nil {
+			return nil, err
+		}
+		if !ValidDeadLetterID(m.ID) {
+			return nil, fmt.Errorf("dead letter of %s named %q: %w", m.Key, m.ID, ErrBadDeadLetterID)
+		}
+		m.Subject = DeadLetterSubject(m.Key, m.ID)
+		out[i] = m
+	}
+	acks, err := s.q.PublishAll(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	for i := range acks {
+		acks[i].Ref = ms[i].ID
+	}
+	return acks, nil
 }
 
-// DeadLetter implements DeadLetters.
-func (s *Stores) DeadLetter(ctx context.Context, seq uint64) (Stored, error) {
-	return s.q.Get(ctx, StreamDead, seq)
+// DeadLetter implements DeadLetters: the last message of relay.dead.*.<id>,
+// or, for an id that is a number, the message at that sequence if an
+// earlier release stored it (a dead letter with a name is read by its name).
+func (s *Stores) DeadLetter(ctx context.Context, id string) (Stored, error) {
+	var m Stored
+	var err error
+	if seq, ok := earlierDeadLetter(id); ok {
+		m, err = s.q.Get(ctx, StreamDead, seq)
+		if err == nil && deadLetterID(m) != id {
+			return Stored{}, fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
+		}
+	} else if ValidDeadLetterID(id) {
+		m, err = s.q.Last(ctx, StreamDead, DeadLetterSubject("*", id))
+	} else {
+		return Stored{}, fmt.Errorf("dead letter %q: %w", id, ErrBadDeadLetterID)
+	}
+	if err != nil {
+		return Stored{}, err
+	}
+	m.Ref = deadLetterID(m)
+	return m, nil
 }
 
-// ScanDeadLetters implements DeadLetters.
+// ScanDeadLetters implements DeadLetters. Dead letters stored by an
+// earlier release are filed under relay.dead.<destination>, which no one
+// filter covers along with relay.dead.<destination>.*: while a destination
+// has any, its scan reads every destination's dead letters and keeps its
+// own.
 func (s *Stores) ScanDeadLetters(ctx context.Context, destination string, since time.Time, fn func(Stored) (bool, error)) error {
-	return s.scan(ctx, StreamDead, DeadSubject, destination, since, fn)
+	filter := DeadAll
+	if destination != "" {
+		if err := checkKey(destination); err != nil {
+			return err
+		}
+		filter = DeadLetterSubject(destination, "*")
+		_, err := s.q.Last(ctx, StreamDead, DeadSubject(destination))
+		switch {
+		case err == nil:
+			filter = DeadAll
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("look for dead letters of %s stored by an earlier release: %w", destination, err)
+		}
+	}
+	return s.q.Scan(ctx, StreamDead, filter, since, func(m Stored) (bool, error) {
+		if destination != "" && m.Key != destination {
+			return true, nil
+		}
+		m.Ref = deadLetterID(m)
+		return fn(m)
+	})
 }
 
-// DeleteDeadLetter implements DeadLetters.
-func (s *Stores) DeleteDeadLetter(ctx context.Context, seq uint64) error {
-	return s.q.Delete(ctx, StreamDead, seq)
+// DeleteDeadLetter implements DeadLetters. A dead letter put again after
+// the deduplication window is stored twice under its id: every copy goes.
+func (s *Stores) DeleteDeadLetter(ctx context.Context, id string) error {
+	var deleted uint64
+	for {
+		m, err := s.DeadLetter(ctx, id)
+		if errors.Is(err, ErrNotFound) && deleted != 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m.Seq == deleted {
+			return fmt.Errorf("delete dead letter %s: still read at #%d once deleted", id, m.Seq)
+		}
+		if err := s.q.Delete(ctx, StreamDead, m.Seq); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		deleted = m.Seq
+	}
 }
 
 // RecordSends implements SendLog: a record is the sends' times in Unix

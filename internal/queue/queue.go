@@ -47,8 +47,14 @@ func InSubject(source string) string { return "relay.in." + source }
 // OutSubject is where transform stores deliveries for a destination.
 func OutSubject(destination string) string { return "relay.out." + destination }
 
-// DeadSubject is where dispatch stores dead letters of a destination.
+// DeadSubject is where releases before dead-letter ids stored the dead
+// letters of a destination, and the prefix of DeadLetterSubject.
 func DeadSubject(destination string) string { return "relay.dead." + destination }
+
+// DeadLetterSubject is where the dead letter of destination named id is
+// stored: a subject per dead letter, so that the store finds it by its id
+// alone (relay.dead.*.<id>).
+func DeadLetterSubject(destination, id string) string { return "relay.dead." + destination + "." + id }
 
 // HistorySubject is where the records of one event's history are stored.
 func HistorySubject(eventID string) string { return "relay.history." + eventID }

@@ -88,21 +88,27 @@ type LaneOptions struct {
 }
 
 // DeadLetters keeps what could not be delivered, for SREs to list, inspect,
-// replay and purge.
+// replay and purge. A dead letter is named by an id that its writer derives
+// from what it is (deadletter.ID), so that whichever stage or instance
+// stores it, it is stored once and found by that id; it is never a plain
+// number. Dead letters stored by releases before ids were names are named
+// by their storage sequence, in decimal, and keep working by it.
 type DeadLetters interface {
-	// PutDeadLetters stores dead letters, each of destination m.Key, and
-	// returns when all are stored.
+	// PutDeadLetters stores dead letters, each of destination m.Key, named
+	// m.ID (a key, not a number), and returns when all are stored; the
+	// acks' Ref is the id. A dead letter whose id was put within the
+	// deduplication window is not stored again (the ack says Duplicate).
 	PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error)
-	// DeadLetter reads the dead letter stored at seq; ErrNotFound when there
-	// is none.
-	DeadLetter(ctx context.Context, seq uint64) (Stored, error)
+	// DeadLetter reads the dead letter named id (Stored.Ref); ErrNotFound
+	// when there is none, ErrBadKey when id cannot name a dead letter.
+	DeadLetter(ctx context.Context, id string) (Stored, error)
 	// ScanDeadLetters calls fn for the dead letters of destination ("" for
-	// every destination) stored at or after since, oldest first, until fn
-	// returns false or an error.
+	// every destination) stored at or after since, oldest first (Seq
+	// ascending), until fn returns false or an error; each with its Ref.
 	ScanDeadLetters(ctx context.Context, destination string, since time.Time, fn func(Stored) (more bool, err error)) error
-	// DeleteDeadLetter removes the dead letter at seq; ErrNotFound when
+	// DeleteDeadLetter removes the dead letter named id; ErrNotFound when
 	// there is none.
-	DeleteDeadLetter(ctx context.Context, seq uint64) error
+	DeleteDeadLetter(ctx context.Context, id string) error
 }
 
 // SendLog records when each destination was sent to, so that the instance

@@ -401,9 +401,15 @@ function deadLetterRow(e) {
   cell(tr, dead);
   const what = el("div");
   what.appendChild(el("div", "title", e.title || (d.card ? "(a card without a title)" : "(no card rendered)")));
+  // An id is opaque: "<event id>:<destination>:<replays>", or a number for a
+  // dead letter stored before ids were names. The event is named apart only
+  // when the id does not name it already.
   const ids = what.appendChild(el("div", "muted"));
-  ids.appendChild(document.createTextNode(`#${e.id} · event `));
-  ids.appendChild(el("code", null, d.event_id || "-"));
+  ids.appendChild(el("code", "dl-id", e.id));
+  if (!d.event_id || !e.id.startsWith(d.event_id + ":")) {
+    ids.appendChild(document.createTextNode(" · event "));
+    ids.appendChild(el("code", null, d.event_id || "-"));
+  }
   if (d.source) ids.appendChild(document.createTextNode(` · from ${d.source}`));
   cell(tr, what, "what");
   cell(tr, d.destination);
@@ -420,9 +426,9 @@ function deadLetterRow(e) {
   td.className = "actions";
   const replayBtn = button(td, "Replay", "replay primary", () => replay({ ids: [e.id] }, false), "replay:" + e.id);
   if (!d.card) { replayBtn.disabled = true; replayBtn.title = "no card: replay from source after fixing the mapping"; }
-  if (d.card) button(td, "Card", "card", () => showCard(d.card, `Dead letter #${e.id} for ${d.destination}`), "card:" + e.id);
+  if (d.card) button(td, "Card", "card", () => showCard(d.card, `Dead letter ${e.id} for ${d.destination}`), "card:" + e.id);
   if (d.event_id) button(td, "History", "history", () => { $("ev-id").value = d.event_id; loadEvent(); $("history").scrollIntoView(); }, "hist:" + e.id);
-  button(td, "Purge…", "purge danger", () => purge({ ids: [e.id] }, 1, `dead letter #${e.id}` + (e.title ? ` (“${e.title}”)` : "")), "purge:" + e.id);
+  button(td, "Purge…", "purge danger", () => purge({ ids: [e.id] }, 1, `dead letter ${e.id}` + (e.title ? ` (“${e.title}”)` : "")), "purge:" + e.id);
   return tr;
 }
 

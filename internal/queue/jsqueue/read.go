@@ -52,6 +52,23 @@ func (q *Queue) Get(ctx context.Context, stream string, seq uint64) (queue.Store
 	return stored(stream, m.Subject, m.Sequence, m.Time, m.Header, m.Data), nil
 }
 
+// Last reads the last message of subject on stream: a direct get of the
+// last by subject, or, when the stream has no direct gets (replicas), the
+// API's message get from the leader. Both take a wildcard: the server looks
+// the last message of every matching subject up in its subject index
+// (nats-server's LoadLastMsg), so a dead letter is found by its id in one
+// request, whatever its destination.
+func (q *Queue) Last(ctx context.Context, stream, subject string) (queue.Stored, error) {
+	if _, err := q.stream(stream); err != nil {
+		return queue.Stored{}, err
+	}
+	m, err := q.readLast(ctx, stream, subject)
+	if err != nil {
+		return queue.Stored{}, err
+	}
+	return stored(stream, m.Subject, m.Sequence, m.Time, m.Header, m.Data), nil
+}
+
 // Delete removes the message at seq of stream.
 func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
 	st, err := q.stream(stream)

@@ -15,7 +15,9 @@
 // the broker's append time as record timestamp, so a record's time is when
 // the store received it and times only grow along a partition.
 //
-// Records: key = the subject's last token (source, destination or event id),
+// Records: key = the subject's last token (source, destination, event id,
+// or a dead letter's id; dead letters of releases before ids were names are
+// keyed by their destination),
 // value = Data, headers = Msg.Header plus hookrelay-subject (the full
 // subject), hookrelay-id (Msg.ID when set) and hookrelay-time (when the
 // producer was handed the message, in nanoseconds: Stored.Time; Kafka's
@@ -65,4 +67,10 @@
 // that it is deleted, and the index is cheap to keep only when the markers are
 // all that topic holds. Each Get and Scan first catches the index up with the
 // topic's end (one fetch when nothing is new).
+//
+// Last: the dead topic is indexed by record key, key → positions, caught up
+// with the topic's end before each Last (names.go); Last reads the newest
+// of the key's records that is neither deleted nor gone and matches the
+// subject. It is how a dead letter is found by its id. The index holds
+// positions only, and no other topic has one.
 package kafkaqueue

@@ -88,6 +88,7 @@ type Queue struct {
 	// out and dead; fixed at New.
 	tails   map[tailKey]*dedupTail
 	deleted *deletedIndex
+	names   *namesIndex
 
 	// sendFailures counts the Sends the brokers never stored.
 	sendFailures atomic.Uint64
@@ -146,6 +147,7 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("kafka queue: %w", err)
 	}
 	q.deleted = newDeletedIndex(q.topicOfKind(kindDeleted))
+	q.names = newNamesIndex(q.topic(queue.StreamDead))
 	q.cons = newConsumers(q)
 	return q, nil
 }

@@ -59,6 +59,7 @@ func Run(t *testing.T, b Backend) {
 		{"ClaimAnnouncesLeftovers", testClaimAnnouncesLeftovers},
 		{"ClaimSplitsBetweenInstances", testClaimSplitsBetweenInstances},
 		{"StoresKeepKeys", testStoresKeepKeys},
+		{"DeadLettersByID", testDeadLettersByID},
 		{"SendLogAndHistory", testSendLog},
 	}
 	for _, tc := range tests {
