@@ -19,8 +19,9 @@ import (
 	"github.com/hookrelay/hookrelay/schemas"
 )
 
-// dlqEnv is an admin API over a real JetStream holding three dead letters:
-// 1 and 3 for "ops", 2 for "sales".
+// dlqEnv is an admin API over a real JetStream holding three dead letters
+// as a release before ids were names stored them, so named by their
+// sequence: 1 and 3 for "ops", 2 for "sales".
 func dlqEnv(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
 	env := natstest.Start(t)
@@ -159,5 +160,65 @@ func TestDLQPurge(t *testing.T) {
 	}
 	if n := remaining(t, admin); n != 0 {
 		t.Errorf("left %d after purge --all", n)
+	}
+}
+
+// A dead letter stored now is listed, shown, replayed and purged by its
+// name, "<event id>:<destination>:<replays>"; what cannot be an id is
+// refused with what one looks like.
+func TestDLQByName(t *testing.T) {
+	env := natstest.Start(t)
+	stores := queue.Over(env.Queue(t))
+	var msgs []queue.Msg
+	for _, ev := range []string{"ev1", "ev2", "ev3"} {
+		m, err := deadletter.Msg(schemas.DeadLetter{
+			Delivery: schemas.Delivery{
+				ID: ev + ".ops", EventID: ev, Source: "github", Destination: "ops",
+				Card: []byte(`{"type":"message"}`), CreatedAt: time.Now(), NotAfter: time.Now().Add(time.Hour),
+			},
+			Reason: schemas.ReasonRejected, Attempts: 1, LastStatus: 400,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	if _, err := stores.PutDeadLetters(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(deadletter.NewHandler(deadletter.NewStore(stores, stores), slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	admin := srv.URL
+
+	out, err := dlq(t, admin, "", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i, want := range []string{"ev1:ops:0", "ev2:ops:0", "ev3:ops:0"} {
+		if len(lines) <= i+1 || strings.Fields(lines[i+1])[0] != want {
+			t.Fatalf("list, row %d: want id %s\n%s", i+1, want, out)
+		}
+	}
+	out, err = dlq(t, admin, "", "show", "-o", "json", "ev2:ops:0")
+	var e deadletter.Entry
+	if err != nil || json.Unmarshal([]byte(out), &e) != nil || e.ID != "ev2:ops:0" || e.Delivery.EventID != "ev2" {
+		t.Errorf("show ev2:ops:0 = %v %+v\n%s", err, e, out)
+	}
+	if out, err := dlq(t, admin, "", "replay", "--id", "ev1:ops:0"); err != nil || !strings.Contains(out, "replayed 1 dead letter(s): ev1:ops:0") {
+		t.Errorf("replay --id ev1:ops:0 = %q, %v", out, err)
+	}
+	if out, err := dlq(t, admin, "", "purge", "--id", "ev3:ops:0", "--yes"); err != nil || !strings.Contains(out, "purged 1") {
+		t.Errorf("purge --id ev3:ops:0 = %q, %v", out, err)
+	}
+	if n := remaining(t, admin); n != 1 {
+		t.Errorf("%d left, want ev2's", n)
+	}
+	if _, err := dlq(t, admin, "", "show", "ev1:ops:0"); !errors.Is(err, deadletter.ErrNotFound) {
+		t.Errorf("show of a replayed dead letter: %v, want not found", err)
+	}
+	_, err = dlq(t, admin, "", "show", "ev2.ops.0")
+	if err == nil || !strings.Contains(err.Error(), "event id:destination:replays") {
+		t.Errorf("show ev2.ops.0: %v, want what an id looks like", err)
 	}
 }

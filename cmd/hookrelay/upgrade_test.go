@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,8 +71,10 @@ func buildRelease(t *testing.T, commit string) string {
 
 // The previous release wrote the data directory: deliveries waiting behind
 // a destination that was down (held by its consumers, some in flight), and
-// dead letters. This release starts on it, retires the consumers and
-// delivers every waiting delivery; the dead letters are listed and replay.
+// dead letters, named by their stream sequence. This release starts on it,
+// retires the consumers and delivers every waiting delivery; the dead
+// letters are listed by their old ids, and shown, purged and replayed by
+// them, among a new dead letter named by what it is.
 func TestUpgradeFromThePreviousReleaseKeepsEverything(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds the previous release")
@@ -124,9 +129,61 @@ routes:
 	if n := gone(r); n != 3 {
 		t.Fatalf("after the upgrade dlq list shows %d dead letters of gone, want 3", n)
 	}
+	var oldIDs []string
+	for _, e := range dlqList(t, r, "gone") {
+		id, _ := e["id"].(string)
+		if _, err := strconv.ParseUint(id, 10, 64); err != nil {
+			t.Fatalf("a dead letter of the previous release listed as %q, want its number", id)
+		}
+		oldIDs = append(oldIDs, id)
+	}
+	dlq := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := runDLQ(ctx, append(args, "--admin", r.admin), &out, io.Discard); err != nil {
+			t.Fatalf("dlq %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	if out := dlq("show", "-o", "json", oldIDs[0]); !strings.Contains(out, `"id": "`+oldIDs[0]+`"`) || !strings.Contains(out, `"destination": "gone"`) {
+		t.Errorf("dlq show %s of the previous release:\n%s", oldIDs[0], out)
+	}
+	if out := dlq("purge", "--id", oldIDs[0], "--yes"); !strings.Contains(out, "purged 1") {
+		t.Errorf("dlq purge --id %s: %q", oldIDs[0], out)
+	}
+
+	// A dead letter of this release, beside them, is named by what it is.
+	sim.SetFault(teamstest.Fault{Status: 404, Path: "/gone"})
+	code, eventID, err := sendID(ctx, http.DefaultClient, r.ingest, `{"to":"gone","n":3}`)
+	if err != nil || code != 202 {
+		t.Fatalf("send to this release: %d %v", code, err)
+	}
+	newID := eventID + ":gone:0"
+	for deadline := time.Now().Add(30 * time.Second); gone(r) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("this release's dead letter of gone never listed: %s", adminGet(t, r, "/api/v1/deadletters"))
+		}
+		time.Sleep(100 * time.Millisecond) // another process: its admin API is all there is to ask
+	}
+	var listed []string
+	for _, e := range dlqList(t, r, "gone") {
+		id, _ := e["id"].(string)
+		listed = append(listed, id)
+	}
+	if want := []string{oldIDs[1], oldIDs[2], newID}; !slices.Equal(listed, want) {
+		t.Fatalf("dead letters of gone: %q, want the previous release's by number, then %s", listed, newID)
+	}
+	sim.ClearFaults()
+	if out := dlq("replay", "--id", oldIDs[1]+","+newID); !strings.Contains(out, "replayed 2") {
+		t.Errorf("dlq replay --id %s,%s: %q", oldIDs[1], newID, out)
+	}
+	waitAccepted(t, sim, "/gone", 2, 30*time.Second)
 	if err := runDLQ(ctx, []string{"replay", "--admin", r.admin, "--destination", "gone"}, io.Discard, io.Discard); err != nil {
 		t.Fatalf("dlq replay of the previous release's dead letters: %v", err)
 	}
 	waitAccepted(t, sim, "/gone", 3, 30*time.Second)
+	if n := gone(r); n != 0 {
+		t.Errorf("%d dead letters of gone left after replaying them all", n)
+	}
 	stopRelay(t, r)
 }
