@@ -13,7 +13,9 @@ import (
 //
 // Streams are the names above (StreamIn, StreamOut, StreamDead,
 // StreamHistory, StreamSent); a message's stream follows from its subject
-// (relay.in.… → StreamIn, and so on). Every method that blocks takes a
+// (relay.in.… → StreamIn, and so on). A message of StreamDead is named by
+// its subject's last token (DeadLetterSubject): a backend may keep only the
+// last message of each name (Kafka's compacted topic does). Every method that blocks takes a
 // context, and every error says what failed; an error that means the store
 // could not be reached in time matches ErrUnavailable.
 type Queue interface {
@@ -38,7 +40,7 @@ type Queue interface {
 	// (never stored, deleted, or expired).
 	Get(ctx context.Context, stream string, seq uint64) (Stored, error)
 	// Delete removes the message at seq of stream; ErrNotFound when there is
-	// none.
+	// none. Only StreamDead's messages are deleted.
 	Delete(ctx context.Context, stream string, seq uint64) error
 	// Last reads the last message of stream whose subject matches subject:
 	// a full subject, or one with a "*" token before a literal last token,

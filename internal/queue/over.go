@@ -181,21 +181,21 @@ func (s *Stores) PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error)
 	return acks, nil
 }
 
-// DeadLetter implements DeadLetters: the last message of relay.dead.*.<id>,
-// or, for an id that is a number, the message at that sequence if an
-// earlier release stored it (a dead letter with a name is read by its name).
+// DeadLetter implements DeadLetters: the last message of relay.dead.*.<id>.
+// An id that is a number names a dead letter an earlier release stored: a
+// backend that carried it over named it so (Kafka), else it is the message
+// at that sequence, on the destination's subject (JetStream).
 func (s *Stores) DeadLetter(ctx context.Context, id string) (Stored, error) {
-	var m Stored
-	var err error
-	if seq, ok := earlierDeadLetter(id); ok {
+	seq, earlier := earlierDeadLetter(id)
+	if !earlier && !ValidDeadLetterID(id) {
+		return Stored{}, fmt.Errorf("dead letter %q: %w", id, ErrBadDeadLetterID)
+	}
+	m, err := s.q.Last(ctx, StreamDead, DeadLetterSubject("*", id))
+	if earlier && errors.Is(err, ErrNotFound) {
 		m, err = s.q.Get(ctx, StreamDead, seq)
 		if err == nil && deadLetterID(m) != id {
 			return Stored{}, fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
 		}
-	} else if ValidDeadLetterID(id) {
-		m, err = s.q.Last(ctx, StreamDead, DeadLetterSubject("*", id))
-	} else {
-		return Stored{}, fmt.Errorf("dead letter %q: %w", id, ErrBadDeadLetterID)
 	}
 	if err != nil {
 		return Stored{}, err

@@ -248,13 +248,9 @@ func (g *groupReader) take(r *kgo.Record) {
 	g.r.route(e)
 }
 
-// admit reports whether m is for the consumers: not deleted (as far as
-// this instance knows the markers: no fetch per record), nor a second copy
-// of an ID handed out already. Called with mu held.
+// admit reports whether m is for the consumers: not a second copy of an ID
+// handed out already. Called with mu held.
 func (g *groupReader) admit(m queue.Stored) bool {
-	if g.q.deleted.has(g.stream, m.Seq) {
-		return false
-	}
 	if m.ID != "" {
 		if _, dup := g.q.dedup.claimID(g.stream, m.ID, m.Seq, m.Time); dup {
 			return false

@@ -2,9 +2,9 @@
 // stages run on Kafka without knowing it.
 //
 // Topics: one per stream, named Options.TopicPrefix (default "hookrelay.")
-// plus the stream's kind: in, out, dead, history, sent. Besides them, "acks"
-// holds the durable per-message acks of the lanes and
-// "deleted" the delete markers (see below). New creates whatever is missing:
+// plus the stream's kind: in, out, deadletters, history, sent. Besides
+// them, "acks" holds the durable per-message acks of the lanes. New creates
+// whatever is missing:
 // out, acks and sent get Options.Partitions partitions (default 12), the
 // others one, so Scan and Get stay simple and in order; a Scan of one
 // destination's sends reads only its partition (a sent topic created with one
@@ -16,8 +16,7 @@
 // the store received it and times only grow along a partition.
 //
 // Records: key = the subject's last token (source, destination, event id,
-// or a dead letter's id; dead letters of releases before ids were names are
-// keyed by their destination),
+// or a dead letter's id),
 // value = Data, headers = Msg.Header plus hookrelay-subject (the full
 // subject), hookrelay-id (Msg.ID when set) and hookrelay-time (when the
 // producer was handed the message, in nanoseconds: Stored.Time; Kafka's
@@ -59,18 +58,15 @@
 // twice, and the consumers hand it out once, skipping a record whose ID
 // they handed out within the window (dedupIndex.claimID).
 //
-// Delete: Kafka cannot delete one record, so Delete stores a marker (key =
-// stream, header hookrelay-deletes = seq) on the "deleted" topic, and Get
-// and Scan skip what it names. The markers live on a topic of their own rather
-// than beside the record they delete because a reader meets a record before
-// any marker that follows it: only an index read ahead of the record can tell
-// that it is deleted, and the index is cheap to keep only when the markers are
-// all that topic holds. Each Get and Scan first catches the index up with the
-// topic's end (one fetch when nothing is new).
+// Dead letters (deadletters.go): their topic is compacted and keyed by
+// each dead letter's id, so Kafka keeps one record a dead letter; Delete
+// produces a tombstone. An index of each key's latest record, caught up
+// with the topic's end before each read (one fetch when nothing is new),
+// lets Get, Last and Scan pass over what compaction has not removed yet,
+// and Last find a dead letter by its id. Only dead letters are deleted.
 //
-// Last: the dead topic is indexed by record key, key → positions, caught up
-// with the topic's end before each Last (names.go); Last reads the newest
-// of the key's records that is neither deleted nor gone and matches the
-// subject. It is how a dead letter is found by its id. The index holds
-// positions only, and no other topic has one.
+// Upgrade (carry.go): releases before kept dead letters on "dead", keyed by
+// destination, and deleted them with markers on "deleted". New carries
+// what those hold over to "deadletters" once, each under its old id (its
+// Seq there), but what the markers deleted.
 package kafkaqueue

@@ -87,8 +87,7 @@ type Queue struct {
 	// tails are how far the dedup index has read each partition of in,
 	// out and dead; fixed at New.
 	tails   map[tailKey]*dedupTail
-	deleted *deletedIndex
-	names   *namesIndex
+	live  *liveIndex
 
 	// sendFailures counts the Sends the brokers never stored.
 	sendFailures atomic.Uint64
@@ -138,16 +137,21 @@ func New(ctx context.Context, opts Options) (*Queue, error) {
 	for _, s := range streams {
 		q.topics[s] = opts.TopicPrefix + kindOf(s)
 	}
+	q.live = newLiveIndex(q.topic(queue.StreamDead))
 	q.partitions, err = ensureTopics(ctx, cl, q.adm, opts)
 	if err == nil {
 		_, err = q.rebuildDedup(ctx)
+	}
+	if err == nil {
+		err = q.syncLive(ctx, 0)
+	}
+	if err == nil {
+		err = q.carryOver(ctx)
 	}
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("kafka queue: %w", err)
 	}
-	q.deleted = newDeletedIndex(q.topicOfKind(kindDeleted))
-	q.names = newNamesIndex(q.topic(queue.StreamDead))
 	q.cons = newConsumers(q)
 	return q, nil
 }
@@ -160,8 +164,8 @@ func (q *Queue) topic(stream string) string {
 	return q.opts.TopicPrefix + kindOf(stream)
 }
 
-// topicOfKind is the topic of a kind that is not a stream (kindAcks,
-// kindDeleted).
+// topicOfKind is the topic of a kind that is not a stream (kindAcks, and
+// the earlier release's kindEarlierDead and kindDeleted).
 func (q *Queue) topicOfKind(kind string) string { return q.opts.TopicPrefix + kind }
 
 // knownStream checks that stream is one of the queue's.

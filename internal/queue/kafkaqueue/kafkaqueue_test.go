@@ -10,8 +10,8 @@ func TestNewCreatesTopics(t *testing.T) {
 	c := newCluster(t)
 	q := newQueue(t, c, Options{Partitions: 4})
 	want := map[string]int{
-		"hookrelay.in": 1, "hookrelay.out": 4, "hookrelay.dead": 1, "hookrelay.history": 1,
-		"hookrelay.sent": 4, "hookrelay.acks": 4, "hookrelay.deleted": 1,
+		"hookrelay.in": 1, "hookrelay.out": 4, "hookrelay.deadletters": 1, "hookrelay.history": 1,
+		"hookrelay.sent": 4, "hookrelay.acks": 4,
 	}
 	for topic, n := range want {
 		if got := q.partitions[topic]; got != n {
@@ -26,7 +26,7 @@ func TestNewCreatesTopics(t *testing.T) {
 	if got := q2.partitions["hookrelay.out"]; got != 4 {
 		t.Errorf("second queue sees out with %d partitions, want the 4 it was created with", got)
 	}
-	if got := q.topic(queue.StreamDead); got != "hookrelay.dead" {
+	if got := q.topic(queue.StreamDead); got != "hookrelay.deadletters" {
 		t.Errorf("topic(dead) = %q", got)
 	}
 }

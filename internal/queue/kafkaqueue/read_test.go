@@ -44,7 +44,7 @@ func TestDelete(t *testing.T) {
 	ctx := testCtx(t)
 	var seqs []uint64
 	for i := range 3 {
-		ack, err := q.Publish(ctx, queue.Msg{Subject: queue.DeadSubject("d"), Data: fmt.Appendf(nil, "%d", i)})
+		ack, err := q.Publish(ctx, queue.Msg{Subject: queue.DeadLetterSubject("d", fmt.Sprint("n", i)), Data: fmt.Appendf(nil, "%d", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestDelete(t *testing.T) {
 	if _, err := q.Get(ctx, queue.StreamDead, seqs[2]); err != nil {
 		t.Errorf("get the next record: %v", err)
 	}
-	// Another instance learns of the delete from the markers.
+	// Another instance learns of the delete from the tombstone.
 	q2 := newQueue(t, c, Options{})
 	if _, err := q2.Get(ctx, queue.StreamDead, seqs[1]); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("other instance gets deleted: %v, want ErrNotFound", err)
@@ -284,4 +284,46 @@ func scanData(t *testing.T, q *Queue, stream, subject string, start time.Time) [
 		t.Fatalf("scan %s: %v", subject, err)
 	}
 	return out
+}
+
+// A dead letter put again after the dedup window is stored again under its
+// id, and the compacted topic keeps it once: the second replaces the first
+// for every reader, before compaction too; its delete deletes it.
+func TestDeadLetterPutTwiceIsOne(t *testing.T) {
+	q := newQueue(t, newCluster(t), Options{Streams: queue.StreamOptions{DedupWindow: time.Nanosecond}})
+	s := queue.Over(q)
+	ctx := testCtx(t)
+	var acks []queue.PubAck
+	for _, data := range []string{"first", "second"} {
+		a, err := s.PutDeadLetters(ctx, []queue.Msg{{Key: "ops", ID: "ev:ops:0", Data: []byte(data)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a[0].Duplicate {
+			t.Fatalf("put %s: a duplicate within a window of a nanosecond", data)
+		}
+		acks = append(acks, a[0])
+	}
+	var listed []string
+	if err := s.ScanDeadLetters(ctx, "", time.Time{}, func(m queue.Stored) (bool, error) {
+		listed = append(listed, string(m.Data))
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(listed) != "[second]" {
+		t.Errorf("listed %q, want the second only", listed)
+	}
+	if m, err := s.DeadLetter(ctx, "ev:ops:0"); err != nil || string(m.Data) != "second" {
+		t.Errorf("read %q, %v; want the second", m.Data, err)
+	}
+	if _, err := q.Get(ctx, queue.StreamDead, acks[0].Seq); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("the replaced record read by its seq: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteDeadLetter(ctx, "ev:ops:0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeadLetter(ctx, "ev:ops:0"); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("read once deleted: %v, want ErrNotFound", err)
+	}
 }

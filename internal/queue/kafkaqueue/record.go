@@ -18,8 +18,12 @@ const (
 	// whole milliseconds, too coarse for a Scan that starts at a message's
 	// time to leave out the ones stored in the same millisecond before it.
 	headerTime = "hookrelay-time"
-	// headerDeletes, on a record of the deleted topic, is the Seq it deletes.
+	// headerDeletes, on a record of an earlier release's deleted topic, is
+	// the Seq it deletes (carry.go).
 	headerDeletes = "hookrelay-deletes"
+	// headerCarried, on a dead letter carried over from an earlier
+	// release's dead topic, is its Seq there: its id (carry.go).
+	headerCarried = "hookrelay-carried"
 )
 
 // keyOf is the record key of subject: its last token, the source,
@@ -53,6 +57,9 @@ func recordOf(topic string, m queue.Msg) *kgo.Record {
 		return take(start)
 	}
 	r := &kgo.Record{Topic: topic, Key: add(key), Value: m.Data}
+	if r.Value == nil {
+		r.Value = []byte{} // a null value is a tombstone on the dead letters' topic
+	}
 	r.Headers = make([]kgo.RecordHeader, 0, n)
 	r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerSubject, Value: add(m.Subject)})
 	start := len(buf)

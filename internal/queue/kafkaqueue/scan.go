@@ -12,10 +12,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// deletedFreshness is how stale the delete markers may be while a scan
-// runs: a record deleted by another instance during a scan is skipped if the
-// scan reaches it at least this long after the delete.
-const deletedFreshness = 500 * time.Millisecond
+// liveFreshness is how stale the dead letters' keys may be while a scan
+// runs: a dead letter deleted by another instance during a scan is skipped
+// if the scan reaches it at least this long after the delete.
+const liveFreshness = 500 * time.Millisecond
 
 // clockMargin is how far a producer's clock may run ahead of the broker's
 // without Scan missing records at its start.
@@ -25,16 +25,19 @@ const clockMargin = 2 * time.Second
 // partitions had when it began, oldest first: across partitions (out and sent
 // have several) by record time, then partition, then offset. A full subject
 // on a keyed topic with several partitions reads only its key's partition,
-// computed from the topic's real count. Markers and deleted records are
-// skipped; one fetched batch per partition is held in memory.
+// computed from the topic's real count. Dead letters replaced or deleted are
+// skipped (deadletters.go); one fetched batch per partition is held in
+// memory.
 func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
 	what := fmt.Sprintf("scan %s %s", stream, subject)
 	if err := knownStream(stream); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	topic := q.topic(stream)
-	if err := q.syncDeleted(ctx, 0); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	if stream == queue.StreamDead {
+		if err := q.syncLive(ctx, 0); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
 	}
 	// Stored.Time is the producer's clock, the offsets' times the broker's:
 	// start listing a margin early, then leave out what is before start.
@@ -57,7 +60,7 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 	for {
 		var next *scanCursor
 		for _, c := range cursors {
-			if err := q.fill(ctx, topic, c); err != nil {
+			if err := q.fill(ctx, stream, topic, c); err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
 			if len(c.buf) > 0 && (next == nil || before(c.buf[0], next.buf[0])) {
@@ -70,7 +73,8 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 		r := next.buf[0]
 		next.buf = next.buf[1:]
 		m, ok := storedOf(stream, r)
-		if !ok || m.Time.Before(start) || !subjectMatches(subject, m.Subject) || q.deleted.has(stream, m.Seq) {
+		if !ok || m.Time.Before(start) || !subjectMatches(subject, m.Subject) ||
+			(stream == queue.StreamDead && !q.live.isLive(r.Key, m.Seq)) {
 			continue
 		}
 		if more, err := fn(m); err != nil || !more {
@@ -86,10 +90,12 @@ type scanCursor struct {
 }
 
 // fill fetches c's next batch when its buffer is empty and records remain.
-func (q *Queue) fill(ctx context.Context, topic string, c *scanCursor) error {
+func (q *Queue) fill(ctx context.Context, stream, topic string, c *scanCursor) error {
 	for len(c.buf) == 0 && c.from < c.to {
-		if err := q.syncDeleted(ctx, deletedFreshness); err != nil {
-			return err
+		if stream == queue.StreamDead {
+			if err := q.syncLive(ctx, liveFreshness); err != nil {
+				return err
+			}
 		}
 		f, err := q.fetch(ctx, topic, c.partition, c.from)
 		if errors.Is(err, errOutOfRange) {

@@ -16,8 +16,13 @@ import (
 
 // Topic kinds besides the streams'.
 const (
-	kindAcks    = "acks"
-	kindDeleted = "deleted"
+	kindAcks = "acks"
+	// kindEarlierDead and kindDeleted are where releases before the
+	// compacted dead letters' topic kept dead letters and their delete
+	// markers; New carries what they hold over once (carry.go) and creates
+	// neither.
+	kindEarlierDead = "dead"
+	kindDeleted     = "deleted"
 )
 
 // ackRetention is how long the lanes' ack markers are kept:
@@ -27,35 +32,42 @@ const ackRetention = 7 * 24 * time.Hour
 // streams are the queue's streams, each with a topic of its own.
 var streams = [...]string{queue.StreamIn, queue.StreamOut, queue.StreamDead, queue.StreamHistory, queue.StreamSent}
 
-// kindOf is the topic name's part for stream: RELAY_IN → "in".
-func kindOf(stream string) string { return strings.ToLower(strings.TrimPrefix(stream, "RELAY_")) }
+// kindOf is the topic name's part for stream: RELAY_IN → "in"; the dead
+// letters' topic is "deadletters", compacted (deadletters.go), "dead" being
+// the earlier release's.
+func kindOf(stream string) string {
+	if stream == queue.StreamDead {
+		return "deadletters"
+	}
+	return strings.ToLower(strings.TrimPrefix(stream, "RELAY_"))
+}
 
 // topicSpec is one topic the queue needs.
 type topicSpec struct {
 	name       string
 	partitions int32
 	retention  time.Duration // -1: forever
+	// compact keeps the last record of each key (and none after a
+	// tombstone) besides the retention.
+	compact bool
 }
 
 // topicSpecs lists every topic with how New creates it.
 func topicSpecs(o Options) []topicSpec {
 	s := o.Streams
-	deletedRetention := max(s.InRetention, s.DeadRetention, queue.SentRetention) + 24*time.Hour
 	return []topicSpec{
-		{o.TopicPrefix + kindOf(queue.StreamIn), 1, s.InRetention},
+		{o.TopicPrefix + kindOf(queue.StreamIn), 1, s.InRetention, false},
 		// A delivery waits on out until it is delivered, however long.
-		{o.TopicPrefix + kindOf(queue.StreamOut), int32(o.Partitions), -1},
-		{o.TopicPrefix + kindOf(queue.StreamDead), 1, s.DeadRetention},
-		{o.TopicPrefix + kindOf(queue.StreamHistory), 1, s.InRetention},
+		{o.TopicPrefix + kindOf(queue.StreamOut), int32(o.Partitions), -1, false},
+		{o.TopicPrefix + kindOf(queue.StreamDead), 1, s.DeadRetention, true},
+		{o.TopicPrefix + kindOf(queue.StreamHistory), 1, s.InRetention, false},
 		// sent is keyed by destination and placed as out is, so a worker
 		// inheriting its destination's budget reads one partition, not every
 		// destination's sends.
-		{o.TopicPrefix + kindOf(queue.StreamSent), int32(o.Partitions), queue.SentRetention},
+		{o.TopicPrefix + kindOf(queue.StreamSent), int32(o.Partitions), queue.SentRetention, false},
 		// acks is partitioned as out is, by the same key (the destination),
 		// so the acks of out's partition p are all on acks' partition p.
-		{o.TopicPrefix + kindAcks, int32(o.Partitions), ackRetention},
-		// A marker must outlive what it deletes.
-		{o.TopicPrefix + kindDeleted, 1, deletedRetention},
+		{o.TopicPrefix + kindAcks, int32(o.Partitions), ackRetention, false},
 	}
 }
 
@@ -81,6 +93,10 @@ func ensureTopics(ctx context.Context, cl *kgo.Client, adm *kadm.Client, o Optio
 			// The record's time is when the store received it: Scan's start
 			// and Stored.Time mean that, and times grow along a partition.
 			"message.timestamp.type": kadm.StringPtr("LogAppendTime"),
+		}
+		if s.compact {
+			// Kept for the retention, and only the last record of a key.
+			configs["cleanup.policy"] = kadm.StringPtr("compact,delete")
 		}
 		_, err := adm.CreateTopic(ctx, s.partitions, int16(o.Replication), configs, s.name)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {

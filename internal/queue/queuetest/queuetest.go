@@ -60,6 +60,7 @@ func Run(t *testing.T, b Backend) {
 		{"ClaimSplitsBetweenInstances", testClaimSplitsBetweenInstances},
 		{"StoresKeepKeys", testStoresKeepKeys},
 		{"DeadLettersByID", testDeadLettersByID},
+		{"EarlierDeadLetters", testEarlierDeadLetters},
 		{"SendLogAndHistory", testSendLog},
 	}
 	for _, tc := range tests {

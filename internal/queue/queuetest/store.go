@@ -43,7 +43,7 @@ func testPublishGetRoundTrip(t *testing.T, _ Backend, open func(t *testing.T) qu
 
 	// Another instance reads what the first stored; a message without
 	// header or ID comes back without.
-	plain := publish(t, q, queue.Msg{Subject: queue.DeadSubject("d"), Data: []byte("x")})
+	plain := publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "plain"), Data: []byte("x")})
 	got = get(t, open(t), queue.StreamDead, plain.Seq)
 	if len(got.Header) != 0 || got.ID != "" || string(got.Data) != "x" {
 		t.Errorf("plain message read back as header %v id %q data %q", got.Header, got.ID, got.Data)
@@ -75,7 +75,7 @@ func testPublishAllOrder(t *testing.T, _ Backend, open func(t *testing.T) queue.
 	for i := range 20 {
 		subject := queue.OutSubject("a")
 		if i%3 == 0 {
-			subject = queue.DeadSubject("a")
+			subject = queue.DeadLetterSubject("a", fmt.Sprint("dead-", i))
 		}
 		ms = append(ms, queue.Msg{Subject: subject, Data: fmt.Appendf(nil, "%d", i), ID: fmt.Sprintf("id-%d", i)})
 	}
@@ -196,7 +196,7 @@ func testScanSkipsDeletedAndStopsAtLast(t *testing.T, _ Backend, open func(t *te
 	q := open(t)
 	var acks []queue.PubAck
 	for i := range 4 {
-		acks = append(acks, publish(t, q, queue.Msg{Subject: queue.DeadSubject("d"), Data: fmt.Appendf(nil, "%d", i)}))
+		acks = append(acks, publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", fmt.Sprint("n", i)), Data: fmt.Appendf(nil, "%d", i)}))
 	}
 	if err := q.Delete(ctxFor(t, wait), queue.StreamDead, acks[1].Seq); err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func testScanSkipsDeletedAndStopsAtLast(t *testing.T, _ Backend, open func(t *te
 			if err := q.Delete(ctxFor(t, wait), queue.StreamDead, acks[3].Seq); err != nil {
 				return false, err
 			}
-			publish(t, q, queue.Msg{Subject: queue.DeadSubject("d"), Data: []byte("later")})
+			publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "later"), Data: []byte("later")})
 		}
 		return true, nil
 	})
@@ -251,9 +251,9 @@ func testScanReadsManyAndLarge(t *testing.T, _ Backend, open func(t *testing.T) 
 	const large = 6
 	for i := range large {
 		body := bytes.Repeat([]byte{byte('a' + i)}, 300<<10)
-		publish(t, q, queue.Msg{Subject: queue.DeadSubject("large"), Data: body})
+		publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("large", fmt.Sprint("n", i)), Data: body})
 	}
-	scanned := scanAll(t, q, queue.StreamDead, queue.DeadSubject("large"), time.Time{})
+	scanned := scanAll(t, q, queue.StreamDead, queue.DeadLetterSubject("large", "*"), time.Time{})
 	if len(scanned) != large {
 		t.Fatalf("scanned %d large messages, want %d", len(scanned), large)
 	}
@@ -267,9 +267,9 @@ func testScanReadsManyAndLarge(t *testing.T, _ Backend, open func(t *testing.T) 
 func testDelete(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
 	ctx := ctxFor(t, wait)
-	keep := publish(t, q, queue.Msg{Subject: queue.DeadSubject("d"), Data: []byte("keep")})
-	gone := publish(t, q, queue.Msg{Subject: queue.DeadSubject("d"), Data: []byte("gone")})
-	publish(t, q, queue.Msg{Subject: queue.DeadSubject("d"), Data: []byte("after")})
+	keep := publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "keep"), Data: []byte("keep")})
+	gone := publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "gone"), Data: []byte("gone")})
+	publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "after"), Data: []byte("after")})
 	if err := q.Delete(ctx, queue.StreamDead, gone.Seq); err != nil {
 		t.Fatalf("delete: %v", err)
 	}

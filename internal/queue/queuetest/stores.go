@@ -78,76 +78,27 @@ func testStoresKeepKeys(t *testing.T, _ Backend, open func(t *testing.T) queue.Q
 
 // testDeadLettersByID: a dead letter is named by its id. Put twice, it is
 // stored once; it is read and deleted by the id alone, whatever its
-// destination. A dead letter an earlier release stored (on the
-// destination's subject, named by its sequence) is listed among the new
-// ones in the order stored, and read and deleted by its sequence in
-// decimal; a new one is not read by its sequence.
+// destination; it is not read by its sequence.
 func testDeadLettersByID(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
-	q := open(t)
-	s := queue.Over(q)
+	s := queue.Over(open(t))
 	ctx := ctxFor(t, wait)
-	put := func(dest, id, data string) queue.PubAck {
-		t.Helper()
-		acks, err := s.PutDeadLetters(ctx, []queue.Msg{{Key: dest, ID: id, Data: []byte(data)}})
-		if err != nil {
-			t.Fatalf("put dead letter %s: %v", id, err)
-		}
-		if acks[0].Ref != id {
-			t.Fatalf("put dead letter %s: acked as %q", id, acks[0].Ref)
-		}
-		return acks[0]
-	}
-	ids := func(dest string) []string {
-		t.Helper()
-		var out []string
-		if err := s.ScanDeadLetters(ctx, dest, time.Time{}, func(m queue.Stored) (bool, error) {
-			if m.Key == "" || (dest != "" && m.Key != dest) {
-				t.Errorf("scan of %q read a dead letter keyed %q", dest, m.Key)
-			}
-			out = append(out, m.Ref)
-			return true, nil
-		}); err != nil {
-			t.Fatalf("scan dead letters of %q: %v", dest, err)
-		}
-		return out
-	}
-	mustGet := func(id, want string) queue.Stored {
-		t.Helper()
-		m, err := s.DeadLetter(ctx, id)
-		if err != nil || string(m.Data) != want || m.Ref != id {
-			t.Fatalf("dead letter %s: %q named %q, %v; want %q", id, m.Data, m.Ref, err, want)
-		}
-		return m
-	}
-
-	// An earlier release's dead letter, then new ones, then another of the
-	// earlier release (a rolling upgrade).
-	old1 := publish(t, q, queue.Msg{Subject: queue.DeadSubject("ops"), Data: []byte("old 1"), ID: "dead.e0.ops.0"})
-	first := put("ops", "e1:ops:0", "one")
-	if again := put("ops", "e1:ops:0", "one again"); !again.Duplicate {
+	first := putDeadLetter(t, s, "ops", "e1:ops:0", "one")
+	if again := putDeadLetter(t, s, "ops", "e1:ops:0", "one again"); !again.Duplicate {
 		t.Error("a dead letter put twice is not acked as a duplicate")
 	}
-	put("dev", "e1:dev:0", "dev's")
-	put("ops", "e2:ops:0", "two")
-	old2 := publish(t, q, queue.Msg{Subject: queue.DeadSubject("ops"), Data: []byte("old 2")})
-	oldID := func(a queue.PubAck) string { return strconv.FormatUint(a.Seq, 10) }
+	putDeadLetter(t, s, "dev", "e1:dev:0", "dev's")
+	putDeadLetter(t, s, "ops", "e2:ops:0", "two")
 
-	if got, want := ids("ops"), []string{oldID(old1), "e1:ops:0", "e2:ops:0", oldID(old2)}; !slices.Equal(got, want) {
+	if got, want := deadLetterIDs(t, s, "ops"), []string{"e1:ops:0", "e2:ops:0"}; !slices.Equal(got, want) {
 		t.Errorf("dead letters of ops: %q, want %q", got, want)
 	}
-	if got, want := ids(""), []string{oldID(old1), "e1:ops:0", "e1:dev:0", "e2:ops:0", oldID(old2)}; !slices.Equal(got, want) {
+	if got, want := deadLetterIDs(t, s, ""), []string{"e1:ops:0", "e1:dev:0", "e2:ops:0"}; !slices.Equal(got, want) {
 		t.Errorf("every dead letter: %q, want %q", got, want)
 	}
-	if got, want := ids("dev"), []string{"e1:dev:0"}; !slices.Equal(got, want) {
-		t.Errorf("dead letters of dev: %q, want %q", got, want)
-	}
-	if m := mustGet("e1:ops:0", "one"); m.Key != "ops" || m.Seq != first.Seq {
+	if m := mustDeadLetter(t, s, "e1:ops:0", "one"); m.Key != "ops" || m.Seq != first.Seq {
 		t.Errorf("dead letter e1:ops:0 read as %s #%d, want ops #%d", m.Key, m.Seq, first.Seq)
 	}
-	mustGet("e1:dev:0", "dev's")
-	if m := mustGet(oldID(old1), "old 1"); m.Key != "ops" {
-		t.Errorf("dead letter %s read keyed %q, want ops", oldID(old1), m.Key)
-	}
+	mustDeadLetter(t, s, "e1:dev:0", "dev's")
 	if _, err := s.DeadLetter(ctx, strconv.FormatUint(first.Seq, 10)); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("a named dead letter read by its sequence: %v, want ErrNotFound", err)
 	}
@@ -159,23 +110,101 @@ func testDeadLettersByID(t *testing.T, _ Backend, open func(t *testing.T) queue.
 	if _, err := s.PutDeadLetters(ctx, []queue.Msg{{Key: "ops", ID: "42", Data: []byte("x")}}); !errors.Is(err, queue.ErrBadDeadLetterID) {
 		t.Errorf("put a dead letter named by a number: %v, want ErrBadDeadLetterID", err)
 	}
-
-	for _, id := range []string{"e1:ops:0", oldID(old1)} {
-		if err := s.DeleteDeadLetter(ctx, id); err != nil {
-			t.Fatalf("delete dead letter %s: %v", id, err)
-		}
-		if _, err := s.DeadLetter(ctx, id); !errors.Is(err, queue.ErrNotFound) {
-			t.Errorf("dead letter %s read once deleted: %v", id, err)
-		}
-		if err := s.DeleteDeadLetter(ctx, id); !errors.Is(err, queue.ErrNotFound) {
-			t.Errorf("dead letter %s deleted twice: %v, want ErrNotFound", id, err)
-		}
-	}
-	if got, want := ids("ops"), []string{"e2:ops:0", oldID(old2)}; !slices.Equal(got, want) {
-		t.Errorf("dead letters of ops once two are deleted: %q, want %q", got, want)
+	mustDelete(t, s, "e1:ops:0")
+	if got, want := deadLetterIDs(t, s, "ops"), []string{"e2:ops:0"}; !slices.Equal(got, want) {
+		t.Errorf("dead letters of ops once one is deleted: %q, want %q", got, want)
 	}
 	if _, err := s.DeadLetter(ctx, "e9:ops:0"); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("a dead letter never put: %v, want ErrNotFound", err)
+	}
+}
+
+// testEarlierDeadLetters: a dead letter an earlier release stored (on the
+// destination's subject, named by its sequence) is listed among the new
+// ones in the order stored, and read and deleted by its sequence in
+// decimal.
+func testEarlierDeadLetters(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
+	q := open(t)
+	s := queue.Over(q)
+	// One of the earlier release, new ones, another of the earlier release
+	// (a rolling upgrade).
+	old1 := publish(t, q, queue.Msg{Subject: queue.DeadSubject("ops"), Data: []byte("old 1"), ID: "dead.e0.ops.0"})
+	putDeadLetter(t, s, "ops", "e1:ops:0", "one")
+	putDeadLetter(t, s, "dev", "e1:dev:0", "dev's")
+	old2 := publish(t, q, queue.Msg{Subject: queue.DeadSubject("ops"), Data: []byte("old 2")})
+	oldID := func(a queue.PubAck) string { return strconv.FormatUint(a.Seq, 10) }
+
+	if got, want := deadLetterIDs(t, s, "ops"), []string{oldID(old1), "e1:ops:0", oldID(old2)}; !slices.Equal(got, want) {
+		t.Errorf("dead letters of ops: %q, want %q", got, want)
+	}
+	if got, want := deadLetterIDs(t, s, ""), []string{oldID(old1), "e1:ops:0", "e1:dev:0", oldID(old2)}; !slices.Equal(got, want) {
+		t.Errorf("every dead letter: %q, want %q", got, want)
+	}
+	if got, want := deadLetterIDs(t, s, "dev"), []string{"e1:dev:0"}; !slices.Equal(got, want) {
+		t.Errorf("dead letters of dev: %q, want %q", got, want)
+	}
+	if m := mustDeadLetter(t, s, oldID(old1), "old 1"); m.Key != "ops" {
+		t.Errorf("dead letter %s read keyed %q, want ops", oldID(old1), m.Key)
+	}
+	mustDelete(t, s, oldID(old1))
+	mustDelete(t, s, "e1:ops:0")
+	if got, want := deadLetterIDs(t, s, "ops"), []string{oldID(old2)}; !slices.Equal(got, want) {
+		t.Errorf("dead letters of ops once two are deleted: %q, want %q", got, want)
+	}
+}
+
+// putDeadLetter puts a dead letter of dest named id.
+func putDeadLetter(t *testing.T, s *queue.Stores, dest, id, data string) queue.PubAck {
+	t.Helper()
+	acks, err := s.PutDeadLetters(ctxFor(t, wait), []queue.Msg{{Key: dest, ID: id, Data: []byte(data)}})
+	if err != nil {
+		t.Fatalf("put dead letter %s: %v", id, err)
+	}
+	if acks[0].Ref != id {
+		t.Fatalf("put dead letter %s: acked as %q", id, acks[0].Ref)
+	}
+	return acks[0]
+}
+
+// deadLetterIDs are the ids of dest's dead letters ("" for every
+// destination's), in the order scanned.
+func deadLetterIDs(t *testing.T, s *queue.Stores, dest string) []string {
+	t.Helper()
+	var out []string
+	if err := s.ScanDeadLetters(ctxFor(t, wait), dest, time.Time{}, func(m queue.Stored) (bool, error) {
+		if m.Key == "" || (dest != "" && m.Key != dest) {
+			t.Errorf("scan of %q read a dead letter keyed %q", dest, m.Key)
+		}
+		out = append(out, m.Ref)
+		return true, nil
+	}); err != nil {
+		t.Fatalf("scan dead letters of %q: %v", dest, err)
+	}
+	return out
+}
+
+// mustDeadLetter reads the dead letter named id, which holds want.
+func mustDeadLetter(t *testing.T, s *queue.Stores, id, want string) queue.Stored {
+	t.Helper()
+	m, err := s.DeadLetter(ctxFor(t, wait), id)
+	if err != nil || string(m.Data) != want || m.Ref != id {
+		t.Fatalf("dead letter %s: %q named %q, %v; want %q", id, m.Data, m.Ref, err, want)
+	}
+	return m
+}
+
+// mustDelete deletes the dead letter named id, and checks that it is gone.
+func mustDelete(t *testing.T, s *queue.Stores, id string) {
+	t.Helper()
+	ctx := ctxFor(t, wait)
+	if err := s.DeleteDeadLetter(ctx, id); err != nil {
+		t.Fatalf("delete dead letter %s: %v", id, err)
+	}
+	if _, err := s.DeadLetter(ctx, id); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("dead letter %s read once deleted: %v", id, err)
+	}
+	if err := s.DeleteDeadLetter(ctx, id); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("dead letter %s deleted twice: %v, want ErrNotFound", id, err)
 	}
 }
 

@@ -1,0 +1,159 @@
+package kafkaqueue
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// The dead letters' topic is compacted, keyed by each dead letter's id (the
+// last token of relay.dead.<destination>.<id>): a second record of an id
+// replaces the first, and Delete produces a tombstone (the id without a
+// value), which the compaction removes with what it deletes. Kafka itself
+// keeps one record a dead letter, and none once it is deleted.
+//
+// Compaction comes late, so readers go by an index of each key's latest
+// record, caught up with the topic's end before each read (one fetch when
+// nothing is new). A record is live while it is its key's latest and that
+// is no tombstone; Get, Last and Scan read live records only.
+
+// liveIndex is each live key's latest record on the dead letters' topic.
+type liveIndex struct {
+	topic string
+
+	// mu is held while catching up, so concurrent readers share one fetch.
+	mu     sync.Mutex
+	next   map[int32]int64 // each partition's next offset to read
+	latest map[string]uint64
+	synced time.Time
+	// carried is, for each partition of the earlier dead topic, the offset
+	// after the last record carried over from it (carry.go).
+	carried map[int32]int64
+}
+
+func newLiveIndex(topic string) *liveIndex {
+	return &liveIndex{topic: topic, next: map[int32]int64{}, latest: map[string]uint64{}, carried: map[int32]int64{}}
+}
+
+// syncLive reads the records stored since the last catch-up, unless that
+// is less than maxAge ago.
+func (q *Queue) syncLive(ctx context.Context, maxAge time.Duration) error {
+	x := q.live
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if maxAge > 0 && time.Since(x.synced) < maxAge {
+		return nil
+	}
+	started := time.Now()
+	for p := range int32(q.partitions[x.topic]) {
+		err := q.readOn(ctx, x.topic, p, x.next[p], func(r *kgo.Record) error {
+			x.add(r)
+			x.next[p] = r.Offset + 1
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read the dead letters' keys: %w", err)
+		}
+	}
+	x.synced = started
+	return nil
+}
+
+// add indexes r. Called with mu held.
+func (x *liveIndex) add(r *kgo.Record) {
+	key := string(r.Key)
+	if r.Value == nil {
+		delete(x.latest, key)
+		return
+	}
+	x.latest[key] = seqOf(r.Partition, r.Offset)
+	if v, ok := headerValue(r, headerCarried); ok {
+		if seq, err := parseSeq(v); err == nil {
+			p := partitionOf(seq)
+			x.carried[p] = max(x.carried[p], offsetOf(seq)+1)
+		}
+	}
+}
+
+// isLive reports whether the record of key at seq is live, as of the last
+// catch-up.
+func (x *liveIndex) isLive(key []byte, seq uint64) bool {
+	latest, ok := x.latestOf(string(key))
+	return ok && latest == seq
+}
+
+// latestOf is key's live record, as of the last catch-up.
+func (x *liveIndex) latestOf(key string) (uint64, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	seq, ok := x.latest[key]
+	return seq, ok
+}
+
+// Last reads the live record of the dead letters' topic keyed by subject's
+// last token, when its subject matches subject: the topic is keyed by
+// dead-letter id, which is how the stores look one up. No other topic is
+// keyed by name.
+func (q *Queue) Last(ctx context.Context, stream, subject string) (queue.Stored, error) {
+	what := fmt.Sprintf("read the last of %s", subject)
+	key := string(keyOf(subject))
+	if stream != queue.StreamDead || hasWildcard(key) {
+		return queue.Stored{}, fmt.Errorf("%s: Kafka finds only dead letters by a name", what)
+	}
+	if err := q.syncLive(ctx, 0); err != nil {
+		return queue.Stored{}, fmt.Errorf("%s: %w", what, err)
+	}
+	seq, ok := q.live.latestOf(key)
+	if !ok {
+		return queue.Stored{}, fmt.Errorf("%s: %w", what, queue.ErrNotFound)
+	}
+	m, err := q.getAt(ctx, stream, q.live.topic, partitionOf(seq), offsetOf(seq))
+	if err == nil && !subjectMatches(subject, m.Subject) {
+		err = queue.ErrNotFound
+	}
+	if err != nil {
+		return queue.Stored{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return m, nil
+}
+
+// Delete produces a tombstone of the dead letter at seq: its key without a
+// value. Only dead letters are deleted.
+func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
+	if stream != queue.StreamDead {
+		return fmt.Errorf("delete %s seq %d: Kafka deletes only dead letters", stream, seq)
+	}
+	m, err := q.Get(ctx, stream, seq)
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	rec := &kgo.Record{Topic: q.live.topic, Key: keyOf(m.Subject)}
+	if err := q.produceSync(ctx, rec); err != nil {
+		return failed(fmt.Sprintf("delete %s seq %d", stream, seq), err)
+	}
+	x := q.live
+	x.mu.Lock()
+	if x.latest[string(rec.Key)] == seq {
+		delete(x.latest, string(rec.Key))
+	}
+	x.mu.Unlock()
+	return nil
+}
+
+// produceSync produces rec and waits for the brokers' ack until ctx ends.
+func (q *Queue) produceSync(ctx context.Context, rec *kgo.Record) error {
+	done := make(chan error, 1)
+	rec.Context = context.WithoutCancel(ctx) // see startPublish
+	q.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
