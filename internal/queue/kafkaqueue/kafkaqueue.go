@@ -86,7 +86,7 @@ type Queue struct {
 	dedup *dedupIndex
 	// tails are how far the dedup index has read each partition of in,
 	// out and dead; fixed at New.
-	tails   map[tailKey]*dedupTail
+	tails map[tailKey]*dedupTail
 	live  *liveIndex
 
 	// sendFailures counts the Sends the brokers never stored.
