@@ -152,7 +152,7 @@ func isDecimal(s string) bool { return s != "" && strings.Trim(s, "0123456789") 
 // destination, or, for one an earlier release filed under the destination
 // alone, its sequence.
 func deadLetterID(m Stored) string {
-	if id, ok := strings.CutPrefix(m.Subject, DeadSubject(m.Key)+"."); ok {
+	if id, ok := DeadLetterIDOf(m.Subject); ok {
 		return id
 	}
 	return strconv.FormatUint(m.Seq, 10)
@@ -233,26 +233,13 @@ func (s *Stores) ScanDeadLetters(ctx context.Context, destination string, since 
 	})
 }
 
-// DeleteDeadLetter implements DeadLetters. A dead letter put again after
-// the deduplication window is stored twice under its id: every copy goes.
+// DeleteDeadLetter implements DeadLetters.
 func (s *Stores) DeleteDeadLetter(ctx context.Context, id string) error {
-	var deleted uint64
-	for {
-		m, err := s.DeadLetter(ctx, id)
-		if errors.Is(err, ErrNotFound) && deleted != 0 {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if m.Seq == deleted {
-			return fmt.Errorf("delete dead letter %s: still read at #%d once deleted", id, m.Seq)
-		}
-		if err := s.q.Delete(ctx, StreamDead, m.Seq); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		deleted = m.Seq
+	m, err := s.DeadLetter(ctx, id)
+	if err != nil {
+		return err
 	}
+	return s.q.Delete(ctx, StreamDead, m.Seq)
 }
 
 // RecordSends implements SendLog: a record is the sends' times in Unix

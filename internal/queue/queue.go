@@ -9,6 +9,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -55,6 +56,17 @@ func DeadSubject(destination string) string { return "relay.dead." + destination
 // stored: a subject per dead letter, so that the store finds it by its id
 // alone (relay.dead.*.<id>).
 func DeadLetterSubject(destination, id string) string { return "relay.dead." + destination + "." + id }
+
+// DeadLetterIDOf is the id a dead letter's subject names, and whether it
+// names one (DeadLetterSubject; an earlier release's DeadSubject does not).
+func DeadLetterIDOf(subject string) (string, bool) {
+	rest, ok := strings.CutPrefix(subject, DeadSubject(""))
+	if !ok {
+		return "", false
+	}
+	_, id, ok := strings.Cut(rest, ".")
+	return id, ok && id != ""
+}
 
 // HistorySubject is where the records of one event's history are stored.
 func HistorySubject(eventID string) string { return "relay.history." + eventID }

@@ -96,8 +96,9 @@ type LaneOptions struct {
 type DeadLetters interface {
 	// PutDeadLetters stores dead letters, each of destination m.Key, named
 	// m.ID (a key, not a number), and returns when all are stored; the
-	// acks' Ref is the id. A dead letter whose id was put within the
-	// deduplication window is not stored again (the ack says Duplicate).
+	// acks' Ref is the id. A dead letter is stored once: put again within
+	// the deduplication window, the ack says Duplicate; later, JetStream
+	// keeps the first (and says Duplicate), Kafka the last.
 	PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error)
 	// DeadLetter reads the dead letter named id (Stored.Ref); ErrNotFound
 	// when there is none, ErrBadKey when id cannot name a dead letter.

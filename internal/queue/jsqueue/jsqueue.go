@@ -6,7 +6,10 @@
 // feed is a durable pull consumer of RELAY_IN. RELAY_OUT has no consumer: its
 // destinations are read by lanes, in partitions one instance at a time owns
 // (see claimer). Lanes and scans read one subject by direct get where the
-// stream allows it (readnext.go).
+// stream allows it (readnext.go). A dead letter has a subject of its own,
+// relay.dead.<destination>.<id>: it is found by its id alone with a get of
+// the last message of relay.dead.*.<id> (Last), and stored once, however
+// late it comes again, by expecting its subject to be empty (publish.go).
 package jsqueue
 
 import (

@@ -47,6 +47,33 @@ func (q *Queue) expect(nm *nats.Msg, stream, id string) {
 	if id != "" {
 		nm.Header[jetstream.MsgIDHeader] = []string{id}
 	}
+	if _, named := queue.DeadLetterIDOf(nm.Subject); named && stream == queue.StreamDead {
+		// A dead letter is stored once, however late it is put again
+		// (past the deduplication window too): its subject must hold
+		// nothing yet (see storedAlready).
+		nm.Header[jetstream.ExpectedLastSubjSeqHeader] = noneYet
+	}
+}
+
+var noneYet = []string{"0"}
+
+// storedAlready tells, after JetStream refused a dead letter with err,
+// whether it did because the dead letter's subject holds one already (see
+// expect), and returns the ack of a duplicate naming it.
+func (q *Queue) storedAlready(ctx context.Context, stream, subject string, err error) (queue.PubAck, bool) {
+	var jerr jetstream.JetStreamError
+	if stream != queue.StreamDead || !errors.As(err, &jerr) || jerr.APIError() == nil {
+		return queue.PubAck{}, false
+	}
+	if code := jerr.APIError().ErrorCode; code != jetstream.JSErrCodeStreamWrongLastSequence &&
+		code != jetstream.JSErrCodeStreamWrongLastSequenceConstant {
+		return queue.PubAck{}, false
+	}
+	m, err := q.readLast(ctx, stream, subject)
+	if err != nil {
+		return queue.PubAck{}, false
+	}
+	return queue.PubAck{Stream: stream, Seq: m.Sequence, Duplicate: true}, true
 }
 
 func pubAck(a *jetstream.PubAck) queue.PubAck {
@@ -69,6 +96,9 @@ func (q *Queue) Publish(ctx context.Context, m queue.Msg) (queue.PubAck, error) 
 	}()
 	q.expect(nm, stream, m.ID)
 	a, err := q.publish(ctx, nm)
+	if dup, ok := q.storedAlready(ctx, stream, m.Subject, err); ok {
+		return dup, nil
+	}
 	if err != nil {
 		return queue.PubAck{}, fmt.Errorf("publish %s (id %q): %w", m.Subject, m.ID, q.written(mapErr(err), len(m.Data)))
 	}
@@ -297,6 +327,10 @@ func (q *Queue) PublishAll(ctx context.Context, ms []queue.Msg) ([]queue.PubAck,
 			acks[i] = pubAck(a)
 			q.wake(a.Stream, ms[i].Subject, a.Sequence)
 		case err := <-f.Err():
+			if dup, ok := q.storedAlready(ctx, queue.StreamOf(ms[i].Subject), ms[i].Subject, err); ok {
+				acks[i] = dup
+				continue
+			}
 			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, q.written(mapErr(err), len(ms[i].Data)))
 		case <-ctx.Done():
 			return nil, fmt.Errorf("store %s (id %q): %w", ms[i].Subject, ms[i].ID, mapErr(ctx.Err()))

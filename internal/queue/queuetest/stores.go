@@ -80,7 +80,8 @@ func testStoresKeepKeys(t *testing.T, _ Backend, open func(t *testing.T) queue.Q
 // stored once; it is read and deleted by the id alone, whatever its
 // destination; it is not read by its sequence.
 func testDeadLettersByID(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
-	s := queue.Over(open(t))
+	q := open(t)
+	s := queue.Over(q)
 	ctx := ctxFor(t, wait)
 	first := putDeadLetter(t, s, "ops", "e1:ops:0", "one")
 	if again := putDeadLetter(t, s, "ops", "e1:ops:0", "one again"); !again.Duplicate {
@@ -89,6 +90,11 @@ func testDeadLettersByID(t *testing.T, _ Backend, open func(t *testing.T) queue.
 	putDeadLetter(t, s, "dev", "e1:dev:0", "dev's")
 	putDeadLetter(t, s, "ops", "e2:ops:0", "two")
 
+	// Put again past the deduplication window (here: without the ID that
+	// deduplicates), it is still one dead letter.
+	if _, err := q.Publish(ctx, queue.Msg{Subject: queue.DeadLetterSubject("ops", "e2:ops:0"), Data: []byte("two")}); err != nil {
+		t.Fatalf("put e2:ops:0 again: %v", err)
+	}
 	if got, want := deadLetterIDs(t, s, "ops"), []string{"e1:ops:0", "e2:ops:0"}; !slices.Equal(got, want) {
 		t.Errorf("dead letters of ops: %q, want %q", got, want)
 	}
