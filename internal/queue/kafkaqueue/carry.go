@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -15,13 +16,15 @@ import (
 // topic kept on "<prefix>dead" (keyed by destination, deleted by markers on
 // "<prefix>deleted") to the dead letters' topic, so that they keep the ids
 // they were listed by: their Seq there, in decimal. Each is keyed by that
-// id, on subject relay.dead.<destination>.<id>, and says it in
-// headerCarried; a record a marker deletes is left behind.
+// id, on subject relay.dead.<destination>.<id>; a record a marker deletes
+// is left behind.
 //
-// It runs at New, once the index of the dead letters' topic is caught up:
-// the index knows from headerCarried how far earlier starts carried each
-// partition, and this one carries on from there, so a start after a crash
-// carries nothing twice. Two instances starting at once may both carry the
+// It runs at New, once the index of the dead letters' topic is caught up.
+// After each batch it stores how far it carried (a record keyed "carried
+// <partition>", which no id can be, whose value is the next offset to
+// carry): the index reads it, and this start carries on from where the
+// last one stopped, so a start after a crash carries nothing twice, nor
+// one deleted since and compacted away. Two instances starting at once may both carry the
 // same dead letter: the second copy replaces the first (same key), as a
 // compacted topic does. What an instance of the earlier release stores
 // after this start (during a rolling upgrade) is carried at the next start.
@@ -54,19 +57,30 @@ func (q *Queue) carryOver(ctx context.Context) error {
 	}
 	for p := range dead.Partitions {
 		var batch []*kgo.Record
-		err := q.readOn(ctx, earlier, p, q.live.carried[p], func(r *kgo.Record) error {
-			if m, ok := storedOf(queue.StreamDead, r); ok && !gone[m.Seq] {
-				batch = append(batch, q.carried(r, m))
-			}
-			if len(batch) < carryBatch {
+		next := q.live.carried[p]
+		flush := func() error {
+			if next == q.live.carried[p] {
 				return nil
 			}
+			// Ordered after the batch on the partition: stored only once
+			// the batch is.
+			batch = append(batch, &kgo.Record{Topic: q.live.topic, Key: carriedKey(p), Value: strconv.AppendInt(nil, next, 10)})
 			err := q.cl.ProduceSync(ctx, batch...).FirstErr()
 			batch = batch[:0]
 			return err
+		}
+		err := q.readOn(ctx, earlier, p, next, func(r *kgo.Record) error {
+			if m, ok := storedOf(queue.StreamDead, r); ok && !gone[m.Seq] {
+				batch = append(batch, q.carried(r, m))
+			}
+			next = r.Offset + 1
+			if len(batch) < carryBatch {
+				return nil
+			}
+			return flush()
 		})
-		if err == nil && len(batch) > 0 {
-			err = q.cl.ProduceSync(ctx, batch...).FirstErr()
+		if err == nil {
+			err = flush()
 		}
 		if err != nil {
 			return failed(fmt.Sprintf("carry dead letters over from %s/%d", earlier, p), err)
@@ -92,8 +106,21 @@ func (q *Queue) carried(r *kgo.Record, m queue.Stored) *kgo.Record {
 		}
 		c.Headers = append(c.Headers, h)
 	}
-	c.Headers = append(c.Headers, kgo.RecordHeader{Key: headerCarried, Value: []byte(id)})
 	return c
+}
+
+// carriedKey keys the record saying how far partition p of the earlier
+// dead topic was carried: with a space, it is no dead letter's id.
+func carriedKey(p int32) []byte { return fmt.Appendf(nil, "carried %d", p) }
+
+// carriedPartition is the partition a carriedKey names.
+func carriedPartition(key string) (int32, bool) {
+	rest, ok := strings.CutPrefix(key, "carried ")
+	if !ok {
+		return 0, false
+	}
+	p, err := strconv.ParseInt(rest, 10, 32)
+	return int32(p), err == nil
 }
 
 // readOn calls fn for each record of topic's partition from offset from on,

@@ -115,8 +115,8 @@ func TestCarryOver(t *testing.T) {
 	}
 	before := end()
 	again := queue.Over(newQueue(t, c, Options{}))
-	if got := end(); got != before+1 {
-		t.Errorf("a second start stored %d records, want the one the earlier release stored since", got-before)
+	if got := end(); got != before+2 {
+		t.Errorf("a second start stored %d records, want the one the earlier release stored since and how far it carried", got-before)
 	}
 	want = []string{two + "=two", "ev:ops:0=new", three + "=three"}
 	if got := list(again, "ops"); !slices.Equal(got, want) {
@@ -127,5 +127,27 @@ func TestCarryOver(t *testing.T) {
 	}
 	if _, err := again.DeadLetter(ctx, one); err == nil {
 		t.Errorf("dead letter %s, deleted after it was carried, is back", one)
+	}
+
+	// The last one carried is deleted, and compaction takes it and its
+	// tombstone away: a third start does not carry it again.
+	if err := again.DeleteDeadLetter(ctx, three); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.PutDeadLetters(ctx, []queue.Msg{{Key: "ops", ID: "ev2:ops:0", Data: []byte("newer")}}); err != nil {
+		t.Fatal(err)
+	}
+	alter, err := q.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "delete.retention.ms", Value: kadm.StringPtr("0")}}, q.live.topic)
+	if err == nil {
+		_, err = alter.On(q.live.topic, nil)
+	}
+	if err != nil {
+		t.Fatalf("alter delete.retention.ms: %v", err)
+	}
+	c.Compact()
+	third := queue.Over(newQueue(t, c, Options{}))
+	want = []string{two + "=two", "ev:ops:0=new", "ev2:ops:0=newer"}
+	if got := list(third, "ops"); !slices.Equal(got, want) {
+		t.Errorf("dead letters of ops after compaction and a third start: %q, want %q", got, want)
 	}
 }

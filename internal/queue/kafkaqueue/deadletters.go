@@ -3,6 +3,7 @@ package kafkaqueue
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,17 +68,17 @@ func (q *Queue) syncLive(ctx context.Context, maxAge time.Duration) error {
 // add indexes r. Called with mu held.
 func (x *liveIndex) add(r *kgo.Record) {
 	key := string(r.Key)
+	if p, ok := carriedPartition(key); ok {
+		if next, err := strconv.ParseInt(string(r.Value), 10, 64); err == nil {
+			x.carried[p] = max(x.carried[p], next)
+		}
+		return
+	}
 	if r.Value == nil {
 		delete(x.latest, key)
 		return
 	}
 	x.latest[key] = seqOf(r.Partition, r.Offset)
-	if v, ok := headerValue(r, headerCarried); ok {
-		if seq, err := parseSeq(v); err == nil {
-			p := partitionOf(seq)
-			x.carried[p] = max(x.carried[p], offsetOf(seq)+1)
-		}
-	}
 }
 
 // isLive reports whether the record of key at seq is live, as of the last

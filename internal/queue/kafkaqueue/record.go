@@ -21,9 +21,6 @@ const (
 	// headerDeletes, on a record of an earlier release's deleted topic, is
 	// the Seq it deletes (carry.go).
 	headerDeletes = "hookrelay-deletes"
-	// headerCarried, on a dead letter carried over from an earlier
-	// release's dead topic, is its Seq there: its id (carry.go).
-	headerCarried = "hookrelay-carried"
 )
 
 // keyOf is the record key of subject: its last token, the source,
