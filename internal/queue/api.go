@@ -185,7 +185,11 @@ type Delivery interface {
 	// when it was handed out, as far as this instance knew: a lane's, its
 	// destination's backlog; a feed's, what its reads had seen.
 	Behind() uint64
-	// Ack settles the message as done and waits for the store to confirm.
+	// Ack settles the message as done. A lane's ack waits for the store to
+	// confirm. A feed's may return before: an ack lost on the way hands the
+	// event out again (after the feed's Redeliver on JetStream, from the last
+	// commit on Kafka), so what a feed's holder makes of an event must be
+	// idempotent, as transform's deliveries are by their ids.
 	Ack(ctx context.Context) error
 	// Retry hands the message back, to be handed out again after delay.
 	Retry(after time.Duration) error
