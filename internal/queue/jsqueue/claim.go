@@ -251,14 +251,44 @@ func (c *claimer) ownsLocked(p int) bool {
 }
 
 // open registers a lane; false when one of its destination is open already.
-func (c *claimer) open(l *lane) bool {
+// open registers a lane. When the destination has one already, it is not
+// open, and draining is the earlier lane's drained when that one is stopped
+// and deleting what it settled.
+func (c *claimer) open(l *lane) (open bool, draining <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.lanes[l.destination]; ok {
-		return false
+	if earlier, ok := c.lanes[l.destination]; ok {
+		earlier.mu.Lock()
+		stopped, draining := earlier.life.Err() != nil, earlier.drained
+		earlier.mu.Unlock()
+		if !stopped || draining != nil {
+			return false, draining
+		}
+		// Stopped and drained, unregistering.
 	}
 	c.lanes[l.destination] = l
-	return true
+	return true, nil
+}
+
+// drain waits, until ctx ends, for the lanes' deletes of what they settled.
+func (c *claimer) drain(ctx context.Context) {
+	c.mu.Lock()
+	var draining []<-chan struct{}
+	for _, l := range c.lanes {
+		l.mu.Lock()
+		if l.drained != nil {
+			draining = append(draining, l.drained)
+		}
+		l.mu.Unlock()
+	}
+	c.mu.Unlock()
+	for _, d := range draining {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // closed unregisters a lane. What it leaves waiting is announced again,

@@ -106,7 +106,8 @@ func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }
 
-// closeFlushWait bounds Close's flush when its context has no deadline.
+// closeFlushWait bounds Close (the lanes' deletes, then the flush) when its
+// context has no deadline.
 const closeFlushWait = 5 * time.Second
 
 // consumerSetupConcurrency bounds how many consumers are created at once.
@@ -236,18 +237,22 @@ func (q *Queue) Close(ctx context.Context) error {
 	for c := range q.consumers {
 		consumers = append(consumers, c)
 	}
+	claims := q.claims
 	q.mu.Unlock()
-	for _, c := range consumers {
-		c.Stop()
-	}
-	q.end()
-	q.running.Wait()
-	defer q.nc.Close()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, closeFlushWait)
 		defer cancel()
 	}
+	for _, c := range consumers {
+		c.Stop()
+	}
+	if claims != nil {
+		claims.drain(ctx) // what the lanes settled, or it is handed out again
+	}
+	q.end()
+	q.running.Wait()
+	defer q.nc.Close()
 	if err := q.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("flush to nats: %w", mapErr(err))
 	}

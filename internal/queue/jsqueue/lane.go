@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,7 +17,8 @@ import (
 
 // lane is a destination's deliveries in order, read from its subject on
 // RELAY_OUT while this instance owns the destination's partition (see
-// claimer). A delivery is deleted from the stream when settled.
+// claimer). A delivery settled is deleted from the stream in the background
+// (deleteSettled), so that the lane's holder sends its next one meanwhile.
 type lane struct {
 	c           *claimer
 	destination string
@@ -53,9 +56,18 @@ type lane struct {
 	// it) or the ownership changes (aheadOwned closes).
 	ahead      []jetstream.RawStreamMsg
 	aheadOwned <-chan struct{}
-	// undeleted are settled deliveries whose delete the store did not
-	// confirm, deleted again before the next read.
-	undeleted []uint64
+	// gone are the deliveries settled as done, which reads leave out until
+	// none can see them: true once their delete is confirmed, forgotten
+	// when a read starts with no other on its way (reading counts those).
+	// doomed are those to delete, by the one deleter running at a time
+	// (deleteSettled); drained is closed when it has deleted them all, nil
+	// while none runs.
+	gone    map[uint64]bool
+	reading int
+	doomed  []uint64
+	drained chan struct{}
+	// closeOnce unregisters the lane once stopped and drained.
+	closeOnce sync.Once
 	// woke is signalled when a delivery arrives.
 	woke     chan struct{}
 	stopOnce sync.Once
@@ -79,11 +91,26 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 	life, stop := context.WithCancel(q.life)
 	l := &lane{
 		c: c, destination: destination, subject: subject, partition: partitionOf(destination, c.partitions),
-		life: life, stop: stop, cursor: 1, handed: map[uint64]int{}, woke: make(chan struct{}, 1),
+		life: life, stop: stop, cursor: 1, handed: map[uint64]int{}, gone: map[uint64]bool{},
+		woke: make(chan struct{}, 1),
 	}
-	if !c.open(l) {
-		stop()
-		return nil, fmt.Errorf("lane of %s: open already in this instance", destination)
+	for {
+		open, draining := c.open(l)
+		if open {
+			break
+		}
+		if draining == nil {
+			stop()
+			return nil, fmt.Errorf("lane of %s: open already in this instance", destination)
+		}
+		// The destination's last lane is still deleting what it settled:
+		// read before, this lane would hand it out again.
+		select {
+		case <-draining:
+		case <-ctx.Done():
+			stop()
+			return nil, fmt.Errorf("lane of %s: %w", destination, ctx.Err())
+		}
 	}
 	// What waits already, for Behind; the wakes count what comes after.
 	// A batched direct get tells it with the first read (countFirst).
@@ -148,10 +175,13 @@ func (l *lane) deletedCount() uint64 {
 	return l.deleted
 }
 
+// holding reports whether the lane holds a delivery, or has deletes to
+// make: its partition is not to move before, or the next owner would
+// hand out again what this one settled.
 func (l *lane) holding() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.held > 0
+	return l.held > 0 || l.drained != nil
 }
 
 func (l *lane) Owned() bool {
@@ -223,40 +253,69 @@ func (l *lane) Next(ctx context.Context) (queue.Delivery, error) {
 // queue.ErrNotFound when none waits. It reads up to laneBatch at once and
 // hands out the rest from memory while nothing changed.
 func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
-	l.mu.Lock()
-	from := l.cursor
-	if len(l.ahead) > 0 && !closed(l.aheadOwned) {
-		m := l.ahead[0]
-		l.ahead[0] = jetstream.RawStreamMsg{}
-		l.ahead = l.ahead[1:]
-		d := l.handOutLocked(&m)
+	for {
+		l.mu.Lock()
+		from := l.cursor
+		if len(l.ahead) > 0 && !closed(l.aheadOwned) {
+			m := l.ahead[0]
+			l.ahead[0] = jetstream.RawStreamMsg{}
+			l.ahead = l.ahead[1:]
+			d := l.handOutLocked(&m)
+			l.mu.Unlock()
+			return d, nil
+		}
+		l.ahead = nil
+		uncounted := l.uncounted
+		if l.reading == 0 {
+			maps.DeleteFunc(l.gone, func(_ uint64, deleted bool) bool { return deleted })
+		}
+		l.reading++
+		l.mu.Unlock()
+		_, changed := l.c.owns(l.partition)
+		deletedAt := l.deletedCount()
+		msgs, after, err := l.c.q.readNext(ctx, queue.StreamOut, l.subject, startAt{seq: from}, laneBatch, laneBatchBytes)
+		l.mu.Lock()
+		l.reading--
+		l.mu.Unlock()
+		if uncounted && after >= 0 && (err == nil || errors.Is(err, queue.ErrNotFound)) {
+			l.countFirst(ctx, len(msgs), after, deletedAt)
+		}
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		if l.cursor != from {
+			// Handed back meanwhile (a Retry): read again from there.
+			l.mu.Unlock()
+			return nil, fmt.Errorf("%w: cursor moved", queue.ErrNotFound)
+		}
+		if msgs = l.unsettledLocked(msgs); len(msgs) == 0 {
+			l.mu.Unlock()
+			continue
+		}
+		d := l.handOutLocked(&msgs[0])
+		l.ahead, l.aheadOwned = msgs[1:], changed
 		l.mu.Unlock()
 		return d, nil
 	}
-	l.ahead = nil
-	left, uncounted := len(l.undeleted) > 0, l.uncounted
-	l.mu.Unlock()
-	if left {
-		l.deleteLeft(ctx)
+}
+
+// unsettledLocked leaves out of msgs the deliveries settled as done (read
+// again after an earlier one was handed back, before or while their delete
+// was made), moving the cursor past those it starts with. Called with mu
+// held.
+func (l *lane) unsettledLocked(msgs []jetstream.RawStreamMsg) []jetstream.RawStreamMsg {
+	if len(l.gone) == 0 {
+		return msgs
 	}
-	_, changed := l.c.owns(l.partition)
-	deletedAt := l.deletedCount()
-	msgs, after, err := l.c.q.readNext(ctx, queue.StreamOut, l.subject, startAt{seq: from}, laneBatch, laneBatchBytes)
-	if uncounted && after >= 0 && (err == nil || errors.Is(err, queue.ErrNotFound)) {
-		l.countFirst(ctx, len(msgs), after, deletedAt)
-	}
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cursor != from {
-		// Handed back meanwhile (a Retry): read again from there.
-		return nil, fmt.Errorf("%w: cursor moved", queue.ErrNotFound)
-	}
-	d := l.handOutLocked(&msgs[0])
-	l.ahead, l.aheadOwned = msgs[1:], changed
-	return d, nil
+	leading := true
+	return slices.DeleteFunc(msgs, func(m jetstream.RawStreamMsg) bool {
+		_, settled := l.gone[m.Sequence]
+		if leading = leading && settled; leading {
+			l.cursor = m.Sequence + 1
+		}
+		return settled
+	})
 }
 
 func closed(c <-chan struct{}) bool {
@@ -320,13 +379,21 @@ func (l *lane) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.
 }
 
 // Stop closes the lane: the deliveries it holds stay on the stream, for its
-// next lane here or in the instance that owns the partition next.
+// next lane here or in the instance that owns the partition next. The
+// lane stays registered until its deletes are made.
 func (l *lane) Stop() {
 	l.stopOnce.Do(func() {
 		l.stop()
-		l.c.closed(l)
+		l.mu.Lock()
+		draining := l.drained != nil
+		l.mu.Unlock()
+		if !draining {
+			l.unregister()
+		}
 	})
 }
+
+func (l *lane) unregister() { l.closeOnce.Do(func() { l.c.closed(l) }) }
 
 // settle forgets a delivery: deleted (done) or handed back (redo).
 func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
@@ -341,6 +408,12 @@ func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
 		l.settled++
 		if l.behind > 0 {
 			l.behind--
+		}
+		l.gone[seq] = false
+		l.doomed = append(l.doomed, seq)
+		if l.drained == nil {
+			l.drained = make(chan struct{})
+			l.c.q.running.Go(l.deleteSettled)
 		}
 		return
 	}
@@ -364,59 +437,110 @@ func (d *laneDelivery) Msg() queue.Stored { return d.stored }
 func (d *laneDelivery) Attempt() int      { return d.delivered }
 func (d *laneDelivery) Behind() uint64    { return d.pending }
 
-// Ack deletes the delivery from RELAY_OUT and waits for the server's answer.
-func (d *laneDelivery) Ack(ctx context.Context) error {
-	return d.remove(ctx, "ack")
+// Ack settles the delivery as done: the lane deletes it from RELAY_OUT in
+// the background. A crash before the store confirmed the delete hands it
+// out again, as one between its send and its ack would.
+func (d *laneDelivery) Ack(context.Context) error {
+	return d.remove("ack")
 }
 
-// Drop deletes the delivery: it is never to be handed out again.
+// Drop settles the delivery as never to be handed out again.
 func (d *laneDelivery) Drop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return d.remove(ctx, "term")
+	return d.remove("term")
 }
 
-// remove deletes the delivery. When the store does not confirm, it is
-// settled all the same (the lane's cursor is past it) and the lane deletes
-// it again before its next read: left on the stream, it would wait there
-// until the destination's next lane handed it out again.
-func (d *laneDelivery) remove(ctx context.Context, what string) error {
-	seq := d.stored.Seq
-	d.l.settle(seq, true, 0)
-	if err := d.l.delete(ctx, seq); err != nil {
-		d.l.mu.Lock()
-		d.l.undeleted = append(d.l.undeleted, seq)
-		d.l.mu.Unlock()
-		return fmt.Errorf("%s %s #%d: %w", what, queue.StreamOut, seq, err)
+func (d *laneDelivery) remove(what string) error {
+	if err := d.l.c.q.life.Err(); err != nil {
+		return fmt.Errorf("%s %s #%d: %w: queue closed", what, queue.StreamOut, d.stored.Seq, queue.ErrUnavailable)
 	}
+	d.l.settle(d.stored.Seq, true, 0)
 	return nil
 }
 
-func (l *lane) delete(ctx context.Context, seq uint64) error {
-	err := l.c.st.DeleteMsg(ctx, seq)
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return mapErr(err)
-	}
-	l.mu.Lock()
-	l.deleted++
-	l.mu.Unlock()
-	return nil
-}
-
-// deleteLeft deletes again what settled deliveries left on the stream.
-func (l *lane) deleteLeft(ctx context.Context) {
-	l.mu.Lock()
-	left := l.undeleted
-	l.undeleted = nil
-	l.mu.Unlock()
-	for i, seq := range left {
-		if err := l.delete(ctx, seq); err != nil {
-			l.mu.Lock()
-			l.undeleted = append(l.undeleted, left[i:]...)
+// deleteSettled deletes the lane's settled deliveries from the stream until
+// none is left, retrying every second while the store fails. What is
+// settled during one round trip goes in the next: below the first delivery
+// that may not be settled, as one purge of the subject.
+func (l *lane) deleteSettled() {
+	q := l.c.q
+	failing := false
+	for {
+		l.mu.Lock()
+		doomed, below := l.doomed, l.firstUnsettledLocked()
+		l.doomed = nil
+		if len(doomed) == 0 || q.life.Err() != nil {
+			close(l.drained)
+			l.drained = nil
+			stopped := l.life.Err() != nil
 			l.mu.Unlock()
+			if stopped {
+				l.unregister()
+			}
 			return
 		}
+		l.mu.Unlock()
+		left, err := l.delete(q.life, doomed, below)
+		l.mu.Lock()
+		for _, seq := range doomed {
+			l.gone[seq] = true
+		}
+		for _, seq := range left {
+			l.gone[seq] = false
+		}
+		l.deleted += uint64(len(doomed) - len(left))
+		l.doomed = append(left, l.doomed...)
+		l.mu.Unlock()
+		switch {
+		case err == nil && failing:
+			q.logger.Info("deliveries deleted again", "destination", l.destination)
+			failing = false
+		case err != nil && q.life.Err() == nil:
+			if !failing {
+				q.logger.Warn("delete settled deliveries; retrying every second until it works",
+					"destination", l.destination, "deliveries", len(left), "err", err)
+			}
+			failing = true
+			pause.For(q.life, time.Second)
+		}
 	}
+}
+
+// firstUnsettledLocked is where the lane's deliveries that may not be
+// settled begin: every one on the subject before it was handed out (reads
+// go in order from the cursor) and settled as done. Called with mu held.
+func (l *lane) firstUnsettledLocked() uint64 {
+	from := l.cursor
+	for seq := range l.handed {
+		from = min(from, seq)
+	}
+	return from
+}
+
+// delete deletes doomed from the stream, those before below as one purge
+// of the subject, and returns those it could not delete.
+func (l *lane) delete(ctx context.Context, doomed []uint64, below uint64) (left []uint64, err error) {
+	var each []uint64
+	purge := 0
+	for _, seq := range doomed {
+		if seq < below {
+			purge++
+		} else {
+			each = append(each, seq)
+		}
+	}
+	if purge > 1 {
+		if err := l.c.st.Purge(ctx, jetstream.WithPurgeSubject(l.subject), jetstream.WithPurgeSequence(below)); err != nil {
+			return doomed, mapErr(err)
+		}
+	} else {
+		each = doomed
+	}
+	for i, seq := range each {
+		if err := l.c.st.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return each[i:], mapErr(err)
+		}
+	}
+	return nil, nil
 }
 
 // Retry hands the delivery back: the lane reads it again after delay.

@@ -162,3 +162,55 @@ func testLaneInOrder(t *testing.T, _ Backend, open func(t *testing.T) queue.Queu
 		t.Errorf("backlog after every delivery was acked: %+v", b["ordered"])
 	}
 }
+
+// testLaneSettlesOutOfOrder: a digest's worth handed out at once and settled
+// out of order (the first handed back once the others are acked) loses
+// none, and hands none of the acked out again, here or, after Close, in the
+// next instance.
+func testLaneSettlesOutOfOrder(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
+	q := open(t)
+	const n, hold = 40, 32
+	acks := publishOut(t, q, "digest", n)
+	c, err := q.OpenLane(ctxFor(t, wait), "digest", queue.LaneOptions{Hold: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	ds := []queue.Delivery{next(t, c)} // once the lane is owned
+	for len(ds) < hold {
+		more, err := c.More(ctxFor(t, wait), hold-len(ds), wait)
+		if err != nil || len(more) == 0 {
+			t.Fatalf("more: %d deliveries, %v; want %d", len(more), err, hold-len(ds))
+		}
+		ds = append(ds, more...)
+	}
+	for _, d := range ds[1:] {
+		ack(t, d)
+	}
+	if err := ds[0].Retry(0); err != nil {
+		t.Fatal(err)
+	}
+	got := []uint64{}
+	for len(got) < n-hold+1 {
+		d := next(t, c)
+		got = append(got, d.Msg().Seq)
+		ack(t, d)
+	}
+	want := []uint64{acks[0].Seq}
+	for _, a := range acks[hold:] {
+		want = append(want, a.Seq)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after settling out of order: handed out #%v, want #%v", got, want)
+	}
+	none(t, c, 300*time.Millisecond, "every delivery acked")
+	c.Stop()
+	if err := q.Close(ctxFor(t, wait)); err != nil {
+		t.Fatal(err)
+	}
+	next := open(t)
+	none(t, laneOf(t, next, "digest"), 500*time.Millisecond, "every delivery acked before Close")
+	if b, err := next.Backlog(ctxFor(t, wait), []string{"digest"}); err != nil || b["digest"].Count != 0 {
+		t.Errorf("backlog after every delivery was acked: %+v, %v", b["digest"], err)
+	}
+}

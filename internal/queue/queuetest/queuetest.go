@@ -55,6 +55,7 @@ func Run(t *testing.T, b Backend) {
 		{"ExclusiveTakeOver", testExclusiveTakeOver},
 		{"Backlog", testBacklog},
 		{"LaneInOrder", testLaneInOrder},
+		{"LaneSettlesOutOfOrder", testLaneSettlesOutOfOrder},
 		{"ClaimAnnouncesWaiting", testClaimAnnouncesWaiting},
 		{"ClaimAnnouncesLeftovers", testClaimAnnouncesLeftovers},
 		{"ClaimSplitsBetweenInstances", testClaimSplitsBetweenInstances},

@@ -1,0 +1,72 @@
+package jsqueue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/internal/natsembed"
+	"github.com/hookrelay/hookrelay/internal/queue"
+)
+
+// A lane deletes what was settled before its first delivery that may not
+// be settled as one purge of its subject, and what was settled after it one
+// by one: the unsettled delivery and the other destinations' stay.
+func TestLaneDeletesSettledBeforeTheUnsettledAsOnePurge(t *testing.T) {
+	t.Parallel()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := New(ctx, nc, queue.StreamOptions{})
+	if err != nil {
+		nc.Close()
+		t.Fatalf("open queue: %v", err)
+	}
+	defer func() { _ = q.Close(context.Background()) }()
+
+	var ms []queue.Msg
+	for _, dest := range []string{"a", "b", "a", "a", "b", "a", "a"} {
+		ms = append(ms, queue.Msg{Subject: queue.OutSubject(dest), Data: []byte(dest)})
+	}
+	acks, err := q.PublishAll(ctx, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := func(i int) uint64 { return acks[i].Seq }
+	c, err := q.OpenLane(ctx, "a", queue.LaneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	l := c.(*lane)
+	// a's deliveries are 0, 2, 3, 5, 6: settled 0, 2, 3 and 6, not 5.
+	left, err := l.delete(ctx, []uint64{seq(0), seq(2), seq(3), seq(6)}, seq(5))
+	if err != nil || len(left) != 0 {
+		t.Fatalf("delete: %v left, %v", left, err)
+	}
+	st, err := q.stream(queue.StreamOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ms {
+		_, err := st.GetMsg(ctx, seq(i))
+		gone := err != nil
+		if want := i == 0 || i == 2 || i == 3 || i == 6; gone != want {
+			t.Errorf("delivery %d (#%d) of %s: deleted %v (%v), want %v", i, seq(i), ms[i].Subject, gone, err, want)
+		}
+		if gone && err != jetstream.ErrMsgNotFound {
+			t.Errorf("delivery %d: %v", i, err)
+		}
+	}
+}
