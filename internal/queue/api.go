@@ -185,11 +185,13 @@ type Delivery interface {
 	// when it was handed out, as far as this instance knew: a lane's, its
 	// destination's backlog; a feed's, what its reads had seen.
 	Behind() uint64
-	// Ack settles the message as done. A lane's ack waits for the store to
-	// confirm. A feed's may return before: an ack lost on the way hands the
-	// event out again (after the feed's Redeliver on JetStream, from the last
-	// commit on Kafka), so what a feed's holder makes of an event must be
-	// idempotent, as transform's deliveries are by their ids.
+	// Ack settles the message as done: this instance does not hand it out
+	// again. It may return before the store has the ack; a crash or a
+	// lost ack hands the message out again (a feed's event after the
+	// feed's Redeliver on JetStream; on Kafka from the last commit; a
+	// delivery to its partition's next owner), so what a holder makes of a
+	// message must bear it twice: transform's outputs are deduplicated by
+	// id, and dispatch sends at least once.
 	Ack(ctx context.Context) error
 	// Retry hands the message back, to be handed out again after delay.
 	Retry(after time.Duration) error
