@@ -536,8 +536,8 @@ func (l *lane) delete(ctx context.Context, doomed []uint64, below uint64) (left 
 		each = doomed
 	}
 	for i, seq := range each {
-		if err := l.c.st.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return each[i:], mapErr(err)
+		if err := l.c.q.Delete(ctx, queue.StreamOut, seq); err != nil && !errors.Is(err, queue.ErrNotFound) {
+			return each[i:], err
 		}
 	}
 	return nil, nil

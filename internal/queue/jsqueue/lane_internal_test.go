@@ -70,3 +70,42 @@ func TestLaneDeletesSettledBeforeTheUnsettledAsOnePurge(t *testing.T) {
 		}
 	}
 }
+
+// A delete the store made but did not confirm in time (a stalled server
+// that caught up later) is made again: the delivery is not there, which is
+// what the lane wanted, so it is not an error to retry for ever.
+func TestLaneDeleteOfADeletedDeliveryIsDone(t *testing.T) {
+	t.Parallel()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := New(ctx, nc, queue.StreamOptions{})
+	if err != nil {
+		nc.Close()
+		t.Fatalf("open queue: %v", err)
+	}
+	defer func() { _ = q.Close(context.Background()) }()
+	acks, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := q.OpenLane(ctx, "a", queue.LaneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	l := c.(*lane)
+	for range 2 {
+		if left, err := l.delete(ctx, []uint64{acks[0].Seq}, acks[0].Seq); err != nil || len(left) != 0 {
+			t.Fatalf("delete: %v left, %v", left, err)
+		}
+	}
+}
