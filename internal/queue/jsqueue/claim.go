@@ -50,6 +50,9 @@ type claimer struct {
 	st         jetstream.Stream // RELAY_OUT
 	members    *membership
 	partitions int
+	// drainWait bounds how long a lane waits for the deletes of the
+	// destination's last one (drainWait, unless a test shortens it).
+	drainWait time.Duration
 
 	mu      sync.Mutex
 	leases  []lease
@@ -128,7 +131,7 @@ func (q *Queue) claimer() (*claimer, error) {
 		members: q.members, partitions: q.partitions,
 		leases: make([]lease, q.partitions), changed: make(chan struct{}),
 		lanes: map[string]*lane{}, told: map[string]struct{}{}, tell: make(chan struct{}, 1),
-		resync: make(chan struct{}, 1),
+		resync: make(chan struct{}, 1), drainWait: drainWait,
 	}
 	sub, err := q.nc.Subscribe(wakePrefix+">", func(m *nats.Msg) {
 		// Earlier releases wake without the sequence: 0, counted always.
@@ -253,18 +256,18 @@ func (c *claimer) ownsLocked(p int) bool {
 // open registers a lane; false when one of its destination is open already.
 // open registers a lane. When the destination has one already, it is not
 // open, and draining is the earlier lane's drained when that one is stopped
-// and deleting what it settled.
-func (c *claimer) open(l *lane) (open bool, draining <-chan struct{}) {
+// and deleting what it settled; force replaces such a one.
+func (c *claimer) open(l *lane, force bool) (open bool, draining <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if earlier, ok := c.lanes[l.destination]; ok {
 		earlier.mu.Lock()
 		stopped, draining := earlier.life.Err() != nil, earlier.drained
 		earlier.mu.Unlock()
-		if !stopped || draining != nil {
+		if !stopped || (draining != nil && !force) {
 			return false, draining
 		}
-		// Stopped and drained, unregistering.
+		// Stopped, and drained (unregistering) or given up on.
 	}
 	c.lanes[l.destination] = l
 	return true, nil

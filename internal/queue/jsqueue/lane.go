@@ -74,10 +74,13 @@ type lane struct {
 }
 
 // A lane reads up to laneBatch deliveries at once, and up to
-// laneBatchBytes: what it holds in memory beyond those handed out.
+// laneBatchBytes: what it holds in memory beyond those handed out. A lane
+// opens once the destination's last one has deleted what it settled, or
+// after drainWait.
 const (
 	laneBatch      = 32
 	laneBatchBytes = 128 << 10
+	drainWait      = 10 * time.Second
 )
 
 // OpenLane opens destination's lane in this instance: it reads the
@@ -94,8 +97,8 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 		life: life, stop: stop, cursor: 1, handed: map[uint64]int{}, gone: map[uint64]bool{},
 		woke: make(chan struct{}, 1),
 	}
-	for {
-		open, draining := c.open(l)
+	for force := false; ; {
+		open, draining := c.open(l, force)
 		if open {
 			break
 		}
@@ -104,9 +107,15 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 			return nil, fmt.Errorf("lane of %s: open already in this instance", destination)
 		}
 		// The destination's last lane is still deleting what it settled:
-		// read before, this lane would hand it out again.
+		// read before, this lane would hand it out again. A store that
+		// does not take the deletes for drainWait costs those deliveries
+		// a second send rather than the destination its deliveries.
 		select {
 		case <-draining:
+		case <-time.After(c.drainWait):
+			c.q.logger.Warn("the destination's last lane could not delete what it settled; reading on: those deliveries may be sent again",
+				"destination", destination, "waited", c.drainWait)
+			force = true
 		case <-ctx.Done():
 			stop()
 			return nil, fmt.Errorf("lane of %s: %w", destination, ctx.Err())

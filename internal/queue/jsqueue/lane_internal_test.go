@@ -109,3 +109,67 @@ func TestLaneDeleteOfADeletedDeliveryIsDone(t *testing.T) {
 		}
 	}
 }
+
+// A store that refuses a lane's deletes costs the deliveries a second
+// send, not the destination its deliveries: the next lane waits for the
+// last one's deletes only so long, then reads on.
+func TestLaneOpensWhenTheLastOneCannotDelete(t *testing.T) {
+	t.Parallel()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := New(ctx, nc, queue.StreamOptions{})
+	if err != nil {
+		nc.Close()
+		t.Fatalf("open queue: %v", err)
+	}
+	defer func() { _ = q.Close(context.Background()) }()
+	st, err := q.stream(queue.StreamOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.DenyDelete, cfg.DenyPurge = true, true
+	if _, err := q.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, err := q.claimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.drainWait = 200 * time.Millisecond
+
+	acks, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := q.OpenLane(ctx, "a", queue.LaneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := first.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first.Stop()
+	next, err := q.OpenLane(ctx, "a", queue.LaneOptions{})
+	if err != nil {
+		t.Fatalf("open the lane while the last one cannot delete: %v", err)
+	}
+	defer next.Stop()
+	again, err := next.Next(ctx)
+	if err != nil || again.Msg().Seq != acks[0].Seq {
+		t.Fatalf("the undeleted delivery read again: %v, %v; want #%d", again, err, acks[0].Seq)
+	}
+}
