@@ -68,6 +68,17 @@ type lane struct {
 	drained chan struct{}
 	// closeOnce unregisters the lane once stopped and drained.
 	closeOnce sync.Once
+	// caughtUp: a read found nothing stored after what it read, so every
+	// delivery stored since sends a wake (lastWake is the latest's
+	// sequence), and the lane reads again only for one it has not read
+	// past. It holds while the ownership does (caughtOwned) and until
+	// reset: by a wake without a sequence, a recount (in case a wake was
+	// lost), a delivery handed back. resets counts those, so that a read
+	// that began before one does not set caughtUp.
+	caughtUp    bool
+	caughtOwned <-chan struct{}
+	lastWake    uint64
+	resets      uint64
 	// woke is signalled when a delivery arrives.
 	woke     chan struct{}
 	stopOnce sync.Once
@@ -157,6 +168,10 @@ func (l *lane) wake(seq uint64) {
 	if seq == 0 || seq > l.countedUpTo {
 		l.behind++
 	}
+	if seq == 0 {
+		l.resetLocked()
+	}
+	l.lastWake = max(l.lastWake, seq)
 	l.mu.Unlock()
 	signal(l.woke)
 }
@@ -173,8 +188,16 @@ func (l *lane) counted(n, deletedAt, upTo uint64) {
 	l.behind = max(n-min(n, since), uint64(l.held))
 	l.countedUpTo = max(l.countedUpTo, upTo)
 	l.uncounted = false
+	l.resetLocked()
 	l.mu.Unlock()
 	signal(l.woke)
+}
+
+// resetLocked makes the next read go to the store (see caughtUp). Called
+// with mu held.
+func (l *lane) resetLocked() {
+	l.caughtUp = false
+	l.resets++
 }
 
 // deletedCount is what counted takes as deletedAt.
@@ -274,7 +297,11 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 			return d, nil
 		}
 		l.ahead = nil
-		uncounted := l.uncounted
+		if l.caughtUp && l.lastWake < from && !closed(l.caughtOwned) {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("%w: read up to the last wake", queue.ErrNotFound)
+		}
+		uncounted, resets := l.uncounted, l.resets
 		if l.reading == 0 {
 			maps.DeleteFunc(l.gone, func(_ uint64, deleted bool) bool { return deleted })
 		}
@@ -288,6 +315,13 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 		l.mu.Unlock()
 		if uncounted && after >= 0 && (err == nil || errors.Is(err, queue.ErrNotFound)) {
 			l.countFirst(ctx, len(msgs), after, deletedAt)
+		}
+		if errors.Is(err, queue.ErrNotFound) || (err == nil && after == 0) {
+			l.mu.Lock()
+			if l.resets == resets && l.cursor == from {
+				l.caughtUp, l.caughtOwned = true, changed
+			}
+			l.mu.Unlock()
 		}
 		if err != nil {
 			return nil, err
@@ -428,6 +462,7 @@ func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
 	}
 	l.cursor = min(l.cursor, seq)
 	l.ahead = nil // read again from the cursor
+	l.resetLocked()
 	if delay > 0 {
 		l.notBefore = time.Now().Add(delay)
 	}

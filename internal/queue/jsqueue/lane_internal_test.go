@@ -2,6 +2,7 @@ package jsqueue
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,5 +172,73 @@ func TestLaneOpensWhenTheLastOneCannotDelete(t *testing.T) {
 	again, err := next.Next(ctx)
 	if err != nil || again.Msg().Seq != acks[0].Seq {
 		t.Fatalf("the undeleted delivery read again: %v, %v; want #%d", again, err, acks[0].Seq)
+	}
+}
+
+// A lane that read everything stored reads again only for a wake of a
+// delivery it has not read past: deliveries arriving one at a time cost one
+// read each, not a second that finds nothing.
+func TestLaneReadsOncePerDeliveryArrivingAlone(t *testing.T) {
+	t.Parallel()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := New(ctx, nc, queue.StreamOptions{})
+	if err != nil {
+		nc.Close()
+		t.Fatalf("open queue: %v", err)
+	}
+	defer func() { _ = q.Close(context.Background()) }()
+	var reads atomic.Int64
+	sub, err := nc.Subscribe("$JS.API.DIRECT.GET."+queue.StreamOut+".>", func(*nats.Msg) { reads.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	sub2, err := nc.Subscribe("$JS.API.DIRECT.GET."+queue.StreamOut, func(*nats.Msg) { reads.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub2.Unsubscribe() }()
+
+	c, err := q.OpenLane(ctx, "a", queue.LaneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	const n = 30
+	for i := range n {
+		acks, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("a")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.Next(ctx)
+		if err != nil || d.Msg().Seq != acks[0].Seq {
+			t.Fatalf("delivery %d: %v, %v; want #%d", i, d, err, acks[0].Seq)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The holder asks for more before the next arrives, as dispatch's
+		// worker does.
+		if more, err := c.More(ctx, 1, 0); err != nil || len(more) != 0 {
+			t.Fatalf("more after delivery %d: %d, %v; want none", i, len(more), err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The first read, and one after each recount (every resyncEvery),
+	// may find nothing.
+	if got := reads.Load(); got > n+3 {
+		t.Errorf("%d reads for %d deliveries arriving one at a time, want at most %d", got, n, n+3)
 	}
 }
