@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +206,58 @@ func TestReadsGoOnWhenDirectGetsAreTurnedOff(t *testing.T) {
 	}
 	if m, err := q.Get(ctx, queue.StreamHistory, acks[1].Seq); err != nil || string(m.Data) != "1" {
 		t.Errorf("get after direct gets were turned off: %q, %v", m.Data, err)
+	}
+}
+
+// A scan that has nothing to read — no message on the subject, or none
+// stored since its start — reads the subject's last message and no more:
+// with replicas, where a scan reads through a consumer, it makes none
+// (a worker's catch-up of its send log made one, through the meta group,
+// for each destination it started).
+func TestScanOfNothingMakesNoConsumer(t *testing.T) {
+	env := natstest.Start(t)
+	q := env.Queue(t, jsqueue.WithoutDirectGets())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// An ordered consumer is made again (name_1, name_2, …) when nats.go
+	// resets it: counted once.
+	var mu sync.Mutex
+	made := map[string]bool{}
+	sub, err := env.Conn.Subscribe("$JS.API.CONSUMER.CREATE.>", func(m *nats.Msg) {
+		name := strings.Split(m.Subject, ".")[5]
+		mu.Lock()
+		made[name[:strings.LastIndexByte(name, '_')+1]] = true
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if _, err := q.Publish(ctx, queue.Msg{Subject: queue.SentSubject("busy"), Data: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now().Add(time.Second)
+	scans := []struct {
+		subject string
+		start   time.Time
+		want    int
+	}{
+		{queue.SentSubject("idle"), time.Time{}, 0},
+		{queue.SentSubject("busy"), after, 0},
+		{queue.SentSubject("busy"), time.Time{}, 1},
+	}
+	for _, s := range scans {
+		n := 0
+		if err := q.Scan(ctx, queue.StreamSent, s.subject, s.start, func(queue.Stored) (bool, error) { n++; return true, nil }); err != nil || n != s.want {
+			t.Errorf("scan %s from %v: %d messages, %v; want %d", s.subject, s.start, n, err, s.want)
+		}
+	}
+	if err := env.Conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := len(made); got != 1 {
+		t.Errorf("%d consumers made for three scans, one with something to read; want 1", got)
 	}
 }

@@ -86,17 +86,15 @@ func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
 	return nil
 }
 
-// Scan reads subject's messages by direct get (see readNext) when the
-// stream allows it: first the last one, where the scan ends, then the rest
-// in batches, so what is deleted meanwhile is not read. Other streams are
-// read through a consumer.
+// Scan reads subject's last message first, where the scan ends: nothing
+// more is read when there is none, or when it was stored before start.
+// Then it reads the rest by direct get (see readNext) in batches when the
+// stream allows it, so what is deleted meanwhile is not read; other streams
+// are read through a consumer.
 func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
 	st, err := q.stream(stream)
 	if err != nil {
 		return err
-	}
-	if !q.direct(stream) {
-		return q.scanByConsumer(ctx, st, stream, subject, start, fn)
 	}
 	last, err := q.readLast(ctx, stream, subject)
 	if errors.Is(err, queue.ErrNotFound) {
@@ -104,6 +102,12 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 	}
 	if err != nil {
 		return fmt.Errorf("scan: %w", err)
+	}
+	if last.Time.Before(start) {
+		return nil // a stream's times grow with its sequence
+	}
+	if !q.direct(stream) {
+		return q.scanByConsumer(ctx, st, stream, subject, start, last.Sequence, fn)
 	}
 	at := startAt{start: start}
 	if start.IsZero() {
@@ -141,15 +145,11 @@ func (q *Queue) Scan(ctx context.Context, stream, subject string, start time.Tim
 }
 
 // scanByConsumer reads stream through an ordered consumer, which skips what
-// was deleted meanwhile; it stops at the last message stored when it began.
-// It is the scan of a stream with replicas: a consumer reads from the leader
-// in batches where the API's message get reads one message a request.
-func (q *Queue) scanByConsumer(ctx context.Context, st jetstream.Stream, stream, subject string, start time.Time, fn func(queue.Stored) (bool, error)) error {
-	info, err := st.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("scan %s: %w", subject, mapErr(err))
-	}
-	last := info.State.LastSeq
+// was deleted meanwhile, up to the subject's last message when the scan
+// began. It is the scan of a stream with replicas: a consumer reads from
+// the leader in batches where the API's message get reads one message a
+// request.
+func (q *Queue) scanByConsumer(ctx context.Context, st jetstream.Stream, stream, subject string, start time.Time, last uint64, fn func(queue.Stored) (bool, error)) error {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, InactiveThreshold: time.Minute}
 	if !start.IsZero() {
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
