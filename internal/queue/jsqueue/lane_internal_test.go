@@ -13,11 +13,10 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// A lane deletes what was settled before its first delivery that may not
-// be settled as one purge of its subject, and what was settled after it one
-// by one: the unsettled delivery and the other destinations' stay.
-func TestLaneDeletesSettledBeforeTheUnsettledAsOnePurge(t *testing.T) {
-	t.Parallel()
+// startQueue starts an embedded server and a Queue on it, both closed
+// when the test ends.
+func startQueue(t *testing.T) (*Queue, *nats.Conn) {
+	t.Helper()
 	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("start embedded nats: %v", err)
@@ -27,14 +26,25 @@ func TestLaneDeletesSettledBeforeTheUnsettledAsOnePurge(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
+	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	q, err := New(ctx, nc, queue.StreamOptions{})
 	if err != nil {
-		nc.Close()
 		t.Fatalf("open queue: %v", err)
 	}
-	defer func() { _ = q.Close(context.Background()) }()
+	t.Cleanup(func() { _ = q.Close(context.Background()) })
+	return q, nc
+}
+
+// A lane deletes what was settled before its first delivery that may not
+// be settled as one purge of its subject, and what was settled after it one
+// by one: the unsettled delivery and the other destinations' stay.
+func TestLaneDeletesSettledBeforeTheUnsettledAsOnePurge(t *testing.T) {
+	t.Parallel()
+	q, _ := startQueue(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 
 	var ms []queue.Msg
 	for _, dest := range []string{"a", "b", "a", "a", "b", "a", "a"} {
@@ -77,23 +87,9 @@ func TestLaneDeletesSettledBeforeTheUnsettledAsOnePurge(t *testing.T) {
 // what the lane wanted, so it is not an error to retry for ever.
 func TestLaneDeleteOfADeletedDeliveryIsDone(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start embedded nats: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	q, _ := startQueue(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	q, err := New(ctx, nc, queue.StreamOptions{})
-	if err != nil {
-		nc.Close()
-		t.Fatalf("open queue: %v", err)
-	}
-	defer func() { _ = q.Close(context.Background()) }()
 	acks, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("a")}})
 	if err != nil {
 		t.Fatal(err)
@@ -116,23 +112,9 @@ func TestLaneDeleteOfADeletedDeliveryIsDone(t *testing.T) {
 // last one's deletes only so long, then reads on.
 func TestLaneOpensWhenTheLastOneCannotDelete(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start embedded nats: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	q, _ := startQueue(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	q, err := New(ctx, nc, queue.StreamOptions{})
-	if err != nil {
-		nc.Close()
-		t.Fatalf("open queue: %v", err)
-	}
-	defer func() { _ = q.Close(context.Background()) }()
 	st, err := q.stream(queue.StreamOut)
 	if err != nil {
 		t.Fatal(err)
@@ -180,23 +162,9 @@ func TestLaneOpensWhenTheLastOneCannotDelete(t *testing.T) {
 // read each, not a second that finds nothing.
 func TestLaneReadsOncePerDeliveryArrivingAlone(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start embedded nats: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	q, nc := startQueue(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	q, err := New(ctx, nc, queue.StreamOptions{})
-	if err != nil {
-		nc.Close()
-		t.Fatalf("open queue: %v", err)
-	}
-	defer func() { _ = q.Close(context.Background()) }()
 	var reads atomic.Int64
 	sub, err := nc.Subscribe("$JS.API.DIRECT.GET."+queue.StreamOut+".>", func(*nats.Msg) { reads.Add(1) })
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookrelay/hookrelay/internal/natsembed"
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
@@ -91,23 +90,9 @@ func FuzzParsePubAck(f *testing.F) {
 // ends as one without: stored, deduplicated, refused.
 func TestPublishReadsJetStreamsAcks(t *testing.T) {
 	t.Parallel()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start embedded nats: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	q, nc := startQueue(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	q, err := New(ctx, nc, queue.StreamOptions{})
-	if err != nil {
-		nc.Close()
-		t.Fatalf("open queue: %v", err)
-	}
-	defer func() { _ = q.Close(context.Background()) }()
 
 	for _, dup := range []bool{false, true} {
 		nm := &nats.Msg{Subject: queue.InSubject("s"), Data: []byte("x"), Header: nats.Header{}}
@@ -141,7 +126,7 @@ func TestPublishReadsJetStreamsAcks(t *testing.T) {
 	// An API error: another stream expected than the subject's.
 	nm := &nats.Msg{Subject: queue.InSubject("s"), Data: []byte("x"), Header: nats.Header{}}
 	q.expect(nm, queue.StreamOut, "")
-	_, err = q.publish(ctx, nm)
+	_, err := q.publish(ctx, nm)
 	if apiErr, ok := errors.AsType[*jetstream.APIError](err); !ok || apiErr.Code != 400 {
 		t.Errorf("publish to another stream than expected: %v, want JetStream's API error", err)
 	}
