@@ -222,7 +222,7 @@ func (c *claimer) announce(ctx context.Context, out chan string) {
 // toldLocked queues destination for Waiting when this instance owns it and
 // has no lane of it open.
 func (c *claimer) toldLocked(destination string) {
-	if _, open := c.lanes[destination]; open || !c.ownsLocked(partitionOf(destination, c.partitions)) {
+	if c.liveLocked(destination) != nil || !c.ownsLocked(partitionOf(destination, c.partitions)) {
 		return
 	}
 	c.told[destination] = struct{}{}
@@ -233,7 +233,7 @@ func (c *claimer) toldLocked(destination string) {
 func (c *claimer) woken(destination string, seq uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if l, open := c.lanes[destination]; open {
+	if l := c.liveLocked(destination); l != nil {
 		l.wake(seq)
 		return
 	}
@@ -264,13 +264,29 @@ func (c *claimer) open(l *lane, force bool) (open bool, draining <-chan struct{}
 		earlier.mu.Lock()
 		stopped, draining := earlier.life.Err() != nil, earlier.drained
 		earlier.mu.Unlock()
-		if !stopped || (draining != nil && !force) {
+		if !stopped {
+			return false, nil
+		}
+		if draining != nil && !force {
 			return false, draining
 		}
 		// Stopped, and drained (unregistering) or given up on.
 	}
 	c.lanes[l.destination] = l
 	return true, nil
+}
+
+// liveLocked returns destination's lane when one is open and not stopped:
+// a stopped one still making its deletes neither takes wakes nor keeps the
+// destination from being announced, so that a store refusing the deletes
+// does not hide the destination (the next lane waits for them, only so
+// long). Called with mu held.
+func (c *claimer) liveLocked(destination string) *lane {
+	l, ok := c.lanes[destination]
+	if !ok || l.life.Err() != nil {
+		return nil
+	}
+	return l
 }
 
 // drain waits, until ctx ends, for the lanes' deletes of what they settled.
@@ -554,9 +570,7 @@ func (c *claimer) readCounts(ctx context.Context) error {
 	defer c.mu.Unlock()
 	for subject := range info.State.Subjects {
 		dest := strings.TrimPrefix(subject, queue.OutSubject(""))
-		if _, open := c.lanes[dest]; !open {
-			c.toldLocked(dest)
-		}
+		c.toldLocked(dest)
 	}
 	// A lane whose subject is not listed has nothing waiting.
 	for dest, l := range c.lanes {

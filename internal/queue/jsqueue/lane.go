@@ -310,23 +310,20 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 		_, changed := l.c.owns(l.partition)
 		deletedAt := l.deletedCount()
 		msgs, after, err := l.c.q.readNext(ctx, queue.StreamOut, l.subject, startAt{seq: from}, laneBatch, laneBatchBytes)
-		l.mu.Lock()
-		l.reading--
-		l.mu.Unlock()
 		if uncounted && after >= 0 && (err == nil || errors.Is(err, queue.ErrNotFound)) {
 			l.countFirst(ctx, len(msgs), after, deletedAt)
 		}
-		if errors.Is(err, queue.ErrNotFound) || (err == nil && after == 0) {
-			l.mu.Lock()
-			if l.resets == resets && l.cursor == from {
-				l.caughtUp, l.caughtOwned = true, changed
-			}
-			l.mu.Unlock()
+		l.mu.Lock()
+		// gone may be forgotten once no read is on its way: this one
+		// leaves them out of what it read first.
+		l.reading--
+		if (errors.Is(err, queue.ErrNotFound) || (err == nil && after == 0)) && l.resets == resets && l.cursor == from {
+			l.caughtUp, l.caughtOwned = true, changed
 		}
 		if err != nil {
+			l.mu.Unlock()
 			return nil, err
 		}
-		l.mu.Lock()
 		if l.cursor != from {
 			// Handed back meanwhile (a Retry): read again from there.
 			l.mu.Unlock()
@@ -483,7 +480,9 @@ func (d *laneDelivery) Behind() uint64    { return d.pending }
 
 // Ack settles the delivery as done: the lane deletes it from RELAY_OUT in
 // the background. A crash before the store confirmed the delete hands it
-// out again, as one between its send and its ack would.
+// out again, as one between its send and its ack would; so does a store
+// refusing deletes for longer than the next lane's drainWait, or than a
+// partition's releaseWait when it moves.
 func (d *laneDelivery) Ack(context.Context) error {
 	return d.remove("ack")
 }
@@ -572,11 +571,9 @@ func (l *lane) delete(ctx context.Context, doomed []uint64, below uint64) (left 
 			each = append(each, seq)
 		}
 	}
-	if purge > 1 {
-		if err := l.c.st.Purge(ctx, jetstream.WithPurgeSubject(l.subject), jetstream.WithPurgeSequence(below)); err != nil {
-			return doomed, mapErr(err)
-		}
-	} else {
+	if purge < 2 || l.c.st.Purge(ctx, jetstream.WithPurgeSubject(l.subject), jetstream.WithPurgeSequence(below)) != nil {
+		// A purge refused (a user allowed to delete, not to purge) or
+		// failed: one by one, which says why if they fail too.
 		each = doomed
 	}
 	for i, seq := range each {
