@@ -253,7 +253,6 @@ func (c *claimer) ownsLocked(p int) bool {
 	return l.mine && l.releasing.IsZero() && time.Since(l.renewedAt) < leaseValid
 }
 
-// open registers a lane; false when one of its destination is open already.
 // open registers a lane. When the destination has one already, it is not
 // open, and draining is the earlier lane's drained when that one is stopped
 // and deleting what it settled; force replaces such a one.
