@@ -15,9 +15,9 @@ import (
 // StreamHistory, StreamSent); a message's stream follows from its subject
 // (relay.in.… → StreamIn, and so on). A message of StreamDead is named by
 // its subject's last token (DeadLetterSubject): a backend may keep only the
-// last message of each name (Kafka's compacted topic does). Every method that blocks takes a
-// context, and every error says what failed; an error that means the store
-// could not be reached in time matches ErrUnavailable.
+// last message of each name (Kafka's compacted topic does). Every method
+// that blocks takes a context, and every error says what failed; an error
+// that means the store could not be reached in time matches ErrUnavailable.
 type Queue interface {
 	// Publish stores m on the stream of its subject and returns once the
 	// store has it durably. When m.ID is set and a message with the same ID

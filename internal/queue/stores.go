@@ -101,7 +101,8 @@ type DeadLetters interface {
 	// keeps the first (and says Duplicate), Kafka the last.
 	PutDeadLetters(ctx context.Context, ms []Msg) ([]PubAck, error)
 	// DeadLetter reads the dead letter named id (Stored.Ref); ErrNotFound
-	// when there is none, ErrBadKey when id cannot name a dead letter.
+	// when there is none, ErrBadDeadLetterID when id cannot name a dead
+	// letter.
 	DeadLetter(ctx context.Context, id string) (Stored, error)
 	// ScanDeadLetters calls fn for the dead letters of destination ("" for
 	// every destination) stored at or after since, oldest first (Seq
