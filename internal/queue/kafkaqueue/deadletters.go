@@ -134,7 +134,7 @@ func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
 		return fmt.Errorf("delete: %w", err)
 	}
 	rec := &kgo.Record{Topic: q.live.topic, Key: keyOf(m.Subject)}
-	if err := q.produceSync(ctx, rec); err != nil {
+	if err := q.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return failed(fmt.Sprintf("delete %s seq %d", stream, seq), err)
 	}
 	x := q.live
@@ -144,17 +144,4 @@ func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
 	}
 	x.mu.Unlock()
 	return nil
-}
-
-// produceSync produces rec and waits for the brokers' ack until ctx ends.
-func (q *Queue) produceSync(ctx context.Context, rec *kgo.Record) error {
-	done := make(chan error, 1)
-	rec.Context = context.WithoutCancel(ctx) // see startPublish
-	q.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { done <- err })
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
