@@ -607,3 +607,27 @@ func TestDemoStopsBothOnInterrupt(t *testing.T) {
 		t.Errorf("the simulator still listens on %s after the interrupt", simAddr)
 	}
 }
+
+// A change written between the start's read of the file and the watch's first
+// look is still reloaded: the watch starts from the digest taken at start.
+// On a busy machine the test above wrote its change before the watch's
+// goroutine first ran, and no reload ever came.
+func TestWatchFileReloadsAChangeMadeBeforeItStarted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookrelay.yaml")
+	if err := os.WriteFile(path, []byte("sources: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loaded := fileDigest(path)
+	if err := os.WriteFile(path, []byte("sources: [later]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	reloaded := make(chan struct{})
+	go watchFile(ctx, path, loaded, time.Millisecond, func() { close(reloaded); cancel() })
+	select {
+	case <-reloaded:
+	case <-ctx.Done():
+		t.Fatal("the change made before the watch started was never reloaded")
+	}
+}

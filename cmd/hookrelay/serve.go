@@ -58,7 +58,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *watch < 0 {
 		return badUsage(fmt.Errorf("--watch-config %v: want a positive interval, or 0", *watch))
 	}
-	src := configSource{path: *configPath, watch: *watch,
+	// The digest is taken before the first load: a change written after it,
+	// however soon, is one the watch reloads.
+	src := configSource{path: *configPath, watch: *watch, loaded: fileDigest(*configPath),
 		load: func() (*config.Config, error) { return loadConfig(*configPath, nil) }}
 	cfg, err := src.load()
 	if err != nil {
@@ -76,20 +78,25 @@ type configSource struct {
 	// watch, when positive, polls the file this often and reloads when its
 	// content changed: a Kubernetes ConfigMap volume is updated in place.
 	watch time.Duration
+	// loaded is the file's digest as it was read at start, from which the
+	// watch looks for changes.
+	loaded [32]byte
 }
 
-// watchFile calls reload whenever the file's content changed since the last
-// look, polling every interval until ctx ends. Polling, not inotify: a
-// ConfigMap volume swaps a symlink, which file watches miss.
-func watchFile(ctx context.Context, path string, interval time.Duration, reload func()) {
-	digest := func() [32]byte {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return [32]byte{}
-		}
-		return sha256.Sum256(raw)
+// fileDigest is the SHA-256 of the file's content, zero when it cannot be
+// read.
+func fileDigest(path string) [32]byte {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return [32]byte{}
 	}
-	last := digest()
+	return sha256.Sum256(raw)
+}
+
+// watchFile calls reload whenever the file's content differs from the last
+// digest, starting from last, polling every interval until ctx ends. Polling,
+// not inotify: a ConfigMap volume swaps a symlink, which file watches miss.
+func watchFile(ctx context.Context, path string, last [32]byte, interval time.Duration, reload func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -97,7 +104,7 @@ func watchFile(ctx context.Context, path string, interval time.Duration, reload 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if d := digest(); d != last {
+			if d := fileDigest(path); d != last {
 				last = d
 				reload()
 			}
@@ -267,7 +274,7 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 	})
 	if src.watch > 0 && src.load != nil {
 		servers.Go(func() error {
-			watchFile(serversCtx, src.path, src.watch, func() { _ = r.reload(serversCtx, "file changed") })
+			watchFile(serversCtx, src.path, src.loaded, src.watch, func() { _ = r.reload(serversCtx, "file changed") })
 			return nil
 		})
 	}
