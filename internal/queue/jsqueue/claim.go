@@ -164,7 +164,10 @@ func (q *Queue) Claim(ctx context.Context) (queue.Claim, error) {
 	}
 	c.claimed = true
 	out := make(chan string)
-	q.running.Go(func() { c.announce(ctx, out) })
+	if !q.spawn(func() { c.announce(ctx, out) }) {
+		c.claimed = false
+		return nil, fmt.Errorf("claim: %w: queue closed", queue.ErrUnavailable)
+	}
 	select {
 	case c.resync <- struct{}{}:
 	default:
@@ -317,7 +320,7 @@ func (c *claimer) closed(l *lane) {
 		delete(c.lanes, l.destination)
 	}
 	c.mu.Unlock()
-	c.q.running.Go(func() {
+	c.q.spawn(func() {
 		ctx, cancel := context.WithTimeout(c.q.life, 5*time.Second)
 		defer cancel()
 		if _, err := c.st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(l.subject)); err == nil {

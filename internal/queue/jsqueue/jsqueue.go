@@ -47,9 +47,15 @@ type Queue struct {
 	setup chan struct{}
 
 	// life ends at Close; the membership runs within it.
-	life    context.Context
-	end     context.CancelFunc
-	running sync.WaitGroup
+	life context.Context
+	end  context.CancelFunc
+	// running counts the Queue's goroutines, for Close to wait on; spawn
+	// starts them. waited, set under spawning once Close waits, refuses
+	// new ones: an ack racing Close would otherwise add to running during
+	// its Wait.
+	running  sync.WaitGroup
+	spawning sync.Mutex
+	waited   bool
 
 	// full is set when a write was refused for want of space, until one
 	// is taken again; Ready then probes rather than trusting a connection.
@@ -251,12 +257,27 @@ func (q *Queue) Close(ctx context.Context) error {
 		claims.drain(ctx) // what the lanes settled, or it is handed out again
 	}
 	q.end()
+	q.spawning.Lock()
+	q.waited = true
+	q.spawning.Unlock()
 	q.running.Wait()
 	defer q.nc.Close()
 	if err := q.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("flush to nats: %w", mapErr(err))
 	}
 	return nil
+}
+
+// spawn runs f in a goroutine Close waits for, and reports false, running
+// nothing, once Close waits: f would find the Queue closed anyway.
+func (q *Queue) spawn(f func()) bool {
+	q.spawning.Lock()
+	defer q.spawning.Unlock()
+	if q.waited {
+		return false
+	}
+	q.running.Go(f)
+	return true
 }
 
 // track registers a consumer for Close; false when the Queue is closed.

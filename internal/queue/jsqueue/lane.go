@@ -451,9 +451,8 @@ func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
 		}
 		l.gone[seq] = false
 		l.doomed = append(l.doomed, seq)
-		if l.drained == nil {
+		if l.drained == nil && l.c.q.spawn(l.deleteSettled) {
 			l.drained = make(chan struct{})
-			l.c.q.running.Go(l.deleteSettled)
 		}
 		return
 	}

@@ -2,6 +2,7 @@ package jsqueue
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -269,4 +270,38 @@ func denyOnOut(ctx context.Context, t *testing.T, q *Queue, deletes bool) jetstr
 		t.Fatal(err)
 	}
 	return st
+}
+
+// Once Close waits for the Queue's goroutines, nothing starts another: an
+// ack after it (or racing it) starts no deleter, which would add to the
+// WaitGroup Close waits on, and a Claim is refused as unavailable.
+func TestNothingStartsOnceCloseWaits(t *testing.T) {
+	t.Parallel()
+	q, _ := startQueue(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	l := openLane(ctx, t, q, "a")
+	d, err := l.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Ack(ctx)
+	l.mu.Lock()
+	deleting := l.drained != nil
+	l.mu.Unlock()
+	if deleting {
+		t.Error("an ack after Close started a deleter")
+	}
+	if q.spawn(func() {}) {
+		t.Error("spawn after Close started a goroutine")
+	}
+	if _, err := q.Claim(ctx); !errors.Is(err, queue.ErrUnavailable) {
+		t.Errorf("Claim after Close: %v, want ErrUnavailable", err)
+	}
 }
