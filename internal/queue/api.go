@@ -39,9 +39,10 @@ type Queue interface {
 	// Get reads the message at seq of stream; ErrNotFound when there is none
 	// (never stored, deleted, or expired).
 	Get(ctx context.Context, stream string, seq uint64) (Stored, error)
-	// Delete removes the message at seq of stream; ErrNotFound when there is
-	// none. Only StreamDead's messages are deleted.
-	Delete(ctx context.Context, stream string, seq uint64) error
+	// Delete removes m, a message read or stored before (its Stream,
+	// Subject and Seq); ErrNotFound when it is not there. Only StreamDead's
+	// messages are deleted.
+	Delete(ctx context.Context, m Stored) error
 	// Last reads the last message of stream whose subject matches subject:
 	// a full subject, or one with a "*" token before a literal last token,
 	// as the dead letters are looked up by id (relay.dead.*.<id>).
@@ -117,7 +118,7 @@ type Stored struct {
 	Msg
 	Stream string
 	// Seq is the message's position on its stream, greater than zero; Get
-	// and Delete take it.
+	// takes it.
 	Seq uint64
 	// Time is when the store received it.
 	Time time.Time

@@ -239,7 +239,7 @@ func (s *Stores) DeleteDeadLetter(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return s.q.Delete(ctx, StreamDead, m.Seq)
+	return s.q.Delete(ctx, m)
 }
 
 // RecordSends implements SendLog: a record is the sends' times in Unix

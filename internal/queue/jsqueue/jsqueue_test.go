@@ -36,7 +36,7 @@ func TestErrorsMatchTheQueuesErrors(t *testing.T) {
 	if _, err := q.Get(ctx, queue.StreamIn, 999); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("get missing: %v, want ErrNotFound", err)
 	}
-	if err := q.Delete(ctx, queue.StreamIn, 999); !errors.Is(err, queue.ErrNotFound) {
+	if err := q.Delete(ctx, queue.Stored{Msg: queue.Msg{Subject: queue.InSubject("s")}, Stream: queue.StreamIn, Seq: 999}); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("delete missing: %v, want ErrNotFound", err)
 	}
 	if _, err := q.Publish(ctx, queue.Msg{Subject: "elsewhere.x"}); err == nil {

@@ -576,7 +576,7 @@ func (l *lane) delete(ctx context.Context, doomed []uint64, below uint64) (left 
 		each = doomed
 	}
 	for i, seq := range each {
-		if err := l.c.q.Delete(ctx, queue.StreamOut, seq); err != nil && !errors.Is(err, queue.ErrNotFound) {
+		if err := l.c.q.deleteSeq(ctx, queue.StreamOut, seq); err != nil && !errors.Is(err, queue.ErrNotFound) {
 			return each[i:], err
 		}
 	}

@@ -69,8 +69,13 @@ func (q *Queue) Last(ctx context.Context, stream, subject string) (queue.Stored,
 	return stored(stream, m.Subject, m.Sequence, m.Time, m.Header, m.Data), nil
 }
 
-// Delete removes the message at seq of stream.
-func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
+// Delete removes m by its sequence.
+func (q *Queue) Delete(ctx context.Context, m queue.Stored) error {
+	return q.deleteSeq(ctx, m.Stream, m.Seq)
+}
+
+// deleteSeq removes the message at seq of stream.
+func (q *Queue) deleteSeq(ctx context.Context, stream string, seq uint64) error {
 	st, err := q.stream(stream)
 	if err != nil {
 		return err

@@ -123,24 +123,30 @@ func (q *Queue) Last(ctx context.Context, stream, subject string) (queue.Stored,
 	return m, nil
 }
 
-// Delete produces a tombstone of the dead letter at seq: its key without a
-// value. Only dead letters are deleted.
-func (q *Queue) Delete(ctx context.Context, stream string, seq uint64) error {
-	if stream != queue.StreamDead {
-		return fmt.Errorf("delete %s seq %d: Kafka deletes only dead letters", stream, seq)
+// Delete produces a tombstone of the dead letter m: its key without a
+// value, when m is the key's live record after a catch-up with the topic's
+// end (one fetch when nothing is new), so a dead letter read by Last or
+// Scan is deleted without reading it again. Only dead letters are deleted.
+func (q *Queue) Delete(ctx context.Context, m queue.Stored) error {
+	what := fmt.Sprintf("delete %s seq %d", m.Stream, m.Seq)
+	if m.Stream != queue.StreamDead {
+		return fmt.Errorf("%s: Kafka deletes only dead letters", what)
 	}
-	m, err := q.Get(ctx, stream, seq)
-	if err != nil {
-		return fmt.Errorf("delete: %w", err)
+	if err := q.syncLive(ctx, 0); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	rec := &kgo.Record{Topic: q.live.topic, Key: keyOf(m.Subject)}
+	key := keyOf(m.Subject)
+	if !q.live.isLive(key, m.Seq) {
+		return fmt.Errorf("%s: %w", what, queue.ErrNotFound)
+	}
+	rec := &kgo.Record{Topic: q.live.topic, Key: key}
 	if err := q.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return failed(fmt.Sprintf("delete %s seq %d", stream, seq), err)
+		return failed(what, err)
 	}
 	x := q.live
 	x.mu.Lock()
-	if x.latest[string(rec.Key)] == seq {
-		delete(x.latest, string(rec.Key))
+	if x.latest[string(key)] == m.Seq {
+		delete(x.latest, string(key))
 	}
 	x.mu.Unlock()
 	return nil

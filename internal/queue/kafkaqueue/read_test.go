@@ -43,23 +43,28 @@ func TestDelete(t *testing.T) {
 	q := newQueue(t, c, Options{})
 	ctx := testCtx(t)
 	var seqs []uint64
+	var dead []queue.Stored
 	for i := range 3 {
-		ack, err := q.Publish(ctx, queue.Msg{Subject: queue.DeadLetterSubject("d", fmt.Sprint("n", i)), Data: fmt.Appendf(nil, "%d", i)})
+		m := queue.Msg{Subject: queue.DeadLetterSubject("d", fmt.Sprint("n", i)), Data: fmt.Appendf(nil, "%d", i)}
+		ack, err := q.Publish(ctx, m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		seqs = append(seqs, ack.Seq)
+		dead = append(dead, queue.Stored{Msg: m, Stream: ack.Stream, Seq: ack.Seq})
 	}
-	if err := q.Delete(ctx, queue.StreamDead, seqs[1]); err != nil {
+	if err := q.Delete(ctx, dead[1]); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	if _, err := q.Get(ctx, queue.StreamDead, seqs[1]); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("get deleted: %v, want ErrNotFound", err)
 	}
-	if err := q.Delete(ctx, queue.StreamDead, seqs[1]); !errors.Is(err, queue.ErrNotFound) {
+	if err := q.Delete(ctx, dead[1]); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("delete deleted: %v, want ErrNotFound", err)
 	}
-	if err := q.Delete(ctx, queue.StreamDead, seqs[2]+10); !errors.Is(err, queue.ErrNotFound) {
+	never := dead[2]
+	never.Seq += 10
+	if err := q.Delete(ctx, never); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("delete never stored: %v, want ErrNotFound", err)
 	}
 	if _, err := q.Get(ctx, queue.StreamDead, seqs[2]); err != nil {

@@ -194,11 +194,13 @@ func testScan(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 
 func testScanSkipsDeletedAndStopsAtLast(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
-	var acks []queue.PubAck
+	var dead []queue.Stored
 	for i := range 4 {
-		acks = append(acks, publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", fmt.Sprint("n", i)), Data: fmt.Appendf(nil, "%d", i)}))
+		m := queue.Msg{Subject: queue.DeadLetterSubject("d", fmt.Sprint("n", i)), Data: fmt.Appendf(nil, "%d", i)}
+		ack := publish(t, q, m)
+		dead = append(dead, queue.Stored{Msg: m, Stream: ack.Stream, Seq: ack.Seq})
 	}
-	if err := q.Delete(ctxFor(t, wait), queue.StreamDead, acks[1].Seq); err != nil {
+	if err := q.Delete(ctxFor(t, wait), dead[1]); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -207,7 +209,7 @@ func testScanSkipsDeletedAndStopsAtLast(t *testing.T, _ Backend, open func(t *te
 		if len(got) == 1 {
 			// The last is deleted and another stored while the scan runs:
 			// it neither waits for the one nor reaches the other.
-			if err := q.Delete(ctxFor(t, wait), queue.StreamDead, acks[3].Seq); err != nil {
+			if err := q.Delete(ctxFor(t, wait), dead[3]); err != nil {
 				return false, err
 			}
 			publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "later"), Data: []byte("later")})
@@ -268,15 +270,16 @@ func testDelete(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 	q := open(t)
 	ctx := ctxFor(t, wait)
 	keep := publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "keep"), Data: []byte("keep")})
-	gone := publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "gone"), Data: []byte("gone")})
+	goneAck := publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "gone"), Data: []byte("gone")})
 	publish(t, q, queue.Msg{Subject: queue.DeadLetterSubject("d", "after"), Data: []byte("after")})
-	if err := q.Delete(ctx, queue.StreamDead, gone.Seq); err != nil {
+	gone := get(t, q, queue.StreamDead, goneAck.Seq)
+	if err := q.Delete(ctx, gone); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	if _, err := q.Get(ctx, queue.StreamDead, gone.Seq); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("get deleted: %v, want ErrNotFound", err)
 	}
-	if err := open(t).Delete(ctx, queue.StreamDead, gone.Seq); !errors.Is(err, queue.ErrNotFound) {
+	if err := open(t).Delete(ctx, gone); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("delete twice: %v, want ErrNotFound", err)
 	}
 	if got := get(t, q, queue.StreamDead, keep.Seq); string(got.Data) != "keep" {
@@ -286,7 +289,8 @@ func testDelete(t *testing.T, _ Backend, open func(t *testing.T) queue.Queue) {
 		if _, err := q.Get(ctx, queue.StreamDead, seq); !errors.Is(err, queue.ErrNotFound) {
 			t.Errorf("get never stored #%d: %v, want ErrNotFound", seq, err)
 		}
-		if err := q.Delete(ctx, queue.StreamDead, seq); !errors.Is(err, queue.ErrNotFound) {
+		never := queue.Stored{Msg: queue.Msg{Subject: queue.DeadLetterSubject("d", "never")}, Stream: queue.StreamDead, Seq: seq}
+		if err := q.Delete(ctx, never); !errors.Is(err, queue.ErrNotFound) {
 			t.Errorf("delete never stored #%d: %v, want ErrNotFound", seq, err)
 		}
 	}
