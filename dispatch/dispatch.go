@@ -276,6 +276,10 @@ type worker struct {
 	// inheritedAt is when Run read the sent log into the budget, until the
 	// first delivery after it catches up with what was logged since.
 	inheritedAt time.Time
+	// budgetAt is when the budget last took in the sent log (Run's read of
+	// all of it, or this worker's): from then on, while this instance owns
+	// the destination without a break, the budget counts every send.
+	budgetAt time.Time
 	// unlogged are sends not written to the send log yet (see logSend).
 	unlogged []time.Time
 
@@ -318,7 +322,7 @@ func newWorker(q Stores, dest config.Destination, client *http.Client, logger *s
 		prev = nil
 	}
 	if prev != nil && prev.dest.Rate == dest.Rate && prev.dest.Burst == dest.Burst && slices.Equal(prev.dest.Limits, dest.Limits) {
-		w.budget, w.lastMsgAt, w.inheritedAt = prev.budget, prev.lastMsgAt, prev.inheritedAt
+		w.budget, w.lastMsgAt, w.inheritedAt, w.budgetAt = prev.budget, prev.lastMsgAt, prev.inheritedAt, prev.budgetAt
 	} else {
 		w.budget = newBudget(dest.Rate, dest.Burst, limitsOf(dest))
 	}
@@ -478,6 +482,22 @@ func (w *worker) owned() bool {
 	return claim != nil && claim.Owns(w.dest.Name)
 }
 
+// budgetCurrent reports whether the budget counts every send to the
+// destination: this instance has owned it without a break since before the
+// budget last took in the sent log, so no other instance sent meanwhile. A
+// destination receiving a delivery now and then does not read its log at
+// each one.
+func (w *worker) budgetCurrent() bool {
+	w.act.Lock()
+	claim := w.claim
+	w.act.Unlock()
+	if claim == nil || w.budgetAt.IsZero() {
+		return false
+	}
+	since := claim.OwnedSince(w.dest.Name)
+	return !since.IsZero() && since.Before(w.budgetAt)
+}
+
 // pending is a delivery held unacknowledged.
 type pending struct {
 	msg queue.Delivery
@@ -604,7 +624,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			notAfter = p.dl.NotAfter
 		}
 	}
-	if now := time.Now(); now.Sub(w.lastMsgAt) > w.gap()/2 {
+	if now := time.Now(); now.Sub(w.lastMsgAt) > w.gap()/2 && !w.budgetCurrent() {
 		w.inheritBudget(ctx, now, log)
 	}
 	w.lastMsgAt = time.Now()

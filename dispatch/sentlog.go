@@ -70,7 +70,8 @@ func (w *worker) sentWindow() time.Duration {
 // inheritBudget reads the sends logged within the widest window, by this or
 // another instance, into the budget. It runs when this worker starts handling
 // a destination after a gap long enough for another instance to have owned
-// it. When Run's read of the whole log made the budget current at
+// it, unless this instance has owned it without a break since the budget last
+// took in the log (budgetCurrent). When Run's read of the whole log made the budget current at
 // w.inheritedAt, only what was logged since is read: another instance may
 // have sent until it handed the destination over (a rolling restart), and
 // that tail is small.
@@ -92,6 +93,7 @@ func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Log
 		return
 	}
 	w.budget.merge(now, sends)
+	w.budgetAt = now
 }
 
 // readSent returns the logged sends to a destination since start.
@@ -149,6 +151,6 @@ func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
 	}
 	for _, in := range byName {
 		in.w.budget.merge(now, sends[in.w])
-		in.w.inheritedAt = now
+		in.w.inheritedAt, in.w.budgetAt = now, now
 	}
 }

@@ -241,3 +241,44 @@ func TestSendsAreLoggedBeforeTheLastDeliverySettles(t *testing.T) {
 		}
 	})
 }
+
+// A destination that gets a delivery now and then, owned by this instance
+// throughout, reads its send log at its first delivery and not again at
+// each one after a gap: its budget has counted every send since, as no
+// other instance could have sent. Before, each delivery after half a
+// request's gap read the log again.
+func TestOwnedDestinationReadsItsSendLogOnceAcrossGaps(t *testing.T) {
+	t.Parallel()
+	env := natstest.Start(t)
+	q := env.Queue(t) // the publisher's
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	h := dest(sim, "h", func(d *config.Destination) {
+		d.Limits = config.Limits{{Per: time.Hour, Max: 100}}
+		d.Timeout = time.Second
+	})
+	rec := &scanRecorder{Queue: env.Queue(t)}
+	start(t, queue.Over(rec), h)
+	scansOfH := func() int {
+		n := 0
+		for _, s := range rec.sentScans() {
+			if s.subject == queue.SentSubject("h") {
+				n++
+			}
+		}
+		return n
+	}
+	publish(t, queue.Over(q), "h", 0, 1)
+	waitAccepted(t, sim, "/h", 1)
+	first := scansOfH()
+	for i := 1; i <= 2; i++ {
+		// The worker compares the clock with its last delivery's: only
+		// time passing makes the gap.
+		time.Sleep((h.Timeout+5*time.Second)/2 + 100*time.Millisecond)
+		publish(t, queue.Over(q), "h", i, i+1)
+		waitAccepted(t, sim, "/h", i+1)
+	}
+	if got := scansOfH(); got != first {
+		t.Errorf("%d scans of h's send log after its first delivery, want none (%d before): owned throughout", got-first, first)
+	}
+}

@@ -168,6 +168,10 @@ type Claim interface {
 	Waiting() <-chan string
 	// Owns reports whether this instance dispatches destination now.
 	Owns(destination string) bool
+	// OwnedSince is when this instance took destination's partition, which
+	// it has owned without a break since: no other instance dispatched the
+	// destination after it. Zero when this instance does not own it now.
+	OwnedSince(destination string) time.Time
 }
 
 // Delivery is a message handed out by a Consumer, to be settled once: by

@@ -77,6 +77,7 @@ type lease struct {
 	rev       uint64    // the revision last written (mine) or seen (another's)
 	seenAt    time.Time // when rev was first seen, for another's lease
 	renewedAt time.Time // when this instance last wrote it
+	takenAt   time.Time // when this instance took it (mine)
 }
 
 const (
@@ -184,6 +185,20 @@ func (cl *claim) Waiting() <-chan string { return cl.out }
 func (cl *claim) Owns(destination string) bool {
 	owned, _ := cl.c.owns(partitionOf(destination, cl.c.partitions))
 	return owned
+}
+
+// OwnedSince is when this instance took the lease of destination's
+// partition: another instance takes a lease only by writing it, which ends
+// this one's at its next renewal, so holding it means no one else had it.
+func (cl *claim) OwnedSince(destination string) time.Time {
+	c := cl.c
+	p := partitionOf(destination, c.partitions)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ownsLocked(p) {
+		return time.Time{}
+	}
+	return c.leases[p].takenAt
 }
 
 // announce sends the told destinations on out until ctx or the Queue ends.
@@ -475,7 +490,7 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 					return taken, true
 				}
 				if err == nil {
-					l = lease{mine: true, rev: rev, renewedAt: now}
+					l = lease{mine: true, rev: rev, renewedAt: now, takenAt: now}
 					taken = true
 				}
 			case err != nil:
@@ -485,7 +500,7 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 			case want && now.Sub(l.seenAt) > leaseTimeout:
 				if rev, err := kv.Update(ctx, key, self, l.rev); err == nil {
 					c.q.logger.Info("took over the lease of a partition whose holder stopped renewing it", "partition", p)
-					l = lease{mine: true, rev: rev, renewedAt: now}
+					l = lease{mine: true, rev: rev, renewedAt: now, takenAt: now}
 					taken = true
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
@@ -82,6 +83,20 @@ func (cl *claim) Waiting() <-chan string { return cl.out }
 // instance and not being taken away.
 func (cl *claim) Owns(destination string) bool {
 	return cl.d.g.owns(cl.d.partition(queue.OutSubject(destination)))
+}
+
+// OwnedSince is when the group assigned the destination's partition here,
+// zero when it is not assigned or being taken away: the group assigns a
+// partition to one member at a time.
+func (cl *claim) OwnedSince(destination string) time.Time {
+	g := cl.d.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.parts[cl.d.partition(queue.OutSubject(destination))]
+	if s == nil || s.revoking {
+		return time.Time{}
+	}
+	return s.since
 }
 
 // add queues the name of the destination of subject, unless it is queued

@@ -41,7 +41,9 @@ type entry struct {
 // one settle without effect.
 type partState struct {
 	partition int32
-	revoked   bool
+	// since is when the group assigned the partition here.
+	since   time.Time
+	revoked bool
 	// revoking is set once the group takes the partition away, for the
 	// grace its holders get to settle: nothing more is handed out from it,
 	// a handed back record stays for the next owner, and Owned says no, so a
@@ -94,7 +96,7 @@ type spill struct {
 }
 
 func newPartState(partition int32) *partState {
-	return &partState{partition: partition, next: -1, committed: -1}
+	return &partState{partition: partition, since: time.Now(), next: -1, committed: -1}
 }
 
 // seen notes that the record at offset was fetched.
