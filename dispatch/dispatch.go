@@ -273,8 +273,9 @@ type worker struct {
 	// lastMsgAt is when this worker last got a delivery; a long gap means
 	// another instance may have owned the destination meanwhile.
 	lastMsgAt time.Time
-	// inheritedAt is when Run read the sent log into the budget, until the
-	// first delivery after it catches up with what was logged since.
+	// inheritedAt is when Run read the sent log into the budget: the
+	// worker's next read of the destination's log reads only what was
+	// logged since.
 	inheritedAt time.Time
 	// budgetAt is when the budget last took in the sent log (Run's read of
 	// all of it, or this worker's): from then on, while this instance owns
@@ -483,10 +484,12 @@ func (w *worker) owned() bool {
 }
 
 // budgetCurrent reports whether the budget counts every send to the
-// destination: this instance has owned it without a break since before the
-// budget last took in the sent log, so no other instance sent meanwhile. A
-// destination receiving a delivery now and then does not read its log at
-// each one.
+// destination: this instance has owned it without a break since at least a
+// gap before the budget last took in the sent log. The gap covers what the
+// previous owner logs after handing over (its request in flight, answered
+// late, and its sends not logged yet), so no send of another instance can
+// be missing. A destination receiving a delivery now and then reads its log
+// once or twice after a takeover, not at each delivery.
 func (w *worker) budgetCurrent() bool {
 	w.act.Lock()
 	claim := w.claim
@@ -495,7 +498,7 @@ func (w *worker) budgetCurrent() bool {
 		return false
 	}
 	since := claim.OwnedSince(w.dest.Name)
-	return !since.IsZero() && since.Before(w.budgetAt)
+	return !since.IsZero() && since.Add(w.gap()).Before(w.budgetAt)
 }
 
 // pending is a delivery held unacknowledged.

@@ -243,11 +243,12 @@ func TestSendsAreLoggedBeforeTheLastDeliverySettles(t *testing.T) {
 }
 
 // A destination that gets a delivery now and then, owned by this instance
-// throughout, reads its send log at its first delivery and not again at
-// each one after a gap: its budget has counted every send since, as no
-// other instance could have sent. Before, each delivery after half a
-// request's gap read the log again.
-func TestOwnedDestinationReadsItsSendLogOnceAcrossGaps(t *testing.T) {
+// throughout, stops reading its send log at each delivery after a gap once
+// it read the log a gap after it took the destination over (what the
+// previous owner logs late is in by then): its budget has counted every
+// send since, as no other instance could have sent. Before, each delivery
+// after half a request's gap read the log again.
+func TestOwnedDestinationStopsReadingItsSendLogAcrossGaps(t *testing.T) {
 	t.Parallel()
 	env := natstest.Start(t)
 	q := env.Queue(t) // the publisher's
@@ -268,17 +269,54 @@ func TestOwnedDestinationReadsItsSendLogOnceAcrossGaps(t *testing.T) {
 		}
 		return n
 	}
+	gap := h.Timeout + 5*time.Second // worker.gap
+	deliver := func(n int, after time.Duration) {
+		// The worker compares the clock with its last delivery's and its
+		// take of the destination: only time passing makes the gap.
+		time.Sleep(after)
+		publish(t, queue.Over(q), "h", n, n+1)
+		waitAccepted(t, sim, "/h", n+1)
+	}
+	deliver(0, 0)
+	deliver(1, gap+100*time.Millisecond) // read: less than a gap after the take
+	read := scansOfH()
+	deliver(2, gap/2+100*time.Millisecond)
+	if got := scansOfH(); got != read {
+		t.Errorf("%d scans of h's send log at a delivery after a gap, owned throughout and read a gap after the take, want none (%d before)",
+			got-read, read)
+	}
+}
+
+// Sends the previous owner logs after this instance took the destination
+// over and first read the log (a request in flight at the handover,
+// answered late) are still counted: the budget reads the log again at a
+// delivery after a gap until it has read it a gap after the take.
+func TestSendsThePreviousOwnerLogsLateAreInherited(t *testing.T) {
+	t.Parallel()
+	env := natstest.Start(t)
+	q := env.Queue(t) // the publisher's, and the previous owner's log
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	h := dest(sim, "h", func(d *config.Destination) {
+		d.Limits = config.Limits{{Per: time.Hour, Max: 100}}
+		d.Timeout = time.Second
+	})
+	d := start(t, queue.Over(env.Queue(t)), h)
 	publish(t, queue.Over(q), "h", 0, 1)
 	waitAccepted(t, sim, "/h", 1)
-	first := scansOfH()
-	for i := 1; i <= 2; i++ {
-		// The worker compares the clock with its last delivery's: only
-		// time passing makes the gap.
-		time.Sleep((h.Timeout+5*time.Second)/2 + 100*time.Millisecond)
-		publish(t, queue.Over(q), "h", i, i+1)
-		waitAccepted(t, sim, "/h", i+1)
+	now := time.Now()
+	logSent(t, q, "h", now, now.Add(-time.Millisecond), now.Add(-2*time.Millisecond))
+	// Only time passing makes the worker's gap.
+	time.Sleep((h.Timeout+5*time.Second)/2 + 500*time.Millisecond)
+	publish(t, queue.Over(q), "h", 1, 2)
+	waitAccepted(t, sim, "/h", 2)
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := scansOfH(); got != first {
-		t.Errorf("%d scans of h's send log after its first delivery, want none (%d before): owned throughout", got-first, first)
+	for _, s := range st {
+		if s.Name == "h" && (len(s.Budget) != 1 || s.Budget[0].Left != 100-2-3) {
+			t.Errorf("budget of h: %+v, want %d left: our 2 sends and the previous owner's 3", s.Budget, 100-2-3)
+		}
 	}
 }

@@ -169,8 +169,9 @@ type Claim interface {
 	// Owns reports whether this instance dispatches destination now.
 	Owns(destination string) bool
 	// OwnedSince is when this instance took destination's partition, which
-	// it has owned without a break since: no other instance dispatched the
-	// destination after it. Zero when this instance does not own it now.
+	// it has owned without a break since: no other instance took it after
+	// that, though the previous owner may still finish (and log) a request
+	// it had in flight. Zero when this instance does not own it now.
 	OwnedSince(destination string) time.Time
 }
 

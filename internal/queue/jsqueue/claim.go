@@ -328,13 +328,18 @@ func (c *claimer) drain(ctx context.Context) {
 }
 
 // closed unregisters a lane. What it leaves waiting is announced again,
-// once a read of its subject (in the background) finds some.
+// once a read of its subject (in the background) finds some; a lane that
+// had read everything woken and settled all it handed out leaves nothing a
+// wake would not announce, and costs no read.
 func (c *claimer) closed(l *lane) {
 	c.mu.Lock()
 	if c.lanes[l.destination] == l {
 		delete(c.lanes, l.destination)
 	}
 	c.mu.Unlock()
+	if l.leftNothing() {
+		return
+	}
 	c.q.spawn(func() {
 		ctx, cancel := context.WithTimeout(c.q.life, 5*time.Second)
 		defer cancel()

@@ -433,6 +433,17 @@ func (l *lane) Stop() {
 	})
 }
 
+// leftNothing reports whether the lane, stopped, leaves nothing waiting
+// but what was stored after its last read and woken since (which the
+// claimer announces, the lane being stopped) or a lost wake (which a
+// recount finds): it had read past every wake, found nothing after, and
+// settled all it handed out.
+func (l *lane) leftNothing() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.caughtUp && !closed(l.caughtOwned) && l.lastWake < l.cursor && l.held == 0 && len(l.ahead) == 0
+}
+
 func (l *lane) unregister() { l.closeOnce.Do(func() { l.c.closed(l) }) }
 
 // settle forgets a delivery: deleted (done) or handed back (redo).
@@ -496,6 +507,10 @@ func (d *laneDelivery) remove(what string) error {
 		return fmt.Errorf("%s %s #%d: %w: queue closed", what, queue.StreamOut, d.stored.Seq, queue.ErrUnavailable)
 	}
 	d.l.settle(d.stored.Seq, true, 0)
+	if d.l.c.q.life.Err() != nil {
+		// Closed meanwhile: the delete may not be made.
+		return fmt.Errorf("%s %s #%d: %w: queue closed; it may be handed out again", what, queue.StreamOut, d.stored.Seq, queue.ErrUnavailable)
+	}
 	return nil
 }
 

@@ -291,17 +291,98 @@ func TestNothingStartsOnceCloseWaits(t *testing.T) {
 	if err := q.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_ = d.Ack(ctx)
+	if err := d.Ack(ctx); !errors.Is(err, queue.ErrUnavailable) {
+		t.Errorf("ack after Close: %v, want ErrUnavailable", err)
+	}
+	// An ack that passed its check as Close began settles after it.
+	l.settle(d.Msg().Seq, true, 0)
 	l.mu.Lock()
 	deleting := l.drained != nil
 	l.mu.Unlock()
 	if deleting {
-		t.Error("an ack after Close started a deleter")
+		t.Error("a settle after Close started a deleter")
 	}
 	if q.spawn(func() {}) {
 		t.Error("spawn after Close started a goroutine")
 	}
 	if _, err := q.Claim(ctx); !errors.Is(err, queue.ErrUnavailable) {
 		t.Errorf("Claim after Close: %v, want ErrUnavailable", err)
+	}
+}
+
+// A lane stopped after it read and settled everything it was woken for
+// leaves nothing behind, so the claimer does not read its subject to see
+// whether something waits: a quiet destination, whose lane opens and closes
+// for each delivery, pays no extra request for it. One that leaves a
+// delivery unsettled, or stored and not read, is read after.
+func TestLaneKnowsWhenItLeftNothing(t *testing.T) {
+	t.Parallel()
+	q, _ := startQueue(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stop := func(l *lane) {
+		l.Stop()
+		if drained := Drained(l); drained != nil {
+			<-drained
+		}
+	}
+	publishTo := func(dest string, n int) {
+		for range n {
+			if _, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject(dest), Data: []byte(dest)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	quiet := openLane(ctx, t, q, "quiet")
+	// A change of the partitions' owner makes a lane read again: the
+	// claimer takes them all first.
+	for p := range quiet.c.partitions {
+		for owned, changed := quiet.c.owns(p); !owned; owned, changed = quiet.c.owns(p) {
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				t.Fatalf("partition %d never owned", p)
+			}
+		}
+	}
+	publishTo("quiet", 1)
+	d, err := quiet.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if more, err := quiet.More(ctx, 1, 0); err != nil || len(more) != 0 {
+		t.Fatalf("more: %d, %v; want none", len(more), err)
+	}
+	stop(quiet)
+	if !quiet.leftNothing() {
+		t.Error("a lane that read and settled its one delivery says it left something")
+	}
+
+	held := openLane(ctx, t, q, "held")
+	publishTo("held", 1)
+	if _, err := held.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop(held)
+	if held.leftNothing() {
+		t.Error("a lane stopped holding a delivery says it left nothing")
+	}
+
+	unread := openLane(ctx, t, q, "unread")
+	publishTo("unread", 2)
+	d, err = unread.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop(unread)
+	if unread.leftNothing() {
+		t.Error("a lane stopped with a delivery stored and not handed out says it left nothing")
 	}
 }

@@ -86,8 +86,9 @@ func (cl *claim) Owns(destination string) bool {
 }
 
 // OwnedSince is when the group assigned the destination's partition here,
-// zero when it is not assigned or being taken away: the group assigns a
-// partition to one member at a time.
+// zero when it is not assigned or being taken away. A member cut off from
+// the group may go on with what it holds until it learns it lost the
+// partition, as a previous owner finishes a request in flight.
 func (cl *claim) OwnedSince(destination string) time.Time {
 	g := cl.d.g
 	g.mu.Lock()

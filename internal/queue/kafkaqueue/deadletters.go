@@ -126,7 +126,9 @@ func (q *Queue) Last(ctx context.Context, stream, subject string) (queue.Stored,
 // Delete produces a tombstone of the dead letter m: its key without a
 // value, when m is the key's live record after a catch-up with the topic's
 // end (one fetch when nothing is new), so a dead letter read by Last or
-// Scan is deleted without reading it again. Only dead letters are deleted.
+// Scan is deleted without reading it again. One that retention removed
+// since it was read (no tombstone says so) gets a tombstone, without
+// ErrNotFound. Only dead letters are deleted.
 func (q *Queue) Delete(ctx context.Context, m queue.Stored) error {
 	what := fmt.Sprintf("delete %s seq %d", m.Stream, m.Seq)
 	if m.Stream != queue.StreamDead {
