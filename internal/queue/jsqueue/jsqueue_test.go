@@ -233,6 +233,12 @@ func TestScanOfNothingMakesNoConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	// The queue asks over a connection of its own: the server must hold
+	// this subscription before the first scan, or the one consumer made is
+	// not seen.
+	if err := env.Conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := q.Publish(ctx, queue.Msg{Subject: queue.SentSubject("busy"), Data: []byte("1")}); err != nil {
 		t.Fatal(err)
 	}
