@@ -366,16 +366,18 @@ func TestStatusShowsBreakerBacklogAndBudget(t *testing.T) {
 	go func() { done <- d.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	// The dispatcher runs on its own; read its status until the breaker opened.
+	// The dispatcher runs on its own; read its status until the worker
+	// has taken the 500 in: the breaker opens inside the attempt, and the
+	// worker keeps the answer (and counts it) just after.
 	var st []DestinationStatus
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		if st, err = d.Status(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if st[0].Breaker == "open" || time.Now().After(deadline) {
+		if (st[0].Breaker == "open" && st[0].LastAnswer != nil) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the status has no change notification
 	}
 	if st[0].Name != "s" || st[0].Breaker != "open" || st[0].Backlog != 3 {
 		t.Errorf("status of s = %+v, want open breaker and backlog 3 (parked, not dropped)", st[0])

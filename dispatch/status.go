@@ -89,17 +89,17 @@ type BudgetLeft struct {
 	Left int    `json:"left"`
 }
 
-// answered keeps o as the destination's last answer and counts it in the
-// trend.
+// answered counts o in the trend and keeps it as the destination's last
+// answer, in that order: a last answer Status shows is counted in Trends.
 func (w *worker) answered(at time.Time, o outcome) {
 	a := &Answer{At: at.UTC(), Status: o.status, Outcome: o.verdict.String(), Excerpt: cutExcerpt(o.excerpt)}
 	if o.err != nil {
 		a.Error = o.err.Error()
 	}
+	w.trend.attempt(at, o)
 	w.mu.Lock()
 	w.lastAnswer = a
 	w.mu.Unlock()
-	w.trend.attempt(at, o)
 }
 
 // cutExcerpt shortens an answer to MaxAnswerExcerpt bytes on a rune boundary.
