@@ -145,6 +145,13 @@ func TestRemovedDestinationStaysInTheOverallTrend(t *testing.T) {
 		}
 		return overall, each
 	}
+	// The worker counts a dead letter just after storing it, so the count
+	// may trail what waitDead read: wait for it, then check it.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if overall, _ := deadLettered(); overall >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if overall, _ := deadLettered(); overall != 2 {
 		t.Fatalf("overall dead-lettered %d, want 2", overall)
 	}
