@@ -26,18 +26,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, err := loadConfig(*configPath, nil); err != nil {
 		return badUsage(err)
 	}
+	// The simulator's port is bound before serve starts: once the relay
+	// says it serves, the destinations it sends to answer.
+	sim, err := listenTeamsSim([]string{"--listen", *simListen}, stdout)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g.Go(func() error {
 		defer stop() // the simulator failing ends the relay too
-		return runTeamsSim(ctx, []string{"--listen", *simListen}, stdout)
+		return sim.serve(ctx)
 	})
 	g.Go(func() error {
 		defer stop()
 		return runServe(ctx, []string{"--config", *configPath, "--log-level", *logLevel}, stderr)
 	})
-	err := g.Wait()
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
