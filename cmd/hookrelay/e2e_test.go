@@ -543,10 +543,16 @@ routes:
   - {source: app, filter: '.to == "gone"', to: [gone]}
 `, sim.URL+"/flaky", sim.URL+"/gone"))
 	r := startRelay(t, cfg)
-	// The outage starts once the relay runs: building the binary may take
-	// longer than the outage lasts.
-	sim.SetFault(teamstest.Fault{Status: 500, For: 2 * time.Second, Path: "/flaky"})
 	ctx := context.Background()
+	// The outage starts once the relay delivers to flaky: building the
+	// binary, and on a busy machine the stages' start (consumers, the
+	// claim, the lane), may take longer than the outage lasts, and the
+	// events would then meet no outage at all.
+	if code, err := send(ctx, http.DefaultClient, r.ingest, `{"to":"flaky","n":-1}`); err != nil || code != 202 {
+		t.Fatalf("send: %d %v", code, err)
+	}
+	waitAccepted(t, sim, "/flaky", 1, 60*time.Second)
+	sim.SetFault(teamstest.Fault{Status: 500, For: 2 * time.Second, Path: "/flaky"})
 	for n := range 5 {
 		for _, to := range []string{"flaky", "gone"} {
 			if code, err := send(ctx, http.DefaultClient, r.ingest, fmt.Sprintf(`{"to":%q,"n":%d}`, to, n)); err != nil || code != 202 {
@@ -554,7 +560,7 @@ routes:
 			}
 		}
 	}
-	waitAccepted(t, sim, "/flaky", 5, 60*time.Second)
+	waitAccepted(t, sim, "/flaky", 1+5, 60*time.Second)
 	if failed := len(sim.Received("/flaky")) - len(sim.Accepted("/flaky")); failed == 0 {
 		t.Error("the outage refused nothing; the test proves nothing")
 	}
