@@ -103,10 +103,14 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 	}
 	subject := queue.OutSubject(destination)
 	life, stop := context.WithCancel(q.life)
+	// With direct gets the first read counts what waits already (see
+	// below). Set before the claimer knows the lane: from then on its
+	// recount may count the lane at any time.
+	direct := c.q.direct(queue.StreamOut)
 	l := &lane{
 		c: c, destination: destination, subject: subject, partition: partitionOf(destination, c.partitions),
 		life: life, stop: stop, cursor: 1, handed: map[uint64]int{}, gone: map[uint64]bool{},
-		woke: make(chan struct{}, 1),
+		woke: make(chan struct{}, 1), uncounted: direct,
 	}
 	for force := false; ; {
 		open, draining := c.open(l, force)
@@ -134,12 +138,10 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 	}
 	// What waits already, for Behind; the wakes count what comes after.
 	// A batched direct get tells it with the first read (countFirst).
-	if !c.q.direct(queue.StreamOut) {
+	if !direct {
 		if info, err := c.st.Info(ctx, jetstream.WithSubjectFilter(subject)); err == nil {
 			l.counted(info.State.Subjects[subject], 0, info.State.LastSeq)
 		}
-	} else {
-		l.uncounted = true
 	}
 	return l, nil
 }
