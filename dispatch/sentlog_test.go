@@ -140,7 +140,12 @@ func TestSendsAreLoggedInRecordsOfMany(t *testing.T) {
 		}
 		return sends == n
 	})
-	if records > n/sentLogBatch+n/4 {
+	// One record a send would be n. Fewer than half: a record ends early
+	// where the lane's count of what waits (Behind) says nothing does, and
+	// that count errs low by the deletes made during a recount of the
+	// store, which the claimer makes as it takes the partitions, while
+	// this burst is sent (11 records once on a loaded machine, 1–4 usually).
+	if records > n/2 {
 		t.Errorf("%d sends logged in %d records: not batched", n, records)
 	}
 	t.Logf("%d sends in %d records, all logged %v after the last send", n, records, time.Since(lastSent).Round(time.Millisecond))
