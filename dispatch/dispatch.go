@@ -273,13 +273,10 @@ type worker struct {
 	// lastMsgAt is when this worker last got a delivery; a long gap means
 	// another instance may have owned the destination meanwhile.
 	lastMsgAt time.Time
-	// inheritedAt is when Run read the sent log into the budget: the
-	// worker's next read of the destination's log reads only what was
-	// logged since.
-	inheritedAt time.Time
 	// budgetAt is when the budget last took in the sent log (Run's read of
-	// all of it, or this worker's): from then on, while this instance owns
-	// the destination without a break, the budget counts every send.
+	// all of it, or this worker's): the next read reads only what was
+	// logged since, and while this instance owns the destination without a
+	// break, the budget counts every send.
 	budgetAt time.Time
 	// unlogged are sends not written to the send log yet (see logSend).
 	unlogged []time.Time
@@ -323,7 +320,7 @@ func newWorker(q Stores, dest config.Destination, client *http.Client, logger *s
 		prev = nil
 	}
 	if prev != nil && prev.dest.Rate == dest.Rate && prev.dest.Burst == dest.Burst && slices.Equal(prev.dest.Limits, dest.Limits) {
-		w.budget, w.lastMsgAt, w.inheritedAt, w.budgetAt = prev.budget, prev.lastMsgAt, prev.inheritedAt, prev.budgetAt
+		w.budget, w.lastMsgAt, w.budgetAt = prev.budget, prev.lastMsgAt, prev.budgetAt
 	} else {
 		w.budget = newBudget(dest.Rate, dest.Burst, limitsOf(dest))
 	}
@@ -477,10 +474,15 @@ func (w *worker) owned() bool {
 	if c := w.consumer.Load(); c != nil {
 		return (*c).Owned()
 	}
-	w.act.Lock()
-	claim := w.claim
-	w.act.Unlock()
+	claim := w.currentClaim()
 	return claim != nil && claim.Owns(w.dest.Name)
+}
+
+// currentClaim is the claim the worker runs under, nil before it runs.
+func (w *worker) currentClaim() queue.Claim {
+	w.act.Lock()
+	defer w.act.Unlock()
+	return w.claim
 }
 
 // budgetCurrent reports whether the budget counts every send to the
@@ -491,9 +493,7 @@ func (w *worker) owned() bool {
 // be missing. A destination receiving a delivery now and then reads its log
 // once or twice after a takeover, not at each delivery.
 func (w *worker) budgetCurrent() bool {
-	w.act.Lock()
-	claim := w.claim
-	w.act.Unlock()
+	claim := w.currentClaim()
 	if claim == nil || w.budgetAt.IsZero() {
 		return false
 	}

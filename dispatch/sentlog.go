@@ -9,8 +9,8 @@ import (
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
-// sentLogClockMargin is how much earlier than the time of the read at Run's
-// start a worker's catch-up read begins: the log's times are the stores' and
+// sentLogClockMargin is how much earlier than the budget's last read of the
+// log a worker's catch-up read begins: the log's times are the stores' and
 // the senders' clocks, not ours. Sends read twice are merged once.
 const sentLogClockMargin = 2 * time.Second
 
@@ -71,8 +71,8 @@ func (w *worker) sentWindow() time.Duration {
 // another instance, into the budget. It runs when this worker starts handling
 // a destination after a gap long enough for another instance to have owned
 // it, unless this instance has owned it without a break since the budget last
-// took in the log (budgetCurrent). When Run's read of the whole log made the budget current at
-// w.inheritedAt, only what was logged since is read: another instance may
+// took in the log (budgetCurrent). The budget holds what was logged before
+// w.budgetAt, so only what was logged since is read: another instance may
 // have sent until it handed the destination over (a rolling restart), and
 // that tail is small.
 func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Logger) {
@@ -81,11 +81,8 @@ func (w *worker) inheritBudget(ctx context.Context, now time.Time, log *slog.Log
 		return
 	}
 	from := now.Add(-window)
-	if !w.inheritedAt.IsZero() {
-		if since := w.inheritedAt.Add(-sentLogClockMargin); since.After(from) {
-			from = since
-		}
-		w.inheritedAt = time.Time{}
+	if since := w.budgetAt.Add(-sentLogClockMargin); since.After(from) {
+		from = since
 	}
 	sends, err := readSent(ctx, w.q, w.dest.Name, from)
 	if err != nil {
@@ -151,6 +148,6 @@ func (d *Dispatcher) inheritAll(ctx context.Context, now time.Time) {
 	}
 	for _, in := range byName {
 		in.w.budget.merge(now, sends[in.w])
-		in.w.inheritedAt, in.w.budgetAt = now, now
+		in.w.budgetAt = now
 	}
 }
