@@ -11,10 +11,15 @@ const MemberTimeout = memberTimeout
 func WithoutDirectGets() Option { return func(o *options) { o.withoutDirect = true } }
 
 // Drained returns a channel closed once c's lane has made the deletes of
-// what it settled (nil when none is on its way).
+// what it settled (closed already when none is on its way).
 func Drained(c queue.Consumer) <-chan struct{} {
 	l := c.(*lane)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.drained == nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
 	return l.drained
 }

@@ -504,13 +504,11 @@ func (d *laneDelivery) Drop() error {
 	return d.remove("term")
 }
 
+// remove settles the delivery as done. Once the Queue is closed (before
+// or during the settle) the delete may not be made.
 func (d *laneDelivery) remove(what string) error {
-	if err := d.l.c.q.life.Err(); err != nil {
-		return fmt.Errorf("%s %s #%d: %w: queue closed", what, queue.StreamOut, d.stored.Seq, queue.ErrUnavailable)
-	}
 	d.l.settle(d.stored.Seq, true, 0)
 	if d.l.c.q.life.Err() != nil {
-		// Closed meanwhile: the delete may not be made.
 		return fmt.Errorf("%s %s #%d: %w: queue closed; it may be handed out again", what, queue.StreamOut, d.stored.Seq, queue.ErrUnavailable)
 	}
 	return nil

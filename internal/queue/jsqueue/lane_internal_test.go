@@ -28,14 +28,31 @@ func startQueue(t *testing.T) (*Queue, *nats.Conn) {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := laneTestContext(t)
 	q, err := New(ctx, nc, queue.StreamOptions{})
 	if err != nil {
 		t.Fatalf("open queue: %v", err)
 	}
 	t.Cleanup(func() { _ = q.Close(context.Background()) })
 	return q, nc
+}
+
+// laneTestContext bounds a lane test.
+func laneTestContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// publishOut stores one delivery of data for destination and returns its
+// sequence.
+func publishOut(ctx context.Context, t *testing.T, q *Queue, destination, data string) uint64 {
+	t.Helper()
+	acks, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject(destination), Data: []byte(data)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acks[0].Seq
 }
 
 // openLane opens destination's lane, stopped when the test ends.
@@ -55,8 +72,7 @@ func openLane(ctx context.Context, t *testing.T, q *Queue, destination string) *
 func TestLaneDeletesSettledBeforeTheUnsettledAsOnePurge(t *testing.T) {
 	t.Parallel()
 	q, _ := startQueue(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := laneTestContext(t)
 
 	var ms []queue.Msg
 	for _, dest := range []string{"a", "b", "a", "a", "b", "a", "a"} {
@@ -95,15 +111,11 @@ func TestLaneDeletesSettledBeforeTheUnsettledAsOnePurge(t *testing.T) {
 func TestLaneDeleteOfADeletedDeliveryIsDone(t *testing.T) {
 	t.Parallel()
 	q, _ := startQueue(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	acks, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("a")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := laneTestContext(t)
+	seq := publishOut(ctx, t, q, "a", "a")
 	l := openLane(ctx, t, q, "a")
 	for range 2 {
-		if left, err := l.delete(ctx, []uint64{acks[0].Seq}, acks[0].Seq); err != nil || len(left) != 0 {
+		if left, err := l.delete(ctx, []uint64{seq}, seq); err != nil || len(left) != 0 {
 			t.Fatalf("delete: %v left, %v", left, err)
 		}
 	}
@@ -115,8 +127,7 @@ func TestLaneDeleteOfADeletedDeliveryIsDone(t *testing.T) {
 func TestLaneReadsOncePerDeliveryArrivingAlone(t *testing.T) {
 	t.Parallel()
 	q, nc := startQueue(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := laneTestContext(t)
 	var reads atomic.Int64
 	// Direct gets name the stream only; what they read is in the request.
 	sub, err := nc.Subscribe("$JS.API.DIRECT.GET."+queue.StreamOut, func(*nats.Msg) { reads.Add(1) })
@@ -128,13 +139,10 @@ func TestLaneReadsOncePerDeliveryArrivingAlone(t *testing.T) {
 	c := openLane(ctx, t, q, "a")
 	const n = 30
 	for i := range n {
-		acks, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("a")}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		seq := publishOut(ctx, t, q, "a", "a")
 		d, err := c.Next(ctx)
-		if err != nil || d.Msg().Seq != acks[0].Seq {
-			t.Fatalf("delivery %d: %v, %v; want #%d", i, d, err, acks[0].Seq)
+		if err != nil || d.Msg().Seq != seq {
+			t.Fatalf("delivery %d: %v, %v; want #%d", i, d, err, seq)
 		}
 		if err := d.Ack(ctx); err != nil {
 			t.Fatal(err)
@@ -162,8 +170,7 @@ func TestLaneReadsOncePerDeliveryArrivingAlone(t *testing.T) {
 func TestLaneDeletesOneByOneWhenThePurgeIsRefused(t *testing.T) {
 	t.Parallel()
 	q, _ := startQueue(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := laneTestContext(t)
 	st := denyOnOut(ctx, t, q, false)
 	ms := make([]queue.Msg, 4)
 	for i := range ms {
@@ -193,8 +200,7 @@ func TestLaneDeletesOneByOneWhenThePurgeIsRefused(t *testing.T) {
 func TestStoppedLaneThatCannotDeleteLetsItsDestinationBeAnnounced(t *testing.T) {
 	t.Parallel()
 	q, _ := startQueue(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := laneTestContext(t)
 	denyOnOut(ctx, t, q, true)
 	c, err := q.claimer()
 	if err != nil {
@@ -218,10 +224,7 @@ func TestStoppedLaneThatCannotDeleteLetsItsDestinationBeAnnounced(t *testing.T) 
 			}
 		}
 	}
-	first, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := publishOut(ctx, t, q, "a", "1")
 	announced("the first delivery")
 	l, err := q.OpenLane(ctx, "a", queue.LaneOptions{})
 	if err != nil {
@@ -235,17 +238,14 @@ func TestStoppedLaneThatCannotDeleteLetsItsDestinationBeAnnounced(t *testing.T) 
 		t.Fatal(err)
 	}
 	l.Stop() // the worker went idle; the delete is refused
-	second, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("2")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := publishOut(ctx, t, q, "a", "2")
 	announced("the second delivery, while the stopped lane cannot delete")
 	next, err := q.OpenLane(ctx, "a", queue.LaneOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer next.Stop()
-	for _, want := range []uint64{first[0].Seq, second[0].Seq} {
+	for _, want := range []uint64{first, second} {
 		d, err := next.Next(ctx)
 		if err != nil || d.Msg().Seq != want {
 			t.Fatalf("next lane: %v, %v; want #%d", d, err, want)
@@ -278,11 +278,8 @@ func denyOnOut(ctx context.Context, t *testing.T, q *Queue, deletes bool) jetstr
 func TestNothingStartsOnceCloseWaits(t *testing.T) {
 	t.Parallel()
 	q, _ := startQueue(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject("a"), Data: []byte("a")}}); err != nil {
-		t.Fatal(err)
-	}
+	ctx := laneTestContext(t)
+	publishOut(ctx, t, q, "a", "a")
 	l := openLane(ctx, t, q, "a")
 	d, err := l.Next(ctx)
 	if err != nil {
@@ -294,8 +291,6 @@ func TestNothingStartsOnceCloseWaits(t *testing.T) {
 	if err := d.Ack(ctx); !errors.Is(err, queue.ErrUnavailable) {
 		t.Errorf("ack after Close: %v, want ErrUnavailable", err)
 	}
-	// An ack that passed its check as Close began settles after it.
-	l.settle(d.Msg().Seq, true, 0)
 	l.mu.Lock()
 	deleting := l.drained != nil
 	l.mu.Unlock()
@@ -318,20 +313,10 @@ func TestNothingStartsOnceCloseWaits(t *testing.T) {
 func TestLaneKnowsWhenItLeftNothing(t *testing.T) {
 	t.Parallel()
 	q, _ := startQueue(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := laneTestContext(t)
 	stop := func(l *lane) {
 		l.Stop()
-		if drained := Drained(l); drained != nil {
-			<-drained
-		}
-	}
-	publishTo := func(dest string, n int) {
-		for range n {
-			if _, err := q.PublishAll(ctx, []queue.Msg{{Subject: queue.OutSubject(dest), Data: []byte(dest)}}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		<-Drained(l)
 	}
 
 	quiet := openLane(ctx, t, q, "quiet")
@@ -346,7 +331,7 @@ func TestLaneKnowsWhenItLeftNothing(t *testing.T) {
 			}
 		}
 	}
-	publishTo("quiet", 1)
+	publishOut(ctx, t, q, "quiet", "quiet")
 	d, err := quiet.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +348,7 @@ func TestLaneKnowsWhenItLeftNothing(t *testing.T) {
 	}
 
 	held := openLane(ctx, t, q, "held")
-	publishTo("held", 1)
+	publishOut(ctx, t, q, "held", "held")
 	if _, err := held.Next(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +358,8 @@ func TestLaneKnowsWhenItLeftNothing(t *testing.T) {
 	}
 
 	unread := openLane(ctx, t, q, "unread")
-	publishTo("unread", 2)
+	publishOut(ctx, t, q, "unread", "1")
+	publishOut(ctx, t, q, "unread", "2")
 	d, err = unread.Next(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -24,9 +24,9 @@ import (
 // <partition>", which no id can be, whose value is the next offset to
 // carry): the index reads it, and this start carries on from where the
 // last one stopped, so a start after a crash carries nothing twice, nor
-// one deleted since and compacted away. Two instances starting at once may both carry the
-// same dead letter: the second copy replaces the first (same key), as a
-// compacted topic does. What an instance of the earlier release stores
+// one deleted since and compacted away. Two instances starting at once may
+// both carry the same dead letter: the second copy replaces the first (same
+// key), as a compacted topic does. What an instance of the earlier release stores
 // after this start (during a rolling upgrade) is carried at the next start.
 // Once every instance runs this release and started once, the two earlier
 // topics may be deleted.
