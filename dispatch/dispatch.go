@@ -75,9 +75,12 @@ type Dispatcher struct {
 	// and drains under it. wg counts them, for Run to wait.
 	runCtx context.Context
 	wg     sync.WaitGroup
-	// draining stops the drain of each removed destination still running,
-	// by name: a destination added back stops it first.
-	draining map[string]func()
+	// draining is the drain of each destination removed, or swept as a
+	// stray, by name: a destination added back stops it first.
+	draining map[string]drainRun
+	// strays are the destinations not configured that deliveries wait for
+	// here, by name: when their next sweep is due (see sweepLocked).
+	strays map[string]time.Time
 	// claimed is Run's share of the deliveries, while it runs.
 	claimed queue.Claim
 	// retired are the trends of removed destinations, by name: their dead
@@ -173,7 +176,7 @@ func (d *Dispatcher) wake(destination string) {
 		w.activate(&d.wg)
 		return
 	}
-	d.logger.Debug("deliveries wait for a destination not configured", "destination", destination)
+	d.sweepLocked(destination)
 }
 
 func byName(workers []*worker) map[string]*worker {
@@ -833,10 +836,11 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 		}
 	}
 	for _, dest := range dests {
-		if s, ok := d.draining[dest.Name]; ok {
-			stops = append(stops, s)
+		if r, ok := d.draining[dest.Name]; ok {
+			stops = append(stops, r.stop)
 			delete(d.draining, dest.Name)
 		}
+		delete(d.strays, dest.Name)
 	}
 	d.mu.Unlock()
 	for _, s := range stops {
@@ -872,64 +876,7 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 		d.retired[w.dest.Name] = w.trend
 		d.logger.Warn("destination removed: its waiting deliveries are dead-lettered with reason removed; "+
 			"replay them once it is configured again", "destination", w.dest.Name)
-		ctx, cancel := context.WithCancel(d.runCtx)
-		done := make(chan struct{})
-		if d.draining == nil {
-			d.draining = map[string]func(){}
-		}
-		d.draining[w.dest.Name] = func() {
-			cancel()
-			<-done
-		}
-		d.wg.Go(func() {
-			defer close(done)
-			defer cancel()
-			w.drain(ctx)
-		})
+		d.drainLocked(w, func(ctx context.Context) { w.drain(ctx, false) })
 	}
 	return nil
-}
-
-// drainIdle is how long drain waits for one more delivery before it ends:
-// longer than transform may take over an event it planned with the
-// previous configuration.
-const drainIdle = 20 * time.Second
-
-// drain dead-letters, with reason removed, the deliveries that wait for a
-// destination removed from the configuration, until none came for drainIdle
-// or ctx ends. While another instance still dispatches the destination
-// (its configuration not yet reloaded), that one has them.
-func (w *worker) drain(ctx context.Context) {
-	cons, err := w.consume(ctx)
-	if err != nil {
-		return // ctx ended
-	}
-	defer cons.Stop()
-	at := attempts{lastOutcome: outcome{err: errors.New("destination removed from the configuration; replay once it is back")}}
-	n := 0
-	for {
-		next, cancel := context.WithTimeout(ctx, drainIdle)
-		msg, err := cons.Next(next)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, context.DeadlineExceeded):
-			if n > 0 {
-				w.logger.Info("removed destination drained", "dead_lettered", n)
-			}
-			return
-		case err != nil:
-			w.logger.Warn("fetch a removed destination's delivery", "err", err)
-			if !pause.For(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		if p, ok := w.decode(msg); ok {
-			w.deadLetter(ctx, p.msg, p.dl, at, schemas.ReasonRemoved,
-				w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
-			n++
-		}
-	}
 }

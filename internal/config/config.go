@@ -230,6 +230,14 @@ const (
 	DefaultDigestAfter      = 30 * time.Second
 )
 
+// KafkaMaxAge is the longest max_age with queue.kind kafka. A partition's
+// committed offset stays at the first delivery still waiting on it, and what
+// was delivered after that one is known by its ack marker, kept 7 days: a
+// delivery that waited longer would have the partition's owner, after a
+// restart, send again what was delivered after it. A day less leaves the
+// last sweep of an expired delivery its time.
+const KafkaMaxAge = 6 * 24 * time.Hour
+
 // Option changes how Load and Parse read a file.
 type Option func(*options)
 
@@ -568,6 +576,10 @@ func (c *Config) validate(root *yaml.Node) error {
 		}
 		if d.MaxAge < 0 {
 			fail(p+".max_age", "must be positive, got %v", d.MaxAge)
+		}
+		if c.Queue.Kind == QueueKafka && d.MaxAge > KafkaMaxAge {
+			fail(p+".max_age", "%v is longer than the %v a delivery may wait with queue.kind kafka: "+
+				"the markers of what was delivered after it are kept 7 days", d.MaxAge, KafkaMaxAge)
 		}
 		if d.Backoff < 0 || d.MaxBackoff < d.Backoff {
 			fail(p+".backoff", "must be positive and at most max_backoff (%v), got %v", d.MaxBackoff, d.Backoff)

@@ -73,3 +73,22 @@ func TestQueueErrorsNameLineAndField(t *testing.T) {
 		})
 	}
 }
+
+// With Kafka a delivery may wait at most KafkaMaxAge; JetStream has no such
+// bound.
+func TestMaxAgeOnKafka(t *testing.T) {
+	doc := func(kind, maxAge string) string {
+		return "queue: {kind: " + kind + ", brokers: [k1:9092]}\n" +
+			"destinations:\n  - name: ops\n    url: https://example.com/hook\n    max_age: " + maxAge + "\n"
+	}
+	if _, err := Parse([]byte(doc("kafka", "144h"))); err != nil {
+		t.Errorf("max_age 144h on kafka: %v", err)
+	}
+	_, err := Parse([]byte(doc("kafka", "145h")))
+	if want := "line 5: destinations[0].max_age: 145h0m0s is longer than the 144h0m0s a delivery may wait with queue.kind kafka"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("max_age 145h on kafka: err = %v, want it to contain %q", err, want)
+	}
+	if _, err := Parse([]byte(strings.Replace(doc("jetstream", "720h"), ", brokers: [k1:9092]", "", 1))); err != nil {
+		t.Errorf("max_age 720h on jetstream: %v", err)
+	}
+}

@@ -19,9 +19,12 @@ import (
 // The committed offset stays at the first spilled record meanwhile, so the
 // instance that gets the partition next reads the neighbours' records
 // after it again, and skips those the acks markers name. The markers are
-// kept ackRetention (7 days): a destination spilled longer than that makes
-// the next owner of its partition send its neighbours' older deliveries
-// again.
+// kept ackRetention (7 days): a destination spilled longer than that would
+// make the next owner of its partition send its neighbours' older
+// deliveries again. None waits that long: hookrelay's configuration bounds a
+// delivery's max_age with Kafka below it (config.KafkaMaxAge), and dispatch
+// dead-letters what waits for a destination it does not know once its
+// max_age passed.
 
 // leave reports whether the record of subject at offset is left in Kafka:
 // its destination is spilled already, or has maxDest records in memory and

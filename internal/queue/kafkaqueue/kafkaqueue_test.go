@@ -2,9 +2,19 @@ package kafkaqueue
 
 import (
 	"testing"
+	"time"
 
+	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
+
+// The ack markers outlive the longest a delivery may wait on Kafka by a
+// day: the markers after a partition's first waiting delivery are all kept.
+func TestAckMarkersOutliveTheLongestWait(t *testing.T) {
+	if ackRetention < config.KafkaMaxAge+24*time.Hour {
+		t.Errorf("ack markers are kept %v, and a delivery may wait %v: keep them a day longer", ackRetention, config.KafkaMaxAge)
+	}
+}
 
 func TestNewCreatesTopics(t *testing.T) {
 	c := newCluster(t)

@@ -25,8 +25,10 @@ const (
 	kindDeleted     = "deleted"
 )
 
-// ackRetention is how long the lanes' ack markers are kept:
-// far longer than a takeover can take, so a new owner always finds them.
+// ackRetention is how long the lanes' ack markers are kept: far longer
+// than a takeover can take, so a new owner always finds them, and a day
+// longer than a delivery may wait (config.KafkaMaxAge), so that the markers
+// after the first delivery waiting on a partition are all there.
 const ackRetention = 7 * 24 * time.Hour
 
 // streams are the queue's streams, each with a topic of its own.
