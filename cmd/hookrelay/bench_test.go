@@ -39,14 +39,27 @@ import (
 // the embedded server); see docs/BENCHMARKS.md.
 //
 //	go test -run '^$' -bench 'WholePath$' -benchtime 1x ./cmd/hookrelay/
-func BenchmarkWholePath(b *testing.B) {
+func BenchmarkWholePath(b *testing.B) { benchOnePath(b, wholePath) }
+
+// BenchmarkBareRelay runs the bare relay of startBareRelay alone, as
+// BenchmarkWholePath runs hookrelay, with the same settings and reports:
+// a CPU profile of it is the baseline a profile of hookrelay's is read
+// against (docs/BENCHMARKS.md). Ratios of rates come from
+// BenchmarkWholePathVsBare, which alternates the two.
+//
+//	HOOKRELAY_BENCH_EVENTS=20000 go test -run '^$' -bench 'BareRelay$' -benchtime 1x -cpuprofile bare.prof ./cmd/hookrelay/
+func BenchmarkBareRelay(b *testing.B) { benchOnePath(b, barePath) }
+
+// benchOnePath runs path b.N times with the settings from the environment
+// (see BenchmarkWholePath) and reports its mean rates.
+func benchOnePath(b *testing.B, path func(b *testing.B, cluster, sources, clients, events int) benchRates) {
 	const clients = 64
 	events := benchEnv(b, "HOOKRELAY_BENCH_EVENTS", 5000)
 	sources := benchEnv(b, "HOOKRELAY_BENCH_SOURCES", 100)
 	cluster := benchEnv(b, "HOOKRELAY_BENCH_CLUSTER", 0) // 0: the embedded server
 	var endToEnd, ingested, steady float64
 	for range b.N {
-		r := wholePath(b, cluster, sources, clients, events)
+		r := path(b, cluster, sources, clients, events)
 		endToEnd, ingested, steady = endToEnd+r.endToEnd, ingested+r.ingested, steady+r.steady
 	}
 	n := float64(b.N)
