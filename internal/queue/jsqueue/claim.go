@@ -470,8 +470,11 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 				return taken, true
 			case err == nil:
 				l.rev, l.renewedAt = rev, now
-			case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyNotFound):
-				c.q.logger.Warn("lease of a partition taken by another instance", "partition", p)
+			case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyExists),
+				errors.Is(err, jetstream.ErrKeyNotFound):
+				// Another instance took it, or a renewal of ours was stored
+				// and its answer lost: watched again, the lease tells which.
+				c.q.logger.Warn("lease of a partition written by another hand; reading it again", "partition", p)
 				l = lease{}
 			default:
 				// Kept while valid; the next beat tries again.
@@ -500,6 +503,14 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 				}
 			case err != nil:
 				c.q.logger.Debug("read a lease", "partition", p, "err", err)
+			case want && string(e.Value()) == c.members.self:
+				// The last write was this instance's own, a renewal whose
+				// answer was lost: no one took it since, so it is taken
+				// back at once rather than after leaseTimeout.
+				if rev, err := kv.Update(ctx, key, self, e.Revision()); err == nil {
+					l = lease{mine: true, rev: rev, renewedAt: now, takenAt: now}
+					taken = true
+				}
 			case e.Revision() != l.rev:
 				l = lease{rev: e.Revision(), seenAt: now}
 			case want && now.Sub(l.seenAt) > leaseTimeout:
