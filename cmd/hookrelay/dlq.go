@@ -189,11 +189,14 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 			return err
 		}
 		// Listed first: the prompt says how many, and ids that name
-		// nothing are reported.
-		matching, err := client().List(ctx, f)
+		// nothing are reported. The purge goes no further than the newest
+		// listed: what arrives while the prompt waits was not confirmed.
+		page, err := client().Page(ctx, f, 0, false)
 		if err != nil {
 			return explain(err)
 		}
+		matching := page.Entries
+		f.MaxSeq = page.MaxSeq
 		found := make([]string, 0, len(matching))
 		for _, e := range matching {
 			found = append(found, e.ID)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -220,5 +222,56 @@ func TestDLQByName(t *testing.T) {
 	_, err = dlq(t, admin, "", "show", "ev2.ops.0")
 	if err == nil || !strings.Contains(err.Error(), "event id:destination:replays") {
 		t.Errorf("show ev2.ops.0: %v, want what an id looks like", err)
+	}
+}
+
+// answerAfter is a terminal whose user types answer once first has run: it
+// runs when the prompt waits for the answer.
+type answerAfter struct {
+	first  func()
+	answer io.Reader
+}
+
+func (a *answerAfter) Read(p []byte) (int, error) {
+	if a.first != nil {
+		a.first()
+		a.first = nil
+	}
+	return a.answer.Read(p)
+}
+
+// A purge deletes what its prompt counted: a dead letter that arrives while
+// the prompt waits for the answer stays.
+func TestDLQPurgeDeletesWhatWasConfirmed(t *testing.T) {
+	admin, js := dlqEnv(t) // ops has two
+	arrive := func() {
+		data, err := json.Marshal(schemas.DeadLetter{
+			Delivery: schemas.Delivery{ID: "d-late", Source: "github", Destination: "ops", Card: []byte(`{"type":"message"}`)},
+			Reason:   schemas.ReasonRejected, DeadAt: time.Now(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(context.Background(), queue.DeadSubject("ops"), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, prompt bytes.Buffer
+	c := adminCmd{stdin: &answerAfter{first: arrive, answer: strings.NewReader("y\n")}, stdout: &out, stderr: &prompt, now: time.Now,
+		getenv: func(k string) string {
+			if k == "HOOKRELAY_ADMIN" {
+				return admin
+			}
+			return ""
+		}}
+	if err := c.run(context.Background(), []string{"purge", "--destination", "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(prompt.String(), "Delete 2 dead letter(s)") || !strings.Contains(out.String(), "purged 2") {
+		t.Errorf("prompt %q, result %q: want 2 counted and 2 purged", prompt.String(), out.String())
+	}
+	left, err := dlq(t, admin, "", "list", "--destination", "ops", "-o", "json")
+	if err != nil || !strings.Contains(left, "d-late") {
+		t.Errorf("the dead letter that arrived during the prompt is gone: %q, %v", left, err)
 	}
 }
