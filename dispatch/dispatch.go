@@ -79,8 +79,11 @@ type Dispatcher struct {
 	// stray, by name: a destination added back stops it first.
 	draining map[string]drainRun
 	// strays are the destinations not configured that deliveries wait for
-	// here, by name: when their next sweep is due (see sweepLocked).
-	strays map[string]time.Time
+	// here, by name (see sweepLocked).
+	strays map[string]*stray
+	// adding are the names Reconfigure configures, while it changes the
+	// workers: not swept as strays.
+	adding map[string]bool
 	// claimed is Run's share of the deliveries, while it runs.
 	claimed queue.Claim
 	// retired are the trends of removed destinations, by name: their dead
@@ -775,17 +778,10 @@ func (w *worker) wait(ctx context.Context, d time.Duration) bool {
 	return true
 }
 
-// Reconfigure applies a new list of destinations while Run runs (or before):
-// a destination added gets a worker; one whose settings are unchanged keeps
-// its worker, budget, breaker and backlog; one that changed gets a new worker
-// once the old one finished its request in flight (its held deliveries go
-// back to the queue, in order), keeping what the change leaves valid (see
-// newWorker); one removed stops, and what waits for it is dead-lettered with
-// reason "removed", to be replayed once it is back. On error nothing changes.
-// Calls are taken one at a time.
-func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination) error {
-	d.changing.Lock()
-	defer d.changing.Unlock()
+// Check refuses what Reconfigure would refuse of dests: a destination new
+// or with a new URL that resolves to a non-public address without
+// allow_private. It changes nothing.
+func (d *Dispatcher) Check(ctx context.Context, dests []config.Destination) error {
 	old := map[string]*worker{}
 	for _, w := range d.snapshot() {
 		old[w.dest.Name] = w
@@ -797,6 +793,27 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 		if err := CheckDestination(ctx, dest.URL, dest.AllowPrivate); err != nil {
 			return fmt.Errorf("destination %q: %w (set allow_private: true for an internal receiver)", dest.Name, err)
 		}
+	}
+	return nil
+}
+
+// Reconfigure applies a new list of destinations while Run runs (or before):
+// a destination added gets a worker; one whose settings are unchanged keeps
+// its worker, budget, breaker and backlog; one that changed gets a new worker
+// once the old one finished its request in flight (its held deliveries go
+// back to the queue, in order), keeping what the change leaves valid (see
+// newWorker); one removed stops, and what waits for it is dead-lettered with
+// reason "removed", to be replayed once it is back. On error nothing changes.
+// Calls are taken one at a time.
+func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination) error {
+	d.changing.Lock()
+	defer d.changing.Unlock()
+	if err := d.Check(ctx, dests); err != nil {
+		return err
+	}
+	old := map[string]*worker{}
+	for _, w := range d.snapshot() {
+		old[w.dest.Name] = w
 	}
 	next := make([]*worker, len(dests))
 	var stop, removed []*worker // stop: changed or removed
@@ -835,12 +852,14 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 			stops = append(stops, w.stop)
 		}
 	}
+	d.adding = map[string]bool{}
 	for _, dest := range dests {
 		if r, ok := d.draining[dest.Name]; ok {
 			stops = append(stops, r.stop)
 			delete(d.draining, dest.Name)
 		}
 		delete(d.strays, dest.Name)
+		d.adding[dest.Name] = true
 	}
 	d.mu.Unlock()
 	for _, s := range stops {
@@ -857,7 +876,7 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.workers, d.named = next, byName(next)
+	d.workers, d.named, d.adding = next, byName(next), nil
 	if d.runCtx == nil {
 		return nil // Run starts them
 	}

@@ -66,23 +66,37 @@ func (d *Dispatcher) drainLocked(w *worker, drain func(ctx context.Context)) {
 	})
 }
 
+// stray is the sweeps of one destination that is not configured.
+type stray struct {
+	running bool      // a sweep runs
+	again   bool      // announced while it ran: sweep once more when it ends
+	due     time.Time // when the next sweep is due, once one found a delivery with time left
+}
+
 // sweepLocked sweeps destination, which is not configured and has
 // deliveries waiting, unless a drain of it runs or its next sweep is not due
 // yet: what passed its max_age is dead-lettered with reason removed, and the
-// next sweep is due when the first delivery left expires. Called with d.mu
-// held.
+// next sweep is due when the first delivery left expires. A name being
+// configured (Reconfigure, between its two changes of the workers) is not
+// swept. Called with d.mu held.
 func (d *Dispatcher) sweepLocked(destination string) {
-	if d.runCtx == nil {
+	if _, named := d.named[destination]; named || d.runCtx == nil || d.adding[destination] {
 		return
 	}
-	if r, ok := d.draining[destination]; ok && r.running() {
+	st := d.strays[destination]
+	switch {
+	case st != nil && st.running:
+		st.again = true
 		return
-	}
-	if due, ok := d.strays[destination]; ok && time.Now().Before(due) {
+	case st != nil && time.Now().Before(st.due):
 		return
+	case st == nil:
+		if r, ok := d.draining[destination]; ok && r.running() {
+			return // its removal's drain
+		}
 	}
 	if d.strays == nil {
-		d.strays = map[string]time.Time{}
+		d.strays = map[string]*stray{}
 	}
 	if d.retired == nil {
 		d.retired = map[string]*trend{}
@@ -99,24 +113,36 @@ func (d *Dispatcher) sweepLocked(destination string) {
 		dest: config.Destination{Name: destination, Digest: new(bool), MaxBackoff: config.DefaultMaxBackoff},
 		gone: new(atomic.Bool), trend: tr,
 	}
-	d.strays[destination] = time.Time{}
+	st = &stray{running: true}
+	d.strays[destination] = st
 	d.drainLocked(w, func(ctx context.Context) {
 		due := w.drain(ctx, true)
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if due.IsZero() || ctx.Err() != nil {
-			delete(d.strays, destination)
-			return
+		if d.strays[destination] != st {
+			return // configured meanwhile
 		}
-		d.strays[destination] = due
-		time.AfterFunc(time.Until(due), func() {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			if d.strays[destination].Equal(due) {
-				delete(d.strays, destination) // due, if the clock says not quite
-				d.sweepLocked(destination)
-			}
-		})
+		delete(d.draining, destination)
+		st.running = false
+		switch {
+		case ctx.Err() != nil:
+			delete(d.strays, destination)
+		case !due.IsZero():
+			st.due, st.again = due, false
+			time.AfterFunc(time.Until(due), func() {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				if d.strays[destination] == st && !st.running {
+					st.due = time.Time{} // due, if the clock says not quite
+					d.sweepLocked(destination)
+				}
+			})
+		case st.again:
+			delete(d.strays, destination)
+			d.sweepLocked(destination)
+		default:
+			delete(d.strays, destination)
+		}
 	})
 }
 

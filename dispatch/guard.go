@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"github.com/hookrelay/hookrelay/internal/config"
 )
 
 // ErrPrivateAddress is returned when a destination URL resolves to an
@@ -24,20 +26,12 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("guard: parse %q: %w", address, err)
 	}
-	if !isPublic(ap.Addr()) {
+	if !config.IsPublicAddress(ap.Addr()) {
 		return fmt.Errorf("%w: %s", ErrPrivateAddress, ap.Addr())
 	}
 	return nil
 }
 
-func isPublic(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
-		!cgnat.Contains(a) && !a.IsUnspecified()
-}
-
-// cgnat is the carrier-grade NAT range, private in practice.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // newClient returns the HTTP client for destinations. Redirects are not
 // followed: a webhook that redirects is misconfigured, and following one could
@@ -81,7 +75,7 @@ func CheckDestination(ctx context.Context, rawURL string, allowPrivate bool) err
 	}
 	host := u.Hostname()
 	if a, err := netip.ParseAddr(host); err == nil {
-		if !isPublic(a) {
+		if !config.IsPublicAddress(a) {
 			return fmt.Errorf("%w: %s", ErrPrivateAddress, a)
 		}
 		return nil
@@ -94,7 +88,7 @@ func CheckDestination(ctx context.Context, rawURL string, allowPrivate bool) err
 		return nil
 	}
 	for _, a := range addrs {
-		if !isPublic(a) {
+		if !config.IsPublicAddress(a) {
 			return fmt.Errorf("%w: %s resolves to %s", ErrPrivateAddress, host, a)
 		}
 	}

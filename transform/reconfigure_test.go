@@ -28,7 +28,8 @@ func TestReconfigureAndFilteredRoutes(t *testing.T) {
 		t.Errorf("detail without routes = %q", got)
 	}
 
-	if err := tr.Reconfigure(parseConfig(t, `  - {name: two, source: github, filter: '.x == 2', to: [dev]}`)); err != nil {
+	undo, err := tr.Reconfigure(parseConfig(t, `  - {name: two, source: github, filter: '.x == 2', to: [dev]}`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	outs, filtered, _ = tr.plan(context.Background(), tr.table.Load(), ev, false)
@@ -38,10 +39,15 @@ func TestReconfigureAndFilteredRoutes(t *testing.T) {
 	// A configuration that cannot be applied changes nothing.
 	bad := parseConfig(t, `  - {name: bad, source: github, to: [ops]}`)
 	bad.Routes[0].Mapping = "missing.jq" // deleted since it was checked
-	if err := tr.Reconfigure(bad); err == nil {
+	if _, err := tr.Reconfigure(bad); err == nil {
 		t.Fatal("Reconfigure accepted a missing mapping file")
 	}
 	if outs, _, _ = tr.plan(context.Background(), tr.table.Load(), ev, false); len(outs) != 1 || outs[0].delivery.Route != "two" {
 		t.Errorf("a refused Reconfigure changed the routes: %+v", outs)
+	}
+	// Undone, the first configuration is back.
+	undo()
+	if outs, filtered, _ = tr.plan(context.Background(), tr.table.Load(), ev, false); len(outs) != 0 || len(filtered) != 1 || filtered[0].name != "only-x" {
+		t.Errorf("after undo: outputs %+v, filtered %v, want only-x's filter again", outs, filtered)
 	}
 }

@@ -163,14 +163,17 @@ func New(events queue.EventFeed, deliveries queue.Deliveries, deadLetters queue.
 
 // Reconfigure applies cfg's routes, filters, mappings and destinations to
 // the events planned from now on; an event being planned finishes with the
-// configuration it started with. On error nothing changes.
-func (t *Transformer) Reconfigure(cfg *config.Config) error {
-	tab, err := newTable(cfg, t.table.Load())
+// configuration it started with. On error nothing changes. Undo puts back
+// the configuration it replaced as it ran, jq files included (they are not
+// read again), for a reload that another stage refused.
+func (t *Transformer) Reconfigure(cfg *config.Config) (undo func(), err error) {
+	prev := t.table.Load()
+	tab, err := newTable(cfg, prev)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	t.table.Store(tab)
-	return nil
+	return func() { t.table.Store(prev) }, nil
 }
 
 // newTable compiles cfg's routes and loads its mappings. Built-in mappings

@@ -631,3 +631,60 @@ func TestWatchFileReloadsAChangeMadeBeforeItStarted(t *testing.T) {
 		t.Fatal("the change made before the watch started was never reloaded")
 	}
 }
+
+// A reload that is refused changes nothing: here the new configuration names
+// a destination on a private address without allow_private (which `check`
+// refuses too) and a new mapping, and the old mapping's file is gone since.
+// The next event is still mapped by the old mapping, sent to the old
+// destinations only.
+func TestRefusedReloadChangesNothing(t *testing.T) {
+	sim := teamstest.NewServer(teamstest.WithLimits(nil))
+	defer sim.Close()
+	const adminToken, secret = "admin-token-5f0c9a7e3b", "app-secret-0123456789"
+	dir, dataDir := t.TempDir(), t.TempDir()
+	oldJQ, newJQ := filepath.Join(dir, "old.jq"), filepath.Join(dir, "new.jq")
+	for path, title := range map[string]string{oldJQ: "OLD-MAPPING", newJQ: "NEW-MAPPING"} {
+		if err := os.WriteFile(path, []byte(`{title: "`+title+` \(.n)"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "hookrelay.yaml")
+	write := func(mapping, dests, to string) {
+		t.Helper()
+		cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nadmin_token: %s\ndata_dir: %s\n"+
+			"sources:\n  - {name: app, verify: {scheme: token, secret: %s}, mapping: %s}\n"+
+			"destinations:\n%sroutes:\n  - {source: app, to: [%s]}\n", adminToken, dataDir, secret, mapping, dests, to)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops := fmt.Sprintf("  - {name: ops, url: %q, limits: none, rate: 100, burst: 10, allow_private: true}\n", sim.URL+"/ops")
+	priv := "  - {name: priv, url: \"https://10.255.0.1/hook\", limits: none}\n"
+	write(newJQ, ops+priv, "ops, priv")
+	if out, errOut, code := runBinary(t, "", nil, "check", "--config", path); code == 0 || !strings.Contains(out+errOut, "non-public address") {
+		t.Errorf("check of the new configuration: exit %d, %s%s; want it refused for the private address", code, out, errOut)
+	}
+	write(oldJQ, ops, "ops")
+	r := startRelay(t, path)
+	if code := post(t, r.ingest, "app", secret, `{"n":"before"}`); code != http.StatusAccepted {
+		t.Fatalf("before: %d", code)
+	}
+	waitReceived(t, sim, "/ops", "OLD-MAPPING before", 30*time.Second)
+
+	write(newJQ, ops+priv, "ops, priv")
+	if err := os.Remove(oldJQ); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := adminDo(t, r, http.MethodPost, "/-/reload", adminToken); code == http.StatusOK {
+		t.Fatalf("reload accepted: %s", body)
+	}
+	if code := post(t, r.ingest, "app", secret, `{"n":"after"}`); code != http.StatusAccepted {
+		t.Fatalf("after: %d", code)
+	}
+	waitReceived(t, sim, "/ops", "OLD-MAPPING after", 30*time.Second)
+	for _, w := range r.lastWarnings() {
+		if strings.Contains(w, `"priv"`) {
+			t.Errorf("the refused destination has deliveries: %s", w)
+		}
+	}
+}

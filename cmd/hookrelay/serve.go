@@ -446,18 +446,25 @@ func (r *relayer) reload(ctx context.Context, trigger string) error {
 	prev := r.cfg.Load()
 	// Secrets first: the stages may log the new ones from now on.
 	r.secrets.Add(telemetry.ConfigSecrets(next))
+	// What dispatch would refuse is refused before any stage changes: no
+	// event is routed with a configuration that is then refused.
+	if r.dispatch != nil {
+		if err := r.dispatch.Check(ctx, next.Destinations); err != nil {
+			return refuse(err)
+		}
+	}
 	// Transform first: a removed destination gets no new deliveries before
 	// dispatch drains it, and an added one may wait a moment for its worker.
+	undo := func() {}
 	if r.transform != nil {
-		if err := r.transform.Reconfigure(next); err != nil {
+		if undo, err = r.transform.Reconfigure(next); err != nil {
 			return refuse(err)
 		}
 	}
 	if r.dispatch != nil {
+		// Checked above; refused now only if a name's address changed since.
 		if err := r.dispatch.Reconfigure(ctx, next.Destinations); err != nil {
-			if r.transform != nil {
-				_ = r.transform.Reconfigure(prev)
-			}
+			undo()
 			return refuse(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -700,8 +701,25 @@ func checkURL(raw string, allowPrivate bool) error {
 	default:
 		return fmt.Errorf("scheme %q is not https", u.Scheme)
 	}
+	// Names are resolved by serve, which refuses one that resolves to a
+	// non-public address; an address, or localhost, is refused here.
+	if a, err := netip.ParseAddr(u.Hostname()); !allowPrivate && (u.Hostname() == "localhost" || err == nil && !IsPublicAddress(a)) {
+		return fmt.Errorf("names the non-public address %s (set allow_private: true for an internal receiver)", u.Hostname())
+	}
 	return nil
 }
+
+// IsPublicAddress reports whether a is an address on the public internet:
+// not loopback, private, link-local, unspecified or carrier-grade NAT. A
+// destination without allow_private may reach only those.
+func IsPublicAddress(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
+		!cgnat.Contains(a) && !a.IsUnspecified()
+}
+
+// cgnat is the carrier-grade NAT range, private in practice.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // lineOf finds the line of a path like "destinations[1].url" in the YAML tree,
 // falling back to the nearest existing parent.
