@@ -32,7 +32,6 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-
 // newClient returns the HTTP client for destinations. Redirects are not
 // followed: a webhook that redirects is misconfigured, and following one could
 // leave the destination guard's intent.
