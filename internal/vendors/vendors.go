@@ -145,7 +145,7 @@ func All() []Vendor {
 		},
 		{
 			Name:        "slack",
-			Schemes:     []Scheme{{Name: slack.Scheme, New: slack.NewVerifier, Verified: slack.Answer}},
+			Schemes:     []Scheme{{Name: slack.Scheme, New: slack.NewVerifier, Unverified: slack.SSLCheck, Verified: slack.Answer}},
 			Headers:     []string{"X-Slack-Retry-Num"},
 			Credentials: []string{"X-Slack-Signature"},
 		},

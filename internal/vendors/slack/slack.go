@@ -1,12 +1,14 @@
 // Package slack is Slack's request signing (version v0) and its handshakes:
-// the Events API's url_verification challenge and the slash commands'
-// ssl_check, each answered after the signature is verified, never relayed.
+// the Events API's url_verification challenge, answered after the signature
+// is verified, and the slash commands' ssl_check, which Slack sends
+// unsigned; neither is relayed.
 package slack
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -30,13 +32,44 @@ func NewVerifier(s verify.Settings) (verify.Verifier, error) {
 	}, nil
 }
 
+// sslCheckMax bounds the unsigned body SSLCheck reads: Slack's ssl_check is
+// "ssl_check=1&token=…", some 50 bytes.
+const sslCheckMax = 1 << 10
+
+// SSLCheck answers Slack's ssl_check as Slack sends it, without a signature
+// (Slack's SDKs answer it before they verify, when ssl_check is exactly
+// "1"): a form of at most sslCheckMax bytes, without X-Slack-Signature,
+// with ssl_check=1, is answered 200 with an empty body and not stored. Any
+// other request keeps its body, to be verified as usual (and, unsigned,
+// refused).
+func SSLCheck(r *http.Request) (handshake.Reply, bool) {
+	if r.Header.Get("X-Slack-Signature") != "" || r.ContentLength < 0 || r.ContentLength > sslCheckMax {
+		return handshake.Reply{}, false
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		return handshake.Reply{}, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, sslCheckMax+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	if err != nil {
+		return handshake.Reply{}, false
+	}
+	if form, err := url.ParseQuery(string(bytes.TrimSpace(body))); err == nil && form.Get("ssl_check") == "1" {
+		return handshake.Empty("slack ssl_check"), true
+	}
+	return handshake.Reply{}, false
+}
+
 // Answer answers Slack's handshakes, once the request is verified:
 //
 //   - url_verification, sent when a Request URL is entered for the Events
 //     API: {"type":"url_verification","challenge":"…"} is answered with the
 //     challenge, as {"challenge":"…"};
 //   - ssl_check, sent for slash commands' URLs: a form with ssl_check=1 is
-//     answered 200 with an empty body.
+//     answered 200 with an empty body, signed as here or not (SSLCheck).
 func Answer(r *http.Request, body []byte) (handshake.Reply, bool) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
 		form, err := url.ParseQuery(string(bytes.TrimSpace(body)))
