@@ -13,20 +13,25 @@ import (
 )
 
 // deadLetterAll dead-letters every delivery of a group on its own, so a
-// failed digest lists each original event.
-func (w *worker) deadLetterAll(ctx context.Context, group []pending, at attempts, reason string, log *slog.Logger) {
-	if len(group) == 1 {
-		w.deadLetter(ctx, group[0].msg, group[0].dl, at, reason, log)
-		return
+// failed digest lists each original event, in order, and returns how many
+// it stored: it stops at the first the store refuses, which with those
+// after it the caller hands back.
+func (w *worker) deadLetterAll(ctx context.Context, group []pending, at attempts, reason string, log *slog.Logger) (stored int) {
+	for i, p := range group {
+		if len(group) > 1 {
+			log = w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID)
+		}
+		if !w.deadLetter(ctx, p.msg, p.dl, at, reason, log) {
+			return i
+		}
 	}
-	for _, p := range group {
-		w.deadLetter(ctx, p.msg, p.dl, at, reason, w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
-	}
+	return len(group)
 }
 
-// deadLetter stores the delivery on RELAY_DEAD, then acks it on RELAY_OUT. If
-// the store refuses, the delivery stays on RELAY_OUT and is tried again later.
-func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.Delivery, at attempts, reason string, log *slog.Logger) {
+// deadLetter stores the delivery on RELAY_DEAD, then acks it on RELAY_OUT,
+// and reports whether it did. If the store refuses, the delivery stays held
+// by the caller, to hand back for a later try.
+func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.Delivery, at attempts, reason string, log *slog.Logger) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	dead := schemas.DeadLetter{
@@ -40,16 +45,15 @@ func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.
 	m, err := deadletter.Msg(dead)
 	if err != nil {
 		log.Error("encode dead letter", "err", err)
-		return
+		return false
 	}
 	_, span := w.startDeadLetter(ctx, msg, m.Header, reason)
 	began := time.Now()
 	_, err = w.q.PutDeadLetters(ctx, []queue.Msg{m})
 	telemetry.EndSpan(span, err)
 	if err != nil {
-		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err)
-		_ = msg.Retry(w.dest.MaxBackoff)
-		return
+		log.Error("store dead letter; the delivery stays queued", "reason", reason, "err", err, "retry_in", w.dest.MaxBackoff)
+		return false
 	}
 	w.opts.tel.Metrics().PublishLatency(queue.StreamDead, time.Since(began))
 	w.opts.tel.Metrics().DeadLetter(dl.Destination, reason)
@@ -63,6 +67,7 @@ func (w *worker) deadLetter(ctx context.Context, msg queue.Delivery, dl schemas.
 		log.Warn("ack dead-lettered delivery", "err", err)
 	}
 	log.Warn("dead-lettered", "reason", reason, "status", at.lastOutcome.status, "attempts", at.tried)
+	return true
 }
 
 // record adds a step of dl to its event's history.

@@ -3,13 +3,17 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/queue"
 	"github.com/hookrelay/hookrelay/internal/storetest"
 	"github.com/hookrelay/hookrelay/internal/teamstest"
 	"github.com/hookrelay/hookrelay/schemas"
@@ -162,5 +166,60 @@ func testFailedDigestDeadLettersEachOriginal(t *testing.T, open storetest.Opener
 	}
 	if n := len(sim.Received("/bad")); n >= 12 {
 		t.Errorf("%d requests for 12 events: they were not sent as a digest", n)
+	}
+}
+
+// refuseFirstDeadLetter is a store whose dead letters are refused once, as
+// a full RELAY_DEAD would.
+type refuseFirstDeadLetter struct {
+	*queue.Stores
+	refused atomic.Bool
+}
+
+func (s *refuseFirstDeadLetter) PutDeadLetters(ctx context.Context, ms []queue.Msg) ([]queue.PubAck, error) {
+	if s.refused.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("put dead letter: %w", errors.Join(queue.ErrFull, queue.ErrUnavailable))
+	}
+	return s.Stores.PutDeadLetters(ctx, ms)
+}
+
+// A dead letter the store refuses while a digest's backlog is held hands
+// every held delivery back in order: none is sent twice, and the refused
+// one is dead-lettered at the next try.
+func TestRefusedDeadLetterAmidADigestSendsNothingTwice(t *testing.T) {
+	storetest.Each(t, testRefusedDeadLetterAmidADigestSendsNothingTwice)
+}
+
+func testRefusedDeadLetterAmidADigestSendsNothingTwice(t *testing.T, open storetest.Opener) {
+	s := open(t)
+	q := &refuseFirstDeadLetter{Stores: s}
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	const events = 60
+	publish(t, s, "dg", 0, 1, func(d *schemas.Delivery) { d.NotAfter = time.Now().Add(-time.Second) }) // expired
+	publish(t, s, "dg", 1, events, func(d *schemas.Delivery) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(d.EventID, "ev"))
+		d.Card = richCard(t, schemas.FormatMessageCard, n)
+	})
+	on := true
+	start(t, q, dest(sim, "dg", func(d *config.Destination) { d.Rate, d.Digest, d.DigestAfter = 4, &on, time.Second }))
+	waitDead(t, s, "dg", 1)
+	seen := map[int]int{}
+	storetest.Eventually(t, "every event delivered", func() bool {
+		clear(seen)
+		for _, r := range sim.Accepted("/dg") {
+			for _, n := range eventsIn(r.Body) {
+				seen[n]++
+			}
+		}
+		return len(seen) == events-1
+	})
+	for n, c := range seen {
+		if c > 1 {
+			t.Errorf("event %d sent %d times", n, c)
+		}
+	}
+	if !q.refused.Load() {
+		t.Error("no dead letter was refused: the test did not test")
 	}
 }

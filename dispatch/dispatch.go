@@ -456,8 +456,12 @@ func (w *worker) run(ctx context.Context) error {
 			continue
 		}
 		n, card := w.group(ctx, cons, &held)
-		if w.handle(ctx, held[:n], card, held) {
+		switch w.handle(ctx, held[:n], card, held) {
+		case groupSettled:
 			held = held[n:]
+			continue
+		case heldHandedBack:
+			held = nil
 			continue
 		}
 		if ctx.Err() == nil && !w.owned() {
@@ -610,11 +614,20 @@ type attempts struct {
 	lastOutcome    outcome
 }
 
+// handled is what handle did with the deliveries the worker held.
+type handled int
+
+const (
+	groupSettled   handled = iota // the group is delivered or dead-lettered; the rest stay held
+	groupKept                     // shutdown, or the destination moved: nothing settled
+	heldHandedBack                // a dead letter was refused: every held delivery not settled went back, in order
+)
+
 // handle sends group (one delivery, or several as one digest card) until it is
 // delivered or dead-lettered, holding every delivery in held meanwhile. On
-// shutdown, or when the destination moved to another instance, it returns
-// false, leaving the group unsettled.
-func (w *worker) handle(ctx context.Context, group []pending, card []byte, held []pending) (settled bool) {
+// shutdown, or when the destination moved to another instance, it leaves the
+// group unsettled (groupKept).
+func (w *worker) handle(ctx context.Context, group []pending, card []byte, held []pending) handled {
 	dl := group[0].dl
 	id := dl.ID
 	if len(group) > 1 {
@@ -640,7 +653,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 	var at attempts
 	for {
 		if !w.owned() {
-			return false // moved to another instance: run lets go
+			return groupKept // moved to another instance: run lets go
 		}
 		now := time.Now()
 		st := decide(situation{
@@ -653,11 +666,10 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 			if st.reason == schemas.ReasonGone {
 				at.lastOutcome.err = errors.New("destination answered as a removed webhook earlier")
 			}
-			w.deadLetterAll(ctx, group, at, st.reason, log)
-			return true
+			return w.deadLetterGroup(ctx, group, at, st.reason, held, log)
 		case hold:
 			if !w.wait(ctx, st.wait) {
-				return false
+				return groupKept
 			}
 			continue
 		}
@@ -715,14 +727,13 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 				}
 			}
 			log.Debug("delivered", "status", o.status, "attempts", at.tried)
-			return true
+			return groupSettled
 		case deadLetter:
 			if o.verdict == gone {
 				w.gone.Store(true)
 				log.Error("destination answers as a removed webhook; its deliveries dead-letter until its URL changes", "status", o.status)
 			}
-			w.deadLetterAll(ctx, group, at, st.reason, log)
-			return true
+			return w.deadLetterGroup(ctx, group, at, st.reason, held, log)
 		}
 		w.opts.tel.Metrics().Retry(w.dest.Name)
 		log.Info("delivery failed, will retry", "status", o.status, "err", o.err, "attempt", at.tried, "retry_in", st.wait)
@@ -730,9 +741,24 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		waited := w.wait(ctx, st.wait)
 		w.setRetryAt(time.Time{})
 		if !waited {
-			return false
+			return groupKept
 		}
 	}
+}
+
+// deadLetterGroup dead-letters group, the front of held. When the store
+// refuses one, it and every held delivery after it go back to the lane, in
+// order, to be tried after MaxBackoff: handed back alone, the refused one
+// would be handed out again behind deliveries held after it.
+func (w *worker) deadLetterGroup(ctx context.Context, group []pending, at attempts, reason string, held []pending, log *slog.Logger) handled {
+	stored := w.deadLetterAll(ctx, group, at, reason, log)
+	if stored == len(group) {
+		return groupSettled
+	}
+	for _, p := range held[stored:] {
+		_ = p.msg.Retry(w.dest.MaxBackoff)
+	}
+	return heldHandedBack
 }
 
 // setRetryAt says, for Status, when the failed delivery held is tried again.

@@ -191,8 +191,11 @@ func (w *worker) drain(ctx context.Context, expiredOnly bool) (due time.Time) {
 				"or they are dead-lettered with reason removed once their max_age passes", "first_expires", p.dl.NotAfter)
 			return p.dl.NotAfter
 		}
-		w.deadLetter(ctx, p.msg, p.dl, at, schemas.ReasonRemoved,
-			w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID))
+		if !w.deadLetter(ctx, p.msg, p.dl, at, schemas.ReasonRemoved,
+			w.logger.With("delivery_id", p.dl.ID, "event_id", p.dl.EventID)) {
+			_ = msg.Retry(w.dest.MaxBackoff)
+			continue
+		}
 		n++
 	}
 }

@@ -38,6 +38,9 @@ type lane struct {
 	// held, and those handed back.
 	handed map[uint64]int
 	held   int
+	// out are the deliveries held now (handed out, not handed back or
+	// settled): a read from a cursor a hand-back moved back leaves them out.
+	out map[uint64]bool
 	// behind estimates the deliveries waiting on the subject: the store's
 	// count when last read, plus wakes, less settled ones.
 	behind uint64
@@ -109,7 +112,7 @@ func (q *Queue) OpenLane(ctx context.Context, destination string, _ queue.LaneOp
 	direct := c.q.direct(queue.StreamOut)
 	l := &lane{
 		c: c, destination: destination, subject: subject, partition: partitionOf(destination, c.partitions),
-		life: life, stop: stop, cursor: 1, handed: map[uint64]int{}, gone: map[uint64]bool{},
+		life: life, stop: stop, cursor: 1, handed: map[uint64]int{}, out: map[uint64]bool{}, gone: map[uint64]bool{},
 		woke: make(chan struct{}, 1), uncounted: direct,
 	}
 	for force := false; ; {
@@ -342,17 +345,18 @@ func (l *lane) read(ctx context.Context) (*laneDelivery, error) {
 	}
 }
 
-// unsettledLocked leaves out of msgs the deliveries settled as done (read
-// again after an earlier one was handed back, before or while their delete
-// was made), moving the cursor past those it starts with. Called with mu
-// held.
+// unsettledLocked leaves out of msgs the deliveries settled as done and
+// those held (read again after an earlier one was handed back: the settled
+// before or while their delete was made), moving the cursor past those it
+// starts with. Called with mu held.
 func (l *lane) unsettledLocked(msgs []jetstream.RawStreamMsg) []jetstream.RawStreamMsg {
-	if len(l.gone) == 0 {
+	if len(l.gone) == 0 && len(l.out) == 0 {
 		return msgs
 	}
 	leading := true
 	return slices.DeleteFunc(msgs, func(m jetstream.RawStreamMsg) bool {
 		_, settled := l.gone[m.Sequence]
+		settled = settled || l.out[m.Sequence]
 		if leading = leading && settled; leading {
 			l.cursor = m.Sequence + 1
 		}
@@ -382,6 +386,7 @@ func (l *lane) handOutLocked(m *jetstream.RawStreamMsg) *laneDelivery {
 	l.cursor = m.Sequence + 1
 	l.handed[m.Sequence]++
 	l.held++
+	l.out[m.Sequence] = true
 	d := &laneDelivery{
 		l: l, stored: stored(queue.StreamOut, m.Subject, m.Sequence, m.Time, m.Header, m.Data),
 		delivered: l.handed[m.Sequence],
@@ -398,6 +403,12 @@ func (l *lane) More(ctx context.Context, n int, maxWait time.Duration) ([]queue.
 	var out []queue.Delivery
 	deadline := time.Now().Add(maxWait)
 	for len(out) < n && l.life.Err() == nil && l.Owned() {
+		l.mu.Lock()
+		later := time.Now().Before(l.notBefore)
+		l.mu.Unlock()
+		if later {
+			break // a delivery handed back with a delay comes first
+		}
 		d, err := l.read(ctx)
 		if err == nil {
 			out = append(out, d)
@@ -452,9 +463,10 @@ func (l *lane) unregister() { l.closeOnce.Do(func() { l.c.closed(l) }) }
 func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.handed[seq]; !ok {
-		return // settled already
+	if !l.out[seq] {
+		return // settled or handed back already
 	}
+	delete(l.out, seq)
 	l.held--
 	if done {
 		delete(l.handed, seq)

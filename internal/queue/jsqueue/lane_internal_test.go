@@ -372,3 +372,67 @@ func TestLaneKnowsWhenItLeftNothing(t *testing.T) {
 		t.Error("a lane stopped with a delivery stored and not handed out says it left nothing")
 	}
 }
+
+// A delivery handed back while later ones are held is handed out again
+// alone: a read from the cursor it moved back leaves out what is held, and
+// what was settled since.
+func TestLaneHandsOutNothingHeldAgain(t *testing.T) {
+	t.Parallel()
+	q, _ := startQueue(t)
+	ctx := laneTestContext(t)
+	s1 := publishOut(ctx, t, q, "a", "1")
+	s2 := publishOut(ctx, t, q, "a", "2")
+	s3 := publishOut(ctx, t, q, "a", "3")
+	l := openLane(ctx, t, q, "a")
+	d1, err := l.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := l.More(ctx, 2, 0)
+	if err != nil || len(more) != 2 {
+		t.Fatalf("more: %d, %v", len(more), err)
+	}
+	d2 := more[0]
+	if err := d1.Retry(0); err != nil {
+		t.Fatal(err)
+	}
+	again, err := l.More(ctx, 3, 0)
+	if err != nil || len(again) != 1 || again[0].Msg().Seq != s1 {
+		t.Fatalf("after #%d was handed back: %v (%v), want it alone", s1, seqs(again), err)
+	}
+	if err := d2.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-Drained(l)
+	if rest, err := l.More(ctx, 3, 0); err != nil || len(rest) != 0 {
+		t.Errorf("after #%d was acked: %v (%v), want nothing (#%d acked, #%d held)", s2, seqs(rest), err, s2, s3)
+	}
+}
+
+// More does not hand out a delivery handed back with a delay before the
+// delay is over.
+func TestLaneMoreWaitsForARetryDelay(t *testing.T) {
+	t.Parallel()
+	q, _ := startQueue(t)
+	ctx := laneTestContext(t)
+	publishOut(ctx, t, q, "a", "1")
+	l := openLane(ctx, t, q, "a")
+	d, err := l.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Retry(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.More(ctx, 1, 0); err != nil || len(got) != 0 {
+		t.Errorf("More right after Retry(1m): %v (%v), want nothing", seqs(got), err)
+	}
+}
+
+func seqs(ds []queue.Delivery) []uint64 {
+	out := make([]uint64, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.Msg().Seq)
+	}
+	return out
+}
