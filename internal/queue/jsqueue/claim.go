@@ -68,6 +68,9 @@ type claimer struct {
 	resync chan struct{}
 	// ownedLogged is the partitions last logged as owned (lease loop only).
 	ownedLogged []int
+	// drops counts dropAll's: a renewal that began before one does not
+	// bring back the lease it read.
+	drops uint64
 }
 
 // lease is this instance's view of one partition's lease.
@@ -142,7 +145,21 @@ func (q *Queue) claimer() (*claimer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("claim: listen for deliveries: %w", mapErr(err))
 	}
+	// A lost connection may be a restarted server, which forgets the lease
+	// bucket (kept in memory): another instance may make it again and take
+	// the leases at once. Owning nothing from the moment the connection
+	// drops, this instance cannot read a delivery beside it once back; it
+	// takes its leases again at the next heartbeats.
+	status := q.nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING)
 	q.running.Go(func() {
+		for range status {
+			if c.dropAll() {
+				q.logger.Warn("connection to the store lost: this instance dispatches nothing until it holds its leases again")
+			}
+		}
+	})
+	q.running.Go(func() {
+		defer q.nc.RemoveStatusListener(status)
 		defer func() { _ = sub.Unsubscribe() }()
 		c.run(q.life)
 	})
@@ -429,15 +446,19 @@ func bucketGone(ctx context.Context, js jetstream.JetStream, bucket string, err 
 	return false
 }
 
-// dropAll forgets every lease: this instance owns nothing.
-func (c *claimer) dropAll() {
+// dropAll forgets every lease: this instance owns nothing. It reports
+// whether it held any.
+func (c *claimer) dropAll() (held bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for p := range c.leases {
+	for p, l := range c.leases {
+		held = held || l.mine
 		c.leases[p] = lease{}
 	}
+	c.drops++
 	close(c.changed)
 	c.changed = make(chan struct{})
+	return held
 }
 
 // renew takes, keeps and lets go of the leases as the membership prefers,
@@ -448,7 +469,7 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 		key := leaseKey(p, c.partitions)
 		want, _ := c.members.prefers(key)
 		c.mu.Lock()
-		l := c.leases[p]
+		l, drops := c.leases[p], c.drops
 		c.mu.Unlock()
 		now := time.Now()
 		switch {
@@ -522,6 +543,11 @@ func (c *claimer) renew(ctx context.Context, kv jetstream.KeyValue) (taken, gone
 			}
 		}
 		c.mu.Lock()
+		if c.drops != drops {
+			// Dropped meanwhile (the connection was lost): what this beat
+			// learned of the lease is void; the next one reads it again.
+			l = lease{}
+		}
 		before := c.ownsLocked(p)
 		c.leases[p] = l
 		if c.ownsLocked(p) != before {

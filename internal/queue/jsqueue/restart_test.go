@@ -579,3 +579,109 @@ func TestConsumerBacklog(t *testing.T) {
 		t.Fatalf("after the first acked: %+v %v, want 2 waiting since %v", w, err, second.Time)
 	}
 }
+
+// A server restart forgets the lease bucket (kept in memory). Each instance
+// owns nothing from the moment its connection drops, so the one that makes
+// the bucket again and takes leases at once never owns a partition beside
+// another that still counted on its lease: no destination is owned by both
+// at any moment, and no delivery one holds is handed out by the other while
+// the holder owns it.
+func TestServerRestartNeverLeavesAPartitionWithTwoOwners(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := startRestartable(t, t.TempDir())
+	open := func() []queue.Consumer {
+		q := r.queue(ctx)
+		t.Cleanup(func() { _ = q.Close(context.Background()) })
+		return openLanes(t, q, 12)
+	}
+	a := open()
+	// Started apart, the two renew out of phase: the one that finds the
+	// bucket gone makes it again while the other's renewal is still ahead.
+	time.Sleep(1500 * time.Millisecond)
+	b := open()
+	split := func(got []int) bool { return got[0] > 0 && got[1] > 0 }
+	waitSplit(t, "before the restart", split, a, b)
+
+	// Each destination's delivery is held by its owner's lane; the other
+	// instance's lane waits for it.
+	publisher := r.queue(ctx)
+	t.Cleanup(func() { _ = publisher.Close(context.Background()) })
+	for i := range a {
+		if _, err := publisher.Publish(ctx, queue.Msg{Subject: queue.OutSubject(fmt.Sprintf("d%d", i)), Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	twice := make(chan string, len(a))
+	for i := range a {
+		owner, other := a[i], b[i]
+		if !owner.Owned() {
+			owner, other = other, owner
+		}
+		if _, err := owner.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			if d, err := other.Next(ctx); err == nil && owner.Owned() {
+				twice <- fmt.Sprintf("d%d's delivery #%d", i, d.Msg().Seq)
+			}
+		}()
+	}
+	overlaps := make(chan string, len(a))
+	watching, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-watching:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			for i := range a {
+				if a[i].Owned() && b[i].Owned() {
+					select {
+					case overlaps <- fmt.Sprintf("d%d", i):
+					default:
+					}
+				}
+			}
+		}
+	}()
+	r.restart(ctx, 3)
+	// Watched until every partition's lease is in the bucket made again
+	// and each destination has one owner: an instance that counted on its
+	// old lease would own beside the new holder in between.
+	nc, err := nats.Connect(r.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for leases := 0; leases < jsqueue.DefaultPartitions; {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of %d leases taken again after the restart", leases, jsqueue.DefaultPartitions)
+		case <-time.After(20 * time.Millisecond):
+		}
+		leases = 0
+		if kv, err := js.KeyValue(ctx, "RELAY_LEASES"); err == nil {
+			if keys, err := kv.ListKeys(ctx); err == nil {
+				for range keys.Keys() {
+					leases++
+				}
+			}
+		}
+	}
+	waitSplit(t, "after the restart", func([]int) bool { return true }, a, b)
+	close(watching)
+	<-watched
+	for len(overlaps) > 0 {
+		t.Errorf("%s owned by both instances at once after the restart", <-overlaps)
+	}
+	for len(twice) > 0 {
+		t.Errorf("%s, held by its owner, handed out by the other instance while the owner owned it", <-twice)
+	}
+}
