@@ -242,7 +242,7 @@ func (g *groupReader) take(r *kgo.Record) {
 		p.seen(r.Offset)
 		return
 	}
-	e := &entry{part: p, offset: r.Offset, msg: m}
+	e := &entry{part: p, offset: r.Offset, msg: m, appended: r.Timestamp}
 	p.track(e)
 	g.unsettled++
 	g.r.route(e)
@@ -341,7 +341,10 @@ func (g *groupReader) nak(e *entry, delay time.Duration) error {
 	if delay > 0 {
 		e.due = time.Now().Add(delay)
 	}
-	if !e.part.revoked && !e.part.revoking {
+	if !e.part.revoked {
+		// Even while revoking: the router's counts must follow the entry
+		// (drop counts it as queued now); it hands nothing of a revoking
+		// partition out.
 		g.r.released(e)
 	}
 	g.changed.fire()

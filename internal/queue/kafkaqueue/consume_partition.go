@@ -24,7 +24,9 @@ type entry struct {
 	part   *partState
 	offset int64
 	msg    queue.Stored
-	state  entryState
+	// appended is the broker's append time of the record (LogAppendTime).
+	appended time.Time
+	state    entryState
 	// delivered counts the hand-outs in this process.
 	delivered int
 	// due is when a handed back entry may be handed out again.

@@ -37,6 +37,9 @@ func (w *workQueue) route(e *entry) { w.ready = append(w.ready, e) }
 func (w *workQueue) settled(*entry) {}
 
 func (w *workQueue) released(e *entry) {
+	if e.part.revoking {
+		return // stays for the next owner; drop forgets the partition
+	}
 	if e.due.IsZero() {
 		// Ahead of the rest: it waited longest.
 		w.ready = slices.Insert(w.ready, 0, e)

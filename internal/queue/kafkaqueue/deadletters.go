@@ -32,6 +32,9 @@ type liveIndex struct {
 	next   map[int32]int64 // each partition's next offset to read
 	latest map[string]uint64
 	synced time.Time
+	// pruned is when the keys of records retention removed were last
+	// dropped (prune).
+	pruned time.Time
 	// carried is, for each partition of the earlier dead topic, the offset
 	// after the last record carried over from it (carry.go).
 	carried map[int32]int64
@@ -62,7 +65,32 @@ func (q *Queue) syncLive(ctx context.Context, maxAge time.Duration) error {
 		}
 	}
 	x.synced = started
+	if time.Since(x.pruned) >= pruneEvery {
+		q.prune(ctx)
+	}
 	return nil
+}
+
+// pruneEvery is how often syncLive drops the keys of records that
+// retention removed.
+const pruneEvery = 10 * time.Minute
+
+// prune drops from the index the keys whose latest record is gone with the
+// retention, which writes no tombstone: the index would otherwise keep
+// every dead letter's key stored while the process runs. Called with mu
+// held; a failure waits for the next catch-up.
+func (q *Queue) prune(ctx context.Context) {
+	x := q.live
+	starts, err := q.adm.ListStartOffsets(ctx, x.topic)
+	if err != nil {
+		return
+	}
+	for key, seq := range x.latest {
+		if s, ok := starts.Lookup(x.topic, partitionOf(seq)); ok && s.Err == nil && offsetOf(seq) < s.Offset {
+			delete(x.latest, key)
+		}
+	}
+	x.pruned = time.Now()
 }
 
 // add indexes r. Called with mu held.

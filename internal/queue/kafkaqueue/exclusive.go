@@ -142,7 +142,7 @@ func (d *dispatcher) route(e *entry) {
 		if !p.loading {
 			p.loading = true
 			d.reads.Add(1)
-			go d.load(p, e.offset, e.msg.Time)
+			go d.load(p, e.offset, e.appended)
 		}
 		p.waiting = append(p.waiting, e)
 		d.dest(e.msg.Subject).loading++
@@ -219,7 +219,9 @@ func (d *dispatcher) released(e *entry) {
 	dq.held--
 	dq.queued++
 	dq.changed.fire()
-	d.notice(dq)
+	if !e.part.revoking {
+		d.notice(dq)
+	}
 }
 
 func (d *dispatcher) drop(p *partState) {

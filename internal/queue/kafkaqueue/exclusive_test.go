@@ -2,6 +2,7 @@ package kafkaqueue
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -267,4 +268,157 @@ func TestExclusiveRevokeTellsHolderDuringGrace(t *testing.T) {
 			ack(t, held[dest])
 		}
 	}
+}
+
+// A holder lets go with Retry(0) while its partition is being revoked (as
+// dispatch does once Owned turns false), and the partition comes back: the
+// record is handed out again, by the lane kept open, or announced by the
+// Claim and handed out by a new lane. Before, the destination's counts
+// said one held and none queued, and it got nothing more, silently.
+func TestExclusiveRetryWhileRevokedThenBack(t *testing.T) {
+	t.Run("lane kept open", func(t *testing.T) { retryWhileRevokedThenBack(t, false) })
+	t.Run("lane stopped, claim, new lane", func(t *testing.T) { retryWhileRevokedThenBack(t, true) })
+}
+
+func retryWhileRevokedThenBack(t *testing.T, newLane bool) {
+	c := newCluster(t)
+	q1 := newQueue(t, c, Options{Partitions: 4})
+	var dests []string
+	for i := range 16 {
+		dests = append(dests, fmt.Sprint("d", i))
+	}
+	cons1 := map[string]queue.Consumer{}
+	held := map[string]queue.Delivery{}
+	for _, d := range dests {
+		publish(t, q1, queue.OutSubject(d), d)
+		cons1[d] = consume(t, q1, destCfg(d))
+	}
+	for _, d := range dests {
+		held[d], _ = nextData(t, cons1[d])
+	}
+
+	q2 := newQueue(t, c, Options{Partitions: 4})
+	cons2 := map[string]queue.Consumer{}
+	for _, d := range dests {
+		cons2[d] = consume(t, q2, destCfg(d))
+	}
+	var moving string
+	eventually(t, "q1 to see one of its destinations being taken away", func() bool {
+		for _, d := range dests {
+			if !cons1[d].Owned() {
+				moving = d
+				return true
+			}
+		}
+		return false
+	})
+	// dispatch: "destination moved to another instance; releasing its held deliveries"
+	if err := held[moving].Retry(0); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	// The other destinations on revoked partitions let go as well; the ones kept get acked.
+	for _, d := range dests {
+		if d == moving {
+			continue
+		}
+		if cons1[d].Owned() {
+			ack(t, held[d])
+		} else {
+			_ = held[d].Retry(0)
+		}
+	}
+	eventually(t, "q2 to own "+moving, func() bool { return cons2[moving].Owned() })
+	// q2 never gets to it: it leaves (a rolling restart), so the partition
+	// comes back to q1 and its still-open lane.
+	for _, d := range dests {
+		cons2[d].Stop()
+	}
+	closeQueue(t, q2)
+	eventually(t, "q1 to own "+moving+" again", func() bool { return cons1[moving].Owned() })
+
+	dc := cons1[moving].(*destConsumer)
+
+	eventually(t, "the record back in memory", func() bool {
+		dc.d.g.mu.Lock()
+		defer dc.d.g.mu.Unlock()
+		return len(dc.dq.entries) == 1
+	})
+	if newLane {
+		// dispatch's worker idles out and stops its lane; the Claim should
+		// then announce the parked record, and a new lane take it.
+		cons1[moving].Stop()
+		cl, err := q1.Claim(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-cl.Waiting():
+		case <-time.After(2 * time.Second):
+			t.Errorf("claim never announced %s, whose record is parked with no lane", moving)
+		}
+		lane, err := q1.OpenLane(testCtx(t), moving, queue.LaneOptions{Hold: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(lane.Stop)
+		cons1[moving] = lane
+	}
+	ds, err := cons1[moving].More(testCtx(t), 1, 5*time.Second)
+	if err != nil {
+		t.Fatalf("More: %v", err)
+	}
+	if len(ds) == 0 {
+		dc.d.g.mu.Lock()
+		held, queued, n := dc.dq.held, dc.dq.queued, len(dc.dq.entries)
+		dc.d.g.mu.Unlock()
+		t.Fatalf("lane of %s stalled: its record is back in memory but never handed out (held=%d queued=%d entries=%d)",
+			moving, held, queued, n)
+	}
+	ack(t, ds[0])
+}
+
+// The acks markers are read from the broker's time of the first record
+// the new owner reads, not from the time its publisher stamped: a record
+// published by an instance whose clock ran five minutes ahead did not hide
+// the markers written after it, and what they name is not handed out again
+// after a clean handover.
+func TestExclusiveAckMarkersReadByTheBrokersClock(t *testing.T) {
+	c := newCluster(t)
+	q1 := newQueue(t, c, Options{})
+	names, _ := samePartition(t, q1, 2)
+	parked, acked := names[0], names[1]
+
+	// parked0 comes from a transform instance whose clock is 5 min ahead.
+	r := recordOf(q1.topic(queue.StreamOut), queue.Msg{Subject: queue.OutSubject(parked), Data: []byte("parked0")})
+	for i := range r.Headers {
+		if r.Headers[i].Key == headerTime {
+			r.Headers[i].Value = strconv.AppendInt(nil, time.Now().Add(5*time.Minute).UnixNano(), 10)
+		}
+	}
+	if err := q1.cl.ProduceSync(testCtx(t), r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, q1, queue.OutSubject(acked), "acked0")
+	publish(t, q1, queue.OutSubject(acked), "acked1")
+
+	pc := consume(t, q1, destCfg(parked))
+	ac := consume(t, q1, destCfg(acked))
+	p, _ := nextData(t, pc)
+	if err := p.Retry(time.Hour); err != nil { // destination down: commit stays at parked0
+		t.Fatal(err)
+	}
+	d, data := nextData(t, ac)
+	if data != "acked0" {
+		t.Fatalf("got %q", data)
+	}
+	ack(t, d) // marker stored on acks
+	closeQueue(t, q1)
+
+	q2 := newQueue(t, c, Options{})
+	ac2 := consume(t, q2, destCfg(acked))
+	d, data = nextData(t, ac2)
+	if data != "acked1" {
+		t.Fatalf("after a clean handover got %q, want acked1: acked0 was acked and its marker is on the acks topic", data)
+	}
+	ack(t, d)
 }

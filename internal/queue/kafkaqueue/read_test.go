@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -330,5 +332,46 @@ func TestDeadLetterPutTwiceIsOne(t *testing.T) {
 	}
 	if _, err := s.DeadLetter(ctx, "ev:ops:0"); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("read once deleted: %v, want ErrNotFound", err)
+	}
+}
+
+// The dead letters' index drops the keys of records the retention removed
+// (which leaves no tombstone) at a catch-up, and keeps the others: it does
+// not grow with every dead letter stored while the process runs.
+func TestDeadLetterIndexForgetsWhatRetentionRemoved(t *testing.T) {
+	c := newCluster(t)
+	q := newQueue(t, c, Options{})
+	s := queue.Over(q)
+	ctx := testCtx(t)
+	var acks []queue.PubAck
+	for _, id := range []string{"ev1:ops:0", "ev2:ops:0", "ev3:ops:0"} {
+		a, err := s.PutDeadLetters(ctx, []queue.Msg{{Key: "ops", ID: id, Data: []byte(id)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, a[0])
+	}
+	if err := q.syncLive(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Retention removes the first two: the log starts at the third.
+	third := acks[2].Seq
+	if err := c.DeleteRecords(q.live.topic, partitionOf(third), offsetOf(third)); err != nil {
+		t.Fatal(err)
+	}
+	q.live.mu.Lock()
+	q.live.pruned = time.Time{} // due
+	q.live.mu.Unlock()
+	if err := q.syncLive(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	q.live.mu.Lock()
+	keys := slices.Sorted(maps.Keys(q.live.latest))
+	q.live.mu.Unlock()
+	if fmt.Sprint(keys) != "[ev3:ops:0]" {
+		t.Errorf("index keys %v after the retention removed ev1 and ev2, want [ev3:ops:0]", keys)
+	}
+	if m, err := s.DeadLetter(ctx, "ev3:ops:0"); err != nil || string(m.Data) != "ev3:ops:0" {
+		t.Errorf("ev3 read %q, %v", m.Data, err)
 	}
 }
