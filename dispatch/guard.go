@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/http/httpproxy"
+
 	"github.com/hookrelay/hookrelay/internal/config"
 )
 
@@ -35,14 +37,29 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 // newClient returns the HTTP client for destinations. Redirects are not
 // followed: a webhook that redirects is misconfigured, and following one could
 // leave the destination guard's intent.
+//
+// The egress proxy the environment names (HTTPS_PROXY, HTTP_PROXY, NO_PROXY,
+// read now) is dialled whatever its address, usually a private one: through
+// it, the proxy connects to the destination, whose name CheckDestination
+// checked when it was configured, and the proxy's own policy applies.
 func newClient(allowPrivate bool) *http.Client {
+	proxy := httpproxy.FromEnvironment()
+	proxyFor := proxy.ProxyFunc()
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
 	if !allowPrivate {
-		dialer.Control = publicOnly
+		guarded := &net.Dialer{Timeout: dialer.Timeout, KeepAlive: dialer.KeepAlive, Control: publicOnly}
+		proxies := proxyAddrs(proxy.HTTPProxy, proxy.HTTPSProxy)
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if proxies[addr] {
+				return dialer.DialContext(ctx, network, addr)
+			}
+			return guarded.DialContext(ctx, network, addr)
+		}
 	}
 	tr := &http.Transport{
-		Proxy:             http.ProxyFromEnvironment,
-		DialContext:       dialer.DialContext,
+		Proxy:             func(r *http.Request) (*url.URL, error) { return proxyFor(r.URL) },
+		DialContext:       dial,
 		ForceAttemptHTTP2: true,
 		MaxIdleConns:      1000,
 		// Many destinations share a host (every Teams connector URL of a
@@ -56,6 +73,32 @@ func newClient(allowPrivate bool) *http.Client {
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// proxyAddrs are the host:port the transport dials for the proxies named
+// (a URL, or host[:port] as the environment may give it).
+func proxyAddrs(proxies ...string) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range proxies {
+		if p == "" {
+			continue
+		}
+		u, err := url.Parse(p)
+		if err != nil || u.Host == "" {
+			if u, err = url.Parse("http://" + p); err != nil || u.Host == "" {
+				continue
+			}
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+		}
+		if port == "" {
+			port = "80"
+		}
+		out[net.JoinHostPort(u.Hostname(), port)] = true
+	}
+	return out
 }
 
 // CheckDestination resolves a destination URL's host and refuses it when it

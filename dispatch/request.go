@@ -20,7 +20,7 @@ func (w *worker) post(ctx context.Context, deliveryID string, card []byte) outco
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.dest.URL, bytes.NewReader(card))
 	if err != nil {
-		return outcome{verdict: rejected, err: fmt.Errorf("build request: %w", err)}
+		return outcome{verdict: rejected, err: fmt.Errorf("build request: %w", redactURL(err))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Hookrelay-Delivery-Id", deliveryID)
@@ -30,7 +30,7 @@ func (w *worker) post(ctx context.Context, deliveryID string, card []byte) outco
 		// Connection errors, DNS failures and timeouts are transient, except
 		// a destination the guard refuses: that never gets better.
 		if errors.Is(err, ErrPrivateAddress) {
-			return outcome{verdict: rejected, err: err}
+			return outcome{verdict: rejected, err: redactURL(err)}
 		}
 		return outcome{verdict: retry, err: redactURL(err)}
 	}
@@ -40,7 +40,9 @@ func (w *worker) post(ctx context.Context, deliveryID string, card []byte) outco
 	return classify(resp.StatusCode, resp.Header, body, time.Now())
 }
 
-// redactURL drops the URL from an error: destination URLs are credentials.
+// redactURL drops the URL from an error: destination URLs are credentials,
+// and what an outcome's error says reaches the admin page, dead letters,
+// the events' history and traces.
 func redactURL(err error) error {
 	var ue interface{ Unwrap() error }
 	if errors.As(err, &ue) {
