@@ -209,7 +209,7 @@ func serve(ctx context.Context, cfg *config.Config, src configSource, role strin
 	stores := queue.Over(opened.Queue)
 
 	r := &relayer{stores: stores, role: role, logger: logger, tel: tel, secrets: secrets, load: src.load,
-		rec: history.NewRecorder(stores, logger)}
+		rec: history.NewRecorder(stores, logger), adminListen: cfg.AdminListen}
 	r.cfg.Store(cfg)
 	tel.Metrics().WatchBacklog(func(ctx context.Context) ([]telemetry.Backlog, error) {
 		return telemetry.QueueBacklog(stores, destinationNames(r.cfg.Load()))(ctx)
@@ -386,6 +386,9 @@ type relayer struct {
 
 	cfg    atomic.Pointer[config.Config] // in force
 	ingest *ingest.Handler               // nil unless the role runs it
+	// adminListen is where the admin API listens: as started, whatever a
+	// reload says (a new address applies at the next start).
+	adminListen string
 	admin  swapHandler
 	// reloading keeps reloads one at a time.
 	reloading sync.Mutex
@@ -440,7 +443,12 @@ func (r *relayer) reload(ctx context.Context, trigger string) error {
 	if err != nil {
 		return refuse(err)
 	}
-	if err := checkAdminToken(next, log); err != nil {
+	// The token is judged against the listener that keeps running: a
+	// reload that drops it and moves admin_listen to loopback would
+	// otherwise open the running one on every interface.
+	running := *next
+	running.AdminListen = r.adminListen
+	if err := checkAdminToken(&running, log); err != nil {
 		return refuse(err)
 	}
 	prev := r.cfg.Load()
