@@ -389,7 +389,7 @@ type relayer struct {
 	// adminListen is where the admin API listens: as started, whatever a
 	// reload says (a new address applies at the next start).
 	adminListen string
-	admin  swapHandler
+	admin       swapHandler
 	// reloading keeps reloads one at a time.
 	reloading sync.Mutex
 }
