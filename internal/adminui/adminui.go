@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -102,7 +103,15 @@ func RequireToken(token string, next http.Handler) http.Handler {
 			a.session(w, r)
 			return
 		}
-		if token == "" || open(r) {
+		if open(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if token == "" {
+			if err := fromThisMachine(r); err != nil {
+				adminapi.WriteError(w, http.StatusForbidden, err)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -121,6 +130,42 @@ func RequireToken(token string, next http.Handler) http.Handler {
 		}
 	})
 }
+
+// fromThisMachine refuses, for an admin API without a token (serve allows
+// one only on a loopback listener), what a web page in the operator's
+// browser could send it: a request naming another host (a DNS rebinding,
+// which would let the page read the answers) and a change from another
+// site (which a browser sends without asking, for a form or a plain-text
+// body). A client of its own — hookrelay's commands, curl — sends neither an
+// Origin nor Sec-Fetch-Site, and the admin page sends its own origin.
+func fromThisMachine(r *http.Request) error {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return errForeignHost
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return nil
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return errCrossSite
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
+			return errCrossSite
+		}
+	}
+	return nil
+}
+
+// errForeignHost and errCrossSite are the answers to what fromThisMachine
+// refuses.
+var (
+	errForeignHost = errors.New("the admin API without a token answers only requests to a loopback address or localhost")
+	errCrossSite   = errors.New("the admin API without a token takes no change from another site; set admin_token to use it across origins")
+)
 
 // errToken is the answer to a request without the admin token.
 var errToken = errors.New("missing or wrong admin token: send Authorization: Bearer <admin_token>")

@@ -60,12 +60,37 @@ func TestRequireToken(t *testing.T) {
 	}
 }
 
-func TestRequireTokenEmptyLetsAllThrough(t *testing.T) {
+// Without a token, the admin API answers its own machine's clients — the
+// commands, curl, the page — and refuses what a web page in the operator's
+// browser could send: a request naming another host (DNS rebinding) and a
+// change from another site.
+func TestRequireTokenEmptyAnswersThisMachineOnly(t *testing.T) {
 	h := RequireToken("", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/deadletters", nil))
-	if w.Code != 200 {
-		t.Errorf("empty token: %d, want 200", w.Code)
+	for _, tc := range []struct {
+		name, method, host string
+		header             map[string]string
+		want               int
+	}{
+		{"a read", "GET", "127.0.0.1:8081", nil, 200},
+		{"a read by name", "GET", "localhost:8081", nil, 200},
+		{"a read over IPv6", "GET", "[::1]:8081", nil, 200},
+		{"a change from the command or curl", "POST", "127.0.0.1:8081", nil, 200},
+		{"a change from the page", "POST", "127.0.0.1:8081", map[string]string{"Origin": "http://127.0.0.1:8081", "Sec-Fetch-Site": "same-origin"}, 200},
+		{"a read through a rebound name", "GET", "rebound.evil.example:8081", nil, 403},
+		{"a change from another site", "POST", "127.0.0.1:8081", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"a change a browser marks cross-site", "POST", "127.0.0.1:8081", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"a change from another port", "POST", "127.0.0.1:8081", map[string]string{"Origin": "http://127.0.0.1:3000", "Sec-Fetch-Site": "same-site"}, 403},
+	} {
+		r := httptest.NewRequest(tc.method, "/api/v1/deadletters/purge", strings.NewReader(`{"all":true}`))
+		r.Host = tc.host
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("%s: %d, want %d (%s)", tc.name, w.Code, tc.want, strings.TrimSpace(w.Body.String()))
+		}
 	}
 }
 
