@@ -222,19 +222,7 @@ func TestLaneRefusesWildcard(t *testing.T) {
 func TestExclusiveRevokeTellsHolderDuringGrace(t *testing.T) {
 	c := newCluster(t)
 	q1 := newQueue(t, c, Options{Partitions: 4})
-	var dests []string
-	for i := range 16 {
-		dests = append(dests, fmt.Sprint("d", i))
-	}
-	cons1 := map[string]queue.Consumer{}
-	held := map[string]queue.Delivery{}
-	for _, d := range dests {
-		publish(t, q1, queue.OutSubject(d), d)
-		cons1[d] = consume(t, q1, destCfg(d))
-	}
-	for _, d := range dests {
-		held[d], _ = nextData(t, cons1[d]) // q1 holds one delivery of each
-	}
+	dests, cons1, held := holdOneEach(t, q1, 16)
 
 	q2 := newQueue(t, c, Options{Partitions: 4})
 	cons2 := map[string]queue.Consumer{}
@@ -283,19 +271,7 @@ func TestExclusiveRetryWhileRevokedThenBack(t *testing.T) {
 func retryWhileRevokedThenBack(t *testing.T, newLane bool) {
 	c := newCluster(t)
 	q1 := newQueue(t, c, Options{Partitions: 4})
-	var dests []string
-	for i := range 16 {
-		dests = append(dests, fmt.Sprint("d", i))
-	}
-	cons1 := map[string]queue.Consumer{}
-	held := map[string]queue.Delivery{}
-	for _, d := range dests {
-		publish(t, q1, queue.OutSubject(d), d)
-		cons1[d] = consume(t, q1, destCfg(d))
-	}
-	for _, d := range dests {
-		held[d], _ = nextData(t, cons1[d])
-	}
+	dests, cons1, held := holdOneEach(t, q1, 16)
 
 	q2 := newQueue(t, c, Options{Partitions: 4})
 	cons2 := map[string]queue.Consumer{}
@@ -421,4 +397,21 @@ func TestExclusiveAckMarkersReadByTheBrokersClock(t *testing.T) {
 		t.Fatalf("after a clean handover got %q, want acked1: acked0 was acked and its marker is on the acks topic", data)
 	}
 	ack(t, d)
+}
+
+// holdOneEach stores one delivery for each of n destinations d0…, opens
+// their lanes on q and takes each one's delivery: q holds one of each.
+func holdOneEach(t *testing.T, q *Queue, n int) (dests []string, lanes map[string]queue.Consumer, held map[string]queue.Delivery) {
+	t.Helper()
+	lanes, held = map[string]queue.Consumer{}, map[string]queue.Delivery{}
+	for i := range n {
+		d := fmt.Sprint("d", i)
+		dests = append(dests, d)
+		publish(t, q, queue.OutSubject(d), d)
+		lanes[d] = consume(t, q, destCfg(d))
+	}
+	for _, d := range dests {
+		held[d], _ = nextData(t, lanes[d])
+	}
+	return dests, lanes, held
 }
