@@ -348,10 +348,17 @@ func newWorker(q Stores, dest config.Destination, client *http.Client, logger *s
 			return c.ConsecutiveFailures >= uint32(dest.BreakerFailures)
 		},
 		// Only transient failures say the destination is unwell; a refused
-		// card or a 429 from our own excess say nothing about its health.
+		// card says it is up.
 		IsSuccessful: func(err error) bool {
 			var f *failure
 			return err == nil || (errors.As(err, &f) && f.verdict != retry)
+		},
+		// A 429 (bare or wrapped) is our own excess: it says nothing of
+		// the destination's health either way, and its Retry-After, not
+		// breaker_open_for, says when to ask again.
+		IsExcluded: func(err error) bool {
+			var f *failure
+			return errors.As(err, &f) && f.status == http.StatusTooManyRequests
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			brk.mu.Lock()

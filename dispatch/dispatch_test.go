@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -465,5 +466,38 @@ func testTakeoverInheritsBudget(t *testing.T, open storetest.Opener) {
 	}
 	if got := sim.MaxInWindow("/h", time.Second); got > 4 {
 		t.Errorf("%d requests arrived within 1 s, limit 4", got)
+	}
+}
+
+func TestTooManyRequestsDoNotOpenTheBreaker(t *testing.T) {
+	storetest.Each(t, testTooManyRequestsDoNotOpenTheBreaker)
+}
+
+func testTooManyRequestsDoNotOpenTheBreaker(t *testing.T, open storetest.Opener) {
+	q := open(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	// Three 429s (the simulator adds Retry-After: 1) where three failures
+	// open the breaker: a 429 is our own excess, not the receiver's
+	// health, so the delivery goes once Retry-After passed, not after
+	// breaker_open_for (an hour here).
+	sim.SetFault(teamstest.Fault{Status: http.StatusTooManyRequests, Count: 3, Path: "/t"})
+	publish(t, q, "t", 0, 1)
+	d := start(t, q, dest(sim, "t", func(d *config.Destination) {
+		d.MaxAttempts, d.BreakerFailures, d.BreakerOpenFor = 5, 3, time.Hour
+	}))
+	waitAccepted(t, sim, "/t", 1)
+	if got := len(sim.Received("/t")); got != 4 {
+		t.Errorf("received %d requests, want 4 (three 429s, then the delivery)", got)
+	}
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].Breaker != "closed" {
+		t.Errorf("breaker %q after three 429s, want closed", st[0].Breaker)
+	}
+	if n := deadCount(t, q); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
 	}
 }
