@@ -286,6 +286,10 @@ type worker struct {
 	budgetAt time.Time
 	// unlogged are sends not written to the send log yet (see logSend).
 	unlogged []time.Time
+	// quietUntil is when the receiver lets us ask again, by its last
+	// answer's Retry-After (a step's quiet): it holds every delivery, not
+	// only the one answered. Zero: no such wait.
+	quietUntil time.Time
 
 	trend *trend // this instance's counts, for the admin page
 
@@ -334,6 +338,8 @@ func newWorker(q Stores, dest config.Destination, client *http.Client, logger *s
 		prev.mu.Lock()
 		w.gone, w.lastAnswer = prev.gone, prev.lastAnswer
 		prev.mu.Unlock()
+		// prev has stopped: its run no longer writes this.
+		w.quietUntil = prev.quietUntil
 	}
 	if prev != nil && prev.dest.BreakerFailures == dest.BreakerFailures && prev.dest.BreakerOpenFor == dest.BreakerOpenFor {
 		w.brk = prev.brk
@@ -665,7 +671,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		now := time.Now()
 		st := decide(situation{
 			now: now, notAfter: notAfter, gone: w.gone.Load(), replay: dl.Replays > 0,
-			breakerWait: w.breakerWait(now), budgetWait: w.budget.wait(now),
+			breakerWait: w.breakerWait(now), quietWait: max(w.quietUntil.Sub(now), 0), budgetWait: w.budget.wait(now),
 			counted: at.counted, maxAttempts: w.dest.MaxAttempts,
 		})
 		switch st.action {
@@ -715,6 +721,9 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		}
 		st = decide(situation{answer: &o, probe: probe, counted: at.counted, maxAttempts: w.dest.MaxAttempts, backoff: w.backoff})
 		at.counted = st.counted
+		if until := answered.Add(st.quiet); until.After(w.quietUntil) {
+			w.quietUntil = until
+		}
 		switch st.action {
 		case ack:
 			w.gone.Store(false)

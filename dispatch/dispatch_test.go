@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -499,5 +501,66 @@ func testTooManyRequestsDoNotOpenTheBreaker(t *testing.T, open storetest.Opener)
 	}
 	if n := deadCount(t, q); n != 0 {
 		t.Errorf("%d dead letters, want 0", n)
+	}
+}
+
+func TestRetryAfterHoldsTheNextDelivery(t *testing.T) {
+	storetest.Each(t, testRetryAfterHoldsTheNextDelivery)
+}
+
+func testRetryAfterHoldsTheNextDelivery(t *testing.T, open storetest.Opener) {
+	q := open(t)
+	// The receiver answers 429 with Retry-After: 3 twice, then accepts. With
+	// max_attempts 2 the first delivery is dead-lettered exhausted at the
+	// second 429; the receiver's wait still holds for the destination, so
+	// the second delivery waits for it too.
+	var (
+		mu       sync.Mutex
+		arrived  []time.Time
+		answered []time.Time
+		third    = make(chan struct{}) // closed when the second delivery arrives
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		arrived = append(arrived, time.Now())
+		if len(arrived) == 3 {
+			close(third)
+		}
+		if len(arrived) <= 2 {
+			w.Header().Set("Retry-After", "3")
+			answered = append(answered, time.Now())
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "1")
+	}))
+	defer recv.Close()
+	publish(t, q, "ra", 0, 2)
+	d := config.Destination{
+		Name: "ra", URL: recv.URL + "/ra", Format: schemas.FormatMessageCard, AllowPrivate: true,
+		Rate: 50, Burst: 1, Timeout: 2 * time.Second, MaxAttempts: 2, MaxAge: time.Hour,
+		Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		BreakerFailures: 100, BreakerOpenFor: time.Second, Digest: new(bool), DigestAfter: 30 * time.Second,
+	}
+	start(t, q, d)
+	dead := waitDead(t, q, "ra", 1)[0]
+	if dead.Delivery.ID != "ev0.ra" || dead.Reason != schemas.ReasonExhausted || dead.Attempts != 2 {
+		t.Fatalf("dead letter %s reason %q attempts %d, want ev0.ra exhausted after 2", dead.Delivery.ID, dead.Reason, dead.Attempts)
+	}
+	select {
+	case <-third:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the second delivery never reached the receiver")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := arrived[2].Sub(answered[1]); gap < 3*time.Second {
+		t.Errorf("the second delivery came %v after the 429 with Retry-After: 3, want at least 3s", gap)
+	}
+	if gap := arrived[1].Sub(answered[0]); gap < 3*time.Second {
+		t.Errorf("the retry came %v after the 429 with Retry-After: 3, want at least 3s", gap)
 	}
 }
