@@ -719,7 +719,10 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 				w.record(p.dl, history.KindAttempt, at.tried, o.status, o.describe())
 			}
 		}
-		st = decide(situation{answer: &o, probe: probe, counted: at.counted, maxAttempts: w.dest.MaxAttempts, backoff: w.backoff})
+		st = decide(situation{
+			now: answered, notAfter: notAfter, answer: &o, probe: probe,
+			counted: at.counted, maxAttempts: w.dest.MaxAttempts, backoff: w.backoff,
+		})
 		at.counted = st.counted
 		if until := answered.Add(st.quiet); until.After(w.quietUntil) {
 			w.quietUntil = until

@@ -45,7 +45,7 @@ type step struct {
 // situation is all a decision reads.
 type situation struct {
 	now      time.Time
-	notAfter time.Time // the delivery's max_age ends then
+	notAfter time.Time // the delivery's max_age ends then: no wait lasts past it
 	// gone: the destination answered as a removed webhook earlier. A replay
 	// asks it once more, and its success resumes the destination.
 	gone, replay bool
@@ -74,14 +74,14 @@ func decide(s situation) step {
 		return decideAnswer(s)
 	}
 	switch {
-	case s.now.After(s.notAfter):
+	case !s.now.Before(s.notAfter):
 		return step{action: deadLetter, reason: schemas.ReasonExpired, counted: s.counted}
 	case s.gone && !s.replay:
 		return step{action: deadLetter, reason: schemas.ReasonGone, counted: s.counted}
 	case s.breakerWait > 0 || s.quietWait > 0:
-		return step{action: hold, wait: max(s.breakerWait, s.quietWait), counted: s.counted}
+		return step{action: hold, wait: s.untilExpiry(max(s.breakerWait, s.quietWait)), counted: s.counted}
 	case s.budgetWait > 0:
-		return step{action: hold, wait: s.budgetWait, counted: s.counted}
+		return step{action: hold, wait: s.untilExpiry(s.budgetWait), counted: s.counted}
 	}
 	return step{action: send, counted: s.counted}
 }
@@ -114,5 +114,12 @@ func decideAnswer(s situation) step {
 	if counted > 0 {
 		wait = max(wait, s.backoff(counted))
 	}
-	return step{action: retryLater, wait: wait, counted: counted, quiet: quiet}
+	return step{action: retryLater, wait: s.untilExpiry(wait), counted: counted, quiet: quiet}
+}
+
+// untilExpiry cuts a wait at the delivery's max_age, so that the decision
+// after it dead-letters the delivery as expired in time rather than a
+// Retry-After (or an open breaker) later.
+func (s situation) untilExpiry(wait time.Duration) time.Duration {
+	return max(min(wait, s.notAfter.Sub(s.now)), 0)
 }
