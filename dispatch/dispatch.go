@@ -565,11 +565,7 @@ func (w *worker) group(ctx context.Context, cons queue.Consumer, held *[]pending
 		}
 	}
 	var cards [][]byte
-	now := time.Now()
-	for _, p := range *held {
-		if p.dl.Source != first.dl.Source || p.dl.Format != first.dl.Format || p.dl.Replays > 0 || now.After(p.dl.NotAfter) {
-			break
-		}
+	for _, p := range (*held)[:digestRun(*held, time.Now())] {
 		cards = append(cards, p.dl.Card)
 	}
 	card, n, err := buildDigest(first.dl.Format, first.dl.Source, cards)
@@ -580,6 +576,21 @@ func (w *worker) group(ctx context.Context, cons queue.Consumer, held *[]pending
 		return 1, first.dl.Card
 	}
 	return n, card
+}
+
+// digestRun is how many deliveries from the front of held one digest may
+// carry: consecutive ones of the first's source and format, none a replay or
+// expired, each a card the digest carries whole. It stops at the first that
+// is not; a first that is not goes alone.
+func digestRun(held []pending, now time.Time) int {
+	first := held[0].dl
+	for i, p := range held {
+		if p.dl.Source != first.Source || p.dl.Format != first.Format || p.dl.Replays > 0 || now.After(p.dl.NotAfter) ||
+			!carried(p.dl.Format, p.dl.Card) {
+			return i
+		}
+	}
+	return len(held)
 }
 
 // consume opens the destination's lane, retrying until it succeeds or ctx
