@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -62,19 +63,26 @@ func classify(status int, header http.Header, body []byte, now time.Time) outcom
 	return o
 }
 
-// parseRetryAfter reads seconds or an HTTP date; nonsense reads as zero.
+// maxRetryAfter bounds a receiver's Retry-After: a longer one is read as
+// this (a delivery's max_age ends its wait sooner anyway), and seconds too
+// many for a time.Duration do not wrap around to no wait at all.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads seconds or an HTTP date, at most maxRetryAfter;
+// nonsense reads as zero.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// ParseInt saturates a number out of range, and says so.
 		if secs < 0 {
 			return 0
 		}
-		return time.Duration(secs) * time.Second
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/hookrelay/hookrelay/schemas"
@@ -33,6 +34,93 @@ func buildDigest(format, source string, cards [][]byte) ([]byte, int, error) {
 		best, n = card, i
 	}
 	return best, n, nil
+}
+
+// carried reports whether a digest of format carries card whole. A digest
+// reads each card through schemas.MessageCard or schemas.AdaptiveCard, which
+// know only what hookrelay renders (text, facts, containers, columns, links),
+// and writes its links as text. A card passed through with more — images,
+// rich text, inputs, other actions, a second attachment — would lose it, and
+// copies of one input's id would make the digest an invalid card: such a
+// card goes alone. The test is a round trip: the card read into the type and
+// written again must say all the card said.
+func carried(format string, card []byte) bool {
+	var typed any
+	switch format {
+	case schemas.FormatAdaptive:
+		var m schemas.WorkflowsMessage
+		if json.Unmarshal(card, &m) != nil || len(m.Attachments) != 1 {
+			return false
+		}
+		for _, a := range m.Attachments[0].Content.Actions {
+			if a.Type != schemas.ActionOpenURL {
+				return false
+			}
+		}
+		typed = m
+	default:
+		var c schemas.MessageCard
+		if json.Unmarshal(card, &c) != nil {
+			return false
+		}
+		for _, a := range c.PotentialAction {
+			if a.Type != schemas.ActionOpenURI {
+				return false
+			}
+		}
+		typed = c
+	}
+	again, err := json.Marshal(typed)
+	if err != nil {
+		return false
+	}
+	var was, is any
+	if json.Unmarshal(card, &was) != nil || json.Unmarshal(again, &is) != nil {
+		return false
+	}
+	return reflect.DeepEqual(withoutDefaults(was), withoutDefaults(is))
+}
+
+// withoutDefaults drops the members of JSON objects, at any depth, that say
+// no more than their absence: null, false, 0, "", [] and {}. A card may spell
+// them out or leave them out; the types leave out some and spell out others.
+func withoutDefaults(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			x = withoutDefaults(x)
+			if isDefault(x) {
+				delete(v, k)
+			} else {
+				v[k] = x
+			}
+		}
+		return v
+	case []any:
+		for i, x := range v {
+			v[i] = withoutDefaults(x)
+		}
+		return v
+	}
+	return v
+}
+
+func isDefault(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !v
+	case float64:
+		return v == 0
+	case string:
+		return v == ""
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
 }
 
 func digestOf(format, source string, cards [][]byte) ([]byte, error) {

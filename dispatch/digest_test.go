@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -221,5 +222,81 @@ func testRefusedDeadLetterAmidADigestSendsNothingTwice(t *testing.T, open storet
 	}
 	if !q.refused.Load() {
 		t.Error("no dead letter was refused: the test did not test")
+	}
+}
+
+// workflowsCard is a Workflows message with card as its one attachment.
+func workflowsCard(card string) []byte {
+	return []byte(`{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","contentUrl":null,"content":` + card + `}]}`)
+}
+
+// A digest reads cards through hookrelay's card types; a card passed
+// through with more than they know (as the teams mapping passes Workflows
+// cards) goes alone, and the digest stops before it: the cards around it
+// are still coalesced.
+func TestDigestStopsAtACardItCannotCarry(t *testing.T) {
+	passed := workflowsCard(`{"$schema":"http://adaptivecards.io/schemas/adaptive-card.json","type":"AdaptiveCard","version":"1.4","body":[
+		{"type":"TextBlock","text":"Ticket #1002 updated","wrap":true},
+		{"type":"Image","url":"https://example.com/chart.png","altText":"chart"},
+		{"type":"RichTextBlock","inlines":[{"type":"TextRun","text":"urgent","color":"Attention"}]},
+		{"type":"Input.Text","id":"reply","placeholder":"Reply"},
+		{"type":"ActionSet","actions":[{"type":"Action.Submit","title":"Send","data":{"op":"reply"}}]}],
+		"actions":[{"type":"Action.ShowCard","title":"More","card":{"type":"AdaptiveCard","body":[{"type":"TextBlock","text":"more"}]}}]}`)
+	for _, tc := range []struct {
+		name, format string
+		card         []byte
+		want         bool
+	}{
+		{"hookrelay's adaptive card", schemas.FormatAdaptive, richCard(t, schemas.FormatAdaptive, 0), true},
+		{"hookrelay's MessageCard", schemas.FormatMessageCard, richCard(t, schemas.FormatMessageCard, 0), true},
+		{"defaults spelled out", schemas.FormatAdaptive, workflowsCard(`{"type":"AdaptiveCard","version":"1.4","body":[
+			{"type":"TextBlock","text":"t","wrap":false,"isSubtle":false,"maxLines":0,"spacing":""}],"actions":[]}`), true},
+		{"a Workflows card with images, rich text, inputs and other actions", schemas.FormatAdaptive, passed, false},
+		{"an Image alone", schemas.FormatAdaptive, workflowsCard(`{"type":"AdaptiveCard","version":"1.4","body":[
+			{"type":"Image","url":"https://example.com/a.png"}]}`), false},
+		{"an Action.Submit without data", schemas.FormatAdaptive, workflowsCard(`{"type":"AdaptiveCard","version":"1.4","body":[],
+			"actions":[{"type":"Action.Submit","title":"Go"}]}`), false},
+		{"a second attachment", schemas.FormatAdaptive, []byte(`{"type":"message","attachments":[
+			{"contentType":"application/vnd.microsoft.card.adaptive","content":{"type":"AdaptiveCard","version":"1.4","body":[]}},
+			{"contentType":"application/vnd.microsoft.card.adaptive","content":{"type":"AdaptiveCard","version":"1.4","body":[]}}]}`), false},
+		{"a MessageCard with an image and an HttpPOST", schemas.FormatMessageCard, []byte(`{"@type":"MessageCard","@context":"https://schema.org/extensions",
+			"summary":"s","sections":[{"activityImage":"https://example.com/a.png","text":"t"}],
+			"potentialAction":[{"@type":"HttpPOST","name":"Ack","target":"https://example.com/ack","body":"{}"}]}`), false},
+		{"not JSON", schemas.FormatAdaptive, []byte(`{`), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := carried(tc.format, tc.card); got != tc.want {
+				t.Errorf("carried = %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	held := make([]pending, 5)
+	for i := range held {
+		held[i].dl = schemas.Delivery{Source: "teams", Format: schemas.FormatAdaptive, Card: richCard(t, schemas.FormatAdaptive, i),
+			NotAfter: time.Now().Add(time.Hour)}
+	}
+	held[2].dl.Card = passed
+	now := time.Now()
+	for _, tc := range []struct {
+		from, want int
+	}{{0, 2}, {2, 0}, {3, 2}} {
+		if got := digestRun(held[tc.from:], now); got != tc.want {
+			t.Errorf("digest from delivery %d carries %d, want %d", tc.from, got, tc.want)
+		}
+	}
+	validator, err := schemas.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, n, err := buildDigest(schemas.FormatAdaptive, "teams", [][]byte{held[0].dl.Card, held[1].dl.Card})
+	if err != nil || n != 2 {
+		t.Fatalf("digest of the first two: %d cards, %v", n, err)
+	}
+	if err := validator.Validate(schemas.FormatAdaptive, card); err != nil {
+		t.Errorf("invalid digest: %v", err)
+	}
+	if got := eventsIn(card); !slices.Equal(got, []int{0, 1}) {
+		t.Errorf("digest carries events %v, want [0 1]", got)
 	}
 }

@@ -286,6 +286,10 @@ type worker struct {
 	budgetAt time.Time
 	// unlogged are sends not written to the send log yet (see logSend).
 	unlogged []time.Time
+	// quietUntil is when the receiver lets us ask again, by its last
+	// answer's Retry-After (a step's quiet): it holds every delivery, not
+	// only the one answered. Zero: no such wait.
+	quietUntil time.Time
 
 	trend *trend // this instance's counts, for the admin page
 
@@ -334,6 +338,8 @@ func newWorker(q Stores, dest config.Destination, client *http.Client, logger *s
 		prev.mu.Lock()
 		w.gone, w.lastAnswer = prev.gone, prev.lastAnswer
 		prev.mu.Unlock()
+		// prev has stopped: its run no longer writes this.
+		w.quietUntil = prev.quietUntil
 	}
 	if prev != nil && prev.dest.BreakerFailures == dest.BreakerFailures && prev.dest.BreakerOpenFor == dest.BreakerOpenFor {
 		w.brk = prev.brk
@@ -348,10 +354,17 @@ func newWorker(q Stores, dest config.Destination, client *http.Client, logger *s
 			return c.ConsecutiveFailures >= uint32(dest.BreakerFailures)
 		},
 		// Only transient failures say the destination is unwell; a refused
-		// card or a 429 from our own excess say nothing about its health.
+		// card says it is up.
 		IsSuccessful: func(err error) bool {
 			var f *failure
 			return err == nil || (errors.As(err, &f) && f.verdict != retry)
+		},
+		// A 429 (bare or wrapped) is our own excess: it says nothing of
+		// the destination's health either way, and its Retry-After, not
+		// breaker_open_for, says when to ask again.
+		IsExcluded: func(err error) bool {
+			var f *failure
+			return errors.As(err, &f) && f.status == http.StatusTooManyRequests
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			brk.mu.Lock()
@@ -552,11 +565,7 @@ func (w *worker) group(ctx context.Context, cons queue.Consumer, held *[]pending
 		}
 	}
 	var cards [][]byte
-	now := time.Now()
-	for _, p := range *held {
-		if p.dl.Source != first.dl.Source || p.dl.Format != first.dl.Format || p.dl.Replays > 0 || now.After(p.dl.NotAfter) {
-			break
-		}
+	for _, p := range (*held)[:digestRun(*held, time.Now())] {
 		cards = append(cards, p.dl.Card)
 	}
 	card, n, err := buildDigest(first.dl.Format, first.dl.Source, cards)
@@ -567,6 +576,21 @@ func (w *worker) group(ctx context.Context, cons queue.Consumer, held *[]pending
 		return 1, first.dl.Card
 	}
 	return n, card
+}
+
+// digestRun is how many deliveries from the front of held one digest may
+// carry: consecutive ones of the first's source and format, none a replay or
+// expired, each a card the digest carries whole. It stops at the first that
+// is not; a first that is not goes alone.
+func digestRun(held []pending, now time.Time) int {
+	first := held[0].dl
+	for i, p := range held {
+		if p.dl.Source != first.Source || p.dl.Format != first.Format || p.dl.Replays > 0 || now.After(p.dl.NotAfter) ||
+			!carried(p.dl.Format, p.dl.Card) {
+			return i
+		}
+	}
+	return len(held)
 }
 
 // consume opens the destination's lane, retrying until it succeeds or ctx
@@ -658,7 +682,7 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 		now := time.Now()
 		st := decide(situation{
 			now: now, notAfter: notAfter, gone: w.gone.Load(), replay: dl.Replays > 0,
-			breakerWait: w.breakerWait(now), budgetWait: w.budget.wait(now),
+			breakerWait: w.breakerWait(now), quietWait: max(w.quietUntil.Sub(now), 0), budgetWait: w.budget.wait(now),
 			counted: at.counted, maxAttempts: w.dest.MaxAttempts,
 		})
 		switch st.action {
@@ -706,8 +730,14 @@ func (w *worker) handle(ctx context.Context, group []pending, card []byte, held 
 				w.record(p.dl, history.KindAttempt, at.tried, o.status, o.describe())
 			}
 		}
-		st = decide(situation{answer: &o, probe: probe, counted: at.counted, maxAttempts: w.dest.MaxAttempts, backoff: w.backoff})
+		st = decide(situation{
+			now: answered, notAfter: notAfter, answer: &o, probe: probe,
+			counted: at.counted, maxAttempts: w.dest.MaxAttempts, backoff: w.backoff,
+		})
 		at.counted = st.counted
+		if until := answered.Add(st.quiet); until.After(w.quietUntil) {
+			w.quietUntil = until
+		}
 		switch st.action {
 		case ack:
 			w.gone.Store(false)

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -465,5 +468,99 @@ func testTakeoverInheritsBudget(t *testing.T, open storetest.Opener) {
 	}
 	if got := sim.MaxInWindow("/h", time.Second); got > 4 {
 		t.Errorf("%d requests arrived within 1 s, limit 4", got)
+	}
+}
+
+func TestTooManyRequestsDoNotOpenTheBreaker(t *testing.T) {
+	storetest.Each(t, testTooManyRequestsDoNotOpenTheBreaker)
+}
+
+func testTooManyRequestsDoNotOpenTheBreaker(t *testing.T, open storetest.Opener) {
+	q := open(t)
+	sim := teamstest.NewServer()
+	defer sim.Close()
+	// Three 429s (the simulator adds Retry-After: 1) where three failures
+	// open the breaker: a 429 is our own excess, not the receiver's
+	// health, so the delivery goes once Retry-After passed, not after
+	// breaker_open_for (an hour here).
+	sim.SetFault(teamstest.Fault{Status: http.StatusTooManyRequests, Count: 3, Path: "/t"})
+	publish(t, q, "t", 0, 1)
+	d := start(t, q, dest(sim, "t", func(d *config.Destination) {
+		d.MaxAttempts, d.BreakerFailures, d.BreakerOpenFor = 5, 3, time.Hour
+	}))
+	waitAccepted(t, sim, "/t", 1)
+	if got := len(sim.Received("/t")); got != 4 {
+		t.Errorf("received %d requests, want 4 (three 429s, then the delivery)", got)
+	}
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].Breaker != "closed" {
+		t.Errorf("breaker %q after three 429s, want closed", st[0].Breaker)
+	}
+	if n := deadCount(t, q); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
+	}
+}
+
+func TestRetryAfterHoldsTheNextDelivery(t *testing.T) {
+	storetest.Each(t, testRetryAfterHoldsTheNextDelivery)
+}
+
+func testRetryAfterHoldsTheNextDelivery(t *testing.T, open storetest.Opener) {
+	q := open(t)
+	// The receiver answers 429 with Retry-After: 3 twice, then accepts. With
+	// max_attempts 2 the first delivery is dead-lettered exhausted at the
+	// second 429; the receiver's wait still holds for the destination, so
+	// the second delivery waits for it too.
+	var (
+		mu       sync.Mutex
+		arrived  []time.Time
+		answered []time.Time
+		third    = make(chan struct{}) // closed when the second delivery arrives
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		arrived = append(arrived, time.Now())
+		if len(arrived) == 3 {
+			close(third)
+		}
+		if len(arrived) <= 2 {
+			w.Header().Set("Retry-After", "3")
+			answered = append(answered, time.Now())
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "1")
+	}))
+	defer recv.Close()
+	publish(t, q, "ra", 0, 2)
+	d := config.Destination{
+		Name: "ra", URL: recv.URL + "/ra", Format: schemas.FormatMessageCard, AllowPrivate: true,
+		Rate: 50, Burst: 1, Timeout: 2 * time.Second, MaxAttempts: 2, MaxAge: time.Hour,
+		Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		BreakerFailures: 100, BreakerOpenFor: time.Second, Digest: new(bool), DigestAfter: 30 * time.Second,
+	}
+	start(t, q, d)
+	dead := waitDead(t, q, "ra", 1)[0]
+	if dead.Delivery.ID != "ev0.ra" || dead.Reason != schemas.ReasonExhausted || dead.Attempts != 2 {
+		t.Fatalf("dead letter %s reason %q attempts %d, want ev0.ra exhausted after 2", dead.Delivery.ID, dead.Reason, dead.Attempts)
+	}
+	select {
+	case <-third:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the second delivery never reached the receiver")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := arrived[2].Sub(answered[1]); gap < 3*time.Second {
+		t.Errorf("the second delivery came %v after the 429 with Retry-After: 3, want at least 3s", gap)
+	}
+	if gap := arrived[1].Sub(answered[0]); gap < 3*time.Second {
+		t.Errorf("the retry came %v after the 429 with Retry-After: 3, want at least 3s", gap)
 	}
 }

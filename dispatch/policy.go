@@ -16,7 +16,7 @@ type action int
 
 const (
 	send       action = iota // try the destination now
-	hold                     // wait step.wait (the breaker, the budget), then decide again
+	hold                     // wait step.wait (the breaker, the receiver, the budget), then decide again
 	retryLater               // the attempt failed: wait step.wait, then decide again
 	ack                      // delivered
 	deadLetter               // give up, for step.reason
@@ -27,25 +27,33 @@ func (a action) String() string {
 }
 
 // step is a decision: the action, how long to wait first (hold and
-// retryLater), why (deadLetter), and the failed attempts that count towards
-// max_attempts after it.
+// retryLater), why (deadLetter), the failed attempts that count towards
+// max_attempts after it, and, after an answer, how long the destination
+// takes no request at all.
 type step struct {
 	action  action
 	wait    time.Duration
 	reason  string
 	counted int
+	// quiet is how long from the answer the receiver asked not to be sent
+	// anything (its Retry-After; Teams' 429 at least a second), whatever
+	// this delivery does next: the next delivery waits for it too, also
+	// after this one was dead-lettered.
+	quiet time.Duration
 }
 
 // situation is all a decision reads.
 type situation struct {
 	now      time.Time
-	notAfter time.Time // the delivery's max_age ends then
+	notAfter time.Time // the delivery's max_age ends then: no wait lasts past it
 	// gone: the destination answered as a removed webhook earlier. A replay
 	// asks it once more, and its success resumes the destination.
 	gone, replay bool
-	// breakerWait is how long the open breaker still refuses; budgetWait
-	// how long until the budget allows a send. Zero: now.
-	breakerWait, budgetWait time.Duration
+	// breakerWait is how long the open breaker still refuses; quietWait
+	// how long the receiver still asked not to be sent anything (a step's
+	// quiet, whichever delivery it answered); budgetWait how long until the
+	// budget allows a send. Zero: now.
+	breakerWait, quietWait, budgetWait time.Duration
 
 	// answer is the outcome of the attempt just made; nil before sending.
 	answer *outcome
@@ -66,14 +74,14 @@ func decide(s situation) step {
 		return decideAnswer(s)
 	}
 	switch {
-	case s.now.After(s.notAfter):
+	case !s.now.Before(s.notAfter):
 		return step{action: deadLetter, reason: schemas.ReasonExpired, counted: s.counted}
 	case s.gone && !s.replay:
 		return step{action: deadLetter, reason: schemas.ReasonGone, counted: s.counted}
-	case s.breakerWait > 0:
-		return step{action: hold, wait: s.breakerWait, counted: s.counted}
+	case s.breakerWait > 0 || s.quietWait > 0:
+		return step{action: hold, wait: s.untilExpiry(max(s.breakerWait, s.quietWait)), counted: s.counted}
 	case s.budgetWait > 0:
-		return step{action: hold, wait: s.budgetWait, counted: s.counted}
+		return step{action: hold, wait: s.untilExpiry(s.budgetWait), counted: s.counted}
 	}
 	return step{action: send, counted: s.counted}
 }
@@ -93,17 +101,25 @@ func decideAnswer(s situation) step {
 	if !s.probe {
 		counted++
 	}
-	if counted >= s.maxAttempts {
-		return step{action: deadLetter, reason: schemas.ReasonExhausted, counted: counted}
-	}
-	wait := o.retryAfter
-	if counted > 0 {
-		wait = max(wait, s.backoff(counted))
-	}
+	quiet := o.retryAfter
 	if o.status == http.StatusTooManyRequests {
 		// Teams' wrapped 429 carries no Retry-After; its shortest window
 		// is one second.
-		wait = max(wait, time.Second)
+		quiet = max(quiet, time.Second)
 	}
-	return step{action: retryLater, wait: wait, counted: counted}
+	if counted >= s.maxAttempts {
+		return step{action: deadLetter, reason: schemas.ReasonExhausted, counted: counted, quiet: quiet}
+	}
+	wait := quiet
+	if counted > 0 {
+		wait = max(wait, s.backoff(counted))
+	}
+	return step{action: retryLater, wait: s.untilExpiry(wait), counted: counted, quiet: quiet}
+}
+
+// untilExpiry cuts a wait at the delivery's max_age, so that the decision
+// after it dead-letters the delivery as expired in time rather than a
+// Retry-After (or an open breaker) later.
+func (s situation) untilExpiry(wait time.Duration) time.Duration {
+	return max(min(wait, s.notAfter.Sub(s.now)), 0)
 }

@@ -239,6 +239,19 @@ const (
 // last sweep of an expired delivery its time.
 const KafkaMaxAge = 6 * 24 * time.Hour
 
+// The windows of a destination's limits must fit in the send log, which the
+// instance taking a destination over reads to inherit its budget: a window
+// it cannot read whole would start afresh there and be exceeded.
+const (
+	// MaxWindow is the longest per: the send log reaches back 25 h.
+	MaxWindow = 24 * time.Hour
+	// JetStreamMaxWindowSends is the largest max with queue.kind
+	// jetstream: RELAY_SENT keeps a destination's last 2048 records
+	// (internal/queue/jsqueue), and while a budget binds each send is a
+	// record of its own. Kafka keeps every record of the 25 h.
+	JetStreamMaxWindowSends = 2000
+)
+
 // Option changes how Load and Parse read a file.
 type Option func(*options)
 
@@ -589,8 +602,18 @@ func (c *Config) validate(root *yaml.Node) error {
 			fail(p+".breaker_failures", "breaker_failures and breaker_open_for must be positive")
 		}
 		for j, l := range d.Limits {
+			lp := fmt.Sprintf("%s.limits[%d]", p, j)
 			if l.Per <= 0 || l.Max <= 0 {
-				fail(fmt.Sprintf("%s.limits[%d]", p, j), "per and max must be positive, got per %v max %d", l.Per, l.Max)
+				fail(lp, "per and max must be positive, got per %v max %d", l.Per, l.Max)
+			}
+			if l.Per > MaxWindow {
+				fail(lp+".per", "%v is longer than the %v a window may span: the send log, which an instance taking "+
+					"the destination over reads, reaches back 25h", l.Per, MaxWindow)
+			}
+			if c.Queue.Kind != QueueKafka && l.Max > JetStreamMaxWindowSends {
+				fail(lp+".max", "%d is more than the %d sends a window may hold with queue.kind jetstream: the send log "+
+					"keeps a destination's last 2048 sends, and an instance taking the destination over must read a "+
+					"whole window of them; use a shorter per with a smaller max", l.Max, JetStreamMaxWindowSends)
 			}
 		}
 	}

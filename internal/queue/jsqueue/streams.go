@@ -57,7 +57,9 @@ func StreamConfigs(o queue.StreamOptions) []jetstream.StreamConfig {
 			Replicas: o.Replicas,
 		},
 		{
-			// Only the last sends matter: Teams' largest window holds 1800.
+			// Only the last sends matter: Teams' largest window holds 1800,
+			// and config refuses a window of more than
+			// config.JetStreamMaxWindowSends (2000) below this.
 			Name: queue.StreamSent, Subjects: []string{queue.SentAll}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, MaxAge: queue.SentRetention, MaxMsgsPerSubject: 2048,
 			Discard: jetstream.DiscardOld, Replicas: o.Replicas, AllowDirect: direct,
