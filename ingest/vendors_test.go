@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookrelay/hookrelay/ingest"
+	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/nodetest"
 	"github.com/hookrelay/hookrelay/schemas"
 )
@@ -123,7 +125,39 @@ sources:
 				if status, _, _ := postRaw(t, f.url+"/hooks/"+source, "application/json", forged, body); status != http.StatusUnauthorized {
 					t.Errorf("forgery answered %d, want 401", status)
 				}
+				// A replay with the other family's id header added, which
+				// the signature does not cover, is refused rather than
+				// taken for another delivery.
+				other := "Webhook-Id"
+				if fam.idHeader == other {
+					other = "Svix-Id"
+				}
+				replay := map[string]string{other: "msg_replayed"}
+				for k, v := range headers[i] {
+					replay[k] = v
+				}
+				if status, _, answer := postRaw(t, f.url+"/hooks/"+source, "application/json", replay, body); status != http.StatusUnauthorized {
+					t.Errorf("a replay with an unsigned %s answered %d %s, want 401", other, status, answer)
+				}
 			})
+		}
+	}
+}
+
+// A secret that decodes to no key at all is refused when the source is
+// configured: an empty HMAC key would verify a request anyone signs.
+func TestSecretThatDecodesToNoKeyIsRefused(t *testing.T) {
+	for _, tc := range []struct{ scheme, secret string }{
+		{"standard-webhooks", `whsec_\n\n\n\n\n\n\n\n\n\n`},
+		{"svix", "whsec_"},
+		{"teams-outgoing", `\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n`},
+	} {
+		cfg, err := config.Parse([]byte("insecure_short_secrets: true\nsources:\n  - name: s\n    verify: {scheme: "+tc.scheme+", secret: \""+tc.secret+"\"}\n"))
+		if err == nil {
+			_, err = ingest.NewVerifier(cfg.Sources[0].Verify)
+		}
+		if err == nil || !strings.Contains(err.Error(), "no key") {
+			t.Errorf("%s with secret %q: verifier made (%v), want it refused", tc.scheme, tc.secret, err)
 		}
 	}
 }

@@ -48,6 +48,9 @@ func NewVerifier(s verify.Settings, families ...Headers) (verify.Verifier, error
 		if err != nil {
 			return nil, fmt.Errorf("secret %d is not whsec_ followed by base64", i+1)
 		}
+		if len(key) == 0 {
+			return nil, fmt.Errorf("secret %d decodes to no key at all (an empty key would verify anyone): copy the whole whsec_ secret the sender shows", i+1)
+		}
 		keys[i] = key
 	}
 	v := &verifier{families: families}
@@ -73,8 +76,19 @@ func NewVerifier(s verify.Settings, families ...Headers) (verify.Verifier, error
 	return v, nil
 }
 
-// Verify implements verify.Verifier.
+// Verify implements verify.Verifier. A request carrying the id headers of
+// two families with different ids is refused: only the signed family's id
+// is vouched for, and the other would be taken for the delivery id,
+// letting a replay through deduplication.
 func (v *verifier) Verify(r *http.Request, body []byte) error {
+	id := ""
+	for _, f := range v.families {
+		if got := r.Header.Get(f.ID); got != "" && id != "" && got != id {
+			return fmt.Errorf("%w: the id headers %s disagree", verify.ErrMismatch, idNames(v.families))
+		} else if got != "" {
+			id = got
+		}
+	}
 	for i, f := range v.families {
 		if r.Header.Get(f.Signature) != "" {
 			return v.hmacs[i].Verify(r, body)
@@ -106,4 +120,12 @@ func (v *verifier) VerifyHeaders(r *http.Request) error {
 		}
 	}
 	return v.Verify(r, nil)
+}
+
+func idNames(families []Headers) string {
+	names := make([]string, len(families))
+	for i, f := range families {
+		names[i] = strings.ToLower(f.ID)
+	}
+	return strings.Join(names, " and ")
 }

@@ -26,6 +26,9 @@ func NewVerifier(s verify.Settings) (verify.Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("secret %d is not the base64 security token Teams shows", i+1)
 		}
+		if len(key) == 0 {
+			return nil, fmt.Errorf("secret %d decodes to no key at all (an empty key would verify anyone): copy the whole security token Teams shows", i+1)
+		}
 		keys[i] = key
 	}
 	return &verify.HMAC{
