@@ -152,7 +152,7 @@ func TestSecretThatDecodesToNoKeyIsRefused(t *testing.T) {
 		{"svix", "whsec_"},
 		{"teams-outgoing", `\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n`},
 	} {
-		cfg, err := config.Parse([]byte("insecure_short_secrets: true\nsources:\n  - name: s\n    verify: {scheme: "+tc.scheme+", secret: \""+tc.secret+"\"}\n"))
+		cfg, err := config.Parse([]byte("insecure_short_secrets: true\nsources:\n  - name: s\n    verify: {scheme: " + tc.scheme + ", secret: \"" + tc.secret + "\"}\n"))
 		if err == nil {
 			_, err = ingest.NewVerifier(cfg.Sources[0].Verify)
 		}
