@@ -349,6 +349,9 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		// message (store), under names made once.
 		Body: body,
 	}
+	if ev.DeliveryID == "" && src.scheme.BodyDeliveryID != nil {
+		ev.DeliveryID = src.scheme.BodyDeliveryID(body)
+	}
 	if src.scheme.Notice != nil {
 		ev.Handshake = src.scheme.Notice(r.Header, body)
 	}

@@ -217,6 +217,39 @@ sources:
 	}
 }
 
+// Slack retries an Events API callback it got no 2xx for within 3 s,
+// signed anew with X-Slack-Retry-Num and the same event_id in the body: the
+// retry is stored once, by that id. (Signed with @slack/bolt's verifier's
+// scheme, as TestSlackHandshakes.)
+func TestSlackRetryIsStoredOnce(t *testing.T) {
+	t.Parallel()
+	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
+	f := startConfig(t, `
+sources:
+  - name: slack
+    verify: {scheme: slack, secret: `+secret+`}
+`)
+	body := `{"token":"x","team_id":"T1","api_app_id":"A1","event":{"type":"app_mention","text":"hi"},"type":"event_callback","event_id":"Ev0PV52K21","event_time":1700000000}`
+	now := time.Now().Unix()
+	h := sign(t,
+		signRequest{Vendor: "slack", Secret: secret, Timestamp: now - 4, Body: body},
+		signRequest{Vendor: "slack", Secret: secret, Timestamp: now, Body: body})
+	h[1]["X-Slack-Retry-Num"] = "1"
+	h[1]["X-Slack-Retry-Reason"] = "http_timeout"
+	for i := range h {
+		if status, _, answer := postRaw(t, f.url+"/hooks/slack", "application/json", h[i], body); status != http.StatusAccepted {
+			t.Fatalf("attempt %d answered %d %s, want 202", i+1, status, answer)
+		}
+	}
+	if n := stored(t, f.q); n != 1 {
+		t.Errorf("Slack's retry of event Ev0PV52K21 stored %d times, want once", n)
+	}
+	m := last(t, f.q, "slack")
+	if ev, err := schemas.DecodeEvent(m.Header, m.Data); err != nil || ev.DeliveryID != "Ev0PV52K21" {
+		t.Errorf("delivery id %q (%v), want the event_id", ev.DeliveryID, err)
+	}
+}
+
 // TestGitHubPing signs a ping with @octokit/webhooks-methods: it is answered
 // 202 and stored (so it shows in the event's history), marked as a
 // handshake for transform not to send it to a channel.

@@ -61,6 +61,10 @@ type Scheme struct {
 	// that stays the same across its retries, the first one present wins;
 	// none: the source's delivery_id_header (default X-Request-Id).
 	DeliveryIDHeaders []string
+	// BodyDeliveryID reads from a verified body the id the vendor repeats on
+	// each retry, for a vendor that sends it in no header (Slack's
+	// event_id); "" when the body has none. Nil: none.
+	BodyDeliveryID func(body []byte) string
 	// Unverified answers a handshake that carries no credential, before the
 	// body is read (Graph's validationToken). Nil: none.
 	Unverified func(r *http.Request) (handshake.Reply, bool)
@@ -144,8 +148,9 @@ func All() []Vendor {
 			Mapping: &mapping.Mapping{Name: "teams", Detect: teams.Detect, Map: teams.Map},
 		},
 		{
-			Name:        "slack",
-			Schemes:     []Scheme{{Name: slack.Scheme, New: slack.NewVerifier, Unverified: slack.SSLCheck, Verified: slack.Answer}},
+			Name: "slack",
+			Schemes: []Scheme{{Name: slack.Scheme, New: slack.NewVerifier, BodyDeliveryID: slack.EventID,
+				Unverified: slack.SSLCheck, Verified: slack.Answer}},
 			Headers:     []string{"X-Slack-Retry-Num"},
 			Credentials: []string{"X-Slack-Signature"},
 		},

@@ -32,6 +32,22 @@ func NewVerifier(s verify.Settings) (verify.Verifier, error) {
 	}, nil
 }
 
+// EventID is the event_id of an Events API callback, which Slack repeats
+// when it retries (X-Slack-Retry-Num, a new timestamp and signature): its
+// delivery id. "" for a body without one (a slash command's form).
+func EventID(body []byte) string {
+	if len(body) == 0 || body[0] != '{' {
+		return ""
+	}
+	var v struct {
+		EventID string `json:"event_id"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	return v.EventID
+}
+
 // sslCheckMax bounds the unsigned body SSLCheck reads: Slack's ssl_check is
 // "ssl_check=1&token=…", some 50 bytes.
 const sslCheckMax = 1 << 10
