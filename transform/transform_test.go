@@ -507,3 +507,30 @@ func testBuiltinMappingsNeverDeadLetterValidJSON(t *testing.T, open storetest.Op
 		t.Errorf("%d deliveries, want 5 (one card per destination per event)", got)
 	}
 }
+
+// TestDeepBodySettles: a deeply nested body naming a secret is mapped
+// (auto, then generic) well within messageTimeout, so its delivery is stored
+// and the event acked at its first delivery, the secret masked. The generic
+// mapping's masking once cost the body's size times its depth: such an event
+// outlived messageTimeout, its outputs were never stored and it was retried
+// for ever. JetStream only: the event is near a Kafka broker's default
+// message limit.
+func TestDeepBodySettles(t *testing.T) {
+	q := storetest.JetStream(t)
+	tr := startStage(t, q, `  - {name: all, source: plain, to: [ops]}`)
+	pad := strings.Repeat("x", 160)
+	body := strings.Repeat(`{"pad":"`+pad+`","next":`, 3000) + `{"token":"deep-secret-123456"}` + strings.Repeat("}", 3000)
+	publishEvent(t, q, event("deep", "plain", body), "in-deep", nil)
+	waitSettled(t, tr, 1)
+
+	if s := tr.Stats(); s.Retried != 0 || s.Deliveries != 1 {
+		t.Errorf("stats = %+v, want one delivery and no retry", s)
+	}
+	d, ok := deliveries(t, storetest.NewLanes(t, q), "ops")["ops"]
+	if !ok {
+		t.Fatal("no delivery for ops")
+	}
+	if strings.Contains(string(d.Card), "deep-secret-123456") {
+		t.Errorf("the token is on the card")
+	}
+}
