@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -99,18 +98,17 @@ func topLevelFields(body []byte) ([]field, bool) {
 // formFields reads a form-encoded body's fields in the order sent; false
 // when the body is not a form with at least one field.
 func formFields(ev schemas.Event) ([]field, bool) {
-	form, ok := mapping.Form(ev)
-	if !ok || len(form) == 0 {
+	form, ok := mapping.FormFields(ev)
+	if !ok {
 		return nil, false
 	}
 	var out []field
 	seen := map[string]bool{}
-	for pair := range strings.SplitSeq(strings.TrimSpace(string(ev.Body)), "&") {
-		key, _, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(key); err == nil && !seen[k] {
-			seen[k] = true
-			v, _ := json.Marshal(form.Get(k))
-			out = append(out, field{key: k, value: v})
+	for _, f := range form {
+		if !seen[f.Key] {
+			seen[f.Key] = true
+			v, _ := json.Marshal(f.Value)
+			out = append(out, field{key: f.Key, value: v})
 		}
 	}
 	return out, len(out) > 0
