@@ -534,3 +534,66 @@ func TestDeepBodySettles(t *testing.T) {
 		t.Errorf("the token is on the card")
 	}
 }
+
+// settlement is a queue.Delivery handed to handle directly, at the attempt
+// a test chooses, recording how handle settled it.
+type settlement struct {
+	msg     queue.Stored
+	attempt int
+	acked   bool
+	retried bool
+}
+
+func (s *settlement) Msg() queue.Stored               { return s.msg }
+func (s *settlement) Attempt() int                    { return s.attempt }
+func (s *settlement) Behind() uint64                  { return 0 }
+func (s *settlement) Ack(ctx context.Context) error   { s.acked = true; return ctx.Err() }
+func (s *settlement) Retry(after time.Duration) error { s.retried = true; return nil }
+func (s *settlement) Drop() error                     { return fmt.Errorf("drop: the event is well formed") }
+
+// TestSlowFiltersOfManyRoutesAreSettled: five routes whose filter never ends,
+// an event at its filterTries-th delivery. Each filter timing out took
+// filterTimeout in turn, all five the whole messageTimeout, and storing the
+// dead letters then failed on the spent context: the event was retried for
+// ever. Now the filters share filterBudget and the outputs are stored with a
+// context of their own: every route is dead-lettered and the event acked.
+func TestSlowFiltersOfManyRoutesAreSettled(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		q := open(t)
+		cfg := "sources:\n  - {name: slow, verify: {scheme: token, secret: s}}\ndestinations:\n"
+		routes := "routes:\n"
+		for i := range 5 {
+			cfg += fmt.Sprintf("  - {name: d%d, url: \"https://teams.example/d%d\", format: messagecard}\n", i, i)
+			routes += fmt.Sprintf("  - {name: r%d, source: slow, filter: 'last(repeat(1))', to: [d%d]}\n", i, i)
+		}
+		c, err := config.Parse([]byte(cfg + routes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := New(q, q, q, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := event("ev-slow", "slow", `{}`)
+		h := queue.Header{}
+		d := &settlement{attempt: filterTries, msg: queue.Stored{Msg: queue.Msg{Key: "slow", Header: h, Data: schemas.EncodeEvent(&ev, h)}}}
+		tr.handle(context.Background(), d)
+
+		if !d.acked || d.retried {
+			t.Fatalf("acked %v, retried %v: want the event settled, not retried (stats %+v)", d.acked, d.retried, tr.Stats())
+		}
+		dls := deadLetters(t, q)
+		if len(dls) != 5 {
+			t.Fatalf("%d dead letters, want one per route: %v", len(dls), dls)
+		}
+		for dest, dl := range dls {
+			if !strings.Contains(dl.LastError, "deadline exceeded") {
+				t.Errorf("%s: last error %q does not say the filter ran out of time", dest, dl.LastError)
+			}
+		}
+		if e := dls["d4"].LastError; !strings.Contains(e, "share") {
+			t.Errorf("the last route's error %q does not say the filters' shared time ran out", e)
+		}
+	})
+}
