@@ -8,6 +8,7 @@
 package transform
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -588,14 +589,23 @@ func (t *Transformer) mapEvent(tab *table, spec string, ev schemas.Event) mapRes
 	return mapResult{summary: s, err: err}
 }
 
-// filterInput is what a route's jq filter sees: the event's JSON document
-// decoded, or the body as a string when there is none.
+// filterInput is what a route's jq filter (and a jq mapping) sees: the
+// event's JSON document decoded, or the body as a string when there is
+// none. Numbers are decoded as json.Number, which gojq reads as jq does: an
+// integer beyond 2^53 keeps its digits, and one beyond float64 (1e400) does
+// not make the whole document a string.
 func filterInput(ev schemas.Event) any {
-	var v any
-	if doc, ok := mapping.JSONDocument(ev); ok && json.Unmarshal(doc, &v) == nil {
-		return v
+	doc, ok := mapping.JSONDocument(ev)
+	if !ok {
+		return string(ev.Body)
 	}
-	return string(ev.Body)
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return string(ev.Body)
+	}
+	return v
 }
 
 // matches runs the filter; the route applies when its first value is truthy

@@ -269,6 +269,10 @@ func TestFilters(t *testing.T) {
 		{name: "non-JSON body no match", source: "plain", filter: `test("ok$")`, body: "build 12 failed"},
 		{name: "form payload is decoded", source: "github", filter: `.action == "opened"`, form: true,
 			body: "payload=%7B%22action%22%3A%22opened%22%7D", delivered: true},
+		// A number beyond float64 leaves the document a document.
+		{name: "number beyond float64", source: "github", filter: `.action == "opened"`, body: `{"action":"opened","n":1e400}`, delivered: true},
+		{name: "integer beyond 2^53 compared exactly", source: "github", filter: `.id == 12345678901234567891`,
+			body: `{"id":12345678901234567891}`, delivered: true},
 		{name: "runtime error", source: "github", filter: `.action | tonumber`, body: `{"action":"opened"}`, dead: true, errPart: "tonumber"},
 		{name: "error()", source: "github", filter: `error("boom")`, body: `{}`, dead: true, errPart: "boom"},
 		{name: "object field on a string body", source: "plain", filter: `.action == "x"`, body: "text", dead: true, errPart: "expected an object"},
