@@ -403,3 +403,23 @@ func TestCardJQEscapesPayloadText(t *testing.T) {
 		}
 	}
 }
+
+// TestJQNumbersKeepTheirDigits: a jq mapping reads numbers as jq does: an
+// integer beyond 2^53 keeps its digits, and a number beyond float64 does
+// not turn the whole body into a string.
+func TestJQNumbersKeepTheirDigits(t *testing.T) {
+	for _, tc := range []struct{ mapping, body, title string }{
+		{`{title: ("Order " + (.id|tostring))}`, `{"id":12345678901234567891}`, "Order 12345678901234567891"},
+		{`{title: ("Order " + .name)}`, `{"name":"A-1","n":1e400}`, "Order A-1"},
+		{`{title: (.id | adaptive_text)}`, `{"id":12345678901234567891}`, "12345678901234567891"},
+		{`{title: ("n=" + (.n * 2 | tostring))}`, `{"n":1.25}`, "n=2.5"},
+	} {
+		s, err := loadJQ(t, tc.mapping).Map(testEvent("shop", []byte(tc.body)))
+		if err != nil {
+			t.Fatalf("%s on %s: %v", tc.mapping, tc.body, err)
+		}
+		if s.Title != tc.title {
+			t.Errorf("%s on %s: title %q, want %q", tc.mapping, tc.body, s.Title, tc.title)
+		}
+	}
+}

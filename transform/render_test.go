@@ -315,3 +315,45 @@ func TestRenderSharedPayloads(t *testing.T) {
 		})
 	}
 }
+
+// TestMalformedFormsKeepSecretsOff: a form as a person's curl sends it — a
+// '%' that escapes nothing, a raw ';' — is still read field by field, so
+// its token and password are masked in either format and the card is titled
+// with its command. url.ParseQuery refuses such a form whole; the generic
+// mapping then showed the raw body, secrets and all.
+func TestMalformedFormsKeepSecretsOff(t *testing.T) {
+	for _, tc := range []struct {
+		body, title string
+		secrets     []string
+	}{
+		{"token=gIkuvaNzQIHg97ATvDxqgjtO&command=/disk&text=disk at 95%", "/disk", []string{"gIkuvaNzQIHg97ATvDxqgjtO"}},
+		{"token=gIkuvaNzQIHg97ATvDxqgjtO&command=/disk&text=disk at 95%25", "/disk", []string{"gIkuvaNzQIHg97ATvDxqgjtO"}},
+		{"password=hunter2&msg=a;b", "event", []string{"hunter2"}},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			ev := testEvent("slack", []byte(tc.body))
+			ev.ContentType = "application/x-www-form-urlencoded"
+			s, err := Auto(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "slack: " + tc.title; s.Title != want {
+				t.Errorf("title %q, want %q", s.Title, want)
+			}
+			for _, f := range formats {
+				card, err := RenderSummary(s, f)
+				if err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				for _, secret := range tc.secrets {
+					if strings.Contains(string(card), secret) {
+						t.Errorf("%s card shows the secret %q: %s", f, secret, card)
+					}
+				}
+				if !strings.Contains(string(card), "hidden") {
+					t.Errorf("%s card marks no field as hidden: %s", f, card)
+				}
+			}
+		})
+	}
+}

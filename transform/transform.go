@@ -8,6 +8,7 @@
 package transform
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,10 +39,13 @@ const FeedName = "transform"
 
 // Consumer and processing settings.
 const (
-	// ackWait exceeds messageTimeout, so a message being worked on is not
+	// ackWait exceeds what handling an event takes (filterBudget, its
+	// mappings, storeTimeout), so a message being worked on is not
 	// redelivered to another instance meanwhile; it is short because it is
 	// also how long an event held by a crashed instance waits to be redone.
-	ackWait        = 15 * time.Second
+	ackWait = 15 * time.Second
+	// messageTimeout bounds planning an event (routing and mapping it);
+	// storing its outputs has storeTimeout of its own.
 	messageTimeout = 10 * time.Second
 	maxAckPending  = 1000
 	// filterTimeout stops a jq filter that loops forever; the event is then
@@ -49,6 +53,17 @@ const (
 	// blocking the stage.
 	filterTimeout = 2 * time.Second
 	filterTries   = 3
+	// filterBudget is what all route filters of one event share: each
+	// still stops at filterTimeout, but however many of an event's routes
+	// have a filter that runs out of time, planning it ends in time for its
+	// outputs (their dead letters) to be stored.
+	filterBudget = 3 * filterTimeout
+	// storeTimeout bounds storing an event's outputs and acking it, with a
+	// context of their own rather than what planning left of
+	// messageTimeout: a slow plan never leaves its outputs unstored, to
+	// be planned again for ever. filterBudget + storeTimeout, and the
+	// mappings' time, stay within ackWait.
+	storeTimeout  = 4 * time.Second
 	maxRetryDelay = 30 * time.Second
 )
 
@@ -357,7 +372,10 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		t.ack(ctx, log, d)
 		return
 	}
-	outs, filtered, err := t.plan(ctx, tab, ev, d.Attempt() < filterTries)
+	planCtx, cancelPlan := context.WithTimeoutCause(ctx, filterBudget,
+		fmt.Errorf("the event's route filters used the %v they share", filterBudget))
+	outs, filtered, err := t.plan(planCtx, tab, ev, d.Attempt() < filterTries)
+	cancelPlan()
 	if err != nil {
 		// A filter that ran out of time on a busy machine says nothing of
 		// the event: it is tried again, and dead-lettered only when its
@@ -381,6 +399,9 @@ func (t *Transformer) handle(ctx context.Context, d queue.Delivery) {
 		t.ack(ctx, log, d)
 		return
 	}
+	// What planning took does not shorten the time to store the outputs.
+	ctx, cancelStore := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancelStore()
 	if err := t.publish(ctx, msg.Header.Get(traceparentHeader), outs); err != nil {
 		t.retry(log, d, ev.Source, "store outputs failed; event will be retried", err)
 		return
@@ -568,14 +589,23 @@ func (t *Transformer) mapEvent(tab *table, spec string, ev schemas.Event) mapRes
 	return mapResult{summary: s, err: err}
 }
 
-// filterInput is what a route's jq filter sees: the event's JSON document
-// decoded, or the body as a string when there is none.
+// filterInput is what a route's jq filter (and a jq mapping) sees: the
+// event's JSON document decoded, or the body as a string when there is
+// none. Numbers are decoded as json.Number, which gojq reads as jq does: an
+// integer beyond 2^53 keeps its digits, and one beyond float64 (1e400) does
+// not make the whole document a string.
 func filterInput(ev schemas.Event) any {
-	var v any
-	if doc, ok := mapping.JSONDocument(ev); ok && json.Unmarshal(doc, &v) == nil {
-		return v
+	doc, ok := mapping.JSONDocument(ev)
+	if !ok {
+		return string(ev.Body)
 	}
-	return string(ev.Body)
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return string(ev.Body)
+	}
+	return v
 }
 
 // matches runs the filter; the route applies when its first value is truthy
@@ -584,13 +614,17 @@ func (r route) matches(ctx context.Context, input any) (bool, error) {
 	if r.filter == nil {
 		return true, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, filterTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, filterTimeout, fmt.Errorf("stopped after %v", filterTimeout))
 	defer cancel()
 	v, ok := r.filter.RunWithContext(ctx, input).Next()
 	if !ok {
 		return false, nil
 	}
 	if err, isErr := v.(error); isErr {
+		if ctx.Err() != nil {
+			// Which time ran out: the filter's own or the event's.
+			return false, fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+		}
 		return false, err
 	}
 	return v != nil && v != false, nil

@@ -269,6 +269,10 @@ func TestFilters(t *testing.T) {
 		{name: "non-JSON body no match", source: "plain", filter: `test("ok$")`, body: "build 12 failed"},
 		{name: "form payload is decoded", source: "github", filter: `.action == "opened"`, form: true,
 			body: "payload=%7B%22action%22%3A%22opened%22%7D", delivered: true},
+		// A number beyond float64 leaves the document a document.
+		{name: "number beyond float64", source: "github", filter: `.action == "opened"`, body: `{"action":"opened","n":1e400}`, delivered: true},
+		{name: "integer beyond 2^53 compared exactly", source: "github", filter: `.id == 12345678901234567891`,
+			body: `{"id":12345678901234567891}`, delivered: true},
 		{name: "runtime error", source: "github", filter: `.action | tonumber`, body: `{"action":"opened"}`, dead: true, errPart: "tonumber"},
 		{name: "error()", source: "github", filter: `error("boom")`, body: `{}`, dead: true, errPart: "boom"},
 		{name: "object field on a string body", source: "plain", filter: `.action == "x"`, body: "text", dead: true, errPart: "expected an object"},
@@ -506,4 +510,94 @@ func testBuiltinMappingsNeverDeadLetterValidJSON(t *testing.T, open storetest.Op
 	if got := count(takeAll(t, storetest.NewLanes(t, q), destinations...)); got != 5 {
 		t.Errorf("%d deliveries, want 5 (one card per destination per event)", got)
 	}
+}
+
+// TestDeepBodySettles: a deeply nested body naming a secret is mapped
+// (auto, then generic) well within messageTimeout, so its delivery is stored
+// and the event acked at its first delivery, the secret masked. The generic
+// mapping's masking once cost the body's size times its depth: such an event
+// outlived messageTimeout, its outputs were never stored and it was retried
+// for ever. JetStream only: the event is near a Kafka broker's default
+// message limit.
+func TestDeepBodySettles(t *testing.T) {
+	q := storetest.JetStream(t)
+	tr := startStage(t, q, `  - {name: all, source: plain, to: [ops]}`)
+	pad := strings.Repeat("x", 160)
+	body := strings.Repeat(`{"pad":"`+pad+`","next":`, 3000) + `{"token":"deep-secret-123456"}` + strings.Repeat("}", 3000)
+	publishEvent(t, q, event("deep", "plain", body), "in-deep", nil)
+	waitSettled(t, tr, 1)
+
+	if s := tr.Stats(); s.Retried != 0 || s.Deliveries != 1 {
+		t.Errorf("stats = %+v, want one delivery and no retry", s)
+	}
+	d, ok := deliveries(t, storetest.NewLanes(t, q), "ops")["ops"]
+	if !ok {
+		t.Fatal("no delivery for ops")
+	}
+	if strings.Contains(string(d.Card), "deep-secret-123456") {
+		t.Errorf("the token is on the card")
+	}
+}
+
+// settlement is a queue.Delivery handed to handle directly, at the attempt
+// a test chooses, recording how handle settled it.
+type settlement struct {
+	msg     queue.Stored
+	attempt int
+	acked   bool
+	retried bool
+}
+
+func (s *settlement) Msg() queue.Stored               { return s.msg }
+func (s *settlement) Attempt() int                    { return s.attempt }
+func (s *settlement) Behind() uint64                  { return 0 }
+func (s *settlement) Ack(ctx context.Context) error   { s.acked = true; return ctx.Err() }
+func (s *settlement) Retry(after time.Duration) error { s.retried = true; return nil }
+func (s *settlement) Drop() error                     { return fmt.Errorf("drop: the event is well formed") }
+
+// TestSlowFiltersOfManyRoutesAreSettled: five routes whose filter never ends,
+// an event at its filterTries-th delivery. Each filter timing out took
+// filterTimeout in turn, all five the whole messageTimeout, and storing the
+// dead letters then failed on the spent context: the event was retried for
+// ever. Now the filters share filterBudget and the outputs are stored with a
+// context of their own: every route is dead-lettered and the event acked.
+func TestSlowFiltersOfManyRoutesAreSettled(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		t.Parallel()
+		q := open(t)
+		cfg := "sources:\n  - {name: slow, verify: {scheme: token, secret: s}}\ndestinations:\n"
+		routes := "routes:\n"
+		for i := range 5 {
+			cfg += fmt.Sprintf("  - {name: d%d, url: \"https://teams.example/d%d\", format: messagecard}\n", i, i)
+			routes += fmt.Sprintf("  - {name: r%d, source: slow, filter: 'last(repeat(1))', to: [d%d]}\n", i, i)
+		}
+		c, err := config.Parse([]byte(cfg + routes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := New(q, q, q, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := event("ev-slow", "slow", `{}`)
+		h := queue.Header{}
+		d := &settlement{attempt: filterTries, msg: queue.Stored{Msg: queue.Msg{Key: "slow", Header: h, Data: schemas.EncodeEvent(&ev, h)}}}
+		tr.handle(context.Background(), d)
+
+		if !d.acked || d.retried {
+			t.Fatalf("acked %v, retried %v: want the event settled, not retried (stats %+v)", d.acked, d.retried, tr.Stats())
+		}
+		dls := deadLetters(t, q)
+		if len(dls) != 5 {
+			t.Fatalf("%d dead letters, want one per route: %v", len(dls), dls)
+		}
+		for dest, dl := range dls {
+			if !strings.Contains(dl.LastError, "deadline exceeded") {
+				t.Errorf("%s: last error %q does not say the filter ran out of time", dest, dl.LastError)
+			}
+		}
+		if e := dls["d4"].LastError; !strings.Contains(e, "share") {
+			t.Errorf("the last route's error %q does not say the filters' shared time ran out", e)
+		}
+	})
 }

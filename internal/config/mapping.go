@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -160,7 +161,7 @@ func markupFunctions() []gojq.CompilerOption {
 				return ""
 			case string:
 				return e.Text(v, sep)
-			case bool, int, float64, *big.Int:
+			case bool, int, float64, *big.Int, json.Number:
 				return e.Text(fmt.Sprint(v), sep)
 			}
 			return fmt.Errorf("%s cannot be applied to %s: give it a string", name, jqTypeName(v))

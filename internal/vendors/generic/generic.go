@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -62,15 +61,6 @@ func Map(ev schemas.Event) (mapping.Summary, error) {
 	return s, nil
 }
 
-// mayNameASecret reports whether a member of doc may have a name that says
-// it is a secret: whatever SecretName finds in a name it finds in the whole
-// document too, as both are compared the same way, unless the name is
-// spelled with JSON escapes (\u0074oken). Most documents name none, and
-// need not be taken apart to be masked.
-func mayNameASecret(doc []byte) bool {
-	return bytes.Contains(doc, []byte(`\u`)) || mapping.SecretName(string(doc))
-}
-
 // field is a top-level member of a JSON object, or a form field (its value
 // then a JSON string), in document order.
 type field struct {
@@ -108,18 +98,17 @@ func topLevelFields(body []byte) ([]field, bool) {
 // formFields reads a form-encoded body's fields in the order sent; false
 // when the body is not a form with at least one field.
 func formFields(ev schemas.Event) ([]field, bool) {
-	form, ok := mapping.Form(ev)
-	if !ok || len(form) == 0 {
+	form, ok := mapping.FormFields(ev)
+	if !ok {
 		return nil, false
 	}
 	var out []field
 	seen := map[string]bool{}
-	for pair := range strings.SplitSeq(strings.TrimSpace(string(ev.Body)), "&") {
-		key, _, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(key); err == nil && !seen[k] {
-			seen[k] = true
-			v, _ := json.Marshal(form.Get(k))
-			out = append(out, field{key: k, value: v})
+	for _, f := range form {
+		if !seen[f.Key] {
+			seen[f.Key] = true
+			v, _ := json.Marshal(f.Value)
+			out = append(out, field{key: f.Key, value: v})
 		}
 	}
 	return out, len(out) > 0
@@ -223,62 +212,151 @@ func guessSeverity(fields []field) mapping.Severity {
 	return mapping.SeverityInfo
 }
 
-// prettyJSON indents valid JSON, secrets masked, and bounds it; the body is
-// never unmarshalled into Go values, so numbers keep their exact text.
+// prettyJSON indents valid JSON as json.Indent does (two spaces), secrets
+// masked, and bounds it; the body is never unmarshalled into Go values, so
+// numbers keep their exact text.
 func prettyJSON(body []byte) string {
-	var b bytes.Buffer
-	if err := json.Indent(&b, maskJSON(bytes.TrimSpace(body)), "", "  "); err != nil {
+	body = bytes.TrimSpace(body)
+	if !json.Valid(body) {
 		return mapping.Cut(strings.ToValidUTF8(string(body), "\uFFFD"), maxExcerpt)
 	}
-	return mapping.Cut(b.String(), maxExcerpt)
+	return mapping.Cut(indentMasked(body, 4*maxExcerpt+1), maxExcerpt)
 }
 
-// maskJSON returns doc with the value of every member whose name says it is
-// a secret replaced by mapping.Masked, at any depth, members in their order.
-func maskJSON(doc json.RawMessage) json.RawMessage {
-	doc = bytes.TrimSpace(doc)
-	if len(doc) == 0 || !mayNameASecret(doc) {
-		return doc
-	}
-	switch doc[0] {
-	case '{':
-		fields, ok := topLevelFields(doc)
-		if !ok {
-			return doc
+// indentMasked spells the valid JSON doc indented, with the value of every
+// member whose name says it is a secret replaced by mapping.Masked, at any
+// depth. It is one pass over doc and stops once it wrote limit bytes: a
+// deep or large document costs no more than its size, and its indentation
+// (which grows with the depth, line by line) no more than limit.
+func indentMasked(doc []byte, limit int) string {
+	masked, _ := json.Marshal(mapping.Masked)
+	var b bytes.Buffer
+	depth := 0
+	newline := func() {
+		b.WriteByte('\n')
+		for range depth {
+			b.WriteString("  ")
 		}
-		var b bytes.Buffer
-		b.WriteByte('{')
-		for i, f := range fields {
-			if i > 0 {
-				b.WriteByte(',')
+	}
+	// inObject says, for each container open at i, whether it is an
+	// object; a string in an object right after '{' or ',' is a name.
+	var inObject []bool
+	expectName := false
+	for i := 0; i < len(doc) && b.Len() < limit; {
+		c := doc[i]
+		switch c {
+		case '{', '[':
+			b.WriteByte(c)
+			i = skipSpace(doc, i+1)
+			if i < len(doc) && (doc[i] == '}' || doc[i] == ']') {
+				b.WriteByte(doc[i])
+				i++
+				continue
 			}
-			k, _ := json.Marshal(f.key)
-			b.Write(k)
-			b.WriteByte(':')
-			if v := bytes.TrimSpace(f.value); mapping.SecretName(f.key) && !bytes.Equal(v, []byte("null")) {
-				m, _ := json.Marshal(mapping.Masked)
-				b.Write(m)
+			inObject = append(inObject, c == '{')
+			expectName = c == '{'
+			depth++
+			newline()
+			continue
+		case '}', ']':
+			if len(inObject) > 0 {
+				inObject = inObject[:len(inObject)-1]
+			}
+			expectName = false
+			depth = max(depth-1, 0)
+			newline()
+			b.WriteByte(c)
+		case ',':
+			expectName = len(inObject) > 0 && inObject[len(inObject)-1]
+			b.WriteByte(c)
+			newline()
+		case ':':
+			b.WriteString(": ")
+		case '"':
+			end := stringEnd(doc, i)
+			b.Write(doc[i:end])
+			name := doc[i:end]
+			isName := expectName
+			i, expectName = end, false
+			var key string
+			if !isName || json.Unmarshal(name, &key) != nil || !mapping.SecretName(key) {
+				continue
+			}
+			// Put the mask in place of the value.
+			i = skipSpace(doc, i)
+			if i < len(doc) && doc[i] == ':' {
+				b.WriteString(": ")
+				i = skipSpace(doc, i+1)
+			}
+			end = valueEnd(doc, i)
+			if v := doc[i:end]; len(v) > 0 && !bytes.Equal(v, []byte("null")) {
+				b.Write(masked)
 			} else {
-				b.Write(maskJSON(f.value))
+				b.Write(v)
+			}
+			i = end
+			continue
+		default:
+			if !isSpace(c) {
+				b.WriteByte(c)
 			}
 		}
-		b.WriteByte('}')
-		return b.Bytes()
-	case '[':
-		var items []json.RawMessage
-		if json.Unmarshal(doc, &items) != nil {
-			return doc
-		}
-		var b bytes.Buffer
-		b.WriteByte('[')
-		for i, it := range items {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.Write(maskJSON(it))
-		}
-		b.WriteByte(']')
-		return b.Bytes()
+		i++
 	}
-	return doc
+	return b.String()
+}
+
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) && isSpace(doc[i]) {
+		i++
+	}
+	return i
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// stringEnd returns the index just past the JSON string that starts at
+// doc[i] (a '"'), or len(doc) when it is not closed.
+func stringEnd(doc []byte, i int) int {
+	for j := i + 1; j < len(doc); j++ {
+		switch doc[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(doc)
+}
+
+// valueEnd returns the index just past the JSON value that starts at doc[i]:
+// a string, an object or array with all it holds, or a literal or number.
+func valueEnd(doc []byte, i int) int {
+	if i >= len(doc) {
+		return i
+	}
+	switch doc[i] {
+	case '"':
+		return stringEnd(doc, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(doc); j++ {
+			switch doc[j] {
+			case '"':
+				j = stringEnd(doc, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(doc)
+	}
+	j := i
+	for j < len(doc) && !isSpace(doc[j]) && doc[j] != ',' && doc[j] != '}' && doc[j] != ']' {
+		j++
+	}
+	return j
 }

@@ -165,15 +165,20 @@ func Map(ev schemas.Event) (mapping.Summary, error) {
 	var l mapping.Links
 	switch {
 	case event == "push":
-		branch := strings.TrimPrefix(strings.TrimPrefix(g.Ref.String(), "refs/heads/"), "refs/tags/")
+		// A push names a branch (refs/heads/…) or a tag (refs/tags/…); the
+		// card says which.
+		refKind, branch, label := "", strings.TrimPrefix(g.Ref.String(), "refs/heads/"), "Branch"
+		if tag, ok := strings.CutPrefix(g.Ref.String(), "refs/tags/"); ok {
+			refKind, branch, label = "tag ", tag, "Tag"
+		}
 		who := mapping.FirstText(g.Pusher.Name, g.Sender.Login)
 		switch {
 		case g.Deleted:
-			s.Title = fmt.Sprintf("[%s] %s deleted %s", repo, who, branch)
+			s.Title = fmt.Sprintf("[%s] %s deleted %s%s", repo, who, refKind, branch)
 		case len(g.Commits) == 0 && g.Created:
-			s.Title = fmt.Sprintf("[%s] %s created %s", repo, who, branch)
+			s.Title = fmt.Sprintf("[%s] %s created %s%s", repo, who, refKind, branch)
 		default:
-			s.Title = fmt.Sprintf("[%s] %s pushed %s to %s", repo, who, mapping.Plural(len(g.Commits), "commit"), branch)
+			s.Title = fmt.Sprintf("[%s] %s pushed %s to %s%s", repo, who, mapping.Plural(len(g.Commits), "commit"), refKind, branch)
 		}
 		if g.Forced {
 			s.Title += " (force-push)"
@@ -188,7 +193,7 @@ func Map(ev schemas.Event) (mapping.Summary, error) {
 		}
 		s.Text = mapping.Bullets(mapping.Listed(lines, len(g.Commits)))
 		f.Add("Repository", repo)
-		f.Add("Branch", branch)
+		f.Add(label, branch)
 		l.Add("Compare changes", g.Compare.String())
 	case event == "pull_request" && g.PullRequest != nil:
 		pr := g.PullRequest

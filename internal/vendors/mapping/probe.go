@@ -91,14 +91,77 @@ func JSONDocument(ev schemas.Event) ([]byte, bool) {
 }
 
 // Form returns the fields of a form-encoded body
-// (application/x-www-form-urlencoded); false for any other body.
+// (application/x-www-form-urlencoded); false for any other body. It is read
+// as FormFields reads it.
 func Form(ev schemas.Event) (url.Values, bool) {
+	fields, ok := FormFields(ev)
+	if !ok {
+		return nil, false
+	}
+	form := url.Values{}
+	for _, f := range fields {
+		form.Add(f.Key, f.Value)
+	}
+	return form, true
+}
+
+// FormField is one field of a form-encoded body.
+type FormField struct{ Key, Value string }
+
+// FormFields returns the fields of a form-encoded body
+// (application/x-www-form-urlencoded) in the order sent; false for any other
+// body. A form is read field by field, leniently: what a person's
+// `curl -d "text=disk at 95%"` sends (a '%' that escapes nothing, a raw ';')
+// is kept as sent, so that the other fields are still read, and a secret
+// among them is still found by its name, rather than the whole form being
+// refused as url.ParseQuery refuses it.
+func FormFields(ev schemas.Event) ([]FormField, bool) {
 	if mt, _, err := mime.ParseMediaType(ev.ContentType); err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, false
 	}
-	form, err := url.ParseQuery(string(bytes.TrimSpace(ev.Body)))
-	if err != nil {
-		return nil, false
+	var out []FormField
+	for part := range strings.SplitSeq(string(bytes.TrimSpace(ev.Body)), "&") {
+		if part == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(part, "=")
+		out = append(out, FormField{Key: formUnescape(key), Value: formUnescape(value)})
 	}
-	return form, true
+	return out, true
+}
+
+// formUnescape decodes a form's key or value: '+' is a space and %XX a
+// byte; a '%' not followed by two hex digits stays as it is.
+func formUnescape(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b.WriteByte(' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
