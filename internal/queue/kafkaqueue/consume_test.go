@@ -1,6 +1,7 @@
 package kafkaqueue
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -165,4 +166,41 @@ func closeQueue(t *testing.T, q *Queue) {
 	if err := q.Close(testCtx(t)); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+// While its partition is being revoked, the feed hands out nothing more of
+// it: what it handed out then would not be settled by the end of the
+// grace, and the next owner would hand it out too while it is held.
+func TestFeedHandsOutNothingOfARevokingPartition(t *testing.T) {
+	c := newCluster(t)
+	q := newQueue(t, c, Options{})
+	for i := range 3 {
+		publish(t, q, queue.InSubject("github"), fmt.Sprint("ev", i))
+	}
+	cons := consume(t, q, transformCfg)
+	nextData(t, cons) // ev0, held through the revoke
+	wc := cons.(*workConsumer)
+	eventually(t, "ev1 and ev2 fetched", func() bool {
+		wc.g.mu.Lock()
+		defer wc.g.mu.Unlock()
+		return len(wc.w.ready) == 2
+	})
+	revoked := make(chan struct{})
+	go func() {
+		defer close(revoked)
+		wc.g.revoked(context.Background(), nil, map[string][]int32{wc.g.topic: {0}})
+	}()
+	eventually(t, "the partition revoking", func() bool {
+		wc.g.mu.Lock()
+		defer wc.g.mu.Unlock()
+		return wc.g.parts[0] != nil && wc.g.parts[0].revoking
+	})
+	ds, err := cons.More(testCtx(t), 1, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) > 0 {
+		t.Errorf("handed out %q of a partition being revoked", ds[0].Msg().Data)
+	}
+	<-revoked
 }

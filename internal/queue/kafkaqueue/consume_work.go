@@ -57,10 +57,13 @@ func (w *workQueue) drop(p *partState) {
 func (w *workQueue) stopped() {}
 
 // next hands out the record due first, or says how long until one is due.
+// Nothing of a partition being revoked is handed out: its next owner hands
+// it out, and what is handed out now would not be settled by the end of the
+// grace, so both would hold it.
 func (w *workQueue) next(now time.Time) (*delivery, time.Duration) {
 	soonest, at := -1, time.Time{}
 	for i, e := range w.delayed {
-		if soonest < 0 || e.due.Before(at) {
+		if !e.part.revoking && (soonest < 0 || e.due.Before(at)) {
 			soonest, at = i, e.due
 		}
 	}
@@ -69,10 +72,16 @@ func (w *workQueue) next(now time.Time) (*delivery, time.Duration) {
 		w.delayed = slices.Delete(w.delayed, soonest, soonest+1)
 		return w.g.hand(e, len(w.ready)+len(w.delayed)), 0
 	}
-	if len(w.ready) > 0 {
-		e := w.ready[0]
-		w.ready[0] = nil
-		w.ready = w.ready[1:]
+	for i, e := range w.ready {
+		if e.part.revoking {
+			continue
+		}
+		if i == 0 {
+			w.ready[0] = nil
+			w.ready = w.ready[1:]
+		} else {
+			w.ready = slices.Delete(w.ready, i, i+1)
+		}
 		return w.g.hand(e, len(w.ready)+len(w.delayed)), 0
 	}
 	if soonest >= 0 {
