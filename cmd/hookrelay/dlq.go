@@ -81,7 +81,7 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 		}
 		f, err := ff.filter()
 		if err != nil {
-			return err
+			return badUsage(err)
 		}
 		f.Limit = *limit
 		if *output != "table" && *output != "json" {
@@ -92,13 +92,23 @@ func (c adminCmd) run(ctx context.Context, args []string) error {
 			return explain(err)
 		}
 		if *output == "json" {
-			return writeIndented(c.stdout, page.Entries)
+			err = writeIndented(c.stdout, page.Entries)
+		} else {
+			err = writeTable(c.stdout, page.Entries)
 		}
-		if err := writeTable(c.stdout, page.Entries); err != nil {
+		if err != nil {
 			return err
 		}
 		if len(page.Entries) < page.Total {
+			// On stderr in both formats: JSON on stdout stays whole.
 			fmt.Fprintf(c.stderr, "showing the oldest %d of %d; raise --limit or narrow the filter to see more\n", len(page.Entries), page.Total)
+		}
+		found := make([]string, 0, len(page.Entries))
+		for _, e := range page.Entries {
+			found = append(found, e.ID)
+		}
+		if len(page.Entries) == page.Total {
+			return missingError(notFound(f.IDs, found))
 		}
 		return nil
 
@@ -452,11 +462,16 @@ func (c adminCmd) confirm(prompt string) (bool, error) {
 	return false, nil
 }
 
-// explain adds what to do next to the admin API errors a user can fix.
+// explain adds what to do next to the admin API errors a user can fix. A
+// request the API refuses as malformed (400: a filter, an id, a time it
+// cannot take) is a usage mistake, exit status 2.
 func explain(err error) error {
-	if apiErr, ok := errors.AsType[*adminapi.Error](err); ok &&
-		(apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden) {
+	apiErr, ok := errors.AsType[*adminapi.Error](err)
+	switch {
+	case ok && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("%w (set HOOKRELAY_ADMIN_TOKEN to the admin token)", err)
+	case ok && apiErr.StatusCode == http.StatusBadRequest:
+		return badUsage(err)
 	}
 	return err
 }

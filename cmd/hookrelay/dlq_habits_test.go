@@ -81,3 +81,32 @@ func TestDLQListErrorColumnShowsTheAnswer(t *testing.T) {
 		}
 	}
 }
+
+// Mistakes in what a command asks for exit 2, whether the command or the
+// admin API finds them; an id that names nothing exits 1 (list too); a
+// listing cut at --limit says so on stderr in JSON as in a table.
+func TestDLQUsageMistakesAndMissingIDs(t *testing.T) {
+	admin, _ := dlqEnv(t)
+	for _, args := range [][]string{
+		{"list", "--since", "yesterday"},
+		{"list", "--reason", "bogus"},
+		{"list", "--id", "ev.ops.0"},
+		{"list", "--since", "1h", "--until", "2h"},
+		{"show", "ev.ops.0"},
+		{"replay", "--reason", "rejectd"},
+		{"purge", "--id", "ev.ops.0", "--yes"},
+	} {
+		if _, _, err := dlqIO(t, admin, "", args...); exitCode(err) != exitUsage {
+			t.Errorf("dlq %s: exit %d (%v), want %d", strings.Join(args, " "), exitCode(err), err, exitUsage)
+		}
+	}
+	_, _, err := dlqIO(t, admin, "", "list", "--id", "ev9:ops:0")
+	if exitCode(err) != exitFailure || err == nil || !strings.Contains(err.Error(), "ev9:ops:0") {
+		t.Errorf("dlq list of a missing id: exit %d (%v), want %d naming it", exitCode(err), err, exitFailure)
+	}
+	out, stderr, err := dlqIO(t, admin, "", "list", "-o", "json", "--limit", "2")
+	var entries []json.RawMessage
+	if err != nil || json.Unmarshal([]byte(out), &entries) != nil || len(entries) != 2 || !strings.Contains(stderr, "showing the oldest 2 of 3") {
+		t.Errorf("list -o json --limit 2 of 3: %d entries, stderr %q, err %v; want 2 and the note on stderr", len(entries), stderr, err)
+	}
+}
