@@ -19,7 +19,7 @@ _hookrelay() {
         --role) COMPREPLY=($(compgen -W "all ingest transform dispatch" -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W "messagecard adaptive" -- "$cur")); return ;;
         --log-level) COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
-        --reason) COMPREPLY=($(compgen -W "rejected gone exhausted expired transform removed" -- "$cur")); return ;;
+        --reason) COMPREPLY=($(compgen -W "rejected gone exhausted expired transform removed undecodable" -- "$cur")); return ;;
     esac
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "serve check demo dlq events destinations render teams-sim version completion help --version" -- "$cur"))
@@ -28,10 +28,10 @@ _hookrelay() {
     local filter="--id --destination --source --reason --status --since --until --all --admin"
     local words
     case "$cmd" in
-        serve) words="--config --role --log-level" ;;
+        serve) words="--config --role --log-level --watch-config" ;;
         check) words="--config -o" ;;
         demo) words="--config --sim-listen --log-level" ;;
-        render) words="--config --source --file --format --route --mapping --content-type --header" ;;
+        render) words="--config --source --file --format --route --mapping --content-type --header --preview" ;;
         teams-sim) words="--listen --bare-errors" ;;
         version) words="-o" ;;
         completion) words="bash zsh" ;;
@@ -47,7 +47,7 @@ _hookrelay() {
         events)
             case "$sub" in
                 show) words="-o --admin" ;;
-                replay) words="--source --since --until --route --dry-run -o --admin" ;;
+                replay) words="--source --since --until --route --replay-id --dry-run -o --admin" ;;
                 *) words="show replay" ;;
             esac ;;
     esac
@@ -75,17 +75,17 @@ _hookrelay() {
         'completion:print a shell completion script'
     )
     filter=('--id[dead-letter id]:id' '--destination[destination]:name' '--source[source]:name'
-        '--reason[reason]:reason:(rejected gone exhausted expired transform removed)' '--status[last HTTP status]:code'
+        '--reason[reason]:reason:(rejected gone exhausted expired transform removed undecodable)' '--status[last HTTP status]:code'
         '--since[since]:time' '--until[until]:time' '--all[every dead letter]' '--admin[admin API URL]:url')
     if (( CURRENT == 2 )); then
         _describe 'command' commands
         return
     fi
     case "$words[2]" in
-        serve) _arguments '--config[configuration file]:file:_files' '--role[stage]:role:(all ingest transform dispatch)' '--log-level[level]:level:(debug info warn error)' ;;
+        serve) _arguments '--config[configuration file]:file:_files' '--role[stage]:role:(all ingest transform dispatch)' '--log-level[level]:level:(debug info warn error)' '--watch-config[re-read every]:duration' ;;
         check) _arguments '--config[configuration file]:file:_files' '-o[output]:format:(text json)' ;;
         demo) _arguments '--config[configuration file]:file:_files' '--sim-listen[simulator address]:addr' '--log-level[level]:level:(debug info warn error)' ;;
-        render) _arguments '--config[configuration file]:file:_files' '--source[source]:name' '--file[payload]:file:_files' '--format[format]:format:(messagecard adaptive)' '--route[route]:name' '--mapping[mapping]:mapping:_files' '--content-type[Content-Type]:type' '*--header[header]:header' ;;
+        render) _arguments '--config[configuration file]:file:_files' '--source[source]:name' '--file[payload]:file:_files' '--format[format]:format:(messagecard adaptive)' '--route[route]:name' '--mapping[mapping]:mapping:_files' '--content-type[Content-Type]:type' '*--header[header]:header' '--preview[HTML preview]:file:_files' ;;
         teams-sim) _arguments '--listen[address]:addr' '--bare-errors[bare errors]' ;;
         version) _arguments '-o[output]:format:(text json)' ;;
         completion) _arguments '1:shell:(bash zsh)' ;;
@@ -102,7 +102,7 @@ _hookrelay() {
             if (( CURRENT == 3 )); then _values 'subcommand' show replay; return; fi
             case "$words[3]" in
                 show) _arguments '-o[output]:format:(text json)' '--admin[admin API URL]:url' ;;
-                replay) _arguments '--source[source]:name' '--since[since]:time' '--until[until]:time' '--route[route]:name' '--dry-run[only say]' '-o[output]:format:(text json)' '--admin[admin API URL]:url' ;;
+                replay) _arguments '--source[source]:name' '--since[since]:time' '--until[until]:time' '--route[route]:name' '--replay-id[name of the replay]:id' '--dry-run[only say]' '-o[output]:format:(text json)' '--admin[admin API URL]:url' ;;
             esac ;;
     esac
 }

@@ -263,7 +263,7 @@ func (c adminCmd) filterFlags(fs *flag.FlagSet) *filterFlags {
 	fs.Var(&ff.ids, "id", "a dead-letter id (repeatable, or comma-separated)")
 	fs.StringVar(&ff.destination, "destination", "", "only this destination")
 	fs.StringVar(&ff.source, "source", "", "only this source")
-	fs.StringVar(&ff.reason, "reason", "", "only this reason (rejected, gone, exhausted, expired, transform)")
+	fs.StringVar(&ff.reason, "reason", "", "only this reason (rejected, gone, exhausted, expired, transform, removed, undecodable)")
 	fs.IntVar(&ff.status, "status", 0, "only this last HTTP status")
 	fs.StringVar(&ff.since, "since", "", "dead since: RFC 3339 or a duration ago (2h)")
 	fs.StringVar(&ff.until, "until", "", "dead before: RFC 3339 or a duration ago (30m)")
