@@ -481,8 +481,11 @@ routes:
 	if n := len(s.deadLetters(t, "--destination", "gone")); n != 2 {
 		t.Fatalf("after cancel: %d gone dead letters, want 2", n)
 	}
+	// A relative since is fixed once, when the count is made: the dialog
+	// names the instant, and the purge goes by it.
 	err = chromedp.Run(ctx,
 		chromedp.SetValue(`#dl-filter input[name="destination"]`, "gone", chromedp.ByQuery),
+		chromedp.SetValue(`#dl-filter input[name="since"]`, "1h", chromedp.ByQuery),
 		chromedp.Click("#dl-purge-all", chromedp.ByID),
 		chromedp.WaitVisible("#confirm", chromedp.ByID),
 		chromedp.Text("#confirm-text", &confirmText, chromedp.ByID),
@@ -490,8 +493,9 @@ routes:
 	if err != nil {
 		t.Fatalf("purge matching: %v", err)
 	}
-	if !strings.Contains(confirmText, "2 dead letters will be deleted") || !strings.Contains(confirmText, "destination=gone") {
-		t.Errorf("purge-matching confirmation %q: want the count 2 and the filter", confirmText)
+	if !strings.Contains(confirmText, "2 dead letters will be deleted") || !strings.Contains(confirmText, "destination=gone") ||
+		!strings.Contains(confirmText, "since=20") {
+		t.Errorf("purge-matching confirmation %q: want the count 2 and the filter, since as the instant it named", confirmText)
 	}
 	err = chromedp.Run(ctx,
 		chromedp.Click("#confirm-ok", chromedp.ByID),
@@ -508,6 +512,7 @@ routes:
 	// Replay is one click; the dead letter goes back to RELAY_OUT.
 	err = chromedp.Run(ctx,
 		chromedp.Evaluate(`document.querySelector('#dl-filter input[name="destination"]').value = ""`, nil),
+		chromedp.Evaluate(`document.querySelector('#dl-filter input[name="since"]').value = ""`, nil),
 		chromedp.Click("#dl-load", chromedp.ByID),
 		chromedp.WaitVisible(dlRow(failingDead.ID)),
 		chromedp.Click(dlRow(failingDead.ID)+" button.replay", chromedp.ByQuery),

@@ -459,10 +459,24 @@ async function purge(body, count, what) {
   }
 }
 
+// instantOf turns a duration ("2h", "1h30m": that long ago) into the time it
+// names now, in RFC 3339, and leaves anything else as it is: the count and
+// the purge then go by the same instant, not each by its own "now".
+function instantOf(v) {
+  const s = String(v).trim();
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(s)) return v;
+  const unit = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1e3, m: 6e4, h: 3.6e6 };
+  let ago = 0;
+  for (const [, n, , u] of s.matchAll(/(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ago += Number(n) * unit[u];
+  return new Date(Date.now() - ago).toISOString();
+}
+
 // purgeMatching counts what matches now and bounds the purge by the newest
-// id counted, so what arrives meanwhile is kept.
+// id counted, so what arrives meanwhile is kept; a relative since or until
+// is fixed once, for both.
 async function purgeMatching() {
   const f = filter();
+  for (const k of ["since", "until"]) if (f[k]) f[k] = instantOf(f[k]);
   const body = actionBody(f);
   if (Object.keys(body).length === 0) {
     say("set a filter first: acting on every dead letter is for the CLI's --all", true);
