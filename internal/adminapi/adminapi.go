@@ -52,6 +52,11 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}
+	// As the CLI's tables and the page print times: a space for the T
+	// (RFC 3339 allows it), so a time copied from them is taken back.
+	if t, err := time.Parse("2006-01-02 15:04:05.999999999Z07:00", v); err == nil {
+		return t, nil
+	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
 		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration like 2h", v)

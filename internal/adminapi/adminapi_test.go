@@ -78,6 +78,10 @@ func TestParseTime(t *testing.T) {
 		{"", time.Time{}, false},
 		{"2h", now.Add(-2 * time.Hour), false},
 		{"2026-02-28T10:00:00.5Z", time.Date(2026, 2, 28, 10, 0, 0, 5e8, time.UTC), false},
+		// As the CLI's tables and the page print them.
+		{"2026-02-28 10:00:00Z", time.Date(2026, 2, 28, 10, 0, 0, 0, time.UTC), false},
+		{"2026-02-28 10:00:00.123Z", time.Date(2026, 2, 28, 10, 0, 0, 123e6, time.UTC), false},
+		{"2026-02-28 10:00:00", time.Time{}, true}, // no zone: not a time to guess
 		{"-1h", time.Time{}, true},
 		{"yesterday", time.Time{}, true},
 	}
