@@ -95,6 +95,13 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*format = schemas.FormatAdaptive
 		if d, ok := cfg.Destination(dest); ok {
 			*format = d.Format
+			if d.Format == config.FormatAuto {
+				// Auto goes by the URL, which is not set: say which is
+				// rendered rather than guess silently.
+				*format = schemas.FormatAdaptive
+				fmt.Fprintf(stderr, "destination %s's format goes by its URL (%s, unset here): rendering %s, as for a Workflows URL (--format messagecard for a connector URL)\n",
+					dest, d.URL, *format)
+			}
 		}
 	}
 	var body []byte

@@ -202,3 +202,36 @@ func cardTitle(card map[string]any) string {
 	}
 	return strings.NewReplacer(`\`, "", "[", "", "]", "", "*", "").Replace(title)
 }
+
+// A destination whose format goes by its URL (auto), with the URL an unset
+// variable: render says so and renders an Adaptive Card, as for a Workflows
+// URL, not the MessageCard a "${VAR}" host would have picked; --format
+// chooses.
+func TestRenderAsksForTheFormatOfAnUnsetURL(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte(`sources:
+  - name: desk
+    verify: {scheme: token, secret: "${HR_TEST_DESK_TOKEN}"}
+destinations:
+  - name: oncall
+    url: ${HR_TEST_ONCALL_URL}
+routes:
+  - {source: desk, to: [oncall]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	payload := filepath.Join(dir, "p.json")
+	if err := os.WriteFile(payload, []byte(`{"title":"disk full"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err := runRender(context.Background(), []string{"--config", cfg, "--source", "desk", "--file", payload}, &stdout, &stderr)
+	if err != nil || !strings.Contains(stdout.String(), "AdaptiveCard") || !strings.Contains(stderr.String(), "${HR_TEST_ONCALL_URL}, unset here") {
+		t.Errorf("render with the URL unset: %v\nstdout %s\nstderr %s\nwant an Adaptive Card and a note", err, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if err := runRender(context.Background(), []string{"--config", cfg, "--source", "desk", "--file", payload, "--format", "messagecard"}, &stdout, &stderr); err != nil || !strings.Contains(stdout.String(), "MessageCard") {
+		t.Errorf("render --format messagecard: %v\n%s", err, stdout.String())
+	}
+}

@@ -463,6 +463,11 @@ func (c *Config) applyDefaults() {
 		d := &c.Destinations[i]
 		if d.Format == "" || d.Format == FormatAuto {
 			d.Format = FormatForURL(d.URL)
+			if c.IsUnset(d.URL) {
+				// Auto goes by the URL, which is not set (check, render
+				// without secrets): it stays auto, not a guess.
+				d.Format = FormatAuto
+			}
 		}
 		d.Rate = cmp.Or(d.Rate, DefaultRate)
 		d.Burst = cmp.Or(d.Burst, DefaultBurst)
@@ -573,7 +578,7 @@ func (c *Config) validate(root *yaml.Node) error {
 		if err := checkURL(d.URL, d.AllowPrivate); err != nil && !c.IsUnset(d.URL) {
 			fail(p+".url", "%v", err)
 		}
-		if d.Format != schemas.FormatMessageCard && d.Format != schemas.FormatAdaptive {
+		if d.Format != schemas.FormatMessageCard && d.Format != schemas.FormatAdaptive && (d.Format != FormatAuto || !c.IsUnset(d.URL)) {
 			fail(p+".format", "unknown format %q (auto, messagecard or adaptive)", d.Format)
 		}
 		if d.Rate < 0 {
