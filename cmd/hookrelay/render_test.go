@@ -207,7 +207,7 @@ func cardTitle(card map[string]any) string {
 // variable: render says so and renders an Adaptive Card, as for a Workflows
 // URL, not the MessageCard a "${VAR}" host would have picked; --format
 // chooses.
-func TestRenderAsksForTheFormatOfAnUnsetURL(t *testing.T) {
+func TestRenderOfAnUnsetURLSaysWhichFormat(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(cfg, []byte(`sources:
