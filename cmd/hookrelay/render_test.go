@@ -234,4 +234,19 @@ routes:
 	if err := runRender(context.Background(), []string{"--config", cfg, "--source", "desk", "--file", payload, "--format", "messagecard"}, &stdout, &stderr); err != nil || !strings.Contains(stdout.String(), "MessageCard") {
 		t.Errorf("render --format messagecard: %v\n%s", err, stdout.String())
 	}
+	// Only the path unset: the host says which format, as serve would read it.
+	doc, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connector := strings.Replace(string(doc), "url: ${HR_TEST_ONCALL_URL}", "url: https://contoso.webhook.office.com/webhookb2/${HR_TEST_ONCALL_ID}", 1)
+	if err := os.WriteFile(cfg, []byte(connector), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if err := runRender(context.Background(), []string{"--config", cfg, "--source", "desk", "--file", payload}, &stdout, &stderr); err != nil ||
+		!strings.Contains(stdout.String(), "MessageCard") || strings.Contains(stderr.String(), "unset here") {
+		t.Errorf("render to a connector URL with its path unset: %v\nstdout %s\nstderr %s\nwant a MessageCard, no note", err, stdout.String(), stderr.String())
+	}
 }

@@ -463,9 +463,9 @@ func (c *Config) applyDefaults() {
 		d := &c.Destinations[i]
 		if d.Format == "" || d.Format == FormatAuto {
 			d.Format = FormatForURL(d.URL)
-			if c.IsUnset(d.URL) {
-				// Auto goes by the URL, which is not set (check, render
-				// without secrets): it stays auto, not a guess.
+			if u, err := url.Parse(d.URL); c.IsUnset(d.URL) && (err != nil || u.Hostname() == "" || strings.Contains(u.Hostname(), "${")) {
+				// Auto goes by the URL's host, which is not set (check,
+				// render without secrets): it stays auto, not a guess.
 				d.Format = FormatAuto
 			}
 		}
