@@ -151,6 +151,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	<-ctx.Done()
 	d.mu.Lock()
 	d.runCtx = nil
+	d.forgetStraysLocked()
 	d.mu.Unlock()
 	d.wg.Wait()
 	return nil
@@ -914,7 +915,7 @@ func (d *Dispatcher) Reconfigure(ctx context.Context, dests []config.Destination
 			stops = append(stops, r.stop)
 			delete(d.draining, dest.Name)
 		}
-		delete(d.strays, dest.Name)
+		d.forgetStraysLocked(dest.Name)
 		d.adding[dest.Name] = true
 	}
 	d.mu.Unlock()

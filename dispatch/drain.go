@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -68,9 +69,24 @@ func (d *Dispatcher) drainLocked(w *worker, drain func(ctx context.Context)) {
 
 // stray is the sweeps of one destination that is not configured.
 type stray struct {
-	running bool      // a sweep runs
-	again   bool      // announced while it ran: sweep once more when it ends
-	due     time.Time // when the next sweep is due, once one found a delivery with time left
+	running bool        // a sweep runs
+	again   bool        // announced while it ran: sweep once more when it ends
+	due     time.Time   // when the next sweep is due, once one found a delivery with time left
+	timer   *time.Timer // starts it then (stopped when the destination is configured or Run ends)
+}
+
+// forgetStraysLocked stops the strays' timers and forgets them, those of
+// names when given, else all. Called with d.mu held.
+func (d *Dispatcher) forgetStraysLocked(names ...string) {
+	for name, st := range d.strays {
+		if len(names) > 0 && !slices.Contains(names, name) {
+			continue
+		}
+		if st.timer != nil {
+			st.timer.Stop()
+		}
+		delete(d.strays, name)
+	}
 }
 
 // sweepLocked sweeps destination, which is not configured and has
@@ -129,7 +145,7 @@ func (d *Dispatcher) sweepLocked(destination string) {
 			delete(d.strays, destination)
 		case !due.IsZero():
 			st.due, st.again = due, false
-			time.AfterFunc(time.Until(due), func() {
+			st.timer = time.AfterFunc(time.Until(due), func() {
 				d.mu.Lock()
 				defer d.mu.Unlock()
 				if d.strays[destination] == st && !st.running {
