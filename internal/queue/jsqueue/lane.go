@@ -37,7 +37,6 @@ type lane struct {
 	// handed counts hand-outs by sequence, until settled: the deliveries
 	// held, and those handed back.
 	handed map[uint64]int
-	held   int
 	// out are the deliveries held now (handed out, not handed back or
 	// settled): a read from a cursor a hand-back moved back leaves them out.
 	out map[uint64]bool
@@ -190,7 +189,7 @@ func (l *lane) wake(seq uint64) {
 func (l *lane) counted(n, deletedAt, upTo uint64) {
 	l.mu.Lock()
 	since := l.settled - deletedAt
-	l.behind = max(n-min(n, since), uint64(l.held))
+	l.behind = max(n-min(n, since), uint64(len(l.out)))
 	l.countedUpTo = max(l.countedUpTo, upTo)
 	l.uncounted = false
 	l.resetLocked()
@@ -218,7 +217,7 @@ func (l *lane) deletedCount() uint64 {
 func (l *lane) holding() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.held > 0 || l.drained != nil
+	return len(l.out) > 0 || l.drained != nil
 }
 
 func (l *lane) Owned() bool {
@@ -385,14 +384,13 @@ func signal(c chan<- struct{}) {
 func (l *lane) handOutLocked(m *jetstream.RawStreamMsg) *laneDelivery {
 	l.cursor = m.Sequence + 1
 	l.handed[m.Sequence]++
-	l.held++
 	l.out[m.Sequence] = true
 	d := &laneDelivery{
 		l: l, stored: stored(queue.StreamOut, m.Subject, m.Sequence, m.Time, m.Header, m.Data),
 		delivered: l.handed[m.Sequence],
 	}
-	if l.behind > uint64(l.held) {
-		d.pending = l.behind - uint64(l.held)
+	if held := uint64(len(l.out)); l.behind > held {
+		d.pending = l.behind - held
 	}
 	return d
 }
@@ -454,7 +452,7 @@ func (l *lane) Stop() {
 func (l *lane) leftNothing() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.caughtUp && !closed(l.caughtOwned) && l.lastWake < l.cursor && l.held == 0 && len(l.ahead) == 0
+	return l.caughtUp && !closed(l.caughtOwned) && l.lastWake < l.cursor && len(l.out) == 0 && len(l.ahead) == 0
 }
 
 func (l *lane) unregister() { l.closeOnce.Do(func() { l.c.closed(l) }) }
@@ -467,7 +465,6 @@ func (l *lane) settle(seq uint64, done bool, delay time.Duration) {
 		return // settled or handed back already
 	}
 	delete(l.out, seq)
-	l.held--
 	if done {
 		delete(l.handed, seq)
 		l.settled++
