@@ -162,24 +162,29 @@ func TestSecretThatDecodesToNoKeyIsRefused(t *testing.T) {
 	}
 }
 
+// slackSecret signs the slack source of slackSource, as a Slack app's
+// signing secret does.
+const slackSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+
+const slackSource = `
+sources:
+  - name: slack
+    verify: {scheme: slack, secret: ` + slackSecret + `}
+`
+
 // TestSlackHandshakes signs Slack's handshakes as Slack does (checked by
 // @slack/bolt's own verifier): the url_verification challenge is echoed only
 // once the signature is verified, ssl_check answered signed or not (Slack
 // sends it unsigned), and neither is stored.
 func TestSlackHandshakes(t *testing.T) {
 	t.Parallel()
-	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
-	f := startConfig(t, `
-sources:
-  - name: slack
-    verify: {scheme: slack, secret: `+secret+`}
-`)
+	f := startConfig(t, slackSource)
 	now := time.Now().Unix()
 	challenge := `{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`
 	sslCheck := "ssl_check=1&token=Jhj5dZrVaK7ZwHHjRyZWjbDl"
 	headers := sign(t,
-		signRequest{Vendor: "slack", Secret: secret, Timestamp: now, Body: challenge},
-		signRequest{Vendor: "slack", Secret: secret, Timestamp: now, Body: sslCheck})
+		signRequest{Vendor: "slack", Secret: slackSecret, Timestamp: now, Body: challenge},
+		signRequest{Vendor: "slack", Secret: slackSecret, Timestamp: now, Body: sslCheck})
 
 	status, header, answer := postRaw(t, f.url+"/hooks/slack", "application/json", headers[0], challenge)
 	var got struct{ Challenge string }
@@ -208,7 +213,7 @@ sources:
 	}
 	// A signed slash command is verified and stored as it came.
 	command := "command=%2Fdeploy&text=prod&token=Jhj5dZrVaK7ZwHHjRyZWjbDl"
-	signed := sign(t, signRequest{Vendor: "slack", Secret: secret, Timestamp: now, Body: command})
+	signed := sign(t, signRequest{Vendor: "slack", Secret: slackSecret, Timestamp: now, Body: command})
 	if status, _, answer := postRaw(t, f.url+"/hooks/slack", "application/x-www-form-urlencoded", signed[0], command); status != http.StatusAccepted {
 		t.Errorf("a signed slash command answered %d %q, want 202", status, answer)
 	}
@@ -223,17 +228,12 @@ sources:
 // scheme, as TestSlackHandshakes.)
 func TestSlackRetryIsStoredOnce(t *testing.T) {
 	t.Parallel()
-	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
-	f := startConfig(t, `
-sources:
-  - name: slack
-    verify: {scheme: slack, secret: `+secret+`}
-`)
+	f := startConfig(t, slackSource)
 	body := `{"token":"x","team_id":"T1","api_app_id":"A1","event":{"type":"app_mention","text":"hi"},"type":"event_callback","event_id":"Ev0PV52K21","event_time":1700000000}`
 	now := time.Now().Unix()
 	h := sign(t,
-		signRequest{Vendor: "slack", Secret: secret, Timestamp: now - 4, Body: body},
-		signRequest{Vendor: "slack", Secret: secret, Timestamp: now, Body: body})
+		signRequest{Vendor: "slack", Secret: slackSecret, Timestamp: now - 4, Body: body},
+		signRequest{Vendor: "slack", Secret: slackSecret, Timestamp: now, Body: body})
 	h[1]["X-Slack-Retry-Num"] = "1"
 	h[1]["X-Slack-Retry-Reason"] = "http_timeout"
 	for i := range h {

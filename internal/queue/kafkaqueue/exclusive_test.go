@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/hookrelay/hookrelay/internal/queue"
 )
 
@@ -224,22 +226,8 @@ func TestExclusiveRevokeTellsHolderDuringGrace(t *testing.T) {
 	q1 := newQueue(t, c, Options{Partitions: 4})
 	dests, cons1, held := holdOneEach(t, q1, 16)
 
-	q2 := newQueue(t, c, Options{Partitions: 4})
-	cons2 := map[string]queue.Consumer{}
 	joined := time.Now()
-	for _, d := range dests {
-		cons2[d] = consume(t, q2, destCfg(d))
-	}
-	var moving string
-	eventually(t, "q1 to see one of its destinations being taken away", func() bool {
-		for _, d := range dests {
-			if !cons1[d].Owned() {
-				moving = d
-				return true
-			}
-		}
-		return false
-	})
+	_, cons2, moving := joinAndTakeOne(t, c, dests, cons1)
 	if took := time.Since(joined); took >= revokeGrace {
 		t.Fatalf("the holder learned of the move after %v, not within the %v grace", took, revokeGrace)
 	}
@@ -273,21 +261,7 @@ func retryWhileRevokedThenBack(t *testing.T, newLane bool) {
 	q1 := newQueue(t, c, Options{Partitions: 4})
 	dests, cons1, held := holdOneEach(t, q1, 16)
 
-	q2 := newQueue(t, c, Options{Partitions: 4})
-	cons2 := map[string]queue.Consumer{}
-	for _, d := range dests {
-		cons2[d] = consume(t, q2, destCfg(d))
-	}
-	var moving string
-	eventually(t, "q1 to see one of its destinations being taken away", func() bool {
-		for _, d := range dests {
-			if !cons1[d].Owned() {
-				moving = d
-				return true
-			}
-		}
-		return false
-	})
+	q2, cons2, moving := joinAndTakeOne(t, c, dests, cons1)
 	// dispatch: "destination moved to another instance; releasing its held deliveries"
 	if err := held[moving].Retry(0); err != nil {
 		t.Fatalf("Retry: %v", err)
@@ -414,4 +388,27 @@ func holdOneEach(t *testing.T, q *Queue, n int) (dests []string, lanes map[strin
 		held[d], _ = nextData(t, lanes[d])
 	}
 	return dests, lanes, held
+}
+
+// joinAndTakeOne opens a second instance on c with lanes of dests, and
+// waits until the first (lanes) sees one of its destinations being taken
+// away: the second instance, its lanes, and that destination.
+func joinAndTakeOne(t *testing.T, c *kfake.Cluster, dests []string, lanes map[string]queue.Consumer) (*Queue, map[string]queue.Consumer, string) {
+	t.Helper()
+	q2 := newQueue(t, c, Options{Partitions: 4})
+	lanes2 := map[string]queue.Consumer{}
+	for _, d := range dests {
+		lanes2[d] = consume(t, q2, destCfg(d))
+	}
+	var moving string
+	eventually(t, "the first instance to see one of its destinations being taken away", func() bool {
+		for _, d := range dests {
+			if !lanes[d].Owned() {
+				moving = d
+				return true
+			}
+		}
+		return false
+	})
+	return q2, lanes2, moving
 }
