@@ -41,7 +41,11 @@ type liveIndex struct {
 }
 
 func newLiveIndex(topic string) *liveIndex {
-	return &liveIndex{topic: topic, next: map[int32]int64{}, latest: map[string]uint64{}, carried: map[int32]int64{}}
+	// pruned now: the first catch-up reads from each partition's log start,
+	// so there is nothing the retention removed to drop yet, and start-up
+	// needs no request for it.
+	return &liveIndex{topic: topic, next: map[int32]int64{}, latest: map[string]uint64{}, carried: map[int32]int64{},
+		pruned: time.Now()}
 }
 
 // syncLive reads the records stored since the last catch-up, unless that
